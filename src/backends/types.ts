@@ -1,0 +1,40 @@
+import type { ConvGeometry } from '../conv/geometry.js';
+import type { ProductFn } from '../tables/products.js';
+import type { PciltTables } from '../tables/pcilt.js';
+import type { OutputData, WeightData } from '../tensor.js';
+
+/** A validated PCILT convolution: the kernel writes `out`. */
+export interface PciltJob {
+  input: Uint8Array;
+  tables: PciltTables;
+  geometry: ConvGeometry;
+  bias?: Int32Array | Float32Array;
+  out: OutputData;
+  threads?: number;
+}
+
+/** A validated direct convolution: out = sum fn(w, a) (+ bias). */
+export interface DirectJob {
+  input: Uint8Array;
+  weight: WeightData;
+  geometry: ConvGeometry;
+  bias?: Int32Array | Float32Array;
+  fn?: ProductFn;
+  activationBits: number;
+  out: OutputData;
+  threads?: number;
+}
+
+/**
+ * An engine that runs convolutions. `supports` says whether it can run a job at all
+ * (null = yes, else why not), so 'auto' can fall back per job.
+ */
+export interface Backend {
+  readonly name: string;
+  /** null when the backend can run here, else the reason it cannot. */
+  unavailableReason(): Promise<string | null>;
+  supportsPcilt(job: PciltJob): string | null;
+  supportsDirect(job: DirectJob): string | null;
+  pcilt(job: PciltJob): Promise<void> | void;
+  direct(job: DirectJob): Promise<void> | void;
+}

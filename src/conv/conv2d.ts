@@ -1,0 +1,72 @@
+import { ArgumentError, OverflowError } from '../errors.js';
+import { resolveBackend } from '../backends/registry.js';
+import type { DirectJob, PciltJob } from '../backends/types.js';
+import { PciltTables } from '../tables/pcilt.js';
+import { ProductRows, channelBounds, type ProductFn } from '../tables/products.js';
+import { checkCodes, checkInt, checkWeight, isIntegerData, type CodeTensor, type OutputTensor, type Shape4, type WeightTensor } from '../tensor.js';
+import { INT32_MAX, allocOutput, checkBias, convGeometry, type ConvGeometry, type Conv2dOptions } from './geometry.js';
+
+export interface DirectOptions extends Conv2dOptions {
+  /** Codes are checked against 2^activationBits (default 8). */
+  activationBits?: number;
+  /** Output = sum fn(w, a); default w * a. */
+  fn?: ProductFn;
+}
+
+function checkThreads(options: Conv2dOptions): number | undefined {
+  return options.threads === undefined ? undefined : checkInt('options.threads', options.threads, 1, 256);
+}
+
+function checkOverflow(bounds: Float64Array, bias: Int32Array | Float32Array | undefined): void {
+  for (let o = 0; o < bounds.length; o++) {
+    const worst = bounds[o] + (bias ? Math.abs(bias[o]) : 0);
+    if (worst > INT32_MAX) {
+      throw new OverflowError(`output channel ${o} could reach ${worst}, beyond the int32 accumulator (${INT32_MAX}); use smaller weights or bias`);
+    }
+  }
+}
+
+function result(out: PciltJob['out'], g: ConvGeometry): OutputTensor {
+  return { data: out, shape: [g.N, g.O, g.OH, g.OW] };
+}
+
+/**
+ * Convolution by table look-ups and additions only.
+ * Output: Int32Array when the tables hold exact integers (and any bias is an Int32Array), else Float32Array.
+ */
+export async function pciltConv2d(input: CodeTensor, tables: PciltTables, options: Conv2dOptions = {}): Promise<OutputTensor> {
+  if (!(tables instanceof PciltTables)) throw new ArgumentError('tables', tables, 'the result of buildPcilt()');
+  const inShape = checkCodes(input, tables.activationBits);
+  const geometry = convGeometry(inShape, tables.weightShape, options);
+  const floatBias = checkBias(options.bias, geometry.O);
+  const integer = tables.integer && !floatBias;
+  if (integer) checkOverflow(tables.channelBound, options.bias);
+  const job: PciltJob = { input: input.data, tables, geometry, bias: options.bias, out: allocOutput(geometry, integer), threads: checkThreads(options) };
+  const backend = await resolveBackend(options.backend, 'pcilt', job);
+  await backend.pcilt(job);
+  return result(job.out, geometry);
+}
+
+/** Convolution by direct multiplication (the paper's DM): the oracle PCILT is checked against. */
+export async function conv2dDirect(input: CodeTensor, weight: WeightTensor, options: DirectOptions = {}): Promise<OutputTensor> {
+  const wShape: Shape4 = checkWeight(weight);
+  const bits = checkInt('options.activationBits', options.activationBits ?? 8, 1, 8);
+  const inShape = checkCodes(input, bits);
+  const geometry = convGeometry(inShape, wShape, options);
+  const floatBias = checkBias(options.bias, geometry.O);
+  if (options.fn !== undefined && typeof options.fn !== 'function') throw new ArgumentError('options.fn', options.fn, 'a function (w, a) => number');
+  let integer = isIntegerData(weight.data) && !floatBias;
+  if (integer) {
+    const rows = new ProductRows(options.fn ?? ((w, a) => w * a), 1 << bits);
+    const bounds = channelBounds(weight.data, geometry.O, rows);
+    integer = rows.integer;
+    if (integer) checkOverflow(bounds, options.bias);
+  }
+  const job: DirectJob = {
+    input: input.data, weight: weight.data, geometry, bias: options.bias, fn: options.fn,
+    activationBits: bits, out: allocOutput(geometry, integer), threads: checkThreads(options),
+  };
+  const backend = await resolveBackend(options.backend, 'direct', job);
+  await backend.direct(job);
+  return result(job.out, geometry);
+}

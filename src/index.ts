@@ -1,0 +1,16 @@
+export { buildPcilt, PciltTables, DEFAULT_MAX_TABLE_BYTES, MAX_INDEX_BITS } from './tables/pcilt.js';
+export type { PciltOptions, PciltVariant, EntryArray, EntryType } from './tables/pcilt.js';
+export { multiply } from './tables/products.js';
+export type { ProductFn } from './tables/products.js';
+export { pciltConv2d, conv2dDirect } from './conv/conv2d.js';
+export type { DirectOptions } from './conv/conv2d.js';
+export { convGeometry } from './conv/geometry.js';
+export type { Conv2dOptions, ConvGeometry } from './conv/geometry.js';
+export { AffineQuantizer, CodebookQuantizer, levelProduct } from './quant/activations.js';
+export type { ActivationQuantizer } from './quant/activations.js';
+export { quantizeWeights, dequantizeWeights } from './quant/weights.js';
+export type { QuantizedWeight } from './quant/weights.js';
+export { registerBackend, backendNames } from './backends/registry.js';
+export type { Backend, PciltJob, DirectJob } from './backends/types.js';
+export * from './errors.js';
+export type { CodeTensor, WeightTensor, OutputTensor, FloatTensor, WeightData, OutputData, Shape4 } from './tensor.js';

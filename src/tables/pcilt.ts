@@ -1,0 +1,288 @@
+import { ArgumentError, FasterCnnError, MemoryCapError, OverflowError, formatBytes } from '../errors.js';
+import { checkInt, checkWeight, type Shape4, type WeightTensor } from '../tensor.js';
+import { INT32_MAX } from '../conv/geometry.js';
+import { ProductRows, multiply, type ProductFn } from './products.js';
+
+export const DEFAULT_MAX_TABLE_BYTES = 256e6;
+/** Widest packed index a table may take (2^16 entries per table). */
+export const MAX_INDEX_BITS = 16;
+
+export interface PciltOptions {
+  /** Activation code width b: codes are 0..2^b-1. */
+  activationBits: number;
+  /**
+   * g activations packed into one table index ('auto': the widest index of at most 8 bits that
+   * fits maxTableBytes). g * (bitSerial ? 1 : activationBits) may be at most 16; a g longer than
+   * the reduction (C/groups * KH * KW) is cut to it.
+   */
+  groupSize?: number | 'auto';
+  /** Split b-bit codes into b bit-planes that share one binary table (shift-and-add). */
+  bitSerial?: boolean;
+  /** Store identical tables once and reference them. */
+  share?: boolean;
+  /** Table entries are sums of fn(w, a); default w * a. */
+  fn?: ProductFn;
+  /** Refuse to build tables larger than this (bytes). */
+  maxTableBytes?: number;
+}
+
+export type EntryArray = Int8Array | Int16Array | Int32Array | Float32Array;
+export type EntryType = 'int8' | 'int16' | 'int32' | 'float32';
+export type PciltVariant = 'basic' | 'grouped' | 'bit-serial';
+
+/**
+ * Pre-calculated lookup tables for one convolution weight [O, C/groups, KH, KW].
+ *
+ * The reduction axis (c, kh, kw) of every output channel is cut into `segments` runs of
+ * `groupSize` activations. Slot i of a segment holds bits [i*indexBits, (i+1)*indexBits) of
+ * the packed index; the entry at that index is the sum of fn(w, a) over the segment's slots.
+ * Table (o, s) starts at entries[tableOf[o * segments + s] * tableSize].
+ */
+export class PciltTables {
+  constructor(
+    readonly weightShape: Shape4,
+    readonly activationBits: number,
+    readonly groupSize: number,
+    readonly bitSerial: boolean,
+    readonly shared: boolean,
+    readonly customFn: boolean,
+    readonly entries: EntryArray,
+    readonly tableOf: Uint16Array | Uint32Array,
+    readonly numTables: number,
+    readonly integer: boolean,
+    /** Worst-case |output| per channel before bias, for overflow checks. */
+    readonly channelBound: Float64Array,
+  ) {}
+
+  get variant(): PciltVariant {
+    return this.bitSerial ? 'bit-serial' : this.groupSize === 1 ? 'basic' : 'grouped';
+  }
+  get reduction(): number {
+    const [, Cg, KH, KW] = this.weightShape;
+    return Cg * KH * KW;
+  }
+  get segments(): number {
+    return Math.ceil(this.reduction / this.groupSize);
+  }
+  /** Bits one activation takes in a packed index. */
+  get indexBits(): number {
+    return this.bitSerial ? 1 : this.activationBits;
+  }
+  get tableSize(): number {
+    return 2 ** (this.groupSize * this.indexBits);
+  }
+  get entryType(): EntryType {
+    return entryTypeOf(this.entries);
+  }
+  /** Tables referenced / tables stored. */
+  get dedupRatio(): number {
+    return this.tableOf.length / this.numTables;
+  }
+  /** Exact bytes held: the entries plus the table index. */
+  get bytes(): number {
+    return this.entries.byteLength + this.tableOf.byteLength;
+  }
+
+  info() {
+    return {
+      variant: this.variant,
+      activationBits: this.activationBits,
+      groupSize: this.groupSize,
+      indexBits: this.groupSize * this.indexBits,
+      tables: this.numTables,
+      entriesPerTable: this.tableSize,
+      entryType: this.entryType,
+      bytes: this.bytes,
+      dedupRatio: this.dedupRatio,
+    };
+  }
+
+  summary(): string {
+    const [O, Cg, KH, KW] = this.weightShape;
+    const i = this.info();
+    const how = this.bitSerial
+      ? `${this.activationBits} bit-planes x ${i.groupSize} activations per 1-bit-slot index`
+      : `${i.groupSize} x ${this.activationBits}-bit activations per index`;
+    return [
+      `PCILT ${i.variant} for weight [${O}, ${Cg}, ${KH}, ${KW}]: ${how} (${i.indexBits}-bit index)`,
+      `  ${i.tables} tables x ${i.entriesPerTable} ${i.entryType} entries = ${formatBytes(this.entries.byteLength)}` +
+        ` + index ${formatBytes(this.tableOf.byteLength)} = ${formatBytes(i.bytes)} (${i.bytes} B)`,
+      `  shared: ${this.shared ? 'yes' : 'no'}, dedup ratio ${i.dedupRatio.toFixed(2)}x` +
+        (this.customFn ? ', custom fn' : '') + `, ${this.integer ? 'exact integer' : 'float'} entries`,
+    ].join('\n');
+  }
+}
+
+function entryTypeOf(e: EntryArray): EntryType {
+  if (e instanceof Int8Array) return 'int8';
+  if (e instanceof Int16Array) return 'int16';
+  if (e instanceof Int32Array) return 'int32';
+  return 'float32';
+}
+
+const ENTRY_BYTES: Record<EntryType, number> = { int8: 1, int16: 2, int32: 4, float32: 4 };
+
+/** Per-segment facts gathered before anything large is allocated. */
+interface Plan {
+  groupSize: number;
+  tableOf: Uint16Array | Uint32Array;
+  /** (o, s) of the first use of each stored table. */
+  firstUse: Uint32Array;
+  numTables: number;
+  entryType: EntryType;
+  integer: boolean;
+  channelBound: Float64Array;
+  bytes: number;
+}
+
+export function buildPcilt(weight: WeightTensor, options: PciltOptions): PciltTables {
+  const shape = checkWeight(weight);
+  if (!options || typeof options !== 'object') throw new ArgumentError('options', options, 'an object with activationBits');
+  const bits = checkInt('options.activationBits', options.activationBits, 1, 8);
+  const bitSerial = checkBool('options.bitSerial', options.bitSerial);
+  const share = checkBool('options.share', options.share);
+  const fn = options.fn ?? multiply;
+  if (typeof fn !== 'function') throw new ArgumentError('options.fn', fn, 'a function (w, a) => number');
+  const cap = options.maxTableBytes ?? DEFAULT_MAX_TABLE_BYTES;
+  if (typeof cap !== 'number' || !(cap > 0)) throw new ArgumentError('options.maxTableBytes', cap, 'a positive number of bytes');
+
+  const [, Cg, KH, KW] = shape;
+  const K = Cg * KH * KW;
+  const indexBits = bitSerial ? 1 : bits;
+  const rows = new ProductRows(fn, 1 << bits);
+  if (bitSerial) checkLinear(weight.data, rows);
+
+  let plan: Plan;
+  const g = options.groupSize ?? 'auto';
+  if (g === 'auto') {
+    let size = Math.max(1, Math.min(K, Math.floor(8 / indexBits)));
+    plan = makePlan(weight, shape, size, indexBits, bits, bitSerial, share, rows);
+    while (plan.bytes > cap && size > 1) plan = makePlan(weight, shape, --size, indexBits, bits, bitSerial, share, rows);
+  } else {
+    checkInt('options.groupSize', g, 1, Math.floor(MAX_INDEX_BITS / indexBits));
+    // A segment cannot be longer than the reduction it cuts.
+    plan = makePlan(weight, shape, Math.min(g, K), indexBits, bits, bitSerial, share, rows);
+  }
+  if (plan.bytes > cap) {
+    throw new MemoryCapError('PCILT tables', plan.bytes, cap,
+      'use bitSerial: true, a smaller groupSize, share: true, or raise options.maxTableBytes');
+  }
+  if (plan.integer) {
+    const worst = Math.max(...plan.channelBound);
+    if (worst > INT32_MAX) throw new OverflowError(`the worst-case output sum ${worst} exceeds the int32 accumulator (${INT32_MAX}); use smaller weights`);
+  }
+  const entries = fillEntries(weight, plan, indexBits, bitSerial, rows);
+  return new PciltTables([...shape] as Shape4, bits, plan.groupSize, bitSerial, share, fn !== multiply,
+    entries, plan.tableOf, plan.numTables, plan.integer, plan.channelBound);
+}
+
+function checkBool(name: string, v: unknown): boolean {
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') throw new ArgumentError(name, v, 'true or false');
+  return v;
+}
+
+/** Bit-serial decomposition sum_j 2^j f(w, bit_j) equals f(w, a) only for f linear in a. */
+function checkLinear(data: ArrayLike<number>, rows: ProductRows): void {
+  for (let k = 0; k < data.length; k++) {
+    const r = rows.row(data[k]);
+    for (let a = 0; a < r.length; a++) {
+      if (r[a] !== a * r[1]) {
+        throw new ArgumentError('options.fn', `a function with f(${data[k]}, ${a}) = ${r[a]} but ${a} * f(${data[k]}, 1) = ${a * r[1]}`,
+          'linear in the activation (f(w, a) = a * f(w, 1)) when bitSerial is true; build without bitSerial for other functions');
+      }
+    }
+  }
+}
+
+/** The values slot k can contribute: f(w, a) for every code, or {0, f(w, 1)} for a bit-plane. */
+function slotRow(rows: ProductRows, w: number, bitSerial: boolean): ArrayLike<number> {
+  const r = rows.row(w);
+  return bitSerial ? [0, r[1]] : r;
+}
+
+function makePlan(weight: WeightTensor, shape: Shape4, g: number, indexBits: number, bits: number,
+  bitSerial: boolean, share: boolean, rows: ProductRows): Plan {
+  const [O, Cg, KH, KW] = shape;
+  const K = Cg * KH * KW;
+  const S = Math.ceil(K / g);
+  const w = weight.data;
+  const tableOf = new Uint32Array(O * S);
+  const firstUse: number[] = [];
+  const seen = new Map<string, number>();
+  const channelBound = new Float64Array(O);
+  let lo = 0, hi = 0;
+  for (let o = 0; o < O; o++) {
+    for (let s = 0; s < S; s++) {
+      let min = 0, max = 0;
+      const k0 = o * K + s * g, k1 = o * K + Math.min(K, (s + 1) * g);
+      for (let k = k0; k < k1; k++) {
+        const r = slotRow(rows, w[k], bitSerial);
+        let rmin = Infinity, rmax = -Infinity;
+        for (let a = 0; a < r.length; a++) { rmin = Math.min(rmin, r[a]); rmax = Math.max(rmax, r[a]); }
+        min += rmin; max += rmax;
+      }
+      lo = Math.min(lo, min); hi = Math.max(hi, max);
+      channelBound[o] += Math.max(-min, max);
+      let id = firstUse.length;
+      if (share) {
+        const key = `${k1 - k0}:${Array.prototype.join.call(w.subarray(k0, k1), ',')}`;
+        const known = seen.get(key);
+        if (known === undefined) seen.set(key, id);
+        else id = known;
+      }
+      if (id === firstUse.length) firstUse.push(o * S + s);
+      tableOf[o * S + s] = id;
+    }
+  }
+  if (bitSerial) for (let o = 0; o < O; o++) channelBound[o] *= (1 << bits) - 1;
+  const integer = rows.integer;
+  const entryType: EntryType = !integer ? 'float32'
+    : lo >= -128 && hi <= 127 ? 'int8'
+    : lo >= -32768 && hi <= 32767 ? 'int16'
+    : lo >= -INT32_MAX - 1 && hi <= INT32_MAX ? 'int32' : 'float32';
+  if (integer && entryType === 'float32') {
+    throw new OverflowError(`a table entry reaches ${Math.max(-lo, hi)}, beyond int32; use smaller weights or a smaller groupSize`);
+  }
+  const numTables = firstUse.length;
+  const bytes = numTables * 2 ** (g * indexBits) * ENTRY_BYTES[entryType] + tableOf.length * (numTables <= 65536 ? 2 : 4);
+  // Table ids fit 16 bits in most layers (and always once shared): halve the index.
+  const index = numTables <= 65536 ? Uint16Array.from(tableOf) : tableOf;
+  return { groupSize: g, tableOf: index, firstUse: Uint32Array.from(firstUse), numTables, entryType, integer, channelBound, bytes };
+}
+
+function fillEntries(weight: WeightTensor, plan: Plan, indexBits: number, bitSerial: boolean, rows: ProductRows): EntryArray {
+  const g = plan.groupSize;
+  const T = 2 ** (g * indexBits);
+  const total = plan.numTables * T;
+  let entries: EntryArray;
+  try {
+    entries = plan.entryType === 'int8' ? new Int8Array(total)
+      : plan.entryType === 'int16' ? new Int16Array(total)
+      : plan.entryType === 'int32' ? new Int32Array(total) : new Float32Array(total);
+  } catch (e) {
+    throw new FasterCnnError(`could not allocate ${formatBytes(total * ENTRY_BYTES[plan.entryType])} of PCILT entries: ${(e as Error).message}`);
+  }
+  const K = weight.data.length / weight.shape[0];
+  const S = Math.ceil(K / g);
+  const scratch = new Float64Array(T);
+  for (let id = 0; id < plan.numTables; id++) {
+    const use = plan.firstUse[id];
+    const o = Math.floor(use / S), s = use % S;
+    const k0 = o * K + s * g, k1 = o * K + Math.min(K, (s + 1) * g);
+    // Build the table slot by slot: appending slot i multiplies the size by 2^indexBits.
+    scratch[0] = 0;
+    let size = 1;
+    for (let k = k0; k < k0 + g; k++) {
+      const r = k < k1 ? slotRow(rows, weight.data[k], bitSerial) : null;
+      const codes = 1 << indexBits;
+      for (let c = codes - 1; c >= 0; c--) {
+        const add = r ? r[c] : 0;
+        for (let j = 0; j < size; j++) scratch[c * size + j] = scratch[j] + add;
+      }
+      size *= codes;
+    }
+    entries.set(scratch, id * T);
+  }
+  return entries;
+}

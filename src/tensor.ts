@@ -1,0 +1,85 @@
+import { ArgumentError } from './errors.js';
+
+export type WeightData = Int8Array | Int16Array | Int32Array | Float32Array;
+export type OutputData = Int32Array | Float32Array;
+export type Shape4 = [number, number, number, number];
+
+/** Activation codes (0..2^bits-1), NCHW. */
+export interface CodeTensor {
+  data: Uint8Array;
+  shape: readonly number[];
+}
+
+/** Convolution weights [O, C / groups, KH, KW]. */
+export interface WeightTensor {
+  data: WeightData;
+  shape: readonly number[];
+}
+
+export interface OutputTensor<D extends OutputData = OutputData> {
+  data: D;
+  shape: Shape4;
+}
+
+/** A float tensor of any rank. */
+export interface FloatTensor {
+  data: Float32Array;
+  shape: readonly number[];
+}
+
+export function checkInt(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `${min}..${max}`;
+    throw new ArgumentError(name, value, `an integer ${range}`);
+  }
+  return value;
+}
+
+/** Checks that `shape` is a list of `rank` positive integers whose product is `data`'s length. */
+export function checkShape(name: string, shape: unknown, rank: number, length: number): number[] {
+  if (!Array.isArray(shape) || shape.length !== rank) {
+    throw new ArgumentError(`${name}.shape`, shape, `an array of ${rank} positive integers`);
+  }
+  shape.forEach((d, i) => checkInt(`${name}.shape[${i}]`, d, 1));
+  const size = shape.reduce((a: number, b: number) => a * b, 1);
+  if (size !== length) {
+    throw new ArgumentError(`${name}.data.length`, length, `${size}, the product of ${name}.shape [${shape.join(', ')}]`);
+  }
+  return shape as number[];
+}
+
+export function isIntegerData(data: WeightData): data is Int8Array | Int16Array | Int32Array {
+  return !(data instanceof Float32Array);
+}
+
+/** Validates a weight tensor: rank 4, a supported array type, finite values. */
+export function checkWeight(weight: unknown, name = 'weight'): Shape4 {
+  const w = weight as WeightTensor | undefined;
+  if (!w || typeof w !== 'object' || !(w.data instanceof Int8Array || w.data instanceof Int16Array || w.data instanceof Int32Array || w.data instanceof Float32Array)) {
+    throw new ArgumentError(`${name}.data`, w?.data, 'an Int8Array, Int16Array, Int32Array or Float32Array');
+  }
+  const shape = checkShape(name, w.shape, 4, w.data.length) as Shape4;
+  if (w.data instanceof Float32Array) {
+    for (let i = 0; i < w.data.length; i++) {
+      if (!Number.isFinite(w.data[i])) throw new ArgumentError(`${name}.data[${i}]`, w.data[i], 'a finite number');
+    }
+  }
+  return shape;
+}
+
+/** Validates activation codes: rank 4 Uint8Array with every code below 2^bits. */
+export function checkCodes(input: unknown, bits: number, name = 'input'): Shape4 {
+  const x = input as CodeTensor | undefined;
+  if (!x || typeof x !== 'object' || !(x.data instanceof Uint8Array)) {
+    throw new ArgumentError(`${name}.data`, x?.data, 'a Uint8Array of activation codes');
+  }
+  const shape = checkShape(name, x.shape, 4, x.data.length) as Shape4;
+  const limit = 1 << bits;
+  if (bits < 8) {
+    const d = x.data;
+    for (let i = 0; i < d.length; i++) {
+      if (d[i] >= limit) throw new ArgumentError(`${name}.data[${i}]`, d[i], `an activation code 0..${limit - 1} (activationBits ${bits})`);
+    }
+  }
+  return shape;
+}

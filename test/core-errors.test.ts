@@ -1,0 +1,132 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  ArgumentError, BackendUnavailableError, MemoryCapError, OverflowError,
+  buildPcilt, conv2dDirect, pciltConv2d, registerBackend,
+} from 'faster-cnn';
+
+const w = { data: Int8Array.from({ length: 4 * 3 * 3 * 3 }, (_, i) => (i % 7) - 3), shape: [4, 3, 3, 3] };
+const x = { data: new Uint8Array(1 * 3 * 8 * 8).fill(1), shape: [1, 3, 8, 8] };
+const tables = buildPcilt(w, { activationBits: 2 });
+
+/** Asserts a typed ArgumentError naming `argument`, whose message shows what was given and allowed. */
+async function rejectsArg(run: () => unknown, argument: string, given: RegExp) {
+  await assert.rejects(async () => run(), (e: unknown) => {
+    assert.ok(e instanceof ArgumentError, `expected ArgumentError, got ${e}`);
+    assert.equal(e.argument, argument);
+    assert.match(e.message, given);
+    assert.match(e.message, / must be .*, got /);
+    return true;
+  });
+}
+
+test('wrong ranks are refused, naming the argument', async () => {
+  await rejectsArg(() => pciltConv2d({ data: x.data, shape: [3, 8, 8] }, tables), 'input.shape', /got \[3, 8, 8\]/);
+  await rejectsArg(() => buildPcilt({ data: w.data, shape: [4, 27] }, { activationBits: 2 }), 'weight.shape', /got \[4, 27\]/);
+  await rejectsArg(() => conv2dDirect(x, { data: w.data, shape: [4, 3, 9] }), 'weight.shape', /got \[4, 3, 9\]/);
+});
+
+test('channels that do not match groups are refused', async () => {
+  await rejectsArg(() => pciltConv2d({ data: new Uint8Array(2 * 64), shape: [1, 2, 8, 8] }, tables), 'input.shape[1] (channels)', /got 2/);
+  await rejectsArg(() => pciltConv2d(x, tables, { groups: 2 }), 'input.shape[1] (channels)', /must be weight.shape\[1\] \* options.groups = 3 \* 2 = 6, got 3/);
+  await rejectsArg(() => conv2dDirect(x, w, { groups: 3 }), 'weight.shape[0] (output channels)', /a multiple of options.groups \(3\), got 4/);
+});
+
+test('codes >= 2^b are refused', async () => {
+  const bad = { data: x.data.slice(), shape: x.shape };
+  bad.data[5] = 4;
+  await rejectsArg(() => pciltConv2d(bad, tables), 'input.data[5]', /got 4/);
+  await rejectsArg(() => conv2dDirect(bad, w, { activationBits: 2 }), 'input.data[5]', /0\.\.3/);
+});
+
+test('activationBits outside 1..8 is refused', async () => {
+  await rejectsArg(() => buildPcilt(w, { activationBits: 9 }), 'options.activationBits', /an integer 1\.\.8, got 9/);
+  await rejectsArg(() => buildPcilt(w, { activationBits: 0 }), 'options.activationBits', /got 0/);
+  await rejectsArg(() => buildPcilt(w, { activationBits: 2.5 }), 'options.activationBits', /got 2\.5/);
+});
+
+test('non-integer or negative sizes are refused', async () => {
+  await rejectsArg(() => pciltConv2d({ data: x.data, shape: [1, 3, 8.5, 8] }, tables), 'input.shape[2]', /got 8\.5/);
+  await rejectsArg(() => pciltConv2d({ data: x.data, shape: [1, 3, -8, -8] }, tables), 'input.shape[2]', /got -8/);
+  await rejectsArg(() => pciltConv2d(x, tables, { stride: 0 }), 'options.stride', /got 0/);
+  await rejectsArg(() => pciltConv2d(x, tables, { padding: -1 }), 'options.padding', /got -1/);
+  await rejectsArg(() => pciltConv2d(x, tables, { dilation: [1, 1.5] }), 'options.dilation[1]', /got 1\.5/);
+  await rejectsArg(() => pciltConv2d(x, tables, { padding: [1, 2, 3] as never }), 'options.padding', /\[top, left, bottom, right\]/);
+  await rejectsArg(() => pciltConv2d({ data: x.data, shape: [1, 3, 8, 9] }, tables), 'input.data.length', /got 192/);
+  await rejectsArg(() => pciltConv2d(x, tables, { threads: 0 }), 'options.threads', /got 0/);
+});
+
+test('output size <= 0 is refused', async () => {
+  await rejectsArg(() => pciltConv2d(x, tables, { dilation: 5 }), 'output size', /larger than the padded input/);
+});
+
+test('NaN or infinite weights are refused', async () => {
+  const f = new Float32Array(w.data);
+  f[7] = NaN;
+  await rejectsArg(() => buildPcilt({ data: f, shape: w.shape }, { activationBits: 2 }), 'weight.data[7]', /got NaN/);
+  f[7] = Infinity;
+  await rejectsArg(() => conv2dDirect(x, { data: f, shape: w.shape }), 'weight.data[7]', /got Infinity/);
+  await rejectsArg(() => buildPcilt(w, { activationBits: 2, fn: () => NaN }), 'options.fn(-3, 0)', /got NaN/);
+});
+
+test('tables over the memory cap are refused before allocation, with a hint', () => {
+  const big = { data: new Int8Array(128 * 64 * 9).fill(3), shape: [128, 64, 3, 3] };
+  assert.throws(() => buildPcilt(big, { activationBits: 8, groupSize: 2 }), (e: unknown) => {
+    assert.ok(e instanceof MemoryCapError);
+    assert.match(e.message, /PCILT tables would need 4.83 GB, over the cap of 256\.00 MB; use bitSerial/);
+    return true;
+  });
+  assert.throws(() => buildPcilt(w, { activationBits: 8, maxTableBytes: 1000 }), MemoryCapError);
+  // Sharing makes the same weights fit: every segment here is identical.
+  const shared = buildPcilt(big, { activationBits: 8, groupSize: 2, share: true });
+  assert.equal(shared.numTables, 1);
+});
+
+test('unknown and unavailable backends are refused', async () => {
+  await rejectsArg(() => pciltConv2d(x, tables, { backend: 'cuda' }), 'options.backend', /one of 'auto', 'js'/);
+  registerBackend({
+    name: 'test-missing', unavailableReason: async () => 'no such device in this test',
+    supportsPcilt: () => null, supportsDirect: () => null, pcilt: () => {}, direct: () => {},
+  });
+  await assert.rejects(() => conv2dDirect(x, w, { backend: 'test-missing' }), (e: unknown) => {
+    assert.ok(e instanceof BackendUnavailableError);
+    assert.match(e.message, /backend 'test-missing' is unavailable: no such device in this test/);
+    return true;
+  });
+  // 'auto' skips it.
+  const y = await conv2dDirect(x, w, { backend: 'auto' });
+  assert.equal(y.data.length, 4 * 36);
+});
+
+test('bit-serial refuses a non-linear fn, clearly', () => {
+  assert.throws(() => buildPcilt(w, { activationBits: 3, bitSerial: true, fn: (p, a) => p * a * a }), (e: unknown) => {
+    assert.ok(e instanceof ArgumentError);
+    assert.match(e.message, /options\.fn must be linear in the activation/);
+    assert.match(e.message, /f\(-3, 2\) = -12 but 2 \* f\(-3, 1\) = -6/);
+    return true;
+  });
+});
+
+test('sums that could overflow int32 are refused rather than wrapped', async () => {
+  const huge = { data: new Int32Array(2 * 1 * 3 * 3).fill(2 ** 28), shape: [2, 1, 3, 3] };
+  assert.throws(() => buildPcilt(huge, { activationBits: 2 }), OverflowError);
+  const img = { data: new Uint8Array(25), shape: [1, 1, 5, 5] };
+  await assert.rejects(() => conv2dDirect(img, huge), OverflowError);
+  const fine = { data: new Int32Array(18).fill(1000), shape: [2, 1, 3, 3] };
+  const t = buildPcilt(fine, { activationBits: 2 });
+  await assert.rejects(() => pciltConv2d(img, t, { bias: new Int32Array([2 ** 31 - 10, 0]) }), OverflowError);
+});
+
+test('a bad bias is refused; a float bias gives a float output', async () => {
+  await rejectsArg(() => pciltConv2d(x, tables, { bias: new Int32Array(3) }), 'options.bias.length', /got 3/);
+  await rejectsArg(() => pciltConv2d(x, tables, { bias: [1, 2, 3, 4] as never }), 'options.bias', /Int32Array or Float32Array/);
+  const y = await pciltConv2d(x, tables, { bias: new Float32Array([0.5, 0, 0, 0]) });
+  const z = await pciltConv2d(x, tables);
+  assert.ok(y.data instanceof Float32Array);
+  assert.equal(y.data[0], z.data[0] + 0.5);
+});
+
+test('a non-table and a wrong input type are refused', async () => {
+  await rejectsArg(() => pciltConv2d(x, {} as never), 'tables', /the result of buildPcilt/);
+  await rejectsArg(() => pciltConv2d({ data: new Float32Array(192), shape: [1, 3, 8, 8] } as never, tables), 'input.data', /Float32Array\(192\)/);
+});

@@ -1,0 +1,101 @@
+/** Deterministic random numbers (mulberry32) so that a failing case can be replayed. */
+export function rng(seed: number) {
+  let s = seed >>> 0;
+  const next = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1));
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)];
+  return { next, int, pick };
+}
+export type Rng = ReturnType<typeof rng>;
+
+export interface Case {
+  N: number; C: number; H: number; W: number; O: number; KH: number; KW: number;
+  groups: number; stride: [number, number]; dilation: [number, number];
+  padding: [number, number, number, number];
+}
+
+/** A random valid convolution shape, kept small enough that a JS loop finishes quickly. */
+export function randomCase(r: Rng, maxMacs = 400_000): Case {
+  for (;;) {
+    const groupsKind = r.pick(['one', 'one', 'some', 'depthwise'] as const);
+    const Cg = r.int(1, 12);
+    const groups = groupsKind === 'one' ? 1 : groupsKind === 'depthwise' ? r.int(1, 40) : r.int(2, 4);
+    const C = groupsKind === 'depthwise' ? groups : Cg * groups;
+    const O = groups * r.int(1, Math.max(1, Math.floor(40 / groups)));
+    const c: Case = {
+      N: r.int(1, 3), C, H: r.int(1, 33), W: r.int(1, 33), O,
+      KH: r.pick([1, 2, 3, 5, 7]), KW: r.pick([1, 2, 3, 5, 7]), groups,
+      stride: [r.int(1, 3), r.int(1, 3)], dilation: [r.int(1, 3), r.int(1, 3)],
+      padding: [r.int(0, 3), r.int(0, 3), r.int(0, 3), r.int(0, 3)],
+    };
+    if (C > 40) continue;
+    const OH = Math.floor((c.H + c.padding[0] + c.padding[2] - c.dilation[0] * (c.KH - 1) - 1) / c.stride[0]) + 1;
+    const OW = Math.floor((c.W + c.padding[1] + c.padding[3] - c.dilation[1] * (c.KW - 1) - 1) / c.stride[1]) + 1;
+    if (OH <= 0 || OW <= 0) continue;
+    if (c.N * O * OH * OW * (C / groups) * c.KH * c.KW > maxMacs) continue;
+    return c;
+  }
+}
+
+export function randomCodes(r: Rng, c: Case, bits: number): Uint8Array {
+  return Uint8Array.from({ length: c.N * c.C * c.H * c.W }, () => r.int(0, (1 << bits) - 1));
+}
+
+export function randomIntWeights(r: Rng, c: Case, weightBits: number): Int8Array {
+  const top = 2 ** (weightBits - 1) - 1;
+  return Int8Array.from({ length: c.O * (c.C / c.groups) * c.KH * c.KW }, () => r.int(-top, top));
+}
+
+/**
+ * An independent naive convolution in float64: loops straight over the output and the kernel,
+ * computing each input coordinate, without any helper from the library.
+ */
+export function naiveConv(x: Uint8Array, w: ArrayLike<number>, c: Case, fn: (w: number, a: number) => number = (p, q) => p * q, bias?: ArrayLike<number>) {
+  const Cg = c.C / c.groups, Og = c.O / c.groups;
+  const OH = Math.floor((c.H + c.padding[0] + c.padding[2] - c.dilation[0] * (c.KH - 1) - 1) / c.stride[0]) + 1;
+  const OW = Math.floor((c.W + c.padding[1] + c.padding[3] - c.dilation[1] * (c.KW - 1) - 1) / c.stride[1]) + 1;
+  const out = new Float64Array(c.N * c.O * OH * OW);
+  const absSum = new Float64Array(out.length);
+  for (let n = 0; n < c.N; n++)
+    for (let o = 0; o < c.O; o++)
+      for (let y = 0; y < OH; y++)
+        for (let xo = 0; xo < OW; xo++) {
+          let s = bias ? bias[o] : 0, a = 0;
+          const grp = Math.floor(o / Og);
+          for (let ci = 0; ci < Cg; ci++)
+            for (let i = 0; i < c.KH; i++)
+              for (let j = 0; j < c.KW; j++) {
+                const iy = y * c.stride[0] + i * c.dilation[0] - c.padding[0];
+                const ix = xo * c.stride[1] + j * c.dilation[1] - c.padding[1];
+                const inside = iy >= 0 && iy < c.H && ix >= 0 && ix < c.W;
+                const code = inside ? x[((n * c.C + grp * Cg + ci) * c.H + iy) * c.W + ix] : 0;
+                const v = fn(w[((o * Cg + ci) * c.KH + i) * c.KW + j], code);
+                s += v;
+                a += Math.abs(v);
+              }
+          out[((n * c.O + o) * OH + y) * OW + xo] = s;
+          absSum[((n * c.O + o) * OH + y) * OW + xo] = a;
+        }
+  return { out, absSum, shape: [c.N, c.O, OH, OW] };
+}
+
+export function options(c: Case) {
+  return { stride: c.stride, dilation: c.dilation, padding: c.padding, groups: c.groups };
+}
+
+export function describeCase(c: Case): string {
+  return JSON.stringify(c);
+}
+
+/** First index where two arrays differ, or -1. */
+export function firstDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return 0;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
