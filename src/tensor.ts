@@ -75,11 +75,22 @@ export function checkCodes(input: unknown, bits: number, name = 'input'): Shape4
   }
   const shape = checkShape(name, x.shape, 4, x.data.length) as Shape4;
   const limit = 1 << bits;
-  if (bits < 8) {
-    const d = x.data;
-    for (let i = 0; i < d.length; i++) {
-      if (d[i] >= limit) throw new ArgumentError(`${name}.data[${i}]`, d[i], `an activation code 0..${limit - 1} (activationBits ${bits})`);
-    }
+  if (bits < 8 && (orAll(x.data) >> bits) !== 0) {
+    const i = x.data.findIndex((c) => c >= limit);
+    throw new ArgumentError(`${name}.data[${i}]`, x.data[i], `an activation code 0..${limit - 1} (activationBits ${bits})`);
   }
   return shape;
+}
+
+/** Bitwise OR of every byte, four at a time where aligned: a cheap range check for codes. */
+function orAll(d: Uint8Array): number {
+  let acc = 0, i = 0;
+  while (i < d.length && (d.byteOffset + i) % 4 !== 0) acc |= d[i++];
+  const words = Math.floor((d.length - i) / 4);
+  const w = new Uint32Array(d.buffer, d.byteOffset + i, words);
+  let wacc = 0;
+  for (let j = 0; j < words; j++) wacc |= w[j];
+  acc |= (wacc | (wacc >>> 8) | (wacc >>> 16) | (wacc >>> 24)) & 0xff;
+  for (i += words * 4; i < d.length; i++) acc |= d[i];
+  return acc;
 }

@@ -86,7 +86,7 @@ test('unknown and unavailable backends are refused', async () => {
   await rejectsArg(() => pciltConv2d(x, tables, { backend: 'cuda' }), 'options.backend', /one of 'auto', 'js'/);
   registerBackend({
     name: 'test-missing', unavailableReason: async () => 'no such device in this test',
-    supportsPcilt: () => null, supportsDirect: () => null, pcilt: () => {}, direct: () => {},
+    supportsPcilt: () => null, supportsDirect: () => null, pcilt: () => new Int32Array(0), direct: () => new Int32Array(0),
   });
   await assert.rejects(() => conv2dDirect(x, w, { backend: 'test-missing' }), (e: unknown) => {
     assert.ok(e instanceof BackendUnavailableError);

@@ -1,8 +1,9 @@
 import { ArgumentError, BackendUnavailableError } from '../errors.js';
 import { jsBackend } from './js/kernels.js';
+import { wasmBackend } from './wasm/backend.js';
 import type { Backend, DirectJob, PciltJob } from './types.js';
 
-const backends = new Map<string, Backend>([['js', jsBackend]]);
+const backends = new Map<string, Backend>([['wasm', wasmBackend], ['js', jsBackend]]);
 
 /**
  * Chooses among usable backends for 'auto'. The default prefers any registered backend

@@ -3,13 +3,13 @@ import type { ProductFn } from '../tables/products.js';
 import type { PciltTables } from '../tables/pcilt.js';
 import type { OutputData, WeightData } from '../tensor.js';
 
-/** A validated PCILT convolution: the kernel writes `out`. */
+/** A validated PCILT convolution; `integer` says whether the kernel returns Int32Array or Float32Array. */
 export interface PciltJob {
   input: Uint8Array;
   tables: PciltTables;
   geometry: ConvGeometry;
   bias?: Int32Array | Float32Array;
-  out: OutputData;
+  integer: boolean;
   threads?: number;
 }
 
@@ -21,7 +21,7 @@ export interface DirectJob {
   bias?: Int32Array | Float32Array;
   fn?: ProductFn;
   activationBits: number;
-  out: OutputData;
+  integer: boolean;
   threads?: number;
 }
 
@@ -35,6 +35,6 @@ export interface Backend {
   unavailableReason(): Promise<string | null>;
   supportsPcilt(job: PciltJob): string | null;
   supportsDirect(job: DirectJob): string | null;
-  pcilt(job: PciltJob): Promise<void> | void;
-  direct(job: DirectJob): Promise<void> | void;
+  pcilt(job: PciltJob): Promise<OutputData> | OutputData;
+  direct(job: DirectJob): Promise<OutputData> | OutputData;
 }

@@ -3,8 +3,8 @@ import { resolveBackend } from '../backends/registry.js';
 import type { DirectJob, PciltJob } from '../backends/types.js';
 import { PciltTables } from '../tables/pcilt.js';
 import { ProductRows, channelBounds, type ProductFn } from '../tables/products.js';
-import { checkCodes, checkInt, checkWeight, isIntegerData, type CodeTensor, type OutputTensor, type Shape4, type WeightTensor } from '../tensor.js';
-import { INT32_MAX, allocOutput, checkBias, convGeometry, type ConvGeometry, type Conv2dOptions } from './geometry.js';
+import { checkCodes, checkInt, checkWeight, isIntegerData, type CodeTensor, type OutputData, type OutputTensor, type Shape4, type WeightTensor } from '../tensor.js';
+import { INT32_MAX, checkBias, convGeometry, type ConvGeometry, type Conv2dOptions } from './geometry.js';
 
 export interface DirectOptions extends Conv2dOptions {
   /** Codes are checked against 2^activationBits (default 8). */
@@ -26,7 +26,19 @@ function checkOverflow(bounds: Float64Array, bias: Int32Array | Float32Array | u
   }
 }
 
-function result(out: PciltJob['out'], g: ConvGeometry): OutputTensor {
+/** Worst-case |sum w * a| per output channel for codes up to maxCode. */
+function multiplyBounds(data: ArrayLike<number>, O: number, maxCode: number): Float64Array {
+  const K = data.length / O;
+  const bounds = new Float64Array(O);
+  for (let o = 0; o < O; o++) {
+    let b = 0;
+    for (let k = o * K; k < (o + 1) * K; k++) b += Math.abs(data[k]);
+    bounds[o] = b * maxCode;
+  }
+  return bounds;
+}
+
+function result(out: OutputData, g: ConvGeometry): OutputTensor {
   return { data: out, shape: [g.N, g.O, g.OH, g.OW] };
 }
 
@@ -41,10 +53,9 @@ export async function pciltConv2d(input: CodeTensor, tables: PciltTables, option
   const floatBias = checkBias(options.bias, geometry.O);
   const integer = tables.integer && !floatBias;
   if (integer) checkOverflow(tables.channelBound, options.bias);
-  const job: PciltJob = { input: input.data, tables, geometry, bias: options.bias, out: allocOutput(geometry, integer), threads: checkThreads(options) };
+  const job: PciltJob = { input: input.data, tables, geometry, bias: options.bias, integer, threads: checkThreads(options) };
   const backend = await resolveBackend(options.backend, 'pcilt', job);
-  await backend.pcilt(job);
-  return result(job.out, geometry);
+  return result(await backend.pcilt(job), geometry);
 }
 
 /** Convolution by direct multiplication (the paper's DM): the oracle PCILT is checked against. */
@@ -56,17 +67,18 @@ export async function conv2dDirect(input: CodeTensor, weight: WeightTensor, opti
   const floatBias = checkBias(options.bias, geometry.O);
   if (options.fn !== undefined && typeof options.fn !== 'function') throw new ArgumentError('options.fn', options.fn, 'a function (w, a) => number');
   let integer = isIntegerData(weight.data) && !floatBias;
-  if (integer) {
-    const rows = new ProductRows(options.fn ?? ((w, a) => w * a), 1 << bits);
+  if (integer && options.fn) {
+    const rows = new ProductRows(options.fn, 1 << bits);
     const bounds = channelBounds(weight.data, geometry.O, rows);
     integer = rows.integer;
     if (integer) checkOverflow(bounds, options.bias);
+  } else if (integer) {
+    checkOverflow(multiplyBounds(weight.data, geometry.O, (1 << bits) - 1), options.bias);
   }
   const job: DirectJob = {
     input: input.data, weight: weight.data, geometry, bias: options.bias, fn: options.fn,
-    activationBits: bits, out: allocOutput(geometry, integer), threads: checkThreads(options),
+    activationBits: bits, integer, threads: checkThreads(options),
   };
   const backend = await resolveBackend(options.backend, 'direct', job);
-  await backend.direct(job);
-  return result(job.out, geometry);
+  return result(await backend.direct(job), geometry);
 }

@@ -11,6 +11,7 @@ export const multiply: ProductFn = (w, a) => w * a;
  */
 export class ProductRows {
   private readonly cache = new Map<number, Float64Array>();
+  private readonly maxAbsCache = new Map<number, number>();
   /** True while every value seen so far is an integer. */
   integer = true;
 
@@ -40,8 +41,12 @@ export class ProductRows {
 
   /** Largest |f(w, a)| over the codes. */
   maxAbs(w: number): number {
-    let m = 0;
+    let m = this.maxAbsCache.get(w);
+    if (m !== undefined) return m;
+    m = 0;
     for (const v of this.row(w)) m = Math.max(m, Math.abs(v));
+    if (this.maxAbsCache.size > 65536) this.maxAbsCache.clear();
+    this.maxAbsCache.set(w, m);
     return m;
   }
 }

@@ -1,4 +1,5 @@
-import type { ConvGeometry } from '../../conv/geometry.js';
+import { allocOutput, type ConvGeometry } from '../../conv/geometry.js';
+import type { OutputData } from '../../tensor.js';
 import type { Backend, DirectJob, PciltJob } from '../types.js';
 
 /**
@@ -21,7 +22,8 @@ export function gatherField(x: Uint8Array, g: ConvGeometry, n: number, gi: numbe
 }
 
 /** Reference PCILT convolution: quantized codes -> packed indices -> look-ups and additions. */
-export function pciltReference({ input, tables: t, geometry: g, bias, out }: PciltJob): void {
+export function pciltReference({ input, tables: t, geometry: g, bias, integer }: PciltJob): OutputData {
+  const out = allocOutput(g, integer);
   const { N, O, OH, OW, groups, Og, Cg, KH, KW } = g;
   const K = Cg * KH * KW, S = t.segments, G = t.groupSize, ib = t.indexBits, T = t.tableSize;
   const planes = t.bitSerial ? t.activationBits : 1;
@@ -60,10 +62,12 @@ export function pciltReference({ input, tables: t, geometry: g, bias, out }: Pci
       }
     }
   }
+  return out;
 }
 
 /** Reference direct convolution: one multiplication (or fn call) per weight and activation. */
-export function directReference({ input, weight, geometry: g, bias, fn, out }: DirectJob): void {
+export function directReference({ input, weight, geometry: g, bias, fn, integer }: DirectJob): OutputData {
+  const out = allocOutput(g, integer);
   const { N, O, OH, OW, groups, Og, Cg, KH, KW } = g;
   const K = Cg * KH * KW;
   const col = new Uint8Array(K);
@@ -83,6 +87,7 @@ export function directReference({ input, weight, geometry: g, bias, fn, out }: D
       }
     }
   }
+  return out;
 }
 
 export const jsBackend: Backend = {

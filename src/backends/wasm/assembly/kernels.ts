@@ -1,0 +1,265 @@
+// AssemblyScript kernels for the wasm backend (compiled by scripts/build-wasm.mjs).
+// Memory is owned by the JS side: every argument is a byte offset into the shared memory.
+// A job's parameters are an i32 record at `params`; the offsets below match params.ts.
+
+const P_C: i32 = 1, P_HP: i32 = 2, P_WP: i32 = 3, P_O: i32 = 4, P_GROUPS: i32 = 5, P_CG: i32 = 6;
+const P_OG: i32 = 7, P_OGPAD: i32 = 8, P_OH: i32 = 11, P_OW: i32 = 12;
+const P_SH: i32 = 13, P_SW: i32 = 14, P_K: i32 = 17, P_S: i32 = 18, P_G: i32 = 19, P_IB: i32 = 20;
+const P_PLANES: i32 = 21, P_R: i32 = 22, P_CHUNK: i32 = 23, P_ROWS: i32 = 24, P_IN: i32 = 25, P_OUT: i32 = 26;
+const P_KOFF: i32 = 27, P_BIAS: i32 = 28, P_W: i32 = 29, P_KP: i32 = 30, P_BITSERIAL: i32 = 31, P_MODE: i32 = 32;
+
+/** P_MODE values: the profile runs parts of a kernel to time its phases. */
+const MODE_PACK_ONLY: i32 = 1, MODE_NO_STORE: i32 = 2;
+
+// @ts-ignore: decorator
+@inline function prm(params: usize, i: i32): i32 {
+  return load<i32>(params + ((<usize>i) << 2));
+}
+
+/** Pixels handled together: one v128 of packed indices. */
+const TILE: i32 = 16;
+
+/**
+ * Packs the table indices of up to 16 output pixels of one row (n, oh, ow0..) for group gi:
+ * idx[(plane * S + s) * 16 + p]. The indices depend on the input only and serve every output channel.
+ */
+function packIndices(params: usize, n: i32, gi: i32, oh: i32, ow0: i32, np: i32, idx: usize): void {
+  const C = prm(params, P_C), Hp = prm(params, P_HP), Wp = prm(params, P_WP), Cg = prm(params, P_CG);
+  const sh = prm(params, P_SH), sw = prm(params, P_SW), K = prm(params, P_K), S = prm(params, P_S);
+  const G = prm(params, P_G), ib = prm(params, P_IB), planes = prm(params, P_PLANES);
+  const bitSerial = prm(params, P_BITSERIAL) != 0;
+  const koff = <usize>prm(params, P_KOFF);
+  const base = <usize>prm(params, P_IN) + <usize>(((n * C + gi * Cg) * Hp + oh * sh) * Wp + ow0 * sw);
+  if (sw == 1) {
+    // Stride 1: the codes of 16 neighbouring pixels at one kernel tap are 16 consecutive bytes.
+    const one = i8x16.splat(1);
+    for (let j = 0; j < planes; j++) {
+      for (let s = 0; s < S; s++) {
+        let v = i8x16.splat(0);
+        const k0 = s * G;
+        const k1 = min(K, k0 + G);
+        for (let k = k0; k < k1; k++) {
+          let codes = v128.load(base + <usize>load<i32>(koff + ((<usize>k) << 2)));
+          if (bitSerial) codes = v128.and(i8x16.shr_u(codes, j), one);
+          v = v128.or(v, i8x16.shl(codes, (k - k0) * ib));
+        }
+        v128.store(idx + <usize>((j * S + s) * TILE), v);
+      }
+    }
+    return;
+  }
+  for (let p = 0; p < np; p++) {
+    const px = base + <usize>(p * sw);
+    for (let j = 0; j < planes; j++) {
+      for (let s = 0; s < S; s++) {
+        let v: i32 = 0;
+        const k0 = s * G;
+        const k1 = min(K, k0 + G);
+        for (let k = k0; k < k1; k++) {
+          let code = <i32>load<u8>(px + <usize>load<i32>(koff + ((<usize>k) << 2)));
+          if (bitSerial) code = (code >> j) & 1;
+          v |= code << ((k - k0) * ib);
+        }
+        store<u8>(idx + <usize>((j * S + s) * TILE + p), <u8>v);
+      }
+    }
+  }
+}
+
+/** acc32[q*8 .. q*8+7] += widen(a) << shift, for one i16x8 partial sum. */
+// @ts-ignore: decorator
+@inline function flush(acc: usize, a: v128, shift: i32): void {
+  v128.store(acc, i32x4.add(v128.load(acc), i32x4.shl(i32x4.extend_low_i16x8_s(a), shift)));
+  v128.store(acc, i32x4.add(v128.load(acc, 16), i32x4.shl(i32x4.extend_high_i16x8_s(a), shift)), 16);
+}
+
+/**
+ * Row-per-code look-ups for pixel p and 64 output channels starting at ob: for every plane and
+ * segment, the packed index selects one row of int16 partial sums, added with 8 vector adds.
+ * int16 sums are flushed to int32 every `chunk` segments, before they can overflow.
+ */
+function lookup64(params: usize, rows: usize, idx: usize, p: i32, ob: i32, acc: usize): void {
+  const S = prm(params, P_S), R = prm(params, P_R), OgPad = prm(params, P_OGPAD);
+  const planes = prm(params, P_PLANES), chunk = prm(params, P_CHUNK);
+  const rowBytes = <usize>(OgPad << 1);
+  const block = rows + <usize>(ob << 1);
+  for (let j = 0; j < planes; j++) {
+    let s = 0;
+    const ip = idx + <usize>(j * S * TILE + p);
+    while (s < S) {
+      const e = min(S, s + chunk);
+      let a0 = i16x8.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+      for (; s < e; s++) {
+        const code = <usize>load<u8>(ip + <usize>(s * TILE));
+        const r = block + (<usize>(s * R) + code) * rowBytes;
+        a0 = i16x8.add(a0, v128.load(r));
+        a1 = i16x8.add(a1, v128.load(r, 16));
+        a2 = i16x8.add(a2, v128.load(r, 32));
+        a3 = i16x8.add(a3, v128.load(r, 48));
+        a4 = i16x8.add(a4, v128.load(r, 64));
+        a5 = i16x8.add(a5, v128.load(r, 80));
+        a6 = i16x8.add(a6, v128.load(r, 96));
+        a7 = i16x8.add(a7, v128.load(r, 112));
+      }
+      flush(acc, a0, j);
+      flush(acc + 32, a1, j);
+      flush(acc + 64, a2, j);
+      flush(acc + 96, a3, j);
+      flush(acc + 128, a4, j);
+      flush(acc + 160, a5, j);
+      flush(acc + 192, a6, j);
+      flush(acc + 224, a7, j);
+    }
+  }
+}
+
+/** lookup64 for a block of 8 output channels (the tail when OgPad is not a multiple of 64). */
+function lookup8(params: usize, rows: usize, idx: usize, p: i32, ob: i32, acc: usize): void {
+  const S = prm(params, P_S), R = prm(params, P_R), OgPad = prm(params, P_OGPAD);
+  const planes = prm(params, P_PLANES), chunk = prm(params, P_CHUNK);
+  const rowBytes = <usize>(OgPad << 1);
+  const block = rows + <usize>(ob << 1);
+  for (let j = 0; j < planes; j++) {
+    let s = 0;
+    const ip = idx + <usize>(j * S * TILE + p);
+    while (s < S) {
+      const e = min(S, s + chunk);
+      let a0 = i16x8.splat(0);
+      for (; s < e; s++) {
+        const code = <usize>load<u8>(ip + <usize>(s * TILE));
+        a0 = i16x8.add(a0, v128.load(block + (<usize>(s * R) + code) * rowBytes));
+      }
+      flush(acc, a0, j);
+    }
+  }
+}
+
+/**
+ * Writes the sums of np pixels (n, oh, ow0..) x `count` channels from acc[p * stride + c] to the
+ * NCHW output: each channel's pixels are one contiguous run, so the stores stream.
+ */
+function storeTile(params: usize, acc: usize, stride: i32, np: i32, n: i32, o0: i32, count: i32, oh: i32, ow0: i32): void {
+  if (prm(params, P_MODE) == MODE_NO_STORE) return;
+  const O = prm(params, P_O), OH = prm(params, P_OH), OW = prm(params, P_OW);
+  const bias = <usize>prm(params, P_BIAS);
+  for (let c = 0; c < count; c++) {
+    const b = bias ? load<i32>(bias + (<usize>(o0 + c) << 2)) : 0;
+    const out = <usize>prm(params, P_OUT) + (<usize>(((n * O + o0 + c) * OH + oh) * OW + ow0) << 2);
+    const src = acc + (<usize>c << 2);
+    for (let p = 0; p < np; p++) store<i32>(out + (<usize>p << 2), load<i32>(src + (<usize>(p * stride) << 2)) + b);
+  }
+}
+
+/**
+ * PCILT convolution of output rows [rowBegin, rowEnd) of the (n, oh) row space.
+ * Rows of group gi: rows[gi][s][code][OgPad] int16. scratch: packed indices, then int32 sums
+ * of one tile, acc[p][64].
+ */
+export function pcilt_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: usize): void {
+  const groups = prm(params, P_GROUPS), Og = prm(params, P_OG), OgPad = prm(params, P_OGPAD);
+  const OH = prm(params, P_OH), OW = prm(params, P_OW), S = prm(params, P_S), R = prm(params, P_R);
+  const planes = prm(params, P_PLANES), mode = prm(params, P_MODE);
+  const groupBytes = <usize>(S * R * OgPad) << 1;
+  const idx = scratch;
+  const acc = (scratch + <usize>(planes * S * TILE) + 63) & ~(<usize>63);
+  for (let row = rowBegin; row < rowEnd; row++) {
+    const n = row / OH, oh = row % OH;
+    for (let gi = 0; gi < groups; gi++) {
+      const rows = <usize>prm(params, P_ROWS) + <usize>gi * groupBytes;
+      for (let ow0 = 0; ow0 < OW; ow0 += TILE) {
+        const np = min(TILE, OW - ow0);
+        packIndices(params, n, gi, oh, ow0, np, idx);
+        if (mode == MODE_PACK_ONLY) continue;
+        let ob = 0;
+        for (; ob + 64 <= OgPad; ob += 64) {
+          memory.fill(acc, 0, TILE * 256);
+          for (let p = 0; p < np; p++) lookup64(params, rows, idx, p, ob, acc + <usize>(p * 256));
+          storeTile(params, acc, 64, np, n, gi * Og + ob, min(64, Og - ob), oh, ow0);
+        }
+        for (; ob < OgPad; ob += 8) {
+          memory.fill(acc, 0, TILE * 32);
+          for (let p = 0; p < np; p++) lookup8(params, rows, idx, p, ob, acc + <usize>(p * 32));
+          storeTile(params, acc, 8, np, n, gi * Og + ob, min(8, Og - ob), oh, ow0);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Copies the receptive fields of 4 pixels (ow0..ow0+3) into col[p][Kp] as int16 (Kp even,
+ * the tail zero), so the direct kernel reads each activation pair as one i32.
+ */
+function im2col4(params: usize, n: i32, gi: i32, oh: i32, ow0: i32, np: i32, col: usize): void {
+  const C = prm(params, P_C), Hp = prm(params, P_HP), Wp = prm(params, P_WP), Cg = prm(params, P_CG);
+  const sh = prm(params, P_SH), sw = prm(params, P_SW), K = prm(params, P_K), Kp = prm(params, P_KP);
+  const koff = <usize>prm(params, P_KOFF);
+  const base = <usize>prm(params, P_IN) + <usize>(((n * C + gi * Cg) * Hp + oh * sh) * Wp + ow0 * sw);
+  for (let p = 0; p < 4; p++) {
+    const dst = col + (<usize>(p * Kp) << 1);
+    if (p >= np) {
+      memory.fill(dst, 0, <usize>Kp << 1);
+      continue;
+    }
+    const px = base + <usize>(p * sw);
+    for (let k = 0; k < K; k++) store<u16>(dst + (<usize>k << 1), <u16>load<u8>(px + <usize>load<i32>(koff + (<usize>k << 2))));
+    if (Kp > K) store<u16>(dst + (<usize>K << 1), 0);
+  }
+}
+
+/**
+ * Direct int8 x code convolution with i32x4.dot_i16x8_s: 4 pixels x 8 channels per step.
+ * Weights of group gi: w[gi][Kp/2][OgPad][2] int16.
+ */
+export function direct_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: usize): void {
+  const groups = prm(params, P_GROUPS), Og = prm(params, P_OG), OgPad = prm(params, P_OGPAD);
+  const OH = prm(params, P_OH), OW = prm(params, P_OW), Kp = prm(params, P_KP);
+  const pairs = Kp >> 1;
+  const col = scratch;
+  const acc = (scratch + (<usize>(4 * Kp) << 1) + 63) & ~(<usize>63);
+  const wRow = <usize>(OgPad << 2);
+  for (let row = rowBegin; row < rowEnd; row++) {
+    const n = row / OH, oh = row % OH;
+    for (let gi = 0; gi < groups; gi++) {
+      const wg = <usize>prm(params, P_W) + <usize>gi * <usize>pairs * wRow;
+      for (let ow0 = 0; ow0 < OW; ow0 += 4) {
+        const np = min(4, OW - ow0);
+        im2col4(params, n, gi, oh, ow0, np, col);
+        if (prm(params, P_MODE) == MODE_PACK_ONLY) continue;
+        const c0 = col, c1 = col + (<usize>Kp << 1), c2 = col + (<usize>Kp << 2), c3 = col + <usize>(Kp * 6);
+        for (let ob = 0; ob < OgPad; ob += 8) {
+          let a00 = i32x4.splat(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+          let w = wg + (<usize>ob << 2);
+          for (let q = 0; q < pairs; q++) {
+            const w0 = v128.load(w), w1 = v128.load(w, 16);
+            const off = <usize>q << 2;
+            let x = v128.load32_splat(c0 + off);
+            a00 = i32x4.add(a00, i32x4.dot_i16x8_s(x, w0));
+            a01 = i32x4.add(a01, i32x4.dot_i16x8_s(x, w1));
+            x = v128.load32_splat(c1 + off);
+            a10 = i32x4.add(a10, i32x4.dot_i16x8_s(x, w0));
+            a11 = i32x4.add(a11, i32x4.dot_i16x8_s(x, w1));
+            x = v128.load32_splat(c2 + off);
+            a20 = i32x4.add(a20, i32x4.dot_i16x8_s(x, w0));
+            a21 = i32x4.add(a21, i32x4.dot_i16x8_s(x, w1));
+            x = v128.load32_splat(c3 + off);
+            a30 = i32x4.add(a30, i32x4.dot_i16x8_s(x, w0));
+            a31 = i32x4.add(a31, i32x4.dot_i16x8_s(x, w1));
+            w += wRow;
+          }
+          const count = min(8, Og - ob);
+          v128.store(acc, a00); v128.store(acc, a01, 16);
+          v128.store(acc, a10, 32); v128.store(acc, a11, 48);
+          v128.store(acc, a20, 64); v128.store(acc, a21, 80);
+          v128.store(acc, a30, 96); v128.store(acc, a31, 112);
+          storeTile(params, acc, 8, np, n, gi * Og + ob, count, oh, ow0);
+        }
+      }
+    }
+  }
+}
+
+/** Scratch bytes one thread needs for pcilt_rows / direct_rows. */
+export function scratch_bytes(planes: i32, S: i32, Kp: i32): i32 {
+  return max(planes * S * TILE, 8 * Kp) + 64 + TILE * 256;
+}

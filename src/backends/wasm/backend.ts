@@ -1,0 +1,269 @@
+import type { ConvGeometry } from '../../conv/geometry.js';
+import type { PciltTables } from '../../tables/pcilt.js';
+import type { OutputData } from '../../tensor.js';
+import type { Backend, DirectJob, PciltJob } from '../types.js';
+import { engineUnavailableReason, getEngine, type Engine } from './engine.js';
+import { MODE, P, PARAM_COUNT } from './params.js';
+import type { Task } from './pool.js';
+
+/** The largest packed index the kernels read: one byte, so a segment's rows are at most 256. */
+const MAX_INDEX_BITS = 8;
+
+/** PCILT rows laid out for the kernel: rows[group][segment][code][channel] int16. */
+interface Rows {
+  ptr: number;
+  bytes: number;
+  OgPad: number;
+  /** Segments summed in int16 before a flush to int32 can be needed. */
+  chunk: number;
+}
+
+const rowsCache = new WeakMap<PciltTables, Rows>();
+const freeRows = new FinalizationRegistry<{ engine: Engine; ptr: number }>(({ engine, ptr }) => engine.heap.release(ptr));
+
+function maxAbsEntry(t: PciltTables): number {
+  let m = 0;
+  for (const v of t.entries) m = Math.max(m, Math.abs(v));
+  return m;
+}
+
+function pciltSupport(t: PciltTables): string | null {
+  if (!t.integer) return 'the tables hold float entries; the wasm kernels are integer-exact only';
+  const bits = t.groupSize * t.indexBits;
+  if (bits > MAX_INDEX_BITS) return `the tables take a ${bits}-bit index; the wasm kernels take at most ${MAX_INDEX_BITS} (groupSize * ${t.indexBits} <= 8)`;
+  if (t.entryType === 'int32' && maxAbsEntry(t) > 32767) return 'table entries exceed int16';
+  return null;
+}
+
+function padTo8(n: number): number {
+  return Math.ceil(n / 8) * 8;
+}
+
+/** Transposes tables into row-per-code form once per tables object; freed when the tables are. */
+function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
+  const cached = rowsCache.get(t);
+  if (cached) return cached;
+  const [O] = t.weightShape;
+  const Og = O / groups, OgPad = padTo8(Og), S = t.segments, R = t.tableSize;
+  const count = groups * S * R * OgPad;
+  const ptr = e.heap.alloc(count * 2);
+  const rows = new Int16Array(e.memory.buffer, ptr, count);
+  rows.fill(0);
+  const { entries, tableOf } = t;
+  for (let o = 0; o < O; o++) {
+    const gi = Math.floor(o / Og), oo = o % Og;
+    for (let s = 0; s < S; s++) {
+      const src = tableOf[o * S + s] * R;
+      const dst = (gi * S + s) * R * OgPad + oo;
+      for (let c = 0; c < R; c++) rows[dst + c * OgPad] = entries[src + c];
+    }
+  }
+  const maxAbs = maxAbsEntry(t);
+  const prepared = { ptr, bytes: count * 2, OgPad, chunk: maxAbs === 0 ? S : Math.max(1, Math.floor(32767 / maxAbs)) };
+  rowsCache.set(t, prepared);
+  freeRows.register(t, { engine: e, ptr });
+  return prepared;
+}
+
+/** Copies NCHW codes into a zero-bordered buffer so that the kernels never test bounds. */
+function padInput(e: Engine, x: Uint8Array, g: ConvGeometry): { ptr: number; Hp: number; Wp: number } {
+  const Hp = g.H + g.padT + g.padB, Wp = g.W + g.padL + g.padR;
+  const bytes = g.N * g.C * Hp * Wp + 64; // vector loads may read 15 bytes past the last row
+  const ptr = e.heap.alloc(bytes);
+  const mem = new Uint8Array(e.memory.buffer, ptr, bytes);
+  mem.fill(0);
+  for (let plane = 0; plane < g.N * g.C; plane++) {
+    for (let h = 0; h < g.H; h++) {
+      const src = (plane * g.H + h) * g.W;
+      mem.set(x.subarray(src, src + g.W), (plane * Hp + h + g.padT) * Wp + g.padL);
+    }
+  }
+  return { ptr, Hp, Wp };
+}
+
+interface Call {
+  params: Int32Array;
+  allocs: number[];
+}
+
+/** Allocates the parts every job shares and fills the geometry part of the parameter record. */
+function setup(e: Engine, input: Uint8Array, g: ConvGeometry, bias: DirectJob['bias'], OgPad: number): Call {
+  const allocs: number[] = [];
+  const alloc = (bytes: number) => {
+    const p = e.heap.alloc(bytes);
+    allocs.push(p);
+    return p;
+  };
+  const padded = padInput(e, input, g);
+  allocs.push(padded.ptr);
+  const K = g.Cg * g.KH * g.KW;
+  const koff = alloc(K * 4);
+  const paramsPtr = alloc(PARAM_COUNT * 4);
+  const outPtr = alloc(g.N * g.O * g.OH * g.OW * 4);
+  const biasPtr = bias instanceof Int32Array ? alloc(g.O * 4) : 0;
+  const buf = e.memory.buffer;
+  const koffs = new Int32Array(buf, koff, K);
+  for (let c = 0, k = 0; c < g.Cg; c++)
+    for (let kh = 0; kh < g.KH; kh++)
+      for (let kw = 0; kw < g.KW; kw++) koffs[k++] = (c * padded.Hp + kh * g.dilH) * padded.Wp + kw * g.dilW;
+  if (biasPtr) new Int32Array(buf, biasPtr, g.O).set(bias as Int32Array);
+  const params = new Int32Array(buf, paramsPtr, PARAM_COUNT);
+  params.fill(0);
+  params[P.N] = g.N; params[P.C] = g.C; params[P.HP] = padded.Hp; params[P.WP] = padded.Wp;
+  params[P.O] = g.O; params[P.GROUPS] = g.groups; params[P.CG] = g.Cg; params[P.OG] = g.Og; params[P.OGPAD] = OgPad;
+  params[P.KH] = g.KH; params[P.KW] = g.KW; params[P.OH] = g.OH; params[P.OW] = g.OW;
+  params[P.SH] = g.strideH; params[P.SW] = g.strideW; params[P.DH] = g.dilH; params[P.DW] = g.dilW;
+  params[P.K] = K; params[P.IN] = padded.ptr; params[P.OUT] = outPtr; params[P.KOFF] = koff; params[P.BIAS] = biasPtr;
+  return { params: Object.assign(params, {}), allocs };
+}
+
+/** Milliseconds spent in each part of one call, filled when a caller asks. */
+export interface CallTimes {
+  setup: number;
+  kernel: number;
+  copyOut: number;
+}
+
+/** Splits the N*OH output rows over the threads, runs them, and copies the result out. */
+async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows', call: Call, g: ConvGeometry, threads: number | undefined,
+  scratchBytes: number, bias: DirectJob['bias'], integer: boolean, times?: CallTimes): Promise<OutputData> {
+  try {
+    const t0 = performance.now();
+    const rows = g.N * g.OH;
+    const T = Math.max(1, Math.min(threads ?? e.features.cores, rows));
+    const paramsPtr = call.params.byteOffset;
+    const outPtr = call.params[P.OUT];
+    const tasks: Task[] = [];
+    for (let i = 0; i < T; i++) {
+      const scratch = e.heap.alloc(scratchBytes);
+      call.allocs.push(scratch);
+      tasks.push({ fn, args: [paramsPtr, Math.floor((rows * i) / T), Math.floor((rows * (i + 1)) / T), scratch] });
+    }
+    const t1 = performance.now();
+    await e.pool.run(tasks, (t) => e.kernels[t.fn as typeof fn](t.args[0], t.args[1], t.args[2], t.args[3]));
+    const t2 = performance.now();
+    const size = g.N * g.O * g.OH * g.OW;
+    const out = new Int32Array(e.memory.buffer, outPtr, size);
+    if (times) {
+      times.setup += t1 - t0;
+      times.kernel += t2 - t1;
+      times.copyOut -= performance.now();
+    }
+    if (integer) {
+      const copy = out.slice();
+      if (times) times.copyOut += performance.now();
+      return copy;
+    }
+    // A float bias: the kernels sum exact integers, the bias is added here.
+    const f = new Float32Array(size);
+    const plane = g.OH * g.OW;
+    for (let i = 0; i < size; i++) f[i] = out[i] + (bias ? bias[Math.floor(i / plane) % g.O] : 0);
+    if (times) times.copyOut += performance.now();
+    return f;
+  } finally {
+    for (const p of call.allocs) e.heap.release(p);
+  }
+}
+
+async function pcilt(job: PciltJob, mode: number = MODE.FULL, times?: CallTimes): Promise<OutputData> {
+  const e = await getEngine();
+  const t0 = performance.now();
+  const t = job.tables, g = job.geometry;
+  const rows = prepareRows(e, t, g.groups);
+  const call = setup(e, job.input, g, job.bias, rows.OgPad);
+  const p = call.params;
+  p[P.S] = t.segments; p[P.G] = t.groupSize; p[P.IB] = t.indexBits; p[P.PLANES] = t.bitSerial ? t.activationBits : 1;
+  p[P.R] = t.tableSize; p[P.CHUNK] = rows.chunk; p[P.ROWS] = rows.ptr; p[P.BITSERIAL] = t.bitSerial ? 1 : 0;
+  p[P.MODE] = mode;
+  const scratch = e.kernels.scratch_bytes(p[P.PLANES], t.segments, 0);
+  if (times) times.setup += performance.now() - t0;
+  return runRows(e, 'pcilt_rows', call, g, job.threads, scratch, job.bias, job.integer, times);
+}
+
+function directSupport(job: DirectJob): string | null {
+  if (job.fn) return 'a custom fn needs the reference kernel';
+  const w = job.weight;
+  if (w instanceof Float32Array) return 'float weights; the wasm kernels are integer-exact only';
+  if (w instanceof Int32Array && w.some((v) => v < -32768 || v > 32767)) return 'weights beyond int16';
+  return null;
+}
+
+async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTimes): Promise<OutputData> {
+  const e = await getEngine();
+  const t0 = performance.now();
+  const g = job.geometry;
+  const OgPad = padTo8(g.Og), K = g.Cg * g.KH * g.KW, Kp = K + (K & 1);
+  const call = setup(e, job.input, g, job.bias, OgPad);
+  // Weights as w[group][k pair][channel][2] int16: one dot_i16x8 covers 4 channels x 2 taps.
+  const count = g.groups * (Kp / 2) * OgPad * 2;
+  const wPtr = e.heap.alloc(count * 2);
+  call.allocs.push(wPtr);
+  const wl = new Int16Array(e.memory.buffer, wPtr, count);
+  wl.fill(0);
+  for (let o = 0; o < g.O; o++) {
+    const gi = Math.floor(o / g.Og), oo = o % g.Og;
+    for (let k = 0; k < K; k++) wl[((gi * (Kp / 2) + (k >> 1)) * OgPad + oo) * 2 + (k & 1)] = job.weight[o * K + k];
+  }
+  call.params[P.W] = wPtr;
+  call.params[P.KP] = Kp;
+  call.params[P.MODE] = mode;
+  const scratch = e.kernels.scratch_bytes(0, 0, Kp);
+  if (times) times.setup += performance.now() - t0;
+  return runRows(e, 'direct_rows', call, g, job.threads, scratch, job.bias, job.integer, times);
+}
+
+export const wasmBackend: Backend = {
+  name: 'wasm',
+  unavailableReason: engineUnavailableReason,
+  supportsPcilt: (job) => pciltSupport(job.tables),
+  supportsDirect: directSupport,
+  pcilt: (job) => pcilt(job),
+  direct: (job) => direct(job),
+};
+
+/** Median milliseconds of each phase of a kernel, over `runs` calls of each partial run. */
+export interface PhaseProfile {
+  /** Padding the input, laying out weights, parameters (JS). */
+  setup: number;
+  /** Packing activation codes into table indices (pcilt) or into int16 pairs (direct). */
+  pack: number;
+  /** Look-ups and int16 accumulation with int32 flushes (pcilt) or multiply-accumulate (direct). */
+  compute: number;
+  /** Writing int32 sums in NCHW order, with the bias. */
+  store: number;
+  /** Copying the result out of wasm memory (JS). */
+  copyOut: number;
+  total: number;
+}
+
+/**
+ * Times the phases of the wasm kernel for one job by running it in three modes: pack only,
+ * everything but the stores, and everything. Compute and store are differences of medians.
+ */
+export async function profileKernel(op: 'pcilt' | 'direct', job: PciltJob | DirectJob, runs = 5): Promise<PhaseProfile> {
+  const run = (mode: number, times?: CallTimes) =>
+    op === 'pcilt' ? pcilt(job as PciltJob, mode, times) : direct(job as DirectJob, mode, times);
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const kernelMs = async (mode: number) => {
+    const ks: number[] = [], all: CallTimes[] = [];
+    await run(mode);
+    for (let i = 0; i < runs; i++) {
+      const t: CallTimes = { setup: 0, kernel: 0, copyOut: 0 };
+      await run(mode, t);
+      ks.push(t.kernel);
+      all.push(t);
+    }
+    return { kernel: median(ks), setup: median(all.map((t) => t.setup)), copyOut: median(all.map((t) => t.copyOut)) };
+  };
+  const packOnly = await kernelMs(MODE.PACK_ONLY);
+  const noStore = await kernelMs(MODE.NO_STORE);
+  const full = await kernelMs(MODE.FULL);
+  const r = {
+    setup: full.setup,
+    pack: packOnly.kernel,
+    compute: Math.max(0, noStore.kernel - packOnly.kernel),
+    store: Math.max(0, full.kernel - noStore.kernel),
+    copyOut: full.copyOut,
+  };
+  return { ...r, total: r.setup + full.kernel + r.copyOut };
+}

@@ -1,0 +1,79 @@
+import { Heap } from './heap.js';
+import { Pool } from './pool.js';
+import { cores, enableRelaxedSimd, readKernel, sharedMemoryReason } from './platform.js';
+
+export interface KernelExports {
+  pcilt_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
+  direct_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
+  direct8_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
+  scratch_bytes(planes: number, S: number, Kp: number): number;
+}
+
+/** What the engine found out about this platform, once. */
+export interface Features {
+  simd: boolean;
+  relaxedSimd: boolean;
+  /** null when threads work, else why not. */
+  threads: string | null;
+  cores: number;
+}
+
+export interface Engine {
+  features: Features;
+  memory: WebAssembly.Memory;
+  heap: Heap;
+  kernels: KernelExports;
+  pool: Pool;
+}
+
+const MAX_PAGES = 32768; // 2 GiB, the builds' declared maximum
+const HEAP_BASE = 1 << 20; // above the kernels' own static data
+
+let engine: Promise<Engine> | undefined;
+let failure: string | undefined;
+
+async function tryModule(name: string): Promise<WebAssembly.Module | null> {
+  const bytes = await readKernel(name);
+  return WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+}
+
+async function create(): Promise<Engine> {
+  const shared = sharedMemoryReason();
+  if (shared !== null) throw new Error(shared);
+  const simd = await tryModule('kernels-simd');
+  if (!simd) throw new Error('this WebAssembly engine has no SIMD128');
+  let relaxed = await tryModule('kernels-relaxed');
+  if (!relaxed) {
+    await enableRelaxedSimd();
+    relaxed = await tryModule('kernels-relaxed');
+  }
+  const module = relaxed ?? simd;
+  const memory = new WebAssembly.Memory({ initial: 32, maximum: MAX_PAGES, shared: true });
+  const instance = new WebAssembly.Instance(module, { env: { memory, abort: () => { throw new Error('wasm abort'); } } });
+  const features: Features = { simd: true, relaxedSimd: !!relaxed, threads: null, cores: await cores() };
+  return {
+    features,
+    memory,
+    heap: new Heap(memory, HEAP_BASE, MAX_PAGES * 65536),
+    kernels: instance.exports as unknown as KernelExports,
+    pool: new Pool({ module, memory }),
+  };
+}
+
+/** The wasm engine, created on first use; rejects with the reason it cannot run here. */
+export function getEngine(): Promise<Engine> {
+  engine ??= create().catch((e) => {
+    failure = (e as Error).message;
+    throw e;
+  });
+  return engine;
+}
+
+export async function engineUnavailableReason(): Promise<string | null> {
+  try {
+    await getEngine();
+    return null;
+  } catch {
+    return failure ?? 'the wasm engine failed to start';
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Everything that differs between Node and browsers for the wasm engine, detected once:
+ * how kernel files are read, how workers start, how many cores there are.
+ */
+export const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
+export async function readKernel(name: string): Promise<Uint8Array<ArrayBuffer>> {
+  const url = new URL(`../../wasm/${name}.wasm`, import.meta.url);
+  if (isNode) {
+    const { readFile } = await import('node:fs/promises');
+    return new Uint8Array(await readFile(url));
+  }
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`fetching ${url} answered ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+export async function cores(): Promise<number> {
+  if (isNode) {
+    const os = await import('node:os');
+    return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  }
+  return Math.max(1, globalThis.navigator?.hardwareConcurrency ?? 1);
+}
+
+/** Whether shared memory (and so threads) can be used here. */
+export function sharedMemoryReason(): string | null {
+  if (typeof SharedArrayBuffer === 'undefined') return 'SharedArrayBuffer is not available';
+  if (!isNode && !(globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated) {
+    return 'the page is not cross-origin isolated (COOP/COEP headers), so SharedArrayBuffer cannot be shared with workers';
+  }
+  return null;
+}
+
+/** Node 20 ships relaxed SIMD behind a V8 flag; it must be set before the module is compiled. */
+export async function enableRelaxedSimd(): Promise<void> {
+  if (!isNode) return;
+  const v8 = await import('node:v8');
+  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+}
+
+/** The message channel to one worker, the same in Node and browsers. */
+export interface WorkerPort {
+  post(msg: unknown): void;
+  onMessage(cb: (msg: unknown) => void): void;
+  /** The worker died or threw outside a task. */
+  onFailure(cb: (why: string) => void): void;
+  terminate(): void;
+  /** A busy worker keeps the process alive; an idle one must not. */
+  busy(yes: boolean): void;
+}
+
+export async function spawnWorker(init: unknown): Promise<WorkerPort> {
+  const url = new URL('./worker.js', import.meta.url);
+  if (isNode) {
+    const { Worker } = await import('node:worker_threads');
+    const w = new Worker(url, { workerData: init });
+    return {
+      post: (m) => w.postMessage(m),
+      onMessage: (cb) => w.on('message', cb),
+      busy: (yes) => (yes ? w.ref() : w.unref()),
+      onFailure: (cb) => {
+        w.on('error', (e) => cb(`threw ${e?.message ?? e}`));
+        w.on('exit', (code) => cb(`exited with code ${code}`));
+      },
+      terminate: () => void w.terminate(),
+    };
+  }
+  const w = new Worker(url, { type: 'module' });
+  w.postMessage({ init });
+  return {
+    post: (m) => w.postMessage(m),
+    onMessage: (cb) => w.addEventListener('message', (e) => cb(e.data)),
+    onFailure: (cb) => {
+      w.addEventListener('error', (e) => cb(`threw ${e.message}`));
+      w.addEventListener('messageerror', () => cb('sent a message that could not be read'));
+    },
+    terminate: () => w.terminate(),
+    busy: () => {},
+  };
+}
