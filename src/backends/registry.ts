@@ -1,50 +1,77 @@
 import { ArgumentError, BackendUnavailableError } from '../errors.js';
+import type { OutputData } from '../tensor.js';
+import { autoRun, type Candidate } from './auto.js';
 import { jsBackend } from './js/kernels.js';
 import { wasmBackend } from './wasm/backend.js';
 import type { Backend, DirectJob, PciltJob } from './types.js';
 
 const backends = new Map<string, Backend>([['wasm', wasmBackend], ['js', jsBackend]]);
 
-/**
- * Chooses among usable backends for 'auto'. The default prefers any registered backend
- * over the reference; faster backends install a measured chooser.
- */
-export type AutoChooser = (op: 'pcilt' | 'direct', job: PciltJob | DirectJob, usable: Backend[]) => Backend;
-let chooser: AutoChooser = (_op, _job, usable) => usable.find((b) => b.name !== 'js') ?? jsBackend;
-
 export function registerBackend(backend: Backend): void {
   backends.set(backend.name, backend);
-}
-
-export function setAutoChooser(c: AutoChooser): void {
-  chooser = c;
 }
 
 export function backendNames(): string[] {
   return [...backends.keys()];
 }
 
-export function getBackend(name: string): Backend | undefined {
-  return backends.get(name);
+async function usable(b: Backend, reason: string | null): Promise<boolean> {
+  return reason === null && (await b.unavailableReason()) === null;
 }
 
-/** Resolves options.backend for one job; throws a typed error for unknown or unusable ones. */
-export async function resolveBackend(name: unknown, op: 'pcilt' | 'direct', job: PciltJob | DirectJob): Promise<Backend> {
-  const wanted = name ?? 'auto';
-  if (wanted === 'auto') {
-    const usable: Backend[] = [];
-    for (const b of backends.values()) {
-      if ((await b.unavailableReason()) === null && support(b, op, job) === null) usable.push(b);
-    }
-    return chooser(op, job, usable);
-  }
-  const b = typeof wanted === 'string' ? backends.get(wanted) : undefined;
-  if (!b) throw new ArgumentError('options.backend', wanted, `one of 'auto', ${backendNames().map((n) => `'${n}'`).join(', ')}`);
-  const reason = (await b.unavailableReason()) ?? support(b, op, job);
+/** Resolves a named backend for one job; throws a typed error for unknown or unusable ones. */
+async function named(name: unknown, op: 'pcilt' | 'direct', job: PciltJob | DirectJob): Promise<Backend> {
+  const b = typeof name === 'string' ? backends.get(name) : undefined;
+  if (!b) throw new ArgumentError('options.backend', name, `one of 'auto', ${backendNames().map((n) => `'${n}'`).join(', ')}`);
+  const reason = (await b.unavailableReason()) ?? (op === 'pcilt' ? b.supportsPcilt(job as PciltJob) : b.supportsDirect(job as DirectJob));
   if (reason !== null) throw new BackendUnavailableError(b.name, reason);
   return b;
 }
 
-function support(b: Backend, op: 'pcilt' | 'direct', job: PciltJob | DirectJob): string | null {
-  return op === 'pcilt' ? b.supportsPcilt(job as PciltJob) : b.supportsDirect(job as DirectJob);
+/**
+ * The ways 'auto' may run a job: every usable backend's kernel for the op, and for a PCILT job
+ * whose tables still determine their weights, direct multiplication with those weights.
+ * The reference 'js' is only a candidate when nothing faster can run the job.
+ */
+async function candidates(op: 'pcilt' | 'direct', job: PciltJob | DirectJob): Promise<Candidate[]> {
+  const found: Candidate[] = [];
+  const direct = op === 'direct' ? (job as DirectJob) : directTwin(job as PciltJob);
+  for (const b of backends.values()) {
+    if (b.name === 'js') continue;
+    if (op === 'pcilt' && (await usable(b, b.supportsPcilt(job as PciltJob)))) {
+      found.push({ label: `${b.name}-pcilt`, run: () => b.pcilt(job as PciltJob) });
+    }
+    if (direct && (await usable(b, b.supportsDirect(direct)))) {
+      found.push({ label: `${b.name}-direct`, run: () => b.direct(direct) });
+    }
+  }
+  if (found.length === 0) {
+    found.push(op === 'pcilt'
+      ? { label: 'js-pcilt', run: () => jsBackend.pcilt(job as PciltJob) }
+      : { label: 'js-direct', run: () => jsBackend.direct(job as DirectJob) });
+  }
+  return found;
+}
+
+/** The direct job that computes the same output as a PCILT job, when the tables allow it. */
+function directTwin(job: PciltJob): DirectJob | null {
+  const weight = job.tables.derivedWeights();
+  if (!weight) return null;
+  return { input: job.input, weight, geometry: job.geometry, bias: job.bias, activationBits: job.tables.activationBits, integer: job.integer, threads: job.threads };
+}
+
+function autoKey(op: string, job: PciltJob | DirectJob): string {
+  const g = job.geometry;
+  const shape = [g.N, g.C, g.H, g.W, g.O, g.KH, g.KW, g.strideH, g.strideW, g.dilH, g.dilW, g.padT, g.padL, g.padB, g.padR, g.groups].join(',');
+  const kind = op === 'pcilt'
+    ? (() => { const t = (job as PciltJob).tables; return `${t.activationBits}b/${t.variant}/g${t.groupSize}/${t.entryType}`; })()
+    : `${(job as DirectJob).activationBits}b/${(job as DirectJob).weight.constructor.name}`;
+  return `${op}|${shape}|${kind}|t${job.threads ?? 'default'}`;
+}
+
+/** Runs one validated job on the backend `name` names ('auto' when undefined). */
+export async function runJob(name: unknown, op: 'pcilt' | 'direct', job: PciltJob | DirectJob): Promise<OutputData> {
+  if ((name ?? 'auto') === 'auto') return autoRun(autoKey(op, job), await candidates(op, job));
+  const b = await named(name, op, job);
+  return op === 'pcilt' ? b.pcilt(job as PciltJob) : b.direct(job as DirectJob);
 }

@@ -1,5 +1,5 @@
 import { ArgumentError, OverflowError } from '../errors.js';
-import { resolveBackend } from '../backends/registry.js';
+import { runJob } from '../backends/registry.js';
 import type { DirectJob, PciltJob } from '../backends/types.js';
 import { PciltTables } from '../tables/pcilt.js';
 import { ProductRows, channelBounds, type ProductFn } from '../tables/products.js';
@@ -54,8 +54,7 @@ export async function pciltConv2d(input: CodeTensor, tables: PciltTables, option
   const integer = tables.integer && !floatBias;
   if (integer) checkOverflow(tables.channelBound, options.bias);
   const job: PciltJob = { input: input.data, tables, geometry, bias: options.bias, integer, threads: checkThreads(options) };
-  const backend = await resolveBackend(options.backend, 'pcilt', job);
-  return result(await backend.pcilt(job), geometry);
+  return result(await runJob(options.backend, 'pcilt', job), geometry);
 }
 
 /** Convolution by direct multiplication (the paper's DM): the oracle PCILT is checked against. */
@@ -79,6 +78,5 @@ export async function conv2dDirect(input: CodeTensor, weight: WeightTensor, opti
     input: input.data, weight: weight.data, geometry, bias: options.bias, fn: options.fn,
     activationBits: bits, integer, threads: checkThreads(options),
   };
-  const backend = await resolveBackend(options.backend, 'direct', job);
-  return result(await backend.direct(job), geometry);
+  return result(await runJob(options.backend, 'direct', job), geometry);
 }

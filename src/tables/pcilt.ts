@@ -83,6 +83,28 @@ export class PciltTables {
     return this.entries.byteLength + this.tableOf.byteLength;
   }
 
+  /**
+   * The integer weights these tables were built from, read back from the entries (the entry of
+   * code 1 in slot i is w_i), or null when that is not exact: a custom fn or float entries.
+   * Lets 'auto' compute a PCILT job by direct multiplication where that is faster.
+   */
+  derivedWeights(): Int32Array | null {
+    if (this.customFn || !this.integer) return null;
+    if (this.weightsCache) return this.weightsCache;
+    const [O] = this.weightShape;
+    const K = this.reduction, S = this.segments, g = this.groupSize, T = this.tableSize;
+    const w = new Int32Array(O * K);
+    for (let o = 0; o < O; o++) {
+      for (let k = 0; k < K; k++) {
+        const s = Math.floor(k / g), slot = k % g;
+        w[o * K + k] = this.entries[this.tableOf[o * S + s] * T + (1 << (slot * this.indexBits))];
+      }
+    }
+    this.weightsCache = w;
+    return w;
+  }
+  private weightsCache: Int32Array | null = null;
+
   info() {
     return {
       variant: this.variant,

@@ -1,0 +1,16 @@
+// Run as a child process by wasm-kernels.test: every kernel's very first call in a fresh
+// process (baseline-compiled code, before V8 tiers up) must equal the reference too.
+import { buildPcilt, conv2dDirect, pciltConv2d } from 'faster-cnn';
+import { firstDiff, options, randomCase, randomCodes, randomIntWeights, rng } from './helpers.js';
+
+const r = rng(Number(process.argv[2] ?? 1));
+const c = randomCase(r, 200_000);
+const bits = r.int(1, 8);
+const w = { data: randomIntWeights(r, c, 8), shape: [c.O, c.C / c.groups, c.KH, c.KW] };
+const x = { data: randomCodes(r, c, bits), shape: [c.N, c.C, c.H, c.W] };
+const t = buildPcilt(w, { activationBits: bits, bitSerial: bits > 2 });
+const threads = r.int(1, 2);
+const y = await pciltConv2d(x, t, { ...options(c), backend: 'wasm', threads });
+const z = await conv2dDirect(x, w, { ...options(c), backend: 'wasm', threads });
+const ref = await conv2dDirect(x, w, { ...options(c), backend: 'js' });
+console.log(JSON.stringify({ case: c, bits, threads, pcilt: firstDiff(y.data, ref.data), direct: firstDiff(z.data, ref.data) }));

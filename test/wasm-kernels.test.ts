@@ -1,0 +1,114 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import {
+  BackendUnavailableError, KernelError, autoChoices, buildPcilt, conv2dDirect, pciltConv2d, type PciltOptions,
+} from 'faster-cnn';
+import { describeCase, firstDiff, options, randomCase, randomCodes, randomIntWeights, rng } from './helpers.js';
+
+const tableVariants: ((bits: number, r: ReturnType<typeof rng>) => Omit<PciltOptions, 'activationBits'>)[] = [
+  () => ({ groupSize: 1 }),
+  () => ({ groupSize: 'auto' }),
+  (_b, r) => ({ bitSerial: true, groupSize: r.int(1, 8) }),
+  (bits, r) => ({ share: true, groupSize: r.int(1, Math.max(1, Math.floor(8 / bits))) }),
+];
+
+test('wasm PCILT equals the reference bit for bit: every bit width, table variant, 1 and 2 threads', async () => {
+  const r = rng(4242);
+  for (let bits = 1; bits <= 8; bits++) {
+    for (const variant of tableVariants) {
+      for (let rep = 0; rep < 3; rep++) {
+        const c = randomCase(r, 300_000);
+        const w = { data: randomIntWeights(r, c, r.int(2, 8)), shape: [c.O, c.C / c.groups, c.KH, c.KW] };
+        const x = { data: randomCodes(r, c, bits), shape: [c.N, c.C, c.H, c.W] };
+        const bias = r.next() < 0.5 ? Int32Array.from({ length: c.O }, () => r.int(-500, 500)) : undefined;
+        const t = buildPcilt(w, { activationBits: bits, ...variant(bits, r) });
+        const ref = await pciltConv2d(x, t, { ...options(c), bias, backend: 'js' });
+        for (const threads of [1, 2]) {
+          const y = await pciltConv2d(x, t, { ...options(c), bias, backend: 'wasm', threads });
+          const at = firstDiff(y.data, ref.data);
+          assert.equal(at, -1, `bits=${bits} ${t.variant} g=${t.groupSize} threads=${threads} at ${at}: ${describeCase(c)}`);
+        }
+      }
+    }
+  }
+});
+
+test('wasm direct equals the reference: int8 and int16 weights, bias, 1 and 2 threads', async () => {
+  const r = rng(777);
+  for (let rep = 0; rep < 40; rep++) {
+    const c = randomCase(r, 300_000);
+    const bits = r.int(1, 8);
+    const n = c.O * (c.C / c.groups) * c.KH * c.KW;
+    const data = rep % 2 ? randomIntWeights(r, c, 8) : Int16Array.from({ length: n }, () => r.int(-30000, 30000));
+    const w = { data, shape: [c.O, c.C / c.groups, c.KH, c.KW] };
+    const x = { data: randomCodes(r, c, bits), shape: [c.N, c.C, c.H, c.W] };
+    const bias = rep % 3 ? Int32Array.from({ length: c.O }, () => r.int(-500, 500)) : undefined;
+    const ref = await conv2dDirect(x, w, { ...options(c), bias, backend: 'js' });
+    for (const threads of [1, 2]) {
+      const z = await conv2dDirect(x, w, { ...options(c), bias, backend: 'wasm', threads });
+      assert.equal(firstDiff(z.data, ref.data), -1, `threads=${threads} ${describeCase(c)}`);
+    }
+  }
+});
+
+test('first calls in fresh processes are exact too', () => {
+  const script = fileURLToPath(new URL('./wasm-first-call.js', import.meta.url));
+  for (let seed = 1; seed <= 6; seed++) {
+    const out = JSON.parse(execFileSync(process.execPath, [script, String(seed)], { encoding: 'utf8' }));
+    assert.equal(out.pcilt, -1, `pcilt first call differs: ${JSON.stringify(out)}`);
+    assert.equal(out.direct, -1, `direct first call differs: ${JSON.stringify(out)}`);
+  }
+});
+
+test("'auto' measures its candidates once per kind of job and stays exact", async () => {
+  const r = rng(5);
+  const w = { data: Int8Array.from({ length: 32 * 16 * 9 }, () => r.int(-127, 127)), shape: [32, 16, 3, 3] };
+  const x = { data: Uint8Array.from({ length: 2 * 16 * 20 * 20 }, () => r.int(0, 3)), shape: [2, 16, 20, 20] };
+  const t = buildPcilt(w, { activationBits: 2 });
+  const ref = await pciltConv2d(x, t, { padding: 1, backend: 'js' });
+  for (let i = 0; i < 3; i++) {
+    const y = await pciltConv2d(x, t, { padding: 1 });
+    assert.equal(firstDiff(y.data, ref.data), -1);
+  }
+  const mine = autoChoices().filter((c) => c.key.startsWith('pcilt|2,16,20,20,32'));
+  assert.equal(mine.length, 1);
+  assert.deepEqual(Object.keys(mine[0].ms).sort(), ['wasm-direct', 'wasm-pcilt']);
+  assert.ok(mine[0].ms[mine[0].winner] <= Math.min(...Object.values(mine[0].ms)));
+});
+
+test('float tables: wasm says why it is unavailable, auto falls back to the reference', async () => {
+  const w = { data: Float32Array.from({ length: 4 * 2 * 9 }, (_, i) => i / 10 - 3), shape: [4, 2, 3, 3] };
+  const x = { data: new Uint8Array(2 * 6 * 6).fill(1), shape: [1, 2, 6, 6] };
+  const t = buildPcilt(w, { activationBits: 1 });
+  await assert.rejects(() => pciltConv2d(x, t, { backend: 'wasm' }), (e: unknown) => {
+    assert.ok(e instanceof BackendUnavailableError);
+    assert.match(e.message, /backend 'wasm' is unavailable: the tables hold float entries/);
+    return true;
+  });
+  const y = await pciltConv2d(x, t);
+  assert.ok(y.data instanceof Float32Array);
+});
+
+test('a worker that throws or dies rejects the call clearly, and the next call works', async () => {
+  const { getEngine } = await import(new URL('../../dist/backends/wasm/engine.js', import.meta.url).href);
+  const engine = await getEngine();
+  const w = { data: Int8Array.from({ length: 64 * 32 * 9 }, (_, i) => (i % 15) - 7), shape: [64, 32, 3, 3] };
+  const x = { data: new Uint8Array(2 * 32 * 64 * 64).fill(1), shape: [2, 32, 64, 64] };
+  const t = buildPcilt(w, { activationBits: 1 });
+  const good = await pciltConv2d(x, t, { padding: 1, backend: 'wasm', threads: 2 });
+
+  // A kernel that traps (its parameters point past the memory) in a worker.
+  await assert.rejects(() => engine.pool.run([{ fn: 'pcilt_rows', args: [0, 0, 0, 0] }, { fn: 'pcilt_rows', args: [0x7ffffff0, 0, 1, 0] }], () => {}),
+    (e: unknown) => e instanceof KernelError && /wasm kernel failed in worker 0: RuntimeError/.test(e.message));
+
+  // A worker that dies in the middle of a call: terminated before it can answer (its exit
+  // event is a macrotask, the call hands out its tasks in microtasks).
+  const pending = pciltConv2d(x, t, { padding: 1, backend: 'wasm', threads: 2 });
+  engine.pool.killWorker(0);
+  await assert.rejects(pending, (e: unknown) => e instanceof KernelError && /wasm worker 0 exited/.test(e.message));
+
+  const again = await pciltConv2d(x, t, { padding: 1, backend: 'wasm', threads: 2 });
+  assert.equal(firstDiff(again.data, good.data), -1);
+});
