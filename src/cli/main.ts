@@ -3,6 +3,8 @@ import { createRequire } from 'node:module';
 import { FasterCnnError } from '../errors.js';
 import { tablesCommand } from './tables.js';
 import { demoCommand } from './demo.js';
+import { benchCommand } from '../bench/bench.js';
+import { runOrder, runProfile } from '../bench/worker.js';
 
 const HELP = `faster-cnn: exact lookup-table (PCILT) convolution
 
@@ -10,12 +12,22 @@ Commands:
   demo                      PCILT vs direct multiplication on the seed's layers (npm start)
   tables [--in C] [--out O] [--kernel K] [--bits 1,2,4,8] [--weight-bits W] [--json]
                             table bytes of every variant for one layer, against the seed's
+  bench [--layers seed,mnist-b1,mnist-b64] [--bits 1,2,4,8] [--threads 1,2] [--runs N]
+        [--impls LIST] [--json] [--report FILE] [--quick] [--no-profile]
+                            PCILT vs direct multiplication vs onnxruntime and tfjs, same data, one run
   help                      this text
 `;
 
 const commands: Record<string, (argv: string[]) => unknown> = {
   tables: tablesCommand,
   demo: demoCommand,
+  bench: benchCommand,
+  // Internal: the bench runs every implementation in a child process of its own.
+  'bench-worker': (argv) => runOrder(JSON.parse(argv[0])),
+  'bench-profile': (argv) => {
+    const o = JSON.parse(argv[0]);
+    return runProfile(o.layer, o.bits, o.threads);
+  },
 };
 
 async function main(argv: string[]): Promise<number> {

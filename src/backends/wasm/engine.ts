@@ -5,8 +5,9 @@ import { cores, enableRelaxedSimd, readKernel, sharedMemoryReason } from './plat
 export interface KernelExports {
   pcilt_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
   direct_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
-  direct8_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
   scratch_bytes(planes: number, S: number, Kp: number): number;
+  swizzle_bench(iters: number, relaxed: number): number;
+  swizzle_stream_bench(buf: number, iters: number): number;
 }
 
 /** What the engine found out about this platform, once. */

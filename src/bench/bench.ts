@@ -1,0 +1,172 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ArgumentError } from '../errors.js';
+import { intFlag, listFlag, parse } from '../cli/args.js';
+import { LAYERS, macs } from './layers.js';
+import { requantize } from './peers.js';
+import { writeReport } from './report.js';
+import { OUR_IMPLS, PEER_IMPLS, type Impl, type WorkerOrder, type WorkerResult } from './worker.js';
+
+export interface BenchResult extends Omit<WorkerResult, 'outFile' | 'outType' | 'times'> {
+  gmacs: number;
+  rssMB: number;
+  /** Elements that disagree with our exact reference (a +-1 code step is allowed for requantized peers). */
+  mismatches: number | null;
+}
+
+export interface BenchReport {
+  machine: Record<string, unknown>;
+  command: string;
+  results: BenchResult[];
+  profile?: unknown;
+}
+
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+/** Runs a bench child process; resolves with its JSON lines. */
+function child(args: string[], onLine: (o: Record<string, unknown>) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let buf = '';
+    p.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i).trim();
+        buf = buf.slice(i + 1);
+        if (line.startsWith('{')) onLine(JSON.parse(line));
+      }
+    });
+    p.on('error', reject);
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`bench child ${args[0]} ${args[1]?.slice(0, 80)} exited with code ${code}`))));
+  });
+}
+
+function readOut(file: string, type: string): ArrayLike<number> {
+  const b = readFileSync(file);
+  const buf = b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
+  return type === 'int32' ? new Int32Array(buf) : type === 'uint8' ? new Uint8Array(buf) : new Float32Array(buf);
+}
+
+function mismatches(out: ArrayLike<number>, type: string, ref: Int32Array, yScale: number): number {
+  if (out.length !== ref.length) return ref.length;
+  let bad = 0;
+  if (type === 'int32') for (let i = 0; i < ref.length; i++) bad += out[i] === ref[i] ? 0 : 1;
+  else if (type === 'uint8') for (let i = 0; i < ref.length; i++) bad += Math.abs(out[i] - requantize(ref[i], yScale)) <= 1 ? 0 : 1;
+  else {
+    let max = 1;
+    for (let i = 0; i < ref.length; i++) max = Math.max(max, Math.abs(ref[i]));
+    for (let i = 0; i < ref.length; i++) bad += Math.abs(out[i] - ref[i]) <= 1e-6 * max ? 0 : 1;
+  }
+  return bad;
+}
+
+/** A QLinearConv output scale that spreads our exact sums over the u8 range. */
+function yScaleFor(ref: Int32Array): number {
+  let s = 0;
+  for (let i = 0; i < ref.length; i++) s += ref[i] * ref[i];
+  return Math.max(1, (3 * Math.sqrt(s / ref.length)) / 127);
+}
+
+export async function benchCommand(argv: string[]): Promise<BenchReport> {
+  const { values } = parse(argv, {
+    layers: { type: 'string' }, bits: { type: 'string' }, threads: { type: 'string' }, runs: { type: 'string' },
+    impls: { type: 'string' }, json: { type: 'boolean' }, report: { type: 'string' }, quick: { type: 'boolean' },
+    'no-profile': { type: 'boolean' },
+  });
+  const layers = values.layers ? String(values.layers).split(',') : values.quick ? ['mnist-b1', 'mnist-b64'] : ['seed', 'mnist-b1', 'mnist-b64'];
+  for (const l of layers) if (!LAYERS[l]) throw new ArgumentError('--layers', l, `a list of ${Object.keys(LAYERS).join(', ')}`);
+  const bits = listFlag('bits', values.bits, [1, 2, 4, 8], 1, 8);
+  const threads = listFlag('threads', values.threads, [1, 2], 1, 64);
+  const runs = intFlag('runs', values.runs, values.quick ? 5 : 7, 1, 1000);
+  const all: Impl[] = [...OUR_IMPLS, ...PEER_IMPLS];
+  const impls = values.impls ? (String(values.impls).split(',') as Impl[]) : all;
+  for (const i of impls) if (!all.includes(i)) throw new ArgumentError('--impls', i, `a list of ${all.join(', ')}`);
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+
+  const outDir = mkdtempSync(join(tmpdir(), 'faster-cnn-bench-'));
+  const results: BenchResult[] = [];
+  try {
+    for (const layer of layers) {
+      const l = LAYERS[layer];
+      // The reference comes first: direct multiplication, checked exact against JS by the tests.
+      const order = ['direct-wasm', ...impls.filter((i) => i !== 'direct-wasm')] as Impl[];
+      const refs = new Map<number, Int32Array>();
+      const yScales: Record<number, number> = {};
+      for (const impl of order) {
+        if (impl === 'ref-js' && layer === 'seed') continue; // ~10 s a run in plain JS
+        if (impl !== 'direct-wasm' && !impls.includes(impl)) continue;
+        const thr = impl === 'tfjs-wasm-f32' ? [1] : threads; // tfjs-backend-wasm runs one thread in Node
+        const o: WorkerOrder = { impl, layer, bits, threads: thr, runs: impl === 'ref-js' ? Math.min(runs, 3) : runs, outDir, yScales };
+        const mine: BenchResult[] = [];
+        await child(['bench-worker', JSON.stringify(o)], (r) => {
+          if ('rssMB' in r) {
+            for (const m of mine) m.rssMB = r.rssMB as number;
+            return;
+          }
+          const w = r as unknown as WorkerResult;
+          let bad: number | null = null;
+          if (w.outFile) {
+            const out = readOut(w.outFile, w.outType!);
+            if (impl === 'direct-wasm') {
+              refs.set(w.bits, out as Int32Array);
+              yScales[w.bits] = yScaleFor(out as Int32Array);
+            }
+            bad = mismatches(out, w.outType!, refs.get(w.bits)!, yScales[w.bits]);
+            rmSync(w.outFile);
+          }
+          const res: BenchResult = { impl: w.impl, layer, bits: w.bits, threads: w.threads, medianMs: w.medianMs, gmacs: macs(l) / w.medianMs / 1e6, tableBytes: w.tableBytes, rssMB: 0, mismatches: bad, ...(w.auto ? { auto: w.auto } : {}) };
+          mine.push(res);
+          results.push(res);
+          log(`[bench] ${layer.padEnd(9)} ${impl.padEnd(21)} bits=${w.bits} threads=${w.threads} ${w.medianMs.toFixed(2).padStart(9)} ms ${res.gmacs.toFixed(1).padStart(7)} GMAC/s${bad === null ? '' : bad === 0 ? ' output ok' : ` OUTPUT MISMATCHES: ${bad}`}`);
+        });
+        if (impls.includes('direct-wasm') === false && impl === 'direct-wasm') {
+          for (const m of mine) results.splice(results.indexOf(m), 1);
+        }
+      }
+    }
+    let profile: unknown;
+    if (!values['no-profile']) {
+      const layer = layers.includes('seed') ? 'seed' : layers[0];
+      log(`[bench] profiling phases on ${layer} and running the swizzle micro-benchmarks...`);
+      await child(['bench-profile', JSON.stringify({ layer, bits, threads })], (r) => (profile = r));
+    }
+    const report: BenchReport = {
+      machine: { cpu: cpus()[0]?.model, cores: cpus().length, memoryGB: +(totalmem() / 1e9).toFixed(1), node: process.version, v8: process.versions.v8, platform: `${process.platform}-${process.arch}` },
+      command: `faster-cnn bench ${argv.join(' ')}`.trim(),
+      results,
+      profile,
+    };
+    if (values.json) console.log(JSON.stringify(report, null, 2));
+    if (values.report) {
+      writeReport(report, String(values.report));
+      log(`[bench] wrote ${values.report}`);
+    }
+    if (!values.json) printSummary(report);
+    const bad = results.filter((r) => r.mismatches);
+    if (bad.length) throw new Error(`outputs disagree with the reference: ${bad.map((r) => `${r.impl} ${r.layer} ${r.bits}-bit`).join(', ')}`);
+    return report;
+  } finally {
+    rmSync(outDir, { recursive: true, force: true });
+  }
+}
+
+function printSummary(r: BenchReport): void {
+  console.log(`\nmedian ms (GMAC/s) on ${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}`);
+  const keys = [...new Set(r.results.map((x) => `${x.layer}|${x.threads}`))];
+  for (const k of keys) {
+    const [layer, threads] = k.split('|');
+    const rows = r.results.filter((x) => x.layer === layer && String(x.threads) === threads);
+    const bitsList = [...new Set(rows.map((x) => x.bits))].sort((a, b) => a - b);
+    console.log(`\n${layer}, ${threads} thread(s)`.padEnd(30) + bitsList.map((b) => `${b}-bit`.padStart(18)).join(''));
+    for (const impl of [...new Set(rows.map((x) => x.impl))]) {
+      console.log(impl.padEnd(29) + bitsList.map((b) => {
+        const x = rows.find((y) => y.impl === impl && y.bits === b);
+        return (x ? `${x.medianMs.toFixed(2)} (${x.gmacs.toFixed(0)})` : '-').padStart(18);
+      }).join(''));
+    }
+  }
+}

@@ -1,0 +1,48 @@
+/** A line chart as SVG text: x is categorical (bit widths), y is log-scaled milliseconds. */
+export interface Series {
+  name: string;
+  points: [number, number][];
+}
+
+const COLORS = ['#d62728', '#1f77b4', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#17becf'];
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+}
+
+export function lineChart(title: string, xLabel: string, yLabel: string, series: Series[]): string {
+  const W = 640, H = 400, left = 70, right = 190, top = 40, bottom = 50;
+  const xs = [...new Set(series.flatMap((s) => s.points.map((p) => p[0])))].sort((a, b) => a - b);
+  const ys = series.flatMap((s) => s.points.map((p) => p[1])).filter((v) => v > 0);
+  const lo = Math.floor(Math.log10(Math.min(...ys))), hi = Math.ceil(Math.log10(Math.max(...ys)));
+  const px = (x: number) => left + (xs.length === 1 ? 0.5 : xs.indexOf(x) / (xs.length - 1)) * (W - left - right);
+  const py = (y: number) => top + (1 - (Math.log10(y) - lo) / Math.max(1, hi - lo)) * (H - top - bottom);
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2 - right / 2 + left / 2}" y="22" text-anchor="middle" font-size="14">${esc(title)}</text>`,
+  ];
+  for (let e = lo; e <= hi; e++) {
+    for (const m of [1, 2, 5]) {
+      const v = m * 10 ** e;
+      if (v < 10 ** lo || v > 10 ** hi) continue;
+      out.push(`<line x1="${left}" x2="${W - right}" y1="${py(v)}" y2="${py(v)}" stroke="#ddd"/>`,
+        `<text x="${left - 6}" y="${py(v) + 4}" text-anchor="end">${v >= 1 ? v : v.toPrecision(1)}</text>`);
+    }
+  }
+  for (const x of xs) out.push(`<text x="${px(x)}" y="${H - bottom + 18}" text-anchor="middle">${x}</text>`);
+  out.push(`<text x="${(left + W - right) / 2}" y="${H - 12}" text-anchor="middle">${esc(xLabel)}</text>`,
+    `<text transform="translate(18 ${(top + H - bottom) / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`,
+    `<line x1="${left}" x2="${left}" y1="${top}" y2="${H - bottom}" stroke="black"/>`,
+    `<line x1="${left}" x2="${W - right}" y1="${H - bottom}" y2="${H - bottom}" stroke="black"/>`);
+  series.forEach((s, i) => {
+    const c = COLORS[i % COLORS.length];
+    const pts = s.points.filter((p) => p[1] > 0).map((p) => `${px(p[0])},${py(p[1])}`);
+    out.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts.join(' ')}"/>`);
+    for (const p of pts) out.push(`<circle cx="${p.split(',')[0]}" cy="${p.split(',')[1]}" r="3" fill="${c}"/>`);
+    out.push(`<line x1="${W - right + 12}" x2="${W - right + 32}" y1="${top + 10 + i * 20}" y2="${top + 10 + i * 20}" stroke="${c}" stroke-width="2"/>`,
+      `<text x="${W - right + 38}" y="${top + 14 + i * 20}">${esc(s.name)}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n');
+}

@@ -1,0 +1,134 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { conv2dDirect, pciltConv2d } from '../conv/conv2d.js';
+import { convGeometry } from '../conv/geometry.js';
+import { buildPcilt, type PciltTables } from '../tables/pcilt.js';
+import { autoChoices } from '../backends/auto.js';
+import { LAYERS, layerData, type LayerSpec } from './layers.js';
+import { nhwcToNchw, ortRunner, tfjsRunner, type PeerRunner } from './peers.js';
+
+export const OUR_IMPLS = ['pcilt-wasm', 'direct-wasm', 'auto-wasm', 'ref-js'] as const;
+export const PEER_IMPLS = ['ort-node-qlinearconv', 'ort-web-qlinearconv', 'tfjs-wasm-f32'] as const;
+export type Impl = (typeof OUR_IMPLS)[number] | (typeof PEER_IMPLS)[number];
+
+/** What the orchestrator asks one child process to measure. */
+export interface WorkerOrder {
+  impl: Impl;
+  layer: string;
+  bits: number[];
+  threads: number[];
+  runs: number;
+  outDir: string;
+  /** Per bit width: the QLinearConv output scale. */
+  yScales?: Record<number, number>;
+}
+
+export interface WorkerResult {
+  impl: Impl;
+  layer: string;
+  bits: number;
+  threads: number;
+  medianMs: number;
+  times: number[];
+  tableBytes: number;
+  /** Where the output was written (first thread count only), and its element type. */
+  outFile?: string;
+  outType?: 'int32' | 'uint8' | 'float32';
+  auto?: string;
+}
+
+/** The tables the benchmark uses: bit-serial, 8 activations per index: 4.7 MB on the seed layer at every bit width. */
+export function benchTables(weight: Int8Array, l: LayerSpec, bits: number): PciltTables {
+  return buildPcilt({ data: weight, shape: [l.O, l.C, l.K, l.K] }, { activationBits: bits, bitSerial: true, groupSize: 8 });
+}
+
+async function ours(order: WorkerOrder, l: LayerSpec, bits: number, threads: number, input: Uint8Array, weight: Int8Array) {
+  const x = { data: input, shape: [l.N, l.C, l.H, l.W] };
+  const w = { data: weight, shape: [l.O, l.C, l.K, l.K] };
+  const opts = { padding: l.pad, threads };
+  let tables: PciltTables | undefined;
+  if (order.impl !== 'direct-wasm') tables = benchTables(weight, l, bits);
+  const run = {
+    'pcilt-wasm': () => pciltConv2d(x, tables!, { ...opts, backend: 'wasm' }),
+    'auto-wasm': () => pciltConv2d(x, tables!, { ...opts, backend: 'auto' }),
+    'direct-wasm': () => conv2dDirect(x, w, { ...opts, backend: 'wasm', activationBits: bits }),
+    'ref-js': () => pciltConv2d(x, tables!, { ...opts, backend: 'js' }),
+  }[order.impl as (typeof OUR_IMPLS)[number]];
+  return { run: async () => (await run()).data, tableBytes: tables?.bytes ?? 0 };
+}
+
+async function peer(order: WorkerOrder, l: LayerSpec, bits: number, threads: number, input: Uint8Array, weight: Int8Array): Promise<PeerRunner> {
+  if (order.impl === 'tfjs-wasm-f32') return tfjsRunner(l, input, weight);
+  return ortRunner(order.impl === 'ort-node-qlinearconv' ? 'node' : 'web', l, input, weight, order.yScales?.[bits] ?? 1, threads);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Runs one order in this process and prints one JSON line per result. */
+export async function runOrder(order: WorkerOrder): Promise<void> {
+  const l = LAYERS[order.layer];
+  for (const bits of order.bits) {
+    const { input, weight } = layerData(l, bits);
+    for (const [ti, threads] of order.threads.entries()) {
+      const isOurs = (OUR_IMPLS as readonly string[]).includes(order.impl);
+      const r = isOurs ? await ours(order, l, bits, threads, input, weight) : { ...(await peer(order, l, bits, threads, input, weight)), tableBytes: 0 };
+      const warm = order.impl === 'ref-js' ? 1 : 2;
+      let out: ArrayLike<number> = [];
+      for (let i = 0; i < warm; i++) out = await r.run();
+      const times: number[] = [];
+      for (let i = 0; i < order.runs; i++) {
+        const t0 = performance.now();
+        out = await r.run();
+        times.push(performance.now() - t0);
+      }
+      await (r as PeerRunner).close?.();
+      const result: WorkerResult = { impl: order.impl, layer: l.name, bits, threads, medianMs: median(times), times, tableBytes: r.tableBytes };
+      if (ti === 0) {
+        const data = order.impl === 'tfjs-wasm-f32' ? nhwcToNchw(out, l) : (out as Int32Array | Uint8Array);
+        result.outFile = join(order.outDir, `${order.impl}-${l.name}-${bits}.bin`);
+        result.outType = data instanceof Int32Array ? 'int32' : data instanceof Uint8Array ? 'uint8' : 'float32';
+        writeFileSync(result.outFile, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      }
+      if (order.impl === 'auto-wasm') {
+        const g = convGeometry([l.N, l.C, l.H, l.W], [l.O, l.C, l.K, l.K], { padding: l.pad });
+        const key = `|${[g.N, g.C, g.H, g.W, g.O].join(',')}`;
+        result.auto = autoChoices().filter((c) => c.key.includes(key) && c.key.endsWith(`t${threads}`)).map((c) => c.winner).join(',');
+      }
+      console.log(JSON.stringify(result));
+    }
+  }
+  console.log(JSON.stringify({ rssMB: process.resourceUsage().maxRSS / 1024 }));
+}
+
+/** Phase profiles of our kernels and the swizzle micro-benchmarks, printed as one JSON line. */
+export async function runProfile(layer: string, bitsList: number[], threadsList: number[]): Promise<void> {
+  const { profileKernel } = await import('../backends/wasm/backend.js');
+  const { getEngine } = await import('../backends/wasm/engine.js');
+  const l = LAYERS[layer];
+  const geometry = convGeometry([l.N, l.C, l.H, l.W], [l.O, l.C, l.K, l.K], { padding: l.pad });
+  const profiles = [];
+  for (const bits of bitsList) {
+    const { input, weight } = layerData(l, bits);
+    const tables = benchTables(weight, l, bits);
+    for (const threads of threadsList) {
+      const pcilt = await profileKernel('pcilt', { input, tables, geometry, integer: true, threads }, 3);
+      const direct = await profileKernel('direct', { input, weight, geometry, integer: true, threads, activationBits: bits }, 3);
+      // Table entries the look-up phase reads: one 8-entry row slice per vector add.
+      const lookups = l.N * l.H * l.W * bits * tables.segments * Math.ceil(l.O / 8) * 8;
+      profiles.push({ layer, bits, threads, pcilt, direct, lookups, lookupsPerSecond: lookups / (pcilt.compute / 1e3) });
+    }
+  }
+  const e = await getEngine();
+  const timeIt = (f: () => void) => { f(); const t0 = performance.now(); f(); return performance.now() - t0; };
+  const n = 2e7;
+  const peak = (n * 8 * 16) / (timeIt(() => e.kernels.swizzle_bench(n, 0)) / 1e3);
+  const peakRelaxed = e.features.relaxedSimd ? (n * 8 * 16) / (timeIt(() => e.kernels.swizzle_bench(n, 1)) / 1e3) : null;
+  const buf = e.heap.alloc(16384);
+  new Uint8Array(e.memory.buffer, buf, 16384).forEach((_, i, a) => (a[i] = (i * 7) & 15));
+  const stream = (n * 64) / (timeIt(() => e.kernels.swizzle_stream_bench(buf, n)) / 1e3);
+  e.heap.release(buf);
+  console.log(JSON.stringify({ profiles, micro: { swizzlePeak: peak, relaxedSwizzlePeak: peakRelaxed, swizzleStream: stream }, features: e.features }));
+}
