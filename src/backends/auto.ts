@@ -10,35 +10,48 @@ export interface Candidate {
 export interface AutoChoice {
   key: string;
   winner: string;
-  /** Milliseconds of each candidate's second run (the first one warms it up). */
+  /** Each candidate's fastest calibration run, in milliseconds. */
   ms: Record<string, number>;
 }
 
 const choices = new Map<string, AutoChoice>();
 
+/** Calibration stops after this many rounds, or once it has spent this long. */
+const MAX_ROUNDS = 9;
+const BUDGET_MS = 60;
+
 /**
- * Runs the fastest candidate for this kind of job. The first job of a kind runs every
- * candidate twice and keeps the faster by its second (warm) run; later jobs run the winner.
+ * Runs the fastest candidate for this kind of job. The first job of a kind warms every
+ * candidate up (V8 compiles wasm in tiers), then times them in interleaved rounds (at least
+ * three, more for short jobs) and keeps the one with the lowest time; later jobs run the winner.
  */
 export async function autoRun(key: string, candidates: Candidate[]): Promise<OutputData> {
-  const known = choices.get(key);
-  const pick = known && candidates.find((c) => c.label === known.winner);
-  if (pick) return pick.run();
   if (candidates.length === 1) {
     choices.set(key, { key, winner: candidates[0].label, ms: {} });
     return candidates[0].run();
   }
   const ms: Record<string, number> = {};
-  let best: { label: string; out: OutputData; ms: number } | undefined;
+  let out: OutputData | undefined;
   for (const c of candidates) {
     await c.run();
-    const t0 = performance.now();
-    const out = await c.run();
-    ms[c.label] = performance.now() - t0;
-    if (!best || ms[c.label] < best.ms) best = { label: c.label, out, ms: ms[c.label] };
+    ms[c.label] = Infinity;
   }
-  choices.set(key, { key, winner: best!.label, ms });
-  return best!.out;
+  const start = performance.now();
+  for (let round = 0; round < MAX_ROUNDS && (round < 3 || performance.now() - start < BUDGET_MS); round++) {
+    for (const c of candidates) {
+      const t0 = performance.now();
+      out = await c.run();
+      ms[c.label] = Math.min(ms[c.label], performance.now() - t0);
+    }
+  }
+  const winner = candidates.reduce((a, b) => (ms[b.label] < ms[a.label] ? b : a)).label;
+  choices.set(key, { key, winner, ms });
+  return out!;
+}
+
+/** The candidate 'auto' settled on for this kind of job, if it has measured it. */
+export function knownWinner(key: string): string | undefined {
+  return choices.get(key)?.winner;
 }
 
 /** The choices 'auto' has made so far in this process (for profiles and the bench report). */

@@ -1,6 +1,6 @@
 import { ArgumentError, BackendUnavailableError } from '../errors.js';
 import type { OutputData } from '../tensor.js';
-import { autoRun, type Candidate } from './auto.js';
+import { autoRun, knownWinner, type Candidate } from './auto.js';
 import { jsBackend } from './js/kernels.js';
 import { wasmBackend } from './wasm/backend.js';
 import type { Backend, DirectJob, PciltJob } from './types.js';
@@ -33,11 +33,11 @@ async function named(name: unknown, op: 'pcilt' | 'direct', job: PciltJob | Dire
  * whose tables still determine their weights, direct multiplication with those weights.
  * The reference 'js' is only a candidate when nothing faster can run the job.
  */
-async function candidates(op: 'pcilt' | 'direct', job: PciltJob | DirectJob): Promise<Candidate[]> {
+async function candidates(op: 'pcilt' | 'direct', job: PciltJob | DirectJob, only?: string): Promise<Candidate[]> {
   const found: Candidate[] = [];
   const direct = op === 'direct' ? (job as DirectJob) : directTwin(job as PciltJob);
   for (const b of backends.values()) {
-    if (b.name === 'js') continue;
+    if (b.name === 'js' || (only && !only.startsWith(`${b.name}-`))) continue;
     if (op === 'pcilt' && (await usable(b, b.supportsPcilt(job as PciltJob)))) {
       found.push({ label: `${b.name}-pcilt`, run: () => b.pcilt(job as PciltJob) });
     }
@@ -71,7 +71,15 @@ function autoKey(op: string, job: PciltJob | DirectJob): string {
 
 /** Runs one validated job on the backend `name` names ('auto' when undefined). */
 export async function runJob(name: unknown, op: 'pcilt' | 'direct', job: PciltJob | DirectJob): Promise<OutputData> {
-  if ((name ?? 'auto') === 'auto') return autoRun(autoKey(op, job), await candidates(op, job));
+  if ((name ?? 'auto') === 'auto') {
+    const key = autoKey(op, job);
+    const winner = knownWinner(key);
+    if (winner) {
+      const pick = (await candidates(op, job, winner)).find((c) => c.label === winner);
+      if (pick) return pick.run();
+    }
+    return autoRun(key, await candidates(op, job));
+  }
   const b = await named(name, op, job);
   return op === 'pcilt' ? b.pcilt(job as PciltJob) : b.direct(job as DirectJob);
 }

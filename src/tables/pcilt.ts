@@ -88,7 +88,7 @@ export class PciltTables {
    * code 1 in slot i is w_i), or null when that is not exact: a custom fn or float entries.
    * Lets 'auto' compute a PCILT job by direct multiplication where that is faster.
    */
-  derivedWeights(): Int32Array | null {
+  derivedWeights(): Int16Array | Int32Array | null {
     if (this.customFn || !this.integer) return null;
     if (this.weightsCache) return this.weightsCache;
     const [O] = this.weightShape;
@@ -100,10 +100,23 @@ export class PciltTables {
         w[o * K + k] = this.entries[this.tableOf[o * S + s] * T + (1 << (slot * this.indexBits))];
       }
     }
-    this.weightsCache = w;
-    return w;
+    // Narrow weights let kernels skip range checks.
+    this.weightsCache = w.every((v) => v >= -32768 && v <= 32767) ? Int16Array.from(w) : w;
+    return this.weightsCache;
   }
-  private weightsCache: Int32Array | null = null;
+  private weightsCache: Int16Array | Int32Array | null = null;
+
+  /** Largest |entry|: bounds the partial sums a kernel may keep in narrow registers. */
+  get maxAbsEntry(): number {
+    if (this.maxAbsCache === undefined) {
+      let m = 0;
+      const e = this.entries;
+      for (let i = 0; i < e.length; i++) m = Math.max(m, Math.abs(e[i]));
+      this.maxAbsCache = m;
+    }
+    return this.maxAbsCache;
+  }
+  private maxAbsCache: number | undefined;
 
   info() {
     return {

@@ -21,17 +21,11 @@ interface Rows {
 const rowsCache = new WeakMap<PciltTables, Rows>();
 const freeRows = new FinalizationRegistry<{ engine: Engine; ptr: number }>(({ engine, ptr }) => engine.heap.release(ptr));
 
-function maxAbsEntry(t: PciltTables): number {
-  let m = 0;
-  for (const v of t.entries) m = Math.max(m, Math.abs(v));
-  return m;
-}
-
 function pciltSupport(t: PciltTables): string | null {
   if (!t.integer) return 'the tables hold float entries; the wasm kernels are integer-exact only';
   const bits = t.groupSize * t.indexBits;
   if (bits > MAX_INDEX_BITS) return `the tables take a ${bits}-bit index; the wasm kernels take at most ${MAX_INDEX_BITS} (groupSize * ${t.indexBits} <= 8)`;
-  if (t.entryType === 'int32' && maxAbsEntry(t) > 32767) return 'table entries exceed int16';
+  if (t.entryType === 'int32' && t.maxAbsEntry > 32767) return 'table entries exceed int16';
   return null;
 }
 
@@ -58,25 +52,24 @@ function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
       for (let c = 0; c < R; c++) rows[dst + c * OgPad] = entries[src + c];
     }
   }
-  const maxAbs = maxAbsEntry(t);
+  const maxAbs = t.maxAbsEntry;
   const prepared = { ptr, bytes: count * 2, OgPad, chunk: maxAbs === 0 ? S : Math.max(1, Math.floor(32767 / maxAbs)) };
   rowsCache.set(t, prepared);
   freeRows.register(t, { engine: e, ptr });
   return prepared;
 }
 
-/** Copies NCHW codes into a zero-bordered buffer so that the kernels never test bounds. */
+/** Copies NCHW codes into a zero-bordered buffer (in wasm) so that the kernels never test bounds. */
 function padInput(e: Engine, x: Uint8Array, g: ConvGeometry): { ptr: number; Hp: number; Wp: number } {
   const Hp = g.H + g.padT + g.padB, Wp = g.W + g.padL + g.padR;
   const bytes = g.N * g.C * Hp * Wp + 64; // vector loads may read 15 bytes past the last row
   const ptr = e.heap.alloc(bytes);
-  const mem = new Uint8Array(e.memory.buffer, ptr, bytes);
-  mem.fill(0);
-  for (let plane = 0; plane < g.N * g.C; plane++) {
-    for (let h = 0; h < g.H; h++) {
-      const src = (plane * g.H + h) * g.W;
-      mem.set(x.subarray(src, src + g.W), (plane * Hp + h + g.padT) * Wp + g.padL);
-    }
+  const staging = e.heap.alloc(x.length);
+  try {
+    new Uint8Array(e.memory.buffer, staging, x.length).set(x);
+    e.kernels.pad_input(staging, ptr, g.N * g.C, g.H, g.W, Hp, Wp, g.padT, g.padL, bytes);
+  } finally {
+    e.heap.release(staging);
   }
   return { ptr, Hp, Wp };
 }

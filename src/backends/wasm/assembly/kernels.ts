@@ -142,7 +142,30 @@ function storeTile(params: usize, acc: usize, stride: i32, np: i32, n: i32, o0: 
   if (prm(params, P_MODE) == MODE_NO_STORE) return;
   const O = prm(params, P_O), OH = prm(params, P_OH), OW = prm(params, P_OW);
   const bias = <usize>prm(params, P_BIAS);
-  for (let c = 0; c < count; c++) {
+  let c = 0;
+  if (np == TILE) {
+    // 4x4 blocks: 4 pixels of 4 channels are transposed in registers and stored as 4 runs.
+    const plane = <usize>(OH * OW) << 2;
+    for (; c + 4 <= count; c += 4) {
+      const b = bias ? v128.load(bias + (<usize>(o0 + c) << 2)) : i32x4.splat(0);
+      const b0 = i32x4.splat(i32x4.extract_lane(b, 0)), b1 = i32x4.splat(i32x4.extract_lane(b, 1));
+      const b2 = i32x4.splat(i32x4.extract_lane(b, 2)), b3 = i32x4.splat(i32x4.extract_lane(b, 3));
+      const out = <usize>prm(params, P_OUT) + (<usize>(((n * O + o0 + c) * OH + oh) * OW + ow0) << 2);
+      for (let p = 0; p < TILE; p += 4) {
+        const src = acc + (<usize>(p * stride + c) << 2);
+        const r0 = v128.load(src), r1 = v128.load(src + (<usize>stride << 2));
+        const r2 = v128.load(src + (<usize>stride << 3)), r3 = v128.load(src + <usize>(stride * 12));
+        const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
+        const t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+        const dst = out + (<usize>p << 2);
+        v128.store(dst, i32x4.add(i64x2.shuffle(t0, t2, 0, 2), b0));
+        v128.store(dst + plane, i32x4.add(i64x2.shuffle(t0, t2, 1, 3), b1));
+        v128.store(dst + 2 * plane, i32x4.add(i64x2.shuffle(t1, t3, 0, 2), b2));
+        v128.store(dst + 3 * plane, i32x4.add(i64x2.shuffle(t1, t3, 1, 3), b3));
+      }
+    }
+  }
+  for (; c < count; c++) {
     const b = bias ? load<i32>(bias + (<usize>(o0 + c) << 2)) : 0;
     const out = <usize>prm(params, P_OUT) + (<usize>(((n * O + o0 + c) * OH + oh) * OW + ow0) << 2);
     const src = acc + (<usize>c << 2);
@@ -255,6 +278,16 @@ export function direct_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: 
           storeTile(params, acc, 8, np, n, gi * Og + ob, count, oh, ow0);
         }
       }
+    }
+  }
+}
+
+/** Copies planes of H x W codes into zero-bordered planes of Hp x Wp, top-left at (padT, padL). */
+export function pad_input(src: usize, dst: usize, planes: i32, H: i32, W: i32, Hp: i32, Wp: i32, padT: i32, padL: i32, dstBytes: i32): void {
+  memory.fill(dst, 0, <usize>dstBytes);
+  for (let p = 0; p < planes; p++) {
+    for (let h = 0; h < H; h++) {
+      memory.copy(dst + <usize>((p * Hp + h + padT) * Wp + padL), src + <usize>((p * H + h) * W), <usize>W);
     }
   }
 }
