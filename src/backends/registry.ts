@@ -42,7 +42,9 @@ async function candidates(op: 'pcilt' | 'direct', job: PciltJob | DirectJob, onl
       found.push({ label: `${b.name}-pcilt`, run: () => b.pcilt(job as PciltJob) });
     }
     if (direct && (await usable(b, b.supportsDirect(direct)))) {
+      const kernels = b.directKernels?.(direct) ?? [];
       found.push({ label: `${b.name}-direct`, run: () => b.direct(direct) });
+      for (const kernel of kernels.slice(1)) found.push({ label: `${b.name}-direct-${kernel}`, run: () => b.direct({ ...direct, kernel }) });
     }
   }
   if (found.length === 0) {

@@ -23,6 +23,8 @@ export interface DirectJob {
   activationBits: number;
   integer: boolean;
   threads?: number;
+  /** One of the backend's directKernels(job); its default when absent. */
+  kernel?: string;
 }
 
 /**
@@ -35,6 +37,8 @@ export interface Backend {
   unavailableReason(): Promise<string | null>;
   supportsPcilt(job: PciltJob): string | null;
   supportsDirect(job: DirectJob): string | null;
+  /** Alternative direct kernels for this job, for 'auto' to measure (default first). */
+  directKernels?(job: DirectJob): string[];
   pcilt(job: PciltJob): Promise<OutputData> | OutputData;
   direct(job: DirectJob): Promise<OutputData> | OutputData;
 }

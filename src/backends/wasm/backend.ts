@@ -2,7 +2,7 @@ import type { ConvGeometry } from '../../conv/geometry.js';
 import type { PciltTables } from '../../tables/pcilt.js';
 import type { OutputData } from '../../tensor.js';
 import type { Backend, DirectJob, PciltJob } from '../types.js';
-import { engineUnavailableReason, getEngine, type Engine } from './engine.js';
+import { engineIfReady, engineUnavailableReason, getEngine, type Engine } from './engine.js';
 import { MODE, P, PARAM_COUNT } from './params.js';
 import type { Task } from './pool.js';
 
@@ -118,7 +118,7 @@ export interface CallTimes {
 }
 
 /** Splits the N*OH output rows over the threads, runs them, and copies the result out. */
-async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows', call: Call, g: ConvGeometry, threads: number | undefined,
+async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows' | 'direct8_rows', call: Call, g: ConvGeometry, threads: number | undefined,
   scratchBytes: number, bias: DirectJob['bias'], integer: boolean, times?: CallTimes): Promise<OutputData> {
   try {
     const t0 = performance.now();
@@ -181,28 +181,48 @@ function directSupport(job: DirectJob): string | null {
   return null;
 }
 
+/**
+ * The direct kernels for a job: i32x4.dot_i16x8_s always; i16x8.relaxed_dot_i8x16_i7x16_s where
+ * relaxed SIMD runs, the weights are int8 and the codes below 128. The relaxed one is not faster
+ * on every CPU (docs/perf-notes.md), so it is only used when asked for, which 'auto' does to measure it.
+ */
+function directKernels(e: Engine | undefined, job: DirectJob): string[] {
+  const w = job.weight;
+  const int8 = w instanceof Int8Array || (!(w instanceof Float32Array) && w.every((v) => v >= -128 && v <= 127));
+  return e?.features.relaxedSimd && job.activationBits <= 7 && int8 ? ['dot-i16', 'relaxed-dot-i8'] : ['dot-i16'];
+}
+
 async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTimes): Promise<OutputData> {
   const e = await getEngine();
   const t0 = performance.now();
   const g = job.geometry;
-  const OgPad = padTo8(g.Og), K = g.Cg * g.KH * g.KW, Kp = K + (K & 1);
+  const OgPad = padTo8(g.Og), K = g.Cg * g.KH * g.KW;
+  if (job.kernel !== undefined && !directKernels(e, job).includes(job.kernel)) {
+    throw new Error(`direct kernel '${job.kernel}' cannot run this job; it takes ${directKernels(e, job).join(', ')}`);
+  }
+  const relaxed = job.kernel === 'relaxed-dot-i8';
+  // Taps per dot product: 4 int8 (relaxed) or 2 int16; K is padded with zero weights to a multiple.
+  const taps = relaxed ? 4 : 2;
+  const Kp = Math.ceil(K / taps) * taps;
   const call = setup(e, job.input, g, job.bias, OgPad);
-  // Weights as w[group][k pair][channel][2] int16: one dot_i16x8 covers 4 channels x 2 taps.
-  const count = g.groups * (Kp / 2) * OgPad * 2;
-  const wPtr = e.heap.alloc(count * 2);
+  // Weights as w[group][tap group][channel][taps]: one dot product covers 4 channels.
+  const count = g.groups * Kp * OgPad;
+  const wPtr = e.heap.alloc(count * (relaxed ? 1 : 2));
   call.allocs.push(wPtr);
-  const wl = new Int16Array(e.memory.buffer, wPtr, count);
+  const wl = relaxed ? new Int8Array(e.memory.buffer, wPtr, count) : new Int16Array(e.memory.buffer, wPtr, count);
   wl.fill(0);
   for (let o = 0; o < g.O; o++) {
     const gi = Math.floor(o / g.Og), oo = o % g.Og;
-    for (let k = 0; k < K; k++) wl[((gi * (Kp / 2) + (k >> 1)) * OgPad + oo) * 2 + (k & 1)] = job.weight[o * K + k];
+    for (let k = 0; k < K; k++) {
+      wl[((gi * (Kp / taps) + Math.floor(k / taps)) * OgPad + oo) * taps + (k % taps)] = job.weight[o * K + k];
+    }
   }
   call.params[P.W] = wPtr;
   call.params[P.KP] = Kp;
   call.params[P.MODE] = mode;
   const scratch = e.kernels.scratch_bytes(0, 0, Kp);
   if (times) times.setup += performance.now() - t0;
-  return runRows(e, 'direct_rows', call, g, job.threads, scratch, job.bias, job.integer, times);
+  return runRows(e, relaxed ? 'direct8_rows' : 'direct_rows', call, g, job.threads, scratch, job.bias, job.integer, times);
 }
 
 export const wasmBackend: Backend = {
@@ -210,6 +230,7 @@ export const wasmBackend: Backend = {
   unavailableReason: engineUnavailableReason,
   supportsPcilt: (job) => pciltSupport(job.tables),
   supportsDirect: directSupport,
+  directKernels: (job) => (directSupport(job) === null ? directKernels(engineIfReady(), job) : []),
   pcilt: (job) => pcilt(job),
   direct: (job) => direct(job),
 };

@@ -5,6 +5,7 @@ import { cores, enableRelaxedSimd, readKernel, sharedMemoryReason } from './plat
 export interface KernelExports {
   pcilt_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
   direct_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
+  direct8_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
   scratch_bytes(planes: number, S: number, Kp: number): number;
   pad_input(src: number, dst: number, planes: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, dstBytes: number): void;
   swizzle_bench(iters: number, relaxed: number): number;
@@ -32,6 +33,7 @@ const MAX_PAGES = 32768; // 2 GiB, the builds' declared maximum
 const HEAP_BASE = 1 << 20; // above the kernels' own static data
 
 let engine: Promise<Engine> | undefined;
+let ready: Engine | undefined;
 let failure: string | undefined;
 
 async function tryModule(name: string): Promise<WebAssembly.Module | null> {
@@ -64,11 +66,16 @@ async function create(): Promise<Engine> {
 
 /** The wasm engine, created on first use; rejects with the reason it cannot run here. */
 export function getEngine(): Promise<Engine> {
-  engine ??= create().catch((e) => {
+  engine ??= create().then((e) => (ready = e), (e) => {
     failure = (e as Error).message;
     throw e;
   });
   return engine;
+}
+
+/** The engine if it has started, without waiting. */
+export function engineIfReady(): Engine | undefined {
+  return ready;
 }
 
 export async function engineUnavailableReason(): Promise<string | null> {

@@ -282,6 +282,80 @@ export function direct_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: 
   }
 }
 
+/** Copies the receptive fields of 4 pixels into col[p][Kp] as bytes (Kp a multiple of 4, tail zero). */
+function im2col4u8(params: usize, n: i32, gi: i32, oh: i32, ow0: i32, np: i32, col: usize): void {
+  const C = prm(params, P_C), Hp = prm(params, P_HP), Wp = prm(params, P_WP), Cg = prm(params, P_CG);
+  const sh = prm(params, P_SH), sw = prm(params, P_SW), K = prm(params, P_K), Kp = prm(params, P_KP);
+  const koff = <usize>prm(params, P_KOFF);
+  const base = <usize>prm(params, P_IN) + <usize>(((n * C + gi * Cg) * Hp + oh * sh) * Wp + ow0 * sw);
+  memory.fill(col, 0, <usize>(4 * Kp));
+  for (let p = 0; p < np; p++) {
+    const dst = col + <usize>(p * Kp);
+    const px = base + <usize>(p * sw);
+    for (let k = 0; k < K; k++) store<u8>(dst + <usize>k, load<u8>(px + <usize>load<i32>(koff + (<usize>k << 2))));
+  }
+}
+
+/** Per i32 lane: the sum of 4 int8 weights x 4 codes (0..127). */
+// @ts-ignore: decorator
+@inline function dot4(w: v128, x: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(w, x));
+  return unreachable();
+}
+
+/**
+ * Direct convolution with i16x8.relaxed_dot_i8x16_i7x16_s (int8 weights x codes 0..127):
+ * 4 pixels x 8 channels x 4 taps per step. Weights of group gi: w[gi][Kp/4][OgPad][4] int8.
+ * Only in the relaxed-SIMD build; the plain build traps if called.
+ */
+export function direct8_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: usize): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
+  const groups = prm(params, P_GROUPS), Og = prm(params, P_OG), OgPad = prm(params, P_OGPAD);
+  const OH = prm(params, P_OH), OW = prm(params, P_OW), Kp = prm(params, P_KP);
+  const quads = Kp >> 2;
+  const col = scratch;
+  const acc = (scratch + <usize>(4 * Kp) + 63) & ~(<usize>63);
+  const wRow = <usize>(OgPad << 2);
+  for (let row = rowBegin; row < rowEnd; row++) {
+    const n = row / OH, oh = row % OH;
+    for (let gi = 0; gi < groups; gi++) {
+      const wg = <usize>prm(params, P_W) + <usize>gi * <usize>quads * wRow;
+      for (let ow0 = 0; ow0 < OW; ow0 += 4) {
+        const np = min(4, OW - ow0);
+        im2col4u8(params, n, gi, oh, ow0, np, col);
+        if (prm(params, P_MODE) == MODE_PACK_ONLY) continue;
+        const c0 = col, c1 = col + <usize>Kp, c2 = col + <usize>(2 * Kp), c3 = col + <usize>(3 * Kp);
+        for (let ob = 0; ob < OgPad; ob += 8) {
+          let a00 = i32x4.splat(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+          let w = wg + (<usize>ob << 2);
+          for (let q = 0; q < quads; q++) {
+            const w0 = v128.load(w), w1 = v128.load(w, 16);
+            const off = <usize>q << 2;
+            let x = v128.load32_splat(c0 + off);
+            a00 = i32x4.add(a00, dot4(w0, x));
+            a01 = i32x4.add(a01, dot4(w1, x));
+            x = v128.load32_splat(c1 + off);
+            a10 = i32x4.add(a10, dot4(w0, x));
+            a11 = i32x4.add(a11, dot4(w1, x));
+            x = v128.load32_splat(c2 + off);
+            a20 = i32x4.add(a20, dot4(w0, x));
+            a21 = i32x4.add(a21, dot4(w1, x));
+            x = v128.load32_splat(c3 + off);
+            a30 = i32x4.add(a30, dot4(w0, x));
+            a31 = i32x4.add(a31, dot4(w1, x));
+            w += wRow;
+          }
+          v128.store(acc, a00); v128.store(acc, a01, 16);
+          v128.store(acc, a10, 32); v128.store(acc, a11, 48);
+          v128.store(acc, a20, 64); v128.store(acc, a21, 80);
+          v128.store(acc, a30, 96); v128.store(acc, a31, 112);
+          storeTile(params, acc, 8, np, n, gi * Og + ob, min(8, Og - ob), oh, ow0);
+        }
+      }
+    }
+  }
+}
+
 /** Copies planes of H x W codes into zero-bordered planes of Hp x Wp, top-left at (padT, padL). */
 export function pad_input(src: usize, dst: usize, planes: i32, H: i32, W: i32, Hp: i32, Wp: i32, padT: i32, padL: i32, dstBytes: i32): void {
   memory.fill(dst, 0, <usize>dstBytes);
