@@ -99,7 +99,8 @@ export async function benchCommand(argv: string[]): Promise<BenchReport> {
       for (const impl of order) {
         if (impl === 'ref-js' && layer === 'seed') continue; // ~10 s a run in plain JS
         if (impl !== 'direct-wasm' && !impls.includes(impl)) continue;
-        const thr = impl === 'tfjs-wasm-f32' ? [1] : threads; // tfjs-backend-wasm runs one thread in Node
+        // tfjs-backend-wasm runs one thread in Node; the JS reference is single-threaded.
+        const thr = impl === 'tfjs-wasm-f32' || impl === 'ref-js' ? [1] : threads;
         const o: WorkerOrder = { impl, layer, bits, threads: thr, runs: impl === 'ref-js' ? Math.min(runs, 3) : runs, outDir, yScales };
         const mine: BenchResult[] = [];
         await child(['bench-worker', JSON.stringify(o)], (r) => {

@@ -19,7 +19,8 @@ function get(rs: BenchResult[], impl: string, layer: string, bits: number, threa
 }
 
 function resultTable(rs: BenchResult[], layer: string, threads: number): string {
-  const rows = rs.filter((r) => r.layer === layer && (r.threads === threads || (r.impl === 'tfjs-wasm-f32' && r.threads === 1)));
+  const singleThreaded = (impl: string) => impl === 'tfjs-wasm-f32' || impl === 'ref-js';
+  const rows = rs.filter((r) => r.layer === layer && (r.threads === threads || (singleThreaded(r.impl) && r.threads === 1)));
   const bitsList = [...new Set(rows.map((r) => r.bits))].sort((a, b) => a - b);
   const lines = [`| impl | ${bitsList.map((b) => `${b}-bit ms (GMAC/s)`).join(' | ')} | table bytes | peak RSS | output |`,
     `|---|${bitsList.map(() => '---').join('|')}|---|---|---|`];
@@ -27,7 +28,7 @@ function resultTable(rs: BenchResult[], layer: string, threads: number): string 
     const mine = bitsList.map((b) => rows.find((r) => r.impl === impl && r.bits === b));
     const any = mine.find(Boolean)!;
     const ok = mine.every((r) => !r || r.mismatches === 0 || r.mismatches === null);
-    const label = impl === 'tfjs-wasm-f32' && threads !== 1 ? `${impl} (1 thread)` : impl;
+    const label = singleThreaded(impl) && threads !== 1 ? `${impl} (1 thread)` : impl;
     lines.push(`| ${label} | ${mine.map((r) => (r ? `${f(r.medianMs)} (${f(r.gmacs, 0)})` : '-')).join(' | ')} | ${any.tableBytes ? formatBytes(any.tableBytes) : '-'} | ${f(any.rssMB, 0)} MB | ${ok ? 'matches' : 'MISMATCH'} |`);
   }
   return lines.join('\n');
@@ -38,7 +39,7 @@ function chart(rs: BenchResult[], layer: string, threads: number): string {
   return lineChart(`${layer} layer, ${threads} thread(s): median time vs activation bits`, 'activation bits', 'ms (log scale)',
     impls.map((impl) => ({
       name: impl,
-      points: rs.filter((r) => r.impl === impl && r.layer === layer && (r.threads === threads || (impl === 'tfjs-wasm-f32' && r.threads === 1)))
+      points: rs.filter((r) => r.impl === impl && r.layer === layer && (r.threads === threads || ((impl === 'tfjs-wasm-f32' || impl === 'ref-js') && r.threads === 1)))
         .map((r) => [r.bits, r.medianMs] as [number, number]),
     })).filter((s) => s.points.length));
 }

@@ -30,7 +30,9 @@ export function tablesCommand(argv: string[]): void {
     for (const opts of [{ groupSize: 1 }, { groupSize: 'auto' as const }, { bitSerial: true, groupSize: 4 }, { bitSerial: true, groupSize: 8 }]) {
       try {
         const t = buildPcilt(weight, { activationBits: bits, ...opts });
-        rows.push({ bits, ...t.info(), vsSeed: seed / t.bytes });
+        const row = { bits, ...t.info(), vsSeed: seed / t.bytes };
+        // 'auto' may pick the same tables as an explicit group size.
+        if (!rows.some((r) => JSON.stringify(r) === JSON.stringify(row))) rows.push(row);
       } catch (e) {
         rows.push({ bits, ...opts, error: (e as Error).message });
       }
