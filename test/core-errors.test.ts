@@ -83,7 +83,7 @@ test('tables over the memory cap are refused before allocation, with a hint', ()
 });
 
 test('unknown and unavailable backends are refused', async () => {
-  await rejectsArg(() => pciltConv2d(x, tables, { backend: 'cuda' }), 'options.backend', /one of 'auto', 'wasm', 'js'/);
+  await rejectsArg(() => pciltConv2d(x, tables, { backend: 'cuda' }), 'options.backend', /one of 'auto', 'wasm', 'webgpu', 'js'/);
   registerBackend({
     name: 'test-missing', unavailableReason: async () => 'no such device in this test',
     supportsPcilt: () => null, supportsDirect: () => null, pcilt: () => new Int32Array(0), direct: () => new Int32Array(0),

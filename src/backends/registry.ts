@@ -3,9 +3,10 @@ import type { OutputData } from '../tensor.js';
 import { autoRun, knownWinner, type Candidate } from './auto.js';
 import { jsBackend } from './js/kernels.js';
 import { wasmBackend } from './wasm/backend.js';
+import { webgpuBackend } from './webgpu/backend.js';
 import type { Backend, DirectJob, PciltJob } from './types.js';
 
-const backends = new Map<string, Backend>([['wasm', wasmBackend], ['js', jsBackend]]);
+const backends = new Map<string, Backend>([['wasm', wasmBackend], ['webgpu', webgpuBackend], ['js', jsBackend]]);
 
 export function registerBackend(backend: Backend): void {
   backends.set(backend.name, backend);
@@ -31,13 +32,14 @@ async function named(name: unknown, op: 'pcilt' | 'direct', job: PciltJob | Dire
 /**
  * The ways 'auto' may run a job: every usable backend's kernel for the op, and for a PCILT job
  * whose tables still determine their weights, direct multiplication with those weights.
- * The reference 'js' is only a candidate when nothing faster can run the job.
+ * The reference 'js' is only a candidate when nothing faster can run the job. WebGPU is not a
+ * candidate: a single op pays for uploads and a read-back, so it is used when asked for.
  */
 async function candidates(op: 'pcilt' | 'direct', job: PciltJob | DirectJob, only?: string): Promise<Candidate[]> {
   const found: Candidate[] = [];
   const direct = op === 'direct' ? (job as DirectJob) : directTwin(job as PciltJob);
   for (const b of backends.values()) {
-    if (b.name === 'js' || (only && !only.startsWith(`${b.name}-`))) continue;
+    if (!b.inAuto || (only && !only.startsWith(`${b.name}-`))) continue;
     if (op === 'pcilt' && (await usable(b, b.supportsPcilt(job as PciltJob)))) {
       found.push({ label: `${b.name}-pcilt`, run: () => b.pcilt(job as PciltJob) });
     }

@@ -33,6 +33,8 @@ export interface DirectJob {
  */
 export interface Backend {
   readonly name: string;
+  /** Whether 'auto' may pick it (it measures every such backend on the first job of a kind). */
+  readonly inAuto?: boolean;
   /** null when the backend can run here, else the reason it cannot. */
   unavailableReason(): Promise<string | null>;
   supportsPcilt(job: PciltJob): string | null;

@@ -227,6 +227,7 @@ async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTime
 
 export const wasmBackend: Backend = {
   name: 'wasm',
+  inAuto: true,
   unavailableReason: engineUnavailableReason,
   supportsPcilt: (job) => pciltSupport(job.tables),
   supportsDirect: directSupport,

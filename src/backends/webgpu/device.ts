@@ -1,0 +1,91 @@
+import { isNode } from '../wasm/platform.js';
+
+/** One acquired GPU device and what it offers, shared by every call until it is lost. */
+export interface GpuContext {
+  device: GPUDevice;
+  adapterName: string;
+  timestamps: boolean;
+  dot4: boolean;
+  pipelines: Map<string, GPUComputePipeline>;
+  /** Set when the device is lost; calls in flight then fail with this reason. */
+  lost: string | null;
+}
+
+let context: Promise<GpuContext> | undefined;
+let failure: string | undefined;
+/** Dawn's GPU object must stay referenced while any device from it is in use. */
+let dawnGpu: GPU | undefined;
+
+async function findGpu(): Promise<GPU> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  if (!isNode) throw new Error('this browser has no navigator.gpu');
+  if (dawnGpu) return dawnGpu;
+  let m: { create(o: string[]): GPU; globals: object };
+  try {
+    m = (await import('webgpu')) as never;
+  } catch (e) {
+    throw new Error(`the npm package 'webgpu' (Dawn for Node) could not be loaded: ${(e as Error).message}`);
+  }
+  Object.assign(globalThis, m.globals);
+  dawnGpu = m.create([]);
+  return dawnGpu;
+}
+
+async function acquire(): Promise<GpuContext> {
+  const gpu = await findGpu();
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error('no WebGPU adapter was found (no GPU driver; on Linux without a GPU, Mesa lavapipe provides one)');
+  const timestamps = adapter.features.has('timestamp-query');
+  const device = await adapter.requestDevice({
+    requiredFeatures: timestamps ? ['timestamp-query'] : [],
+    requiredLimits: {
+      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+      maxBufferSize: adapter.limits.maxBufferSize,
+    },
+  });
+  const info = adapter.info ?? {};
+  const ctx: GpuContext = {
+    device,
+    adapterName: [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown adapter',
+    timestamps,
+    dot4: gpu.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') ?? false,
+    pipelines: new Map(),
+    lost: null,
+  };
+  // destroy() marks the context at once: the lost promise settles later, after work that could
+  // otherwise read stale buffers.
+  const destroy = device.destroy.bind(device);
+  device.destroy = () => {
+    ctx.lost ??= 'the WebGPU device was destroyed';
+    if (ready === ctx) context = undefined;
+    destroy();
+  };
+  void device.lost.then((info) => {
+    ctx.lost ??= `the WebGPU device was lost (${info.reason}: ${info.message})`;
+    // The next call acquires a new device.
+    if (context && ready === ctx) context = undefined;
+  });
+  ready = ctx;
+  return ctx;
+}
+
+let ready: GpuContext | undefined;
+
+export function getGpu(): Promise<GpuContext> {
+  context ??= acquire().catch((e) => {
+    failure = (e as Error).message;
+    context = undefined;
+    throw e;
+  });
+  return context;
+}
+
+export async function gpuUnavailableReason(): Promise<string | null> {
+  try {
+    await getGpu();
+    return null;
+  } catch {
+    return failure ?? 'WebGPU failed to start';
+  }
+}

@@ -1,0 +1,66 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BackendUnavailableError, KernelError, buildPcilt, conv2dDirect, pciltConv2d } from 'faster-cnn';
+import { describeCase, firstDiff, options, randomCase, randomCodes, randomIntWeights, rng } from './helpers.js';
+
+const { gpuUnavailableReason, getGpu } = await import(new URL('../../dist/backends/webgpu/device.js', import.meta.url).href);
+const reason: string | null = await gpuUnavailableReason();
+// CI installs a CPU Vulkan driver and sets this, so that a missing adapter fails there instead of skipping.
+const required = process.env.FASTER_CNN_REQUIRE_WEBGPU === '1';
+const skip = reason && !required ? `no WebGPU adapter: ${reason}` : false;
+
+test('WebGPU adapter is available where CI requires it', { skip }, () => {
+  assert.equal(reason, null);
+});
+
+test('WebGPU PCILT and dot4I8Packed direct kernels equal the reference bit for bit', { skip }, async () => {
+  const r = rng(606);
+  for (let bits = 1; bits <= 8; bits++) {
+    for (let rep = 0; rep < 3; rep++) {
+      const c = randomCase(r, 60_000);
+      const w = { data: randomIntWeights(r, c, r.int(2, 8)), shape: [c.O, c.C / c.groups, c.KH, c.KW] };
+      const x = { data: randomCodes(r, c, bits), shape: [c.N, c.C, c.H, c.W] };
+      const bias = rep === 1 ? Int32Array.from({ length: c.O }, () => r.int(-300, 300)) : undefined;
+      // Tables of at most 16 entries: bit-serial with up to 4 activations per index, or a plain
+      // index of at most 4 bits.
+      const opts = rep === 2 && bits <= 4 ? { groupSize: Math.floor(4 / bits), share: true } : { bitSerial: true, groupSize: r.int(1, 4) };
+      const t = buildPcilt(w, { activationBits: bits, ...opts });
+      const ref = await conv2dDirect(x, w, { ...options(c), bias, backend: 'js' });
+      const y = await pciltConv2d(x, t, { ...options(c), bias, backend: 'webgpu' });
+      const z = await conv2dDirect(x, w, { ...options(c), bias, activationBits: bits, backend: 'webgpu' });
+      assert.equal(firstDiff(y.data, ref.data), -1, `pcilt bits=${bits} ${t.variant} g=${t.groupSize}: ${describeCase(c)}`);
+      assert.equal(firstDiff(z.data, ref.data), -1, `direct bits=${bits}: ${describeCase(c)}`);
+    }
+  }
+});
+
+test('WebGPU says why it cannot run tables wider than 16 entries, or int16 weights', { skip }, async () => {
+  const w = { data: Int8Array.from({ length: 4 * 2 * 9 }, (_, i) => (i % 9) - 4), shape: [4, 2, 3, 3] };
+  const x = { data: new Uint8Array(2 * 6 * 6).fill(3), shape: [1, 2, 6, 6] };
+  await assert.rejects(() => pciltConv2d(x, buildPcilt(w, { activationBits: 8 }), { backend: 'webgpu' }), (e: unknown) =>
+    e instanceof BackendUnavailableError && /backend 'webgpu' is unavailable: the kernel stages tables of at most 16 entries in workgroup memory, these have 256/.test(e.message));
+  const w16 = { data: Int16Array.from(w.data, (v) => v * 100), shape: w.shape };
+  await assert.rejects(() => conv2dDirect(x, w16, { backend: 'webgpu' }), /weights beyond int8/);
+});
+
+test('a lost device gives a clear error, and the next call acquires a new one', { skip }, async () => {
+  const w = { data: Int8Array.from({ length: 8 * 4 * 9 }, (_, i) => (i % 13) - 6), shape: [8, 4, 3, 3] };
+  const x = { data: Uint8Array.from({ length: 4 * 10 * 10 }, (_, i) => i % 4), shape: [1, 4, 10, 10] };
+  const t = buildPcilt(w, { activationBits: 2, bitSerial: true, groupSize: 4 });
+  const good = await pciltConv2d(x, t, { padding: 1, backend: 'webgpu' });
+  const before = await getGpu();
+  // Lose the device while a long call waits for its result (a CPU driver takes ~0.1 s for it).
+  const bw = { data: Int8Array.from({ length: 64 * 32 * 9 }, (_, i) => (i % 13) - 6), shape: [64, 32, 3, 3] };
+  const bx = { data: Uint8Array.from({ length: 4 * 32 * 48 * 48 }, (_, i) => i % 4), shape: [4, 32, 48, 48] };
+  const pending = pciltConv2d(bx, buildPcilt(bw, { activationBits: 2, bitSerial: true, groupSize: 4 }), { padding: 1, backend: 'webgpu' });
+  let finished = false;
+  void pending.then(() => (finished = true), () => {});
+  setTimeout(() => before.device.destroy(), 20);
+  const outcome = await pending.then(() => null, (e: unknown) => e);
+  // A fast GPU may finish before the loss; then the result must have come first.
+  if (outcome === null) assert.ok(finished);
+  else assert.ok(outcome instanceof KernelError && /WebGPU device was (destroyed|lost)/.test(outcome.message), String(outcome));
+  const again = await pciltConv2d(x, t, { padding: 1, backend: 'webgpu' });
+  assert.notEqual(await getGpu(), before);
+  assert.equal(firstDiff(again.data, good.data), -1);
+});
