@@ -8,6 +8,7 @@ import { intFlag, listFlag, parse } from '../cli/args.js';
 import { LAYERS, macs } from './layers.js';
 import { requantize } from './peers.js';
 import { writeReport } from './report.js';
+import { benchWebgpu } from './webgpu.js';
 import { OUR_IMPLS, PEER_IMPLS, type Impl, type WorkerOrder, type WorkerResult } from './worker.js';
 
 export interface BenchResult extends Omit<WorkerResult, 'outFile' | 'outType' | 'times'> {
@@ -75,13 +76,18 @@ export async function benchCommand(argv: string[]): Promise<BenchReport> {
   const { values } = parse(argv, {
     layers: { type: 'string' }, bits: { type: 'string' }, threads: { type: 'string' }, runs: { type: 'string' },
     impls: { type: 'string' }, json: { type: 'boolean' }, report: { type: 'string' }, quick: { type: 'boolean' },
-    'no-profile': { type: 'boolean' },
+    'no-profile': { type: 'boolean' }, backend: { type: 'string' },
   });
   const layers = values.layers ? String(values.layers).split(',') : values.quick ? ['mnist-b1', 'mnist-b64'] : ['seed', 'mnist-b1', 'mnist-b64'];
   for (const l of layers) if (!LAYERS[l]) throw new ArgumentError('--layers', l, `a list of ${Object.keys(LAYERS).join(', ')}`);
   const bits = listFlag('bits', values.bits, [1, 2, 4, 8], 1, 8);
   const threads = listFlag('threads', values.threads, [1, 2], 1, 64);
   const runs = intFlag('runs', values.runs, values.quick ? 5 : 7, 1, 1000);
+  if (values.backend !== undefined && values.backend !== 'wasm') {
+    if (values.backend !== 'webgpu') throw new ArgumentError('--backend', values.backend, "'wasm' (the default: CPU kernels and peers) or 'webgpu'");
+    await benchWebgpu(values.layers ? layers : ['seed'], bits, values.runs ? runs : 5, !!values.json, values.report ? String(values.report) : undefined);
+    return { machine: {}, command: '', results: [] };
+  }
   const all: Impl[] = [...OUR_IMPLS, ...PEER_IMPLS];
   const impls = values.impls ? (String(values.impls).split(',') as Impl[]) : all;
   for (const i of impls) if (!all.includes(i)) throw new ArgumentError('--impls', i, `a list of ${all.join(', ')}`);

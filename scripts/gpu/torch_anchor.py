@@ -1,0 +1,38 @@
+"""PyTorch's conv2d on the seed layer (1x64x224x224 -> 128, 3x3, pad 1): the anchor the WebGPU
+kernels are compared with on a real GPU. Prints one JSON line per precision."""
+import json
+import torch
+
+x = torch.randint(0, 16, (1, 64, 224, 224), device="cuda")
+w = torch.randint(-127, 128, (128, 64, 3, 3), device="cuda")
+
+
+def timed(fn, reps=50):
+    for _ in range(5):
+        fn()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    times = []
+    for _ in range(reps):
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end))
+    times.sort()
+    return times[len(times) // 2]
+
+
+name = torch.cuda.get_device_name()
+for dtype in (torch.float32, torch.float16):
+    xf, wf = x.to(dtype), w.to(dtype)
+    ms = timed(lambda: torch.nn.functional.conv2d(xf, wf, padding=1))
+    print(json.dumps({"impl": f"torch-conv2d-{str(dtype).split('.')[-1]}", "device": name, "medianMs": ms}))
+try:
+    # int8 through cuDNN is not exposed by conv2d; torch._int_mm covers the im2col product instead.
+    cols = torch.nn.functional.unfold(x.to(torch.float16), 3, padding=1).to(torch.int8)[0].t().contiguous()
+    w8 = w.reshape(128, -1).t().contiguous().to(torch.int8)
+    ms = timed(lambda: torch._int_mm(cols, w8))
+    print(json.dumps({"impl": "torch-int8-im2col-matmul", "device": name, "medianMs": ms}))
+except Exception as e:  # noqa: BLE001 - report what this torch build lacks, keep the other figures
+    print(json.dumps({"impl": "torch-int8-im2col-matmul", "device": name, "error": str(e)}))
