@@ -9,6 +9,7 @@ export interface KernelExports {
   scratch_bytes(planes: number, S: number, Kp: number): number;
   pad_input(src: number, dst: number, planes: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, dstBytes: number): void;
   swizzle_bench(iters: number, relaxed: number): number;
+  sgemm(A: number, Bp: number, C: number, M: number, N: number, K: number, accumulate: number, rowBegin: number, rowEnd: number): void;
   swizzle_stream_bench(buf: number, iters: number): number;
 }
 
