@@ -16,21 +16,18 @@ export async function gemm(A: Float32Array, B: Float32Array, C: Float32Array, M:
   const M4 = Math.ceil(M / 4) * 4, N8 = Math.ceil(N / 8) * 8;
   const heap = e.heap;
   const pa = heap.alloc(M4 * K * 4), pb = heap.alloc(N8 * K * 4), pc = heap.alloc(M4 * N8 * 4);
+  const staging = heap.alloc(Math.max(M * K, N * K) * 4);
   try {
-    const buf = e.memory.buffer;
-    const a = new Float32Array(buf, pa, M4 * K);
+    let buf = e.memory.buffer;
+    // A as [M4][K] (zero rows beyond M); B in panels of 8 columns. Layout work runs in wasm.
     if (opts.transA) {
-      for (let k = 0; k < K; k++) for (let i = 0; i < M; i++) a[i * K + k] = A[k * M + i];
-    } else a.set(A.subarray(0, M * K));
-    a.fill(0, M * K);
-    // B in panels of 8 columns: Bp[j / 8][k][j % 8].
-    const b = new Float32Array(buf, pb, N8 * K);
-    b.fill(0);
-    for (let k = 0; k < K; k++) {
-      for (let j = 0; j < N; j++) {
-        b[((j >> 3) * K + k) * 8 + (j & 7)] = opts.transB ? B[j * K + k] : B[k * N + j];
-      }
-    }
+      new Float32Array(buf, staging, M * K).set(A.subarray(0, M * K));
+      e.kernels.transpose_f32(staging, pa, K, M);
+    } else new Float32Array(buf, pa, M * K).set(A.subarray(0, M * K));
+    new Float32Array(buf, pa + M * K * 4, (M4 - M) * K).fill(0);
+    new Float32Array(buf, staging, N * K).set(B.subarray(0, N * K));
+    e.kernels.pack_panels(staging, pb, K, N, N8, opts.transB ? 1 : 0);
+    buf = e.memory.buffer;
     const c = new Float32Array(buf, pc, M4 * N8);
     if (opts.accumulate) {
       for (let i = 0; i < M; i++) c.set(C.subarray(i * N, i * N + N), i * N8);
@@ -48,6 +45,7 @@ export async function gemm(A: Float32Array, B: Float32Array, C: Float32Array, M:
     heap.release(pa);
     heap.release(pb);
     heap.release(pc);
+    heap.release(staging);
   }
 }
 

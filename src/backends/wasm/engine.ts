@@ -9,6 +9,8 @@ export interface KernelExports {
   scratch_bytes(planes: number, S: number, Kp: number): number;
   pad_input(src: number, dst: number, planes: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, dstBytes: number): void;
   swizzle_bench(iters: number, relaxed: number): number;
+  pack_panels(src: number, dst: number, K: number, N: number, N8: number, trans: number): void;
+  transpose_f32(src: number, dst: number, rows: number, cols: number): void;
   sgemm(A: number, Bp: number, C: number, M: number, N: number, K: number, accumulate: number, rowBegin: number, rowEnd: number): void;
   swizzle_stream_bench(buf: number, iters: number): number;
 }

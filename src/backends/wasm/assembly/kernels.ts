@@ -462,3 +462,34 @@ export function sgemm(A: usize, Bp: usize, C: usize, M: i32, N: i32, K: i32, acc
     }
   }
 }
+
+/**
+ * Packs B for sgemm into panels of 8 columns, Bp[N8/8][K][8] (zero beyond N). B is [K][N], or
+ * [N][K] when trans is set.
+ */
+export function pack_panels(src: usize, dst: usize, K: i32, N: i32, N8: i32, trans: i32): void {
+  memory.fill(dst, 0, <usize>(N8 * K) << 2);
+  for (let jb = 0; jb < N; jb += 8) {
+    const jn = min(8, N - jb);
+    let d = dst + (<usize>(jb * K) << 2);
+    for (let k = 0; k < K; k++) {
+      if (trans) {
+        for (let jj = 0; jj < jn; jj++) store<f32>(d + (<usize>jj << 2), load<f32>(src + (<usize>((jb + jj) * K + k) << 2)));
+      } else if (jn == 8) {
+        const s = src + (<usize>(k * N + jb) << 2);
+        v128.store(d, v128.load(s));
+        v128.store(d, v128.load(s, 16), 16);
+      } else {
+        for (let jj = 0; jj < jn; jj++) store<f32>(d + (<usize>jj << 2), load<f32>(src + (<usize>(k * N + jb + jj) << 2)));
+      }
+      d += 32;
+    }
+  }
+}
+
+/** dst[c][r] = src[r][c] for a rows x cols float matrix. */
+export function transpose_f32(src: usize, dst: usize, rows: i32, cols: i32): void {
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) store<f32>(dst + (<usize>(c * rows + r) << 2), load<f32>(src + (<usize>(r * cols + c) << 2)));
+  }
+}

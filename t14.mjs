@@ -1,0 +1,10 @@
+import { loadMnist } from './dist/data/mnist.js';
+import { mnistNet } from './dist/nn/model.js';
+import { train, evaluate } from './dist/nn/train.js';
+const bits = process.argv[2] ? Number(process.argv[2]) : undefined;
+const limit = Number(process.argv[3] ?? 6400);
+const tr = loadMnist('train'), te = loadMnist('test');
+const m = mnistNet({ activationBits: bits, seed: 1 });
+const t0 = performance.now();
+await train(m, tr, { epochs: 1, limit, onProgress: (p) => { if (p.step % 50 === 0 || p.step === p.steps) console.log(JSON.stringify(p)); } });
+console.log('train s', ((performance.now()-t0)/1e3).toFixed(1), 'test acc', await evaluate(m, te, 250, 2000));
