@@ -4,6 +4,8 @@ import { FasterCnnError } from '../errors.js';
 import { tablesCommand } from './tables.js';
 import { demoCommand } from './demo.js';
 import { benchCommand } from '../bench/bench.js';
+import { trainCommand } from './train.js';
+import { evalCommand } from './eval.js';
 import { runOrder, runProfile } from '../bench/worker.js';
 
 const HELP = `faster-cnn: exact lookup-table (PCILT) convolution
@@ -16,6 +18,10 @@ Commands:
         [--impls LIST] [--json] [--report FILE] [--quick] [--no-profile] [--backend wasm|webgpu]
                             PCILT vs direct multiplication vs onnxruntime and tfjs, same data, one run;
                             --backend webgpu: PCILT vs dot4I8Packed direct on the GPU (seed layer by default)
+  train mnist --activation-bits B [--weight-bits W] [--epochs E] [--seed S] [--out FILE] [--limit N] [--lr X]
+                            quantization-aware training of the seed's CNN on MNIST, with a progress bar
+  eval FILE [--json] [--limit N] [--backend B]
+                            test accuracy, PCILT vs direct agreement and per-layer times of a model
   help                      this text
 `;
 
@@ -23,6 +29,8 @@ const commands: Record<string, (argv: string[]) => unknown> = {
   tables: tablesCommand,
   demo: demoCommand,
   bench: benchCommand,
+  train: trainCommand,
+  eval: evalCommand,
   // Internal: the bench runs every implementation in a child process of its own.
   'bench-worker': (argv) => runOrder(JSON.parse(argv[0])),
   'bench-profile': (argv) => {

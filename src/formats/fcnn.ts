@@ -1,0 +1,126 @@
+import { FasterCnnError, formatBytes } from '../errors.js';
+import { Conv2d, Flatten, Linear, LogSoftmax, MaxPool2d, QuantReLU, ReLU, type Layer } from '../nn/layers.js';
+import { Sequential } from '../nn/model.js';
+
+/**
+ * The .fcnn model file, version 1 (little-endian):
+ *
+ *   bytes 0..3   "FCNN"
+ *   bytes 4..7   u32 format version (1)
+ *   bytes 8..11  u32 header length H
+ *   bytes 12..   H bytes of UTF-8 JSON: { format: "faster-cnn", version: 1, layers: [{ type, config,
+ *                params: [{ name, shape, offset, length }] }], meta: {...} }
+ *   then         the blob: float32 parameter values; offset and length count bytes from its start.
+ */
+export const FCNN_VERSION = 1;
+const MAGIC = [0x46, 0x43, 0x4e, 0x4e];
+const MAX_HEADER = 16 << 20;
+
+/** A corrupted, truncated or foreign model file. */
+export class ModelFormatError extends FasterCnnError {}
+
+interface ParamEntry { name: string; shape: number[]; offset: number; length: number }
+interface LayerEntry { type: string; config: Record<string, number | undefined>; params: ParamEntry[] }
+interface Header { format: string; version: number; layers: LayerEntry[]; meta?: Record<string, unknown> }
+
+export function encodeModel(model: Sequential, meta: Record<string, unknown> = {}): Uint8Array {
+  let offset = 0;
+  const layers: LayerEntry[] = model.layers.map((l) => ({
+    type: l.type,
+    config: l.config(),
+    params: l.params().map((p) => {
+      const e = { name: p.name, shape: p.shape, offset, length: p.value.byteLength };
+      offset += p.value.byteLength;
+      return e;
+    }),
+  }));
+  const header = new TextEncoder().encode(JSON.stringify({ format: 'faster-cnn', version: FCNN_VERSION, layers, meta } satisfies Header));
+  const start = 12 + Math.ceil(header.length / 4) * 4;
+  const out = new Uint8Array(start + offset);
+  out.set(MAGIC, 0);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(4, FCNN_VERSION, true);
+  dv.setUint32(8, header.length, true);
+  out.set(header, 12);
+  header.length < start - 12 && out.fill(0x20, 12 + header.length, start);
+  let at = start;
+  for (const l of model.layers) for (const p of l.params()) {
+    out.set(new Uint8Array(p.value.buffer, p.value.byteOffset, p.value.byteLength), at);
+    at += p.value.byteLength;
+  }
+  return out;
+}
+
+function bad(why: string): never {
+  throw new ModelFormatError(`not a valid .fcnn model: ${why}`);
+}
+
+const num = (v: unknown, what: string) => (typeof v === 'number' && Number.isFinite(v) ? v : bad(`${what} is ${JSON.stringify(v)}, not a number`));
+const opt = (v: unknown, what: string) => (v === undefined || v === null ? undefined : num(v, what));
+
+function makeLayer(e: LayerEntry, i: number, blob: number): Layer {
+  const c = e.config ?? {};
+  const at = `layer ${i} (${e.type})`;
+  // The parameters a config implies must fit in the file before the layer allocates them.
+  const fits = (...dims: unknown[]) => {
+    const bytes = dims.reduce<number>((a, d) => a * num(d, `${at} size`), 4);
+    if (bytes > blob) bad(`${at} would hold ${formatBytes(bytes)} of weights, the file has ${formatBytes(blob)}`);
+  };
+  if (e.type === 'Conv2d') fits(c.inChannels, c.outChannels, c.kernel, c.kernel);
+  if (e.type === 'Linear') fits(c.inFeatures, c.outFeatures);
+  switch (e.type) {
+    case 'Conv2d': return new Conv2d(num(c.inChannels, `${at} inChannels`), num(c.outChannels, `${at} outChannels`), num(c.kernel, `${at} kernel`),
+      num(c.stride, `${at} stride`), num(c.pad, `${at} pad`), opt(c.weightBits, `${at} weightBits`));
+    case 'Linear': return new Linear(num(c.inFeatures, `${at} inFeatures`), num(c.outFeatures, `${at} outFeatures`), opt(c.weightBits, `${at} weightBits`));
+    case 'ReLU': return new ReLU();
+    case 'QuantReLU': return new QuantReLU(opt(c.bits, `${at} bits`), num(c.alpha, `${at} alpha`));
+    case 'MaxPool2d': return new MaxPool2d(num(c.size, `${at} size`));
+    case 'Flatten': return new Flatten();
+    case 'LogSoftmax': return new LogSoftmax();
+    default: return bad(`${at}: unknown layer type`);
+  }
+}
+
+/** Parses a model file; every size is checked against the file before anything is allocated. */
+export function decodeModel(bytes: Uint8Array): { model: Sequential; meta: Record<string, unknown> } {
+  if (!(bytes instanceof Uint8Array)) bad('expected bytes');
+  if (bytes.length < 12 || MAGIC.some((m, i) => bytes[i] !== m)) bad(`it does not start with "FCNN" (${bytes.length} bytes)`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = dv.getUint32(4, true);
+  if (version !== FCNN_VERSION) bad(`format version ${version}; this faster-cnn reads version ${FCNN_VERSION}`);
+  const hlen = dv.getUint32(8, true);
+  if (hlen > MAX_HEADER || 12 + hlen > bytes.length) bad(`the header claims ${formatBytes(hlen)}, the file has ${formatBytes(bytes.length - 12)} after the prefix`);
+  let header: Header;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(12, 12 + hlen)));
+  } catch (e) {
+    return bad(`the header is not JSON (${(e as Error).message})`);
+  }
+  if (header?.format !== 'faster-cnn' || !Array.isArray(header.layers)) bad('the header is not a faster-cnn model header');
+  const start = 12 + Math.ceil(hlen / 4) * 4;
+  const blob = bytes.length - start;
+  const layers: Layer[] = [];
+  header.layers.forEach((e, i) => {
+    let layer: Layer;
+    try {
+      layer = makeLayer(e, i, blob);
+    } catch (err) {
+      if (err instanceof ModelFormatError) throw err;
+      return bad(`layer ${i} (${e?.type}): ${(err as Error).message}`);
+    }
+    const want = layer.params();
+    if (!Array.isArray(e.params) || e.params.length !== want.length) bad(`layer ${i} (${e.type}) lists ${e.params?.length} parameters, expected ${want.length}`);
+    want.forEach((p, j) => {
+      const q = e.params[j];
+      const off = num(q?.offset, `layer ${i} parameter ${j} offset`), len = num(q?.length, `layer ${i} parameter ${j} length`);
+      if (q.name !== p.name || JSON.stringify(q.shape) !== JSON.stringify(p.shape)) bad(`layer ${i} parameter ${j} is ${q.name} ${JSON.stringify(q.shape)}, expected ${p.name} ${JSON.stringify(p.shape)}`);
+      if (len !== p.value.byteLength) bad(`layer ${i} ${p.name} holds ${formatBytes(len)}, its shape needs ${formatBytes(p.value.byteLength)}`);
+      if (off < 0 || off % 4 !== 0 || off + len > blob) bad(`layer ${i} ${p.name} lies at bytes ${off}..${off + len}, past the ${formatBytes(blob)} of data (truncated?)`);
+      const src = bytes.subarray(start + off, start + off + len);
+      new Uint8Array(p.value.buffer, p.value.byteOffset, p.value.byteLength).set(src);
+      for (let k = 0; k < p.value.length; k++) if (!Number.isFinite(p.value[k])) bad(`layer ${i} ${p.name}[${k}] is ${p.value[k]}`);
+    });
+    layers.push(layer);
+  });
+  return { model: new Sequential(layers), meta: header.meta ?? {} };
+}

@@ -1,0 +1,143 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  Conv2d, DataFormatError, FasterCnnError, Flatten, Linear, LogSoftmax, MaxPool2d, Model, ModelFormatError, QuantReLU, ReLU,
+  decodeFcnn, encodeFcnn, loadMnist, loadModel, mnistNet, readIdx, train, type Layer, type Tensor,
+} from 'faster-cnn';
+import { rng } from './helpers.js';
+
+/** Checks backward against central differences of L = sum(r * forward(x)) for x and every parameter. */
+async function gradCheck(layer: Layer, shape: number[], seed: number, opts: { eps?: number; avoidKinks?: (v: number) => boolean } = {}) {
+  const r = rng(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const x: Tensor = { data: Float32Array.from({ length: n }, () => r.next() * 2 - 1), shape };
+  if (opts.avoidKinks) for (let i = 0; i < n; i++) while (opts.avoidKinks(x.data[i])) x.data[i] = r.next() * 2 - 1;
+  const y0 = await layer.forward(x, true);
+  const w = Float32Array.from({ length: y0.data.length }, () => r.next() - 0.5);
+  for (const p of layer.params()) p.grad.fill(0);
+  const dx = await layer.backward({ data: w, shape: y0.shape });
+  const loss = async () => {
+    const y = await layer.forward(x, false);
+    let s = 0;
+    for (let i = 0; i < y.data.length; i++) s += w[i] * y.data[i];
+    return s;
+  };
+  const eps = opts.eps ?? 1e-2;
+  const check = async (values: Float32Array, grads: Float32Array, what: string) => {
+    for (let t = 0; t < Math.min(12, values.length); t++) {
+      const i = r.int(0, values.length - 1);
+      const keep = values[i];
+      values[i] = keep + eps;
+      const up = await loss();
+      values[i] = keep - eps;
+      const down = await loss();
+      values[i] = keep;
+      const num = (up - down) / (2 * eps);
+      assert.ok(Math.abs(num - grads[i]) <= 2e-2 * Math.max(1, Math.abs(num)), `${layer.type} d${what}[${i}]: numeric ${num}, backward ${grads[i]}`);
+    }
+  };
+  await check(x.data, dx.data, 'x');
+  for (const p of layer.params()) await check(p.value, p.grad, p.name);
+}
+
+test('every layer backward pass matches finite differences', async () => {
+  await gradCheck(new Conv2d(3, 4, 3, 1, 1), [2, 3, 5, 6], 1);
+  await gradCheck(new Conv2d(2, 3, 3, 2, 0), [1, 2, 7, 7], 2);
+  await gradCheck(new Linear(7, 5), [3, 7], 3);
+  await gradCheck(new ReLU(), [4, 6], 4, { avoidKinks: (v) => Math.abs(v) < 0.05 });
+  await gradCheck(new QuantReLU(undefined, 0.6), [4, 6], 5, { avoidKinks: (v) => Math.abs(v) < 0.05 || Math.abs(v - 0.6) < 0.05 });
+  await gradCheck(new MaxPool2d(2), [2, 2, 4, 6], 6, { eps: 1e-3 });
+  await gradCheck(new Flatten(), [2, 3, 2, 2], 7);
+  await gradCheck(new LogSoftmax(), [3, 5], 8);
+});
+
+test('quantized ReLU: codes, scale, and the straight-through clip gradient', async () => {
+  const q = new QuantReLU(2, 3);
+  assert.equal(q.scale, 1);
+  assert.deepEqual([...q.codes(Float32Array.from([-1, 0.4, 0.6, 2.2, 9]))], [0, 0, 1, 2, 3]);
+  const y = await q.forward({ data: Float32Array.from([-1, 0.6, 5]), shape: [3] }, true);
+  assert.deepEqual([...y.data], [0, 1, 3]);
+  const dx = await q.backward({ data: Float32Array.from([1, 1, 1]), shape: [3] });
+  assert.deepEqual([...dx.data], [0, 1, 0]);
+  assert.ok(q.alpha.grad[0] > 0.9, 'inputs above the clip push it up');
+});
+
+test('MNIST IDX files are validated', () => {
+  const test10k = loadMnist('test');
+  assert.equal(test10k.count, 10000);
+  assert.equal(test10k.rows, 28);
+  assert.throws(() => readIdx(Uint8Array.from([0, 0, 9, 1, 0, 0, 0, 1, 7]), 'x', 1), DataFormatError);
+  assert.throws(() => readIdx(Uint8Array.from([0, 0, 8, 1, 0, 0, 0, 5, 7]), 'x', 1), /header says 5 bytes of data, the file holds 1/);
+  assert.throws(() => readIdx(Uint8Array.from([0, 0, 8, 3, 0, 0, 0, 1]), 'x', 1), /IDX rank 3, expected 1/);
+});
+
+test('a short quantization-aware run reaches >= 95% on MNIST; PCILT and direct agree on every image; save/load round trip', async () => {
+  const net = mnistNet({ activationBits: 4, seed: 3 });
+  await train(net, loadMnist('train'), { epochs: 1, limit: 300 * 64, seed: 3 });
+  const model = new Model(net);
+  const testSet = loadMnist('test');
+  const n = 1000;
+  const x = { data: Float32Array.from(testSet.images.subarray(0, n * 784), (v) => v / 255), shape: [n, 1, 28, 28] };
+  const y = await model.predict(x);
+  const yd = await model.predict(x, { kernel: 'direct' });
+  let correct = 0, agree = 0;
+  for (let i = 0; i < n; i++) {
+    const a = argmax(y.data, i), b = argmax(yd.data, i);
+    if (a === testSet.labels[i]) correct++;
+    if (a === b) agree++;
+  }
+  assert.equal(agree, n, 'PCILT and direct integer inference must agree on every image');
+  assert.ok(correct / n >= 0.95, `accuracy ${correct / n}`);
+
+  const again = await loadModel(encodeFcnn(net, { note: 'test' }));
+  assert.equal(again.meta.note, 'test');
+  const y2 = await again.predict(x);
+  assert.deepEqual(y2.data, y.data);
+});
+
+function argmax(d: Float32Array, i: number): number {
+  let best = 0;
+  for (let k = 1; k < 10; k++) if (d[i * 10 + k] > d[i * 10 + best]) best = k;
+  return best;
+}
+
+test('corrupted, truncated and foreign model files give typed errors, never a crash or a huge allocation', async () => {
+  const good = encodeFcnn(mnistNet({ activationBits: 2, seed: 9 }));
+  assert.ok(decodeFcnn(good).model.layers.length > 5);
+  const expectBad = (bytes: Uint8Array, re: RegExp) => assert.throws(() => decodeFcnn(bytes), (e: unknown) => e instanceof ModelFormatError && re.test(e.message));
+  expectBad(good.subarray(0, good.length - 100), /past the .* of data \(truncated\?\)/);
+  expectBad(good.subarray(0, 9), /does not start with "FCNN"/);
+  expectBad(new TextEncoder().encode('{"format":"onnx"}'), /does not start with "FCNN"/);
+  const v2 = good.slice(); v2[4] = 2;
+  expectBad(v2, /format version 2; this faster-cnn reads version 1/);
+  const longHeader = good.slice(); new DataView(longHeader.buffer).setUint32(8, 0xfffffff0, true);
+  expectBad(longHeader, /the header claims 4\.29 GB/);
+  // A header that claims a 10 GB tensor is refused before anything is allocated.
+  const hlen = new DataView(good.buffer).getUint32(8, true);
+  const header = JSON.parse(new TextDecoder().decode(good.subarray(12, 12 + hlen)));
+  header.layers[0].params[0].length = 10e9;
+  const forged = new TextEncoder().encode(JSON.stringify(header));
+  // And a config that implies more weights than the file holds.
+  const huge = JSON.parse(JSON.stringify(header));
+  huge.layers[0].config.outChannels = 1e9;
+  const hb = new TextEncoder().encode(JSON.stringify(huge));
+  const h = new Uint8Array(12 + Math.ceil(hb.length / 4) * 4 + 16);
+  h.set(good.subarray(0, 8)); new DataView(h.buffer).setUint32(8, hb.length, true); h.set(hb, 12);
+  expectBad(h, /layer 0 \(Conv2d\) would hold 36\.00 GB of weights/);
+  const blob = good.subarray(12 + Math.ceil(hlen / 4) * 4);
+  const start = 12 + Math.ceil(forged.length / 4) * 4;
+  const f = new Uint8Array(start + blob.length);
+  f.set(good.subarray(0, 8)); new DataView(f.buffer).setUint32(8, forged.length, true); f.set(forged, 12); f.set(blob, start);
+  expectBad(f, /holds 10\.00 GB, its shape needs/);
+  // Random mutations: only typed errors, or a model that loads.
+  const r = rng(12);
+  for (let i = 0; i < 300; i++) {
+    const m = good.slice(0, r.int(0, 1) ? good.length : r.int(0, good.length));
+    for (let j = 0; j < r.int(1, 8); j++) m[r.int(0, Math.min(m.length - 1, 12 + hlen + 16))] = r.int(0, 255);
+    try {
+      decodeFcnn(m);
+    } catch (e) {
+      assert.ok(e instanceof FasterCnnError, `mutation ${i} threw ${(e as Error)?.name}: ${(e as Error)?.message}`);
+    }
+  }
+});
