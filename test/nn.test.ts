@@ -6,6 +6,7 @@ import {
 } from 'faster-cnn';
 import { rng } from './helpers.js';
 
+
 /** Checks backward against central differences of L = sum(r * forward(x)) for x and every parameter. */
 async function gradCheck(layer: Layer, shape: number[], seed: number, opts: { eps?: number; avoidKinks?: (v: number) => boolean } = {}) {
   const r = rng(seed);
@@ -140,4 +141,42 @@ test('corrupted, truncated and foreign model files give typed errors, never a cr
       assert.ok(e instanceof FasterCnnError, `mutation ${i} threw ${(e as Error)?.name}: ${(e as Error)?.message}`);
     }
   }
+});
+
+test('tables trained as weights: gradients per range, start equal to the layer they replace, round trip', async () => {
+  const { TableLinear, TABLE_RANGES, Sequential, IntegerNet } = await import('faster-cnn');
+  const r = rng(21);
+  const lin = new Linear(6, 3, 8);
+  const quant = new QuantReLU(2, 3); // scale 1: codes 0..3
+  const x = { data: Float32Array.from({ length: 4 * 6 }, () => r.int(0, 3)), shape: [4, 6] };
+  const ref = await lin.forward(x, false);
+  for (const range of TABLE_RANGES) {
+    const t = TableLinear.fromLinear(lin, quant, range);
+    const y = await t.forward(x, true);
+    y.data.forEach((v, i) => assert.ok(Math.abs(v - ref.data[i]) < 1e-4, `${range}: ${v} vs ${ref.data[i]}`));
+    const w = Float32Array.from(y.data, () => r.next() - 0.5);
+    for (const p of t.params()) p.grad.fill(0);
+    await t.backward({ data: w, shape: y.shape });
+    // The output is linear in every parameter: one finite difference is exact up to float rounding.
+    for (const p of t.params()) {
+      for (let trial = 0; trial < 6; trial++) {
+        const i = r.int(0, p.value.length - 1);
+        const keep = p.value[i];
+        p.value[i] = keep + 0.5;
+        const up = await t.forward(x, false);
+        p.value[i] = keep;
+        let num = 0;
+        for (let j = 0; j < w.length; j++) num += w[j] * (up.data[j] - y.data[j]) / 0.5;
+        assert.ok(Math.abs(num - p.grad[i]) < 1e-3, `${range} ${p.name}[${i}]: ${num} vs ${p.grad[i]}`);
+      }
+    }
+  }
+  // Integer inference from trained entries, and the model file keeps them.
+  const t = TableLinear.fromLinear(lin, quant, 'entry');
+  t.table.value[5] += 0.75;
+  const net = new Sequential([new Conv2d(1, 6, 1, 1, 0, 8), quant, new Flatten(), t]);
+  const img = { data: Float32Array.from({ length: 2 * 1 * 1 * 1 }, () => r.next()), shape: [2, 1, 1, 1] };
+  const a = await IntegerNet.fromQat(net).run(img);
+  const b = await IntegerNet.fromQat(decodeFcnn(encodeFcnn(net)).model).run(img);
+  assert.deepEqual(a.data, b.data);
 });

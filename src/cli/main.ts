@@ -6,6 +6,8 @@ import { demoCommand } from './demo.js';
 import { benchCommand } from '../bench/bench.js';
 import { trainCommand } from './train.js';
 import { evalCommand } from './eval.js';
+import { predictCommand } from './predict.js';
+import { finetuneCommand } from './finetune.js';
 import { runOrder, runProfile } from '../bench/worker.js';
 
 const HELP = `faster-cnn: exact lookup-table (PCILT) convolution
@@ -22,6 +24,11 @@ Commands:
                             quantization-aware training of the seed's CNN on MNIST, with a progress bar
   eval FILE [--json] [--limit N] [--backend B]
                             test accuracy, PCILT vs direct agreement and per-layer times of a model
+  predict FILE IMAGE [--json]
+                            the digit in a PNG or JPEG image (any size; dark-on-light is inverted)
+  finetune-tables FILE --range filter|table|entry [--epochs E] [--limit N] [--out FILE] [--json]
+                            train the fully connected layers' PCILT tables themselves (the paper's
+                            "PCILTs as weights") and compare with plain QAT
   help                      this text
 `;
 
@@ -31,6 +38,8 @@ const commands: Record<string, (argv: string[]) => unknown> = {
   bench: benchCommand,
   train: trainCommand,
   eval: evalCommand,
+  predict: predictCommand,
+  'finetune-tables': finetuneCommand,
   // Internal: the bench runs every implementation in a child process of its own.
   'bench-worker': (argv) => runOrder(JSON.parse(argv[0])),
   'bench-profile': (argv) => {

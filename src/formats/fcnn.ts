@@ -1,6 +1,7 @@
 import { FasterCnnError, formatBytes } from '../errors.js';
 import { Conv2d, Flatten, Linear, LogSoftmax, MaxPool2d, QuantReLU, ReLU, type Layer } from '../nn/layers.js';
 import { Sequential } from '../nn/model.js';
+import { TABLE_RANGES, TableLinear } from '../nn/table-weights.js';
 
 /**
  * The .fcnn model file, version 1 (little-endian):
@@ -68,10 +69,16 @@ function makeLayer(e: LayerEntry, i: number, blob: number): Layer {
   };
   if (e.type === 'Conv2d') fits(c.inChannels, c.outChannels, c.kernel, c.kernel);
   if (e.type === 'Linear') fits(c.inFeatures, c.outFeatures);
+  if (e.type === 'TableLinear') fits(c.inFeatures, c.outFeatures, 2 ** num(c.bits, `${at} bits`));
   switch (e.type) {
     case 'Conv2d': return new Conv2d(num(c.inChannels, `${at} inChannels`), num(c.outChannels, `${at} outChannels`), num(c.kernel, `${at} kernel`),
       num(c.stride, `${at} stride`), num(c.pad, `${at} pad`), opt(c.weightBits, `${at} weightBits`));
     case 'Linear': return new Linear(num(c.inFeatures, `${at} inFeatures`), num(c.outFeatures, `${at} outFeatures`), opt(c.weightBits, `${at} weightBits`));
+    case 'TableLinear': {
+      const range = TABLE_RANGES[num(c.range, `${at} range`)] ?? bad(`${at}: unknown table range ${c.range}`);
+      if (range !== 'entry') bad(`${at}: tables must be stored as entries`);
+      return new TableLinear(num(c.inFeatures, `${at} inFeatures`), num(c.outFeatures, `${at} outFeatures`), num(c.bits, `${at} bits`), num(c.inScale, `${at} inScale`), range);
+    }
     case 'ReLU': return new ReLU();
     case 'QuantReLU': return new QuantReLU(opt(c.bits, `${at} bits`), num(c.alpha, `${at} alpha`));
     case 'MaxPool2d': return new MaxPool2d(num(c.size, `${at} size`));

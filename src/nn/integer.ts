@@ -1,6 +1,7 @@
 import { ArgumentError } from '../errors.js';
 import { conv2dDirect, pciltConv2d } from '../conv/conv2d.js';
-import { buildPcilt, type PciltTables } from '../tables/pcilt.js';
+import { buildPcilt, pciltFromEntries, type PciltTables } from '../tables/pcilt.js';
+import { TableLinear } from './table-weights.js';
 import { Conv2d, Flatten, Linear, LogSoftmax, MaxPool2d, QuantReLU, quantizePerChannel, type Layer } from './layers.js';
 import type { Sequential } from './model.js';
 import type { Tensor } from './tensor.js';
@@ -25,7 +26,14 @@ interface ConvStage {
   tables: PciltTables;
 }
 
-type Stage = ConvStage | { kind: 'quant'; layer: QuantReLU } | { kind: 'pool'; size: number } | { kind: 'flatten' } | { kind: 'logsoftmax'; layer: LogSoftmax };
+/** A layer whose tables were trained as weights: float entries, looked up by the codes. */
+interface TableStage {
+  kind: 'tables';
+  tables: PciltTables;
+  bias: Float32Array;
+}
+
+type Stage = ConvStage | TableStage | { kind: 'quant'; layer: QuantReLU } | { kind: 'pool'; size: number } | { kind: 'flatten' } | { kind: 'logsoftmax'; layer: LogSoftmax };
 
 export interface StageTiming {
   stage: string;
@@ -59,6 +67,9 @@ export class IntegerNet {
         const tables = buildPcilt(weight, { activationBits: bits, bitSerial: bits > 1, groupSize: 4 });
         stages.push({ kind: 'conv', weight, wScales: q.scales, bias: l.bias.value.slice(), pad: l instanceof Conv2d ? l.pad : 0,
           stride: l instanceof Conv2d ? l.stride : 1, bits, tables });
+      } else if (l instanceof TableLinear) {
+        if (bits !== l.bits) throw new ArgumentError('TableLinear.bits', l.bits, `the bit width of its input codes (${bits})`);
+        stages.push({ kind: 'tables', tables: pciltFromEntries([l.outFeatures, l.inFeatures, 1, 1], l.bits, l.tables()), bias: l.bias.value.slice() });
       } else if (l instanceof QuantReLU) {
         if (!l.bits) throw new ArgumentError('QuantReLU.bits', l.bits, 'set: only quantized networks compile to integers');
         stages.push({ kind: 'quant', layer: l });
@@ -100,6 +111,17 @@ export class IntegerNet {
         float = { data: y, shape: c.shape.length === 2 ? [N, O] : [N, O, OH, OW] };
         codes = null;
         opts.timings?.push({ stage: `${s.weight.shape[1]}->${s.weight.shape[0]} ${opts.kernel ?? 'pcilt'}`, ms: performance.now() - t0, tableBytes: s.tables.bytes, macs: acc.data.length * s.weight.data.length / O });
+        continue;
+      }
+      if (s.kind === 'tables') {
+        const c = codes!;
+        const acc = await pciltConv2d({ data: c.data, shape: [c.shape[0], c.shape[1], 1, 1] }, s.tables, { backend: opts.backend === 'js' ? 'js' : 'auto' });
+        const [N, O] = acc.shape;
+        const y = new Float32Array(N * O);
+        for (let i = 0; i < y.length; i++) y[i] = acc.data[i] + s.bias[i % O];
+        float = { data: y, shape: [N, O] };
+        codes = null;
+        opts.timings?.push({ stage: `${c.shape[1]}->${O} trained tables`, ms: performance.now() - t0, tableBytes: s.tables.bytes });
         continue;
       }
       if (s.kind === 'quant') {

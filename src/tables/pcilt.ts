@@ -321,3 +321,29 @@ function fillEntries(weight: WeightTensor, plan: Plan, indexBits: number, bitSer
   }
   return entries;
 }
+
+/**
+ * Basic tables (one per weight, 2^bits entries) given directly, for tables trained as weights
+ * (the paper's "using PCILTs as weights"): entries[(o * K + k) * 2^bits + a] for weight shape
+ * [O, C/groups, KH, KW], K = C/groups * KH * KW.
+ */
+export function pciltFromEntries(weightShape: Shape4, activationBits: number, entries: Float32Array): PciltTables {
+  checkInt('activationBits', activationBits, 1, 8);
+  const [O, Cg, KH, KW] = weightShape;
+  const K = Cg * KH * KW, T = 1 << activationBits;
+  if (entries.length !== O * K * T) throw new ArgumentError('entries.length', entries.length, `${O * K * T} (O * K * 2^activationBits)`);
+  const bound = new Float64Array(O);
+  for (let o = 0; o < O; o++) {
+    for (let k = 0; k < K; k++) {
+      let m = 0;
+      for (let a = 0; a < T; a++) {
+        const v = entries[(o * K + k) * T + a];
+        if (!Number.isFinite(v)) throw new ArgumentError(`entries[${(o * K + k) * T + a}]`, v, 'a finite number');
+        m = Math.max(m, Math.abs(v));
+      }
+      bound[o] += m;
+    }
+  }
+  const tableOf = O * K <= 65536 ? Uint16Array.from({ length: O * K }, (_, i) => i) : Uint32Array.from({ length: O * K }, (_, i) => i);
+  return new PciltTables([...weightShape] as Shape4, activationBits, 1, false, false, true, Float32Array.from(entries), tableOf, O * K, false, bound);
+}

@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { PNG } from 'pngjs';
+import jpeg from 'jpeg-js';
+import { loadMnist, loadModel } from 'faster-cnn';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const cli = join(root, 'dist/cli/main.js');
+const shipped = (bits: number) => join(root, `models/mnist-a${bits}.fcnn`);
+
+test('the shipped models reproduce their recorded test accuracy through PCILT, agreeing with direct inference', async () => {
+  for (const bits of [1, 2, 4]) {
+    assert.ok(existsSync(shipped(bits)), `models/mnist-a${bits}.fcnn is shipped`);
+    const { stdout } = await run(process.execPath, [cli, 'eval', shipped(bits), '--json'], { maxBuffer: 1 << 24 });
+    const r = JSON.parse(stdout);
+    assert.equal(r.n, 10000);
+    assert.equal(r.agreement, 1, 'PCILT and direct multiplication predict the same class on every image');
+    assert.equal(r.accuracy, r.meta.testAccuracy, 'eval reproduces the accuracy recorded at training time');
+  }
+});
+
+test('faster-cnn predict reads PNG and JPEG digits of any size, dark on light', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fcnn-predict-'));
+  const digits = loadMnist('test');
+  const model = await loadModel(shipped(4));
+  for (let i = 0; i < 5; i++) {
+    const px = digits.images.subarray(i * 784, (i + 1) * 784);
+    // Three times larger, black ink on white paper.
+    const png = new PNG({ width: 84, height: 84 });
+    for (let y = 0; y < 84; y++) for (let x = 0; x < 84; x++) {
+      const v = 255 - px[Math.floor(y / 3) * 28 + Math.floor(x / 3)];
+      png.data.set([v, v, v, 255], (y * 84 + x) * 4);
+    }
+    const pngPath = join(dir, `${i}.png`), jpgPath = join(dir, `${i}.jpg`);
+    writeFileSync(pngPath, PNG.sync.write(png));
+    writeFileSync(jpgPath, jpeg.encode({ data: png.data, width: 84, height: 84 }, 95).data);
+    const direct = await model.predict({ data: Float32Array.from(px, (v) => v / 255), shape: [1, 1, 28, 28] });
+    const expected = direct.data.indexOf(Math.max(...direct.data));
+    for (const path of [pngPath, jpgPath]) {
+      const { stdout } = await run(process.execPath, [cli, 'predict', shipped(4), path, '--json']);
+      const r = JSON.parse(stdout);
+      assert.equal(r.digit, expected, `${path}: ${stdout}`);
+      assert.equal(r.top.length, 3);
+    }
+  }
+  await assert.rejects(run(process.execPath, [cli, 'predict', shipped(4), cli]), /not a PNG or JPEG file/);
+});
+
+test('CLI errors are typed and name the argument', async () => {
+  await assert.rejects(run(process.execPath, [cli, 'train', 'cifar']), /dataset must be 'mnist'/);
+  await assert.rejects(run(process.execPath, [cli, 'train', 'mnist', '--activation-bits', '9']), /--activation-bits must be an integer 1\.\.8, got "9"/);
+  await assert.rejects(run(process.execPath, [cli, 'eval', cli]), /not a valid \.fcnn model: it does not start with "FCNN"/);
+  await assert.rejects(run(process.execPath, [cli, 'bench', '--layers', 'nope']), /--layers must be a list of seed, mnist-b1, mnist-b64, got "nope"/);
+});
