@@ -75,4 +75,10 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A closed pipe (faster-cnn eval ... | head) ends the output, not the program with a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 process.exitCode = await main(process.argv.slice(2));
