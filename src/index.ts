@@ -19,7 +19,7 @@ export type { CodeTensor, WeightTensor, OutputTensor, FloatTensor, WeightData, O
 export { Model, loadModel, saveModel } from './nn/api.js';
 export type { PredictOptions } from './nn/api.js';
 export { Sequential, mnistNet, adam, sgd, nllLoss } from './nn/model.js';
-export { Conv2d, Linear, ReLU, QuantReLU, MaxPool2d, Flatten, LogSoftmax } from './nn/layers.js';
+export { Conv2d, Linear, PCILTConv2d, PCILTLinear, ReLU, QuantReLU, MaxPool2d, AvgPool2d, BatchNorm2d, Dropout, Residual, Flatten, LogSoftmax } from './nn/layers.js';
 export type { Layer } from './nn/layers.js';
 export { IntegerNet } from './nn/integer.js';
 export { train, evaluate } from './nn/train.js';

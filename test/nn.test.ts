@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  AvgPool2d, BatchNorm2d, Dropout, IntegerNet, PCILTConv2d, PCILTLinear, Residual, Sequential,
   Conv2d, DataFormatError, FasterCnnError, Flatten, Linear, LogSoftmax, MaxPool2d, Model, ModelFormatError, QuantReLU, ReLU,
   decodeFcnn, encodeFcnn, loadMnist, loadModel, mnistNet, readIdx, train, type Layer, type Tensor,
 } from 'faster-cnn';
@@ -8,7 +9,7 @@ import { rng } from './helpers.js';
 
 
 /** Checks backward against central differences of L = sum(r * forward(x)) for x and every parameter. */
-async function gradCheck(layer: Layer, shape: number[], seed: number, opts: { eps?: number; avoidKinks?: (v: number) => boolean } = {}) {
+async function gradCheck(layer: Layer, shape: number[], seed: number, opts: { eps?: number; avoidKinks?: (v: number) => boolean; training?: boolean } = {}) {
   const r = rng(seed);
   const n = shape.reduce((a, b) => a * b, 1);
   const x: Tensor = { data: Float32Array.from({ length: n }, () => r.next() * 2 - 1), shape };
@@ -18,7 +19,7 @@ async function gradCheck(layer: Layer, shape: number[], seed: number, opts: { ep
   for (const p of layer.params()) p.grad.fill(0);
   const dx = await layer.backward({ data: w, shape: y0.shape });
   const loss = async () => {
-    const y = await layer.forward(x, false);
+    const y = await layer.forward(x, opts.training ?? false);
     let s = 0;
     for (let i = 0; i < y.data.length; i++) s += w[i] * y.data[i];
     return s;
@@ -50,6 +51,62 @@ test('every layer backward pass matches finite differences', async () => {
   await gradCheck(new MaxPool2d(2), [2, 2, 4, 6], 6, { eps: 1e-3 });
   await gradCheck(new Flatten(), [2, 3, 2, 2], 7);
   await gradCheck(new LogSoftmax(), [3, 5], 8);
+  await gradCheck(new AvgPool2d(2), [2, 3, 4, 6], 9);
+  await gradCheck(new BatchNorm2d(3), [4, 3, 2, 3], 10, { training: true });
+  await gradCheck(new Residual([new Linear(5, 5), new ReLU()]), [3, 5], 11);
+});
+
+test('quantized layers pass gradients straight through their weight quantizer', async () => {
+  const r = rng(12);
+  const q = new PCILTConv2d(2, 3, 3, 1, 1, 4);
+  const f = new Conv2d(2, 3, 3, 1, 1);
+  f.weight.value.set(q.effectiveWeight());
+  f.bias.value.set(q.bias.value);
+  const x = { data: Float32Array.from({ length: 2 * 2 * 5 * 5 }, () => r.next() - 0.5), shape: [2, 2, 5, 5] };
+  const yq = await q.forward(x, true), yf = await f.forward(x, true);
+  assert.deepEqual(yq.data, yf.data);
+  const dy = { data: Float32Array.from(yq.data, () => r.next() - 0.5), shape: yq.shape };
+  assert.deepEqual((await q.backward(dy)).data, (await f.backward(dy)).data);
+  assert.deepEqual(q.weight.grad, f.weight.grad);
+  // The quantized weights take at most 2^(4-1)-1 = 7 steps each way per channel.
+  const levels = new Set(q.effectiveWeight().slice(0, 18).map((v) => Math.round(v / (Math.max(...q.effectiveWeight().slice(0, 18).map(Math.abs)) / 7))));
+  assert.ok(levels.size <= 15);
+});
+
+test('dropout drops a share p in training, scales the rest, and is the identity at inference', async () => {
+  const d = new Dropout(0.25, 7);
+  const x = { data: new Float32Array(20000).fill(1), shape: [20000] };
+  const y = await d.forward(x, true);
+  const zeros = y.data.filter((v) => v === 0).length;
+  assert.ok(Math.abs(zeros / 20000 - 0.25) < 0.02, `${zeros}`);
+  assert.ok(y.data.every((v) => v === 0 || Math.abs(v - 4 / 3) < 1e-6));
+  const g = await d.backward({ data: new Float32Array(20000).fill(1), shape: [20000] });
+  assert.deepEqual(g.data, y.data);
+  assert.equal(await d.forward(x, false), x);
+});
+
+test('integer inference folds BatchNorm, keeps residual and average-pool blocks, and files keep them', async () => {
+  const r = rng(44);
+  const net = new Sequential([
+    new PCILTConv2d(1, 4, 3, 1, 1, 8), new BatchNorm2d(4), new QuantReLU(4, 2),
+    new Residual([new PCILTConv2d(4, 4, 3, 1, 1, 8), new QuantReLU(4, 2)]),
+    new QuantReLU(4, 3), new AvgPool2d(2), new QuantReLU(4, 2), new Dropout(0.5), new Flatten(), new PCILTLinear(4 * 4 * 4, 10, 8), new LogSoftmax(),
+  ]);
+  // Some batch statistics, then inference mode.
+  for (let i = 0; i < 3; i++) await net.forward({ data: Float32Array.from({ length: 8 * 64 }, () => r.next()), shape: [8, 1, 8, 8] }, true);
+  const x = { data: Float32Array.from({ length: 6 * 64 }, () => Math.round(r.next() * 255) / 255), shape: [6, 1, 8, 8] };
+  const float = await net.forward(x, false);
+  const int = await IntegerNet.fromQat(net).run(x);
+  const direct = await IntegerNet.fromQat(net).run(x, { kernel: 'direct' });
+  assert.deepEqual(int.data, direct.data);
+  // The integer path rounds where the float one does not: close, not equal.
+  let maxDiff = 0;
+  for (let i = 0; i < float.data.length; i++) maxDiff = Math.max(maxDiff, Math.abs(float.data[i] - int.data[i]));
+  assert.ok(maxDiff < 0.5, `${maxDiff}`);
+  const back = decodeFcnn(encodeFcnn(net)).model;
+  assert.deepEqual((await IntegerNet.fromQat(back).run(x)).data, int.data);
+  assert.equal(back.layers[3].type, 'Residual');
+  assert.throws(() => IntegerNet.fromQat(new Sequential([new QuantReLU(2), new BatchNorm2d(1)])), /BatchNorm2d must be directly after a Conv2d/);
 });
 
 test('quantized ReLU: codes, scale, and the straight-through clip gradient', async () => {

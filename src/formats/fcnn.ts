@@ -1,5 +1,7 @@
 import { FasterCnnError, formatBytes } from '../errors.js';
-import { Conv2d, Flatten, Linear, LogSoftmax, MaxPool2d, QuantReLU, ReLU, type Layer } from '../nn/layers.js';
+import {
+  AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, PCILTConv2d, PCILTLinear, QuantReLU, ReLU, Residual, type Layer,
+} from '../nn/layers.js';
 import { Sequential } from '../nn/model.js';
 import { TABLE_RANGES, TableLinear } from '../nn/table-weights.js';
 
@@ -10,7 +12,8 @@ import { TABLE_RANGES, TableLinear } from '../nn/table-weights.js';
  *   bytes 4..7   u32 format version (1)
  *   bytes 8..11  u32 header length H
  *   bytes 12..   H bytes of UTF-8 JSON: { format: "faster-cnn", version: 1, layers: [{ type, config,
- *                params: [{ name, shape, offset, length }] }], meta: {...} }
+ *                params: [{ name, shape, offset, length }], layers?: [...] }], meta: {...} }
+ *                (a Residual block lists its inner layers under `layers`)
  *   then         the blob: float32 parameter values; offset and length count bytes from its start.
  */
 export const FCNN_VERSION = 1;
@@ -21,20 +24,26 @@ const MAX_HEADER = 16 << 20;
 export class ModelFormatError extends FasterCnnError {}
 
 interface ParamEntry { name: string; shape: number[]; offset: number; length: number }
-interface LayerEntry { type: string; config: Record<string, number | undefined>; params: ParamEntry[] }
+interface LayerEntry { type: string; config: Record<string, number | undefined>; params: ParamEntry[]; layers?: LayerEntry[] }
 interface Header { format: string; version: number; layers: LayerEntry[]; meta?: Record<string, unknown> }
 
 export function encodeModel(model: Sequential, meta: Record<string, unknown> = {}): Uint8Array {
   let offset = 0;
-  const layers: LayerEntry[] = model.layers.map((l) => ({
-    type: l.type,
-    config: l.config(),
-    params: l.params().map((p) => {
-      const e = { name: p.name, shape: p.shape, offset, length: p.value.byteLength };
-      offset += p.value.byteLength;
-      return e;
-    }),
-  }));
+  const blobs: Float32Array[] = [];
+  const entry = (l: Layer): LayerEntry => {
+    if (l instanceof Residual) return { type: l.type, config: {}, params: [], layers: l.inner.map(entry) };
+    return {
+      type: l.type,
+      config: l.config(),
+      params: l.params().map((p) => {
+        const e = { name: p.name, shape: p.shape, offset, length: p.value.byteLength };
+        offset += p.value.byteLength;
+        blobs.push(p.value);
+        return e;
+      }),
+    };
+  };
+  const layers = model.layers.map(entry);
   const header = new TextEncoder().encode(JSON.stringify({ format: 'faster-cnn', version: FCNN_VERSION, layers, meta } satisfies Header));
   const start = 12 + Math.ceil(header.length / 4) * 4;
   const out = new Uint8Array(start + offset);
@@ -43,11 +52,11 @@ export function encodeModel(model: Sequential, meta: Record<string, unknown> = {
   dv.setUint32(4, FCNN_VERSION, true);
   dv.setUint32(8, header.length, true);
   out.set(header, 12);
-  header.length < start - 12 && out.fill(0x20, 12 + header.length, start);
+  out.fill(0x20, 12 + header.length, start);
   let at = start;
-  for (const l of model.layers) for (const p of l.params()) {
-    out.set(new Uint8Array(p.value.buffer, p.value.byteOffset, p.value.byteLength), at);
-    at += p.value.byteLength;
+  for (const b of blobs) {
+    out.set(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), at);
+    at += b.byteLength;
   }
   return out;
 }
@@ -59,7 +68,7 @@ function bad(why: string): never {
 const num = (v: unknown, what: string) => (typeof v === 'number' && Number.isFinite(v) ? v : bad(`${what} is ${JSON.stringify(v)}, not a number`));
 const opt = (v: unknown, what: string) => (v === undefined || v === null ? undefined : num(v, what));
 
-function makeLayer(e: LayerEntry, i: number, blob: number): Layer {
+function makeLayer(e: LayerEntry, i: number, blob: number, depth: number): Layer {
   const c = e.config ?? {};
   const at = `layer ${i} (${e.type})`;
   // The parameters a config implies must fit in the file before the layer allocates them.
@@ -67,13 +76,24 @@ function makeLayer(e: LayerEntry, i: number, blob: number): Layer {
     const bytes = dims.reduce<number>((a, d) => a * num(d, `${at} size`), 4);
     if (bytes > blob) bad(`${at} would hold ${formatBytes(bytes)} of weights, the file has ${formatBytes(blob)}`);
   };
-  if (e.type === 'Conv2d') fits(c.inChannels, c.outChannels, c.kernel, c.kernel);
-  if (e.type === 'Linear') fits(c.inFeatures, c.outFeatures);
+  if (e.type === 'Conv2d' || e.type === 'PCILTConv2d') fits(c.inChannels, c.outChannels, c.kernel, c.kernel);
+  if (e.type === 'Linear' || e.type === 'PCILTLinear') fits(c.inFeatures, c.outFeatures);
+  if (e.type === 'BatchNorm2d') fits(c.channels, 4);
   if (e.type === 'TableLinear') fits(c.inFeatures, c.outFeatures, 2 ** num(c.bits, `${at} bits`));
   switch (e.type) {
     case 'Conv2d': return new Conv2d(num(c.inChannels, `${at} inChannels`), num(c.outChannels, `${at} outChannels`), num(c.kernel, `${at} kernel`),
       num(c.stride, `${at} stride`), num(c.pad, `${at} pad`), opt(c.weightBits, `${at} weightBits`));
     case 'Linear': return new Linear(num(c.inFeatures, `${at} inFeatures`), num(c.outFeatures, `${at} outFeatures`), opt(c.weightBits, `${at} weightBits`));
+    case 'PCILTConv2d': return new PCILTConv2d(num(c.inChannels, `${at} inChannels`), num(c.outChannels, `${at} outChannels`), num(c.kernel, `${at} kernel`),
+      num(c.stride, `${at} stride`), num(c.pad, `${at} pad`), num(c.weightBits, `${at} weightBits`));
+    case 'PCILTLinear': return new PCILTLinear(num(c.inFeatures, `${at} inFeatures`), num(c.outFeatures, `${at} outFeatures`), num(c.weightBits, `${at} weightBits`));
+    case 'AvgPool2d': return new AvgPool2d(num(c.size, `${at} size`));
+    case 'Dropout': return new Dropout(num(c.p, `${at} p`));
+    case 'BatchNorm2d': return new BatchNorm2d(num(c.channels, `${at} channels`), num(c.momentum, `${at} momentum`), num(c.eps, `${at} eps`));
+    case 'Residual': {
+      if (depth > 16 || !Array.isArray(e.layers)) bad(`${at}: a Residual block needs its inner layers (at most 16 deep)`);
+      return new Residual(e.layers.map((inner, j) => buildLayer(inner, j, blob, depth + 1)));
+    }
     case 'TableLinear': {
       const range = TABLE_RANGES[num(c.range, `${at} range`)] ?? bad(`${at}: unknown table range ${c.range}`);
       if (range !== 'entry') bad(`${at}: tables must be stored as entries`);
@@ -85,6 +105,16 @@ function makeLayer(e: LayerEntry, i: number, blob: number): Layer {
     case 'Flatten': return new Flatten();
     case 'LogSoftmax': return new LogSoftmax();
     default: return bad(`${at}: unknown layer type`);
+  }
+}
+
+/** A layer from its header entry, with typed errors for anything malformed. */
+function buildLayer(e: LayerEntry, i: number, blob: number, depth: number): Layer {
+  try {
+    return makeLayer(e, i, blob, depth);
+  } catch (err) {
+    if (err instanceof ModelFormatError) throw err;
+    return bad(`layer ${i} (${e?.type}): ${(err as Error).message}`);
   }
 }
 
@@ -106,16 +136,13 @@ export function decodeModel(bytes: Uint8Array): { model: Sequential; meta: Recor
   if (header?.format !== 'faster-cnn' || !Array.isArray(header.layers)) bad('the header is not a faster-cnn model header');
   const start = 12 + Math.ceil(hlen / 4) * 4;
   const blob = bytes.length - start;
-  const layers: Layer[] = [];
-  header.layers.forEach((e, i) => {
-    let layer: Layer;
-    try {
-      layer = makeLayer(e, i, blob);
-    } catch (err) {
-      if (err instanceof ModelFormatError) throw err;
-      return bad(`layer ${i} (${e?.type}): ${(err as Error).message}`);
+  const layers = header.layers.map((e, i) => buildLayer(e, i, blob, 0));
+  const fill = (e: LayerEntry, l: Layer, i: number) => {
+    if (l instanceof Residual) {
+      l.inner.forEach((inner, j) => fill(e.layers![j], inner, j));
+      return;
     }
-    const want = layer.params();
+    const want = l.params();
     if (!Array.isArray(e.params) || e.params.length !== want.length) bad(`layer ${i} (${e.type}) lists ${e.params?.length} parameters, expected ${want.length}`);
     want.forEach((p, j) => {
       const q = e.params[j];
@@ -123,11 +150,10 @@ export function decodeModel(bytes: Uint8Array): { model: Sequential; meta: Recor
       if (q.name !== p.name || JSON.stringify(q.shape) !== JSON.stringify(p.shape)) bad(`layer ${i} parameter ${j} is ${q.name} ${JSON.stringify(q.shape)}, expected ${p.name} ${JSON.stringify(p.shape)}`);
       if (len !== p.value.byteLength) bad(`layer ${i} ${p.name} holds ${formatBytes(len)}, its shape needs ${formatBytes(p.value.byteLength)}`);
       if (off < 0 || off % 4 !== 0 || off + len > blob) bad(`layer ${i} ${p.name} lies at bytes ${off}..${off + len}, past the ${formatBytes(blob)} of data (truncated?)`);
-      const src = bytes.subarray(start + off, start + off + len);
-      new Uint8Array(p.value.buffer, p.value.byteOffset, p.value.byteLength).set(src);
+      new Uint8Array(p.value.buffer, p.value.byteOffset, p.value.byteLength).set(bytes.subarray(start + off, start + off + len));
       for (let k = 0; k < p.value.length; k++) if (!Number.isFinite(p.value[k])) bad(`layer ${i} ${p.name}[${k}] is ${p.value[k]}`);
     });
-    layers.push(layer);
-  });
+  };
+  layers.forEach((l, i) => fill(header.layers[i], l, i));
   return { model: new Sequential(layers), meta: header.meta ?? {} };
 }

@@ -2,7 +2,7 @@ import { ArgumentError } from '../errors.js';
 import { conv2dDirect, pciltConv2d } from '../conv/conv2d.js';
 import { buildPcilt, pciltFromEntries, type PciltTables } from '../tables/pcilt.js';
 import { TableLinear } from './table-weights.js';
-import { Conv2d, Flatten, Linear, LogSoftmax, MaxPool2d, QuantReLU, quantizePerChannel, type Layer } from './layers.js';
+import { AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, QuantReLU, Residual, quantizePerChannel, type Layer } from './layers.js';
 import type { Sequential } from './model.js';
 import type { Tensor } from './tensor.js';
 
@@ -33,7 +33,8 @@ interface TableStage {
   bias: Float32Array;
 }
 
-type Stage = ConvStage | TableStage | { kind: 'quant'; layer: QuantReLU } | { kind: 'pool'; size: number } | { kind: 'flatten' } | { kind: 'logsoftmax'; layer: LogSoftmax };
+type Stage = ConvStage | TableStage | { kind: 'quant'; layer: QuantReLU } | { kind: 'pool'; size: number } | { kind: 'avgpool'; layer: AvgPool2d }
+  | { kind: 'flatten' } | { kind: 'float'; layer: LogSoftmax } | { kind: 'residual'; stages: Stage[] };
 
 export interface StageTiming {
   stage: string;
@@ -42,102 +43,165 @@ export interface StageTiming {
   macs?: number;
 }
 
+/** Between stages the data is either activation codes or floats. */
+interface State {
+  codes: Codes | null;
+  float: Tensor | null;
+}
+
+function needCodes(st: State, what: string): Codes {
+  if (!st.codes) throw new ArgumentError(`the input of ${what}`, 'floats', 'activation codes: put a QuantReLU before it');
+  return st.codes;
+}
+
+/** The current values as floats (codes times their step). */
+function asFloat(st: State): Tensor {
+  if (st.float) return st.float;
+  const c = st.codes!;
+  return { data: Float32Array.from(c.data, (v) => v * c.scale), shape: c.shape };
+}
+
+/**
+ * Compiles layers to integer stages; `codes` says whether their input is activation codes (and of
+ * how many bits) or floats. Returns the stages and what their output is.
+ */
+function compile(layers: Layer[], bits: number | null): { stages: Stage[]; bits: number | null } {
+  const stages: Stage[] = [];
+  for (const l of layers) {
+    if (l instanceof Conv2d || l instanceof Linear) {
+      if (bits === null) throw new ArgumentError(`the input of ${l.type}`, 'floats', 'activation codes: put a QuantReLU before it');
+      const O = l instanceof Conv2d ? l.outChannels : l.outFeatures;
+      const wbits = l.weightBits;
+      if (!wbits) throw new ArgumentError(`layer ${l.type}.weightBits`, wbits, 'set (2..8): only quantized networks compile to integers');
+      const q = quantizePerChannel(l.weight.value, O, wbits);
+      const shape: [number, number, number, number] = l instanceof Conv2d ? [O, l.inChannels, l.kernel, l.kernel] : [O, l.inFeatures, 1, 1];
+      const weight = { data: q.q, shape };
+      // Bit-serial tables of 4 activations per index: 16 entries, small at every bit width.
+      const tables = buildPcilt(weight, { activationBits: bits, bitSerial: bits > 1, groupSize: 4 });
+      stages.push({ kind: 'conv', weight, wScales: q.scales, bias: l.bias.value.slice(), pad: l instanceof Conv2d ? l.pad : 0,
+        stride: l instanceof Conv2d ? l.stride : 1, bits, tables });
+      bits = null;
+    } else if (l instanceof BatchNorm2d) {
+      const prev = stages[stages.length - 1];
+      if (prev?.kind !== 'conv') throw new ArgumentError('BatchNorm2d', 'not after a convolution', 'directly after a Conv2d, into which it folds');
+      for (let o = 0; o < l.channels; o++) {
+        const g = l.gamma.value[o] / Math.sqrt(l.runningVar.value[o] + l.eps);
+        prev.wScales[o] *= g;
+        prev.bias[o] = (prev.bias[o] - l.runningMean.value[o]) * g + l.beta.value[o];
+      }
+    } else if (l instanceof TableLinear) {
+      if (bits !== l.bits) throw new ArgumentError('TableLinear.bits', l.bits, `the bit width of its input codes (${bits})`);
+      stages.push({ kind: 'tables', tables: pciltFromEntries([l.outFeatures, l.inFeatures, 1, 1], l.bits, l.tables()), bias: l.bias.value.slice() });
+      bits = null;
+    } else if (l instanceof QuantReLU) {
+      if (!l.bits) throw new ArgumentError('QuantReLU.bits', l.bits, 'set: only quantized networks compile to integers');
+      stages.push({ kind: 'quant', layer: l });
+      bits = l.bits;
+    } else if (l instanceof MaxPool2d) stages.push({ kind: 'pool', size: l.size });
+    else if (l instanceof AvgPool2d) {
+      stages.push({ kind: 'avgpool', layer: l });
+      bits = null;
+    } else if (l instanceof Flatten) stages.push({ kind: 'flatten' });
+    else if (l instanceof Dropout) continue;
+    else if (l instanceof LogSoftmax) {
+      stages.push({ kind: 'float', layer: l });
+      bits = null;
+    } else if (l instanceof Residual) {
+      stages.push({ kind: 'residual', stages: compile(l.inner, bits).stages });
+      bits = null;
+    } else throw new ArgumentError('layer', (l as Layer).type, 'a layer integer inference supports');
+  }
+  return { stages, bits };
+}
+
 /**
  * A quantization-aware-trained network compiled to integers: every Conv2d and Linear runs on
  * activation codes (8-bit pixels for the first, the QuantReLU codes after), by PCILT look-ups or by
  * direct multiplication. Both give the same int32 sums, so both give the same predictions.
+ * BatchNorm2d folds into the convolution before it; pooling of codes stays in codes; average
+ * pooling, residual additions and the log-softmax work on floats.
  */
 export class IntegerNet {
-  private constructor(readonly stages: Stage[], readonly activationBits: number) {}
+  private constructor(readonly stages: Stage[]) {}
 
   static fromQat(model: Sequential): IntegerNet {
-    const stages: Stage[] = [];
-    let bits = 8; // the first layer reads 8-bit pixel codes
-    let actBits = 0;
-    for (const l of model.layers) {
-      if (l instanceof Conv2d || l instanceof Linear) {
-        const O = l instanceof Conv2d ? l.outChannels : l.outFeatures;
-        const wbits = l.weightBits;
-        if (!wbits) throw new ArgumentError(`layer ${l.type}.weightBits`, wbits, 'set (2..8): only quantized networks compile to integers');
-        const q = quantizePerChannel(l.weight.value, O, wbits);
-        const shape: [number, number, number, number] = l instanceof Conv2d
-          ? [O, l.inChannels, l.kernel, l.kernel] : [O, l.inFeatures, 1, 1];
-        const weight = { data: q.q, shape };
-        // Bit-serial tables of 4 activations per index: 16 entries, small at every bit width.
-        const tables = buildPcilt(weight, { activationBits: bits, bitSerial: bits > 1, groupSize: 4 });
-        stages.push({ kind: 'conv', weight, wScales: q.scales, bias: l.bias.value.slice(), pad: l instanceof Conv2d ? l.pad : 0,
-          stride: l instanceof Conv2d ? l.stride : 1, bits, tables });
-      } else if (l instanceof TableLinear) {
-        if (bits !== l.bits) throw new ArgumentError('TableLinear.bits', l.bits, `the bit width of its input codes (${bits})`);
-        stages.push({ kind: 'tables', tables: pciltFromEntries([l.outFeatures, l.inFeatures, 1, 1], l.bits, l.tables()), bias: l.bias.value.slice() });
-      } else if (l instanceof QuantReLU) {
-        if (!l.bits) throw new ArgumentError('QuantReLU.bits', l.bits, 'set: only quantized networks compile to integers');
-        stages.push({ kind: 'quant', layer: l });
-        bits = actBits = l.bits;
-      } else if (l instanceof MaxPool2d) stages.push({ kind: 'pool', size: l.size });
-      else if (l instanceof Flatten) stages.push({ kind: 'flatten' });
-      else if (l instanceof LogSoftmax) stages.push({ kind: 'logsoftmax', layer: l });
-      else throw new ArgumentError('layer', (l as Layer).type, 'Conv2d, Linear, QuantReLU, MaxPool2d, Flatten or LogSoftmax in an integer network');
-    }
-    return new IntegerNet(stages, actBits);
+    // The first layer reads 8-bit pixel codes.
+    return new IntegerNet(compile(model.layers, 8).stages);
   }
 
   get tableBytes(): number {
-    return this.stages.reduce((n, s) => n + (s.kind === 'conv' ? s.tables.bytes : 0), 0);
+    const sum = (st: Stage[]): number => st.reduce((n, s) => n + (s.kind === 'conv' || s.kind === 'tables' ? s.tables.bytes : s.kind === 'residual' ? sum(s.stages) : 0), 0);
+    return sum(this.stages);
   }
 
   /**
    * Runs pixels in [0, 1] [N, 1, H, W] through the integer stages. `kernel` picks look-ups
    * ('pcilt') or multiplication ('direct'); `backend` the engine. Returns the last float output.
    */
-  async run(x: Tensor, opts: { kernel?: 'pcilt' | 'direct'; backend?: string; threads?: number; timings?: StageTiming[] } = {}): Promise<Tensor> {
-    let codes: Codes | null = { data: Uint8Array.from(x.data, (v) => Math.min(255, Math.max(0, Math.round(v * 255)))), shape: x.shape, scale: 1 / 255, bits: 8 };
-    let float: Tensor | null = null;
-    for (const s of this.stages) {
-      const t0 = performance.now();
-      if (s.kind === 'conv') {
-        const c: Codes = codes!;
-        const input = { data: c.data, shape: c.shape.length === 2 ? [c.shape[0], c.shape[1], 1, 1] : c.shape };
-        const conv = { padding: s.pad, stride: s.stride, backend: opts.backend, threads: opts.threads };
-        const acc: { data: ArrayLike<number>; shape: number[] } = opts.kernel === 'direct'
-          ? await conv2dDirect(input, s.weight, { ...conv, activationBits: c.bits })
-          : await pciltConv2d(input, s.tables, conv);
-        const [N, O, OH, OW] = acc.shape;
-        const y: Float32Array = new Float32Array(acc.data.length);
-        for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) {
-          const k = c.scale * s.wScales[o], b = s.bias[o], base = (n * O + o) * OH * OW;
-          for (let i = 0; i < OH * OW; i++) y[base + i] = acc.data[base + i] * k + b;
-        }
-        float = { data: y, shape: c.shape.length === 2 ? [N, O] : [N, O, OH, OW] };
-        codes = null;
-        opts.timings?.push({ stage: `${s.weight.shape[1]}->${s.weight.shape[0]} ${opts.kernel ?? 'pcilt'}`, ms: performance.now() - t0, tableBytes: s.tables.bytes, macs: acc.data.length * s.weight.data.length / O });
-        continue;
+  async run(x: Tensor, opts: RunOptions = {}): Promise<Tensor> {
+    const st: State = { codes: { data: Uint8Array.from(x.data, (v) => Math.min(255, Math.max(0, Math.round(v * 255)))), shape: x.shape, scale: 1 / 255, bits: 8 }, float: null };
+    await runStages(this.stages, st, opts);
+    if (!st.float) throw new ArgumentError('network', 'one that ends on codes', 'a network whose last layer gives floats (Linear, LogSoftmax)');
+    return st.float;
+  }
+}
+
+interface RunOptions { kernel?: 'pcilt' | 'direct'; backend?: string; threads?: number; timings?: StageTiming[] }
+
+async function runStages(stages: Stage[], st: State, opts: RunOptions): Promise<void> {
+  for (const s of stages) {
+    const t0 = performance.now();
+    let label: string = s.kind;
+    let tableBytes: number | undefined;
+    if (s.kind === 'conv') {
+      const c = needCodes(st, 'a convolution');
+      const input = { data: c.data, shape: c.shape.length === 2 ? [c.shape[0], c.shape[1], 1, 1] : c.shape };
+      const conv = { padding: s.pad, stride: s.stride, backend: opts.backend, threads: opts.threads };
+      const acc: { data: ArrayLike<number>; shape: number[] } = opts.kernel === 'direct'
+        ? await conv2dDirect(input, s.weight, { ...conv, activationBits: c.bits })
+        : await pciltConv2d(input, s.tables, conv);
+      const [N, O, OH, OW] = acc.shape;
+      const y: Float32Array = new Float32Array(acc.data.length);
+      for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) {
+        const k = c.scale * s.wScales[o], b = s.bias[o], base = (n * O + o) * OH * OW;
+        for (let i = 0; i < OH * OW; i++) y[base + i] = acc.data[base + i] * k + b;
       }
-      if (s.kind === 'tables') {
-        const c = codes!;
-        const acc = await pciltConv2d({ data: c.data, shape: [c.shape[0], c.shape[1], 1, 1] }, s.tables, { backend: opts.backend === 'js' ? 'js' : 'auto' });
-        const [N, O] = acc.shape;
-        const y = new Float32Array(N * O);
-        for (let i = 0; i < y.length; i++) y[i] = acc.data[i] + s.bias[i % O];
-        float = { data: y, shape: [N, O] };
-        codes = null;
-        opts.timings?.push({ stage: `${c.shape[1]}->${O} trained tables`, ms: performance.now() - t0, tableBytes: s.tables.bytes });
-        continue;
-      }
-      if (s.kind === 'quant') {
-        codes = { data: s.layer.codes(float!.data), shape: float!.shape, scale: s.layer.scale, bits: s.layer.bits! };
-        float = null;
-      } else if (s.kind === 'pool') {
-        codes = poolCodes(codes!, s.size);
-      } else if (s.kind === 'flatten') {
-        codes = { ...codes!, shape: [codes!.shape[0], codes!.data.length / codes!.shape[0]] };
-      } else {
-        float = await s.layer.forward(float!, false);
-      }
-      opts.timings?.push({ stage: s.kind, ms: performance.now() - t0 });
+      st.float = { data: y, shape: c.shape.length === 2 ? [N, O] : [N, O, OH, OW] };
+      st.codes = null;
+      label = `${s.weight.shape[1]}->${s.weight.shape[0]} ${opts.kernel ?? 'pcilt'}`;
+      tableBytes = s.tables.bytes;
+    } else if (s.kind === 'tables') {
+      const c = needCodes(st, 'trained tables');
+      const acc = await pciltConv2d({ data: c.data, shape: [c.shape[0], c.shape[1], 1, 1] }, s.tables, { backend: opts.backend === 'js' ? 'js' : 'auto' });
+      const [N, O] = acc.shape;
+      const y = new Float32Array(N * O);
+      for (let i = 0; i < y.length; i++) y[i] = acc.data[i] + s.bias[i % O];
+      st.float = { data: y, shape: [N, O] };
+      st.codes = null;
+      label = `${c.shape[1]}->${O} trained tables`;
+      tableBytes = s.tables.bytes;
+    } else if (s.kind === 'quant') {
+      const f = asFloat(st);
+      st.codes = { data: s.layer.codes(f.data), shape: f.shape, scale: s.layer.scale, bits: s.layer.bits! };
+      st.float = null;
+    } else if (s.kind === 'pool') {
+      if (st.codes) st.codes = poolCodes(st.codes, s.size);
+      else st.float = await new MaxPool2d(s.size).forward(st.float!, false);
+    } else if (s.kind === 'flatten') {
+      if (st.codes) st.codes = { ...st.codes, shape: [st.codes.shape[0], st.codes.data.length / st.codes.shape[0]] };
+      else st.float = { data: st.float!.data, shape: [st.float!.shape[0], st.float!.data.length / st.float!.shape[0]] };
+    } else if (s.kind === 'avgpool' || s.kind === 'float') {
+      st.float = await s.layer.forward(asFloat(st), false);
+      st.codes = null;
+    } else {
+      const skip = asFloat(st);
+      const inner: State = { codes: st.codes, float: st.float };
+      await runStages(s.stages, inner, opts);
+      const y = asFloat(inner);
+      st.float = { data: y.data.map((v, i) => v + skip.data[i]), shape: skip.shape };
+      st.codes = null;
     }
-    if (!float) throw new ArgumentError('network', 'one that ends on codes', 'a network whose last layer gives floats (Linear, LogSoftmax)');
-    return float;
+    opts.timings?.push({ stage: label, ms: performance.now() - t0, ...(tableBytes ? { tableBytes } : {}) });
   }
 }
 

@@ -43,7 +43,7 @@ function checkBits(name: string, bits: number | undefined, min: number) {
 }
 
 export class Conv2d implements Layer {
-  readonly type = 'Conv2d';
+  readonly type: string = 'Conv2d';
   readonly weight: Param;
   readonly bias: Param;
   private cache?: { cols: Float32Array; s: ConvShape; w: Float32Array };
@@ -120,7 +120,7 @@ export class Conv2d implements Layer {
 }
 
 export class Linear implements Layer {
-  readonly type = 'Linear';
+  readonly type: string = 'Linear';
   readonly weight: Param;
   readonly bias: Param;
   private cache?: { x: Float32Array; N: number; w: Float32Array };
@@ -357,6 +357,182 @@ export class LogSoftmax implements Layer {
   }
   params(): Param[] {
     return [];
+  }
+  config() {
+    return {};
+  }
+}
+
+/** A convolution with quantized weights whose integer inference runs on PCILT tables. */
+export class PCILTConv2d extends Conv2d {
+  override readonly type = 'PCILTConv2d';
+  constructor(inChannels: number, outChannels: number, kernel: number, stride = 1, pad = 0, weightBits = 8, rng?: Rng) {
+    super(inChannels, outChannels, kernel, stride, pad, weightBits, rng);
+  }
+}
+
+/** A fully connected layer with quantized weights whose integer inference is a 1x1 PCILT convolution. */
+export class PCILTLinear extends Linear {
+  override readonly type = 'PCILTLinear';
+  constructor(inFeatures: number, outFeatures: number, weightBits = 8, rng?: Rng) {
+    super(inFeatures, outFeatures, weightBits, rng);
+  }
+}
+
+export class AvgPool2d implements Layer {
+  readonly type = 'AvgPool2d';
+  private shape?: number[];
+  constructor(readonly size = 2) {
+    checkInt('size', size, 1);
+  }
+  async forward(x: Tensor, training: boolean): Promise<Tensor> {
+    const [N, C, H, W] = x.shape, k = this.size;
+    const OH = Math.floor(H / k), OW = Math.floor(W / k);
+    const y = new Float32Array(N * C * OH * OW);
+    for (let p = 0; p < N * C; p++)
+      for (let oh = 0; oh < OH; oh++)
+        for (let ow = 0; ow < OW; ow++) {
+          let s = 0;
+          for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) s += x.data[(p * H + oh * k + i) * W + ow * k + j];
+          y[(p * OH + oh) * OW + ow] = s / (k * k);
+        }
+    if (training) this.shape = x.shape;
+    return { data: y, shape: [N, C, OH, OW] };
+  }
+  async backward(dy: Tensor): Promise<Tensor> {
+    const [N, C, H, W] = this.shape!, k = this.size;
+    const OH = Math.floor(H / k), OW = Math.floor(W / k);
+    const dx = new Float32Array(N * C * H * W);
+    for (let p = 0; p < N * C; p++)
+      for (let oh = 0; oh < OH; oh++)
+        for (let ow = 0; ow < OW; ow++) {
+          const g = dy.data[(p * OH + oh) * OW + ow] / (k * k);
+          for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) dx[(p * H + oh * k + i) * W + ow * k + j] += g;
+        }
+    return { data: dx, shape: this.shape! };
+  }
+  params(): Param[] {
+    return [];
+  }
+  config() {
+    return { size: this.size };
+  }
+}
+
+/** Inverted dropout: zeroes a share p of the values in training (seeded), the identity at inference. */
+export class Dropout implements Layer {
+  readonly type = 'Dropout';
+  private mask?: Float32Array;
+  private readonly rng: Rng;
+  constructor(readonly p = 0.5, seed = 1) {
+    if (!(p >= 0 && p < 1)) throw new ArgumentError('p', p, 'a probability in [0, 1)');
+    this.rng = seededRandom(seed);
+  }
+  async forward(x: Tensor, training: boolean): Promise<Tensor> {
+    if (!training || this.p === 0) return x;
+    const keep = 1 / (1 - this.p);
+    const m = Float32Array.from({ length: x.data.length }, () => (this.rng.uniform() < this.p ? 0 : keep));
+    this.mask = m;
+    return { data: x.data.map((v, i) => v * m[i]), shape: x.shape };
+  }
+  async backward(dy: Tensor): Promise<Tensor> {
+    const m = this.mask;
+    return m ? { data: dy.data.map((v, i) => v * m[i]), shape: dy.shape } : dy;
+  }
+  params(): Param[] {
+    return [];
+  }
+  config() {
+    return { p: this.p };
+  }
+}
+
+/**
+ * Batch normalisation over N, H, W per channel. Training uses the batch statistics and updates
+ * running ones (kept as parameters without gradient, so that they are saved); inference uses the
+ * running ones, and integer inference folds them into the preceding convolution.
+ */
+export class BatchNorm2d implements Layer {
+  readonly type = 'BatchNorm2d';
+  readonly gamma: Param;
+  readonly beta: Param;
+  readonly runningMean: Param;
+  readonly runningVar: Param;
+  private cache?: { xhat: Float32Array; inv: Float32Array; shape: number[] };
+  constructor(readonly channels: number, readonly momentum = 0.1, readonly eps = 1e-5) {
+    checkInt('channels', channels, 1);
+    this.gamma = param('gamma', [channels], () => 1);
+    this.beta = param('beta', [channels], () => 0);
+    this.runningMean = param('runningMean', [channels], () => 0);
+    this.runningVar = param('runningVar', [channels], () => 1);
+  }
+  async forward(x: Tensor, training: boolean): Promise<Tensor> {
+    const [N, C, H, W] = x.shape;
+    if (C !== this.channels) throw new ArgumentError('BatchNorm2d input.shape[1]', C, `${this.channels}`);
+    const HW = H * W, M = N * HW;
+    const y = new Float32Array(x.data.length), xhat = new Float32Array(x.data.length), inv = new Float32Array(C);
+    for (let c = 0; c < C; c++) {
+      let mean = this.runningMean.value[c], variance = this.runningVar.value[c];
+      if (training) {
+        let s = 0, s2 = 0;
+        for (let n = 0; n < N; n++) for (let i = 0; i < HW; i++) { const v = x.data[(n * C + c) * HW + i]; s += v; s2 += v * v; }
+        mean = s / M;
+        variance = Math.max(0, s2 / M - mean * mean);
+        this.runningMean.value[c] += this.momentum * (mean - this.runningMean.value[c]);
+        this.runningVar.value[c] += this.momentum * ((variance * M) / Math.max(1, M - 1) - this.runningVar.value[c]);
+      }
+      inv[c] = 1 / Math.sqrt(variance + this.eps);
+      for (let n = 0; n < N; n++) for (let i = 0; i < HW; i++) {
+        const j = (n * C + c) * HW + i;
+        xhat[j] = (x.data[j] - mean) * inv[c];
+        y[j] = xhat[j] * this.gamma.value[c] + this.beta.value[c];
+      }
+    }
+    if (training) this.cache = { xhat, inv, shape: x.shape };
+    return { data: y, shape: x.shape };
+  }
+  async backward(dy: Tensor): Promise<Tensor> {
+    const { xhat, inv, shape } = this.cache!;
+    const [N, C, H, W] = shape, HW = H * W, M = N * HW;
+    const dx = new Float32Array(dy.data.length);
+    for (let c = 0; c < C; c++) {
+      let sdy = 0, sdyx = 0;
+      for (let n = 0; n < N; n++) for (let i = 0; i < HW; i++) { const j = (n * C + c) * HW + i; sdy += dy.data[j]; sdyx += dy.data[j] * xhat[j]; }
+      this.beta.grad[c] += sdy;
+      this.gamma.grad[c] += sdyx;
+      const k = (this.gamma.value[c] * inv[c]) / M;
+      for (let n = 0; n < N; n++) for (let i = 0; i < HW; i++) {
+        const j = (n * C + c) * HW + i;
+        dx[j] = k * (M * dy.data[j] - sdy - xhat[j] * sdyx);
+      }
+    }
+    return { data: dx, shape };
+  }
+  params(): Param[] {
+    return [this.gamma, this.beta, this.runningMean, this.runningVar];
+  }
+  config() {
+    return { channels: this.channels, momentum: this.momentum, eps: this.eps };
+  }
+}
+
+/** A residual block: y = x + inner(x) (the Add of two branches, one of them the identity). */
+export class Residual implements Layer {
+  readonly type = 'Residual';
+  constructor(readonly inner: Layer[]) {}
+  async forward(x: Tensor, training: boolean): Promise<Tensor> {
+    let y = x;
+    for (const l of this.inner) y = await l.forward(y, training);
+    if (y.data.length !== x.data.length) throw new ArgumentError('Residual inner output.shape', y.shape, `the input shape [${x.shape.join(', ')}]`);
+    return { data: y.data.map((v, i) => v + x.data[i]), shape: x.shape };
+  }
+  async backward(dy: Tensor): Promise<Tensor> {
+    let d = dy;
+    for (let i = this.inner.length - 1; i >= 0; i--) d = await this.inner[i].backward(d);
+    return { data: d.data.map((v, i) => v + dy.data[i]), shape: dy.shape };
+  }
+  params(): Param[] {
+    return this.inner.flatMap((l) => l.params());
   }
   config() {
     return {};
