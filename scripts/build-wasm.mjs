@@ -10,15 +10,14 @@ const source = join(root, 'src/backends/wasm/assembly/kernels.ts');
 const outDir = join(root, 'dist/wasm');
 mkdirSync(outDir, { recursive: true });
 
-const common = [
-  source, '-O3', '--noAssert', '--runtime', 'stub', '--enable', 'simd', '--enable', 'threads',
-  '--importMemory', '--sharedMemory', '--initialMemory', '32', '--maximumMemory', '32768',
-];
-for (const [name, extra] of [['kernels-simd', []], ['kernels-relaxed', ['--enable', 'relaxed-simd']]]) {
+const common = [source, '-O3', '--noAssert', '--runtime', 'stub', '--enable', 'simd', '--importMemory', '--initialMemory', '32', '--maximumMemory', '32768'];
+const shared = ['--enable', 'threads', '--sharedMemory'];
+// The single build imports an ordinary memory: pages without cross-origin isolation get one thread.
+for (const [name, extra] of [['kernels-simd', shared], ['kernels-relaxed', [...shared, '--enable', 'relaxed-simd']], ['kernels-single', []]]) {
   const { error, stderr } = await asc.main([...common, ...extra, '--outFile', join(outDir, `${name}.wasm`)]);
   if (error) {
     console.error(stderr.toString());
     throw error;
   }
 }
-console.log(`build-wasm: dist/wasm/kernels-simd.wasm, dist/wasm/kernels-relaxed.wasm`);
+console.log('build-wasm: dist/wasm/kernels-simd.wasm, kernels-relaxed.wasm, kernels-single.wasm');

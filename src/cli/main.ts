@@ -8,6 +8,7 @@ import { trainCommand } from './train.js';
 import { evalCommand } from './eval.js';
 import { predictCommand } from './predict.js';
 import { finetuneCommand } from './finetune.js';
+import { webCommand } from './web.js';
 import { runOrder, runProfile } from '../bench/worker.js';
 
 const HELP = `faster-cnn: exact lookup-table (PCILT) convolution
@@ -29,6 +30,8 @@ Commands:
   finetune-tables FILE --range filter|table|entry [--epochs E] [--limit N] [--out FILE] [--json]
                             train the fully connected layers' PCILT tables themselves (the paper's
                             "PCILTs as weights") and compare with plain QAT
+  web [--port 8080] [--no-isolation]
+                            serves the MNIST drawing page on localhost (npm run web)
   help                      this text
 `;
 
@@ -40,6 +43,7 @@ const commands: Record<string, (argv: string[]) => unknown> = {
   eval: evalCommand,
   predict: predictCommand,
   'finetune-tables': finetuneCommand,
+  web: webCommand,
   // Internal: the bench runs every implementation in a child process of its own.
   'bench-worker': (argv) => runOrder(JSON.parse(argv[0])),
   'bench-profile': (argv) => {

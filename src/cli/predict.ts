@@ -1,5 +1,6 @@
 import { ArgumentError } from '../errors.js';
-import { readGray, toDigit } from '../images/decode.js';
+import { readGray } from '../images/decode.js';
+import { toDigit } from '../images/digit.js';
 import { loadModel } from '../nn/api.js';
 import { parse } from './args.js';
 

@@ -1,4 +1,3 @@
-import { readFile, writeFile } from 'node:fs/promises';
 import { ArgumentError } from '../errors.js';
 import { decodeModel, encodeModel } from '../formats/fcnn.js';
 import { IntegerNet, type StageTiming } from './integer.js';
@@ -40,12 +39,13 @@ export class Model {
 }
 
 export async function loadModel(pathOrBytes: string | Uint8Array): Promise<Model> {
-  const bytes = typeof pathOrBytes === 'string' ? new Uint8Array(await readFile(pathOrBytes)) : pathOrBytes;
+  // Node's file system is imported only for paths, so that the module also loads in browsers.
+  const bytes = typeof pathOrBytes === 'string' ? new Uint8Array(await (await import('node:fs/promises')).readFile(pathOrBytes)) : pathOrBytes;
   const { model, meta } = decodeModel(bytes);
   return new Model(model, meta);
 }
 
 export async function saveModel(model: Model | Sequential, path: string, meta: Record<string, unknown> = {}): Promise<void> {
   const m = model instanceof Model ? model : new Model(model, meta);
-  await writeFile(path, encodeModel(m.net, { ...m.meta, ...meta }));
+  await (await import('node:fs/promises')).writeFile(path, encodeModel(m.net, { ...m.meta, ...meta }));
 }

@@ -1,4 +1,4 @@
-import { getEngine } from '../backends/wasm/engine.js';
+import { getEngine, threadCount } from '../backends/wasm/engine.js';
 
 /**
  * C[M][N] = A[M][K] * B[K][N] (+ C when accumulate), row-major Float32Arrays, with optional
@@ -33,7 +33,7 @@ export async function gemm(A: Float32Array, B: Float32Array, C: Float32Array, M:
       for (let i = 0; i < M; i++) c.set(C.subarray(i * N, i * N + N), i * N8);
     }
     const blocks = M4 / 4;
-    const T = Math.max(1, Math.min(opts.threads ?? e.features.cores, blocks));
+    const T = threadCount(e, opts.threads, blocks);
     const tasks = Array.from({ length: T }, (_, t) => ({
       fn: 'sgemm',
       args: [pa, pb, pc, M4, N8, K, opts.accumulate ? 1 : 0, Math.floor((blocks * t) / T) * 4, Math.floor((blocks * (t + 1)) / T) * 4],

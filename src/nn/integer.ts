@@ -152,7 +152,7 @@ async function runStages(stages: Stage[], st: State, opts: RunOptions): Promise<
   for (const s of stages) {
     const t0 = performance.now();
     let label: string = s.kind;
-    let tableBytes: number | undefined;
+    let tableBytes: number | undefined, macs: number | undefined;
     if (s.kind === 'conv') {
       const c = needCodes(st, 'a convolution');
       const input = { data: c.data, shape: c.shape.length === 2 ? [c.shape[0], c.shape[1], 1, 1] : c.shape };
@@ -170,6 +170,7 @@ async function runStages(stages: Stage[], st: State, opts: RunOptions): Promise<
       st.codes = null;
       label = `${s.weight.shape[1]}->${s.weight.shape[0]} ${opts.kernel ?? 'pcilt'}`;
       tableBytes = s.tables.bytes;
+      macs = acc.data.length * s.tables.reduction;
     } else if (s.kind === 'tables') {
       const c = needCodes(st, 'trained tables');
       const acc = await pciltConv2d({ data: c.data, shape: [c.shape[0], c.shape[1], 1, 1] }, s.tables, { backend: opts.backend === 'js' ? 'js' : 'auto' });
@@ -201,7 +202,7 @@ async function runStages(stages: Stage[], st: State, opts: RunOptions): Promise<
       st.float = { data: y.data.map((v, i) => v + skip.data[i]), shape: skip.shape };
       st.codes = null;
     }
-    opts.timings?.push({ stage: label, ms: performance.now() - t0, ...(tableBytes ? { tableBytes } : {}) });
+    opts.timings?.push({ stage: label, ms: performance.now() - t0, ...(tableBytes ? { tableBytes, macs } : {}) });
   }
 }
 

@@ -2,7 +2,7 @@ import type { ConvGeometry } from '../../conv/geometry.js';
 import type { PciltTables } from '../../tables/pcilt.js';
 import type { OutputData } from '../../tensor.js';
 import type { Backend, DirectJob, PciltJob } from '../types.js';
-import { engineIfReady, engineUnavailableReason, getEngine, type Engine } from './engine.js';
+import { engineIfReady, engineUnavailableReason, getEngine, threadCount, type Engine } from './engine.js';
 import { MODE, P, PARAM_COUNT } from './params.js';
 import type { Task } from './pool.js';
 
@@ -123,7 +123,7 @@ async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows' | 'direct8_ro
   try {
     const t0 = performance.now();
     const rows = g.N * g.OH;
-    const T = Math.max(1, Math.min(threads ?? e.features.cores, rows));
+    const T = threadCount(e, threads, rows);
     const paramsPtr = call.params.byteOffset;
     const outPtr = call.params[P.OUT];
     const tasks: Task[] = [];

@@ -46,7 +46,20 @@ async function tryModule(name: string): Promise<WebAssembly.Module | null> {
 
 async function create(): Promise<Engine> {
   const shared = sharedMemoryReason();
-  if (shared !== null) throw new Error(shared);
+  if (shared !== null) {
+    // No shared memory (a page without cross-origin isolation): one thread, ordinary memory.
+    const single = await tryModule('kernels-single');
+    if (!single) throw new Error('this WebAssembly engine has no SIMD128');
+    const memory = new WebAssembly.Memory({ initial: 32, maximum: MAX_PAGES });
+    const instance = new WebAssembly.Instance(single, { env: { memory, abort: () => { throw new Error('wasm abort'); } } });
+    return {
+      features: { simd: true, relaxedSimd: false, threads: shared, cores: 1 },
+      memory,
+      heap: new Heap(memory, HEAP_BASE, MAX_PAGES * 65536),
+      kernels: instance.exports as unknown as KernelExports,
+      pool: new Pool(null),
+    };
+  }
   const simd = await tryModule('kernels-simd');
   if (!simd) throw new Error('this WebAssembly engine has no SIMD128');
   let relaxed = await tryModule('kernels-relaxed');
@@ -88,4 +101,10 @@ export async function engineUnavailableReason(): Promise<string | null> {
   } catch {
     return failure ?? 'the wasm engine failed to start';
   }
+}
+
+/** Threads for a call: what was asked for (default: every core), never more than the work or than the engine can run. */
+export function threadCount(e: Engine, requested: number | undefined, work: number): number {
+  if (e.features.threads !== null) return 1;
+  return Math.max(1, Math.min(requested ?? e.features.cores, work));
 }

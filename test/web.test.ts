@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { loadMnist } from 'faster-cnn';
+
+const CHROMIUM = '/usr/bin/chromium';
+// CI installs Debian's chromium and sets this, so that a missing browser fails there instead of skipping.
+const required = process.env.FASTER_CNN_REQUIRE_BROWSER === '1';
+const skip = !existsSync(CHROMIUM) && !required ? `no browser at ${CHROMIUM} (apt-get install chromium)` : false;
+
+test('the MNIST page classifies 20 real test digits painted on its canvas, at 1, 2 and 4 bits, in Chromium', { skip, timeout: 240_000 }, async () => {
+  const { chromium } = await import('playwright-core');
+  const { startWebServer } = await import(new URL('../../dist/cli/web.js', import.meta.url).href);
+  const { url, server } = await startWebServer(0, true);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1180, height: 720 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(url);
+    await page.waitForFunction(() => document.getElementById('status')!.dataset.ready === '1', null, { timeout: 60_000 });
+    assert.match((await page.textContent('#status'))!, /2 threads available/, 'cross-origin isolation gives the page wasm threads');
+    const digits = loadMnist('test');
+    for (const bits of ['1', '2', '4']) {
+      await page.selectOption('#bits', bits);
+      let right = 0;
+      for (let i = 0; i < 20; i++) {
+        const px = Array.from(digits.images.subarray(i * 784, (i + 1) * 784));
+        const before = await page.getAttribute('#prediction', 'data-count');
+        // Paint the digit ten times larger, as drawing it would, then press Classify.
+        await page.evaluate((pixels) => {
+          const c = document.getElementById('pad') as HTMLCanvasElement;
+          const g = c.getContext('2d')!;
+          const img = g.createImageData(280, 280);
+          for (let y = 0; y < 280; y++) for (let x = 0; x < 280; x++) {
+            const v = pixels[Math.floor(y / 10) * 28 + Math.floor(x / 10)];
+            img.data.set([v, v, v, 255], (y * 280 + x) * 4);
+          }
+          g.putImageData(img, 0, 0);
+        }, px);
+        await page.click('#classify');
+        await page.waitForFunction((n) => document.getElementById('prediction')!.dataset.count !== n, before);
+        if ((await page.textContent('#prediction')) === String(digits.labels[i])) right++;
+      }
+      assert.ok(right >= 18, `${bits}-bit: ${right} of 20 right`);
+    }
+    assert.deepEqual(errors, []);
+    const docs = fileURLToPath(new URL('../../docs/', import.meta.url));
+    mkdirSync(docs, { recursive: true });
+    await page.screenshot({ path: `${docs}web-demo.png` });
+  } finally {
+    await browser.close();
+    server.close();
+  }
+});
