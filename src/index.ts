@@ -31,3 +31,4 @@ export { TableLinear, TABLE_RANGES } from './nn/table-weights.js';
 export type { TableRange } from './nn/table-weights.js';
 export { fineTuneTables } from './nn/finetune.js';
 export { pciltFromEntries } from './tables/pcilt.js';
+export { exportOnnx } from './formats/onnx/export.js';

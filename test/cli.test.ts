@@ -59,3 +59,27 @@ test('CLI errors are typed and name the argument', async () => {
   await assert.rejects(run(process.execPath, [cli, 'eval', cli]), /not a valid \.fcnn model: it does not start with "FCNN"/);
   await assert.rejects(run(process.execPath, [cli, 'bench', '--layers', 'nope']), /--layers must be a list of seed, mnist-b1, mnist-b64, got "nope"/);
 });
+
+test('ONNX export (QDQ) runs in onnxruntime-node and agrees with our PCILT inference', async () => {
+  const ort = await import('onnxruntime-node');
+  const { exportOnnx } = await import('faster-cnn');
+  const digits = loadMnist('test');
+  const n = 1000;
+  const x = Float32Array.from(digits.images.subarray(0, n * 784), (v) => v / 255);
+  for (const bits of [1, 4]) {
+    const model = await loadModel(shipped(bits));
+    const session = await ort.InferenceSession.create(exportOnnx(model.net));
+    const theirs = (await session.run({ input: new ort.Tensor('float32', x, [n, 1, 28, 28]) })).output.data as Float32Array;
+    const ours = (await model.predict({ data: x, shape: [n, 1, 28, 28] })).data;
+    let agree = 0;
+    for (let i = 0; i < n; i++) {
+      const a = theirs.subarray(i * 10, i * 10 + 10), b = ours.subarray(i * 10, i * 10 + 10);
+      if (a.indexOf(Math.max(...a)) === b.indexOf(Math.max(...b))) agree++;
+    }
+    assert.ok(agree / n >= 0.999, `${bits}-bit: ${agree} of ${n} agree`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'fcnn-onnx-'));
+  const { stdout } = await run(process.execPath, [cli, 'export', shipped(2), '--out', join(dir, 'm.onnx')]);
+  assert.match(stdout, /ONNX opset 13, QDQ form/);
+  assert.ok(existsSync(join(dir, 'm.onnx')));
+});

@@ -9,6 +9,7 @@ import { evalCommand } from './eval.js';
 import { predictCommand } from './predict.js';
 import { finetuneCommand } from './finetune.js';
 import { webCommand } from './web.js';
+import { exportCommand } from './export.js';
 import { runOrder, runProfile } from '../bench/worker.js';
 
 const HELP = `faster-cnn: exact lookup-table (PCILT) convolution
@@ -30,6 +31,8 @@ Commands:
   finetune-tables FILE --range filter|table|entry [--epochs E] [--limit N] [--out FILE] [--json]
                             train the fully connected layers' PCILT tables themselves (the paper's
                             "PCILTs as weights") and compare with plain QAT
+  export FILE --out FILE.onnx
+                            the network as ONNX (opset 13, QuantizeLinear/DequantizeLinear around Conv/Gemm)
   web [--port 8080] [--no-isolation]
                             serves the MNIST drawing page on localhost (npm run web)
   help                      this text
@@ -44,6 +47,7 @@ const commands: Record<string, (argv: string[]) => unknown> = {
   predict: predictCommand,
   'finetune-tables': finetuneCommand,
   web: webCommand,
+  export: exportCommand,
   // Internal: the bench runs every implementation in a child process of its own.
   'bench-worker': (argv) => runOrder(JSON.parse(argv[0])),
   'bench-profile': (argv) => {
