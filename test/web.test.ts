@@ -57,3 +57,34 @@ test('the MNIST page classifies 20 real test digits painted on its canvas, at 1,
     server.close();
   }
 });
+
+test('without cross-origin isolation the page falls back to one thread, says so, and still classifies', { skip, timeout: 120_000 }, async () => {
+  const { chromium } = await import('playwright-core');
+  const { startWebServer } = await import(new URL('../../dist/cli/web.js', import.meta.url).href);
+  const { url, server } = await startWebServer(0, false);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(url);
+    await page.waitForFunction(() => document.getElementById('status')!.dataset.ready === '1', null, { timeout: 60_000 });
+    assert.match((await page.textContent('#status'))!, /one thread only: the page is not cross-origin isolated/);
+    assert.equal(await page.inputValue('#backend'), 'wasm-1');
+    const digits = loadMnist('test');
+    const px = Array.from(digits.images.subarray(0, 784));
+    await page.evaluate((pixels) => {
+      const g = (document.getElementById('pad') as HTMLCanvasElement).getContext('2d')!;
+      const img = g.createImageData(280, 280);
+      for (let y = 0; y < 280; y++) for (let x = 0; x < 280; x++) {
+        const v = pixels[Math.floor(y / 10) * 28 + Math.floor(x / 10)];
+        img.data.set([v, v, v, 255], (y * 280 + x) * 4);
+      }
+      g.putImageData(img, 0, 0);
+    }, px);
+    await page.click('#classify');
+    await page.waitForFunction(() => document.getElementById('prediction')!.dataset.count === '1');
+    assert.equal(await page.textContent('#prediction'), String(digits.labels[0]));
+  } finally {
+    await browser.close();
+    server.close();
+  }
+});

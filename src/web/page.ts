@@ -89,7 +89,11 @@ async function start() {
   const notes: string[] = [];
   try {
     const e = await getEngine();
-    notes.push(`wasm SIMD${e.features.relaxedSimd ? ' + relaxed SIMD' : ''}, ${e.features.cores} threads available`);
+    if (e.features.threads) {
+      notes.push(`wasm SIMD on one thread only: ${e.features.threads}`);
+      ($<HTMLSelectElement>('backend').querySelector('[value="wasm-threads"]') as HTMLOptionElement).disabled = true;
+      $<HTMLSelectElement>('backend').value = 'wasm-1';
+    } else notes.push(`wasm SIMD${e.features.relaxedSimd ? ' + relaxed SIMD' : ''}, ${e.features.cores} threads available`);
   } catch (e) {
     notes.push(`wasm threads unavailable (${(e as Error).message}); this page needs cross-origin isolation`);
     for (const v of ['wasm-threads', 'wasm-1']) ($<HTMLSelectElement>('backend').querySelector(`[value="${v}"]`) as HTMLOptionElement).disabled = true;

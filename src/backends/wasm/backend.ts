@@ -74,9 +74,15 @@ function padInput(e: Engine, x: Uint8Array, g: ConvGeometry): { ptr: number; Hp:
   return { ptr, Hp, Wp };
 }
 
+/**
+ * One call's wasm allocations. `params` is a fresh view each time: growing an unshared memory
+ * (the single-threaded build) detaches views made before.
+ */
 interface Call {
-  params: Int32Array;
+  paramsPtr: number;
+  outPtr: number;
   allocs: number[];
+  readonly params: Int32Array;
 }
 
 /** Allocates the parts every job shares and fills the geometry part of the parameter record. */
@@ -107,7 +113,7 @@ function setup(e: Engine, input: Uint8Array, g: ConvGeometry, bias: DirectJob['b
   params[P.KH] = g.KH; params[P.KW] = g.KW; params[P.OH] = g.OH; params[P.OW] = g.OW;
   params[P.SH] = g.strideH; params[P.SW] = g.strideW; params[P.DH] = g.dilH; params[P.DW] = g.dilW;
   params[P.K] = K; params[P.IN] = padded.ptr; params[P.OUT] = outPtr; params[P.KOFF] = koff; params[P.BIAS] = biasPtr;
-  return { params: Object.assign(params, {}), allocs };
+  return { paramsPtr, outPtr, allocs, get params() { return new Int32Array(e.memory.buffer, paramsPtr, PARAM_COUNT); } };
 }
 
 /** Milliseconds spent in each part of one call, filled when a caller asks. */
@@ -124,8 +130,7 @@ async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows' | 'direct8_ro
     const t0 = performance.now();
     const rows = g.N * g.OH;
     const T = threadCount(e, threads, rows);
-    const paramsPtr = call.params.byteOffset;
-    const outPtr = call.params[P.OUT];
+    const { paramsPtr, outPtr } = call;
     const tasks: Task[] = [];
     for (let i = 0; i < T; i++) {
       const scratch = e.heap.alloc(scratchBytes);
@@ -217,9 +222,10 @@ async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTime
       wl[((gi * (Kp / taps) + Math.floor(k / taps)) * OgPad + oo) * taps + (k % taps)] = job.weight[o * K + k];
     }
   }
-  call.params[P.W] = wPtr;
-  call.params[P.KP] = Kp;
-  call.params[P.MODE] = mode;
+  const p = call.params;
+  p[P.W] = wPtr;
+  p[P.KP] = Kp;
+  p[P.MODE] = mode;
   const scratch = e.kernels.scratch_bytes(0, 0, Kp);
   if (times) times.setup += performance.now() - t0;
   return runRows(e, relaxed ? 'direct8_rows' : 'direct_rows', call, g, job.threads, scratch, job.bias, job.integer, times);

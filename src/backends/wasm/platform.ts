@@ -25,10 +25,10 @@ export async function cores(): Promise<number> {
 
 /** Whether shared memory (and so threads) can be used here. */
 export function sharedMemoryReason(): string | null {
-  if (typeof SharedArrayBuffer === 'undefined') return 'SharedArrayBuffer is not available';
   if (!isNode && !(globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated) {
-    return 'the page is not cross-origin isolated (COOP/COEP headers), so SharedArrayBuffer cannot be shared with workers';
+    return 'the page is not cross-origin isolated (COOP/COEP headers), so memory cannot be shared with workers';
   }
+  if (typeof SharedArrayBuffer === 'undefined') return 'SharedArrayBuffer is not available';
   return null;
 }
 
