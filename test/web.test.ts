@@ -9,7 +9,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const required = process.env.FASTER_CNN_REQUIRE_BROWSER === '1';
 const skip = !existsSync(CHROMIUM) && !required ? `no browser at ${CHROMIUM} (apt-get install chromium)` : false;
 
-test('the MNIST page classifies 20 real test digits painted on its canvas, at 1, 2 and 4 bits, in Chromium', { skip, timeout: 240_000 }, async () => {
+test('the MNIST page classifies 20 real test digits painted on its canvas, at 1, 2 and 4 bits, in Chromium', { skip, timeout: 240_000 }, async (t) => {
   const { chromium } = await import('playwright-core');
   const { startWebServer } = await import(new URL('../../dist/cli/web.js', import.meta.url).href);
   const { url, server } = await startWebServer(0, true);
@@ -46,6 +46,7 @@ test('the MNIST page classifies 20 real test digits painted on its canvas, at 1,
         await page.waitForFunction((n) => document.getElementById('prediction')!.dataset.count !== n, before);
         if ((await page.textContent('#prediction')) === String(digits.labels[i])) right++;
       }
+      t.diagnostic(`${bits}-bit activations: ${right} of 20 digits right`);
       assert.ok(right >= 18, `${bits}-bit: ${right} of 20 right`);
     }
     assert.deepEqual(errors, []);
