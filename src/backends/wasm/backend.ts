@@ -52,8 +52,12 @@ function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
       for (let c = 0; c < R; c++) rows[dst + c * OgPad] = entries[src + c];
     }
   }
+  // A channel's partial sum over any run of segments is bounded by its sum of largest |entries|
+  // per segment; when that fits int16, one flush per bit plane is enough.
+  const perPlane = Math.max(...t.channelBound) / (t.bitSerial ? 2 ** t.activationBits - 1 : 1);
   const maxAbs = t.maxAbsEntry;
-  const prepared = { ptr, bytes: count * 2, OgPad, chunk: maxAbs === 0 ? S : Math.max(1, Math.floor(32767 / maxAbs)) };
+  const chunk = perPlane <= 32767 || maxAbs === 0 ? S : Math.max(1, Math.floor(32767 / maxAbs));
+  const prepared = { ptr, bytes: count * 2, OgPad, chunk };
   rowsCache.set(t, prepared);
   freeRows.register(t, { engine: e, ptr });
   return prepared;

@@ -82,16 +82,19 @@ function lookup64(params: usize, rows: usize, idx: usize, p: i32, ob: i32, acc: 
   const S = prm(params, P_S), R = prm(params, P_R), OgPad = prm(params, P_OGPAD);
   const planes = prm(params, P_PLANES), chunk = prm(params, P_CHUNK);
   const rowBytes = <usize>(OgPad << 1);
-  const block = rows + <usize>(ob << 1);
+  const segBytes = <usize>R * rowBytes;
   for (let j = 0; j < planes; j++) {
     let s = 0;
-    const ip = idx + <usize>(j * S * TILE + p);
+    // Pointers advance by one segment per step: no multiplications but the code's row.
+    let ip = idx + <usize>(j * S * TILE + p);
+    let seg = rows + <usize>(ob << 1);
     while (s < S) {
       const e = min(S, s + chunk);
       let a0 = i16x8.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
       for (; s < e; s++) {
-        const code = <usize>load<u8>(ip + <usize>(s * TILE));
-        const r = block + (<usize>(s * R) + code) * rowBytes;
+        const r = seg + <usize>load<u8>(ip) * rowBytes;
+        ip += TILE;
+        seg += segBytes;
         a0 = i16x8.add(a0, v128.load(r));
         a1 = i16x8.add(a1, v128.load(r, 16));
         a2 = i16x8.add(a2, v128.load(r, 32));
