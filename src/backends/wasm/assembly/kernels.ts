@@ -121,16 +121,18 @@ function lookup8(params: usize, rows: usize, idx: usize, p: i32, ob: i32, acc: u
   const S = prm(params, P_S), R = prm(params, P_R), OgPad = prm(params, P_OGPAD);
   const planes = prm(params, P_PLANES), chunk = prm(params, P_CHUNK);
   const rowBytes = <usize>(OgPad << 1);
-  const block = rows + <usize>(ob << 1);
+  const segBytes = <usize>R * rowBytes;
   for (let j = 0; j < planes; j++) {
     let s = 0;
-    const ip = idx + <usize>(j * S * TILE + p);
+    let ip = idx + <usize>(j * S * TILE + p);
+    let seg = rows + <usize>(ob << 1);
     while (s < S) {
       const e = min(S, s + chunk);
       let a0 = i16x8.splat(0);
       for (; s < e; s++) {
-        const code = <usize>load<u8>(ip + <usize>(s * TILE));
-        a0 = i16x8.add(a0, v128.load(block + (<usize>(s * R) + code) * rowBytes));
+        a0 = i16x8.add(a0, v128.load(seg + <usize>load<u8>(ip) * rowBytes));
+        ip += TILE;
+        seg += segBytes;
       }
       flush(acc, a0, j);
     }
