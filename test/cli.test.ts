@@ -83,3 +83,18 @@ test('ONNX export (QDQ) runs in onnxruntime-node and agrees with our PCILT infer
   assert.match(stdout, /ONNX opset 13, QDQ form/);
   assert.ok(existsSync(join(dir, 'm.onnx')));
 });
+
+test('faster-cnn bench --json reports every field, with outputs checked against ours', async () => {
+  const { stdout } = await run(process.execPath, [cli, 'bench', '--json', '--layers', 'mnist-b1', '--bits', '1,4', '--threads', '1',
+    '--runs', '2', '--impls', 'pcilt-wasm,direct-wasm,auto-wasm,ort-node-qlinearconv,tfjs-wasm-f32', '--no-profile'], { maxBuffer: 1 << 24 });
+  const r = JSON.parse(stdout);
+  assert.equal(r.machine.cores > 0, true);
+  assert.deepEqual(new Set(r.results.map((x: { impl: string }) => x.impl)), new Set(['pcilt-wasm', 'direct-wasm', 'auto-wasm', 'ort-node-qlinearconv', 'tfjs-wasm-f32']));
+  for (const x of r.results) {
+    assert.equal(x.layer, 'mnist-b1');
+    assert.ok([1, 4].includes(x.bits) && x.threads === 1);
+    assert.ok(x.medianMs > 0 && x.gmacs > 0 && x.rssMB > 0, JSON.stringify(x));
+    assert.equal(x.mismatches, 0, `${x.impl} ${x.bits}-bit output`);
+    if (x.impl === 'pcilt-wasm') assert.ok(x.tableBytes > 0);
+  }
+});

@@ -64,3 +64,14 @@ test('a lost device gives a clear error, and the next call acquires a new one', 
   assert.notEqual(await getGpu(), before);
   assert.equal(firstDiff(again.data, good.data), -1);
 });
+
+test('faster-cnn bench --backend webgpu times PCILT and direct WGSL and checks their outputs', { skip }, async () => {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const cli = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+  const { stdout } = await promisify(execFile)(process.execPath, [cli, 'bench', '--backend', 'webgpu', '--layers', 'mnist-b1', '--bits', '2', '--runs', '2', '--json']);
+  const r = JSON.parse(stdout.slice(stdout.indexOf('{')));
+  assert.ok(r.adapter.length > 0);
+  assert.deepEqual(r.results.map((x: { impl: string }) => x.impl), ['pcilt-webgpu', 'direct-webgpu']);
+  for (const x of r.results) assert.ok(x.outputOk && x.medianMs > 0, JSON.stringify(x));
+});
