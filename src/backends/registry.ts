@@ -20,6 +20,9 @@ async function usable(b: Backend, reason: string | null): Promise<boolean> {
   return reason === null && (await b.unavailableReason()) === null;
 }
 
+/** Below this many multiply-accumulates 'auto' also tries one thread. */
+const SMALL_MACS = 20e6;
+
 /** Resolves a named backend for one job; throws a typed error for unknown or unusable ones. */
 async function named(name: unknown, op: 'pcilt' | 'direct', job: PciltJob | DirectJob): Promise<Backend> {
   const b = typeof name === 'string' ? backends.get(name) : undefined;
@@ -37,16 +40,27 @@ async function named(name: unknown, op: 'pcilt' | 'direct', job: PciltJob | Dire
  */
 async function candidates(op: 'pcilt' | 'direct', job: PciltJob | DirectJob, only?: string): Promise<Candidate[]> {
   const found: Candidate[] = [];
-  const direct = op === 'direct' ? (job as DirectJob) : directTwin(job as PciltJob);
+  // A known PCILT winner needs no direct twin (reading weights back from tables costs time).
+  const wantDirect = !only || only.includes('-direct');
+  const direct = op === 'direct' ? (job as DirectJob) : wantDirect ? directTwin(job as PciltJob) : null;
   for (const b of backends.values()) {
     if (!b.inAuto || (only && !only.startsWith(`${b.name}-`))) continue;
-    if (op === 'pcilt' && (await usable(b, b.supportsPcilt(job as PciltJob)))) {
+    if (op === 'pcilt' && (!only || only.includes('-pcilt')) && (await usable(b, b.supportsPcilt(job as PciltJob)))) {
       found.push({ label: `${b.name}-pcilt`, run: () => b.pcilt(job as PciltJob) });
     }
     if (direct && (await usable(b, b.supportsDirect(direct)))) {
       const kernels = b.directKernels?.(direct) ?? [];
       found.push({ label: `${b.name}-direct`, run: () => b.direct(direct) });
       for (const kernel of kernels.slice(1)) found.push({ label: `${b.name}-direct-${kernel}`, run: () => b.direct({ ...direct, kernel }) });
+    }
+  }
+  // Small layers may not repay waking worker threads: when the caller left the thread count open,
+  // 'auto' also measures each candidate on the calling thread alone.
+  const g = job.geometry;
+  if (job.threads === undefined && g.N * g.O * g.OH * g.OW * g.Cg * g.KH * g.KW < SMALL_MACS) {
+    for (const c of [...found]) {
+      found.push({ label: `${c.label}-1t`, run: c.label.includes('pcilt') ? () => backends.get(c.label.split('-')[0])!.pcilt({ ...(job as PciltJob), threads: 1 })
+        : () => backends.get(c.label.split('-')[0])!.direct({ ...direct!, threads: 1, kernel: c.label.split('-direct-')[1] }) });
     }
   }
   if (found.length === 0) {

@@ -88,7 +88,7 @@ export class PciltTables {
    * code 1 in slot i is w_i), or null when that is not exact: a custom fn or float entries.
    * Lets 'auto' compute a PCILT job by direct multiplication where that is faster.
    */
-  derivedWeights(): Int16Array | Int32Array | null {
+  derivedWeights(): Int8Array | Int16Array | Int32Array | null {
     if (this.customFn || !this.integer) return null;
     if (this.weightsCache) return this.weightsCache;
     const [O] = this.weightShape;
@@ -100,11 +100,12 @@ export class PciltTables {
         w[o * K + k] = this.entries[this.tableOf[o * S + s] * T + (1 << (slot * this.indexBits))];
       }
     }
-    // Narrow weights let kernels skip range checks.
-    this.weightsCache = w.every((v) => v >= -32768 && v <= 32767) ? Int16Array.from(w) : w;
+    // The narrowest type: kernels then need no range checks.
+    const fits = (lo: number, hi: number) => w.every((v) => v >= lo && v <= hi);
+    this.weightsCache = fits(-128, 127) ? Int8Array.from(w) : fits(-32768, 32767) ? Int16Array.from(w) : w;
     return this.weightsCache;
   }
-  private weightsCache: Int16Array | Int32Array | null = null;
+  private weightsCache: Int8Array | Int16Array | Int32Array | null = null;
 
   /** Largest |entry|: bounds the partial sums a kernel may keep in narrow registers. */
   get maxAbsEntry(): number {
