@@ -5,6 +5,19 @@ import { fileURLToPath } from 'node:url';
 import { loadMnist } from 'faster-cnn';
 
 const CHROMIUM = '/usr/bin/chromium';
+
+/** Paints a 28x28 digit ten times larger on the page's canvas, as drawing it would. */
+function paint(page: { evaluate<A>(f: (a: A) => void, a: A): Promise<unknown> }, pixels: number[]) {
+  return page.evaluate((px) => {
+    const g = (document.getElementById('pad') as HTMLCanvasElement).getContext('2d')!;
+    const img = g.createImageData(280, 280);
+    for (let y = 0; y < 280; y++) for (let x = 0; x < 280; x++) {
+      const v = px[Math.floor(y / 10) * 28 + Math.floor(x / 10)];
+      img.data.set([v, v, v, 255], (y * 280 + x) * 4);
+    }
+    g.putImageData(img, 0, 0);
+  }, pixels);
+}
 // CI installs Debian's chromium and sets this, so that a missing browser fails there instead of skipping.
 const required = process.env.FASTER_CNN_REQUIRE_BROWSER === '1';
 const skip = !existsSync(CHROMIUM) && !required ? `no browser at ${CHROMIUM} (apt-get install chromium)` : false;
@@ -31,17 +44,7 @@ test('the MNIST page classifies 20 real test digits painted on its canvas, at 1,
       for (let i = 0; i < 20; i++) {
         const px = Array.from(digits.images.subarray(i * 784, (i + 1) * 784));
         const before = await page.getAttribute('#prediction', 'data-count');
-        // Paint the digit ten times larger, as drawing it would, then press Classify.
-        await page.evaluate((pixels) => {
-          const c = document.getElementById('pad') as HTMLCanvasElement;
-          const g = c.getContext('2d')!;
-          const img = g.createImageData(280, 280);
-          for (let y = 0; y < 280; y++) for (let x = 0; x < 280; x++) {
-            const v = pixels[Math.floor(y / 10) * 28 + Math.floor(x / 10)];
-            img.data.set([v, v, v, 255], (y * 280 + x) * 4);
-          }
-          g.putImageData(img, 0, 0);
-        }, px);
+        await paint(page, px);
         await page.click('#classify');
         await page.waitForFunction((n) => document.getElementById('prediction')!.dataset.count !== n, before);
         if ((await page.textContent('#prediction')) === String(digits.labels[i])) right++;
@@ -72,15 +75,7 @@ test('without cross-origin isolation the page falls back to one thread, says so,
     assert.equal(await page.inputValue('#backend'), 'wasm-1');
     const digits = loadMnist('test');
     const px = Array.from(digits.images.subarray(0, 784));
-    await page.evaluate((pixels) => {
-      const g = (document.getElementById('pad') as HTMLCanvasElement).getContext('2d')!;
-      const img = g.createImageData(280, 280);
-      for (let y = 0; y < 280; y++) for (let x = 0; x < 280; x++) {
-        const v = pixels[Math.floor(y / 10) * 28 + Math.floor(x / 10)];
-        img.data.set([v, v, v, 255], (y * 280 + x) * 4);
-      }
-      g.putImageData(img, 0, 0);
-    }, px);
+    await paint(page, px);
     await page.click('#classify');
     await page.waitForFunction(() => document.getElementById('prediction')!.dataset.count === '1');
     assert.equal(await page.textContent('#prediction'), String(digits.labels[0]));

@@ -40,27 +40,26 @@ async function named(name: unknown, op: 'pcilt' | 'direct', job: PciltJob | Dire
  */
 async function candidates(op: 'pcilt' | 'direct', job: PciltJob | DirectJob, only?: string): Promise<Candidate[]> {
   const found: Candidate[] = [];
+  // Small layers may not repay waking worker threads: when the caller left the thread count open,
+  // 'auto' also measures each candidate on the calling thread alone.
+  const g = job.geometry;
+  const alsoOneThread = job.threads === undefined && g.N * g.O * g.OH * g.OW * g.Cg * g.KH * g.KW < SMALL_MACS;
+  const add = (label: string, run: (threads: number | undefined) => Promise<OutputData> | OutputData) => {
+    found.push({ label, run: () => run(job.threads) });
+    if (alsoOneThread) found.push({ label: `${label}-1t`, run: () => run(1) });
+  };
   // A known PCILT winner needs no direct twin (reading weights back from tables costs time).
   const wantDirect = !only || only.includes('-direct');
   const direct = op === 'direct' ? (job as DirectJob) : wantDirect ? directTwin(job as PciltJob) : null;
   for (const b of backends.values()) {
     if (!b.inAuto || (only && !only.startsWith(`${b.name}-`))) continue;
     if (op === 'pcilt' && (!only || only.includes('-pcilt')) && (await usable(b, b.supportsPcilt(job as PciltJob)))) {
-      found.push({ label: `${b.name}-pcilt`, run: () => b.pcilt(job as PciltJob) });
+      add(`${b.name}-pcilt`, (threads) => b.pcilt({ ...(job as PciltJob), threads }));
     }
     if (direct && (await usable(b, b.supportsDirect(direct)))) {
       const kernels = b.directKernels?.(direct) ?? [];
-      found.push({ label: `${b.name}-direct`, run: () => b.direct(direct) });
-      for (const kernel of kernels.slice(1)) found.push({ label: `${b.name}-direct-${kernel}`, run: () => b.direct({ ...direct, kernel }) });
-    }
-  }
-  // Small layers may not repay waking worker threads: when the caller left the thread count open,
-  // 'auto' also measures each candidate on the calling thread alone.
-  const g = job.geometry;
-  if (job.threads === undefined && g.N * g.O * g.OH * g.OW * g.Cg * g.KH * g.KW < SMALL_MACS) {
-    for (const c of [...found]) {
-      found.push({ label: `${c.label}-1t`, run: c.label.includes('pcilt') ? () => backends.get(c.label.split('-')[0])!.pcilt({ ...(job as PciltJob), threads: 1 })
-        : () => backends.get(c.label.split('-')[0])!.direct({ ...direct!, threads: 1, kernel: c.label.split('-direct-')[1] }) });
+      add(`${b.name}-direct`, (threads) => b.direct({ ...direct, threads }));
+      for (const kernel of kernels.slice(1)) add(`${b.name}-direct-${kernel}`, (threads) => b.direct({ ...direct, kernel, threads }));
     }
   }
   if (found.length === 0) {

@@ -37,7 +37,6 @@ const HEAP_BASE = 1 << 20; // above the kernels' own static data
 
 let engine: Promise<Engine> | undefined;
 let ready: Engine | undefined;
-let failure: string | undefined;
 
 async function tryModule(name: string): Promise<WebAssembly.Module | null> {
   const bytes = await readKernel(name);
@@ -82,10 +81,7 @@ async function create(): Promise<Engine> {
 
 /** The wasm engine, created on first use; rejects with the reason it cannot run here. */
 export function getEngine(): Promise<Engine> {
-  engine ??= create().then((e) => (ready = e), (e) => {
-    failure = (e as Error).message;
-    throw e;
-  });
+  engine ??= create().then((e) => (ready = e));
   return engine;
 }
 
@@ -94,13 +90,8 @@ export function engineIfReady(): Engine | undefined {
   return ready;
 }
 
-export async function engineUnavailableReason(): Promise<string | null> {
-  try {
-    await getEngine();
-    return null;
-  } catch {
-    return failure ?? 'the wasm engine failed to start';
-  }
+export function engineUnavailableReason(): Promise<string | null> {
+  return getEngine().then(() => null, (e: Error) => e.message);
 }
 
 /** Threads for a call: what was asked for (default: every core), never more than the work or than the engine can run. */

@@ -6,14 +6,11 @@ import type { Backend, DirectJob, PciltJob } from '../types.js';
 import { getGpu, gpuUnavailableReason, type GpuContext } from './device.js';
 import { TP, WG, directShader, pciltShader } from './shaders.js';
 
-/** Largest table the kernel stages: 16 entries (a 4-bit index: bitSerial with groupSize 4, or 4-bit codes one per index...). */
+/** Largest table the kernel stages: 16 entries, a 4-bit index. */
 const MAX_ROWS = 16;
 
-const U = GPUBufferUsageConst();
-function GPUBufferUsageConst() {
-  // The constants of the spec; GPUBufferUsage itself only exists once a GPU is loaded.
-  return { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 };
-}
+/** GPUBufferUsage's values from the spec: the global itself only exists once a GPU is loaded. */
+const U = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 };
 
 function pciltSupport(t: PciltTables): string | null {
   if (!t.integer) return 'the tables hold float entries; the WebGPU kernels are integer-exact only';

@@ -12,7 +12,6 @@ export interface GpuContext {
 }
 
 let context: Promise<GpuContext> | undefined;
-let failure: string | undefined;
 /** Dawn's GPU object must stay referenced while any device from it is in use. */
 let dawnGpu: GPU | undefined;
 
@@ -74,18 +73,13 @@ let ready: GpuContext | undefined;
 
 export function getGpu(): Promise<GpuContext> {
   context ??= acquire().catch((e) => {
-    failure = (e as Error).message;
+    // The next call tries again (a driver may have been installed meanwhile).
     context = undefined;
     throw e;
   });
   return context;
 }
 
-export async function gpuUnavailableReason(): Promise<string | null> {
-  try {
-    await getGpu();
-    return null;
-  } catch {
-    return failure ?? 'WebGPU failed to start';
-  }
+export function gpuUnavailableReason(): Promise<string | null> {
+  return getGpu().then(() => null, (e: Error) => e.message);
 }
