@@ -3,15 +3,11 @@ import { conv2dDirect, pciltConv2d } from '../conv/conv2d.js';
 import { buildPcilt } from '../tables/pcilt.js';
 import { formatBytes } from '../errors.js';
 import { seedTableBytes } from './tables.js';
-
-function lcg(seed: number) {
-  let s = seed >>> 0;
-  return () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
-}
+import { seededRandom } from '../nn/tensor.js';
 
 /** `faster-cnn demo`: builds tables for the seed's layer and checks PCILT against direct multiplication. */
 export async function demoCommand(): Promise<void> {
-  const rand = lcg(1);
+  const rand = seededRandom(1).uniform;
   const seedW = { data: Int8Array.from({ length: 128 * 64 * 9 }, () => Math.floor(rand() * 255) - 127), shape: [128, 64, 3, 3] };
   console.log(`Seed layer 64 -> 128, 3x3: the seed held ${formatBytes(seedTableBytes(128, 64, 3))} of float32 tables.`);
   for (const bits of [1, 2, 4, 8]) {

@@ -1,5 +1,6 @@
 import { buildPcilt } from '../tables/pcilt.js';
 import { formatBytes } from '../errors.js';
+import { seededRandom } from '../nn/tensor.js';
 import { intFlag, listFlag, parse } from './args.js';
 
 /** The seed's float32 tables: 256 entries of 4 bytes for every weight. */
@@ -17,12 +18,9 @@ export function tablesCommand(argv: string[]): void {
   const wb = intFlag('weight-bits', values['weight-bits'], 8, 2, 8);
   const bitsList = listFlag('bits', values.bits, [1, 2, 4, 8], 1, 8);
   // Random weights of the given width: table sizes depend on the width, not on the values.
-  let s = 12345;
+  const rng = seededRandom(12345);
   const top = 2 ** (wb - 1) - 1;
-  const data = Int8Array.from({ length: O * C * K * K }, () => {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    return (s % (2 * top + 1)) - top;
-  });
+  const data = Int8Array.from({ length: O * C * K * K }, () => Math.floor(rng.uniform() * (2 * top + 1)) - top);
   const weight = { data, shape: [O, C, K, K] };
   const seed = seedTableBytes(O, C, K);
   const rows: Record<string, unknown>[] = [];
