@@ -15,6 +15,7 @@ export interface AutoChoice {
 }
 
 const choices = new Map<string, AutoChoice>();
+let lastKey: string | undefined;
 
 /** Calibration stops after this many rounds, or once it has spent this long. */
 const MAX_ROUNDS = 9;
@@ -51,7 +52,13 @@ export async function autoRun(key: string, candidates: Candidate[]): Promise<Out
 
 /** The candidate 'auto' settled on for this kind of job, if it has measured it. */
 export function knownWinner(key: string): string | undefined {
+  lastKey = key;
   return choices.get(key)?.winner;
+}
+
+/** The choice behind the latest job 'auto' ran (for per-layer profiles). */
+export function lastAutoChoice(): AutoChoice | undefined {
+  return lastKey === undefined ? undefined : choices.get(lastKey);
 }
 
 /** The choices 'auto' has made so far in this process (for profiles and the bench report). */

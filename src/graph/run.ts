@@ -1,0 +1,217 @@
+import { lastAutoChoice } from '../backends/auto.js';
+import { conv2dDirect, pciltConv2d } from '../conv/conv2d.js';
+import { ArgumentError } from '../errors.js';
+import { buildPcilt, type PciltTables } from '../tables/pcilt.js';
+import { inferShapes, sizeOf, type Activation, type Graph, type GraphNode } from './graph.js';
+import * as ops from './ops.js';
+import type { Tensor } from './ops.js';
+
+/** [min, max] of the values a tensor took. */
+export type Range = [number, number];
+
+export interface GraphRunOptions {
+  /**
+   * Quantize the input of every convolution and dense layer to codes of this many bits (1..8)
+   * and run it on integers (PCILT or direct, as 'auto' measures); weights are 8-bit per channel.
+   * Without it the graph runs in float32.
+   */
+  activationBits?: number;
+  /** Static ranges per tensor name (from calibration); tensors without one are measured per input. */
+  ranges?: Record<string, Range>;
+  /** Integer kernel: 'auto' (default: PCILT or direct, whichever measured faster), 'pcilt' or 'direct'. */
+  kernel?: 'auto' | 'pcilt' | 'direct';
+  backend?: string;
+  threads?: number;
+  /** Filled with one entry per node, in run order. */
+  profile?: NodeProfile[];
+  /** Calibration: widened to the range every conv/dense input took. */
+  observe?: Map<string, Range>;
+}
+
+export interface NodeProfile {
+  node: string;
+  op: string;
+  ms: number;
+  macs?: number;
+  /** For integer layers: the kernel that ran and, under 'auto', what each candidate measured. */
+  kernel?: string;
+  candidates?: Record<string, number>;
+}
+
+/** A layer's weights as 8-bit integers, once per layer (and its tables, once per bit width). */
+interface IntWeights {
+  weight: { data: Int8Array; shape: [number, number, number, number] };
+  scales: Float32Array;
+  sums: Float64Array;
+  tables: Map<number, PciltTables>;
+}
+
+/** Affine activation quantization with 0 exactly representable (padding and ReLU zeros stay exact). */
+export function activationQuant(r: Range, bits: number): { scale: number; zero: number } {
+  const L = (1 << bits) - 1;
+  const lo = Math.min(r[0], 0), hi = Math.max(r[1], 0);
+  const scale = hi > lo ? (hi - lo) / L : 1;
+  return { scale, zero: Math.min(L, Math.max(0, Math.round(-lo / scale))) };
+}
+
+function rangeOf(d: Float32Array): Range {
+  let lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
+/**
+ * Runs a Graph. Float32 by default; with `activationBits` every convolution and dense layer reads
+ * activation codes and computes exact int32 sums (table look-ups or multiplication), which are
+ * then scaled back to float for the element-wise operations between them.
+ */
+export class GraphRunner {
+  private readonly ints = new Map<string, IntWeights>();
+
+  constructor(readonly graph: Graph) {
+    inferShapes(graph);
+  }
+
+  async run(input: Tensor, opts: GraphRunOptions = {}): Promise<Tensor> {
+    const g = this.graph;
+    const bits = opts.activationBits;
+    if (bits !== undefined && !(Number.isInteger(bits) && bits >= 1 && bits <= 8)) {
+      throw new ArgumentError('activationBits', bits, 'an integer 1..8, or undefined for float32');
+    }
+    const shapes = inferShapes(g, input.shape);
+    const values = new Map<string, Tensor>([[g.input.name, input]]);
+    for (const [k, c] of g.consts) values.set(k, c);
+    // Each value is dropped after its last reader, so memory stays near the widest layer.
+    const lastUse = new Map<string, number>();
+    g.nodes.forEach((n, i) => n.inputs.forEach((t) => lastUse.set(t, i)));
+    for (let i = 0; i < g.nodes.length; i++) {
+      const n = g.nodes[i];
+      const t0 = performance.now();
+      const ins = n.inputs.map((t) => values.get(t)!);
+      const out = shapes.get(n.output)!;
+      const prof: NodeProfile = { node: n.name, op: n.op, ms: 0 };
+      if (opts.observe && (n.op === 'conv' || n.op === 'dense')) {
+        const r = rangeOf(ins[0].data), was = opts.observe.get(n.inputs[0]);
+        opts.observe.set(n.inputs[0], was ? [Math.min(was[0], r[0]), Math.max(was[1], r[1])] : r);
+      }
+      values.set(n.output, bits && (n.op === 'conv' || n.op === 'dense')
+        ? await this.integerLayer(n, ins, out, bits, opts, prof)
+        : await floatNode(n, ins, out, opts.threads));
+      if (n.op === 'conv' || n.op === 'dense') prof.macs = sizeOf(out) * sizeOf(ins[1].shape.slice(1));
+      prof.ms = performance.now() - t0;
+      opts.profile?.push(prof);
+      for (const t of n.inputs) if (lastUse.get(t) === i && !g.consts.has(t) && t !== g.output) values.delete(t);
+    }
+    return values.get(g.output)!;
+  }
+
+  private intWeights(n: GraphNode): IntWeights {
+    let w = this.ints.get(n.name);
+    if (w) return w;
+    const wt = this.graph.consts.get(n.inputs[1])!;
+    const shape = (wt.shape.length === 2 ? [wt.shape[0], wt.shape[1], 1, 1] : wt.shape) as [number, number, number, number];
+    const O = shape[0], K = wt.data.length / O;
+    const q = new Int8Array(wt.data.length), scales = new Float32Array(O), sums = new Float64Array(O);
+    for (let o = 0; o < O; o++) {
+      let m = 0;
+      for (let k = o * K; k < (o + 1) * K; k++) m = Math.max(m, Math.abs(wt.data[k]));
+      const s = m > 0 ? m / 127 : 1;
+      scales[o] = s;
+      for (let k = o * K; k < (o + 1) * K; k++) sums[o] += q[k] = Math.round(wt.data[k] / s);
+    }
+    w = { weight: { data: q, shape }, scales, sums, tables: new Map() };
+    this.ints.set(n.name, w);
+    return w;
+  }
+
+  /** quantize -> (pad with the zero code) -> int32 sums by look-ups or multiplication -> scale, bias, activation. */
+  private async integerLayer(n: GraphNode, ins: Tensor[], out: number[], bits: number, opts: GraphRunOptions, prof: NodeProfile): Promise<Tensor> {
+    const x = ins[0];
+    const range = opts.ranges?.[n.inputs[0]] ?? rangeOf(x.data);
+    const { scale, zero } = activationQuant(range, bits);
+    const L = (1 << bits) - 1;
+    const codes = new Uint8Array(x.data.length);
+    for (let i = 0; i < codes.length; i++) codes[i] = Math.min(L, Math.max(0, Math.round(x.data[i] / scale) + zero));
+    const w = this.intWeights(n);
+    const a = n.attrs;
+    const dense = n.op === 'dense';
+    let shape = dense ? [x.shape[0], x.shape[1], 1, 1] : x.shape;
+    let data = codes;
+    let padding: [number, number, number, number] = dense ? [0, 0, 0, 0] : a.pad as [number, number, number, number];
+    if (zero !== 0 && padding.some((p) => p > 0)) {
+      // Padding must read as real 0, which is code `zero`: pad explicitly.
+      const p = ops.pad({ data: Float32Array.from(codes), shape }, [0, 0, padding[0], padding[1], 0, 0, padding[2], padding[3]], zero,
+        [shape[0], shape[1], shape[2] + padding[0] + padding[2], shape[3] + padding[1] + padding[3]]);
+      data = Uint8Array.from(p.data);
+      shape = p.shape;
+      padding = [0, 0, 0, 0];
+    }
+    const conv = {
+      padding, stride: dense ? 1 : a.stride as [number, number], dilation: dense ? 1 : a.dilation as [number, number],
+      groups: dense ? 1 : a.group as number, backend: opts.backend, threads: opts.threads,
+    };
+    const input = { data, shape };
+    let acc;
+    if (opts.kernel === 'direct') {
+      acc = await conv2dDirect(input, w.weight, { ...conv, activationBits: bits });
+      prof.kernel = 'direct';
+    } else {
+      let tables = w.tables.get(bits);
+      if (!tables) {
+        // Bit-serial tables of 4 activations per index: 16 entries per table at every bit width.
+        tables = buildPcilt(w.weight, { activationBits: bits, bitSerial: bits > 1, groupSize: 4 });
+        w.tables.set(bits, tables);
+      }
+      acc = await pciltConv2d(input, tables, { ...conv, backend: opts.kernel === 'pcilt' && !opts.backend ? 'wasm' : opts.backend });
+      const choice = opts.kernel === 'pcilt' ? undefined : lastAutoChoice();
+      prof.kernel = choice?.winner ?? 'pcilt';
+      if (choice && Object.keys(choice.ms).length) prof.candidates = choice.ms;
+    }
+    const O = w.weight.shape[0], P = acc.data.length / (out[0] * O);
+    const bias = ins[2]?.data;
+    const y = new Float32Array(acc.data.length);
+    for (let b = 0; b < out[0]; b++) {
+      for (let o = 0; o < O; o++) {
+        const k = scale * w.scales[o], off = zero * w.sums[o], c = bias ? bias[o] : 0, base = (b * O + o) * P;
+        for (let i = 0; i < P; i++) y[base + i] = (acc.data[base + i] - off) * k + c;
+      }
+    }
+    ops.activate(y, (a.act as Activation) ?? 'none');
+    return { data: y, shape: out };
+  }
+}
+
+async function floatNode(n: GraphNode, ins: Tensor[], out: number[], threads?: number): Promise<Tensor> {
+  const a = n.attrs;
+  const [x, y] = ins;
+  const at = `node ${n.name}`;
+  switch (n.op) {
+    case 'conv': return ops.conv(x, y, ins[2], a, out, threads);
+    case 'dense': return ops.dense(x, y, ins[2], a, threads);
+    case 'maxpool': return ops.pool(x, a, out, true);
+    case 'avgpool': return ops.pool(x, a, out, false);
+    case 'gap': return ops.globalAvg(x, out);
+    case 'affine': return ops.affine(x, y, ins[2]);
+    case 'add': return ops.binary(x, y, (p, q) => p + q, at);
+    case 'sub': return ops.binary(x, y, (p, q) => p - q, at);
+    case 'mul': return ops.binary(x, y, (p, q) => p * q, at);
+    case 'div': return ops.binary(x, y, (p, q) => p / q, at);
+    case 'relu': return { data: x.data.map((v) => (v > 0 ? v : 0)), shape: out };
+    case 'clip': return { data: x.data.map((v) => Math.min(a.max as number, Math.max(a.min as number, v))), shape: out };
+    case 'sigmoid': return { data: x.data.map((v) => 1 / (1 + Math.exp(-v))), shape: out };
+    case 'softmax': return ops.softmax(x, a.axis as number);
+    case 'flatten': return ops.flatten(x, a.nhwc === 1, out);
+    case 'reshape':
+    case 'squeeze':
+    case 'identity': return { data: x.data, shape: out };
+    case 'transpose': return ops.transpose(x, a.perm as number[]);
+    case 'concat': return ops.concat(ins, a.axis as number, out);
+    case 'pad': return ops.pad(x, a.pads as number[], a.value as number, out);
+    case 'mean': return ops.mean(x, a.axes as number[], out);
+    case 'fakequant': return ops.fakeQuant(x, a);
+  }
+}
