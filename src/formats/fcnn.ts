@@ -4,6 +4,7 @@ import {
 } from '../nn/layers.js';
 import { Sequential } from '../nn/model.js';
 import { TABLE_RANGES, TableLinear } from '../nn/table-weights.js';
+import { checkGraph, type Const, type Graph, type GraphNode } from '../graph/graph.js';
 
 /**
  * The .fcnn model file, version 1 (little-endian):
@@ -15,8 +16,13 @@ import { TABLE_RANGES, TableLinear } from '../nn/table-weights.js';
  *                params: [{ name, shape, offset, length }], layers?: [...] }], meta: {...} }
  *                (a Residual block lists its inner layers under `layers`)
  *   then         the blob: float32 parameter values; offset and length count bytes from its start.
+ *
+ * Version 2 holds an imported graph instead of layers: the header is { format: "faster-cnn",
+ * version: 2, graph: { input, output, nodes: [{ op, name, inputs, output, attrs }],
+ * consts: [{ name, shape, offset, length }] }, meta } (see src/graph/graph.ts), same blob.
  */
 export const FCNN_VERSION = 1;
+export const FCNN_GRAPH_VERSION = 2;
 const MAGIC = [0x46, 0x43, 0x4e, 0x4e];
 const MAX_HEADER = 16 << 20;
 
@@ -26,6 +32,38 @@ export class ModelFormatError extends FasterCnnError {}
 interface ParamEntry { name: string; shape: number[]; offset: number; length: number }
 interface LayerEntry { type: string; config: Record<string, number | undefined>; params: ParamEntry[]; layers?: LayerEntry[] }
 interface Header { format: string; version: number; layers: LayerEntry[]; meta?: Record<string, unknown> }
+
+function assemble(header: object, blobs: Float32Array[], version: number): Uint8Array {
+  const offset = blobs.reduce((n, b) => n + b.byteLength, 0);
+  const head = new TextEncoder().encode(JSON.stringify(header));
+  const start = 12 + Math.ceil(head.length / 4) * 4;
+  const out = new Uint8Array(start + offset);
+  out.set(MAGIC, 0);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(4, version, true);
+  dv.setUint32(8, head.length, true);
+  out.set(head, 12);
+  out.fill(0x20, 12 + head.length, start);
+  let at = start;
+  for (const b of blobs) {
+    out.set(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), at);
+    at += b.byteLength;
+  }
+  return out;
+}
+
+export function encodeGraph(graph: Graph, meta: Record<string, unknown> = {}): Uint8Array {
+  let offset = 0;
+  const blobs: Float32Array[] = [];
+  const consts = [...graph.consts].map(([name, c]) => {
+    const e = { name, shape: c.shape, offset, length: c.data.byteLength };
+    offset += c.data.byteLength;
+    blobs.push(c.data);
+    return e;
+  });
+  const { input, output, nodes } = graph;
+  return assemble({ format: 'faster-cnn', version: FCNN_GRAPH_VERSION, graph: { input, output, nodes, consts }, meta }, blobs, FCNN_GRAPH_VERSION);
+}
 
 export function encodeModel(model: Sequential, meta: Record<string, unknown> = {}): Uint8Array {
   let offset = 0;
@@ -44,21 +82,7 @@ export function encodeModel(model: Sequential, meta: Record<string, unknown> = {
     };
   };
   const layers = model.layers.map(entry);
-  const header = new TextEncoder().encode(JSON.stringify({ format: 'faster-cnn', version: FCNN_VERSION, layers, meta } satisfies Header));
-  const start = 12 + Math.ceil(header.length / 4) * 4;
-  const out = new Uint8Array(start + offset);
-  out.set(MAGIC, 0);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(4, FCNN_VERSION, true);
-  dv.setUint32(8, header.length, true);
-  out.set(header, 12);
-  out.fill(0x20, 12 + header.length, start);
-  let at = start;
-  for (const b of blobs) {
-    out.set(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), at);
-    at += b.byteLength;
-  }
-  return out;
+  return assemble({ format: 'faster-cnn', version: FCNN_VERSION, layers, meta } satisfies Header, blobs, FCNN_VERSION);
 }
 
 function bad(why: string): never {
@@ -118,23 +142,65 @@ function buildLayer(e: LayerEntry, i: number, blob: number, depth: number): Laye
   }
 }
 
-/** Parses a model file; every size is checked against the file before anything is allocated. */
-export function decodeModel(bytes: Uint8Array): { model: Sequential; meta: Record<string, unknown> } {
+/** Prefix and header of a .fcnn file, checked. */
+function readHeader(bytes: Uint8Array): { version: number; header: Header & GraphHeader; start: number } {
   if (!(bytes instanceof Uint8Array)) bad('expected bytes');
   if (bytes.length < 12 || MAGIC.some((m, i) => bytes[i] !== m)) bad(`it does not start with "FCNN" (${bytes.length} bytes)`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = dv.getUint32(4, true);
-  if (version !== FCNN_VERSION) bad(`format version ${version}; this faster-cnn reads version ${FCNN_VERSION}`);
+  if (version !== FCNN_VERSION && version !== FCNN_GRAPH_VERSION) bad(`format version ${version}; this faster-cnn reads versions ${FCNN_VERSION} and ${FCNN_GRAPH_VERSION}`);
   const hlen = dv.getUint32(8, true);
   if (hlen > MAX_HEADER || 12 + hlen > bytes.length) bad(`the header claims ${formatBytes(hlen)}, the file has ${formatBytes(bytes.length - 12)} after the prefix`);
-  let header: Header;
+  let header: Header & GraphHeader;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(12, 12 + hlen)));
   } catch (e) {
     return bad(`the header is not JSON (${(e as Error).message})`);
   }
-  if (header?.format !== 'faster-cnn' || !Array.isArray(header.layers)) bad('the header is not a faster-cnn model header');
-  const start = 12 + Math.ceil(hlen / 4) * 4;
+  if (header?.format !== 'faster-cnn' || typeof header !== 'object') bad('the header is not a faster-cnn model header');
+  return { version, header, start: 12 + Math.ceil(hlen / 4) * 4 };
+}
+
+interface GraphHeader { graph: { input: Graph['input']; output: string; nodes: GraphNode[]; consts: ParamEntry[] } }
+
+/** A .fcnn file of either version: a layer stack (trained here) or an imported graph. */
+export function decodeAny(bytes: Uint8Array): { model?: Sequential; graph?: Graph; meta: Record<string, unknown> } {
+  const { version } = readHeader(bytes);
+  return version === FCNN_GRAPH_VERSION ? decodeGraph(bytes) : decodeModel(bytes);
+}
+
+/** Parses a version-2 file; sizes are checked against the file and the graph is validated. */
+export function decodeGraph(bytes: Uint8Array): { graph: Graph; meta: Record<string, unknown> } {
+  const { version, header, start } = readHeader(bytes);
+  if (version !== FCNN_GRAPH_VERSION) bad(`format version ${version} holds layers, not a graph`);
+  const g = header.graph;
+  if (!g || !Array.isArray(g.nodes) || !Array.isArray(g.consts) || typeof g.output !== 'string' || typeof g.input?.name !== 'string'
+    || !Array.isArray(g.input.shape) || !g.input.shape.every((d) => Number.isInteger(d) && d > 0)) bad('the graph header is incomplete');
+  const blob = bytes.length - start;
+  const consts = new Map<string, Const>();
+  for (const [i, c] of g.consts.entries()) {
+    const off = num(c?.offset, `constant ${i} offset`), len = num(c?.length, `constant ${i} length`);
+    if (!Array.isArray(c.shape) || !c.shape.every((d) => Number.isInteger(d) && d >= 0)) bad(`constant ${i} has shape ${JSON.stringify(c.shape)}`);
+    const n = c.shape.reduce((a, b) => a * b, 1);
+    if (len !== n * 4) bad(`constant ${c.name} holds ${formatBytes(len)}, its shape [${c.shape}] needs ${formatBytes(n * 4)}`);
+    if (off < 0 || off % 4 !== 0 || off + len > blob) bad(`constant ${c.name} lies at bytes ${off}..${off + len}, past the ${formatBytes(blob)} of data (truncated?)`);
+    const data = new Float32Array(n);
+    new Uint8Array(data.buffer).set(bytes.subarray(start + off, start + off + len));
+    consts.set(String(c.name), { shape: c.shape, data });
+  }
+  const graph: Graph = { input: { name: g.input.name, shape: g.input.shape, layout: g.input.layout === 'nhwc' ? 'nhwc' : 'nchw' }, output: g.output, nodes: g.nodes, consts };
+  try {
+    checkGraph(graph);
+  } catch (e) {
+    return bad((e as Error).message);
+  }
+  return { graph, meta: header.meta ?? {} };
+}
+
+/** Parses a model file; every size is checked against the file before anything is allocated. */
+export function decodeModel(bytes: Uint8Array): { model: Sequential; meta: Record<string, unknown> } {
+  const { version, header, start } = readHeader(bytes);
+  if (version !== FCNN_VERSION || !Array.isArray(header.layers)) bad(`format version ${version} holds an imported graph: load it with loadModel()`);
   const blob = bytes.length - start;
   const layers = header.layers.map((e, i) => buildLayer(e, i, blob, 0));
   const fill = (e: LayerEntry, l: Layer, i: number) => {

@@ -33,7 +33,7 @@ export interface GraphNode {
  * dense: x [N, K], W [O, K], B? (act); maxpool / avgpool (kernel, stride, pad, countPad 0|1);
  * gap (global average pool, keepDims 0|1); affine: x, scale [C], shift [C] per channel (folded
  * batch norm); add, sub, mul, div: numpy broadcasting; relu; clip (min, max); sigmoid;
- * softmax (axis); flatten (nhwc 0|1: flatten in channels-last order, as Keras does);
+ * softmax (axis, log 0|1); flatten (nhwc 0|1: flatten in channels-last order, as Keras does);
  * reshape (shape, physical); transpose (perm); concat (axis); pad (pads [begin..., end...], value);
  * squeeze (axes); mean (axes, keepDims); fakequant (scale, zero, qmin, qmax: an ONNX
  * QuantizeLinear + DequantizeLinear pair, kept as the rounding it does); identity.
@@ -187,4 +187,61 @@ export function inferShapes(g: Graph, inputShape: number[] = g.input.shape): Map
 
 function fail(why: string): never {
   throw new GraphError(why);
+}
+
+/** Attribute kinds per op: 'i' integer, 'n' number, 'I' integer list, 's' string. Optional ones end in '?'. */
+const SCHEMA: Partial<Record<Op, Record<string, string>>> = {
+  conv: { stride: 'I', dilation: 'I', pad: 'I', group: 'i', act: 's?' },
+  dense: { act: 's?' },
+  maxpool: { kernel: 'I', stride: 'I', pad: 'I', countPad: 'i?' },
+  avgpool: { kernel: 'I', stride: 'I', pad: 'I', countPad: 'i?' },
+  gap: { keepDims: 'i' },
+  clip: { min: 'n', max: 'n' },
+  softmax: { axis: 'i', log: 'i?' },
+  flatten: { nhwc: 'i?' },
+  reshape: { shape: 'I' },
+  transpose: { perm: 'I' },
+  concat: { axis: 'i' },
+  pad: { pads: 'I', value: 'n' },
+  squeeze: { axes: 'I' },
+  mean: { axes: 'I', keepDims: 'i' },
+  fakequant: { scale: 'n', zero: 'i', qmin: 'i', qmax: 'i' },
+};
+const ARITY: Partial<Record<Op, [number, number]>> = { conv: [2, 3], dense: [2, 3], affine: [3, 3], add: [2, 2], sub: [2, 2], mul: [2, 2], div: [2, 2], concat: [1, 64] };
+const LENGTH: Record<string, number> = { stride: 2, dilation: 2, pad: 4, kernel: 2 };
+
+/** Largest tensor a graph may hold, in elements (1 G bytes of float32). */
+export const MAX_TENSOR = 1 << 28;
+
+/**
+ * Validates a graph read from a file before anything runs or allocates: ops, arity, attribute
+ * types and ranges, every shape (for its own input shape), tensor sizes under MAX_TENSOR.
+ */
+export function checkGraph(g: Graph): Map<string, number[]> {
+  if (sizeOf(g.input.shape) > MAX_TENSOR) fail(`the input [${g.input.shape}] is over ${MAX_TENSOR} elements`);
+  for (const n of g.nodes) {
+    if (!n || typeof n.name !== 'string' || !(OPS as readonly string[]).includes(n.op)) fail(`node ${JSON.stringify(n?.name)}: unknown op ${JSON.stringify(n?.op)}`);
+    if (!Array.isArray(n.inputs) || !n.inputs.every((i) => typeof i === 'string') || typeof n.output !== 'string') fail(`node ${n.name}: bad inputs or output`);
+    const [lo, hi] = ARITY[n.op] ?? [1, 1];
+    if (n.inputs.length < lo || n.inputs.length > hi) fail(`node ${n.name} (${n.op}) has ${n.inputs.length} inputs, needs ${lo}..${hi}`);
+    if (typeof n.attrs !== 'object' || n.attrs === null) fail(`node ${n.name}: attrs missing`);
+    for (const [k, kind] of Object.entries(SCHEMA[n.op] ?? {})) {
+      const v = n.attrs[k];
+      if (v === undefined && kind.endsWith('?')) continue;
+      const ok = kind[0] === 'i' ? Number.isInteger(v) && Math.abs(v as number) < 1 << 30
+        : kind[0] === 'n' ? typeof v === 'number' && Number.isFinite(v)
+          : kind[0] === 's' ? typeof v === 'string'
+            : Array.isArray(v) && v.length <= 16 && v.every((x) => Number.isInteger(x) && Math.abs(x) < 1 << 30) && (!(k in LENGTH) || v.length === LENGTH[k]);
+      if (!ok) fail(`node ${n.name} (${n.op}): attribute ${k} is ${JSON.stringify(v)}`);
+    }
+    const a = n.attrs;
+    const positive = ['stride', 'dilation', 'kernel'].filter((k) => Array.isArray(a[k]) && (a[k] as number[]).some((x) => x < 1));
+    if (positive.length || (n.op === 'conv' && (a.group as number) < 1) || (n.op === 'fakequant' && !((a.scale as number) > 0))) fail(`node ${n.name} (${n.op}): ${positive[0] ?? 'group/scale'} must be positive`);
+    if (Array.isArray(a.pad) && (a.pad as number[]).some((x) => x < 0)) fail(`node ${n.name} (${n.op}): negative padding`);
+  }
+  const shapes = inferShapes(g);
+  for (const [t, s] of shapes) {
+    if (!s.every((d) => Number.isInteger(d) && d >= 0) || sizeOf(s) > MAX_TENSOR) fail(`tensor ${t} would have shape [${s}] (at most ${MAX_TENSOR} elements)`);
+  }
+  return shapes;
 }

@@ -214,7 +214,7 @@ export function binary(x: Tensor, z: Tensor, f: (a: number, b: number) => number
   return { data: y, shape: out };
 }
 
-export function softmax(x: Tensor, axis: number): Tensor {
+export function softmax(x: Tensor, axis: number, log = false): Tensor {
   const n = x.shape[axis], inner = sizeOf(x.shape.slice(axis + 1)), outer = sizeOf(x.shape.slice(0, axis));
   const y = new Float32Array(x.data.length);
   for (let o = 0; o < outer; o++) {
@@ -223,7 +223,8 @@ export function softmax(x: Tensor, axis: number): Tensor {
       let m = -Infinity, s = 0;
       for (let k = 0; k < n; k++) m = Math.max(m, x.data[base + k * inner]);
       for (let k = 0; k < n; k++) s += y[base + k * inner] = Math.exp(x.data[base + k * inner] - m);
-      for (let k = 0; k < n; k++) y[base + k * inner] /= s;
+      if (log) for (let k = 0; k < n; k++) y[base + k * inner] = x.data[base + k * inner] - m - Math.log(s);
+      else for (let k = 0; k < n; k++) y[base + k * inner] /= s;
     }
   }
   return { data: y, shape: x.shape };
@@ -300,7 +301,7 @@ export function fakeQuant(x: Tensor, a: Attrs): Tensor {
   const y = new Float32Array(x.data.length);
   for (let i = 0; i < y.length; i++) {
     // Round half to even, as QuantizeLinear does.
-    const v = x.data[i] / s;
+    const v = Math.fround(x.data[i] / s);
     let q = Math.round(v);
     if (q - v === 0.5 && q % 2 !== 0) q -= 1;
     y[i] = (Math.min(hi, Math.max(lo, q + z)) - z) * s;

@@ -203,7 +203,7 @@ async function floatNode(n: GraphNode, ins: Tensor[], out: number[], threads?: n
     case 'relu': return { data: x.data.map((v) => (v > 0 ? v : 0)), shape: out };
     case 'clip': return { data: x.data.map((v) => Math.min(a.max as number, Math.max(a.min as number, v))), shape: out };
     case 'sigmoid': return { data: x.data.map((v) => 1 / (1 + Math.exp(-v))), shape: out };
-    case 'softmax': return ops.softmax(x, a.axis as number);
+    case 'softmax': return ops.softmax(x, a.axis as number, a.log === 1);
     case 'flatten': return ops.flatten(x, a.nhwc === 1, out);
     case 'reshape':
     case 'squeeze':

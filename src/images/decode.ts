@@ -7,8 +7,11 @@ export class ImageFormatError extends FasterCnnError {}
 export type { Gray } from './digit.js';
 import type { Gray } from './digit.js';
 
-/** Decodes a PNG or JPEG file into luminance (alpha composited on white). */
-export async function readGray(path: string): Promise<Gray> {
+/** 8-bit RGBA pixels, row-major. */
+export interface Rgba { width: number; height: number; data: Uint8Array }
+
+/** Decodes a PNG or JPEG file into RGBA. */
+export async function readRgba(path: string): Promise<Rgba> {
   const bytes = new Uint8Array(await readFile(path));
   const isPng = bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47;
   const isJpeg = bytes[0] === 0xff && bytes[1] === 0xd8;
@@ -28,6 +31,12 @@ export async function readGray(path: string): Promise<Gray> {
     if (e instanceof ImageFormatError) throw e;
     throw new ImageFormatError(`${path}: could not decode (${(e as Error).message})`);
   }
+  return rgba;
+}
+
+/** Decodes a PNG or JPEG file into luminance (alpha composited on white). */
+export async function readGray(path: string): Promise<Gray> {
+  const rgba = await readRgba(path);
   const n = rgba.width * rgba.height;
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) {
