@@ -10,6 +10,8 @@ import { predictCommand } from './predict.js';
 import { finetuneCommand } from './finetune.js';
 import { webCommand } from './web.js';
 import { exportCommand } from './export.js';
+import { importCommand, runCommand } from './import.js';
+import { benchModelsCommand } from '../bench/models.js';
 import { runOrder, runProfile } from '../bench/worker.js';
 
 const HELP = `faster-cnn: exact lookup-table (PCILT) convolution
@@ -33,6 +35,20 @@ Commands:
                             "PCILTs as weights") and compare with plain QAT
   export FILE --out FILE.onnx
                             the network as ONNX (opset 13, QuantizeLinear/DequantizeLinear around Conv/Gemm)
+  import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR] [--limit N] [preprocessing flags]
+                            an ONNX model (float, QDQ, QLinearConv), a TF.js model.json (layers or graph) or
+                            a JS module exporting one, as a .fcnn graph; activations quantized to B bits
+                            (static ranges from the images in DIR, else measured per input)
+  run FILE IMAGE [--top 5] [--json] [--profile] [--activation-bits B] [--kernel auto|pcilt|direct]
+      [--threads N] [preprocessing flags]
+                            one PNG/JPEG through an imported model with its stored preprocessing;
+                            --profile: per-layer times and the kernel 'auto' chose, with its measurements
+      preprocessing flags:  --size WxH --resize bilinear|nearest --align-corners --scale X --offset X
+                            --mean R,G,B --std R,G,B --channels rgb|bgr|gray
+  bench-models --photos DIR [--models mobilenet_v2,mobilenet_v2_mid,inception_v3] [--bits 8,4] [--runs N]
+               [--threads T] [--json FILE] [--report FILE]
+                            imports the pretrained nsfwjs models and checks them against tfjs on real
+                            photographs (float32, 8- and 4-bit), timed against tfjs-wasm and onnxruntime-web
   web [--port 8080] [--no-isolation]
                             serves the MNIST drawing page on localhost (npm run web)
   help                      this text
@@ -46,6 +62,9 @@ const commands: Record<string, (argv: string[]) => unknown> = {
   eval: evalCommand,
   predict: predictCommand,
   'finetune-tables': finetuneCommand,
+  import: importCommand,
+  'bench-models': benchModelsCommand,
+  run: runCommand,
   web: webCommand,
   export: exportCommand,
   // Internal: the bench runs every implementation in a child process of its own.

@@ -11,8 +11,8 @@ import type { Tensor } from './tensor.js';
 export interface PredictOptions {
   /** Engine for the integer convolutions ('auto', 'wasm', 'webgpu', 'js'). */
   backend?: string;
-  /** Integer networks: table look-ups (default) or direct multiplication. */
-  kernel?: 'pcilt' | 'direct';
+  /** Integer networks: table look-ups (default; imported graphs: 'auto') or direct multiplication. */
+  kernel?: 'auto' | 'pcilt' | 'direct';
   threads?: number;
   timings?: StageTiming[];
   /** Imported graphs: override the stored activation bit width (0 = float32). */
@@ -71,7 +71,7 @@ export class Model {
     if (!(x?.data instanceof Float32Array) || !Array.isArray(x.shape) || x.shape.length !== 4) {
       throw new ArgumentError('input', x?.shape ?? x, 'a { data: Float32Array, shape: [N, C, H, W] } tensor');
     }
-    return this.quantized ? this.integerNet().run(x, opts) : this.net.forward(x, false);
+    return this.quantized ? this.integerNet().run(x, { ...opts, kernel: opts.kernel === 'direct' ? 'direct' : 'pcilt' }) : this.net.forward(x, false);
   }
 
   /** The input shape this model takes for a batch of n, in its source layout. */

@@ -1,0 +1,198 @@
+import { writeFile } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+import { ArgumentError } from '../errors.js';
+import { exportGraphOnnx } from '../formats/onnx/export-graph.js';
+import { readTfjs, type TfjsArtifacts } from '../formats/tfjs.js';
+import { imageTensor, imagesIn } from '../cli/import.js';
+import { intFlag, listFlag, parse } from '../cli/args.js';
+import { importModel, type Model } from '../nn/api.js';
+import type { Tensor } from '../nn/tensor.js';
+
+/** The pretrained models the nsfwjs package ships (TF.js layers and graph formats). */
+export const NSFWJS_MODELS: Record<string, { dir: string; format: string }> = {
+  mobilenet_v2: { dir: 'mobilenet_v2', format: 'layers' },
+  mobilenet_v2_mid: { dir: 'mobilenet_v2_mid', format: 'graph' },
+  inception_v3: { dir: 'inception_v3', format: 'layers' },
+};
+
+interface Agreement { images: number; top1: number; meanAbsDiff: number; maxAbsDiff: number }
+
+export interface ModelReport {
+  model: string;
+  format: string;
+  input: number[];
+  nodes: number;
+  importMs: number;
+  photos: number;
+  float: Agreement;
+  /** Per activation bit width: dynamic ranges on every photo, static ranges calibrated on every 4th photo and scored on the rest. */
+  quantized: { bits: number; dynamic: Agreement; static: Agreement }[];
+  /** Median ms per image at batch 1. */
+  latency: Record<string, number>;
+  threads: number;
+}
+
+function argmax(a: ArrayLike<number>): number {
+  let b = 0;
+  for (let i = 1; i < a.length; i++) if (a[i] > a[b]) b = i;
+  return b;
+}
+
+function agreement(ref: Float32Array[], got: Float32Array[]): Agreement {
+  let top1 = 0, sum = 0, n = 0, max = 0;
+  for (let i = 0; i < ref.length; i++) {
+    if (argmax(ref[i]) === argmax(got[i])) top1++;
+    for (let k = 0; k < ref[i].length; k++) {
+      const d = Math.abs(ref[i][k] - got[i][k]);
+      sum += d;
+      n++;
+      max = Math.max(max, d);
+    }
+  }
+  return { images: ref.length, top1: top1 / ref.length, meanAbsDiff: sum / n, maxAbsDiff: max };
+}
+
+async function median(runs: number, f: () => Promise<unknown>): Promise<number> {
+  await f();
+  await f();
+  const t: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await f();
+    t.push(performance.now() - t0);
+  }
+  return t.sort((a, b) => a - b)[Math.floor(runs / 2)];
+}
+
+/** tfjs's own output for each photo (the oracle), and a timer for its wasm backend. */
+async function tfjsPeer(art: TfjsArtifacts, format: string) {
+  const tf = await import('@tensorflow/tfjs');
+  await import('@tensorflow/tfjs-backend-wasm');
+  await tf.setBackend('wasm');
+  await tf.ready();
+  const io = tf.io.fromMemory({
+    modelTopology: art.modelTopology as object, weightSpecs: art.weightsManifest.flatMap((g) => g.weights) as never,
+    weightData: art.weightData.slice().buffer,
+  });
+  const model = format === 'graph' ? await tf.loadGraphModel(io) : await tf.loadLayersModel(io);
+  const predict = async (x: Tensor) => {
+    const t = tf.tensor(x.data, x.shape);
+    const y = model.predict(t) as import('@tensorflow/tfjs').Tensor;
+    const d = (await y.data()) as Float32Array;
+    t.dispose();
+    y.dispose();
+    return d;
+  };
+  return { predict, dispose: () => model.dispose() };
+}
+
+/**
+ * Imports each nsfwjs model, runs it on real photographs in float32 and with 8- and 4-bit
+ * activations, compares every output with tfjs's own, and times it against tfjs-backend-wasm and
+ * onnxruntime-web (running the same graph exported as float ONNX), in one process: ours first,
+ * the peers after, so that their thread pools do not spin during our runs.
+ */
+export async function benchModel(name: string, photos: string[], opts: { bits: number[]; runs: number; threads: number; log: (s: string) => void }): Promise<ModelReport> {
+  const spec = NSFWJS_MODELS[name] ?? (() => { throw new ArgumentError('--models', name, Object.keys(NSFWJS_MODELS).join(', ')); })();
+  const { createRequire } = await import('node:module');
+  // The package's exports hide its model files: find them beside its main module.
+  const main = createRequire(import.meta.url).resolve('nsfwjs');
+  const modelPath = join(main.slice(0, main.lastIndexOf(`${sep}dist${sep}`)), 'dist', 'models', spec.dir, 'model.min.js');
+  const t0 = performance.now();
+  const model: Model = await importModel(modelPath);
+  const importMs = performance.now() - t0;
+  // nsfwjs itself resizes with align_corners and scales pixels to [0, 1]; both engines get the same tensors.
+  const pre = { ...model.meta.preprocessing!, alignCorners: true };
+  const inputs: Tensor[] = [];
+  for (const f of photos) inputs.push(await imageTensor(f, pre));
+  const { log, threads } = opts;
+  log(`${name}: imported in ${importMs.toFixed(0)} ms (${model.graph!.nodes.length} nodes); ${inputs.length} photos`);
+
+  const art = await readTfjs(modelPath);
+  const tfjs = await tfjsPeer(art, spec.format);
+  const ref: Float32Array[] = [];
+  for (const x of inputs) ref.push(await tfjs.predict(x));
+
+  const run = async (m: Model, xs: Tensor[] = inputs, bits?: number) => {
+    const out: Float32Array[] = [];
+    for (const x of xs) out.push((await m.predict(x, { activationBits: bits ?? 0, threads })).data);
+    return out;
+  };
+  const float = agreement(ref, await run(model));
+  log(`  float32: top-1 agreement ${(float.top1 * 100).toFixed(1)}%, max |diff| ${float.maxAbsDiff.toExponential(2)}`);
+  const quantized = [];
+  const calib = inputs.filter((_, i) => i % 4 === 0), held = inputs.filter((_, i) => i % 4 !== 0);
+  const heldRef = ref.filter((_, i) => i % 4 !== 0);
+  for (const bits of opts.bits) {
+    const dynamic = agreement(ref, await run(model, inputs, bits));
+    const calibrated = await importModel(modelPath, { activationBits: bits, calibration: calib });
+    const stat = agreement(heldRef, await run(calibrated, held, bits));
+    log(`  ${bits}-bit: dynamic top-1 ${(dynamic.top1 * 100).toFixed(1)}% mean |dp| ${dynamic.meanAbsDiff.toFixed(4)}; `
+      + `static top-1 ${(stat.top1 * 100).toFixed(1)}% mean |dp| ${stat.meanAbsDiff.toFixed(4)} (${held.length} held-out photos)`);
+    quantized.push({ bits, dynamic, static: stat });
+  }
+
+  const x = inputs[0];
+  const latency: Record<string, number> = {};
+  const time = async (label: string, f: () => Promise<unknown>) => {
+    latency[label] = await median(opts.runs, f);
+    log(`  ${label}: ${latency[label].toFixed(1)} ms`);
+  };
+  await time('faster-cnn float32', () => model.predict(x, { threads, activationBits: 0 }));
+  for (const bits of opts.bits) await time(`faster-cnn ${bits}-bit (auto)`, () => model.predict(x, { threads, activationBits: bits }));
+  await time('tfjs-backend-wasm float32 (1 thread in Node)', () => tfjs.predict(x));
+  tfjs.dispose();
+  const ort = await import('onnxruntime-web');
+  ort.env.wasm.numThreads = threads;
+  const session = await ort.InferenceSession.create(exportGraphOnnx(model.graph!), { executionProviders: ['wasm'] });
+  const nchw = model.checkedInput(x);
+  const feed = { input: new ort.Tensor('float32', nchw.data, nchw.shape) };
+  const ortOut = (await session.run(feed)).output.data as Float32Array;
+  const ortDiff = agreement([ref[0]], [ortOut]).maxAbsDiff;
+  log(`  onnxruntime-web on the exported graph: max |diff| to tfjs ${ortDiff.toExponential(2)}`);
+  await time('onnxruntime-web float32', () => session.run(feed));
+  await session.release();
+  return {
+    model: name, format: spec.format, input: model.inputShape(), nodes: model.graph!.nodes.length, importMs, photos: inputs.length,
+    float, quantized, latency, threads,
+  };
+}
+
+export function modelsMarkdown(reports: ModelReport[]): string {
+  const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+  const lines = [
+    '| model | format | precision | top-1 agreement with tfjs | mean abs prob diff | max abs diff |',
+    '|---|---|---|---|---|---|',
+  ];
+  for (const r of reports) {
+    lines.push(`| ${r.model} | ${r.format} | float32 | ${pct(r.float.top1)} (${r.float.images}) | ${r.float.meanAbsDiff.toExponential(2)} | ${r.float.maxAbsDiff.toExponential(2)} |`);
+    for (const q of r.quantized) {
+      lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit dynamic | ${pct(q.dynamic.top1)} (${q.dynamic.images}) | ${q.dynamic.meanAbsDiff.toFixed(4)} | ${q.dynamic.maxAbsDiff.toFixed(4)} |`);
+      lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static | ${pct(q.static.top1)} (${q.static.images}) | ${q.static.meanAbsDiff.toFixed(4)} | ${q.static.maxAbsDiff.toFixed(4)} |`);
+    }
+  }
+  lines.push('', `| model | ${Object.keys(reports[0]?.latency ?? {}).join(' | ')} |`, `|---|${Object.keys(reports[0]?.latency ?? {}).map(() => '---').join('|')}|`);
+  for (const r of reports) lines.push(`| ${r.model} ${r.input.join('x')} | ${Object.values(r.latency).map((v) => `${v.toFixed(1)} ms`).join(' | ')} |`);
+  return lines.join('\n');
+}
+
+/** `faster-cnn bench-models --photos DIR [--models ...] [--bits 8,4] [--runs N] [--threads T] [--json FILE] [--report FILE]`. */
+export async function benchModelsCommand(argv: string[]): Promise<void> {
+  const { values } = parse(argv, {
+    photos: { type: 'string' }, models: { type: 'string' }, bits: { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' },
+    json: { type: 'string' }, report: { type: 'string' }, limit: { type: 'string' },
+  });
+  if (!values.photos) throw new ArgumentError('--photos', undefined, 'a folder of real photographs (scripts/fetch-photos.sh makes one)');
+  const photos = await imagesIn(String(values.photos), intFlag('limit', values.limit, 1000, 1));
+  const names = values.models ? String(values.models).split(',') : Object.keys(NSFWJS_MODELS);
+  const opts = {
+    bits: listFlag('bits', values.bits, [8, 4], 1, 8), runs: intFlag('runs', values.runs, 9, 1, 1000),
+    threads: intFlag('threads', values.threads, 2, 1, 64), log: (s: string) => process.stderr.write(`${s}\n`),
+  };
+  const reports: ModelReport[] = [];
+  for (const n of names) reports.push(await benchModel(n, photos, opts));
+  const md = modelsMarkdown(reports);
+  console.log(md);
+  if (values.json) await writeFile(String(values.json), JSON.stringify({ photos: photos.map((p) => join(p)), reports }, null, 2));
+  if (values.report) await writeFile(String(values.report), `${md}\n`);
+}

@@ -1,0 +1,137 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ArgumentError } from '../errors.js';
+import type { NodeProfile } from '../graph/run.js';
+import { readRgba } from '../images/decode.js';
+import { checkPreprocess, preprocess, type Preprocess } from '../images/preprocess.js';
+import { importModel, saveModel, type Model } from '../nn/api.js';
+import type { Tensor } from '../nn/tensor.js';
+import { intFlag, parse } from './args.js';
+
+/** Flags that override a model's stored preprocessing. */
+const PREPROCESS_FLAGS = {
+  size: { type: 'string' }, resize: { type: 'string' }, 'align-corners': { type: 'boolean' }, scale: { type: 'string' },
+  offset: { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' }, channels: { type: 'string' },
+} as const;
+
+function numberFlag(name: string, v: unknown): number {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new ArgumentError(`--${name}`, v, 'a finite number');
+  return n;
+}
+
+function preprocessFlags(values: Record<string, unknown>): Partial<Preprocess> {
+  const p: Partial<Preprocess> = {};
+  if (values.size !== undefined) {
+    const m = /^(\d+)(?:x(\d+))?$/.exec(String(values.size));
+    if (!m) throw new ArgumentError('--size', values.size, 'WIDTHxHEIGHT or one number, e.g. 224x224');
+    p.width = Number(m[1]);
+    p.height = Number(m[2] ?? m[1]);
+  }
+  if (values.resize !== undefined) p.resize = String(values.resize) as Preprocess['resize'];
+  if (values['align-corners']) p.alignCorners = true;
+  if (values.scale !== undefined) p.scale = numberFlag('scale', values.scale);
+  if (values.offset !== undefined) p.offset = numberFlag('offset', values.offset);
+  if (values.mean !== undefined) p.mean = String(values.mean).split(',').map((v) => numberFlag('mean', v));
+  if (values.std !== undefined) p.std = String(values.std).split(',').map((v) => numberFlag('std', v));
+  if (values.channels !== undefined) p.channels = String(values.channels) as Preprocess['channels'];
+  return p;
+}
+
+/** The PNG and JPEG files of a folder, sorted by name. */
+export async function imagesIn(dir: string, limit = Infinity): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    throw new ArgumentError('--calibrate', dir, `a readable folder of PNG or JPEG images (${(e as Error).message})`);
+  }
+  const files = names.filter((f) => /\.(png|jpe?g)$/i.test(f)).sort().slice(0, limit).map((f) => join(dir, f));
+  if (files.length === 0) throw new ArgumentError('--calibrate', dir, 'a folder holding at least one .png, .jpg or .jpeg file');
+  return files;
+}
+
+export async function imageTensor(path: string, p: Preprocess): Promise<Tensor> {
+  return preprocess(await readRgba(path), p);
+}
+
+/** `faster-cnn import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR]`. */
+export async function importCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parse(argv, {
+    out: { type: 'string' }, 'activation-bits': { type: 'string' }, calibrate: { type: 'string' }, limit: { type: 'string' }, ...PREPROCESS_FLAGS,
+  });
+  const src = positionals[0];
+  if (!src || !values.out) throw new ArgumentError('arguments', positionals, 'a model (.onnx, model.json or a .js module) and --out FILE.fcnn');
+  const bits = values['activation-bits'] === undefined ? undefined : intFlag('activation-bits', values['activation-bits'], 8, 1, 8);
+  const overrides = preprocessFlags(values);
+  const t0 = performance.now();
+  let model = await importModel(src, { activationBits: bits, preprocessing: overrides });
+  if (values.calibrate !== undefined) {
+    if (!bits) throw new ArgumentError('--calibrate', values.calibrate, 'used together with --activation-bits');
+    const files = await imagesIn(String(values.calibrate), intFlag('limit', values.limit, 100, 1));
+    const pre = model.meta.preprocessing!;
+    const calibration: Tensor[] = [];
+    for (const [i, f] of files.entries()) {
+      process.stderr.write(`\rcalibrating: reading ${i + 1}/${files.length} images`);
+      calibration.push(await imageTensor(f, pre));
+    }
+    process.stderr.write('\n');
+    model = await importModel(src, { activationBits: bits, preprocessing: overrides, calibration });
+  }
+  await saveModel(model, String(values.out), { importedFrom: src, calibrationImages: values.calibrate });
+  const g = model.graph!;
+  const convs = g.nodes.filter((n) => n.op === 'conv' || n.op === 'dense').length;
+  console.log(`${values.out}: ${g.nodes.length} nodes (${convs} convolution/dense), input ${JSON.stringify(model.inputShape())} ${g.input.layout.toUpperCase()}, `
+    + `${bits ? `${bits}-bit activations, ${model.meta.ranges ? 'static ranges' : 'dynamic ranges'}` : 'float32'}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+/** `faster-cnn run FILE IMAGE [--top K] [--json] [--profile]`: one image through an imported model. */
+export async function runCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parse(argv, {
+    top: { type: 'string' }, json: { type: 'boolean' }, profile: { type: 'boolean' }, 'activation-bits': { type: 'string' },
+    kernel: { type: 'string' }, threads: { type: 'string' }, ...PREPROCESS_FLAGS,
+  });
+  const [file, image] = positionals;
+  if (!file || !image) throw new ArgumentError('arguments', positionals, 'a model file and an image (faster-cnn run FILE.fcnn IMAGE)');
+  const kernel = values.kernel as 'auto' | 'pcilt' | 'direct' | undefined;
+  if (kernel !== undefined && !['auto', 'pcilt', 'direct'].includes(kernel)) throw new ArgumentError('--kernel', kernel, 'auto, pcilt or direct');
+  const model: Model = await importModel(file);
+  if (!model.graph) throw new ArgumentError('FILE', file, 'an imported model (faster-cnn import); for MNIST models use predict');
+  const pre = checkPreprocess({ ...model.meta.preprocessing, ...preprocessFlags(values) });
+  const x = await imageTensor(image, pre);
+  const opts = {
+    activationBits: values['activation-bits'] === undefined ? undefined : intFlag('activation-bits', values['activation-bits'], 8, 0, 8),
+    kernel, threads: values.threads === undefined ? undefined : intFlag('threads', values.threads, 2, 1, 256),
+  };
+  let profile: NodeProfile[] | undefined;
+  if (values.profile) {
+    // The first run calibrates 'auto' per layer; the profile shows the second.
+    await model.predict(x, opts);
+    profile = [];
+  }
+  const t0 = performance.now();
+  const y = await model.predict(x, { ...opts, profile });
+  const ms = performance.now() - t0;
+  const k = intFlag('top', values.top, 5, 1, y.data.length);
+  const top = Array.from(y.data, (score, index) => ({ index, score })).sort((a, b) => b.score - a.score).slice(0, k);
+  if (values.json) {
+    console.log(JSON.stringify({ outputs: Array.from(y.data), top, ms, ...(profile ? { profile } : {}) }));
+    return;
+  }
+  console.log(`${image}: ${top.map((t) => `#${t.index} ${t.score.toFixed(4)}`).join(', ')} (${ms.toFixed(1)} ms)`);
+  if (profile) console.log(formatProfile(profile));
+}
+
+/** One line per node; integer layers say which kernel ran and what 'auto' measured. */
+export function formatProfile(profile: NodeProfile[]): string {
+  const rows = profile.map((p) => {
+    const why = p.candidates ? Object.entries(p.candidates).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(' / ') : '';
+    return `${p.node.slice(-40).padEnd(40)} ${p.op.padEnd(9)} ${p.ms.toFixed(2).padStart(8)} ms ${p.macs ? `${(p.macs / 1e6).toFixed(1).padStart(7)} M MACs` : ''.padStart(14)}`
+      + `${p.kernel ? `  ${p.kernel}` : ''}${why ? ` (measured ms: ${why})` : ''}`;
+  });
+  const total = profile.reduce((s, p) => s + p.ms, 0);
+  const byOp = new Map<string, number>();
+  for (const p of profile) byOp.set(p.kernel ?? p.op, (byOp.get(p.kernel ?? p.op) ?? 0) + p.ms);
+  rows.push(`total ${total.toFixed(1)} ms: ${[...byOp].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
+  return rows.join('\n');
+}
