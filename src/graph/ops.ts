@@ -47,28 +47,35 @@ function im2col(x: Float32Array, w: Window, n: number, c0: number, C: number): F
   return cols;
 }
 
-/** Depthwise convolution: output channel o reads input channel floor(o / multiplier) only. */
+/**
+ * Depthwise convolution: output channel o reads input channel floor(o / multiplier) only.
+ * Rows and columns whose window lies inside the input skip the bounds checks; per kernel tap the
+ * whole output row is accumulated, so the inner loop is a contiguous multiply-add.
+ */
 function depthwise(x: Float32Array, wt: Float32Array, y: Float32Array, w: Window, O: number): void {
   const { N, C, H, W, KH, KW, sh, sw, dh, dw, pt, pl, OH, OW } = w;
   const mult = O / C;
+  // Columns [c0, c1) have every tap inside the row.
+  const c0 = Math.min(OW, Math.max(0, Math.ceil(pl / sw))), c1 = Math.max(c0, Math.min(OW, Math.floor((W - 1 - (KW - 1) * dw + pl) / sw) + 1));
   for (let n = 0; n < N; n++) {
     for (let o = 0; o < O; o++) {
       const plane = (n * C + Math.floor(o / mult)) * H * W, wo = o * KH * KW, yo = (n * O + o) * OH * OW;
       for (let oh = 0; oh < OH; oh++) {
-        const ih0 = oh * sh - pt;
-        for (let ow = 0; ow < OW; ow++) {
-          const iw0 = ow * sw - pl;
-          let s = 0;
-          for (let kh = 0; kh < KH; kh++) {
-            const ih = ih0 + kh * dh;
-            if (ih < 0 || ih >= H) continue;
-            const row = plane + ih * W, wr = wo + kh * KW;
-            for (let kw = 0; kw < KW; kw++) {
-              const iw = iw0 + kw * dw;
-              if (iw >= 0 && iw < W) s += x[row + iw] * wt[wr + kw];
+        const ih0 = oh * sh - pt, row = yo + oh * OW;
+        for (let kh = 0; kh < KH; kh++) {
+          const ih = ih0 + kh * dh;
+          if (ih < 0 || ih >= H) continue;
+          const src = plane + ih * W - pl;
+          for (let kw = 0; kw < KW; kw++) {
+            const k = wt[wo + kh * KW + kw], off = src + kw * dw;
+            for (let ow = c0; ow < c1; ow++) y[row + ow] += k * x[off + ow * sw];
+            for (let ow = 0; ow < OW; ow++) {
+              if (ow === c0) ow = c1;
+              if (ow >= OW) break;
+              const iw = ow * sw - pl + kw * dw;
+              if (iw >= 0 && iw < W) y[row + ow] += k * x[off + ow * sw];
             }
           }
-          y[yo + oh * OW + ow] = s;
         }
       }
     }

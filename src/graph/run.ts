@@ -200,8 +200,8 @@ async function floatNode(n: GraphNode, ins: Tensor[], out: number[], threads?: n
     case 'sub': return ops.binary(x, y, (p, q) => p - q, at);
     case 'mul': return ops.binary(x, y, (p, q) => p * q, at);
     case 'div': return ops.binary(x, y, (p, q) => p / q, at);
-    case 'relu': return { data: x.data.map((v) => (v > 0 ? v : 0)), shape: out };
-    case 'clip': return { data: x.data.map((v) => Math.min(a.max as number, Math.max(a.min as number, v))), shape: out };
+    case 'relu': return clamp(x, 0, Infinity);
+    case 'clip': return clamp(x, a.min as number, a.max as number);
     case 'sigmoid': return { data: x.data.map((v) => 1 / (1 + Math.exp(-v))), shape: out };
     case 'softmax': return ops.softmax(x, a.axis as number, a.log === 1);
     case 'flatten': return ops.flatten(x, a.nhwc === 1, out);
@@ -214,4 +214,13 @@ async function floatNode(n: GraphNode, ins: Tensor[], out: number[], threads?: n
     case 'mean': return ops.mean(x, a.axes as number[], out);
     case 'fakequant': return ops.fakeQuant(x, a);
   }
+}
+
+function clamp(x: Tensor, lo: number, hi: number): Tensor {
+  const y = new Float32Array(x.data.length);
+  for (let i = 0; i < y.length; i++) {
+    const v = x.data[i];
+    y[i] = v < lo ? lo : v > hi ? hi : v;
+  }
+  return { data: y, shape: x.shape };
 }

@@ -1,6 +1,7 @@
 import { ArgumentError } from '../errors.js';
 import { decodeAny, encodeGraph, encodeModel } from '../formats/fcnn.js';
 import { MAX_TENSOR, sizeOf, type Graph } from '../graph/graph.js';
+import { optimize } from '../graph/optimize.js';
 import { GraphRunner, type NodeProfile, type Range } from '../graph/run.js';
 import { checkPreprocess, type Preprocess } from '../images/preprocess.js';
 import { IntegerNet, type StageTiming } from './integer.js';
@@ -171,6 +172,7 @@ export async function importModel(src: string | Uint8Array, opts: ImportOptions 
       source = 'onnx';
     }
   }
+  if (source !== 'fcnn') graph = optimize(graph);
   const [, C, H, W] = graph.input.shape;
   const preprocessing = checkPreprocess({
     width: W, height: H, channels: C === 1 ? 'gray' : 'rgb', layout: graph.input.layout, ...opts.preprocessing,
