@@ -107,15 +107,31 @@ export function onnxToGraph(bytes: Uint8Array): { graph: Graph; ranges: Record<s
       consts.set(n.outputs[0], { ...readTensor(t), name: n.outputs[0] });
       continue;
     }
+    // After a problem, later nodes read the unsupported node's input in its place, so that every
+    // problem is found in one pass; errors that follow from an earlier problem are not reported.
+    const passOn = () => {
+      const from = names.get(n.inputs[0]);
+      if (from) for (const o of n.outputs) names.set(o, from);
+    };
     if (!ONNX_OPS.includes(n.op)) {
       b.unsupported(`${at}: op ${n.op}`);
+      passOn();
       continue;
     }
+    try {
+      convert(n, at);
+    } catch (e) {
+      if (!(e instanceof ModelImportError) || b.problems.length === 0) throw e;
+      passOn();
+    }
+  }
+
+  function convert(n: Node, at: string): void {
     if (n.op === 'DequantizeLinear' && consts.has(n.inputs[0])) {
       const q = consts.get(n.inputs[0])!;
       const data = dequant(q, constOf(n.inputs[1], at, 'scale'), consts.get(n.inputs[2] ?? ''), axisOf(int(n, 'axis', 1), q.dims.length));
       consts.set(n.outputs[0], { name: n.outputs[0], dims: q.dims, dtype: 'float', data });
-      continue;
+      return;
     }
     const x = () => tensor(n.inputs[0], at);
     let y: string;
@@ -131,7 +147,7 @@ export function onnxToGraph(bytes: Uint8Array): { graph: Graph; ranges: Record<s
         const w = constOf(n.inputs[wi], at, 'the weight');
         if (w.dims.length !== 4) {
           b.unsupported(`${at}: a ${w.dims.length - 2}-D convolution (2-D only)`);
-          continue;
+          return;
         }
         const s = ints(n, 'strides', [1, 1]), d = ints(n, 'dilations', [1, 1]);
         const xs = b.shape(x());
@@ -157,7 +173,7 @@ export function onnxToGraph(bytes: Uint8Array): { graph: Graph; ranges: Record<s
         const m = constOf(n.inputs[bi], at, 'B');
         if (rankOf(x()) !== 2 || m.dims.length !== 2) {
           b.unsupported(`${at}: only [N, K] x constant [K, O] is supported`);
-          continue;
+          return;
         }
         if (int(n, 'transA', 0)) b.unsupported(`${at}: transA=1`);
         let data = ql ? dequant(m, constOf(n.inputs[4], at, 'b_scale'), consts.get(n.inputs[5]), 1) : m.data;
@@ -195,7 +211,7 @@ export function onnxToGraph(bytes: Uint8Array): { graph: Graph; ranges: Record<s
         const k = ints(n, 'kernel_shape', []);
         if (k.length !== 2) {
           b.unsupported(`${at}: kernel_shape [${k}] (2-D only)`);
-          continue;
+          return;
         }
         unsupportedAttr('ceil_mode', (v) => v === 0, 0);
         unsupportedAttr('storage_order', (v) => v === 0, 0);
@@ -281,7 +297,7 @@ export function onnxToGraph(bytes: Uint8Array): { graph: Graph; ranges: Record<s
         break;
       }
       default:
-        continue;
+        return;
     }
     names.set(n.outputs[0], y);
     if (n.outputs.length > 1 && n.op !== 'Dropout') b.unsupported(`${at}: ${n.outputs.length} outputs`);

@@ -1,0 +1,307 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import {
+  FasterCnnError, GraphRunner, UnsupportedModelError, checkGraph, decodeGraph, decodeWeights, encodeGraph, exportGraphOnnx, exportOnnx,
+  importModel, loadMnist, loadModel, onnxToGraph, optimize, type Graph, type GraphNode,
+} from 'faster-cnn';
+import { ONNX_DT as DT, encodeOnnx as encodeModel, onnxTensor as tensor, type OnnxNode, type OnnxTensor } from 'faster-cnn';
+import { randomCase, rng } from './helpers.js';
+
+const require = createRequire(import.meta.url);
+
+/** Independent float64 convolution: straight loops over output and kernel. */
+function naiveConvF(x: Float32Array, w: Float32Array, xs: number[], ws: number[], a: { stride: number[]; dilation: number[]; pad: number[]; group: number }) {
+  const [N, C, H, W] = xs, [O, Cg, KH, KW] = ws;
+  const Og = O / a.group;
+  const OH = Math.floor((H + a.pad[0] + a.pad[2] - a.dilation[0] * (KH - 1) - 1) / a.stride[0]) + 1;
+  const OW = Math.floor((W + a.pad[1] + a.pad[3] - a.dilation[1] * (KW - 1) - 1) / a.stride[1]) + 1;
+  const out = new Float64Array(N * O * OH * OW);
+  for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) for (let y = 0; y < OH; y++) for (let xo = 0; xo < OW; xo++) {
+    let s = 0;
+    const g = Math.floor(o / Og);
+    for (let c = 0; c < Cg; c++) for (let i = 0; i < KH; i++) for (let j = 0; j < KW; j++) {
+      const iy = y * a.stride[0] + i * a.dilation[0] - a.pad[0], ix = xo * a.stride[1] + j * a.dilation[1] - a.pad[1];
+      if (iy >= 0 && iy < H && ix >= 0 && ix < W) s += x[((n * C + g * Cg + c) * H + iy) * W + ix] * w[((o * Cg + c) * KH + i) * KW + j];
+    }
+    out[((n * O + o) * OH + y) * OW + xo] = s;
+  }
+  return { data: out, shape: [N, O, OH, OW] };
+}
+
+function convGraph(c: ReturnType<typeof randomCase>, w: Float32Array, extra: GraphNode[] = []): Graph {
+  const attrs = { stride: c.stride, dilation: c.dilation, pad: c.padding, group: c.groups, act: 'none' };
+  return {
+    input: { name: 'x', shape: [c.N, c.C, c.H, c.W], layout: 'nchw' },
+    output: extra.length ? extra[extra.length - 1].output : 'y',
+    nodes: [{ op: 'conv', name: 'conv', inputs: ['x', 'w'], output: 'y', attrs }, ...extra],
+    consts: new Map([['w', { shape: [c.O, c.C / c.groups, c.KH, c.KW], data: w }]]),
+  };
+}
+
+test('float graph convolution (GEMM, depthwise, grouped) equals a naive loop on random shapes, first call and after', async () => {
+  const r = rng(11);
+  for (let i = 0; i < 40; i++) {
+    const c = randomCase(r, 200_000);
+    const x = Float32Array.from({ length: c.N * c.C * c.H * c.W }, () => r.next() * 2 - 1);
+    const w = Float32Array.from({ length: c.O * (c.C / c.groups) * c.KH * c.KW }, () => r.next() * 2 - 1);
+    const runner = new GraphRunner(convGraph(c, w));
+    const ref = naiveConvF(x, w, [c.N, c.C, c.H, c.W], [c.O, c.C / c.groups, c.KH, c.KW], { stride: c.stride, dilation: c.dilation, pad: c.padding, group: c.groups });
+    for (let call = 0; call < 2; call++) {
+      const y = await runner.run({ data: x, shape: [c.N, c.C, c.H, c.W] });
+      assert.deepEqual(y.shape, ref.shape, JSON.stringify(c));
+      for (let k = 0; k < y.data.length; k++) assert.ok(Math.abs(y.data[k] - ref.data[k]) < 1e-4, `${JSON.stringify(c)} [${k}] ${y.data[k]} vs ${ref.data[k]}`);
+    }
+  }
+});
+
+test('integer graph layers: PCILT and direct give identical outputs, close to float, at 8, 4, 2 and 1 bits', async () => {
+  const r = rng(5);
+  for (let i = 0; i < 16; i++) {
+    const c = randomCase(r, 100_000);
+    const x = Float32Array.from({ length: c.N * c.C * c.H * c.W }, () => r.next() * 3 - 1);
+    const w = Float32Array.from({ length: c.O * (c.C / c.groups) * c.KH * c.KW }, () => r.next() * 2 - 1);
+    const runner = new GraphRunner(convGraph(c, w));
+    const input = { data: x, shape: [c.N, c.C, c.H, c.W] };
+    const f = await runner.run(input);
+    for (const bits of [8, 4, 2, 1]) {
+      const a = await runner.run(input, { activationBits: bits, kernel: 'pcilt' });
+      const b = await runner.run(input, { activationBits: bits, kernel: 'direct' });
+      const auto = await runner.run(input, { activationBits: bits });
+      assert.deepEqual(a.data, b.data, `${JSON.stringify(c)} ${bits} bits`);
+      assert.deepEqual(auto.data, b.data);
+      if (bits === 8) {
+        // 8-bit codes (step 4/255) and 8-bit weights: each product is off by a small fraction.
+        const K = (c.C / c.groups) * c.KH * c.KW;
+        for (let k = 0; k < f.data.length; k++) assert.ok(Math.abs(a.data[k] - f.data[k]) < 0.02 * K + 1e-3, `${a.data[k]} vs ${f.data[k]}`);
+      }
+    }
+  }
+});
+
+test('optimize folds batch norm, ReLU6 and zero pads into convolutions without changing the result', async () => {
+  const r = rng(9);
+  const c = { N: 2, C: 4, H: 9, W: 7, O: 6, KH: 3, KW: 3, groups: 2, stride: [2, 1] as [number, number], dilation: [1, 1] as [number, number], padding: [0, 0, 0, 0] as [number, number, number, number] };
+  const w = Float32Array.from({ length: 6 * 2 * 9 }, () => r.next() - 0.5);
+  const g = convGraph(c, w, [
+    { op: 'affine', name: 'bn', inputs: ['y', 's', 'b'], output: 'z', attrs: {} },
+    { op: 'clip', name: 'relu6', inputs: ['z'], output: 'out', attrs: { min: 0, max: 6 } },
+  ]);
+  g.nodes.unshift({ op: 'pad', name: 'pad', inputs: ['in'], output: 'x', attrs: { pads: [0, 0, 1, 2, 0, 0, 1, 0], value: 0 } });
+  g.input = { name: 'in', shape: [2, 4, 7, 5], layout: 'nchw' };
+  g.consts.set('s', { shape: [6], data: Float32Array.from({ length: 6 }, () => r.next() * 4) });
+  g.consts.set('b', { shape: [6], data: Float32Array.from({ length: 6 }, () => r.next() * 4 - 2) });
+  const o = optimize(g);
+  assert.deepEqual(o.nodes.map((n) => n.op), ['conv']);
+  assert.equal(o.nodes[0].attrs.act, 'relu6');
+  const x = { data: Float32Array.from({ length: 2 * 4 * 7 * 5 }, () => r.next() * 2), shape: [2, 4, 7, 5] };
+  const a = await new GraphRunner(g).run(x), b = await new GraphRunner(o).run(x);
+  for (let i = 0; i < a.data.length; i++) assert.ok(Math.abs(a.data[i] - b.data[i]) < 1e-5);
+});
+
+/** A float ONNX model that uses every op the importer lists, built with our own writer. */
+function zooModel(): Uint8Array {
+  const r = rng(3);
+  const inits: OnnxTensor[] = [];
+  const f32 = (name: string, dims: number[], scale = 0.5) => {
+    inits.push(tensor(name, DT.FLOAT, dims, Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => (r.next() * 2 - 1) * scale)));
+    return name;
+  };
+  const i64 = (name: string, v: number[]) => {
+    inits.push(tensor(name, DT.INT64, [v.length], BigInt64Array.from(v.map(BigInt))));
+    return name;
+  };
+  const nodes: OnnxNode[] = [];
+  const n = (op: string, inputs: string[], out: string, attrs?: OnnxNode['attrs']) => {
+    nodes.push({ op, inputs, outputs: [out], name: `${op}_${out}`, attrs });
+    return out;
+  };
+  inits.push(tensor('var', DT.FLOAT, [8], Float32Array.from({ length: 8 }, () => 0.5 + r.next())));
+  n('Conv', ['input', f32('w1', [8, 3, 3, 3]), f32('b1', [8])], 'c1', { kernel_shape: [3, 3], pads: [1, 0, 2, 1], strides: [2, 1] });
+  n('BatchNormalization', ['c1', f32('g', [8]), f32('be', [8]), f32('mu', [8]), 'var'], 'bn', { epsilon: { float: 1e-3 } });
+  n('Relu', ['bn'], 'r1');
+  n('Conv', ['r1', f32('wd', [8, 1, 3, 3])], 'dw', { kernel_shape: [3, 3], group: 8, auto_pad: 'SAME_UPPER' });
+  n('Clip', ['dw', f32('lo', [], 0), f32('hi', [], 0)], 'cl');
+  n('Add', ['cl', 'r1'], 'add');
+  n('Mul', ['add', f32('m', [1, 8, 1, 1])], 'mul');
+  n('MaxPool', ['mul'], 'mp', { kernel_shape: [2, 2], strides: [2, 2] });
+  n('AveragePool', ['mp'], 'ap', { kernel_shape: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], count_include_pad: 0 });
+  n('Pad', ['ap', i64('pads', [0, 0, 1, 0, 0, 0, 0, 1])], 'pad');
+  n('Concat', ['pad', 'pad'], 'cat', { axis: 1 });
+  n('Transpose', ['cat'], 'tr', { perm: [0, 1, 3, 2] });
+  n('GlobalAveragePool', ['tr'], 'gap');
+  n('Flatten', ['tr'], 'fl', { axis: 1 });
+  n('Reshape', ['gap', i64('shape', [0, -1])], 'rs');
+  n('Gemm', ['rs', f32('wg', [10, 16]), f32('bg', [10])], 'gm', { transB: 1 });
+  n('MatMul', ['fl', f32('wm', [16 * 6 * 4, 10], 0.05)], 'mm');
+  n('Sub', ['gm', 'mm'], 'sub');
+  n('Softmax', ['sub'], 'output', { axis: 1 });
+  // Clip's bounds are set after the random draws so that they read as a ReLU6.
+  const at = inits.findIndex((t) => t.name === 'hi');
+  inits[at] = tensor('hi', DT.FLOAT, [], Float32Array.of(0.6));
+  return encodeModel({
+    name: 'zoo', nodes, initializers: inits,
+    inputs: [{ name: 'input', dataType: DT.FLOAT, dims: ['N', 3, 13, 11] }],
+    outputs: [{ name: 'output', dataType: DT.FLOAT, dims: ['N', 10] }],
+  });
+}
+
+test('ONNX import of a float model with every listed op matches onnxruntime-node within 1e-5', async () => {
+  const ort = require('onnxruntime-node');
+  const bytes = zooModel();
+  const session = await ort.InferenceSession.create(bytes);
+  const model = await importModel(bytes);
+  const r = rng(4);
+  const x = Float32Array.from({ length: 2 * 3 * 13 * 11 }, () => r.next() * 2 - 1);
+  const ref = (await session.run({ input: new ort.Tensor('float32', x, [2, 3, 13, 11]) })).output.data as Float32Array;
+  const y = await model.predict({ data: x, shape: [2, 3, 13, 11] });
+  assert.deepEqual(y.shape, [2, 10]);
+  for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(y.data[i] - ref[i]) < 1e-5, `${i}: ${y.data[i]} vs ${ref[i]}`);
+  // The graph exported back to ONNX runs in onnxruntime to the same values.
+  const again = await ort.InferenceSession.create(exportGraphOnnx(model.graph!));
+  const z = (await again.run({ input: new ort.Tensor('float32', x, [2, 3, 13, 11]) })).output.data as Float32Array;
+  for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(z[i] - ref[i]) < 1e-5);
+});
+
+test('ONNX import lists every unsupported op and attribute with its node name', () => {
+  const bytes = encodeModel({
+    name: 'bad', initializers: [tensor('w', DT.FLOAT, [2, 1, 3, 3], new Float32Array(18))],
+    inputs: [{ name: 'input', dataType: DT.FLOAT, dims: [1, 1, 8, 8] }], outputs: [{ name: 'z', dataType: DT.FLOAT, dims: [1] }],
+    nodes: [
+      { op: 'Conv', name: 'conv0', inputs: ['input', 'w'], outputs: ['c'], attrs: { kernel_shape: [3, 3] } },
+      { op: 'LeakyRelu', name: 'leaky', inputs: ['c'], outputs: ['l'] },
+      { op: 'MaxPool', name: 'pool', inputs: ['l'], outputs: ['p'], attrs: { kernel_shape: [2, 2], ceil_mode: 1 } },
+      { op: 'Erf', name: 'erf', inputs: ['p'], outputs: ['z'] },
+    ],
+  });
+  assert.throws(() => onnxToGraph(bytes), (e: unknown) => {
+    assert.ok(e instanceof UnsupportedModelError);
+    assert.equal(e.problems.length, 3, e.message);
+    for (const s of ['leaky (LeakyRelu)', 'pool (MaxPool): ceil_mode=1', 'erf (Erf)']) assert.ok(e.message.includes(s), e.message);
+    return true;
+  });
+});
+
+test('QDQ export -> import round trip agrees with onnxruntime-node on 1000 MNIST test images; 8-bit import uses the model\'s own scales', async () => {
+  const ort = require('onnxruntime-node');
+  const bytes = exportOnnx((await loadModel('models/mnist-a2.fcnn')).net);
+  const session = await ort.InferenceSession.create(bytes);
+  const test = loadMnist('test');
+  const N = 1000;
+  const x = Float32Array.from(test.images.subarray(0, N * 784), (v) => v / 255);
+  const ref = (await session.run({ input: new ort.Tensor('float32', x, [N, 1, 28, 28]) })).output.data as Float32Array;
+  const argmax = (a: ArrayLike<number>, n: number) => {
+    let b = 0;
+    for (let k = 1; k < 10; k++) if (a[n * 10 + k] > a[n * 10 + b]) b = k;
+    return b;
+  };
+  for (const bits of [undefined, 8]) {
+    const model = await importModel(bytes, { activationBits: bits });
+    if (bits) assert.ok(Object.keys(model.meta.ranges ?? {}).length >= 4);
+    const y = await model.predict({ data: x, shape: [N, 1, 28, 28] });
+    let agree = 0;
+    for (let n = 0; n < N; n++) agree += Number(argmax(y.data, n) === argmax(ref, n));
+    assert.ok(agree >= 0.999 * N, `${bits ?? 'float'}: ${agree}/${N}`);
+  }
+});
+
+test('TF.js weight manifests: uint8 and uint16 quantized, float16 and int32 weights decode to their values', () => {
+  const bytes = new Uint8Array(3 + 4 + 4 + 4);
+  const dv = new DataView(bytes.buffer);
+  bytes.set([0, 128, 255], 0);
+  dv.setUint16(3, 0, true);
+  dv.setUint16(5, 1000, true);
+  dv.setUint16(7, 0x3c00, true); // 1.0
+  dv.setUint16(9, 0xc000, true); // -2.0
+  dv.setInt32(11, -7, true);
+  const w = decodeWeights({
+    modelTopology: {}, weightData: bytes,
+    weightsManifest: [{ paths: [], weights: [
+      { name: 'u8', shape: [3], dtype: 'float32', quantization: { dtype: 'uint8', scale: 0.5, min: -1 } },
+      { name: 'u16', shape: [2], dtype: 'float32', quantization: { dtype: 'uint16', scale: 0.01, min: 2 } },
+      { name: 'f16', shape: [2], dtype: 'float32', quantization: { dtype: 'float16' } },
+      { name: 'i32', shape: [1], dtype: 'int32' },
+    ] }],
+  });
+  assert.deepEqual(Array.from(w.get('u8')!.data), [-1, 63, 126.5]);
+  assert.deepEqual(Array.from(w.get('u16')!.data, (v) => Math.round(v * 1e4) / 1e4), [2, 12]);
+  assert.deepEqual(Array.from(w.get('f16')!.data), [1, -2]);
+  assert.deepEqual(Array.from(w.get('i32')!.data), [-7]);
+});
+
+test('.fcnn v2 graphs round-trip, and loadModel returns the same model importModel built', async () => {
+  const bytes = zooModel();
+  const model = await importModel(bytes, { activationBits: 8 });
+  const file = encodeGraph(model.graph!, model.meta);
+  const back = decodeGraph(file);
+  assert.equal(back.graph.nodes.length, model.graph!.nodes.length);
+  const loaded = await loadModel(file);
+  const x = { data: Float32Array.from({ length: 3 * 13 * 11 }, (_, i) => Math.sin(i)), shape: [1, 3, 13, 11] };
+  assert.deepEqual((await loaded.predict(x)).data, (await model.predict(x)).data);
+  assert.equal(loaded.meta.activationBits, 8);
+});
+
+/** Applies one of several corruptions; returns the bytes a loader must refuse or read. */
+function mutate(r: ReturnType<typeof rng>, b: Uint8Array): Uint8Array {
+  const kind = r.int(0, 3);
+  if (kind === 0) return b.subarray(0, r.int(0, b.length - 1));
+  const c = b.slice();
+  if (kind === 1) for (let i = 0; i < r.int(1, 8); i++) c[r.int(0, c.length - 1)] = r.int(0, 255);
+  if (kind === 2) c[r.int(0, Math.min(c.length - 1, 400))] ^= 1 << r.int(0, 7);
+  if (kind === 3) c.fill(0xff, r.int(0, c.length - 1), r.int(0, c.length));
+  return c;
+}
+
+test('loader fuzzing: mutated and truncated ONNX, TF.js and .fcnn v2 files give typed errors only', async () => {
+  const r = rng(21);
+  const onnx = exportOnnx((await loadModel('models/mnist-a1.fcnn')).net);
+  const fcnn = encodeGraph((await importModel(zooModel())).graph!);
+  const tfjsJson = JSON.stringify({
+    modelTopology: { class_name: 'Sequential', config: { layers: [
+      { class_name: 'Conv2D', config: { name: 'c', batch_input_shape: [null, 6, 6, 2], filters: 3, kernel_size: [3, 3], strides: [1, 1], padding: 'same', activation: 'relu' } },
+      { class_name: 'Flatten', config: { name: 'f' } },
+      { class_name: 'Dense', config: { name: 'd', units: 4, activation: 'softmax' } },
+    ] } },
+    weightsManifest: [{ paths: [], weights: [
+      { name: 'c/kernel', shape: [3, 3, 2, 3], dtype: 'float32', quantization: { dtype: 'uint8', scale: 0.01, min: -1 } },
+      { name: 'c/bias', shape: [3], dtype: 'float32' }, { name: 'd/kernel', shape: [108, 4], dtype: 'float32' }, { name: 'd/bias', shape: [4], dtype: 'float32' },
+    ] }],
+  });
+  const { tfjsToGraph } = await import('faster-cnn');
+  const weightData = new Uint8Array(54 + 12 + 108 * 16 + 16).map((_, i) => (i * 37) & 0x3f);
+  tfjsToGraph({ ...JSON.parse(tfjsJson), weightData });
+  let refused = 0;
+  const expectTyped = async (f: () => unknown, what: string) => {
+    try {
+      await f();
+    } catch (e) {
+      assert.ok(e instanceof FasterCnnError, `${what}: ${(e as Error)?.stack}`);
+      refused++;
+    }
+  };
+  for (let i = 0; i < 150; i++) {
+    await expectTyped(() => importModel(mutate(r, onnx)), 'onnx');
+    await expectTyped(() => loadModel(mutate(r, fcnn)), 'fcnn');
+    const text = new TextDecoder().decode(mutate(r, new TextEncoder().encode(tfjsJson)));
+    await expectTyped(() => {
+      let json;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        return;
+      }
+      return tfjsToGraph({ ...json, weightData: mutate(r, weightData) });
+    }, 'tfjs');
+  }
+  assert.ok(refused > 150, `only ${refused} of 450 mutations refused`);
+  // Headers that claim huge tensors are refused before anything that size is allocated.
+  const huge = encodeModel({
+    name: 'huge', nodes: [{ op: 'Relu', inputs: ['input'], outputs: ['output'] }],
+    initializers: [{ name: 'w', dataType: DT.FLOAT, dims: [100000, 100000], raw: new Uint8Array(4) }],
+    inputs: [{ name: 'input', dataType: DT.FLOAT, dims: [1, 4] }], outputs: [{ name: 'output', dataType: DT.FLOAT, dims: [1, 4] }],
+  });
+  await assert.rejects(importModel(huge), /claims 10000000000 elements/);
+  assert.throws(() => decodeWeights({ modelTopology: {}, weightData: new Uint8Array(8), weightsManifest: [{ paths: [], weights: [{ name: 'w', shape: [100000, 100000], dtype: 'float32' }] }] }), /claims/);
+  const g: Graph = { input: { name: 'x', shape: [1, 100000, 100000, 1], layout: 'nchw' }, output: 'x', nodes: [], consts: new Map() };
+  assert.throws(() => checkGraph(g), /over/);
+});

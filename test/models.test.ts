@@ -1,0 +1,104 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, sep } from 'node:path';
+import { promisify } from 'node:util';
+import { importModel, preprocess, readRgba, readTfjs, type Model, type TfjsArtifacts } from 'faster-cnn';
+
+const require = createRequire(import.meta.url);
+const run = promisify(execFile);
+const cli = join(process.cwd(), 'dist/cli/main.js');
+
+// Real photographs from Debian packages (scripts/fetch-photos.sh); CI fetches them and requires them.
+const PHOTOS = '.cache/photos';
+const photos = existsSync(PHOTOS) ? readdirSync(PHOTOS).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort().map((f) => join(PHOTOS, f)) : [];
+const required = process.env.FASTER_CNN_REQUIRE_PHOTOS === '1';
+const skip = photos.length === 0 && !required ? `no photos in ${PHOTOS}: run scripts/fetch-photos.sh` : false;
+
+const nsfwMain = require.resolve('nsfwjs');
+const modelPath = (name: string) => join(nsfwMain.slice(0, nsfwMain.lastIndexOf(`${sep}dist${sep}`)), 'dist', 'models', name, 'model.min.js');
+
+async function tfjs() {
+  const tf = await import('@tensorflow/tfjs');
+  await import('@tensorflow/tfjs-backend-wasm');
+  await tf.setBackend('wasm');
+  await tf.ready();
+  return tf;
+}
+
+async function tfjsModel(art: TfjsArtifacts, graph: boolean) {
+  const tf = await tfjs();
+  const io = tf.io.fromMemory({ modelTopology: art.modelTopology as object, weightSpecs: art.weightsManifest.flatMap((g) => g.weights) as never, weightData: art.weightData.slice().buffer });
+  const m = graph ? await tf.loadGraphModel(io) : await tf.loadLayersModel(io);
+  return async (x: { data: Float32Array; shape: number[] }) => {
+    const t = tf.tensor(x.data, x.shape);
+    const y = m.predict(t) as import('@tensorflow/tfjs').Tensor;
+    const d = (await y.data()) as Float32Array;
+    t.dispose();
+    y.dispose();
+    return d;
+  };
+}
+
+const argmax = (a: ArrayLike<number>) => Array.from(a).reduce((b, v, i, arr) => (v > arr[b] ? i : b), 0);
+
+test('photos are available where CI requires them', { skip }, () => {
+  assert.ok(photos.length >= 50, `${photos.length} photos`);
+});
+
+test('bilinear resizing equals tf.image.resizeBilinear (align_corners on and off)', { skip }, async () => {
+  const tf = await tfjs();
+  const img = await readRgba(photos[0]);
+  const rgb = new Float32Array(img.width * img.height * 3);
+  for (let i = 0; i < img.width * img.height; i++) for (let c = 0; c < 3; c++) rgb[i * 3 + c] = img.data[i * 4 + c] / 255;
+  for (const alignCorners of [false, true]) {
+    const ours = preprocess(img, { width: 37, height: 29, resize: 'bilinear', alignCorners, scale: 1, offset: 0, mean: [0, 0, 0], std: [1, 1, 1], channels: 'rgb', layout: 'nhwc' });
+    const ref = await tf.image.resizeBilinear(tf.tensor3d(rgb, [img.height, img.width, 3]), [29, 37], alignCorners).data();
+    for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(ours.data[i] - ref[i]) < 1e-4, `${alignCorners} [${i}] ${ours.data[i]} vs ${ref[i]}`);
+  }
+});
+
+for (const [name, graph] of [['mobilenet_v2', false], ['mobilenet_v2_mid', true]] as const) {
+  test(`nsfwjs ${name} (TF.js ${graph ? 'graph' : 'layers'} model from JS modules): float32 within 1e-4 of tfjs, 8-bit agrees on real photos`, { skip }, async () => {
+    const path = modelPath(name);
+    const model: Model = await importModel(path);
+    const ref = await tfjsModel(await readTfjs(path), graph);
+    const pre = { ...model.meta.preprocessing!, alignCorners: true };
+    let agree = 0, diff = 0, n = 0;
+    const some = photos.filter((_, i) => i % 6 === 0);
+    for (const p of some) {
+      const x = preprocess(await readRgba(p), pre);
+      const want = await ref(x);
+      const got = await model.predict(x);
+      assert.deepEqual(got.shape, [1, 5]);
+      for (let k = 0; k < 5; k++) assert.ok(Math.abs(got.data[k] - want[k]) < 1e-4, `${p}: ${got.data[k]} vs ${want[k]}`);
+      const q = await model.predict(x, { activationBits: 8 });
+      agree += Number(argmax(q.data) === argmax(want));
+      for (let k = 0; k < 5; k++) diff += Math.abs(q.data[k] - want[k]);
+      n += 5;
+    }
+    assert.ok(agree >= some.length - 1, `8-bit top-1 agreement ${agree}/${some.length}`);
+    assert.ok(diff / n <= 0.02, `8-bit mean |dp| ${diff / n}`);
+  });
+}
+
+test('CLI: import with --calibrate, then run --json and --profile on a photo', { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fcnn-import-'));
+  const out = join(dir, 'mnv2-a8.fcnn');
+  const imp = await run('node', [cli, 'import', modelPath('mobilenet_v2'), '--out', out, '--activation-bits', '8', '--calibrate', dirname(photos[0]), '--limit', '4', '--align-corners']);
+  assert.match(imp.stdout, /8-bit activations, static ranges/);
+  const { stdout } = await run('node', [cli, 'run', out, photos[1], '--json', '--top', '3']);
+  const j = JSON.parse(stdout);
+  assert.equal(j.outputs.length, 5);
+  assert.equal(j.top.length, 3);
+  assert.ok(j.top[0].score >= j.top[1].score && j.top[0].index === argmax(j.outputs));
+  assert.ok(Math.abs(j.outputs.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-3);
+  const prof = await run('node', [cli, 'run', out, photos[1], '--profile']);
+  assert.match(prof.stdout, /conv .* wasm-(pcilt|direct)/);
+  assert.match(prof.stdout, /measured ms/);
+  assert.match(prof.stdout, /^total [\d.]+ ms/m);
+  await assert.rejects(run('node', [cli, 'run', out, join(dir, 'missing.png')]), /ENOENT|no such file/);
+});
