@@ -135,19 +135,22 @@ export class GraphRunner {
     const { scale, zero } = activationQuant(range, bits);
     const L = (1 << bits) - 1;
     const codes = new Uint8Array(x.data.length);
-    for (let i = 0; i < codes.length; i++) codes[i] = Math.min(L, Math.max(0, Math.round(x.data[i] / scale) + zero));
+    const inv = 1 / scale, xd = x.data;
+    for (let i = 0; i < codes.length; i++) {
+      const t = xd[i] * inv + zero + 0.5;
+      // Uint8Array stores truncate: t + 0.5 truncated is round-half-up.
+      codes[i] = t < 0 ? 0 : t > L ? L : t;
+    }
     const w = this.intWeights(n);
     const a = n.attrs;
     const dense = n.op === 'dense';
     let shape = dense ? [x.shape[0], x.shape[1], 1, 1] : x.shape;
-    let data = codes;
+    let data: Uint8Array = codes;
     let padding: [number, number, number, number] = dense ? [0, 0, 0, 0] : a.pad as [number, number, number, number];
     if (zero !== 0 && padding.some((p) => p > 0)) {
       // Padding must read as real 0, which is code `zero`: pad explicitly.
-      const p = ops.pad({ data: Float32Array.from(codes), shape }, [0, 0, padding[0], padding[1], 0, 0, padding[2], padding[3]], zero,
-        [shape[0], shape[1], shape[2] + padding[0] + padding[2], shape[3] + padding[1] + padding[3]]);
-      data = Uint8Array.from(p.data);
-      shape = p.shape;
+      data = padCodes(codes, shape, padding, zero);
+      shape = [shape[0], shape[1], shape[2] + padding[0] + padding[2], shape[3] + padding[1] + padding[3]];
       padding = [0, 0, 0, 0];
     }
     const conv = {
@@ -174,13 +177,20 @@ export class GraphRunner {
     const O = w.weight.shape[0], P = acc.data.length / (out[0] * O);
     const bias = ins[2]?.data;
     const y = new Float32Array(acc.data.length);
+    const act = (a.act as Activation) ?? 'none';
+    const hi = act === 'relu6' ? 6 : Infinity, lo = act === 'relu' || act === 'relu6' ? 0 : -Infinity;
+    const ad = acc.data;
     for (let b = 0; b < out[0]; b++) {
       for (let o = 0; o < O; o++) {
-        const k = scale * w.scales[o], off = zero * w.sums[o], c = bias ? bias[o] : 0, base = (b * O + o) * P;
-        for (let i = 0; i < P; i++) y[base + i] = (acc.data[base + i] - off) * k + c;
+        // (acc - zero * sum(w)) * scale_x * scale_w + bias, as one multiply-add per output.
+        const k = scale * w.scales[o], c = (bias ? bias[o] : 0) - zero * w.sums[o] * k, base = (b * O + o) * P;
+        for (let i = base; i < base + P; i++) {
+          const v = ad[i] * k + c;
+          y[i] = v < lo ? lo : v > hi ? hi : v;
+        }
       }
     }
-    ops.activate(y, (a.act as Activation) ?? 'none');
+    if (act === 'sigmoid') ops.activate(y, act);
     return { data: y, shape: out };
   }
 }
@@ -223,4 +233,14 @@ function clamp(x: Tensor, lo: number, hi: number): Tensor {
     y[i] = v < lo ? lo : v > hi ? hi : v;
   }
   return { data: y, shape: x.shape };
+}
+
+/** Codes padded with the zero code (which stands for real 0) on the spatial edges. */
+function padCodes(c: Uint8Array, s: number[], p: number[], zero: number): Uint8Array {
+  const [N, C, H, W] = s, PH = H + p[0] + p[2], PW = W + p[1] + p[3];
+  const out = new Uint8Array(N * C * PH * PW).fill(zero);
+  for (let i = 0; i < N * C; i++) {
+    for (let h = 0; h < H; h++) out.set(c.subarray((i * H + h) * W, (i * H + h + 1) * W), (i * PH + h + p[0]) * PW + p[1]);
+  }
+  return out;
 }

@@ -154,6 +154,7 @@ export async function importModel(src: string | Uint8Array, opts: ImportOptions 
   let graph: Graph;
   let source: string;
   let own: Record<string, Range> = {};
+  let stored: Partial<Preprocess> | undefined;
   if (typeof src === 'string' && /\.(json|[cm]?js)$/i.test(src)) {
     const { readTfjs, tfjsToGraph } = await import('../formats/tfjs.js');
     graph = tfjsToGraph(await readTfjs(src));
@@ -162,20 +163,22 @@ export async function importModel(src: string | Uint8Array, opts: ImportOptions 
     const bytes = typeof src === 'string' ? new Uint8Array(await (await import('node:fs/promises')).readFile(src)) : src;
     if (!(bytes instanceof Uint8Array)) throw new ArgumentError('src', src, 'a path (.onnx, model.json, .js, .fcnn) or the bytes of an ONNX or .fcnn model');
     if (isFcnn(bytes)) {
+      // A saved import keeps its settings unless new ones are asked for.
       const m = await loadModel(bytes);
-      if (!m.graph) return m;
+      if (!m.graph || (bits === undefined && opts.calibration === undefined && opts.preprocessing === undefined)) return m;
       graph = m.graph;
       source = String(m.meta.source ?? 'fcnn');
+      stored = m.meta.preprocessing;
     } else {
       const { onnxToGraph } = await import('../formats/onnx/import.js');
       ({ graph, ranges: own } = onnxToGraph(bytes));
       source = 'onnx';
     }
   }
-  if (source !== 'fcnn') graph = optimize(graph);
+  if (!stored) graph = optimize(graph);
   const [, C, H, W] = graph.input.shape;
   const preprocessing = checkPreprocess({
-    width: W, height: H, channels: C === 1 ? 'gray' : 'rgb', layout: graph.input.layout, ...opts.preprocessing,
+    width: W, height: H, channels: C === 1 ? 'gray' : 'rgb', layout: graph.input.layout, ...stored, ...opts.preprocessing,
   });
   const model = new Model(null, { source, activationBits: bits, preprocessing }, graph);
   if (opts.calibration !== undefined) {
