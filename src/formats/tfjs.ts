@@ -307,6 +307,19 @@ function graphModel(nodes: Json[], weights: Map<string, { shape: number[]; data:
     }
     return b.constant(name, k.shape, k.data);
   };
+  /** A fused conv / matmul's extra ops: a bias joins `inputs`, an activation is returned. */
+  const fusedOps = (n: Json, ins: string[], inputs: string[], at: string): Activation => {
+    let act: Activation = 'none';
+    for (const op of attrStrList(n, 'fused_ops')) {
+      if (op === 'BiasAdd') {
+        const bias = constOf(ins[2], at);
+        inputs.push(b.constant(`${n.name}/bias`, [bias.data.length], bias.data));
+      } else if (op === 'Relu') act = 'relu';
+      else if (op === 'Relu6') act = 'relu6';
+      else b.unsupported(`${at}: fused op ${op} (supported: BiasAdd, Relu, Relu6)`);
+    }
+    return act;
+  };
   for (const n of nodes) {
     const at = `node ${n.name} (${n.op})`;
     const ins: string[] = (n.input ?? []).filter((s: string) => !s.startsWith('^'));
@@ -359,17 +372,8 @@ function graphModel(nodes: Json[], weights: Map<string, { shape: number[]; data:
           const e = attrList(n, 'explicit_paddings');
           pad = [e[2], e[4], e[3], e[5]];
         } else pad = windowPads(mode, xs, [wt.shape[2], wt.shape[3]], s, d, at, b);
-        const fused = attrStrList(n, 'fused_ops');
         const inputs = [x(), b.constant(`${n.name}/filter`, wt.shape, wt.data)];
-        let act: Activation = 'none';
-        for (const op of fused) {
-          if (op === 'BiasAdd') {
-            const bias = constOf(ins[2], at);
-            inputs.push(b.constant(`${n.name}/bias`, [bias.data.length], bias.data));
-          } else if (op === 'Relu') act = 'relu';
-          else if (op === 'Relu6') act = 'relu6';
-          else b.unsupported(`${at}: fused op ${op} (supported: BiasAdd, Relu, Relu6)`);
-        }
+        const act = fusedOps(n, ins, inputs, at);
         y = b.add('conv', n.name, inputs, { stride: s, dilation: d, group: depth ? xs[1] : 1, pad, act });
         break;
       }
@@ -399,16 +403,7 @@ function graphModel(nodes: Json[], weights: Map<string, { shape: number[]; data:
         const m = constOf(ins[1], at);
         const wt = n.attr?.transpose_b?.b ? m : transpose2(m);
         const inputs = [x(), b.constant(`${n.name}/weight`, wt.shape, wt.data)];
-        let act: Activation = 'none';
-        for (const op of attrStrList(n, 'fused_ops')) {
-          if (op === 'BiasAdd') {
-            const bias = constOf(ins[2], at);
-            inputs.push(b.constant(`${n.name}/bias`, [bias.data.length], bias.data));
-          } else if (op === 'Relu') act = 'relu';
-          else if (op === 'Relu6') act = 'relu6';
-          else b.unsupported(`${at}: fused op ${op} (supported: BiasAdd, Relu, Relu6)`);
-        }
-        y = b.add('dense', n.name, inputs, { act });
+        y = b.add('dense', n.name, inputs, { act: fusedOps(n, ins, inputs, at) });
         break;
       }
       case 'Squeeze': {
