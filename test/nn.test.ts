@@ -166,8 +166,11 @@ test('corrupted, truncated and foreign model files give typed errors, never a cr
   expectBad(good.subarray(0, good.length - 100), /past the .* of data \(truncated\?\)/);
   expectBad(good.subarray(0, 9), /does not start with "FCNN"/);
   expectBad(new TextEncoder().encode('{"format":"onnx"}'), /does not start with "FCNN"/);
+  const v3 = good.slice(); v3[4] = 3;
+  expectBad(v3, /format version 3; this faster-cnn reads versions 1 and 2/);
   const v2 = good.slice(); v2[4] = 2;
-  expectBad(v2, /format version 2; this faster-cnn reads version 1/);
+  expectBad(v2, /format version 2 holds an imported graph/);
+  await assert.rejects(loadModel(v2), (e: unknown) => e instanceof ModelFormatError && /graph header is incomplete/.test(e.message));
   const longHeader = good.slice(); new DataView(longHeader.buffer).setUint32(8, 0xfffffff0, true);
   expectBad(longHeader, /the header claims 4\.29 GB/);
   // A header that claims a 10 GB tensor is refused before anything is allocated.
