@@ -305,3 +305,26 @@ test('loader fuzzing: mutated and truncated ONNX, TF.js and .fcnn v2 files give 
   const g: Graph = { input: { name: 'x', shape: [1, 100000, 100000, 1], layout: 'nchw' }, output: 'x', nodes: [], consts: new Map() };
   assert.throws(() => checkGraph(g), /over/);
 });
+
+test('depthwise kernels (float and integer, SIMD and scalar paths) equal a naive loop at strides 1, 2, 3', async () => {
+  const { conv2dDirect } = await import('faster-cnn');
+  const r = rng(17);
+  for (const stride of [1, 2, 3]) {
+    for (const [H, W] of [[19, 29], [5, 8], [12, 17]]) {
+      const C = r.int(1, 9), K = r.pick([3, 5]), dil = r.int(1, 2);
+      const c = { N: 2, C, H, W, O: C, KH: K, KW: K, groups: C, stride: [stride, stride] as [number, number], dilation: [dil, 1] as [number, number], padding: [1, 2, 0, 1] as [number, number, number, number] };
+      if (H + 1 < dil * (K - 1) + 1) continue;
+      const x = Float32Array.from({ length: 2 * C * H * W }, () => r.next() * 2 - 1);
+      const w = Float32Array.from({ length: C * K * K }, () => r.next() * 2 - 1);
+      const ref = naiveConvF(x, w, [2, C, H, W], [C, 1, K, K], { stride: c.stride, dilation: c.dilation, pad: c.padding, group: C });
+      const y = await new GraphRunner(convGraph(c, w)).run({ data: x, shape: [2, C, H, W] });
+      for (let k = 0; k < y.data.length; k++) assert.ok(Math.abs(y.data[k] - ref.data[k]) < 1e-4, `float stride ${stride} [${k}]`);
+      const codes = Uint8Array.from(x, (v) => Math.floor((v + 1) * 127));
+      const wi = Int8Array.from(w, (v) => Math.round(v * 127));
+      const opts = { stride: c.stride, dilation: c.dilation, padding: c.padding, groups: C };
+      const want = await conv2dDirect({ data: codes, shape: [2, C, H, W] }, { data: wi, shape: [C, 1, K, K] }, { ...opts, backend: 'js' });
+      const got = await conv2dDirect({ data: codes, shape: [2, C, H, W] }, { data: wi, shape: [C, 1, K, K] }, { ...opts, backend: 'wasm' });
+      assert.deepEqual(got.data, want.data, `integer stride ${stride} ${H}x${W}`);
+    }
+  }
+});

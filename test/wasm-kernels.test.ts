@@ -50,6 +50,11 @@ test('wasm direct equals the reference: int8 and int16 weights, bias, 1 and 2 th
       const z = await conv2dDirect(x, w, { ...options(c), bias, backend: 'wasm', threads });
       assert.equal(firstDiff(z.data, ref.data), -1, `threads=${threads} ${describeCase(c)}`);
     }
+    // The kernel keeps its layout of the weights between calls: a change in place must show.
+    data[r.int(0, n - 1)] += data[0] > 0 ? -1 : 1;
+    const ref2 = await conv2dDirect(x, w, { ...options(c), bias, backend: 'js' });
+    const z2 = await conv2dDirect(x, w, { ...options(c), bias, backend: 'wasm' });
+    assert.equal(firstDiff(z2.data, ref2.data), -1, `after an in-place change ${describeCase(c)}`);
   }
 });
 

@@ -1,3 +1,4 @@
+import { depthwiseF32 } from '../backends/wasm/depthwise.js';
 import { gemm } from '../nn/gemm.js';
 import { broadcastShape, sizeOf, type Activation, type Attrs } from './graph.js';
 
@@ -88,6 +89,14 @@ export async function conv(x: Tensor, wt: Tensor, bias: Tensor | undefined, a: A
   const g = a.group as number;
   const w = windowOf(x.shape, out, a, KH, KW);
   const P = w.OH * w.OW, Og = O / g;
+  if (g > 1 && Cg === 1 && O === w.C) {
+    const [, , pb, pr] = a.pad as number[];
+    const y = await depthwiseF32(x.data, wt.data, bias?.data, { ...w, pb, pr }, threads);
+    if (y) {
+      activate(y, (a.act as Activation) ?? 'none');
+      return { data: y, shape: out };
+    }
+  }
   const y = new Float32Array(sizeOf(out));
   if (g > 1 && Cg === 1) depthwise(x.data, wt.data, y, w, O);
   else {

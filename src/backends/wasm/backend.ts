@@ -128,7 +128,7 @@ export interface CallTimes {
 }
 
 /** Splits the N*OH output rows over the threads, runs them, and copies the result out. */
-async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows' | 'direct8_rows', call: Call, g: ConvGeometry, threads: number | undefined,
+async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows' | 'direct8_rows' | 'depthwise_rows', call: Call, g: ConvGeometry, threads: number | undefined,
   scratchBytes: number, bias: DirectJob['bias'], integer: boolean, times?: CallTimes): Promise<OutputData> {
   try {
     const t0 = performance.now();
@@ -182,6 +182,59 @@ async function pcilt(job: PciltJob, mode: number = MODE.FULL, times?: CallTimes)
   return runRows(e, 'pcilt_rows', call, g, job.threads, scratch, job.bias, job.integer, times);
 }
 
+interface Layout { held: { engine: Engine; ptr: number }; key: string; hash: number }
+const layoutCache = new WeakMap<object, Layout>();
+const freeLayout = new FinalizationRegistry<{ engine: Engine; ptr: number }>(({ engine, ptr }) => engine.heap.release(ptr));
+
+/** A cheap fingerprint of the weights, so that an array changed in place is laid out again. */
+function fingerprint(w: DirectJob['weight']): number {
+  const n = (w.byteOffset & 3) === 0 ? w.byteLength >> 2 : 0;
+  const words = new Int32Array(w.buffer, w.byteOffset, n);
+  const bytes = new Uint8Array(w.buffer, w.byteOffset, w.byteLength);
+  let h = w.length;
+  for (let i = 0; i < n; i++) h = (Math.imul(h, 31) + words[i]) | 0;
+  for (let i = n << 2; i < bytes.length; i++) h = (Math.imul(h, 31) + bytes[i]) | 0;
+  return h;
+}
+
+/**
+ * Weights as w[group][tap group][channel][taps] (one dot product covers 4 channels; taps 0: plain
+ * int32 w[O][K] for the depthwise kernel), in wasm memory; kept per weight array (freed with it) and laid out again only when the array's
+ * contents or the geometry change.
+ */
+function weightLayout(e: Engine, weight: DirectJob['weight'], g: ConvGeometry, Kp: number, OgPad: number, taps: number): number {
+  const key = `${g.groups},${g.O},${Kp},${OgPad},${taps}`;
+  const hash = fingerprint(weight);
+  const hit = layoutCache.get(weight);
+  if (hit && hit.key === key && hit.hash === hash) return hit.held.ptr;
+  const K = g.Cg * g.KH * g.KW;
+  const count = g.groups * Kp * OgPad;
+  const ptr = e.heap.alloc(count * (taps === 4 ? 1 : taps === 2 ? 2 : 4));
+  if (taps === 0) new Int32Array(e.memory.buffer, ptr, count).set(weight);
+  else {
+    const wl = taps === 4 ? new Int8Array(e.memory.buffer, ptr, count) : new Int16Array(e.memory.buffer, ptr, count);
+    wl.fill(0);
+    for (let o = 0; o < g.O; o++) {
+      const gi = Math.floor(o / g.Og), oo = o % g.Og;
+      for (let k = 0; k < K; k++) {
+        wl[((gi * (Kp / taps) + Math.floor(k / taps)) * OgPad + oo) * taps + (k % taps)] = weight[o * K + k];
+      }
+    }
+  }
+  if (hit) {
+    // The registry holds the same object: it frees whichever layout is current.
+    e.heap.release(hit.held.ptr);
+    hit.held.ptr = ptr;
+    hit.key = key;
+    hit.hash = hash;
+  } else {
+    const held = { engine: e, ptr };
+    freeLayout.register(weight, held);
+    layoutCache.set(weight, { held, key, hash });
+  }
+  return ptr;
+}
+
 function directSupport(job: DirectJob): string | null {
   if (job.fn) return 'a custom fn needs the reference kernel';
   const w = job.weight;
@@ -209,25 +262,20 @@ async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTime
   if (job.kernel !== undefined && !directKernels(e, job).includes(job.kernel)) {
     throw new Error(`direct kernel '${job.kernel}' cannot run this job; it takes ${directKernels(e, job).join(', ')}`);
   }
+  if (g.Cg === 1 && g.Og === 1 && job.kernel === undefined) {
+    // Depthwise: one input channel per output channel; the GEMM-shaped kernels would fill 8 lanes for 1.
+    const call = setup(e, job.input, g, job.bias, OgPad);
+    call.params[P.W] = weightLayout(e, job.weight, g, K, 1, 0);
+    if (times) times.setup += performance.now() - t0;
+    return runRows(e, 'depthwise_rows', call, g, job.threads, 0, job.bias, job.integer, times);
+  }
   const relaxed = job.kernel === 'relaxed-dot-i8';
   // Taps per dot product: 4 int8 (relaxed) or 2 int16; K is padded with zero weights to a multiple.
   const taps = relaxed ? 4 : 2;
   const Kp = Math.ceil(K / taps) * taps;
   const call = setup(e, job.input, g, job.bias, OgPad);
-  // Weights as w[group][tap group][channel][taps]: one dot product covers 4 channels.
-  const count = g.groups * Kp * OgPad;
-  const wPtr = e.heap.alloc(count * (relaxed ? 1 : 2));
-  call.allocs.push(wPtr);
-  const wl = relaxed ? new Int8Array(e.memory.buffer, wPtr, count) : new Int16Array(e.memory.buffer, wPtr, count);
-  wl.fill(0);
-  for (let o = 0; o < g.O; o++) {
-    const gi = Math.floor(o / g.Og), oo = o % g.Og;
-    for (let k = 0; k < K; k++) {
-      wl[((gi * (Kp / taps) + Math.floor(k / taps)) * OgPad + oo) * taps + (k % taps)] = job.weight[o * K + k];
-    }
-  }
   const p = call.params;
-  p[P.W] = wPtr;
+  p[P.W] = weightLayout(e, job.weight, g, Kp, OgPad, taps);
   p[P.KP] = Kp;
   p[P.MODE] = mode;
   const scratch = e.kernels.scratch_bytes(0, 0, Kp);

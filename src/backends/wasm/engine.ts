@@ -6,6 +6,8 @@ export interface KernelExports {
   pcilt_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
   direct_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
   direct8_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
+  depthwise_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
+  depthwise_f32_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
   scratch_bytes(planes: number, S: number, Kp: number): number;
   pad_input(src: number, dst: number, planes: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, dstBytes: number): void;
   swizzle_bench(iters: number, relaxed: number): number;

@@ -498,3 +498,83 @@ export function transpose_f32(src: usize, dst: usize, rows: i32, cols: i32): voi
     for (let c = 0; c < cols; c++) store<f32>(dst + (<usize>(c * rows + r) << 2), load<f32>(src + (<usize>(r * cols + c) << 2)));
   }
 }
+
+/**
+ * Depthwise convolution on codes (one input channel per output channel, Cg = Og = 1): int32
+ * sums, 8 pixels per step for strides 1 and 2, a scalar loop for other strides and the row's
+ * tail. Weights w[O][K] as i32; input zero-bordered (pad_input), so no bounds tests.
+ */
+export function depthwise_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: usize): void {
+  const C = prm(params, P_C), Hp = prm(params, P_HP), Wp = prm(params, P_WP);
+  const OH = prm(params, P_OH), OW = prm(params, P_OW), sh = prm(params, P_SH), sw = prm(params, P_SW), K = prm(params, P_K);
+  const koff = <usize>prm(params, P_KOFF), bias = <usize>prm(params, P_BIAS);
+  const vec = sw == 1 || sw == 2 ? OW & ~7 : 0;
+  for (let row = rowBegin; row < rowEnd; row++) {
+    const n = row / OH, oh = row % OH;
+    for (let c = 0; c < C; c++) {
+      const src = <usize>prm(params, P_IN) + <usize>(((n * C + c) * Hp + oh * sh) * Wp);
+      const w = <usize>prm(params, P_W) + (<usize>(c * K) << 2);
+      const dst = <usize>prm(params, P_OUT) + (<usize>(((n * C + c) * OH + oh) * OW) << 2);
+      const b = bias ? load<i32>(bias + (<usize>c << 2)) : 0;
+      for (let ow = 0; ow < vec; ow += 8) {
+        let a0 = i32x4.splat(b), a1 = a0;
+        const px = src + <usize>(ow * sw);
+        for (let k = 0; k < K; k++) {
+          const at = px + <usize>load<i32>(koff + (<usize>k << 2));
+          let x = v128.load64_zero(at);
+          if (sw == 2) x = i8x16.shuffle(v128.load(at), x, 0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+          const h = i16x8.extend_low_i8x16_u(x);
+          const wk = i32x4.splat(load<i32>(w + (<usize>k << 2)));
+          a0 = i32x4.add(a0, i32x4.mul(i32x4.extend_low_i16x8_u(h), wk));
+          a1 = i32x4.add(a1, i32x4.mul(i32x4.extend_high_i16x8_u(h), wk));
+        }
+        v128.store(dst + (<usize>ow << 2), a0);
+        v128.store(dst + (<usize>ow << 2), a1, 16);
+      }
+      for (let ow = vec; ow < OW; ow++) {
+        const px = src + <usize>(ow * sw);
+        let s = b;
+        for (let k = 0; k < K; k++) s += <i32>load<u8>(px + <usize>load<i32>(koff + (<usize>k << 2))) * load<i32>(w + (<usize>k << 2));
+        store<i32>(dst + (<usize>ow << 2), s);
+      }
+    }
+  }
+}
+
+/**
+ * The same in float32 (imported float models): input zero-bordered f32, weights w[C][K] f32,
+ * optional bias; 8 pixels per step for stride 1, scalar otherwise. koff counts f32 elements.
+ */
+export function depthwise_f32_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: usize): void {
+  const C = prm(params, P_C), Hp = prm(params, P_HP), Wp = prm(params, P_WP);
+  const OH = prm(params, P_OH), OW = prm(params, P_OW), sh = prm(params, P_SH), sw = prm(params, P_SW), K = prm(params, P_K);
+  const koff = <usize>prm(params, P_KOFF), bias = <usize>prm(params, P_BIAS);
+  const vec = sw == 1 ? OW & ~7 : 0;
+  for (let row = rowBegin; row < rowEnd; row++) {
+    const n = row / OH, oh = row % OH;
+    for (let c = 0; c < C; c++) {
+      const src = <usize>prm(params, P_IN) + (<usize>(((n * C + c) * Hp + oh * sh) * Wp) << 2);
+      const w = <usize>prm(params, P_W) + (<usize>(c * K) << 2);
+      const dst = <usize>prm(params, P_OUT) + (<usize>(((n * C + c) * OH + oh) * OW) << 2);
+      const b = bias ? load<f32>(bias + (<usize>c << 2)) : 0;
+      for (let ow = 0; ow < vec; ow += 8) {
+        let a0 = f32x4.splat(b), a1 = a0;
+        const px = src + (<usize>ow << 2);
+        for (let k = 0; k < K; k++) {
+          const at = px + (<usize>load<i32>(koff + (<usize>k << 2)) << 2);
+          const wk = f32x4.splat(load<f32>(w + (<usize>k << 2)));
+          a0 = f32x4.add(a0, f32x4.mul(v128.load(at), wk));
+          a1 = f32x4.add(a1, f32x4.mul(v128.load(at, 16), wk));
+        }
+        v128.store(dst + (<usize>ow << 2), a0);
+        v128.store(dst + (<usize>ow << 2), a1, 16);
+      }
+      for (let ow = vec; ow < OW; ow++) {
+        const px = src + (<usize>(ow * sw) << 2);
+        let s: f32 = b;
+        for (let k = 0; k < K; k++) s += load<f32>(px + (<usize>load<i32>(koff + (<usize>k << 2)) << 2)) * load<f32>(w + (<usize>k << 2));
+        store<f32>(dst + (<usize>ow << 2), s);
+      }
+    }
+  }
+}
