@@ -163,15 +163,25 @@ function readHeader(bytes: Uint8Array): { version: number; header: Header & Grap
 
 interface GraphHeader { graph: { input: Graph['input']; output: string; nodes: GraphNode[]; consts: ParamEntry[] } }
 
+type FileHeader = ReturnType<typeof readHeader>;
+
 /** A .fcnn file of either version: a layer stack (trained here) or an imported graph. */
 export function decodeAny(bytes: Uint8Array): { model?: Sequential; graph?: Graph; meta: Record<string, unknown> } {
-  const { version } = readHeader(bytes);
-  return version === FCNN_GRAPH_VERSION ? decodeGraph(bytes) : decodeModel(bytes);
+  const file = readHeader(bytes);
+  return file.version === FCNN_GRAPH_VERSION ? graphFrom(bytes, file) : modelFrom(bytes, file);
 }
 
 /** Parses a version-2 file; sizes are checked against the file and the graph is validated. */
 export function decodeGraph(bytes: Uint8Array): { graph: Graph; meta: Record<string, unknown> } {
-  const { version, header, start } = readHeader(bytes);
+  return graphFrom(bytes, readHeader(bytes));
+}
+
+/** Parses a model file; every size is checked against the file before anything is allocated. */
+export function decodeModel(bytes: Uint8Array): { model: Sequential; meta: Record<string, unknown> } {
+  return modelFrom(bytes, readHeader(bytes));
+}
+
+function graphFrom(bytes: Uint8Array, { version, header, start }: FileHeader): { graph: Graph; meta: Record<string, unknown> } {
   if (version !== FCNN_GRAPH_VERSION) bad(`format version ${version} holds layers, not a graph`);
   const g = header.graph;
   if (!g || !Array.isArray(g.nodes) || !Array.isArray(g.consts) || typeof g.output !== 'string' || typeof g.input?.name !== 'string'
@@ -197,9 +207,7 @@ export function decodeGraph(bytes: Uint8Array): { graph: Graph; meta: Record<str
   return { graph, meta: header.meta ?? {} };
 }
 
-/** Parses a model file; every size is checked against the file before anything is allocated. */
-export function decodeModel(bytes: Uint8Array): { model: Sequential; meta: Record<string, unknown> } {
-  const { version, header, start } = readHeader(bytes);
+function modelFrom(bytes: Uint8Array, { version, header, start }: FileHeader): { model: Sequential; meta: Record<string, unknown> } {
   if (version !== FCNN_VERSION || !Array.isArray(header.layers)) bad(`format version ${version} holds an imported graph: load it with loadModel()`);
   const blob = bytes.length - start;
   const layers = header.layers.map((e, i) => buildLayer(e, i, blob, 0));
