@@ -5,7 +5,8 @@ import { exportGraphOnnx } from '../formats/onnx/export-graph.js';
 import { readTfjs, type TfjsArtifacts } from '../formats/tfjs.js';
 import { imageTensor, imagesIn } from '../cli/import.js';
 import { intFlag, listFlag, parse } from '../cli/args.js';
-import { importModel, type Model } from '../nn/api.js';
+import { median } from './worker.js';
+import { Model, importModel } from '../nn/api.js';
 import type { Tensor } from '../nn/tensor.js';
 
 /** The pretrained models the nsfwjs package ships (TF.js layers and graph formats). */
@@ -52,7 +53,8 @@ function agreement(ref: Float32Array[], got: Float32Array[]): Agreement {
   return { images: ref.length, top1: top1 / ref.length, meanAbsDiff: sum / n, maxAbsDiff: max };
 }
 
-async function median(runs: number, f: () => Promise<unknown>): Promise<number> {
+/** Median ms of `runs` calls after two warm-up calls. */
+async function timed(runs: number, f: () => Promise<unknown>): Promise<number> {
   await f();
   await f();
   const t: number[] = [];
@@ -61,7 +63,7 @@ async function median(runs: number, f: () => Promise<unknown>): Promise<number> 
     await f();
     t.push(performance.now() - t0);
   }
-  return t.sort((a, b) => a - b)[Math.floor(runs / 2)];
+  return median(t);
 }
 
 /** tfjs's own output for each photo (the oracle), and a timer for its wasm backend. */
@@ -125,7 +127,8 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
   const heldRef = ref.filter((_, i) => i % 4 !== 0);
   for (const bits of opts.bits) {
     const dynamic = agreement(ref, await run(model, inputs, bits));
-    const calibrated = await importModel(modelPath, { activationBits: bits, calibration: calib });
+    const calibrated = new Model(null, { ...model.meta, activationBits: bits }, model.graph);
+    await calibrated.calibrate(calib);
     const stat = agreement(heldRef, await run(calibrated, held, bits));
     log(`  ${bits}-bit: dynamic top-1 ${(dynamic.top1 * 100).toFixed(1)}% mean |dp| ${dynamic.meanAbsDiff.toFixed(4)}; `
       + `static top-1 ${(stat.top1 * 100).toFixed(1)}% mean |dp| ${stat.meanAbsDiff.toFixed(4)} (${held.length} held-out photos)`);
@@ -135,7 +138,7 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
   const x = inputs[0];
   const latency: Record<string, number> = {};
   const time = async (label: string, f: () => Promise<unknown>) => {
-    latency[label] = await median(opts.runs, f);
+    latency[label] = await timed(opts.runs, f);
     log(`  ${label}: ${latency[label].toFixed(1)} ms`);
   };
   await time('faster-cnn float32', () => model.predict(x, { threads, activationBits: 0 }));
@@ -183,7 +186,7 @@ export async function benchModelsCommand(argv: string[]): Promise<void> {
     json: { type: 'string' }, report: { type: 'string' }, limit: { type: 'string' },
   });
   if (!values.photos) throw new ArgumentError('--photos', undefined, 'a folder of real photographs (scripts/fetch-photos.sh makes one)');
-  const photos = await imagesIn(String(values.photos), intFlag('limit', values.limit, 1000, 1));
+  const photos = await imagesIn(String(values.photos), intFlag('limit', values.limit, 1000, 1), '--photos');
   const names = values.models ? String(values.models).split(',') : Object.keys(NSFWJS_MODELS);
   const opts = {
     bits: listFlag('bits', values.bits, [8, 4], 1, 8), runs: intFlag('runs', values.runs, 9, 1, 1000),

@@ -62,7 +62,7 @@ async function peer(order: WorkerOrder, l: LayerSpec, bits: number, threads: num
   return ortRunner(order.impl === 'ort-node-qlinearconv' ? 'node' : 'web', l, input, weight, order.yScales?.[bits] ?? 1, threads);
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }

@@ -39,15 +39,15 @@ function preprocessFlags(values: Record<string, unknown>): Partial<Preprocess> {
 }
 
 /** The PNG and JPEG files of a folder, sorted by name. */
-export async function imagesIn(dir: string, limit = Infinity): Promise<string[]> {
+export async function imagesIn(dir: string, limit = Infinity, flag = '--calibrate'): Promise<string[]> {
   let names: string[];
   try {
     names = await readdir(dir);
   } catch (e) {
-    throw new ArgumentError('--calibrate', dir, `a readable folder of PNG or JPEG images (${(e as Error).message})`);
+    throw new ArgumentError(flag, dir, `a readable folder of PNG or JPEG images (${(e as Error).message})`);
   }
   const files = names.filter((f) => /\.(png|jpe?g)$/i.test(f)).sort().slice(0, limit).map((f) => join(dir, f));
-  if (files.length === 0) throw new ArgumentError('--calibrate', dir, 'a folder holding at least one .png, .jpg or .jpeg file');
+  if (files.length === 0) throw new ArgumentError(flag, dir, 'a folder holding at least one .png, .jpg or .jpeg file');
   return files;
 }
 
@@ -65,9 +65,9 @@ export async function importCommand(argv: string[]): Promise<void> {
   const bits = values['activation-bits'] === undefined ? undefined : intFlag('activation-bits', values['activation-bits'], 8, 1, 8);
   const overrides = preprocessFlags(values);
   const t0 = performance.now();
-  let model = await importModel(src, { activationBits: bits, preprocessing: overrides });
+  if (values.calibrate !== undefined && !bits) throw new ArgumentError('--calibrate', values.calibrate, 'used together with --activation-bits');
+  const model = await importModel(src, { activationBits: bits, preprocessing: overrides });
   if (values.calibrate !== undefined) {
-    if (!bits) throw new ArgumentError('--calibrate', values.calibrate, 'used together with --activation-bits');
     const files = await imagesIn(String(values.calibrate), intFlag('limit', values.limit, 100, 1));
     const pre = model.meta.preprocessing!;
     const calibration: Tensor[] = [];
@@ -76,7 +76,7 @@ export async function importCommand(argv: string[]): Promise<void> {
       calibration.push(await imageTensor(f, pre));
     }
     process.stderr.write('\n');
-    model = await importModel(src, { activationBits: bits, preprocessing: overrides, calibration });
+    await model.calibrate(calibration);
   }
   await saveModel(model, String(values.out), { importedFrom: src, calibrationImages: values.calibrate });
   const g = model.graph!;

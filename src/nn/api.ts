@@ -93,6 +93,17 @@ export class Model {
     return g.input.layout === 'nhwc' && x.shape.length === 4 ? nhwcToNchw(x) : x;
   }
 
+  /**
+   * Fixes an imported model's activation ranges (static quantization) to those the inputs
+   * (source layout) reach when run in float32.
+   */
+  async calibrate(inputs: Tensor | Tensor[]): Promise<void> {
+    if (!this.graph || !this.meta.activationBits) throw new ArgumentError('calibration', 'given', 'used together with activationBits');
+    const observe = new Map<string, Range>();
+    for (const x of Array.isArray(inputs) ? inputs : [inputs]) await this.runner!.run(this.checkedInput(x), { observe });
+    this.meta.ranges = Object.fromEntries(observe);
+  }
+
   private async predictGraph(x: Tensor, opts: PredictOptions): Promise<Tensor> {
     const g = this.graph!;
     const bits = opts.activationBits ?? this.meta.activationBits;
@@ -181,16 +192,8 @@ export async function importModel(src: string | Uint8Array, opts: ImportOptions 
     width: W, height: H, channels: C === 1 ? 'gray' : 'rgb', layout: graph.input.layout, ...stored, ...opts.preprocessing,
   });
   const model = new Model(null, { source, activationBits: bits, preprocessing }, graph);
-  if (opts.calibration !== undefined) {
-    if (!bits) throw new ArgumentError('calibration', 'given', 'used together with activationBits');
-    const observe = new Map<string, Range>();
-    const runner = new GraphRunner(graph);
-    for (const x of Array.isArray(opts.calibration) ? opts.calibration : [opts.calibration]) {
-      const input = model.checkedInput(x);
-      await runner.run(input, { observe });
-    }
-    model.meta.ranges = Object.fromEntries(observe);
-  } else if (bits === 8 && Object.keys(own).length) {
+  if (opts.calibration !== undefined) await model.calibrate(opts.calibration);
+  else if (bits === 8 && Object.keys(own).length) {
     // A quantized ONNX model's own scales and zero points: its 8-bit codes, reproduced exactly.
     model.meta.ranges = own;
   }
