@@ -521,8 +521,8 @@ export function depthwise_rows(params: usize, rowBegin: i32, rowEnd: i32, scratc
         const px = src + <usize>(ow * sw);
         for (let k = 0; k < K; k++) {
           const at = px + <usize>load<i32>(koff + (<usize>k << 2));
-          let x = v128.load64_zero(at);
-          if (sw == 2) x = i8x16.shuffle(v128.load(at), x, 0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+          // Stride 2: the even bytes of 16 loaded.
+          const x = sw == 1 ? v128.load64_zero(at) : i8x16.shuffle(v128.load(at), v128.load(at), 0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0);
           const h = i16x8.extend_low_i8x16_u(x);
           const wk = i32x4.splat(load<i32>(w + (<usize>k << 2)));
           a0 = i32x4.add(a0, i32x4.mul(i32x4.extend_low_i16x8_u(h), wk));
