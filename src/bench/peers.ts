@@ -1,4 +1,5 @@
 import { DT, encodeModel, tensor } from '../formats/onnx/builder.js';
+import { roundHalfEven } from '../quant/activations.js';
 import type { LayerSpec } from './layers.js';
 
 /** A QLinearConv (u8 x s8 -> u8) model of one layer: x and w scales 1, y = round(acc / yScale) + 128. */
@@ -24,10 +25,7 @@ export function qlinearConvModel(l: LayerSpec, weight: Int8Array, yScale: number
 
 /** The u8 output QLinearConv gives for an exact int32 sum (round half to even, as ONNX Runtime). */
 export function requantize(acc: number, yScale: number): number {
-  const v = acc / Math.fround(yScale);
-  let r = Math.round(v);
-  if (Math.abs(v % 1) === 0.5 && r % 2 !== 0) r -= 1;
-  return Math.min(255, Math.max(0, r + 128));
+  return Math.min(255, Math.max(0, roundHalfEven(acc / Math.fround(yScale)) + 128));
 }
 
 export interface PeerRunner {

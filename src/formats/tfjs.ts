@@ -1,5 +1,6 @@
 import { GraphBuilder, MAX_ELEMENTS, ModelImportError, halfToFloat, samePads } from '../graph/builder.js';
 import type { Activation, Graph } from '../graph/graph.js';
+import { transpose } from '../graph/ops.js';
 
 /** A TF.js model.json (layers or graph format) with its weight bytes, group by group, shard after shard. */
 export interface TfjsArtifacts {
@@ -99,11 +100,9 @@ function depthwiseToOihw(w: { shape: number[]; data: Float32Array }): { shape: n
   return { shape: [C * M, 1, KH, KW], data: d };
 }
 
+/** [R, C] -> [C, R]. */
 function transpose2(w: { shape: number[]; data: Float32Array }): { shape: number[]; data: Float32Array } {
-  const [R, C] = w.shape;
-  const d = new Float32Array(w.data.length);
-  for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) d[c * R + r] = w.data[r * C + c];
-  return { shape: [C, R], data: d };
+  return transpose(w, [1, 0]);
 }
 
 function pair(v: unknown, what: string): [number, number] {

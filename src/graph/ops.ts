@@ -1,5 +1,6 @@
 import { depthwiseF32 } from '../backends/wasm/depthwise.js';
 import { gemm } from '../nn/gemm.js';
+import { roundHalfEven } from '../quant/activations.js';
 import { broadcastShape, sizeOf, type Activation, type Attrs } from './graph.js';
 
 /** A float tensor between graph nodes. */
@@ -316,10 +317,7 @@ export function fakeQuant(x: Tensor, a: Attrs): Tensor {
   const s = a.scale as number, z = a.zero as number, lo = a.qmin as number, hi = a.qmax as number;
   const y = new Float32Array(x.data.length);
   for (let i = 0; i < y.length; i++) {
-    // Round half to even, as QuantizeLinear does.
-    const v = Math.fround(x.data[i] / s);
-    let q = Math.round(v);
-    if (q - v === 0.5 && q % 2 !== 0) q -= 1;
+    const q = roundHalfEven(Math.fround(x.data[i] / s));
     y[i] = (Math.min(hi, Math.max(lo, q + z)) - z) * s;
   }
   return { data: y, shape: x.shape };

@@ -90,3 +90,9 @@ export function levelProduct(q: ActivationQuantizer): ProductFn {
   const L = q.levels;
   return (w, a) => w * L[a];
 }
+
+/** Round half to even (ONNX QuantizeLinear and QLinearConv round this way; Math.round goes up). */
+export function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}

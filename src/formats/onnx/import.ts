@@ -1,5 +1,6 @@
 import { GraphBuilder, ModelImportError } from '../../graph/builder.js';
 import type { Graph } from '../../graph/graph.js';
+import { transpose } from '../../graph/ops.js';
 import type { Range } from '../../graph/run.js';
 import { Msg, readTensor, type OnnxTensor } from './reader.js';
 
@@ -181,7 +182,7 @@ export function onnxToGraph(bytes: Uint8Array): { graph: Graph; ranges: Record<s
         if (alpha !== 1) data = data.map((v) => v * alpha);
         const transB = n.op === 'Gemm' && int(n, 'transB', 0) === 1;
         const [R, C] = m.dims;
-        const W = transB ? data : new Float32Array(R * C).map((_, i) => data[(i % R) * C + Math.floor(i / R)]);
+        const W = transB ? data : transpose({ data, shape: [R, C] }, [1, 0]).data;
         const ins = [x(), b.constant(`${n.name}/W`, transB ? [R, C] : [C, R], W)];
         if (n.op === 'Gemm' && n.inputs[2]) {
           const c = constOf(n.inputs[2], at, 'C');
