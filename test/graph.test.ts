@@ -29,13 +29,15 @@ function naiveConvF(x: Float32Array, w: Float32Array, xs: number[], ws: number[]
   return { data: out, shape: [N, O, OH, OW] };
 }
 
-function convGraph(c: ReturnType<typeof randomCase>, w: Float32Array, extra: GraphNode[] = []): Graph {
-  const attrs = { stride: c.stride, dilation: c.dilation, pad: c.padding, group: c.groups, act: 'none' };
+function convGraph(c: ReturnType<typeof randomCase>, w: Float32Array, extra: GraphNode[] = [], bias?: Float32Array, act = 'none'): Graph {
+  const attrs = { stride: c.stride, dilation: c.dilation, pad: c.padding, group: c.groups, act };
+  const consts = new Map([['w', { shape: [c.O, c.C / c.groups, c.KH, c.KW], data: w }]]);
+  if (bias) consts.set('b', { shape: [c.O], data: bias });
   return {
     input: { name: 'x', shape: [c.N, c.C, c.H, c.W], layout: 'nchw' },
     output: extra.length ? extra[extra.length - 1].output : 'y',
-    nodes: [{ op: 'conv', name: 'conv', inputs: ['x', 'w'], output: 'y', attrs }, ...extra],
-    consts: new Map([['w', { shape: [c.O, c.C / c.groups, c.KH, c.KW], data: w }]]),
+    nodes: [{ op: 'conv', name: 'conv', inputs: bias ? ['x', 'w', 'b'] : ['x', 'w'], output: 'y', attrs }, ...extra],
+    consts,
   };
 }
 
@@ -74,6 +76,34 @@ test('integer graph layers: PCILT and direct give identical outputs, close to fl
         // 8-bit codes (step 4/255) and 8-bit weights: each product is off by a small fraction.
         const K = (c.C / c.groups) * c.KH * c.KW;
         for (let k = 0; k < f.data.length; k++) assert.ok(Math.abs(a.data[k] - f.data[k]) < 0.02 * K + 1e-3, `${a.data[k]} vs ${f.data[k]}`);
+      }
+    }
+  }
+});
+
+test('integer graph layers in wasm (quantize, kernel, scale-back fused) equal the JS reference twin bit for bit', async () => {
+  const r = rng(23);
+  const acts = ['none', 'relu', 'relu6'];
+  for (let i = 0; i < 24; i++) {
+    const c = randomCase(r, 150_000);
+    const x = Float32Array.from({ length: c.N * c.C * c.H * c.W }, () => r.next() * 4 - 1.5);
+    const w = Float32Array.from({ length: c.O * (c.C / c.groups) * c.KH * c.KW }, () => r.next() * 2 - 1);
+    const bias = i % 2 ? Float32Array.from({ length: c.O }, () => r.next() - 0.5) : undefined;
+    const act = acts[i % 3];
+    const input = { data: x, shape: [c.N, c.C, c.H, c.W] };
+    const bits = [8, 4, 2, 1][i % 4];
+    // Static ranges that clip (codes at both ends), or measured per input.
+    const ranges = i % 3 === 0 ? { x: [-0.5, 1.5] as [number, number] } : undefined;
+    const at = `${JSON.stringify(c)} ${bits} bits ${act} bias ${!!bias} static ${!!ranges}`;
+    // A fresh runner per check: its first call (which calibrates 'auto') is compared too.
+    const ref = await new GraphRunner(convGraph(c, w, [], bias, act)).run(input, { activationBits: bits, ranges, backend: 'js' });
+    for (const kernel of ['pcilt', 'direct', 'auto'] as const) {
+      for (const threads of [1, 2]) {
+        const runner = new GraphRunner(convGraph(c, w, [], bias, act));
+        for (let call = 0; call < 2; call++) {
+          const y = await runner.run(input, { activationBits: bits, ranges, kernel, threads });
+          assert.deepEqual(y.data, ref.data, `${at} ${kernel} threads ${threads} call ${call}`);
+        }
       }
     }
   }

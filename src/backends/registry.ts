@@ -21,7 +21,7 @@ async function usable(b: Backend, reason: string | null): Promise<boolean> {
 }
 
 /** Below this many multiply-accumulates 'auto' also tries one thread. */
-const SMALL_MACS = 20e6;
+export const SMALL_MACS = 20e6;
 
 /** Resolves a named backend for one job; throws a typed error for unknown or unusable ones. */
 async function named(name: unknown, op: 'pcilt' | 'direct', job: PciltJob | DirectJob): Promise<Backend> {

@@ -1,5 +1,10 @@
-import { lastAutoChoice } from '../backends/auto.js';
+import { autoRun, knownWinner, lastAutoChoice, type Candidate } from '../backends/auto.js';
+import { SMALL_MACS } from '../backends/registry.js';
+import { floatLayer, wasmBackend, type FloatLayer } from '../backends/wasm/backend.js';
+import { engineUnavailableReason } from '../backends/wasm/engine.js';
 import { conv2dDirect, pciltConv2d } from '../conv/conv2d.js';
+import { INT32_MAX, convGeometry, type Conv2dOptions, type ConvGeometry } from '../conv/geometry.js';
+import type { Shape4 } from '../tensor.js';
 import { ArgumentError } from '../errors.js';
 import { buildPcilt, type PciltTables } from '../tables/pcilt.js';
 import { inferShapes, sizeOf, type Activation, type Graph, type GraphNode } from './graph.js';
@@ -43,6 +48,8 @@ interface IntWeights {
   weight: { data: Int8Array; shape: [number, number, number, number] };
   scales: Float32Array;
   sums: Float64Array;
+  /** The largest sum of |w| over one output channel: with codes up to L, sums stay within L times it. */
+  maxAbsSum: number;
   tables: Map<number, PciltTables>;
 }
 
@@ -116,83 +123,160 @@ export class GraphRunner {
     const shape = (wt.shape.length === 2 ? [wt.shape[0], wt.shape[1], 1, 1] : wt.shape) as [number, number, number, number];
     const O = shape[0], K = wt.data.length / O;
     const q = new Int8Array(wt.data.length), scales = new Float32Array(O), sums = new Float64Array(O);
+    let maxAbsSum = 0;
     for (let o = 0; o < O; o++) {
-      let m = 0;
+      let m = 0, abs = 0;
       for (let k = o * K; k < (o + 1) * K; k++) m = Math.max(m, Math.abs(wt.data[k]));
       const s = m > 0 ? m / 127 : 1;
       scales[o] = s;
-      for (let k = o * K; k < (o + 1) * K; k++) sums[o] += q[k] = Math.round(wt.data[k] / s);
+      for (let k = o * K; k < (o + 1) * K; k++) {
+        sums[o] += q[k] = Math.round(wt.data[k] / s);
+        abs += Math.abs(q[k]);
+      }
+      maxAbsSum = Math.max(maxAbsSum, abs);
     }
-    w = { weight: { data: q, shape }, scales, sums, tables: new Map() };
+    w = { weight: { data: q, shape }, scales, sums, maxAbsSum, tables: new Map() };
     this.ints.set(n.name, w);
     return w;
   }
 
-  /** quantize -> (pad with the zero code) -> int32 sums by look-ups or multiplication -> scale, bias, activation. */
+  /**
+   * quantize -> (pad with the zero code) -> int32 sums by look-ups or multiplication -> scale,
+   * bias, activation. On the wasm engine all of it runs in wasm; elsewhere (backend 'js' or
+   * 'webgpu', or no wasm) step by step in JS around the chosen backend: the reference twin.
+   */
   private async integerLayer(n: GraphNode, ins: Tensor[], out: number[], bits: number, opts: GraphRunOptions, prof: NodeProfile): Promise<Tensor> {
     const x = ins[0];
-    const range = opts.ranges?.[n.inputs[0]] ?? rangeOf(x.data);
-    const { scale, zero } = activationQuant(range, bits);
+    const w = this.intWeights(n);
+    const a = n.attrs;
+    const dense = n.op === 'dense';
     const L = (1 << bits) - 1;
+    const act = (a.act as Activation) ?? 'none';
+    const bias = ins[2]?.data;
+    const quant = (r: Range) => {
+      const { scale, zero } = activationQuant(r, bits);
+      return { scale, zero, inv: 1 / scale, levels: L, requant: requantRecord(w, scale, zero, bias, act) };
+    };
+    const shape = (dense ? [x.shape[0], x.shape[1], 1, 1] : x.shape) as Shape4;
+    const conv = {
+      padding: dense ? [0, 0, 0, 0] as [number, number, number, number] : a.pad as [number, number, number, number],
+      stride: dense ? 1 : a.stride as [number, number], dilation: dense ? 1 : a.dilation as [number, number],
+      groups: dense ? 1 : a.group as number, backend: opts.backend, threads: opts.threads,
+    };
+    const range = opts.ranges?.[n.inputs[0]];
+    const inWasm = (opts.backend === undefined || opts.backend === 'auto' || opts.backend === 'wasm')
+      && w.maxAbsSum * L <= INT32_MAX && (await engineUnavailableReason()) === null;
+    const y = inWasm
+      ? await this.wasmLayer(w, bits, convGeometry(shape, w.weight.shape, conv), { x: x.data, range, quant }, opts, prof)
+      : await this.jsLayer(w, bits, { data: x.data, shape }, conv, quant(range ?? rangeOf(x.data)), opts, prof);
+    if (act === 'sigmoid') ops.activate(y, act);
+    return { data: y, shape: out };
+  }
+
+  /** The whole layer in wasm: PCILT or direct as asked, or as 'auto' measures on the first call. */
+  private async wasmLayer(w: IntWeights, bits: number, g: ConvGeometry, layer: FloatLayer, opts: GraphRunOptions, prof: NodeProfile): Promise<Float32Array> {
+    const none = new Uint8Array(0);
+    const pcilt = (threads: number | undefined) =>
+      floatLayer('pcilt', { input: none, tables: this.tables(w, bits), geometry: g, integer: true, threads }, layer);
+    const direct = (threads: number | undefined, kernel?: string) =>
+      floatLayer('direct', { input: none, weight: w.weight.data, geometry: g, activationBits: bits, integer: true, threads, kernel }, layer);
+    if (opts.kernel === 'direct' || opts.kernel === 'pcilt') {
+      prof.kernel = `wasm-${opts.kernel}`;
+      return opts.kernel === 'direct' ? direct(opts.threads) : pcilt(opts.threads);
+    }
+    const candidates: Candidate[] = [];
+    const add = (label: string, run: (threads: number | undefined) => Promise<Float32Array>) => {
+      candidates.push({ label, run: () => run(opts.threads) });
+      // Small layers may not repay waking worker threads.
+      if (opts.threads === undefined && g.N * g.O * g.OH * g.OW * g.Cg * g.KH * g.KW < SMALL_MACS) candidates.push({ label: `${label}-1t`, run: () => run(1) });
+    };
+    add('wasm-pcilt', pcilt);
+    add('wasm-direct', (t) => direct(t));
+    const job = { input: none, weight: w.weight.data, geometry: g, activationBits: bits, integer: true };
+    for (const k of wasmBackend.directKernels!(job).slice(1)) add(`wasm-direct-${k}`, (t) => direct(t, k));
+    const key = `layer|${Object.values(g).join(',')}|${bits}b|t${opts.threads ?? 'default'}`;
+    const known = knownWinner(key);
+    const pick = known && candidates.find((c) => c.label === known);
+    const y = (pick ? await pick.run() : await autoRun(key, candidates)) as Float32Array;
+    const choice = lastAutoChoice();
+    prof.kernel = choice?.winner;
+    if (choice && Object.keys(choice.ms).length) prof.candidates = choice.ms;
+    return y;
+  }
+
+  /** The reference twin: codes, padding and scale-back in JS around conv2dDirect / pciltConv2d on any backend. */
+  private async jsLayer(w: IntWeights, bits: number, x: { data: Float32Array; shape: Shape4 }, conv: Conv2dOptions & { padding: [number, number, number, number] },
+    q: { zero: number; inv: number; levels: number; requant: Float64Array }, opts: GraphRunOptions, prof: NodeProfile): Promise<Float32Array> {
+    const { zero, inv, levels: L } = q;
     const codes = new Uint8Array(x.data.length);
-    const inv = 1 / scale, xd = x.data;
+    const xd = x.data;
     for (let i = 0; i < codes.length; i++) {
       const t = xd[i] * inv + zero + 0.5;
       // Uint8Array stores truncate: t + 0.5 truncated is round-half-up.
       codes[i] = t < 0 ? 0 : t > L ? L : t;
     }
-    const w = this.intWeights(n);
-    const a = n.attrs;
-    const dense = n.op === 'dense';
-    let shape = dense ? [x.shape[0], x.shape[1], 1, 1] : x.shape;
+    let shape = x.shape;
     let data: Uint8Array = codes;
-    let padding: [number, number, number, number] = dense ? [0, 0, 0, 0] : a.pad as [number, number, number, number];
+    let padding = conv.padding;
     if (zero !== 0 && padding.some((p) => p > 0)) {
       // Padding must read as real 0, which is code `zero`: pad explicitly.
       data = padCodes(codes, shape, padding, zero);
       shape = [shape[0], shape[1], shape[2] + padding[0] + padding[2], shape[3] + padding[1] + padding[3]];
       padding = [0, 0, 0, 0];
     }
-    const conv = {
-      padding, stride: dense ? 1 : a.stride as [number, number], dilation: dense ? 1 : a.dilation as [number, number],
-      groups: dense ? 1 : a.group as number, backend: opts.backend, threads: opts.threads,
-    };
     const input = { data, shape };
     let acc;
     if (opts.kernel === 'direct') {
-      acc = await conv2dDirect(input, w.weight, { ...conv, activationBits: bits });
+      acc = await conv2dDirect(input, w.weight, { ...conv, padding, activationBits: bits });
       prof.kernel = 'direct';
     } else {
-      let tables = w.tables.get(bits);
-      if (!tables) {
-        // Bit-serial tables of 4 activations per index: 16 entries per table at every bit width.
-        tables = buildPcilt(w.weight, { activationBits: bits, bitSerial: bits > 1, groupSize: 4 });
-        w.tables.set(bits, tables);
-      }
-      acc = await pciltConv2d(input, tables, { ...conv, backend: opts.kernel === 'pcilt' && !opts.backend ? 'wasm' : opts.backend });
+      acc = await pciltConv2d(input, this.tables(w, bits), { ...conv, padding, backend: opts.kernel === 'pcilt' && !opts.backend ? 'wasm' : opts.backend });
       const choice = opts.kernel === 'pcilt' ? undefined : lastAutoChoice();
       prof.kernel = choice?.winner ?? 'pcilt';
       if (choice && Object.keys(choice.ms).length) prof.candidates = choice.ms;
     }
-    const O = w.weight.shape[0], P = acc.data.length / (out[0] * O);
-    const bias = ins[2]?.data;
+    const O = w.weight.shape[0], N = acc.shape[0], P = acc.data.length / (N * O);
     const y = new Float32Array(acc.data.length);
-    const act = (a.act as Activation) ?? 'none';
-    const hi = act === 'relu6' ? 6 : Infinity, lo = act === 'relu' || act === 'relu6' ? 0 : -Infinity;
+    const r = q.requant, lo = r[2 * O], hi = r[2 * O + 1];
     const ad = acc.data;
-    for (let b = 0; b < out[0]; b++) {
+    for (let b = 0; b < N; b++) {
       for (let o = 0; o < O; o++) {
-        // (acc - zero * sum(w)) * scale_x * scale_w + bias, as one multiply-add per output.
-        const k = scale * w.scales[o], c = (bias ? bias[o] : 0) - zero * w.sums[o] * k, base = (b * O + o) * P;
+        const k = r[o], c = r[O + o], base = (b * O + o) * P;
         for (let i = base; i < base + P; i++) {
           const v = ad[i] * k + c;
           y[i] = v < lo ? lo : v > hi ? hi : v;
         }
       }
     }
-    if (act === 'sigmoid') ops.activate(y, act);
-    return { data: y, shape: out };
+    return y;
   }
+
+  /** Bit-serial tables of 4 activations per index (16 entries per table at every bit width), built once per layer and width. */
+  private tables(w: IntWeights, bits: number): PciltTables {
+    let t = w.tables.get(bits);
+    if (!t) {
+      t = buildPcilt(w.weight, { activationBits: bits, bitSerial: bits > 1, groupSize: 4 });
+      w.tables.set(bits, t);
+    }
+    return t;
+  }
+}
+
+/**
+ * Scale-back of a layer's int32 sums: [k[O], c[O], lo, hi] with y = clamp(sum * k + c, lo, hi),
+ * i.e. (sum - zero * sum(w)) * scale_x * scale_w + bias, as one multiply-add per output.
+ */
+function requantRecord(w: IntWeights, scale: number, zero: number, bias: Float32Array | undefined, act: Activation): Float64Array {
+  const O = w.scales.length;
+  const r = new Float64Array(2 * O + 2);
+  for (let o = 0; o < O; o++) {
+    const k = scale * w.scales[o];
+    r[o] = k;
+    r[O + o] = (bias ? bias[o] : 0) - zero * w.sums[o] * k;
+  }
+  r[2 * O] = act === 'relu' || act === 'relu6' ? 0 : -Infinity;
+  r[2 * O + 1] = act === 'relu6' ? 6 : Infinity;
+  return r;
 }
 
 async function floatNode(n: GraphNode, ins: Tensor[], out: number[], threads?: number): Promise<Tensor> {

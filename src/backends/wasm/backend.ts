@@ -63,19 +63,83 @@ function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
   return prepared;
 }
 
+/** The zero-bordered codes a call reads, in wasm; `requant` set when the call writes float32. */
+interface Padded { ptr: number; Hp: number; Wp: number; requant?: Float64Array }
+
+/** Writes a call's input into wasm memory (and may run kernels to do it). */
+type InputWriter = (e: Engine, g: ConvGeometry, threads: number | undefined) => Promise<Padded> | Padded;
+
 /** Copies NCHW codes into a zero-bordered buffer (in wasm) so that the kernels never test bounds. */
-function padInput(e: Engine, x: Uint8Array, g: ConvGeometry): { ptr: number; Hp: number; Wp: number } {
-  const Hp = g.H + g.padT + g.padB, Wp = g.W + g.padL + g.padR;
-  const bytes = g.N * g.C * Hp * Wp + 64; // vector loads may read 15 bytes past the last row
-  const ptr = e.heap.alloc(bytes);
-  const staging = e.heap.alloc(x.length);
-  try {
-    new Uint8Array(e.memory.buffer, staging, x.length).set(x);
-    e.kernels.pad_input(staging, ptr, g.N * g.C, g.H, g.W, Hp, Wp, g.padT, g.padL, bytes);
-  } finally {
-    e.heap.release(staging);
-  }
-  return { ptr, Hp, Wp };
+function codesInput(x: Uint8Array): InputWriter {
+  return (e, g) => {
+    const Hp = g.H + g.padT + g.padB, Wp = g.W + g.padL + g.padR;
+    const bytes = g.N * g.C * Hp * Wp + 64; // vector loads may read 15 bytes past the last row
+    const ptr = e.heap.alloc(bytes);
+    const staging = e.heap.alloc(x.length);
+    try {
+      new Uint8Array(e.memory.buffer, staging, x.length).set(x);
+      e.kernels.pad_input(staging, ptr, g.N * g.C, g.H, g.W, Hp, Wp, g.padT, g.padL, bytes);
+    } finally {
+      e.heap.release(staging);
+    }
+    return { ptr, Hp, Wp };
+  };
+}
+
+/**
+ * A float32 layer around an integer convolution: its input is quantized to codes in wasm (the
+ * padding holds the zero code, i.e. real 0) and its int32 sums are scaled back to float32 with
+ * the activation's clamp in the kernels' stores, so no codes or sums pass through JS.
+ */
+export interface FloatLayer {
+  /** NCHW float32 input of the geometry's N, C, H, W. */
+  x: Float32Array;
+  /** A fixed (calibrated) range; measured on x when absent. */
+  range?: [number, number];
+  /**
+   * For the range: codes = clamp(trunc(x * inv + zero + 0.5), 0, levels) and the output record
+   * [k[O], c[O], lo, hi]: y = clamp(sum * k + c, lo, hi).
+   */
+  quant(range: [number, number]): { inv: number; zero: number; levels: number; requant: Float64Array };
+}
+
+/** Below this many input values the calling thread quantizes alone (waking workers costs more). */
+const QUANT_THREADED = 1 << 18;
+
+function floatInput(layer: FloatLayer): InputWriter {
+  return async (e, g, threads) => {
+    const { x } = layer;
+    const staging = e.heap.alloc(x.length * 4);
+    try {
+      new Float32Array(e.memory.buffer, staging, x.length).set(x);
+      let range = layer.range;
+      if (!range) {
+        const at = e.heap.alloc(8);
+        e.kernels.range_f32(staging, x.length, at);
+        const r = new Float32Array(e.memory.buffer, at, 2);
+        range = [r[0], r[1]];
+        e.heap.release(at);
+      }
+      const q = layer.quant(range);
+      const Hp = g.H + g.padT + g.padB, Wp = g.W + g.padL + g.padR, planes = g.N * g.C;
+      const ptr = e.heap.alloc(planes * Hp * Wp + 64);
+      new Uint8Array(e.memory.buffer, ptr + planes * Hp * Wp, 64).fill(q.zero);
+      const T = x.length < QUANT_THREADED ? 1 : threadCount(e, threads, planes);
+      const tasks: Task[] = [];
+      for (let i = 0; i < T; i++) {
+        tasks.push({ fn: 'quantize_pad', args: [staging, ptr, Math.floor((planes * i) / T), Math.floor((planes * (i + 1)) / T), g.H, g.W, Hp, Wp, g.padT, g.padL, q.inv, q.zero, q.levels] });
+      }
+      try {
+        await e.pool.run(tasks, (t) => (e.kernels.quantize_pad as (...a: number[]) => void)(...t.args));
+      } catch (err) {
+        e.heap.release(ptr);
+        throw err;
+      }
+      return { ptr, Hp, Wp, requant: q.requant };
+    } finally {
+      e.heap.release(staging);
+    }
+  };
 }
 
 /**
@@ -86,38 +150,40 @@ interface Call {
   paramsPtr: number;
   outPtr: number;
   allocs: number[];
+  /** The output is float32 (requantized in the kernels), not int32 sums. */
+  requant: boolean;
   readonly params: Int32Array;
 }
 
 /** Allocates the parts every job shares and fills the geometry part of the parameter record. */
-function setup(e: Engine, input: Uint8Array, g: ConvGeometry, bias: DirectJob['bias'], OgPad: number): Call {
-  const allocs: number[] = [];
+function setup(e: Engine, padded: Padded, g: ConvGeometry, bias: DirectJob['bias'], OgPad: number): Call {
+  const allocs: number[] = [padded.ptr];
   const alloc = (bytes: number) => {
     const p = e.heap.alloc(bytes);
     allocs.push(p);
     return p;
   };
-  const padded = padInput(e, input, g);
-  allocs.push(padded.ptr);
   const K = g.Cg * g.KH * g.KW;
   const koff = alloc(K * 4);
   const paramsPtr = alloc(PARAM_COUNT * 4);
   const outPtr = alloc(g.N * g.O * g.OH * g.OW * 4);
   const biasPtr = bias instanceof Int32Array ? alloc(g.O * 4) : 0;
+  const req = padded.requant ? alloc(padded.requant.byteLength) : 0;
   const buf = e.memory.buffer;
   const koffs = new Int32Array(buf, koff, K);
   for (let c = 0, k = 0; c < g.Cg; c++)
     for (let kh = 0; kh < g.KH; kh++)
       for (let kw = 0; kw < g.KW; kw++) koffs[k++] = (c * padded.Hp + kh * g.dilH) * padded.Wp + kw * g.dilW;
   if (biasPtr) new Int32Array(buf, biasPtr, g.O).set(bias as Int32Array);
+  if (req) new Float64Array(buf, req, padded.requant!.length).set(padded.requant!);
   const params = new Int32Array(buf, paramsPtr, PARAM_COUNT);
   params.fill(0);
   params[P.N] = g.N; params[P.C] = g.C; params[P.HP] = padded.Hp; params[P.WP] = padded.Wp;
   params[P.O] = g.O; params[P.GROUPS] = g.groups; params[P.CG] = g.Cg; params[P.OG] = g.Og; params[P.OGPAD] = OgPad;
   params[P.KH] = g.KH; params[P.KW] = g.KW; params[P.OH] = g.OH; params[P.OW] = g.OW;
   params[P.SH] = g.strideH; params[P.SW] = g.strideW; params[P.DH] = g.dilH; params[P.DW] = g.dilW;
-  params[P.K] = K; params[P.IN] = padded.ptr; params[P.OUT] = outPtr; params[P.KOFF] = koff; params[P.BIAS] = biasPtr;
-  return { paramsPtr, outPtr, allocs, get params() { return new Int32Array(e.memory.buffer, paramsPtr, PARAM_COUNT); } };
+  params[P.K] = K; params[P.IN] = padded.ptr; params[P.OUT] = outPtr; params[P.KOFF] = koff; params[P.BIAS] = biasPtr; params[P.REQ] = req;
+  return { paramsPtr, outPtr, allocs, requant: req !== 0, get params() { return new Int32Array(e.memory.buffer, paramsPtr, PARAM_COUNT); } };
 }
 
 /** Milliseconds spent in each part of one call, filled when a caller asks. */
@@ -151,6 +217,11 @@ async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows' | 'direct8_ro
       times.kernel += t2 - t1;
       times.copyOut -= performance.now();
     }
+    if (call.requant) {
+      const y = new Float32Array(e.memory.buffer, outPtr, size).slice();
+      if (times) times.copyOut += performance.now();
+      return y;
+    }
     if (integer) {
       const copy = out.slice();
       if (times) times.copyOut += performance.now();
@@ -167,12 +238,12 @@ async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows' | 'direct8_ro
   }
 }
 
-async function pcilt(job: PciltJob, mode: number = MODE.FULL, times?: CallTimes): Promise<OutputData> {
+async function pcilt(job: PciltJob, mode: number = MODE.FULL, times?: CallTimes, input = codesInput(job.input)): Promise<OutputData> {
   const e = await getEngine();
   const t0 = performance.now();
   const t = job.tables, g = job.geometry;
   const rows = prepareRows(e, t, g.groups);
-  const call = setup(e, job.input, g, job.bias, rows.OgPad);
+  const call = setup(e, await input(e, g, job.threads), g, job.bias, rows.OgPad);
   const p = call.params;
   p[P.S] = t.segments; p[P.G] = t.groupSize; p[P.IB] = t.indexBits; p[P.PLANES] = t.bitSerial ? t.activationBits : 1;
   p[P.R] = t.tableSize; p[P.CHUNK] = rows.chunk; p[P.ROWS] = rows.ptr; p[P.BITSERIAL] = t.bitSerial ? 1 : 0;
@@ -254,7 +325,7 @@ function directKernels(e: Engine | undefined, job: DirectJob): string[] {
   return e?.features.relaxedSimd && job.activationBits <= 7 && int8 ? ['dot-i16', 'relaxed-dot-i8'] : ['dot-i16'];
 }
 
-async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTimes): Promise<OutputData> {
+async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTimes, input = codesInput(job.input)): Promise<OutputData> {
   const e = await getEngine();
   const t0 = performance.now();
   const g = job.geometry;
@@ -264,7 +335,7 @@ async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTime
   }
   if (g.Cg === 1 && g.Og === 1 && job.kernel === undefined) {
     // Depthwise: one input channel per output channel; the GEMM-shaped kernels would fill 8 lanes for 1.
-    const call = setup(e, job.input, g, job.bias, OgPad);
+    const call = setup(e, await input(e, g, job.threads), g, job.bias, OgPad);
     call.params[P.W] = weightLayout(e, job.weight, g, K, 1, 0);
     if (times) times.setup += performance.now() - t0;
     return runRows(e, 'depthwise_rows', call, g, job.threads, 0, job.bias, job.integer, times);
@@ -273,7 +344,7 @@ async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTime
   // Taps per dot product: 4 int8 (relaxed) or 2 int16; K is padded with zero weights to a multiple.
   const taps = relaxed ? 4 : 2;
   const Kp = Math.ceil(K / taps) * taps;
-  const call = setup(e, job.input, g, job.bias, OgPad);
+  const call = setup(e, await input(e, g, job.threads), g, job.bias, OgPad);
   const p = call.params;
   p[P.W] = weightLayout(e, job.weight, g, Kp, OgPad, taps);
   p[P.KP] = Kp;
@@ -281,6 +352,17 @@ async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTime
   const scratch = e.kernels.scratch_bytes(0, 0, Kp);
   if (times) times.setup += performance.now() - t0;
   return runRows(e, relaxed ? 'direct8_rows' : 'direct_rows', call, g, job.threads, scratch, job.bias, job.integer, times);
+}
+
+/**
+ * Runs a PCILT or direct job (its `input` unused) on a float32 layer: quantized in, float32 out.
+ * `job.bias` must be absent (the record's c[o] carries it).
+ */
+export function floatLayer(op: 'pcilt', job: PciltJob, layer: FloatLayer): Promise<Float32Array>;
+export function floatLayer(op: 'direct', job: DirectJob, layer: FloatLayer): Promise<Float32Array>;
+export async function floatLayer(op: 'pcilt' | 'direct', job: PciltJob | DirectJob, layer: FloatLayer): Promise<Float32Array> {
+  const input = floatInput(layer);
+  return (op === 'pcilt' ? pcilt(job as PciltJob, MODE.FULL, undefined, input) : direct(job as DirectJob, MODE.FULL, undefined, input)) as Promise<Float32Array>;
 }
 
 export const wasmBackend: Backend = {

@@ -7,6 +7,8 @@ const P_OG: i32 = 7, P_OGPAD: i32 = 8, P_OH: i32 = 11, P_OW: i32 = 12;
 const P_SH: i32 = 13, P_SW: i32 = 14, P_K: i32 = 17, P_S: i32 = 18, P_G: i32 = 19, P_IB: i32 = 20;
 const P_PLANES: i32 = 21, P_R: i32 = 22, P_CHUNK: i32 = 23, P_ROWS: i32 = 24, P_IN: i32 = 25, P_OUT: i32 = 26;
 const P_KOFF: i32 = 27, P_BIAS: i32 = 28, P_W: i32 = 29, P_KP: i32 = 30, P_BITSERIAL: i32 = 31, P_MODE: i32 = 32;
+/** P_REQ: 0 for int32 sums, else the f64 record [k[O], c[O], lo, hi] for float32 outputs clamp(sum * k + c, lo, hi). */
+const P_REQ: i32 = 33;
 
 /** P_MODE values: the profile runs parts of a kernel to time its phases. */
 const MODE_PACK_ONLY: i32 = 1, MODE_NO_STORE: i32 = 2;
@@ -140,41 +142,78 @@ function lookup8(params: usize, rows: usize, idx: usize, p: i32, ob: i32, acc: u
 }
 
 /**
+ * Four int32 sums of channel o as four float32 values clamp(sum * k[o] + c[o], lo, hi), computed
+ * in f64 as the JS reference does (a JS number is a double), so the results agree bit for bit.
+ * pmax/pmin keep the reference's comparisons: v < lo ? lo : v > hi ? hi : v.
+ */
+// @ts-ignore: decorator
+@inline function requant4(v: v128, req: usize, O: i32, o: i32): v128 {
+  const k = v128.load64_splat(req + (<usize>o << 3)), c = v128.load64_splat(req + (<usize>(O + o) << 3));
+  const lo = v128.load64_splat(req + (<usize>(2 * O) << 3)), hi = v128.load64_splat(req + (<usize>(2 * O + 1) << 3));
+  let a = f64x2.add(f64x2.mul(f64x2.convert_low_i32x4_s(v), k), c);
+  let b = f64x2.add(f64x2.mul(f64x2.convert_low_i32x4_s(i32x4.shuffle(v, v, 2, 3, 2, 3)), k), c);
+  a = f64x2.pmin(f64x2.pmax(a, lo), hi);
+  b = f64x2.pmin(f64x2.pmax(b, lo), hi);
+  return i64x2.shuffle(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 2);
+}
+
+/** One sum of channel o as requant4 computes it. */
+// @ts-ignore: decorator
+@inline function requant1(v: i32, req: usize, O: i32, o: i32): f32 {
+  let y = <f64>v * load<f64>(req + (<usize>o << 3)) + load<f64>(req + (<usize>(O + o) << 3));
+  const lo = load<f64>(req + (<usize>(2 * O) << 3)), hi = load<f64>(req + (<usize>(2 * O + 1) << 3));
+  y = y < lo ? lo : y > hi ? hi : y;
+  return <f32>y;
+}
+
+/** Stores 4 sums of channel o at dst: int32 plus the bias, or requantized to float32. */
+// @ts-ignore: decorator
+@inline function store4(dst: usize, v: v128, b: v128, req: usize, O: i32, o: i32): void {
+  v128.store(dst, req ? requant4(v, req, O, o) : i32x4.add(v, b));
+}
+
+/**
  * Writes the sums of np pixels (n, oh, ow0..) x `count` channels from acc[p * stride + c] to the
  * NCHW output: each channel's pixels are one contiguous run, so the stores stream.
  */
 function storeTile(params: usize, acc: usize, stride: i32, np: i32, n: i32, o0: i32, count: i32, oh: i32, ow0: i32): void {
   if (prm(params, P_MODE) == MODE_NO_STORE) return;
   const O = prm(params, P_O), OH = prm(params, P_OH), OW = prm(params, P_OW);
-  const bias = <usize>prm(params, P_BIAS);
+  const bias = <usize>prm(params, P_BIAS), req = <usize>prm(params, P_REQ);
   let c = 0;
-  if (np == TILE) {
+  if ((np & 3) == 0) {
     // 4x4 blocks: 4 pixels of 4 channels are transposed in registers and stored as 4 runs.
     const plane = <usize>(OH * OW) << 2;
     for (; c + 4 <= count; c += 4) {
-      const b = bias ? v128.load(bias + (<usize>(o0 + c) << 2)) : i32x4.splat(0);
+      const o = o0 + c;
+      const b = bias ? v128.load(bias + (<usize>o << 2)) : i32x4.splat(0);
       const b0 = i32x4.splat(i32x4.extract_lane(b, 0)), b1 = i32x4.splat(i32x4.extract_lane(b, 1));
       const b2 = i32x4.splat(i32x4.extract_lane(b, 2)), b3 = i32x4.splat(i32x4.extract_lane(b, 3));
-      const out = <usize>prm(params, P_OUT) + (<usize>(((n * O + o0 + c) * OH + oh) * OW + ow0) << 2);
-      for (let p = 0; p < TILE; p += 4) {
+      const out = <usize>prm(params, P_OUT) + (<usize>(((n * O + o) * OH + oh) * OW + ow0) << 2);
+      for (let p = 0; p < np; p += 4) {
         const src = acc + (<usize>(p * stride + c) << 2);
         const r0 = v128.load(src), r1 = v128.load(src + (<usize>stride << 2));
         const r2 = v128.load(src + (<usize>stride << 3)), r3 = v128.load(src + <usize>(stride * 12));
         const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
         const t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
         const dst = out + (<usize>p << 2);
-        v128.store(dst, i32x4.add(i64x2.shuffle(t0, t2, 0, 2), b0));
-        v128.store(dst + plane, i32x4.add(i64x2.shuffle(t0, t2, 1, 3), b1));
-        v128.store(dst + 2 * plane, i32x4.add(i64x2.shuffle(t1, t3, 0, 2), b2));
-        v128.store(dst + 3 * plane, i32x4.add(i64x2.shuffle(t1, t3, 1, 3), b3));
+        store4(dst, i64x2.shuffle(t0, t2, 0, 2), b0, req, O, o);
+        store4(dst + plane, i64x2.shuffle(t0, t2, 1, 3), b1, req, O, o + 1);
+        store4(dst + 2 * plane, i64x2.shuffle(t1, t3, 0, 2), b2, req, O, o + 2);
+        store4(dst + 3 * plane, i64x2.shuffle(t1, t3, 1, 3), b3, req, O, o + 3);
       }
     }
   }
   for (; c < count; c++) {
-    const b = bias ? load<i32>(bias + (<usize>(o0 + c) << 2)) : 0;
-    const out = <usize>prm(params, P_OUT) + (<usize>(((n * O + o0 + c) * OH + oh) * OW + ow0) << 2);
+    const o = o0 + c;
+    const b = bias ? load<i32>(bias + (<usize>o << 2)) : 0;
+    const out = <usize>prm(params, P_OUT) + (<usize>(((n * O + o) * OH + oh) * OW + ow0) << 2);
     const src = acc + (<usize>c << 2);
-    for (let p = 0; p < np; p++) store<i32>(out + (<usize>p << 2), load<i32>(src + (<usize>(p * stride) << 2)) + b);
+    for (let p = 0; p < np; p++) {
+      const v = load<i32>(src + (<usize>(p * stride) << 2));
+      if (req) store<f32>(out + (<usize>p << 2), requant1(v, req, O, o));
+      else store<i32>(out + (<usize>p << 2), v + b);
+    }
   }
 }
 
@@ -371,6 +410,56 @@ export function pad_input(src: usize, dst: usize, planes: i32, H: i32, W: i32, H
   }
 }
 
+/**
+ * Activation codes from float32 for planes [p0, p1) of H x W: code = clamp(trunc(x * inv + zero + 0.5), 0, L)
+ * in f64 (the JS reference's arithmetic), written into zero-bordered planes of Hp x Wp whose
+ * border holds the zero code (real 0), top-left at (padT, padL).
+ */
+export function quantize_pad(src: usize, dst: usize, p0: i32, p1: i32, H: i32, W: i32, Hp: i32, Wp: i32, padT: i32, padL: i32, inv: f64, zero: f64, L: i32): void {
+  const vinv = f64x2.splat(inv), vz = f64x2.splat(zero), half = f64x2.splat(0.5), vL = i32x4.splat(L);
+  const bytes = <usize>(Hp * Wp);
+  for (let p = p0; p < p1; p++) {
+    const plane = dst + <usize>p * bytes;
+    if (Hp != H || Wp != W) memory.fill(plane, <u8>zero, bytes);
+    for (let h = 0; h < H; h++) {
+      const s = src + (<usize>((p * H + h) * W) << 2);
+      const d = plane + <usize>((h + padT) * Wp + padL);
+      let w = 0;
+      for (; w + 4 <= W; w += 4) {
+        const x = v128.load(s + (<usize>w << 2));
+        const a = f64x2.add(f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(x), vinv), vz), half);
+        const b = f64x2.add(f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(i32x4.shuffle(x, x, 2, 3, 2, 3)), vinv), vz), half);
+        const q = i32x4.min_s(i64x2.shuffle(i32x4.trunc_sat_f64x2_u_zero(a), i32x4.trunc_sat_f64x2_u_zero(b), 0, 2), vL);
+        store<u32>(d + <usize>w, i32x4.extract_lane(i8x16.shuffle(q, q, 0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), 0));
+      }
+      for (; w < W; w++) {
+        const t = <f64>load<f32>(s + (<usize>w << 2)) * inv + zero + 0.5;
+        store<u8>(d + <usize>w, <u8>(t > 0 ? (t < <f64>L ? <i32>t : L) : 0));
+      }
+    }
+  }
+}
+
+/** [min, max] of n float32 values at src, stored as two f32 at out (NaN-free inputs). */
+export function range_f32(src: usize, n: i32, out: usize): void {
+  let lo = f32x4.splat(Infinity), hi = f32x4.splat(-Infinity);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const x = v128.load(src + (<usize>i << 2));
+    lo = f32x4.pmin(lo, x);
+    hi = f32x4.pmax(hi, x);
+  }
+  let l = min(min(f32x4.extract_lane(lo, 0), f32x4.extract_lane(lo, 1)), min(f32x4.extract_lane(lo, 2), f32x4.extract_lane(lo, 3)));
+  let u = max(max(f32x4.extract_lane(hi, 0), f32x4.extract_lane(hi, 1)), max(f32x4.extract_lane(hi, 2), f32x4.extract_lane(hi, 3)));
+  for (; i < n; i++) {
+    const v = load<f32>(src + (<usize>i << 2));
+    if (v < l) l = v;
+    if (v > u) u = v;
+  }
+  store<f32>(out, l);
+  store<f32>(out, u, 4);
+}
+
 /** Scratch bytes one thread needs for pcilt_rows / direct_rows. */
 export function scratch_bytes(planes: i32, S: i32, Kp: i32): i32 {
   return max(planes * S * TILE, 8 * Kp) + 64 + TILE * 256;
@@ -507,7 +596,7 @@ export function transpose_f32(src: usize, dst: usize, rows: i32, cols: i32): voi
 export function depthwise_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: usize): void {
   const C = prm(params, P_C), Hp = prm(params, P_HP), Wp = prm(params, P_WP);
   const OH = prm(params, P_OH), OW = prm(params, P_OW), sh = prm(params, P_SH), sw = prm(params, P_SW), K = prm(params, P_K);
-  const koff = <usize>prm(params, P_KOFF), bias = <usize>prm(params, P_BIAS);
+  const koff = <usize>prm(params, P_KOFF), bias = <usize>prm(params, P_BIAS), req = <usize>prm(params, P_REQ);
   const vec = sw == 1 || sw == 2 ? OW & ~7 : 0;
   for (let row = rowBegin; row < rowEnd; row++) {
     const n = row / OH, oh = row % OH;
@@ -528,6 +617,10 @@ export function depthwise_rows(params: usize, rowBegin: i32, rowEnd: i32, scratc
           a0 = i32x4.add(a0, i32x4.mul(i32x4.extend_low_i16x8_u(h), wk));
           a1 = i32x4.add(a1, i32x4.mul(i32x4.extend_high_i16x8_u(h), wk));
         }
+        if (req) {
+          a0 = requant4(a0, req, C, c);
+          a1 = requant4(a1, req, C, c);
+        }
         v128.store(dst + (<usize>ow << 2), a0);
         v128.store(dst + (<usize>ow << 2), a1, 16);
       }
@@ -535,7 +628,8 @@ export function depthwise_rows(params: usize, rowBegin: i32, rowEnd: i32, scratc
         const px = src + <usize>(ow * sw);
         let s = b;
         for (let k = 0; k < K; k++) s += <i32>load<u8>(px + <usize>load<i32>(koff + (<usize>k << 2))) * load<i32>(w + (<usize>k << 2));
-        store<i32>(dst + (<usize>ow << 2), s);
+        if (req) store<f32>(dst + (<usize>ow << 2), requant1(s, req, C, c));
+        else store<i32>(dst + (<usize>ow << 2), s);
       }
     }
   }
