@@ -340,21 +340,27 @@ test('depthwise kernels (float and integer, SIMD and scalar paths) equal a naive
   const { conv2dDirect } = await import('faster-cnn');
   const r = rng(17);
   for (const stride of [1, 2, 3]) {
-    for (const [H, W] of [[19, 29], [5, 8], [12, 17]]) {
-      const C = r.int(1, 9), K = r.pick([3, 5]), dil = r.int(1, 2);
-      const c = { N: 2, C, H, W, O: C, KH: K, KW: K, groups: C, stride: [stride, stride] as [number, number], dilation: [dil, 1] as [number, number], padding: [1, 2, 0, 1] as [number, number, number, number] };
-      if (H + 1 < dil * (K - 1) + 1) continue;
+    for (const [H, W] of [[19, 29], [5, 8], [12, 17], [9, 10], [6, 4]]) {
+      // Odd and even tap counts (the kernel pairs taps), rows narrower and wider than 8 pixels.
+      const C = r.int(1, 9), KH = r.pick([1, 2, 3, 5]), KW = r.pick([2, 3, 5]), dil = r.int(1, 2);
+      if (W + 3 < KW) continue;
+      const c = { N: 2, C, H, W, O: C, KH, KW, groups: C, stride: [stride, stride] as [number, number], dilation: [dil, 1] as [number, number], padding: [1, 2, 0, 1] as [number, number, number, number] };
+      if (H + 1 < dil * (KH - 1) + 1) continue;
       const x = Float32Array.from({ length: 2 * C * H * W }, () => r.next() * 2 - 1);
-      const w = Float32Array.from({ length: C * K * K }, () => r.next() * 2 - 1);
-      const ref = naiveConvF(x, w, [2, C, H, W], [C, 1, K, K], { stride: c.stride, dilation: c.dilation, pad: c.padding, group: C });
+      const w = Float32Array.from({ length: C * KH * KW }, () => r.next() * 2 - 1);
+      const ref = naiveConvF(x, w, [2, C, H, W], [C, 1, KH, KW], { stride: c.stride, dilation: c.dilation, pad: c.padding, group: C });
       const y = await new GraphRunner(convGraph(c, w)).run({ data: x, shape: [2, C, H, W] });
       for (let k = 0; k < y.data.length; k++) assert.ok(Math.abs(y.data[k] - ref.data[k]) < 1e-4, `float stride ${stride} [${k}]`);
       const codes = Uint8Array.from(x, (v) => Math.floor((v + 1) * 127));
       const wi = Int8Array.from(w, (v) => Math.round(v * 127));
       const opts = { stride: c.stride, dilation: c.dilation, padding: c.padding, groups: C };
-      const want = await conv2dDirect({ data: codes, shape: [2, C, H, W] }, { data: wi, shape: [C, 1, K, K] }, { ...opts, backend: 'js' });
-      const got = await conv2dDirect({ data: codes, shape: [2, C, H, W] }, { data: wi, shape: [C, 1, K, K] }, { ...opts, backend: 'wasm' });
-      assert.deepEqual(got.data, want.data, `integer stride ${stride} ${H}x${W}`);
+      const want = await conv2dDirect({ data: codes, shape: [2, C, H, W] }, { data: wi, shape: [C, 1, KH, KW] }, { ...opts, backend: 'js' });
+      const got = await conv2dDirect({ data: codes, shape: [2, C, H, W] }, { data: wi, shape: [C, 1, KH, KW] }, { ...opts, backend: 'wasm' });
+      assert.deepEqual(got.data, want.data, `integer stride ${stride} ${H}x${W} ${KH}x${KW}`);
+      // And inside an integer graph layer (quantized in wasm, scaled back in the stores) vs its JS twin.
+      const g = new GraphRunner(convGraph(c, w));
+      const twin = await g.run({ data: x, shape: [2, C, H, W] }, { activationBits: 8, backend: 'js' });
+      assert.deepEqual((await g.run({ data: x, shape: [2, C, H, W] }, { activationBits: 8, kernel: 'direct' })).data, twin.data, `layer stride ${stride} ${H}x${W}`);
     }
   }
 });

@@ -1,6 +1,6 @@
 import { autoRun, knownWinner, lastAutoChoice, type Candidate } from '../backends/auto.js';
 import { SMALL_MACS } from '../backends/registry.js';
-import { floatLayer, wasmBackend, type FloatLayer } from '../backends/wasm/backend.js';
+import { floatLayer, freezeWeights, wasmBackend, type FloatLayer } from '../backends/wasm/backend.js';
 import { engineUnavailableReason } from '../backends/wasm/engine.js';
 import { conv2dDirect, pciltConv2d } from '../conv/conv2d.js';
 import { INT32_MAX, convGeometry, type Conv2dOptions, type ConvGeometry } from '../conv/geometry.js';
@@ -92,28 +92,45 @@ export class GraphRunner {
     const shapes = inferShapes(g, input.shape);
     const values = new Map<string, Tensor>([[g.input.name, input]]);
     for (const [k, c] of g.consts) values.set(k, c);
+    // Outputs of integer layers may stay in wasm memory until their last reader has run.
+    const owned = new Map<Float32Array, () => void>();
+    const drop = (t: string) => {
+      const d = values.get(t)?.data as Float32Array;
+      values.delete(t);
+      // Reshape-like nodes pass the same array on: it is freed once no value holds it.
+      const release = owned.get(d);
+      if (release && ![...values.values()].some((v) => v.data === d)) {
+        owned.delete(d);
+        release();
+      }
+    };
     // Each value is dropped after its last reader, so memory stays near the widest layer.
     const lastUse = new Map<string, number>();
     g.nodes.forEach((n, i) => n.inputs.forEach((t) => lastUse.set(t, i)));
-    for (let i = 0; i < g.nodes.length; i++) {
-      const n = g.nodes[i];
-      const t0 = performance.now();
-      const ins = n.inputs.map((t) => values.get(t)!);
-      const out = shapes.get(n.output)!;
-      const prof: NodeProfile = { node: n.name, op: n.op, ms: 0 };
-      if (opts.observe && (n.op === 'conv' || n.op === 'dense')) {
-        const r = rangeOf(ins[0].data), was = opts.observe.get(n.inputs[0]);
-        opts.observe.set(n.inputs[0], was ? [Math.min(was[0], r[0]), Math.max(was[1], r[1])] : r);
+    try {
+      for (let i = 0; i < g.nodes.length; i++) {
+        const n = g.nodes[i];
+        const t0 = performance.now();
+        const ins = n.inputs.map((t) => values.get(t)!);
+        const out = shapes.get(n.output)!;
+        const prof: NodeProfile = { node: n.name, op: n.op, ms: 0 };
+        if (opts.observe && (n.op === 'conv' || n.op === 'dense')) {
+          const r = rangeOf(ins[0].data), was = opts.observe.get(n.inputs[0]);
+          opts.observe.set(n.inputs[0], was ? [Math.min(was[0], r[0]), Math.max(was[1], r[1])] : r);
+        }
+        values.set(n.output, bits && (n.op === 'conv' || n.op === 'dense')
+          ? await this.integerLayer(n, ins, out, bits, opts, prof, owned)
+          : await floatNode(n, ins, out, opts.threads));
+        if (n.op === 'conv' || n.op === 'dense') prof.macs = sizeOf(out) * sizeOf(ins[1].shape.slice(1));
+        prof.ms = performance.now() - t0;
+        opts.profile?.push(prof);
+        for (const t of n.inputs) if (lastUse.get(t) === i && !g.consts.has(t) && t !== g.output) drop(t);
       }
-      values.set(n.output, bits && (n.op === 'conv' || n.op === 'dense')
-        ? await this.integerLayer(n, ins, out, bits, opts, prof)
-        : await floatNode(n, ins, out, opts.threads));
-      if (n.op === 'conv' || n.op === 'dense') prof.macs = sizeOf(out) * sizeOf(ins[1].shape.slice(1));
-      prof.ms = performance.now() - t0;
-      opts.profile?.push(prof);
-      for (const t of n.inputs) if (lastUse.get(t) === i && !g.consts.has(t) && t !== g.output) values.delete(t);
+      const y = values.get(g.output)!;
+      return owned.has(y.data as Float32Array) ? { data: y.data.slice(), shape: y.shape } : y;
+    } finally {
+      for (const release of owned.values()) release();
     }
-    return values.get(g.output)!;
   }
 
   private intWeights(n: GraphNode): IntWeights {
@@ -135,6 +152,7 @@ export class GraphRunner {
       }
       maxAbsSum = Math.max(maxAbsSum, abs);
     }
+    freezeWeights(q);
     w = { weight: { data: q, shape }, scales, sums, maxAbsSum, tables: new Map() };
     this.ints.set(n.name, w);
     return w;
@@ -145,7 +163,8 @@ export class GraphRunner {
    * bias, activation. On the wasm engine all of it runs in wasm; elsewhere (backend 'js' or
    * 'webgpu', or no wasm) step by step in JS around the chosen backend: the reference twin.
    */
-  private async integerLayer(n: GraphNode, ins: Tensor[], out: number[], bits: number, opts: GraphRunOptions, prof: NodeProfile): Promise<Tensor> {
+  private async integerLayer(n: GraphNode, ins: Tensor[], out: number[], bits: number, opts: GraphRunOptions, prof: NodeProfile,
+    owned: Map<Float32Array, () => void>): Promise<Tensor> {
     const x = ins[0];
     const w = this.intWeights(n);
     const a = n.attrs;
@@ -155,7 +174,7 @@ export class GraphRunner {
     const bias = ins[2]?.data;
     const quant = (r: Range) => {
       const { scale, zero } = activationQuant(r, bits);
-      return { scale, zero, inv: 1 / scale, levels: L, requant: requantRecord(w, scale, zero, bias, act) };
+      return { scale, zero, inv: Math.fround(1 / scale), levels: L, requant: requantRecord(w, scale, zero, bias, act) };
     };
     const shape = (dense ? [x.shape[0], x.shape[1], 1, 1] : x.shape) as Shape4;
     const conv = {
@@ -166,38 +185,52 @@ export class GraphRunner {
     const range = opts.ranges?.[n.inputs[0]];
     const inWasm = (opts.backend === undefined || opts.backend === 'auto' || opts.backend === 'wasm')
       && w.maxAbsSum * L <= INT32_MAX && (await engineUnavailableReason()) === null;
-    const y = inWasm
-      ? await this.wasmLayer(w, bits, convGeometry(shape, w.weight.shape, conv), { x: x.data, range, quant }, opts, prof)
-      : await this.jsLayer(w, bits, { data: x.data, shape }, conv, quant(range ?? rangeOf(x.data)), opts, prof);
+    let y: Float32Array;
+    if (inWasm) {
+      // Outputs stay in wasm memory unless an activation is still to be applied in JS.
+      const r = await this.wasmLayer(w, bits, convGeometry(shape, w.weight.shape, conv), { x: x.data, range, quant, keep: act !== 'sigmoid' }, opts, prof);
+      y = r.data;
+      if (r.release) owned.set(y, r.release);
+    } else {
+      y = await this.jsLayer(w, bits, { data: x.data, shape }, conv, quant(range ?? rangeOf(x.data)), opts, prof);
+    }
     if (act === 'sigmoid') ops.activate(y, act);
     return { data: y, shape: out };
   }
 
-  /** The whole layer in wasm: PCILT or direct as asked, or as 'auto' measures on the first call. */
-  private async wasmLayer(w: IntWeights, bits: number, g: ConvGeometry, layer: FloatLayer, opts: GraphRunOptions, prof: NodeProfile): Promise<Float32Array> {
+  /**
+   * The whole layer in wasm: PCILT or direct as asked, or as 'auto' measures on the first call
+   * (whose candidates' outputs are copies; later calls may keep theirs in wasm memory).
+   */
+  private async wasmLayer(w: IntWeights, bits: number, g: ConvGeometry, layer: FloatLayer, opts: GraphRunOptions, prof: NodeProfile) {
     const none = new Uint8Array(0);
-    const pcilt = (threads: number | undefined) =>
-      floatLayer('pcilt', { input: none, tables: this.tables(w, bits), geometry: g, integer: true, threads }, layer);
-    const direct = (threads: number | undefined, kernel?: string) =>
-      floatLayer('direct', { input: none, weight: w.weight.data, geometry: g, activationBits: bits, integer: true, threads, kernel }, layer);
+    const pcilt = (threads: number | undefined, l = layer) =>
+      floatLayer('pcilt', { input: none, tables: this.tables(w, bits), geometry: g, integer: true, threads }, l);
+    const direct = (threads: number | undefined, kernel?: string, l = layer) =>
+      floatLayer('direct', { input: none, weight: w.weight.data, geometry: g, activationBits: bits, integer: true, threads, kernel }, l);
     if (opts.kernel === 'direct' || opts.kernel === 'pcilt') {
       prof.kernel = `wasm-${opts.kernel}`;
       return opts.kernel === 'direct' ? direct(opts.threads) : pcilt(opts.threads);
     }
-    const candidates: Candidate[] = [];
-    const add = (label: string, run: (threads: number | undefined) => Promise<Float32Array>) => {
-      candidates.push({ label, run: () => run(opts.threads) });
+    const runs: Record<string, (l: FloatLayer) => ReturnType<typeof pcilt>> = {};
+    const add = (label: string, run: (threads: number | undefined, l: FloatLayer) => ReturnType<typeof pcilt>) => {
+      runs[label] = (l) => run(opts.threads, l);
       // Small layers may not repay waking worker threads.
-      if (opts.threads === undefined && g.N * g.O * g.OH * g.OW * g.Cg * g.KH * g.KW < SMALL_MACS) candidates.push({ label: `${label}-1t`, run: () => run(1) });
+      if (opts.threads === undefined && g.N * g.O * g.OH * g.OW * g.Cg * g.KH * g.KW < SMALL_MACS) runs[`${label}-1t`] = (l) => run(1, l);
     };
-    add('wasm-pcilt', pcilt);
-    add('wasm-direct', (t) => direct(t));
+    add('wasm-pcilt', (t, l) => pcilt(t, l));
+    add('wasm-direct', (t, l) => direct(t, undefined, l));
     const job = { input: none, weight: w.weight.data, geometry: g, activationBits: bits, integer: true };
-    for (const k of wasmBackend.directKernels!(job).slice(1)) add(`wasm-direct-${k}`, (t) => direct(t, k));
+    for (const k of wasmBackend.directKernels!(job).slice(1)) add(`wasm-direct-${k}`, (t, l) => direct(t, k, l));
     const key = `layer|${Object.values(g).join(',')}|${bits}b|t${opts.threads ?? 'default'}`;
     const known = knownWinner(key);
-    const pick = known && candidates.find((c) => c.label === known);
-    const y = (pick ? await pick.run() : await autoRun(key, candidates)) as Float32Array;
+    let y;
+    if (known && runs[known]) y = await runs[known](layer);
+    else {
+      const copy = { ...layer, keep: false };
+      const candidates: Candidate[] = Object.entries(runs).map(([label, run]) => ({ label, run: async () => (await run(copy)).data }));
+      y = { data: await autoRun(key, candidates) as Float32Array };
+    }
     const choice = lastAutoChoice();
     prof.kernel = choice?.winner;
     if (choice && Object.keys(choice.ms).length) prof.candidates = choice.ms;
@@ -211,8 +244,8 @@ export class GraphRunner {
     const codes = new Uint8Array(x.data.length);
     const xd = x.data;
     for (let i = 0; i < codes.length; i++) {
-      const t = xd[i] * inv + zero + 0.5;
-      // Uint8Array stores truncate: t + 0.5 truncated is round-half-up.
+      // In float32, as the wasm quantizer computes; Uint8Array stores truncate, so + 0.5 rounds half up.
+      const t = Math.fround(Math.fround(xd[i] * inv) + zero + 0.5);
       codes[i] = t < 0 ? 0 : t > L ? L : t;
     }
     let shape = x.shape;

@@ -63,8 +63,11 @@ function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
   return prepared;
 }
 
-/** The zero-bordered codes a call reads, in wasm; `requant` set when the call writes float32. */
-interface Padded { ptr: number; Hp: number; Wp: number; requant?: Float64Array }
+/**
+ * The zero-bordered codes a call reads, in wasm; `requant` set when the call writes float32,
+ * `keep` when its output stays in wasm memory.
+ */
+interface Padded { ptr: number; Hp: number; Wp: number; requant?: Float64Array; keep?: boolean }
 
 /** Writes a call's input into wasm memory (and may run kernels to do it). */
 type InputWriter = (e: Engine, g: ConvGeometry, threads: number | undefined) => Promise<Padded> | Padded;
@@ -97,10 +100,15 @@ export interface FloatLayer {
   /** A fixed (calibrated) range; measured on x when absent. */
   range?: [number, number];
   /**
-   * For the range: codes = clamp(trunc(x * inv + zero + 0.5), 0, levels) and the output record
-   * [k[O], c[O], lo, hi]: y = clamp(sum * k + c, lo, hi).
+   * For the range: codes = clamp(trunc(x * inv + zero + 0.5), 0, levels) in float32 arithmetic
+   * (inv a float32 value), and the output record [k[O], c[O], lo, hi]: y = clamp(sum * k + c, lo, hi) in f64.
    */
   quant(range: [number, number]): { inv: number; zero: number; levels: number; requant: Float64Array };
+  /**
+   * Return the output as a view of wasm memory (no copy), to be released by the caller; only
+   * where the memory is shared (growing it then leaves views intact).
+   */
+  keep?: boolean;
 }
 
 /** Below this many input values the calling thread quantizes alone (waking workers costs more). */
@@ -109,9 +117,11 @@ const QUANT_THREADED = 1 << 18;
 function floatInput(layer: FloatLayer): InputWriter {
   return async (e, g, threads) => {
     const { x } = layer;
-    const staging = e.heap.alloc(x.length * 4);
+    // An input that is already in wasm memory (a kept output) is read where it is.
+    const inPlace = x.buffer === e.memory.buffer;
+    const staging = inPlace ? x.byteOffset : e.heap.alloc(x.length * 4);
     try {
-      new Float32Array(e.memory.buffer, staging, x.length).set(x);
+      if (!inPlace) new Float32Array(e.memory.buffer, staging, x.length).set(x);
       let range = layer.range;
       if (!range) {
         const at = e.heap.alloc(8);
@@ -127,7 +137,7 @@ function floatInput(layer: FloatLayer): InputWriter {
       const T = x.length < QUANT_THREADED ? 1 : threadCount(e, threads, planes);
       const tasks: Task[] = [];
       for (let i = 0; i < T; i++) {
-        tasks.push({ fn: 'quantize_pad', args: [staging, ptr, Math.floor((planes * i) / T), Math.floor((planes * (i + 1)) / T), g.H, g.W, Hp, Wp, g.padT, g.padL, q.inv, q.zero, q.levels] });
+        tasks.push({ fn: 'quantize_pad', args: [staging, ptr, Math.floor((planes * i) / T), Math.floor((planes * (i + 1)) / T), g.H, g.W, Hp, Wp, g.padT, g.padL, q.inv, q.zero + 0.5, q.levels] });
       }
       try {
         await e.pool.run(tasks, (t) => (e.kernels.quantize_pad as (...a: number[]) => void)(...t.args));
@@ -135,9 +145,9 @@ function floatInput(layer: FloatLayer): InputWriter {
         e.heap.release(ptr);
         throw err;
       }
-      return { ptr, Hp, Wp, requant: q.requant };
+      return { ptr, Hp, Wp, requant: q.requant, keep: layer.keep && e.features.threads === null };
     } finally {
-      e.heap.release(staging);
+      if (!inPlace) e.heap.release(staging);
     }
   };
 }
@@ -152,6 +162,8 @@ interface Call {
   allocs: number[];
   /** The output is float32 (requantized in the kernels), not int32 sums. */
   requant: boolean;
+  /** The output stays in wasm memory: a view is returned and outPtr is not released. */
+  keep: boolean;
   readonly params: Int32Array;
 }
 
@@ -183,7 +195,7 @@ function setup(e: Engine, padded: Padded, g: ConvGeometry, bias: DirectJob['bias
   params[P.KH] = g.KH; params[P.KW] = g.KW; params[P.OH] = g.OH; params[P.OW] = g.OW;
   params[P.SH] = g.strideH; params[P.SW] = g.strideW; params[P.DH] = g.dilH; params[P.DW] = g.dilW;
   params[P.K] = K; params[P.IN] = padded.ptr; params[P.OUT] = outPtr; params[P.KOFF] = koff; params[P.BIAS] = biasPtr; params[P.REQ] = req;
-  return { paramsPtr, outPtr, allocs, requant: req !== 0, get params() { return new Int32Array(e.memory.buffer, paramsPtr, PARAM_COUNT); } };
+  return { paramsPtr, outPtr, allocs, requant: req !== 0, keep: !!padded.keep, get params() { return new Int32Array(e.memory.buffer, paramsPtr, PARAM_COUNT); } };
 }
 
 /** Milliseconds spent in each part of one call, filled when a caller asks. */
@@ -218,7 +230,8 @@ async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows' | 'direct8_ro
       times.copyOut -= performance.now();
     }
     if (call.requant) {
-      const y = new Float32Array(e.memory.buffer, outPtr, size).slice();
+      const view = new Float32Array(e.memory.buffer, outPtr, size);
+      const y = call.keep ? view : view.slice();
       if (times) times.copyOut += performance.now();
       return y;
     }
@@ -234,7 +247,7 @@ async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows' | 'direct8_ro
     if (times) times.copyOut += performance.now();
     return f;
   } finally {
-    for (const p of call.allocs) e.heap.release(p);
+    for (const p of call.allocs) if (!(call.keep && p === call.outPtr)) e.heap.release(p);
   }
 }
 
@@ -268,28 +281,35 @@ function fingerprint(w: DirectJob['weight']): number {
   return h;
 }
 
+/** Weight arrays the library made and never changes (the graph runner's): no fingerprint needed. */
+const frozen = new WeakSet<object>();
+
+/** Marks a weight array as never changed in place, so the wasm layout of it is not re-checked each call. */
+export function freezeWeights(w: DirectJob['weight']): void {
+  frozen.add(w);
+}
+
 /**
- * Weights as w[group][tap group][channel][taps] (one dot product covers 4 channels; taps 0: plain
- * int32 w[O][K] for the depthwise kernel), in wasm memory; kept per weight array (freed with it) and laid out again only when the array's
- * contents or the geometry change.
+ * Weights as w[group][tap group][channel][taps] (one dot product covers `taps` taps of a channel;
+ * the depthwise kernel takes taps = Kp, i.e. w[O][Kp]), as int8 or int16, in wasm memory; kept
+ * per weight array (freed with it) and laid out again only when the array's contents or the
+ * geometry change.
  */
-function weightLayout(e: Engine, weight: DirectJob['weight'], g: ConvGeometry, Kp: number, OgPad: number, taps: number): number {
-  const key = `${g.groups},${g.O},${Kp},${OgPad},${taps}`;
-  const hash = fingerprint(weight);
+function weightLayout(e: Engine, weight: DirectJob['weight'], g: ConvGeometry, Kp: number, OgPad: number, taps: number, bytes: 1 | 2): number {
+  const key = `${g.groups},${g.O},${Kp},${OgPad},${taps},${bytes}`;
   const hit = layoutCache.get(weight);
+  if (hit && hit.key === key && frozen.has(weight)) return hit.held.ptr;
+  const hash = fingerprint(weight);
   if (hit && hit.key === key && hit.hash === hash) return hit.held.ptr;
   const K = g.Cg * g.KH * g.KW;
   const count = g.groups * Kp * OgPad;
-  const ptr = e.heap.alloc(count * (taps === 4 ? 1 : taps === 2 ? 2 : 4));
-  if (taps === 0) new Int32Array(e.memory.buffer, ptr, count).set(weight);
-  else {
-    const wl = taps === 4 ? new Int8Array(e.memory.buffer, ptr, count) : new Int16Array(e.memory.buffer, ptr, count);
-    wl.fill(0);
-    for (let o = 0; o < g.O; o++) {
-      const gi = Math.floor(o / g.Og), oo = o % g.Og;
-      for (let k = 0; k < K; k++) {
-        wl[((gi * (Kp / taps) + Math.floor(k / taps)) * OgPad + oo) * taps + (k % taps)] = weight[o * K + k];
-      }
+  const ptr = e.heap.alloc(count * bytes);
+  const wl = bytes === 1 ? new Int8Array(e.memory.buffer, ptr, count) : new Int16Array(e.memory.buffer, ptr, count);
+  wl.fill(0);
+  for (let o = 0; o < g.O; o++) {
+    const gi = Math.floor(o / g.Og), oo = o % g.Og;
+    for (let k = 0; k < K; k++) {
+      wl[((gi * (Kp / taps) + Math.floor(k / taps)) * OgPad + oo) * taps + (k % taps)] = weight[o * K + k];
     }
   }
   if (hit) {
@@ -336,7 +356,7 @@ async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTime
   if (g.Cg === 1 && g.Og === 1 && job.kernel === undefined) {
     // Depthwise: one input channel per output channel; the GEMM-shaped kernels would fill 8 lanes for 1.
     const call = setup(e, await input(e, g, job.threads), g, job.bias, OgPad);
-    call.params[P.W] = weightLayout(e, job.weight, g, K, 1, 0);
+    call.params[P.W] = weightLayout(e, job.weight, g, K + (K & 1), 1, K + (K & 1), 2);
     if (times) times.setup += performance.now() - t0;
     return runRows(e, 'depthwise_rows', call, g, job.threads, 0, job.bias, job.integer, times);
   }
@@ -346,7 +366,7 @@ async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTime
   const Kp = Math.ceil(K / taps) * taps;
   const call = setup(e, await input(e, g, job.threads), g, job.bias, OgPad);
   const p = call.params;
-  p[P.W] = weightLayout(e, job.weight, g, Kp, OgPad, taps);
+  p[P.W] = weightLayout(e, job.weight, g, Kp, OgPad, taps, relaxed ? 1 : 2);
   p[P.KP] = Kp;
   p[P.MODE] = mode;
   const scratch = e.kernels.scratch_bytes(0, 0, Kp);
@@ -358,11 +378,11 @@ async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTime
  * Runs a PCILT or direct job (its `input` unused) on a float32 layer: quantized in, float32 out.
  * `job.bias` must be absent (the record's c[o] carries it).
  */
-export function floatLayer(op: 'pcilt', job: PciltJob, layer: FloatLayer): Promise<Float32Array>;
-export function floatLayer(op: 'direct', job: DirectJob, layer: FloatLayer): Promise<Float32Array>;
-export async function floatLayer(op: 'pcilt' | 'direct', job: PciltJob | DirectJob, layer: FloatLayer): Promise<Float32Array> {
+export async function floatLayer(op: 'pcilt' | 'direct', job: PciltJob | DirectJob, layer: FloatLayer): Promise<{ data: Float32Array; release?: () => void }> {
   const input = floatInput(layer);
-  return (op === 'pcilt' ? pcilt(job as PciltJob, MODE.FULL, undefined, input) : direct(job as DirectJob, MODE.FULL, undefined, input)) as Promise<Float32Array>;
+  const data = await (op === 'pcilt' ? pcilt(job as PciltJob, MODE.FULL, undefined, input) : direct(job as DirectJob, MODE.FULL, undefined, input)) as Float32Array;
+  const e = await getEngine();
+  return data.buffer === e.memory.buffer ? { data, release: () => e.heap.release(data.byteOffset) } : { data };
 }
 
 export const wasmBackend: Backend = {

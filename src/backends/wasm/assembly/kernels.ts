@@ -411,30 +411,33 @@ export function pad_input(src: usize, dst: usize, planes: i32, H: i32, W: i32, H
 }
 
 /**
- * Activation codes from float32 for planes [p0, p1) of H x W: code = clamp(trunc(x * inv + zero + 0.5), 0, L)
- * in f64 (the JS reference's arithmetic), written into zero-bordered planes of Hp x Wp whose
- * border holds the zero code (real 0), top-left at (padT, padL).
+ * Activation codes from float32 for planes [p0, p1) of H x W: code = clamp(trunc(x * inv + zh), 0, L)
+ * in float32 arithmetic (zh = zero + 0.5: round half up; the JS twin rounds each step with
+ * Math.fround), written into zero-bordered planes of Hp x Wp whose border holds the zero code
+ * (real 0), top-left at (padT, padL).
  */
-export function quantize_pad(src: usize, dst: usize, p0: i32, p1: i32, H: i32, W: i32, Hp: i32, Wp: i32, padT: i32, padL: i32, inv: f64, zero: f64, L: i32): void {
-  const vinv = f64x2.splat(inv), vz = f64x2.splat(zero), half = f64x2.splat(0.5), vL = i32x4.splat(L);
+export function quantize_pad(src: usize, dst: usize, p0: i32, p1: i32, H: i32, W: i32, Hp: i32, Wp: i32, padT: i32, padL: i32, inv: f32, zh: f32, L: i32): void {
+  const vinv = f32x4.splat(inv), vzh = f32x4.splat(zh), vL = i32x4.splat(L), v0 = i32x4.splat(0);
   const bytes = <usize>(Hp * Wp);
+  const zero = <u8>(<i32>zh);
   for (let p = p0; p < p1; p++) {
     const plane = dst + <usize>p * bytes;
-    if (Hp != H || Wp != W) memory.fill(plane, <u8>zero, bytes);
+    if (Hp != H || Wp != W) memory.fill(plane, zero, bytes);
     for (let h = 0; h < H; h++) {
       const s = src + (<usize>((p * H + h) * W) << 2);
       const d = plane + <usize>((h + padT) * Wp + padL);
       let w = 0;
-      for (; w + 4 <= W; w += 4) {
-        const x = v128.load(s + (<usize>w << 2));
-        const a = f64x2.add(f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(x), vinv), vz), half);
-        const b = f64x2.add(f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(i32x4.shuffle(x, x, 2, 3, 2, 3)), vinv), vz), half);
-        const q = i32x4.min_s(i64x2.shuffle(i32x4.trunc_sat_f64x2_u_zero(a), i32x4.trunc_sat_f64x2_u_zero(b), 0, 2), vL);
-        store<u32>(d + <usize>w, i32x4.extract_lane(i8x16.shuffle(q, q, 0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), 0));
+      for (; w + 16 <= W; w += 16) {
+        const at = s + (<usize>w << 2);
+        const q0 = i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v128.load(at), vinv), vzh)), v0), vL);
+        const q1 = i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v128.load(at, 16), vinv), vzh)), v0), vL);
+        const q2 = i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v128.load(at, 32), vinv), vzh)), v0), vL);
+        const q3 = i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v128.load(at, 48), vinv), vzh)), v0), vL);
+        v128.store(d + <usize>w, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
       }
       for (; w < W; w++) {
-        const t = <f64>load<f32>(s + (<usize>w << 2)) * inv + zero + 0.5;
-        store<u8>(d + <usize>w, <u8>(t > 0 ? (t < <f64>L ? <i32>t : L) : 0));
+        const t = load<f32>(s + (<usize>w << 2)) * inv + zh;
+        store<u8>(d + <usize>w, <u8>(t > 0 ? (t < <f32>L ? <i32>t : L) : 0));
       }
     }
   }
@@ -590,46 +593,64 @@ export function transpose_f32(src: usize, dst: usize, rows: i32, cols: i32): voi
 
 /**
  * Depthwise convolution on codes (one input channel per output channel, Cg = Og = 1): int32
- * sums, 8 pixels per step for strides 1 and 2, a scalar loop for other strides and the row's
- * tail. Weights w[O][K] as i32; input zero-bordered (pad_input), so no bounds tests.
+ * sums of 8 pixels per step for strides 1 and 2, two taps per i32x4.dot_i16x8_s (codes of taps
+ * k and k+1 interleaved, weights as int16 pairs); a row's last step is moved back to end at OW
+ * (recomputing a few pixels) and rows narrower than 8 go through a small buffer. Other strides:
+ * a scalar loop. Weights w[O][Kp] int16 (Kp = K rounded up to even, zero tail); input
+ * zero-bordered (pad_input / quantize_pad), so no bounds tests.
  */
 export function depthwise_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: usize): void {
   const C = prm(params, P_C), Hp = prm(params, P_HP), Wp = prm(params, P_WP);
   const OH = prm(params, P_OH), OW = prm(params, P_OW), sh = prm(params, P_SH), sw = prm(params, P_SW), K = prm(params, P_K);
   const koff = <usize>prm(params, P_KOFF), bias = <usize>prm(params, P_BIAS), req = <usize>prm(params, P_REQ);
-  const vec = sw == 1 || sw == 2 ? OW & ~7 : 0;
+  const Kp = (K + 1) & ~1;
+  const vector = sw == 1 || sw == 2;
   for (let row = rowBegin; row < rowEnd; row++) {
     const n = row / OH, oh = row % OH;
     for (let c = 0; c < C; c++) {
       const src = <usize>prm(params, P_IN) + <usize>(((n * C + c) * Hp + oh * sh) * Wp);
-      const w = <usize>prm(params, P_W) + (<usize>(c * K) << 2);
+      const w = <usize>prm(params, P_W) + (<usize>(c * Kp) << 1);
       const dst = <usize>prm(params, P_OUT) + (<usize>(((n * C + c) * OH + oh) * OW) << 2);
       const b = bias ? load<i32>(bias + (<usize>c << 2)) : 0;
-      for (let ow = 0; ow < vec; ow += 8) {
-        let a0 = i32x4.splat(b), a1 = a0;
+      if (!vector) {
+        for (let ow = 0; ow < OW; ow++) {
+          const px = src + <usize>(ow * sw);
+          let s = b;
+          for (let k = 0; k < K; k++) s += <i32>load<u8>(px + <usize>load<i32>(koff + (<usize>k << 2))) * <i32>load<i16>(w + (<usize>k << 1));
+          if (req) store<f32>(dst + (<usize>ow << 2), requant1(s, req, C, c));
+          else store<i32>(dst + (<usize>ow << 2), s);
+        }
+        continue;
+      }
+      for (let ow0 = 0; ow0 < OW; ow0 += 8) {
+        // The last step ends at OW; a row narrower than 8 is computed into scratch and copied.
+        const ow = OW >= 8 ? min(ow0, OW - 8) : 0;
         const px = src + <usize>(ow * sw);
-        for (let k = 0; k < K; k++) {
-          const at = px + <usize>load<i32>(koff + (<usize>k << 2));
-          // Stride 2: the even bytes of 16 loaded.
-          const x = sw == 1 ? v128.load64_zero(at) : i8x16.shuffle(v128.load(at), v128.load(at), 0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0);
-          const h = i16x8.extend_low_i8x16_u(x);
-          const wk = i32x4.splat(load<i32>(w + (<usize>k << 2)));
-          a0 = i32x4.add(a0, i32x4.mul(i32x4.extend_low_i16x8_u(h), wk));
-          a1 = i32x4.add(a1, i32x4.mul(i32x4.extend_high_i16x8_u(h), wk));
+        let a0 = i32x4.splat(b), a1 = a0;
+        for (let k = 0; k < Kp; k += 2) {
+          const at0 = px + <usize>load<i32>(koff + (<usize>k << 2));
+          // An odd K's last pair reads its one tap twice; the pair's second weight is 0.
+          const at1 = px + <usize>load<i32>(koff + (<usize>min(k + 1, K - 1) << 2));
+          // Codes of taps k and k+1, pixel by pixel: (x_k[p], x_k+1[p]) for p = 0..7.
+          const x = sw == 1
+            ? i8x16.shuffle(v128.load64_zero(at0), v128.load64_zero(at1), 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+            : i8x16.shuffle(v128.load(at0), v128.load(at1), 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+          const wk = v128.load32_splat(w + (<usize>k << 1));
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(x), wk));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(x), wk));
         }
         if (req) {
           a0 = requant4(a0, req, C, c);
           a1 = requant4(a1, req, C, c);
         }
-        v128.store(dst + (<usize>ow << 2), a0);
-        v128.store(dst + (<usize>ow << 2), a1, 16);
-      }
-      for (let ow = vec; ow < OW; ow++) {
-        const px = src + <usize>(ow * sw);
-        let s = b;
-        for (let k = 0; k < K; k++) s += <i32>load<u8>(px + <usize>load<i32>(koff + (<usize>k << 2))) * load<i32>(w + (<usize>k << 2));
-        if (req) store<f32>(dst + (<usize>ow << 2), requant1(s, req, C, c));
-        else store<i32>(dst + (<usize>ow << 2), s);
+        if (OW >= 8) {
+          v128.store(dst + (<usize>ow << 2), a0);
+          v128.store(dst + (<usize>ow << 2), a1, 16);
+        } else {
+          v128.store(scratch, a0);
+          v128.store(scratch, a1, 16);
+          memory.copy(dst, scratch, <usize>OW << 2);
+        }
       }
     }
   }
