@@ -109,6 +109,40 @@ test('integer graph layers in wasm (quantize, kernel, scale-back fused) equal th
   }
 });
 
+test('max and average pooling (wasm, vector and scalar paths) equal a naive loop on random shapes', async () => {
+  const r = rng(31);
+  for (let i = 0; i < 40; i++) {
+    // The first two are large enough to be split over threads.
+    const N = r.int(1, 2), C = i < 2 ? 40 : r.int(1, 5), H = i < 2 ? 40 : r.int(1, 23), W = i < 2 ? 45 : r.int(1, 41);
+    const KH = r.int(1, Math.min(4, H)), KW = r.int(1, Math.min(4, W)), sh = r.int(1, 3), sw = r.pick([1, 2, 2, 3]);
+    const pad = [r.int(0, KH - 1), r.int(0, KW - 1), r.int(0, KH - 1), r.int(0, KW - 1)];
+    const OH = Math.floor((H + pad[0] + pad[2] - KH) / sh) + 1, OW = Math.floor((W + pad[1] + pad[3] - KW) / sw) + 1;
+    const op = r.pick(['maxpool', 'avgpool']) as 'maxpool' | 'avgpool';
+    const countPad = op === 'avgpool' ? r.int(0, 1) : 0;
+    const x = Float32Array.from({ length: N * C * H * W }, () => r.next() * 4 - 2);
+    const graph: Graph = {
+      input: { name: 'x', shape: [N, C, H, W], layout: 'nchw' }, output: 'y', consts: new Map(),
+      nodes: [{ op, name: 'pool', inputs: ['x'], output: 'y', attrs: { kernel: [KH, KW], stride: [sh, sw], pad, countPad } }],
+    };
+    const y = await new GraphRunner(graph).run({ data: x, shape: [N, C, H, W] });
+    assert.deepEqual(y.shape, [N, C, OH, OW]);
+    for (let p = 0; p < N * C; p++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
+      let m = -Infinity, s = 0, n = 0;
+      for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) {
+        const ih = oh * sh - pad[0] + kh, iw = ow * sw - pad[1] + kw;
+        if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+        const v = x[(p * H + ih) * W + iw];
+        m = Math.max(m, v);
+        s += v;
+        n++;
+      }
+      const got = y.data[(p * OH + oh) * OW + ow], at = `${op} ${JSON.stringify({ N, C, H, W, KH, KW, sh, sw, pad, countPad })} [${p},${oh},${ow}]`;
+      if (op === 'maxpool') assert.equal(got, Math.fround(m), at);
+      else assert.ok(Math.abs(got - s / (countPad ? KH * KW : n)) < 1e-5, `${at} ${got} vs ${s / (countPad ? KH * KW : n)}`);
+    }
+  }
+});
+
 test('optimize folds batch norm, ReLU6 and zero pads into convolutions without changing the result', async () => {
   const r = rng(9);
   const c = { N: 2, C: 4, H: 9, W: 7, O: 6, KH: 3, KW: 3, groups: 2, stride: [2, 1] as [number, number], dilation: [1, 1] as [number, number], padding: [0, 0, 0, 0] as [number, number, number, number] };

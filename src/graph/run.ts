@@ -239,7 +239,7 @@ export class GraphRunner {
 
   /** The reference twin: codes, padding and scale-back in JS around conv2dDirect / pciltConv2d on any backend. */
   private async jsLayer(w: IntWeights, bits: number, x: { data: Float32Array; shape: Shape4 }, conv: Conv2dOptions & { padding: [number, number, number, number] },
-    q: { zero: number; inv: number; levels: number; requant: Float64Array }, opts: GraphRunOptions, prof: NodeProfile): Promise<Float32Array> {
+    q: { zero: number; inv: number; levels: number; requant: Float32Array }, opts: GraphRunOptions, prof: NodeProfile): Promise<Float32Array> {
     const { zero, inv, levels: L } = q;
     const codes = new Uint8Array(x.data.length);
     const xd = x.data;
@@ -276,7 +276,8 @@ export class GraphRunner {
       for (let o = 0; o < O; o++) {
         const k = r[o], c = r[O + o], base = (b * O + o) * P;
         for (let i = base; i < base + P; i++) {
-          const v = ad[i] * k + c;
+          // In float32 step by step, as the wasm stores compute it.
+          const v = Math.fround(Math.fround(Math.fround(ad[i]) * k) + c);
           y[i] = v < lo ? lo : v > hi ? hi : v;
         }
       }
@@ -296,12 +297,12 @@ export class GraphRunner {
 }
 
 /**
- * Scale-back of a layer's int32 sums: [k[O], c[O], lo, hi] with y = clamp(sum * k + c, lo, hi),
+ * Scale-back of a layer's int32 sums: [k[O], c[O], lo, hi] (float32) with y = clamp(sum * k + c, lo, hi),
  * i.e. (sum - zero * sum(w)) * scale_x * scale_w + bias, as one multiply-add per output.
  */
-function requantRecord(w: IntWeights, scale: number, zero: number, bias: Float32Array | undefined, act: Activation): Float64Array {
+function requantRecord(w: IntWeights, scale: number, zero: number, bias: Float32Array | undefined, act: Activation): Float32Array {
   const O = w.scales.length;
-  const r = new Float64Array(2 * O + 2);
+  const r = new Float32Array(2 * O + 2);
   for (let o = 0; o < O; o++) {
     const k = scale * w.scales[o];
     r[o] = k;
@@ -319,8 +320,8 @@ async function floatNode(n: GraphNode, ins: Tensor[], out: number[], threads?: n
   switch (n.op) {
     case 'conv': return ops.conv(x, y, ins[2], a, out, threads);
     case 'dense': return ops.dense(x, y, ins[2], a, threads);
-    case 'maxpool': return ops.pool(x, a, out, true);
-    case 'avgpool': return ops.pool(x, a, out, false);
+    case 'maxpool': return ops.poolFast(x, a, out, true, threads);
+    case 'avgpool': return ops.poolFast(x, a, out, false, threads);
     case 'gap': return ops.globalAvg(x, out);
     case 'affine': return ops.affine(x, y, ins[2]);
     case 'add': return ops.binary(x, y, (p, q) => p + q, at);

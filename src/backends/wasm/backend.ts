@@ -67,7 +67,7 @@ function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
  * The zero-bordered codes a call reads, in wasm; `requant` set when the call writes float32,
  * `keep` when its output stays in wasm memory.
  */
-interface Padded { ptr: number; Hp: number; Wp: number; requant?: Float64Array; keep?: boolean }
+interface Padded { ptr: number; Hp: number; Wp: number; requant?: Float32Array; keep?: boolean }
 
 /** Writes a call's input into wasm memory (and may run kernels to do it). */
 type InputWriter = (e: Engine, g: ConvGeometry, threads: number | undefined) => Promise<Padded> | Padded;
@@ -101,9 +101,10 @@ export interface FloatLayer {
   range?: [number, number];
   /**
    * For the range: codes = clamp(trunc(x * inv + zero + 0.5), 0, levels) in float32 arithmetic
-   * (inv a float32 value), and the output record [k[O], c[O], lo, hi]: y = clamp(sum * k + c, lo, hi) in f64.
+   * (inv a float32 value), and the output record [k[O], c[O], lo, hi]: y = clamp(sum * k + c, lo, hi),
+   * also in float32.
    */
-  quant(range: [number, number]): { inv: number; zero: number; levels: number; requant: Float64Array };
+  quant(range: [number, number]): { inv: number; zero: number; levels: number; requant: Float32Array };
   /**
    * Return the output as a view of wasm memory (no copy), to be released by the caller; only
    * where the memory is shared (growing it then leaves views intact).
@@ -187,7 +188,7 @@ function setup(e: Engine, padded: Padded, g: ConvGeometry, bias: DirectJob['bias
     for (let kh = 0; kh < g.KH; kh++)
       for (let kw = 0; kw < g.KW; kw++) koffs[k++] = (c * padded.Hp + kh * g.dilH) * padded.Wp + kw * g.dilW;
   if (biasPtr) new Int32Array(buf, biasPtr, g.O).set(bias as Int32Array);
-  if (req) new Float64Array(buf, req, padded.requant!.length).set(padded.requant!);
+  if (req) new Float32Array(buf, req, padded.requant!.length).set(padded.requant!);
   const params = new Int32Array(buf, paramsPtr, PARAM_COUNT);
   params.fill(0);
   params[P.N] = g.N; params[P.C] = g.C; params[P.HP] = padded.Hp; params[P.WP] = padded.Wp;

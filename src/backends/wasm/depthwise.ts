@@ -48,3 +48,38 @@ export async function depthwiseF32(x: Float32Array, w: Float32Array, bias: Float
     for (const a of allocs) if (a) heap.release(a);
   }
 }
+
+/** Pooling window geometry (planes = N * C). */
+export interface PoolShape { planes: number; H: number; W: number; OH: number; OW: number; KH: number; KW: number; sh: number; sw: number; pt: number; pl: number }
+
+/**
+ * Max or average pooling of float32 planes in wasm on the worker threads (mode 0 max, 1 average
+ * over the window inside the input, 2 average over KH * KW). null where the engine cannot run.
+ */
+export async function poolF32(x: Float32Array, s: PoolShape, mode: 0 | 1 | 2, threads?: number): Promise<Float32Array | null> {
+  let e;
+  try {
+    e = await getEngine();
+  } catch {
+    return null;
+  }
+  const heap = e.heap;
+  // A value already in wasm memory (a kept layer output) is read in place.
+  const inPlace = x.buffer === e.memory.buffer;
+  const staging = inPlace ? 0 : heap.alloc(x.length * 4);
+  const out = heap.alloc(s.planes * s.OH * s.OW * 4);
+  try {
+    if (!inPlace) new Float32Array(e.memory.buffer, staging, x.length).set(x);
+    const src = inPlace ? x.byteOffset : staging;
+    const T = x.length < 1 << 16 ? 1 : threadCount(e, threads, s.planes);
+    const tasks = Array.from({ length: T }, (_, t) => ({
+      fn: 'pool_f32',
+      args: [src, out, Math.floor((s.planes * t) / T), Math.floor((s.planes * (t + 1)) / T), s.H, s.W, s.OH, s.OW, s.KH, s.KW, s.sh, s.sw, s.pt, s.pl, mode],
+    }));
+    await e.pool.run(tasks, (t) => (e!.kernels.pool_f32 as (...a: number[]) => void)(...t.args));
+    return new Float32Array(e.memory.buffer, out, s.planes * s.OH * s.OW).slice();
+  } finally {
+    if (!inPlace) heap.release(staging);
+    heap.release(out);
+  }
+}

@@ -7,7 +7,7 @@ const P_OG: i32 = 7, P_OGPAD: i32 = 8, P_OH: i32 = 11, P_OW: i32 = 12;
 const P_SH: i32 = 13, P_SW: i32 = 14, P_K: i32 = 17, P_S: i32 = 18, P_G: i32 = 19, P_IB: i32 = 20;
 const P_PLANES: i32 = 21, P_R: i32 = 22, P_CHUNK: i32 = 23, P_ROWS: i32 = 24, P_IN: i32 = 25, P_OUT: i32 = 26;
 const P_KOFF: i32 = 27, P_BIAS: i32 = 28, P_W: i32 = 29, P_KP: i32 = 30, P_BITSERIAL: i32 = 31, P_MODE: i32 = 32;
-/** P_REQ: 0 for int32 sums, else the f64 record [k[O], c[O], lo, hi] for float32 outputs clamp(sum * k + c, lo, hi). */
+/** P_REQ: 0 for int32 sums, else the f32 record [k[O], c[O], lo, hi] for float32 outputs clamp(sum * k + c, lo, hi). */
 const P_REQ: i32 = 33;
 
 /** P_MODE values: the profile runs parts of a kernel to time its phases. */
@@ -142,28 +142,23 @@ function lookup8(params: usize, rows: usize, idx: usize, p: i32, ob: i32, acc: u
 }
 
 /**
- * Four int32 sums of channel o as four float32 values clamp(sum * k[o] + c[o], lo, hi), computed
- * in f64 as the JS reference does (a JS number is a double), so the results agree bit for bit.
- * pmax/pmin keep the reference's comparisons: v < lo ? lo : v > hi ? hi : v.
+ * Four int32 sums of channel o as four float32 values clamp(f32(sum) * k[o] + c[o], lo, hi), each
+ * step rounded to float32 (the JS twin uses Math.fround), so the results agree bit for bit.
+ * pmax/pmin keep the twin's comparisons: v < lo ? lo : v > hi ? hi : v.
  */
 // @ts-ignore: decorator
 @inline function requant4(v: v128, req: usize, O: i32, o: i32): v128 {
-  const k = v128.load64_splat(req + (<usize>o << 3)), c = v128.load64_splat(req + (<usize>(O + o) << 3));
-  const lo = v128.load64_splat(req + (<usize>(2 * O) << 3)), hi = v128.load64_splat(req + (<usize>(2 * O + 1) << 3));
-  let a = f64x2.add(f64x2.mul(f64x2.convert_low_i32x4_s(v), k), c);
-  let b = f64x2.add(f64x2.mul(f64x2.convert_low_i32x4_s(i32x4.shuffle(v, v, 2, 3, 2, 3)), k), c);
-  a = f64x2.pmin(f64x2.pmax(a, lo), hi);
-  b = f64x2.pmin(f64x2.pmax(b, lo), hi);
-  return i64x2.shuffle(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 2);
+  const k = v128.load32_splat(req + (<usize>o << 2)), c = v128.load32_splat(req + (<usize>(O + o) << 2));
+  const lo = v128.load32_splat(req + (<usize>(2 * O) << 2)), hi = v128.load32_splat(req + (<usize>(2 * O + 1) << 2));
+  return f32x4.pmin(f32x4.pmax(f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(v), k), c), lo), hi);
 }
 
 /** One sum of channel o as requant4 computes it. */
 // @ts-ignore: decorator
 @inline function requant1(v: i32, req: usize, O: i32, o: i32): f32 {
-  let y = <f64>v * load<f64>(req + (<usize>o << 3)) + load<f64>(req + (<usize>(O + o) << 3));
-  const lo = load<f64>(req + (<usize>(2 * O) << 3)), hi = load<f64>(req + (<usize>(2 * O + 1) << 3));
-  y = y < lo ? lo : y > hi ? hi : y;
-  return <f32>y;
+  const y = <f32>v * load<f32>(req + (<usize>o << 2)) + load<f32>(req + (<usize>(O + o) << 2));
+  const lo = load<f32>(req + (<usize>(2 * O) << 2)), hi = load<f32>(req + (<usize>(2 * O + 1) << 2));
+  return y < lo ? lo : y > hi ? hi : y;
 }
 
 /** Stores 4 sums of channel o at dst: int32 plus the bias, or requantized to float32. */
@@ -410,6 +405,32 @@ export function pad_input(src: usize, dst: usize, planes: i32, H: i32, W: i32, H
   }
 }
 
+/** Codes of 4 float32 values as quantize_pad defines them, in lanes 0..3 (i32). */
+// @ts-ignore: decorator
+@inline function codes4(x: v128, inv: v128, zh: v128, L: v128): v128 {
+  return i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(x, inv), zh)), i32x4.splat(0)), L);
+}
+
+/** Codes of n consecutive float32 values at s, as bytes at d. */
+function quantizeRun(s: usize, d: usize, n: i32, inv: f32, zh: f32, L: i32): void {
+  const vinv = f32x4.splat(inv), vzh = f32x4.splat(zh), vL = i32x4.splat(L);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const at = s + (<usize>i << 2);
+    const q0 = codes4(v128.load(at), vinv, vzh, vL), q1 = codes4(v128.load(at, 16), vinv, vzh, vL);
+    const q2 = codes4(v128.load(at, 32), vinv, vzh, vL), q3 = codes4(v128.load(at, 48), vinv, vzh, vL);
+    v128.store(d + <usize>i, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
+  }
+  for (; i + 4 <= n; i += 4) {
+    const q = i16x8.narrow_i32x4_s(codes4(v128.load(s + (<usize>i << 2)), vinv, vzh, vL), i32x4.splat(0));
+    store<u32>(d + <usize>i, i32x4.extract_lane(i8x16.narrow_i16x8_u(q, q), 0));
+  }
+  for (; i < n; i++) {
+    const t = load<f32>(s + (<usize>i << 2)) * inv + zh;
+    store<u8>(d + <usize>i, <u8>(t > 0 ? (t < <f32>L ? <i32>t : L) : 0));
+  }
+}
+
 /**
  * Activation codes from float32 for planes [p0, p1) of H x W: code = clamp(trunc(x * inv + zh), 0, L)
  * in float32 arithmetic (zh = zero + 0.5: round half up; the JS twin rounds each step with
@@ -417,28 +438,17 @@ export function pad_input(src: usize, dst: usize, planes: i32, H: i32, W: i32, H
  * (real 0), top-left at (padT, padL).
  */
 export function quantize_pad(src: usize, dst: usize, p0: i32, p1: i32, H: i32, W: i32, Hp: i32, Wp: i32, padT: i32, padL: i32, inv: f32, zh: f32, L: i32): void {
-  const vinv = f32x4.splat(inv), vzh = f32x4.splat(zh), vL = i32x4.splat(L), v0 = i32x4.splat(0);
+  if (Hp == H && Wp == W) {
+    // No border: the planes are one run.
+    quantizeRun(src + (<usize>(p0 * H * W) << 2), dst + <usize>(p0 * H * W), (p1 - p0) * H * W, inv, zh, L);
+    return;
+  }
   const bytes = <usize>(Hp * Wp);
-  const zero = <u8>(<i32>zh);
   for (let p = p0; p < p1; p++) {
     const plane = dst + <usize>p * bytes;
-    if (Hp != H || Wp != W) memory.fill(plane, zero, bytes);
+    memory.fill(plane, <u8>(<i32>zh), bytes);
     for (let h = 0; h < H; h++) {
-      const s = src + (<usize>((p * H + h) * W) << 2);
-      const d = plane + <usize>((h + padT) * Wp + padL);
-      let w = 0;
-      for (; w + 16 <= W; w += 16) {
-        const at = s + (<usize>w << 2);
-        const q0 = i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v128.load(at), vinv), vzh)), v0), vL);
-        const q1 = i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v128.load(at, 16), vinv), vzh)), v0), vL);
-        const q2 = i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v128.load(at, 32), vinv), vzh)), v0), vL);
-        const q3 = i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v128.load(at, 48), vinv), vzh)), v0), vL);
-        v128.store(d + <usize>w, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
-      }
-      for (; w < W; w++) {
-        const t = load<f32>(s + (<usize>w << 2)) * inv + zh;
-        store<u8>(d + <usize>w, <u8>(t > 0 ? (t < <f32>L ? <i32>t : L) : 0));
-      }
+      quantizeRun(src + (<usize>((p * H + h) * W) << 2), plane + <usize>((h + padT) * Wp + padL), W, inv, zh, L);
     }
   }
 }
@@ -689,6 +699,57 @@ export function depthwise_f32_rows(params: usize, rowBegin: i32, rowEnd: i32, sc
         let s: f32 = b;
         for (let k = 0; k < K; k++) s += load<f32>(px + (<usize>load<i32>(koff + (<usize>k << 2)) << 2)) * load<f32>(w + (<usize>k << 2));
         store<f32>(dst + (<usize>ow << 2), s);
+      }
+    }
+  }
+}
+
+/**
+ * Max (mode 0) or average pooling (mode 1: divide by the window's count inside the input; 2: by
+ * KH * KW) of float32 planes [p0, p1): H x W in, OH x OW out, stride (sh, sw), top/left padding
+ * (pt, pl), padding skipped. Windows wholly inside a row take 4 outputs per step at strides 1 and 2;
+ * no load reaches past a window, so the planes need no slack.
+ */
+export function pool_f32(src: usize, dst: usize, p0: i32, p1: i32, H: i32, W: i32, OH: i32, OW: i32, KH: i32, KW: i32, sh: i32, sw: i32, pt: i32, pl: i32, mode: i32): void {
+  const isMax = mode == 0;
+  // Output columns [v0, v1) have windows inside the row: ow * sw - pl >= 0 and ow * sw - pl + KW <= W.
+  const v0 = min(OW, (pl + sw - 1) / sw);
+  const v1 = max(v0, min(OW, W + pl - KW >= 0 ? (W + pl - KW) / sw + 1 : 0));
+  // Stride 2 loads 8 floats for 4 outputs: the 8th is inside the last window when KW >= 2.
+  const vec = sw == 1 || (sw == 2 && KW >= 2);
+  for (let p = p0; p < p1; p++) {
+    const plane = src + (<usize>(p * H * W) << 2);
+    for (let oh = 0; oh < OH; oh++) {
+      const r0 = max(0, oh * sh - pt), r1 = min(H, oh * sh - pt + KH);
+      const out = dst + (<usize>((p * OH + oh) * OW) << 2);
+      const full = r1 - r0 == KH;
+      let ow = 0;
+      while (ow < OW) {
+        if (vec && ow >= v0 && ow + 4 <= v1) {
+          let acc = isMax ? f32x4.splat(-Infinity) : f32x4.splat(0);
+          for (let h = r0; h < r1; h++) {
+            const at = plane + (<usize>(h * W + ow * sw - pl) << 2);
+            for (let kw = 0; kw < KW; kw++) {
+              const a = at + (<usize>kw << 2);
+              const x = sw == 1 ? v128.load(a) : i32x4.shuffle(v128.load(a), v128.load(a, 16), 0, 2, 4, 6);
+              acc = isMax ? f32x4.pmax(acc, x) : f32x4.add(acc, x);
+            }
+          }
+          if (!isMax) acc = f32x4.div(acc, f32x4.splat(<f32>(mode == 2 || full ? KH * KW : (r1 - r0) * KW)));
+          v128.store(out + (<usize>ow << 2), acc);
+          ow += 4;
+          continue;
+        }
+        const c0 = max(0, ow * sw - pl), c1 = min(W, ow * sw - pl + KW);
+        let s: f32 = isMax ? -Infinity : 0;
+        for (let h = r0; h < r1; h++) {
+          for (let c = c0; c < c1; c++) {
+            const v = load<f32>(plane + (<usize>(h * W + c) << 2));
+            s = isMax ? (v > s ? v : s) : s + v;
+          }
+        }
+        store<f32>(out + (<usize>ow << 2), isMax ? s : s / <f32>(mode == 2 ? KH * KW : (r1 - r0) * (c1 - c0)));
+        ow++;
       }
     }
   }
