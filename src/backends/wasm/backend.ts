@@ -209,6 +209,8 @@ export interface CallTimes {
 /** Splits the N*OH output rows over the threads, runs them, and copies the result out. */
 async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows' | 'direct8_rows' | 'depthwise_rows', call: Call, g: ConvGeometry, threads: number | undefined,
   scratchBytes: number, bias: DirectJob['bias'], integer: boolean, times?: CallTimes): Promise<OutputData> {
+  // Set once a kept output is handed to the caller (who releases it); a failed call releases all.
+  let kept = false;
   try {
     const t0 = performance.now();
     const rows = g.N * g.OH;
@@ -233,6 +235,7 @@ async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows' | 'direct8_ro
     if (call.requant) {
       const view = new Float32Array(e.memory.buffer, outPtr, size);
       const y = call.keep ? view : view.slice();
+      kept = call.keep;
       if (times) times.copyOut += performance.now();
       return y;
     }
@@ -248,7 +251,7 @@ async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows' | 'direct8_ro
     if (times) times.copyOut += performance.now();
     return f;
   } finally {
-    for (const p of call.allocs) if (!(call.keep && p === call.outPtr)) e.heap.release(p);
+    for (const p of call.allocs) if (!(kept && p === call.outPtr)) e.heap.release(p);
   }
 }
 
