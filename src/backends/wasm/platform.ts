@@ -39,10 +39,8 @@ export async function enableRelaxedSimd(): Promise<void> {
   v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 }
 
-/** The message channel to one worker, the same in Node and browsers. */
+/** One worker, the same in Node and browsers (tasks go through a shared control block, pool.ts). */
 export interface WorkerPort {
-  post(msg: unknown): void;
-  onMessage(cb: (msg: unknown) => void): void;
   /** The worker died or threw outside a task. */
   onFailure(cb: (why: string) => void): void;
   terminate(): void;
@@ -56,8 +54,6 @@ export async function spawnWorker(init: unknown): Promise<WorkerPort> {
     const { Worker } = await import('node:worker_threads');
     const w = new Worker(url, { workerData: init });
     return {
-      post: (m) => w.postMessage(m),
-      onMessage: (cb) => w.on('message', cb),
       busy: (yes) => (yes ? w.ref() : w.unref()),
       onFailure: (cb) => {
         w.on('error', (e) => cb(`threw ${e?.message ?? e}`));
@@ -69,8 +65,6 @@ export async function spawnWorker(init: unknown): Promise<WorkerPort> {
   const w = new Worker(url, { type: 'module' });
   w.postMessage({ init });
   return {
-    post: (m) => w.postMessage(m),
-    onMessage: (cb) => w.addEventListener('message', (e) => cb(e.data)),
     onFailure: (cb) => {
       w.addEventListener('error', (e) => cb(`threw ${e.message}`));
       w.addEventListener('messageerror', () => cb('sent a message that could not be read'));

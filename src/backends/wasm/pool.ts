@@ -6,58 +6,100 @@ export interface Task {
   args: number[];
 }
 
-interface Pending {
-  resolve: () => void;
-  reject: (e: Error) => void;
-}
+/** The kernels a worker may be asked to run, by index in its control block. */
+export const TASK_FNS = ['pcilt_rows', 'direct_rows', 'direct8_rows', 'depthwise_rows', 'depthwise_f32_rows', 'sgemm', 'quantize_pad', 'pool_f32'];
 
-/** One worker and the task it is running. */
+/**
+ * A worker's control block, shared with it: Int32 slots (the task's sequence number, the last one
+ * done, function, argument count, status, error length), the arguments as Float64 from byte 64,
+ * an error message as UTF-8 from byte 256.
+ */
+export const CTRL = { SEQ: 0, DONE: 1, FN: 2, ARGC: 3, STATUS: 4, ERRLEN: 5, ARGS_AT: 64, MAX_ARGS: 16, ERR_AT: 256, BYTES: 2048 } as const;
+
+/** How long each side polls the control block before it sleeps (a message or futex wake-up costs more). */
+export const SPIN_MS = 2;
+
+/** One worker and its control block. */
 class Slot {
-  pending = new Map<number, Pending>();
   dead: string | null = null;
+  private seq = 0;
+  private readonly i32: Int32Array;
 
-  constructor(readonly port: WorkerPort, readonly index: number) {
-    port.onMessage((msg) => {
-      const { id, error } = msg as { id: number; error?: string };
-      const p = this.pending.get(id);
-      if (!p) return;
-      this.pending.delete(id);
-      if (this.pending.size === 0) port.busy(false);
-      if (error) p.reject(new KernelError(`wasm kernel failed in worker ${index}: ${error}`));
-      else p.resolve();
-    });
+  constructor(readonly port: WorkerPort, readonly index: number, readonly ctrl: SharedArrayBuffer) {
+    this.i32 = new Int32Array(ctrl);
     port.onFailure((why) => {
-      if (this.dead) return;
-      this.dead = why;
-      for (const p of this.pending.values()) p.reject(new KernelError(`wasm worker ${index} ${why} during a call`));
-      this.pending.clear();
-      port.busy(false);
+      if (!this.dead) this.dead = why;
     });
+  }
+
+  /** Hands the worker a task. */
+  start(t: Task): void {
+    const fn = TASK_FNS.indexOf(t.fn);
+    if (fn < 0 || t.args.length > CTRL.MAX_ARGS) throw new KernelError(`no worker task '${t.fn}' with ${t.args.length} arguments`);
+    new Float64Array(this.ctrl, CTRL.ARGS_AT, CTRL.MAX_ARGS).set(t.args);
+    this.i32[CTRL.FN] = fn;
+    this.i32[CTRL.ARGC] = t.args.length;
+    this.port.busy(true);
+    Atomics.store(this.i32, CTRL.SEQ, ++this.seq);
+    Atomics.notify(this.i32, CTRL.SEQ);
+  }
+
+  /** Resolves when the worker has done its task; rejects if it failed or died. */
+  async finish(): Promise<void> {
+    try {
+      const t0 = performance.now();
+      for (;;) {
+        const done = Atomics.load(this.i32, CTRL.DONE);
+        if (done === this.seq) break;
+        if (this.dead) throw new KernelError(`wasm worker ${this.index} ${this.dead} during a call`);
+        if (performance.now() - t0 < SPIN_MS) continue;
+        // Sleep until the worker signals, or 20 ms (a timer, which also keeps Node's event loop
+        // alive, so that a death is noticed).
+        const w = (Atomics as { waitAsync?: (a: Int32Array, i: number, v: number, t: number) => { async: boolean; value: Promise<unknown> } }).waitAsync?.(this.i32, CTRL.DONE, done, 1000);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, w?.async ? 20 : 1);
+          if (w?.async) void w.value.then(() => resolve());
+        });
+        clearTimeout(timer);
+      }
+    } finally {
+      this.port.busy(false);
+    }
+    if (this.i32[CTRL.STATUS] !== 0) {
+      const msg = new TextDecoder().decode(new Uint8Array(this.ctrl, CTRL.ERR_AT, this.i32[CTRL.ERRLEN]).slice());
+      throw new KernelError(`wasm kernel failed in worker ${this.index}: ${msg}`);
+    }
   }
 }
 
 /**
- * Worker threads reused across calls. A call runs its first task on the calling thread and
- * the others on workers; a worker that dies is replaced on the next call.
+ * Worker threads reused across calls. A call runs its first task on the calling thread and the
+ * others on workers, handed over and collected through shared control blocks that both sides poll
+ * for a moment before sleeping; a worker that dies is replaced on the next call.
  */
 export class Pool {
   private slots: Slot[] = [];
-  private nextId = 1;
 
-  constructor(private readonly init: unknown) {}
+  constructor(private readonly init: Record<string, unknown> | null) {}
 
   /** Runs tasks[0] through `here` and the rest on workers; resolves when all are done. */
   async run(tasks: Task[], here: (t: Task) => void): Promise<void> {
     const remote = tasks.slice(1);
     await this.ensure(remote.length);
-    const done = remote.map((t, i) => this.send(this.slots[i], t));
+    const started = remote.map((t, i) => {
+      const slot = this.slots[i];
+      if (slot.dead) return Promise.reject(new KernelError(`wasm worker ${slot.index} ${slot.dead}`));
+      slot.start(t);
+      return null;
+    });
     let localError: unknown;
     try {
       if (tasks.length) here(tasks[0]);
     } catch (e) {
       localError = e;
     }
-    const results = await Promise.allSettled(done);
+    const results = await Promise.allSettled(started.map((s, i) => s ?? this.slots[i].finish()));
     if (localError) throw new KernelError(`wasm kernel failed on the calling thread: ${(localError as Error).message}`);
     const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
     if (failed) throw failed.reason;
@@ -75,16 +117,9 @@ export class Pool {
 
   private async ensure(n: number): Promise<void> {
     this.slots = this.slots.filter((s) => !s.dead);
-    while (this.slots.length < n) this.slots.push(new Slot(await spawnWorker(this.init), this.slots.length));
-  }
-
-  private send(slot: Slot, t: Task): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (slot.dead) return reject(new KernelError(`wasm worker ${slot.index} ${slot.dead}`));
-      const id = this.nextId++;
-      slot.pending.set(id, { resolve, reject });
-      slot.port.busy(true);
-      slot.port.post({ id, fn: t.fn, args: t.args });
-    });
+    while (this.slots.length < n) {
+      const ctrl = new SharedArrayBuffer(CTRL.BYTES);
+      this.slots.push(new Slot(await spawnWorker({ ...this.init, ctrl }), this.slots.length, ctrl));
+    }
   }
 }
