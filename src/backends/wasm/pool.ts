@@ -16,8 +16,13 @@ export const TASK_FNS = ['pcilt_rows', 'direct_rows', 'direct8_rows', 'depthwise
  */
 export const CTRL = { SEQ: 0, DONE: 1, FN: 2, ARGC: 3, STATUS: 4, ERRLEN: 5, ARGS_AT: 64, MAX_ARGS: 16, ERR_AT: 256, BYTES: 2048 } as const;
 
-/** How long each side polls the control block before it sleeps (a message or futex wake-up costs more). */
-export const SPIN_MS = 2;
+/**
+ * How long a worker polls its control block after a task before it sleeps (the calling thread's
+ * JS between two layers takes less). The calling thread polls for the worker's result for half
+ * as long as its own part of the call took, between 0.5 ms and this: a worker that lags by more
+ * has likely lost its core (to V8's compiler or GC threads), and polling would only keep it off.
+ */
+export const SPIN_MS = 1;
 
 /** One worker and its control block. */
 class Slot {
@@ -44,15 +49,15 @@ class Slot {
     Atomics.notify(this.i32, CTRL.SEQ);
   }
 
-  /** Resolves when the worker has done its task; rejects if it failed or died. */
-  async finish(): Promise<void> {
+  /** Resolves when the worker has done its task (polling up to spinMs first); rejects if it failed or died. */
+  async finish(spinMs: number): Promise<void> {
     try {
       const t0 = performance.now();
       for (;;) {
         const done = Atomics.load(this.i32, CTRL.DONE);
         if (done === this.seq) break;
         if (this.dead) throw new KernelError(`wasm worker ${this.index} ${this.dead} during a call`);
-        if (performance.now() - t0 < SPIN_MS) continue;
+        if (performance.now() - t0 < spinMs) continue;
         // Sleep until the worker signals, or 20 ms (a timer, which also keeps Node's event loop
         // alive, so that a death is noticed).
         const w = (Atomics as { waitAsync?: (a: Int32Array, i: number, v: number, t: number) => { async: boolean; value: Promise<unknown> } }).waitAsync?.(this.i32, CTRL.DONE, done, 1000);
@@ -94,12 +99,14 @@ export class Pool {
       return null;
     });
     let localError: unknown;
+    const t0 = performance.now();
     try {
       if (tasks.length) here(tasks[0]);
     } catch (e) {
       localError = e;
     }
-    const results = await Promise.allSettled(started.map((s, i) => s ?? this.slots[i].finish()));
+    const spin = Math.min(SPIN_MS, Math.max(0.5, (performance.now() - t0) / 2));
+    const results = await Promise.allSettled(started.map((s, i) => s ?? this.slots[i].finish(spin)));
     if (localError) throw new KernelError(`wasm kernel failed on the calling thread: ${(localError as Error).message}`);
     const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
     if (failed) throw failed.reason;
