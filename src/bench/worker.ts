@@ -75,9 +75,12 @@ export async function runOrder(order: WorkerOrder): Promise<void> {
     for (const [ti, threads] of order.threads.entries()) {
       const isOurs = (OUR_IMPLS as readonly string[]).includes(order.impl);
       const r = isOurs ? await ours(order, l, bits, threads, input, weight) : { ...(await peer(order, l, bits, threads, input, weight)), tableBytes: 0 };
+      // Warm-up: two calls, and for fast layers more, until 150 ms have passed (V8 tiers wasm and
+      // JS up in background threads during the first calls, on workers too): the same for every impl.
       const warm = order.impl === 'ref-js' ? 1 : 2;
       let out: ArrayLike<number> = [];
-      for (let i = 0; i < warm; i++) out = await r.run();
+      const w0 = performance.now();
+      for (let i = 0; i < warm || (order.impl !== 'ref-js' && i < 500 && performance.now() - w0 < 150); i++) out = await r.run();
       const times: number[] = [];
       for (let i = 0; i < order.runs; i++) {
         const t0 = performance.now();
