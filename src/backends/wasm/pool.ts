@@ -85,11 +85,19 @@ class Slot {
  */
 export class Pool {
   private slots: Slot[] = [];
+  /** The run in progress: a worker's control block holds one task, so runs take turns. */
+  private turn: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly init: Record<string, unknown> | null) {}
 
-  /** Runs tasks[0] through `here` and the rest on workers; resolves when all are done. */
-  async run(tasks: Task[], here: (t: Task) => void): Promise<void> {
+  /** Runs tasks[0] through `here` and the rest on workers; resolves when all are done. Concurrent calls queue. */
+  run(tasks: Task[], here: (t: Task) => void): Promise<void> {
+    const mine = this.turn.then(() => this.runNow(tasks, here));
+    this.turn = mine.catch(() => {});
+    return mine;
+  }
+
+  private async runNow(tasks: Task[], here: (t: Task) => void): Promise<void> {
     const remote = tasks.slice(1);
     await this.ensure(remote.length);
     const started = remote.map((t, i) => {
