@@ -134,7 +134,6 @@ export async function dense(x: Tensor, wt: Tensor, bias: Tensor | undefined, a: 
   return { data: y, shape: [N, O] };
 }
 
-/** Max or average pooling; padded cells are skipped (max) or counted only with countPad. */
 /** Pooling in wasm where the engine runs (pool below is its JS twin). */
 export async function poolFast(x: Tensor, a: Attrs, out: number[], max: boolean, threads?: number): Promise<Tensor> {
   const [KH, KW] = a.kernel as number[];
@@ -144,49 +143,30 @@ export async function poolFast(x: Tensor, a: Attrs, out: number[], max: boolean,
   return y ? { data: y, shape: out } : pool(x, a, out, max);
 }
 
-/**
- * Max or average pooling, separably: each input row is reduced over the window's columns, then
- * those rows over the window's rows (KH + KW reads per output instead of KH * KW). Padding is
- * skipped; an average divides by the window's count inside the input unless countPad.
- */
+/** Max or average pooling (the JS twin of poolFast); padded cells are skipped (max) or counted only with countPad. */
 export function pool(x: Tensor, a: Attrs, out: number[], max: boolean): Tensor {
   const [KH, KW] = a.kernel as number[];
   const w = windowOf(x.shape, out, a, KH, KW);
   const { N, C, H, W, sh, sw, pt, pl, OH, OW } = w;
   const y = new Float32Array(sizeOf(out));
   const countPad = a.countPad === 1;
-  const xd = x.data;
-  // The valid input span [lo, hi) of each output column and row.
-  const spans = (n: number, s: number, p: number, K: number, L: number) => {
-    const r = new Int32Array(2 * n);
-    for (let o = 0; o < n; o++) {
-      r[2 * o] = Math.max(0, o * s - p);
-      r[2 * o + 1] = Math.min(L, o * s - p + K);
-    }
-    return r;
-  };
-  const cols = spans(OW, sw, pl, KW, W), rows = spans(OH, sh, pt, KH, H);
-  const tmp = new Float64Array(H * OW);
   for (let p = 0; p < N * C; p++) {
-    const base = p * H * W;
-    for (let h = 0; h < H; h++) {
-      const row = base + h * W;
-      for (let ow = 0; ow < OW; ow++) {
-        const e = row + cols[2 * ow + 1];
-        let i = row + cols[2 * ow];
-        let s = max ? -Infinity : 0;
-        if (max) for (; i < e; i++) s = xd[i] > s ? xd[i] : s;
-        else for (; i < e; i++) s += xd[i];
-        tmp[h * OW + ow] = s;
-      }
-    }
     for (let oh = 0; oh < OH; oh++) {
-      const r0 = rows[2 * oh], r1 = rows[2 * oh + 1], at = (p * OH + oh) * OW;
       for (let ow = 0; ow < OW; ow++) {
-        let s = max ? -Infinity : 0;
-        if (max) for (let h = r0; h < r1; h++) s = tmp[h * OW + ow] > s ? tmp[h * OW + ow] : s;
-        else for (let h = r0; h < r1; h++) s += tmp[h * OW + ow];
-        y[at + ow] = max ? s : s / (countPad ? KH * KW : (r1 - r0) * (cols[2 * ow + 1] - cols[2 * ow]));
+        let s = max ? -Infinity : 0, cnt = 0;
+        for (let kh = 0; kh < KH; kh++) {
+          const ih = oh * sh - pt + kh;
+          if (ih < 0 || ih >= H) continue;
+          for (let kw = 0; kw < KW; kw++) {
+            const iw = ow * sw - pl + kw;
+            if (iw < 0 || iw >= W) continue;
+            const v = x.data[(p * H + ih) * W + iw];
+            if (max) s = v > s ? v : s;
+            else s += v;
+            cnt++;
+          }
+        }
+        y[(p * OH + oh) * OW + ow] = max ? s : s / (countPad ? KH * KW : cnt);
       }
     }
   }
