@@ -1,4 +1,5 @@
 import { ArgumentError, BackendUnavailableError } from '../errors.js';
+import type { ConvGeometry } from '../conv/geometry.js';
 import type { OutputData } from '../tensor.js';
 import { autoRun, knownWinner, type Candidate } from './auto.js';
 import { jsBackend } from './js/kernels.js';
@@ -21,7 +22,20 @@ async function usable(b: Backend, reason: string | null): Promise<boolean> {
 }
 
 /** Below this many multiply-accumulates 'auto' also tries one thread. */
-export const SMALL_MACS = 20e6;
+const SMALL_MACS = 20e6;
+
+/**
+ * Adds candidates to `found`: each run with the caller's thread count and, on a small layer
+ * whose caller left the count open, also on the calling thread alone ('-1t'): small layers may
+ * not repay waking worker threads.
+ */
+export function candidateAdder(found: Candidate[], g: ConvGeometry, threads: number | undefined) {
+  const alsoOneThread = threads === undefined && g.N * g.O * g.OH * g.OW * g.Cg * g.KH * g.KW < SMALL_MACS;
+  return (label: string, run: (threads: number | undefined) => Promise<OutputData> | OutputData) => {
+    found.push({ label, run: () => run(threads) });
+    if (alsoOneThread) found.push({ label: `${label}-1t`, run: () => run(1) });
+  };
+}
 
 /** Resolves a named backend for one job; throws a typed error for unknown or unusable ones. */
 async function named(name: unknown, op: 'pcilt' | 'direct', job: PciltJob | DirectJob): Promise<Backend> {
@@ -40,14 +54,7 @@ async function named(name: unknown, op: 'pcilt' | 'direct', job: PciltJob | Dire
  */
 async function candidates(op: 'pcilt' | 'direct', job: PciltJob | DirectJob, only?: string): Promise<Candidate[]> {
   const found: Candidate[] = [];
-  // Small layers may not repay waking worker threads: when the caller left the thread count open,
-  // 'auto' also measures each candidate on the calling thread alone.
-  const g = job.geometry;
-  const alsoOneThread = job.threads === undefined && g.N * g.O * g.OH * g.OW * g.Cg * g.KH * g.KW < SMALL_MACS;
-  const add = (label: string, run: (threads: number | undefined) => Promise<OutputData> | OutputData) => {
-    found.push({ label, run: () => run(job.threads) });
-    if (alsoOneThread) found.push({ label: `${label}-1t`, run: () => run(1) });
-  };
+  const add = candidateAdder(found, job.geometry, job.threads);
   // A known PCILT winner needs no direct twin (reading weights back from tables costs time).
   const wantDirect = !only || only.includes('-direct');
   const direct = op === 'direct' ? (job as DirectJob) : wantDirect ? directTwin(job as PciltJob) : null;

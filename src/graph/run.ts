@@ -1,5 +1,5 @@
 import { autoRun, knownWinner, lastAutoChoice, type Candidate } from '../backends/auto.js';
-import { SMALL_MACS } from '../backends/registry.js';
+import { candidateAdder } from '../backends/registry.js';
 import { floatLayer, freezeWeights, wasmBackend, type FloatLayer } from '../backends/wasm/backend.js';
 import { engineUnavailableReason } from '../backends/wasm/engine.js';
 import { conv2dDirect, pciltConv2d } from '../conv/conv2d.js';
@@ -174,7 +174,7 @@ export class GraphRunner {
     const bias = ins[2]?.data;
     const quant = (r: Range) => {
       const { scale, zero } = activationQuant(r, bits);
-      return { scale, zero, inv: Math.fround(1 / scale), levels: L, requant: requantRecord(w, scale, zero, bias, act) };
+      return { zero, inv: Math.fround(1 / scale), levels: L, requant: requantRecord(w, scale, zero, bias, act) };
     };
     const shape = (dense ? [x.shape[0], x.shape[1], 1, 1] : x.shape) as Shape4;
     const conv = {
@@ -204,37 +204,35 @@ export class GraphRunner {
    */
   private async wasmLayer(w: IntWeights, bits: number, g: ConvGeometry, layer: FloatLayer, opts: GraphRunOptions, prof: NodeProfile) {
     const none = new Uint8Array(0);
-    const pcilt = (threads: number | undefined, l = layer) =>
+    const pcilt = (threads: number | undefined, l: FloatLayer) =>
       floatLayer('pcilt', { input: none, tables: this.tables(w, bits), geometry: g, integer: true, threads }, l);
-    const direct = (threads: number | undefined, kernel?: string, l = layer) =>
+    const direct = (threads: number | undefined, l: FloatLayer, kernel?: string) =>
       floatLayer('direct', { input: none, weight: w.weight.data, geometry: g, activationBits: bits, integer: true, threads, kernel }, l);
     if (opts.kernel === 'direct' || opts.kernel === 'pcilt') {
       prof.kernel = `wasm-${opts.kernel}`;
-      return opts.kernel === 'direct' ? direct(opts.threads) : pcilt(opts.threads);
+      return opts.kernel === 'direct' ? direct(opts.threads, layer) : pcilt(opts.threads, layer);
     }
-    const runs: Record<string, (l: FloatLayer) => ReturnType<typeof pcilt>> = {};
-    const add = (label: string, run: (threads: number | undefined, l: FloatLayer) => ReturnType<typeof pcilt>) => {
-      runs[label] = (l) => run(opts.threads, l);
-      // Small layers may not repay waking worker threads.
-      if (opts.threads === undefined && g.N * g.O * g.OH * g.OW * g.Cg * g.KH * g.KW < SMALL_MACS) runs[`${label}-1t`] = (l) => run(1, l);
+    // The candidates return their output's data, as 'auto' compares them; the latest run's whole
+    // result (with its release, when kept) is `last`.
+    let last: Awaited<ReturnType<typeof pcilt>> | undefined;
+    const candidates = (l: FloatLayer) => {
+      const found: Candidate[] = [];
+      const add = candidateAdder(found, g, opts.threads);
+      add('wasm-pcilt', async (t) => (last = await pcilt(t, l)).data);
+      add('wasm-direct', async (t) => (last = await direct(t, l)).data);
+      const job = { input: none, weight: w.weight.data, geometry: g, activationBits: bits, integer: true };
+      for (const k of wasmBackend.directKernels!(job).slice(1)) add(`wasm-direct-${k}`, async (t) => (last = await direct(t, l, k)).data);
+      return found;
     };
-    add('wasm-pcilt', (t, l) => pcilt(t, l));
-    add('wasm-direct', (t, l) => direct(t, undefined, l));
-    const job = { input: none, weight: w.weight.data, geometry: g, activationBits: bits, integer: true };
-    for (const k of wasmBackend.directKernels!(job).slice(1)) add(`wasm-direct-${k}`, (t, l) => direct(t, k, l));
     const key = `layer|${Object.values(g).join(',')}|${bits}b|t${opts.threads ?? 'default'}`;
     const known = knownWinner(key);
-    let y;
-    if (known && runs[known]) y = await runs[known](layer);
-    else {
-      const copy = { ...layer, keep: false };
-      const candidates: Candidate[] = Object.entries(runs).map(([label, run]) => ({ label, run: async () => (await run(copy)).data }));
-      y = { data: await autoRun(key, candidates) as Float32Array };
-    }
+    const pick = known ? candidates(layer).find((c) => c.label === known) : undefined;
+    if (pick) await pick.run();
+    else await autoRun(key, candidates({ ...layer, keep: false }));
     const choice = lastAutoChoice();
     prof.kernel = choice?.winner;
     if (choice && Object.keys(choice.ms).length) prof.candidates = choice.ms;
-    return y;
+    return last!;
   }
 
   /** The reference twin: codes, padding and scale-back in JS around conv2dDirect / pciltConv2d on any backend. */
