@@ -2,7 +2,7 @@ import type { ConvGeometry } from '../../conv/geometry.js';
 import type { PciltTables } from '../../tables/pcilt.js';
 import type { OutputData } from '../../tensor.js';
 import type { Backend, DirectJob, PciltJob } from '../types.js';
-import { engineIfReady, engineUnavailableReason, getEngine, threadCount, type Engine } from './engine.js';
+import { engineIfReady, engineUnavailableReason, getEngine, stageF32, threadCount, type Engine } from './engine.js';
 import { MODE, P, PARAM_COUNT } from './params.js';
 import type { Task } from './pool.js';
 
@@ -118,11 +118,8 @@ const QUANT_THREADED = 1 << 18;
 function floatInput(layer: FloatLayer): InputWriter {
   return async (e, g, threads) => {
     const { x } = layer;
-    // An input that is already in wasm memory (a kept output) is read where it is.
-    const inPlace = x.buffer === e.memory.buffer;
-    const staging = inPlace ? x.byteOffset : e.heap.alloc(x.length * 4);
+    const staged = stageF32(e, x), staging = staged.ptr;
     try {
-      if (!inPlace) new Float32Array(e.memory.buffer, staging, x.length).set(x);
       let range = layer.range;
       if (!range) {
         const at = e.heap.alloc(8);
@@ -148,7 +145,7 @@ function floatInput(layer: FloatLayer): InputWriter {
       }
       return { ptr, Hp, Wp, requant: q.requant, keep: layer.keep && e.features.threads === null };
     } finally {
-      if (!inPlace) e.heap.release(staging);
+      staged.release();
     }
   };
 }

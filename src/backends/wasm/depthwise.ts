@@ -1,4 +1,4 @@
-import { getEngine, threadCount } from './engine.js';
+import { getEngine, stageF32, threadCount } from './engine.js';
 import { P, PARAM_COUNT } from './params.js';
 
 /** Geometry of a float depthwise convolution (one input channel per output channel). */
@@ -64,13 +64,9 @@ export async function poolF32(x: Float32Array, s: PoolShape, mode: 0 | 1 | 2, th
     return null;
   }
   const heap = e.heap;
-  // A value already in wasm memory (a kept layer output) is read in place.
-  const inPlace = x.buffer === e.memory.buffer;
-  const staging = inPlace ? 0 : heap.alloc(x.length * 4);
+  const staged = stageF32(e, x), src = staged.ptr;
   const out = heap.alloc(s.planes * s.OH * s.OW * 4);
   try {
-    if (!inPlace) new Float32Array(e.memory.buffer, staging, x.length).set(x);
-    const src = inPlace ? x.byteOffset : staging;
     const T = x.length < 1 << 16 ? 1 : threadCount(e, threads, s.planes);
     const tasks = Array.from({ length: T }, (_, t) => ({
       fn: 'pool_f32',
@@ -79,7 +75,7 @@ export async function poolF32(x: Float32Array, s: PoolShape, mode: 0 | 1 | 2, th
     await e.pool.run(tasks, (t) => (e!.kernels.pool_f32 as (...a: number[]) => void)(...t.args));
     return new Float32Array(e.memory.buffer, out, s.planes * s.OH * s.OW).slice();
   } finally {
-    if (!inPlace) heap.release(staging);
+    staged.release();
     heap.release(out);
   }
 }

@@ -104,3 +104,14 @@ export function threadCount(e: Engine, requested: number | undefined, work: numb
   if (e.features.threads !== null) return 1;
   return Math.max(1, Math.min(requested ?? e.features.cores, work));
 }
+
+/**
+ * float32 values at a wasm address: read in place when they are already in wasm memory (a kept
+ * layer output), else copied into a block that `release` frees.
+ */
+export function stageF32(e: Engine, x: Float32Array): { ptr: number; release(): void } {
+  if (x.buffer === e.memory.buffer) return { ptr: x.byteOffset, release: () => {} };
+  const ptr = e.heap.alloc(x.length * 4);
+  new Float32Array(e.memory.buffer, ptr, x.length).set(x);
+  return { ptr, release: () => e.heap.release(ptr) };
+}
