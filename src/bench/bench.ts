@@ -102,14 +102,10 @@ export async function benchCommand(argv: string[]): Promise<BenchReport> {
       const order = ['direct-wasm', ...impls.filter((i) => i !== 'direct-wasm')] as Impl[];
       const refs = new Map<number, Int32Array>();
       const yScales: Record<number, number> = {};
-      for (const impl of order) {
-        if (impl === 'ref-js' && layer === 'seed') continue; // ~10 s a run in plain JS
-        if (impl !== 'direct-wasm' && !impls.includes(impl)) continue;
-        // tfjs-backend-wasm runs one thread in Node; the JS reference is single-threaded.
-        const thr = impl === 'tfjs-wasm-f32' || impl === 'ref-js' ? [1] : threads;
-        const o: WorkerOrder = { impl, layer, bits, threads: thr, runs: impl === 'ref-js' ? Math.min(runs, 3) : runs, outDir, yScales };
+      /** Runs one implementation at one thread count in a child process of its own. */
+      const runChild = (o: WorkerOrder) => {
         const mine: BenchResult[] = [];
-        await child(['bench-worker', JSON.stringify(o)], (r) => {
+        return child(['bench-worker', JSON.stringify(o)], (r) => {
           if ('rssMB' in r) {
             for (const m of mine) m.rssMB = r.rssMB as number;
             return;
@@ -118,7 +114,7 @@ export async function benchCommand(argv: string[]): Promise<BenchReport> {
           let bad: number | null = null;
           if (w.outFile) {
             const out = readOut(w.outFile, w.outType!);
-            if (impl === 'direct-wasm') {
+            if (o.impl === 'direct-wasm' && !refs.has(w.bits)) {
               refs.set(w.bits, out as Int32Array);
               yScales[w.bits] = yScaleFor(out as Int32Array);
             }
@@ -128,9 +124,19 @@ export async function benchCommand(argv: string[]): Promise<BenchReport> {
           const res: BenchResult = { impl: w.impl, layer, bits: w.bits, threads: w.threads, medianMs: w.medianMs, gmacs: macs(l) / w.medianMs / 1e6, tableBytes: w.tableBytes, rssMB: 0, mismatches: bad, ...(w.auto ? { auto: w.auto } : {}) };
           mine.push(res);
           // direct-wasm always runs, as the reference; it is reported only when asked for.
-          if (impls.includes(impl)) results.push(res);
-          log(`[bench] ${layer.padEnd(9)} ${impl.padEnd(21)} bits=${w.bits} threads=${w.threads} ${w.medianMs.toFixed(2).padStart(9)} ms ${res.gmacs.toFixed(1).padStart(7)} GMAC/s${bad === null ? '' : bad === 0 ? ' output ok' : ` OUTPUT MISMATCHES: ${bad}`}`);
+          if (impls.includes(o.impl)) results.push(res);
+          log(`[bench] ${layer.padEnd(9)} ${o.impl.padEnd(21)} bits=${w.bits} threads=${w.threads} ${w.medianMs.toFixed(2).padStart(9)} ms ${res.gmacs.toFixed(1).padStart(7)} GMAC/s${bad === null ? '' : bad === 0 ? ' output ok' : ` OUTPUT MISMATCHES: ${bad}`}`);
         });
+      };
+      for (const impl of order) {
+        if (impl === 'ref-js' && layer === 'seed') continue; // ~10 s a run in plain JS
+        if (impl !== 'direct-wasm' && !impls.includes(impl)) continue;
+        // tfjs-backend-wasm runs one thread in Node; the JS reference is single-threaded.
+        // One child per thread count: onnxruntime-web fixes its thread count when its first session
+        // starts, so a second thread count in the same process would silently run with the first.
+        for (const t of impl === 'tfjs-wasm-f32' || impl === 'ref-js' ? [1] : threads) {
+          await runChild({ impl, layer, bits, threads: [t], runs: impl === 'ref-js' ? Math.min(runs, 3) : runs, outDir, yScales });
+        }
       }
     }
     let profile: unknown;
