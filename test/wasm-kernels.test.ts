@@ -35,6 +35,23 @@ test('wasm PCILT equals the reference bit for bit: every bit width, table varian
   }
 });
 
+test('wasm PCILT on wide layers (57-160 output channels per group: several channel blocks) equals the reference', async () => {
+  const r = rng(5151);
+  for (let rep = 0; rep < 12; rep++) {
+    const groups = r.int(1, 2), Og = r.int(57, 160), Cg = r.int(1, 6), bits = r.int(1, 4);
+    const c = { N: r.int(1, 2), C: Cg * groups, H: r.int(3, 20), W: r.int(3, 37), O: Og * groups, KH: 3, KW: 3, groups, stride: [1, r.int(1, 2)] as [number, number], dilation: [1, 1] as [number, number], padding: [1, 1, 1, 1] as [number, number, number, number] };
+    const w = { data: randomIntWeights(r, c, 8), shape: [c.O, Cg, 3, 3] };
+    const x = { data: randomCodes(r, c, bits), shape: [c.N, c.C, c.H, c.W] };
+    const t = buildPcilt(w, { activationBits: bits, bitSerial: r.next() < 0.5 });
+    const ref = await pciltConv2d(x, t, { ...options(c), backend: 'js' });
+    for (const threads of [1, 2]) {
+      const y = await pciltConv2d(x, t, { ...options(c), backend: 'wasm', threads });
+      const at = firstDiff(y.data, ref.data);
+      assert.equal(at, -1, `Og=${Og} bits=${bits} threads=${threads} at ${at}: ${describeCase(c)}`);
+    }
+  }
+});
+
 test('wasm direct equals the reference: int8 and int16 weights, bias, 1 and 2 threads', async () => {
   const r = rng(777);
   for (let rep = 0; rep < 40; rep++) {

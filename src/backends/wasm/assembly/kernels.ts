@@ -76,11 +76,14 @@ function packIndices(params: usize, n: i32, gi: i32, oh: i32, ow0: i32, np: i32,
 }
 
 /**
- * Row-per-code look-ups for pixel p and 64 output channels starting at ob: for every plane and
- * segment, the packed index selects one row of int16 partial sums, added with 8 vector adds.
- * int16 sums are flushed to int32 every `chunk` segments, before they can overflow.
+ * Row-per-code look-ups for pixel p and nv * 8 output channels starting at ob (nv <= 7, a
+ * constant where inlined): for every plane and segment, the packed index selects one row of int16
+ * partial sums, added with nv vector adds. int16 sums are flushed to int32 every `chunk`
+ * segments, before they can overflow. At most 7 vectors: V8 loads a step's rows before adding
+ * them, so nv accumulators need nv more registers, and x64 has 15 to give (8 spilled one).
  */
-function lookup64(params: usize, rows: usize, idx: usize, p: i32, ob: i32, acc: usize): void {
+// @ts-ignore: decorator
+@inline function lookupBlock(params: usize, rows: usize, idx: usize, p: i32, ob: i32, acc: usize, nv: i32): void {
   const S = prm(params, P_S), R = prm(params, P_R), OgPad = prm(params, P_OGPAD);
   const planes = prm(params, P_PLANES), chunk = prm(params, P_CHUNK);
   const rowBytes = <usize>(OgPad << 1);
@@ -92,52 +95,40 @@ function lookup64(params: usize, rows: usize, idx: usize, p: i32, ob: i32, acc: 
     let seg = rows + <usize>(ob << 1);
     while (s < S) {
       const e = min(S, s + chunk);
-      let a0 = i16x8.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+      let a0 = i16x8.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0;
       for (; s < e; s++) {
         const r = seg + <usize>load<u8>(ip) * rowBytes;
         ip += TILE;
         seg += segBytes;
         a0 = i16x8.add(a0, v128.load(r));
-        a1 = i16x8.add(a1, v128.load(r, 16));
-        a2 = i16x8.add(a2, v128.load(r, 32));
-        a3 = i16x8.add(a3, v128.load(r, 48));
-        a4 = i16x8.add(a4, v128.load(r, 64));
-        a5 = i16x8.add(a5, v128.load(r, 80));
-        a6 = i16x8.add(a6, v128.load(r, 96));
-        a7 = i16x8.add(a7, v128.load(r, 112));
+        if (nv > 1) a1 = i16x8.add(a1, v128.load(r, 16));
+        if (nv > 2) a2 = i16x8.add(a2, v128.load(r, 32));
+        if (nv > 3) a3 = i16x8.add(a3, v128.load(r, 48));
+        if (nv > 4) a4 = i16x8.add(a4, v128.load(r, 64));
+        if (nv > 5) a5 = i16x8.add(a5, v128.load(r, 80));
+        if (nv > 6) a6 = i16x8.add(a6, v128.load(r, 96));
       }
       flush(acc, a0, j);
-      flush(acc + 32, a1, j);
-      flush(acc + 64, a2, j);
-      flush(acc + 96, a3, j);
-      flush(acc + 128, a4, j);
-      flush(acc + 160, a5, j);
-      flush(acc + 192, a6, j);
-      flush(acc + 224, a7, j);
+      if (nv > 1) flush(acc + 32, a1, j);
+      if (nv > 2) flush(acc + 64, a2, j);
+      if (nv > 3) flush(acc + 96, a3, j);
+      if (nv > 4) flush(acc + 128, a4, j);
+      if (nv > 5) flush(acc + 160, a5, j);
+      if (nv > 6) flush(acc + 192, a6, j);
     }
   }
 }
 
-/** lookup64 for a block of 8 output channels (the tail when OgPad is not a multiple of 64). */
-function lookup8(params: usize, rows: usize, idx: usize, p: i32, ob: i32, acc: usize): void {
-  const S = prm(params, P_S), R = prm(params, P_R), OgPad = prm(params, P_OGPAD);
-  const planes = prm(params, P_PLANES), chunk = prm(params, P_CHUNK);
-  const rowBytes = <usize>(OgPad << 1);
-  const segBytes = <usize>R * rowBytes;
-  for (let j = 0; j < planes; j++) {
-    let s = 0;
-    let ip = idx + <usize>(j * S * TILE + p);
-    let seg = rows + <usize>(ob << 1);
-    while (s < S) {
-      const e = min(S, s + chunk);
-      let a0 = i16x8.splat(0);
-      for (; s < e; s++) {
-        a0 = i16x8.add(a0, v128.load(seg + <usize>load<u8>(ip) * rowBytes));
-        ip += TILE;
-        seg += segBytes;
-      }
-      flush(acc, a0, j);
-    }
+/** lookupBlock for one pixel with nv known only at run time: one specialised loop per width. */
+function lookup(params: usize, rows: usize, idx: usize, p: i32, ob: i32, acc: usize, nv: i32): void {
+  switch (nv) {
+    case 7: lookupBlock(params, rows, idx, p, ob, acc, 7); break;
+    case 6: lookupBlock(params, rows, idx, p, ob, acc, 6); break;
+    case 5: lookupBlock(params, rows, idx, p, ob, acc, 5); break;
+    case 4: lookupBlock(params, rows, idx, p, ob, acc, 4); break;
+    case 3: lookupBlock(params, rows, idx, p, ob, acc, 3); break;
+    case 2: lookupBlock(params, rows, idx, p, ob, acc, 2); break;
+    default: lookupBlock(params, rows, idx, p, ob, acc, 1);
   }
 }
 
@@ -232,16 +223,14 @@ export function pcilt_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: u
         const np = min(TILE, OW - ow0);
         packIndices(params, n, gi, oh, ow0, np, idx);
         if (mode == MODE_PACK_ONLY) continue;
-        let ob = 0;
-        for (; ob + 64 <= OgPad; ob += 64) {
-          memory.fill(acc, 0, TILE * 256);
-          for (let p = 0; p < np; p++) lookup64(params, rows, idx, p, ob, acc + <usize>(p * 256));
-          storeTile(params, acc, 64, np, n, gi * Og + ob, min(64, Og - ob), oh, ow0);
-        }
-        for (; ob < OgPad; ob += 8) {
-          memory.fill(acc, 0, TILE * 32);
-          for (let p = 0; p < np; p++) lookup8(params, rows, idx, p, ob, acc + <usize>(p * 32));
-          storeTile(params, acc, 8, np, n, gi * Og + ob, min(8, Og - ob), oh, ow0);
+        // The OgPad / 8 vectors of channels in near-equal blocks of at most 7 (16 -> 6, 5, 5).
+        const V = OgPad >> 3, blocks = (V + 6) / 7;
+        for (let b = 0, ob = 0; b < blocks; b++) {
+          const nv = V / blocks + (b < V % blocks ? 1 : 0), width = nv << 3;
+          memory.fill(acc, 0, <usize>(TILE * width) << 2);
+          for (let p = 0; p < np; p++) lookup(params, rows, idx, p, ob, acc + (<usize>(p * width) << 2), nv);
+          storeTile(params, acc, width, np, n, gi * Og + ob, min(width, Og - ob), oh, ow0);
+          ob += width;
         }
       }
     }
