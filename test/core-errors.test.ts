@@ -130,3 +130,24 @@ test('a non-table and a wrong input type are refused', async () => {
   await rejectsArg(() => pciltConv2d(x, {} as never), 'tables', /the result of buildPcilt/);
   await rejectsArg(() => pciltConv2d({ data: new Float32Array(192), shape: [1, 3, 8, 8] } as never, tables), 'input.data', /Float32Array\(192\)/);
 });
+
+test('options.out receives the output on every backend; a wrong type or length is refused and left untouched', async () => {
+  const size = 1 * 4 * 6 * 6;
+  for (const backend of ['js', 'wasm', 'auto']) {
+    const ref = await pciltConv2d(x, tables, { backend });
+    const out = new Int32Array(size).fill(-7);
+    const y = await pciltConv2d(x, tables, { backend, out });
+    assert.equal(y.data, out, backend);
+    assert.deepEqual(Array.from(out), Array.from(ref.data), backend);
+    const d = new Int32Array(size);
+    assert.equal((await conv2dDirect(x, w, { backend, activationBits: 2, out: d })).data, d);
+    assert.deepEqual(Array.from(d), Array.from(ref.data), `${backend} direct`);
+    const f = new Float32Array(size);
+    await pciltConv2d(x, tables, { backend, bias: new Float32Array([0.5, 0, 0, 0]), out: f });
+    assert.equal(f[0], ref.data[0] + 0.5, `${backend} float bias`);
+  }
+  const wrong = new Int32Array(size + 1).fill(3);
+  await rejectsArg(() => pciltConv2d(x, tables, { out: wrong }), 'options.out', /an Int32Array of length 144 .*got Int32Array\(145\)/);
+  await rejectsArg(() => pciltConv2d(x, tables, { out: new Float32Array(size) }), 'options.out', /Float32Array\(144\)/);
+  assert.ok(wrong.every((v) => v === 3));
+});

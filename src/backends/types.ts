@@ -11,6 +11,8 @@ export interface PciltJob {
   bias?: Int32Array | Float32Array;
   integer: boolean;
   threads?: number;
+  /** Where to write the output (validated: the output's type and length); a new array when absent. */
+  out?: OutputData;
 }
 
 /** A validated direct convolution: out = sum fn(w, a) (+ bias). */
@@ -25,6 +27,8 @@ export interface DirectJob {
   threads?: number;
   /** One of the backend's directKernels(job); its default when absent. */
   kernel?: string;
+  /** As PciltJob.out. */
+  out?: OutputData;
 }
 
 /**

@@ -38,8 +38,20 @@ function multiplyBounds(data: ArrayLike<number>, O: number, maxCode: number): Fl
   return bounds;
 }
 
-function result(out: OutputData, g: ConvGeometry): OutputTensor {
-  return { data: out, shape: [g.N, g.O, g.OH, g.OW] };
+/** options.out, checked against the output this call produces. */
+function checkOut(out: Conv2dOptions['out'], integer: boolean, g: ConvGeometry): OutputData | undefined {
+  if (out === undefined) return undefined;
+  const type = integer ? Int32Array : Float32Array, size = g.N * g.O * g.OH * g.OW;
+  if (!(out instanceof type) || out.length !== size) {
+    throw new ArgumentError('options.out', out, `${integer ? 'an' : 'a'} ${type.name} of length ${size} (N*O*OH*OW = ${g.N}*${g.O}*${g.OH}*${g.OW}) for this call`);
+  }
+  return out;
+}
+
+/** The output tensor; a backend that did not write into `out` itself is copied there. */
+function result(data: OutputData, g: ConvGeometry, out: OutputData | undefined): OutputTensor {
+  if (out && data !== out) out.set(data);
+  return { data: out ?? data, shape: [g.N, g.O, g.OH, g.OW] };
 }
 
 /**
@@ -53,8 +65,9 @@ export async function pciltConv2d(input: CodeTensor, tables: PciltTables, option
   const floatBias = checkBias(options.bias, geometry.O);
   const integer = tables.integer && !floatBias;
   if (integer) checkOverflow(tables.channelBound, options.bias);
-  const job: PciltJob = { input: input.data, tables, geometry, bias: options.bias, integer, threads: checkThreads(options) };
-  return result(await runJob(options.backend, 'pcilt', job), geometry);
+  const out = checkOut(options.out, integer, geometry);
+  const job: PciltJob = { input: input.data, tables, geometry, bias: options.bias, integer, threads: checkThreads(options), out };
+  return result(await runJob(options.backend, 'pcilt', job), geometry, out);
 }
 
 /** Convolution by direct multiplication (the paper's DM): the oracle PCILT is checked against. */
@@ -76,7 +89,7 @@ export async function conv2dDirect(input: CodeTensor, weight: WeightTensor, opti
   }
   const job: DirectJob = {
     input: input.data, weight: weight.data, geometry, bias: options.bias, fn: options.fn,
-    activationBits: bits, integer, threads: checkThreads(options),
+    activationBits: bits, integer, threads: checkThreads(options), out: checkOut(options.out, integer, geometry),
   };
-  return result(await runJob(options.backend, 'direct', job), geometry);
+  return result(await runJob(options.backend, 'direct', job), geometry, job.out);
 }

@@ -14,6 +14,12 @@ export interface Conv2dOptions {
   backend?: 'auto' | 'js' | string;
   /** Worker threads for multi-threaded backends (default: available cores). */
   threads?: number;
+  /**
+   * Write the output into this array instead of a new one (Int32Array for integer outputs, else
+   * Float32Array; length N*O*OH*OW); the result's data is this array. Saves allocating (and
+   * page-faulting) a fresh output on every call.
+   */
+  out?: Int32Array | Float32Array;
 }
 
 /** Everything a kernel needs to know about one convolution, validated. */

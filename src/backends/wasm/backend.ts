@@ -204,8 +204,9 @@ export interface CallTimes {
 }
 
 /** Splits the N*OH output rows over the threads, runs them, and copies the result out. */
-async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows' | 'direct8_rows' | 'depthwise_rows', call: Call, g: ConvGeometry, threads: number | undefined,
-  scratchBytes: number, bias: DirectJob['bias'], integer: boolean, times?: CallTimes): Promise<OutputData> {
+async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows' | 'direct8_rows' | 'depthwise_rows', call: Call, job: PciltJob | DirectJob,
+  scratchBytes: number, times?: CallTimes): Promise<OutputData> {
+  const { geometry: g, threads, bias, integer, out: dest } = job;
   // Set once a kept output is handed to the caller (who releases it); a failed call releases all.
   let kept = false;
   try {
@@ -237,12 +238,13 @@ async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows' | 'direct8_ro
       return y;
     }
     if (integer) {
-      const copy = out.slice();
+      // Into the caller's array when given: a fresh 25 MB array costs more in page faults than the copy.
+      const copy = dest ? (dest.set(out), dest) : out.slice();
       if (times) times.copyOut += performance.now();
       return copy;
     }
     // A float bias: the kernels sum exact integers, the bias is added here.
-    const f = new Float32Array(size);
+    const f = dest ?? new Float32Array(size);
     const plane = g.OH * g.OW;
     for (let i = 0; i < size; i++) f[i] = out[i] + (bias ? bias[Math.floor(i / plane) % g.O] : 0);
     if (times) times.copyOut += performance.now();
@@ -264,7 +266,7 @@ async function pcilt(job: PciltJob, mode: number = MODE.FULL, times?: CallTimes,
   p[P.MODE] = mode;
   const scratch = e.kernels.scratch_bytes(p[P.PLANES], t.segments, 0);
   if (times) times.setup += performance.now() - t0;
-  return runRows(e, 'pcilt_rows', call, g, job.threads, scratch, job.bias, job.integer, times);
+  return runRows(e, 'pcilt_rows', call, job, scratch, times);
 }
 
 interface Layout { held: { engine: Engine; ptr: number }; key: string; hash: number }
@@ -359,7 +361,7 @@ async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTime
     const call = setup(e, await input(e, g, job.threads), g, job.bias, OgPad);
     call.params[P.W] = weightLayout(e, job.weight, g, K + (K & 1), 1, K + (K & 1), 2);
     if (times) times.setup += performance.now() - t0;
-    return runRows(e, 'depthwise_rows', call, g, job.threads, 0, job.bias, job.integer, times);
+    return runRows(e, 'depthwise_rows', call, job, 0, times);
   }
   const relaxed = job.kernel === 'relaxed-dot-i8';
   // Taps per dot product: 4 int8 (relaxed) or 2 int16; K is padded with zero weights to a multiple.
@@ -372,7 +374,7 @@ async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTime
   p[P.MODE] = mode;
   const scratch = e.kernels.scratch_bytes(0, 0, Kp);
   if (times) times.setup += performance.now() - t0;
-  return runRows(e, relaxed ? 'direct8_rows' : 'direct_rows', call, g, job.threads, scratch, job.bias, job.integer, times);
+  return runRows(e, relaxed ? 'direct8_rows' : 'direct_rows', call, job, scratch, times);
 }
 
 /**
