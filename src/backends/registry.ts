@@ -81,7 +81,7 @@ async function candidates(op: 'pcilt' | 'direct', job: PciltJob | DirectJob, onl
 function directTwin(job: PciltJob): DirectJob | null {
   const weight = job.tables.derivedWeights();
   if (!weight) return null;
-  return { input: job.input, weight, geometry: job.geometry, bias: job.bias, activationBits: job.tables.activationBits, integer: job.integer, threads: job.threads };
+  return { input: job.input, weight, geometry: job.geometry, bias: job.bias, activationBits: job.tables.activationBits, integer: job.integer, threads: job.threads, out: job.out };
 }
 
 function autoKey(op: string, job: PciltJob | DirectJob): string {
