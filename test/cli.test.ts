@@ -60,6 +60,14 @@ test('CLI errors are typed and name the argument', async () => {
   await assert.rejects(run(process.execPath, [cli, 'bench', '--layers', 'nope']), /--layers must be a list of seed, mnist-b1, mnist-b64, got "nope"/);
 });
 
+test('every command answers --help with its own usage', async () => {
+  for (const cmd of ['bench', 'run', 'import', 'train', 'bench-models', 'web']) {
+    const { stdout } = await run(process.execPath, [cli, cmd, '--help']);
+    assert.ok(stdout.startsWith(`Usage: faster-cnn ${cmd} `), `${cmd}: ${stdout.slice(0, 80)}`);
+    assert.ok(!stdout.includes('Commands:'), `${cmd} printed the whole help`);
+  }
+});
+
 test('ONNX export (QDQ) runs in onnxruntime-node and agrees with our PCILT inference', async () => {
   const ort = await import('onnxruntime-node');
   const { exportOnnx } = await import('faster-cnn');

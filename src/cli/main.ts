@@ -75,6 +75,15 @@ const commands: Record<string, (argv: string[]) => unknown> = {
   },
 };
 
+/** One command's lines of HELP: its usage line and the more deeply indented lines after it. */
+function commandHelp(cmd: string): string {
+  const lines = HELP.split('\n');
+  const at = lines.findIndex((l) => l.startsWith(`  ${cmd} `) || l === `  ${cmd}`);
+  let end = at + 1;
+  while (end < lines.length && lines[end].startsWith('    ')) end++;
+  return `${lines.slice(at, end).join('\n')}\n`;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
@@ -89,6 +98,10 @@ async function main(argv: string[]): Promise<number> {
   if (!run) {
     process.stderr.write(`faster-cnn: unknown command "${cmd}"\n\n${HELP}`);
     return 2;
+  }
+  if ((rest.includes('--help') || rest.includes('-h')) && !cmd.startsWith('bench-worker') && cmd !== 'bench-profile') {
+    process.stdout.write(`Usage: faster-cnn${commandHelp(cmd).slice(1)}`);
+    return 0;
   }
   try {
     await run(rest);
