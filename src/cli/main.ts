@@ -75,10 +75,11 @@ const commands: Record<string, (argv: string[]) => unknown> = {
   },
 };
 
-/** One command's lines of HELP: its usage line and the more deeply indented lines after it. */
-function commandHelp(cmd: string): string {
+/** One command's lines of HELP (its usage line and the more deeply indented lines after it); undefined for internal commands. */
+function commandHelp(cmd: string): string | undefined {
   const lines = HELP.split('\n');
   const at = lines.findIndex((l) => l.startsWith(`  ${cmd} `) || l === `  ${cmd}`);
+  if (at < 0) return undefined;
   let end = at + 1;
   while (end < lines.length && lines[end].startsWith('    ')) end++;
   return `${lines.slice(at, end).join('\n')}\n`;
@@ -99,8 +100,9 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`faster-cnn: unknown command "${cmd}"\n\n${HELP}`);
     return 2;
   }
-  if ((rest.includes('--help') || rest.includes('-h')) && !cmd.startsWith('bench-worker') && cmd !== 'bench-profile') {
-    process.stdout.write(`Usage: faster-cnn${commandHelp(cmd).slice(1)}`);
+  const usage = commandHelp(cmd);
+  if (usage && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(`Usage: faster-cnn${usage.slice(1)}`);
     return 0;
   }
   try {
