@@ -158,7 +158,7 @@ Measured here: ${L}, ${maxT} threads, look-ups cost grows with the bit width (on
 direct multiplication does not:
 ${bitsList.map((b) => `- ${b}-bit: PCILT ${f(get(rs, 'pcilt-wasm', L, b, maxT)?.medianMs)} ms, direct (i32x4.dot_i16x8_s) ${f(get(rs, 'direct-wasm', L, b, maxT)?.medianMs)} ms, onnxruntime-web ${f(get(rs, 'ort-web-qlinearconv', L, b, maxT)?.medianMs)} ms, onnxruntime-node ${f(get(rs, 'ort-node-qlinearconv', L, b, maxT)?.medianMs)} ms`).join('\n')}
 
-So on this CPU look-ups beat our direct multiplication at ${winBits.length ? winBits.map((b) => `${b}`).join(', ') + ' bit(s)' : 'no bit width'}${loseBits.length ? ` and lose at ${loseBits.join(', ')} bit(s), where 'auto' switches to direct multiplication` : ''}.
+So on this CPU look-ups beat our direct multiplication at ${winBits.length ? `${winBits.join(', ')} bit(s)` : 'no bit width'}${loseBits.length ? ` and lose at ${loseBits.join(', ')} bit(s), where 'auto' switches to direct multiplication` : ''}.
 The look-up phase is bound by the number of vector operations, not by memory: one 16-byte row load and one
 int16 add per 8 table entries (${eff ? `${f(eff.lookups / 1e9, 2)} G entries in ${f(eff.pcilt.compute)} ms at 1 bit, 1 thread` : ''}); with every
 index forced to 0, so that all rows come from L1, it ran no faster (docs/perf-notes.md, section 16).

@@ -115,11 +115,11 @@ export async function runProfile(layer: string, bitsList: number[], threadsList:
   const l = LAYERS[layer];
   const geometry = convGeometry([l.N, l.C, l.H, l.W], [l.O, l.C, l.K, l.K], { padding: l.pad });
   const profiles = [];
+  const out = new Int32Array(l.N * l.O * l.H * l.W);
   for (const bits of bitsList) {
     const { input, weight } = layerData(l, bits);
     const tables = benchTables(weight, l, bits);
     for (const threads of threadsList) {
-      const out = new Int32Array(l.N * l.O * l.H * l.W);
       const pcilt = await profileKernel('pcilt', { input, tables, geometry, integer: true, threads, out }, 3);
       const direct = await profileKernel('direct', { input, weight, geometry, integer: true, threads, activationBits: bits, out }, 3);
       // Table entries the look-up phase reads: one 8-entry row slice per vector add.
