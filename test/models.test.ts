@@ -29,19 +29,8 @@ async function tfjs() {
   return tf;
 }
 
-async function tfjsModel(art: TfjsArtifacts, graph: boolean) {
-  const tf = await tfjs();
-  const io = tf.io.fromMemory({ modelTopology: art.modelTopology as object, weightSpecs: art.weightsManifest.flatMap((g) => g.weights) as never, weightData: art.weightData.slice().buffer });
-  const m = graph ? await tf.loadGraphModel(io) : await tf.loadLayersModel(io);
-  return async (x: { data: Float32Array; shape: number[] }) => {
-    const t = tf.tensor(x.data, x.shape);
-    const y = m.predict(t) as import('@tensorflow/tfjs').Tensor;
-    const d = (await y.data()) as Float32Array;
-    t.dispose();
-    y.dispose();
-    return d;
-  };
-}
+// The same tfjs oracle the model bench uses (dist/bench is built by pretest; not part of the package's API).
+const { tfjsPeer } = (await import(new URL('../../dist/bench/models.js', import.meta.url).href)) as typeof import('../dist/bench/models.js');
 
 const argmax = (a: ArrayLike<number>) => Array.from(a).reduce((b, v, i, arr) => (v > arr[b] ? i : b), 0);
 
@@ -65,7 +54,7 @@ for (const [name, graph] of [['mobilenet_v2', false], ['mobilenet_v2_mid', true]
   test(`nsfwjs ${name} (TF.js ${graph ? 'graph' : 'layers'} model from JS modules): float32 within 1e-4 of tfjs, 8-bit agrees on real photos`, { skip }, async () => {
     const path = modelPath(name);
     const model: Model = await importModel(path);
-    const ref = await tfjsModel(await readTfjs(path), graph);
+    const { predict: ref } = await tfjsPeer(await readTfjs(path), graph ? 'graph' : 'layers');
     const pre = { ...model.meta.preprocessing!, alignCorners: true };
     let agree = 0, diff = 0, n = 0;
     const some = photos.filter((_, i) => i % 6 === 0);

@@ -66,8 +66,8 @@ async function timed(runs: number, f: () => Promise<unknown>): Promise<number> {
   return median(t);
 }
 
-/** tfjs's own output for each photo (the oracle), and a timer for its wasm backend. */
-async function tfjsPeer(art: TfjsArtifacts, format: string) {
+/** tfjs's own output for each photo (the oracle), and a timer for its wasm backend; the model tests use it too. */
+export async function tfjsPeer(art: TfjsArtifacts, format: string) {
   const tf = await import('@tensorflow/tfjs');
   await import('@tensorflow/tfjs-backend-wasm');
   await tf.setBackend('wasm');
