@@ -338,14 +338,25 @@ function directSupport(job: DirectJob): string | null {
 }
 
 /**
- * The direct kernels for a job: i32x4.dot_i16x8_s always; i16x8.relaxed_dot_i8x16_i7x16_s where
- * relaxed SIMD runs, the weights are int8 and the codes below 128. The relaxed one is not faster
- * on every CPU (docs/perf-notes.md), so it is only used when asked for, which 'auto' does to measure it.
+ * The direct kernels for a job, the default first: i16x8.relaxed_dot_i8x16_i7x16_s where relaxed
+ * SIMD runs, the weights are int8 and the codes below 128 (16 multiply-accumulates per instruction,
+ * int16 sums: 1.6x dot_i16x8 on the seed layer, docs/perf-notes.md section 17); i32x4.dot_i16x8_s always.
  */
 function directKernels(e: Engine | undefined, job: DirectJob): string[] {
   const w = job.weight;
   const int8 = w instanceof Int8Array || (!(w instanceof Float32Array) && w.every((v) => v >= -128 && v <= 127));
-  return e?.features.relaxedSimd && job.activationBits <= 7 && int8 ? ['dot-i16', 'relaxed-dot-i8'] : ['dot-i16'];
+  return e?.features.relaxedSimd && job.activationBits <= 7 && int8 ? ['relaxed-dot-i8', 'dot-i16'] : ['dot-i16'];
+}
+
+/**
+ * How many 4-tap steps of the relaxed kernel may add up in int16: each step adds at most
+ * 2 * maxCode * max|w| to a lane (two products), and pmaddubsw itself stays exact for codes below 128.
+ */
+function int16Steps(weight: DirectJob['weight'], bits: number): number {
+  let maxW = 0;
+  for (let i = 0; i < weight.length; i++) maxW = Math.max(maxW, Math.abs(weight[i]));
+  const step = 2 * (2 ** bits - 1) * maxW;
+  return step === 0 ? 1 << 20 : Math.max(1, Math.floor(32767 / step));
 }
 
 async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTimes, input = codesInput(job.input)): Promise<OutputData> {
@@ -363,7 +374,7 @@ async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTime
     if (times) times.setup += performance.now() - t0;
     return runRows(e, 'depthwise_rows', call, job, 0, times);
   }
-  const relaxed = job.kernel === 'relaxed-dot-i8';
+  const relaxed = (job.kernel ?? directKernels(e, job)[0]) === 'relaxed-dot-i8';
   // Taps per dot product: 4 int8 (relaxed) or 2 int16; K is padded with zero weights to a multiple.
   const taps = relaxed ? 4 : 2;
   const Kp = Math.ceil(K / taps) * taps;
@@ -372,6 +383,7 @@ async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTime
   p[P.W] = weightLayout(e, job.weight, g, Kp, OgPad, taps, relaxed ? 1 : 2);
   p[P.KP] = Kp;
   p[P.MODE] = mode;
+  if (relaxed) p[P.CHUNK] = int16Steps(job.weight, job.activationBits);
   const scratch = e.kernels.scratch_bytes(0, 0, Kp);
   if (times) times.setup += performance.now() - t0;
   return runRows(e, relaxed ? 'direct8_rows' : 'direct_rows', call, job, scratch, times);
