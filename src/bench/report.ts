@@ -76,6 +76,7 @@ export function writeReport(report: BenchReport, path: string): void {
     ['1-bit PCILT vs onnxruntime-web QLinearConv', ratio('pcilt-wasm', 'ort-web-qlinearconv', 1), 5],
     ['1-bit PCILT vs onnxruntime-node QLinearConv (native VNNI)', ratio('pcilt-wasm', 'ort-node-qlinearconv', 1), 1],
     ['2-bit PCILT vs onnxruntime-web', ratio('pcilt-wasm', 'ort-web-qlinearconv', 2), 3],
+    ['2-bit auto vs onnxruntime-web', ratio('auto-wasm', 'ort-web-qlinearconv', 2), 3],
     ['4-bit PCILT vs onnxruntime-web', ratio('pcilt-wasm', 'ort-web-qlinearconv', 4), 1.5],
     ['4-bit auto vs onnxruntime-web', ratio('auto-wasm', 'ort-web-qlinearconv', 4), 1.5],
     ['8-bit auto vs onnxruntime-web', ratio('auto-wasm', 'ort-web-qlinearconv', 8), 1],

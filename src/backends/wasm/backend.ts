@@ -269,7 +269,8 @@ async function pcilt(job: PciltJob, mode: number = MODE.FULL, times?: CallTimes,
   return runRows(e, 'pcilt_rows', call, job, scratch, times);
 }
 
-interface Layout { held: { engine: Engine; ptr: number }; key: string; hash: number }
+/** A weight array's layout in wasm memory, and its largest |weight| (bounds the relaxed kernel's int16 sums). */
+interface Layout { held: { engine: Engine; ptr: number }; key: string; hash: number; maxAbs: number }
 const layoutCache = new WeakMap<object, Layout>();
 const freeLayout = new FinalizationRegistry<{ engine: Engine; ptr: number }>(({ engine, ptr }) => engine.heap.release(ptr));
 
@@ -309,10 +310,13 @@ function weightLayout(e: Engine, weight: DirectJob['weight'], g: ConvGeometry, K
   const ptr = e.heap.alloc(count * bytes);
   const wl = bytes === 1 ? new Int8Array(e.memory.buffer, ptr, count) : new Int16Array(e.memory.buffer, ptr, count);
   wl.fill(0);
+  let maxAbs = 0;
   for (let o = 0; o < g.O; o++) {
     const gi = Math.floor(o / g.Og), oo = o % g.Og;
     for (let k = 0; k < K; k++) {
-      wl[((gi * (Kp / taps) + Math.floor(k / taps)) * OgPad + oo) * taps + (k % taps)] = weight[o * K + k];
+      const v = weight[o * K + k];
+      wl[((gi * (Kp / taps) + Math.floor(k / taps)) * OgPad + oo) * taps + (k % taps)] = v;
+      maxAbs = Math.max(maxAbs, Math.abs(v));
     }
   }
   if (hit) {
@@ -321,10 +325,11 @@ function weightLayout(e: Engine, weight: DirectJob['weight'], g: ConvGeometry, K
     hit.held.ptr = ptr;
     hit.key = key;
     hit.hash = hash;
+    hit.maxAbs = maxAbs;
   } else {
     const held = { engine: e, ptr };
     freeLayout.register(weight, held);
-    layoutCache.set(weight, { held, key, hash });
+    layoutCache.set(weight, { held, key, hash, maxAbs });
   }
   return ptr;
 }
@@ -352,9 +357,7 @@ function directKernels(e: Engine | undefined, job: DirectJob): string[] {
  * How many 4-tap steps of the relaxed kernel may add up in int16: each step adds at most
  * 2 * maxCode * max|w| to a lane (two products), and pmaddubsw itself stays exact for codes below 128.
  */
-function int16Steps(weight: DirectJob['weight'], bits: number): number {
-  let maxW = 0;
-  for (let i = 0; i < weight.length; i++) maxW = Math.max(maxW, Math.abs(weight[i]));
+function int16Steps(maxW: number, bits: number): number {
   const step = 2 * (2 ** bits - 1) * maxW;
   return step === 0 ? 1 << 20 : Math.max(1, Math.floor(32767 / step));
 }
@@ -383,7 +386,7 @@ async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTime
   p[P.W] = weightLayout(e, job.weight, g, Kp, OgPad, taps, relaxed ? 1 : 2);
   p[P.KP] = Kp;
   p[P.MODE] = mode;
-  if (relaxed) p[P.CHUNK] = int16Steps(job.weight, job.activationBits);
+  if (relaxed) p[P.CHUNK] = int16Steps(layoutCache.get(job.weight)!.maxAbs, job.activationBits);
   const scratch = e.kernels.scratch_bytes(0, 0, Kp);
   if (times) times.setup += performance.now() - t0;
   return runRows(e, relaxed ? 'direct8_rows' : 'direct_rows', call, job, scratch, times);
