@@ -9,13 +9,14 @@ import type { Task } from './pool.js';
 /** The largest packed index the kernels read: one byte, so a segment's rows are at most 256. */
 const MAX_INDEX_BITS = 8;
 
-/** PCILT rows laid out for the kernel: rows[group][segment][code][channel] int16. */
+/** PCILT rows laid out for the kernel: rows[group][segment][code][channel] int16, segments segBytes apart. */
 interface Rows {
   ptr: number;
   bytes: number;
   OgPad: number;
   /** Segments summed in int16 before a flush to int32 can be needed. */
   chunk: number;
+  segBytes: number;
 }
 
 const rowsCache = new WeakMap<PciltTables, Rows>();
@@ -39,7 +40,11 @@ function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
   if (cached) return cached;
   const [O] = t.weightShape;
   const Og = O / groups, OgPad = padTo8(Og), S = t.segments, R = t.tableSize;
-  const count = groups * S * R * OgPad;
+  // Segments one cache line further apart than their R rows: at R * OgPad * 2 bytes (64 KB on the seed
+  // layer) the same code's row in every segment fell into one L1 set, and frequent codes (0 after a
+  // ReLU) were read from L2 at a quarter of the speed (docs/perf-notes.md section 17).
+  const segElems = R * OgPad + 32;
+  const count = groups * S * segElems;
   const ptr = e.heap.alloc(count * 2);
   const rows = new Int16Array(e.memory.buffer, ptr, count);
   rows.fill(0);
@@ -48,7 +53,7 @@ function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
     const gi = Math.floor(o / Og), oo = o % Og;
     for (let s = 0; s < S; s++) {
       const src = tableOf[o * S + s] * R;
-      const dst = (gi * S + s) * R * OgPad + oo;
+      const dst = (gi * S + s) * segElems + oo;
       for (let c = 0; c < R; c++) rows[dst + c * OgPad] = entries[src + c];
     }
   }
@@ -57,7 +62,7 @@ function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
   const perPlane = Math.max(...t.channelBound) / (t.bitSerial ? 2 ** t.activationBits - 1 : 1);
   const maxAbs = t.maxAbsEntry;
   const chunk = perPlane <= 32767 || maxAbs === 0 ? S : Math.max(1, Math.floor(32767 / maxAbs));
-  const prepared = { ptr, bytes: count * 2, OgPad, chunk };
+  const prepared = { ptr, bytes: count * 2, OgPad, chunk, segBytes: segElems * 2 };
   rowsCache.set(t, prepared);
   freeRows.register(t, { engine: e, ptr });
   return prepared;
@@ -262,7 +267,7 @@ async function pcilt(job: PciltJob, mode: number = MODE.FULL, times?: CallTimes,
   const call = setup(e, await input(e, g, job.threads), g, job.bias, rows.OgPad);
   const p = call.params;
   p[P.S] = t.segments; p[P.G] = t.groupSize; p[P.IB] = t.indexBits; p[P.PLANES] = t.bitSerial ? t.activationBits : 1;
-  p[P.R] = t.tableSize; p[P.CHUNK] = rows.chunk; p[P.ROWS] = rows.ptr; p[P.BITSERIAL] = t.bitSerial ? 1 : 0;
+  p[P.R] = t.tableSize; p[P.CHUNK] = rows.chunk; p[P.ROWS] = rows.ptr; p[P.SEGBYTES] = rows.segBytes; p[P.BITSERIAL] = t.bitSerial ? 1 : 0;
   p[P.MODE] = mode;
   const scratch = e.kernels.scratch_bytes(p[P.PLANES], t.segments, 0);
   if (times) times.setup += performance.now() - t0;

@@ -9,6 +9,8 @@ const P_PLANES: i32 = 21, P_R: i32 = 22, P_CHUNK: i32 = 23, P_ROWS: i32 = 24, P_
 const P_KOFF: i32 = 27, P_BIAS: i32 = 28, P_W: i32 = 29, P_KP: i32 = 30, P_BITSERIAL: i32 = 31, P_MODE: i32 = 32;
 /** P_REQ: 0 for int32 sums, else the f32 record [k[O], c[O], lo, hi] for float32 outputs clamp(sum * k + c, lo, hi). */
 const P_REQ: i32 = 33;
+/** P_SEGBYTES: bytes from one segment's rows to the next (R rows of OgPad int16, plus a skew). */
+const P_SEGBYTES: i32 = 34;
 
 /** P_MODE values: the profile runs parts of a kernel to time its phases. */
 const MODE_PACK_ONLY: i32 = 1, MODE_NO_STORE: i32 = 2;
@@ -81,22 +83,24 @@ function packIndices(params: usize, n: i32, gi: i32, oh: i32, ow0: i32, np: i32,
  * partial sums, added with nv vector adds. int16 sums are flushed to int32 every `chunk`
  * segments, before they can overflow. At most 7 vectors: V8 loads a step's rows before adding
  * them, so nv accumulators need nv more registers, and x64 has 15 to give (8 spilled one).
+ * The inner loop keeps four scalars live (index and row pointers, the index pointer's stop, the
+ * row size); more made V8 spill them and re-derive the segment stride every step.
  */
 // @ts-ignore: decorator
 @inline function lookupBlock(params: usize, rows: usize, idx: usize, p: i32, ob: i32, acc: usize, nv: i32): void {
-  const S = prm(params, P_S), R = prm(params, P_R), OgPad = prm(params, P_OGPAD);
+  const S = prm(params, P_S), OgPad = prm(params, P_OGPAD);
   const planes = prm(params, P_PLANES), chunk = prm(params, P_CHUNK);
   const rowBytes = <usize>(OgPad << 1);
-  const segBytes = <usize>R * rowBytes;
+  const segBytes = <usize>prm(params, P_SEGBYTES);
   for (let j = 0; j < planes; j++) {
-    let s = 0;
     // Pointers advance by one segment per step: no multiplications but the code's row.
     let ip = idx + <usize>(j * S * TILE + p);
+    const ipEnd = ip + <usize>(S * TILE);
     let seg = rows + <usize>(ob << 1);
-    while (s < S) {
-      const e = min(S, s + chunk);
+    while (ip < ipEnd) {
+      const ipStop = min(ipEnd, ip + <usize>(chunk * TILE));
       let a0 = i16x8.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0;
-      for (; s < e; s++) {
+      do {
         const r = seg + <usize>load<u8>(ip) * rowBytes;
         ip += TILE;
         seg += segBytes;
@@ -107,7 +111,7 @@ function packIndices(params: usize, n: i32, gi: i32, oh: i32, ow0: i32, np: i32,
         if (nv > 4) a4 = i16x8.add(a4, v128.load(r, 64));
         if (nv > 5) a5 = i16x8.add(a5, v128.load(r, 80));
         if (nv > 6) a6 = i16x8.add(a6, v128.load(r, 96));
-      }
+      } while (ip < ipStop);
       flush(acc, a0, j);
       if (nv > 1) flush(acc + 32, a1, j);
       if (nv > 2) flush(acc + 64, a2, j);
@@ -205,14 +209,14 @@ function storeTile(params: usize, acc: usize, stride: i32, np: i32, n: i32, o0: 
 
 /**
  * PCILT convolution of output rows [rowBegin, rowEnd) of the (n, oh) row space.
- * Rows of group gi: rows[gi][s][code][OgPad] int16. scratch: packed indices, then int32 sums
+ * Rows of group gi: rows[gi][s][code][OgPad] int16, segments P_SEGBYTES apart. scratch: packed indices, then int32 sums
  * of one tile, acc[p][64].
  */
 export function pcilt_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: usize): void {
   const groups = prm(params, P_GROUPS), Og = prm(params, P_OG), OgPad = prm(params, P_OGPAD);
-  const OH = prm(params, P_OH), OW = prm(params, P_OW), S = prm(params, P_S), R = prm(params, P_R);
+  const OH = prm(params, P_OH), OW = prm(params, P_OW), S = prm(params, P_S);
   const planes = prm(params, P_PLANES), mode = prm(params, P_MODE);
-  const groupBytes = <usize>(S * R * OgPad) << 1;
+  const groupBytes = <usize>S * <usize>prm(params, P_SEGBYTES);
   const idx = scratch;
   const acc = (scratch + <usize>(planes * S * TILE) + 63) & ~(<usize>63);
   for (let row = rowBegin; row < rowEnd; row++) {
