@@ -269,7 +269,7 @@ async function pcilt(job: PciltJob, mode: number = MODE.FULL, times?: CallTimes,
   p[P.S] = t.segments; p[P.G] = t.groupSize; p[P.IB] = t.indexBits; p[P.PLANES] = t.bitSerial ? t.activationBits : 1;
   p[P.R] = t.tableSize; p[P.CHUNK] = rows.chunk; p[P.ROWS] = rows.ptr; p[P.SEGBYTES] = rows.segBytes; p[P.BITSERIAL] = t.bitSerial ? 1 : 0;
   p[P.MODE] = mode;
-  const scratch = e.kernels.scratch_bytes(p[P.PLANES], t.segments, 0);
+  const scratch = e.kernels.scratch_bytes(p[P.PLANES], t.segments, 0, rows.OgPad);
   if (times) times.setup += performance.now() - t0;
   return runRows(e, 'pcilt_rows', call, job, scratch, times);
 }
@@ -392,7 +392,7 @@ async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTime
   p[P.KP] = Kp;
   p[P.MODE] = mode;
   if (relaxed) p[P.CHUNK] = int16Steps(layoutCache.get(job.weight)!.maxAbs, job.activationBits);
-  const scratch = e.kernels.scratch_bytes(0, 0, Kp);
+  const scratch = e.kernels.scratch_bytes(0, 0, Kp, 0);
   if (times) times.setup += performance.now() - t0;
   return runRows(e, relaxed ? 'direct8_rows' : 'direct_rows', call, job, scratch, times);
 }

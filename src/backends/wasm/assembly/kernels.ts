@@ -209,8 +209,8 @@ function storeTile(params: usize, acc: usize, stride: i32, np: i32, n: i32, o0: 
 
 /**
  * PCILT convolution of output rows [rowBegin, rowEnd) of the (n, oh) row space.
- * Rows of group gi: rows[gi][s][code][OgPad] int16, segments P_SEGBYTES apart. scratch: packed indices, then int32 sums
- * of one tile, acc[p][64].
+ * Rows of group gi: rows[gi][s][code][OgPad] int16, segments P_SEGBYTES apart. scratch: packed
+ * indices, then the int32 sums of one tile, acc[p][OgPad].
  */
 export function pcilt_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: usize): void {
   const groups = prm(params, P_GROUPS), Og = prm(params, P_OG), OgPad = prm(params, P_OGPAD);
@@ -227,15 +227,18 @@ export function pcilt_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: u
         const np = min(TILE, OW - ow0);
         packIndices(params, n, gi, oh, ow0, np, idx);
         if (mode == MODE_PACK_ONLY) continue;
-        // The OgPad / 8 vectors of channels in near-equal blocks of at most 7 (16 -> 6, 5, 5).
+        // Pixel by pixel, all channels: the OgPad / 8 vectors in near-equal blocks of at most 7
+        // (16 -> 6, 5, 5). A row's cache line shared by two blocks is still in L1 for the second.
         const V = OgPad >> 3, blocks = (V + 6) / 7;
-        for (let b = 0, ob = 0; b < blocks; b++) {
-          const nv = V / blocks + (b < V % blocks ? 1 : 0), width = nv << 3;
-          memory.fill(acc, 0, <usize>(TILE * width) << 2);
-          for (let p = 0; p < np; p++) lookup(params, rows, idx, p, ob, acc + (<usize>(p * width) << 2), nv);
-          storeTile(params, acc, width, np, n, gi * Og + ob, min(width, Og - ob), oh, ow0);
-          ob += width;
+        memory.fill(acc, 0, <usize>(TILE * OgPad) << 2);
+        for (let p = 0; p < np; p++) {
+          for (let b = 0, ob = 0; b < blocks; b++) {
+            const nv = V / blocks + (b < V % blocks ? 1 : 0);
+            lookup(params, rows, idx, p, ob, acc + (<usize>(p * OgPad + ob) << 2), nv);
+            ob += nv << 3;
+          }
         }
+        storeTile(params, acc, OgPad, np, n, gi * Og, Og, oh, ow0);
       }
     }
   }
@@ -511,9 +514,9 @@ export function range_f32(src: usize, n: i32, out: usize): void {
   store<f32>(out, u, 4);
 }
 
-/** Scratch bytes one thread needs for pcilt_rows / direct_rows. */
-export function scratch_bytes(planes: i32, S: i32, Kp: i32): i32 {
-  return max(planes * S * TILE, 8 * Kp) + 64 + TILE * 256;
+/** Scratch bytes one thread needs for pcilt_rows / direct_rows / direct8_rows. */
+export function scratch_bytes(planes: i32, S: i32, Kp: i32, OgPad: i32): i32 {
+  return max(planes * S * TILE, 8 * Kp) + 64 + TILE * max(OgPad, 64) * 4;
 }
 
 /**
