@@ -100,7 +100,7 @@ export async function runOrder(order: WorkerOrder): Promise<void> {
       if (order.impl === 'auto-wasm') {
         const g = convGeometry([l.N, l.C, l.H, l.W], [l.O, l.C, l.K, l.K], { padding: l.pad });
         const key = `|${[g.N, g.C, g.H, g.W, g.O].join(',')}`;
-        result.auto = autoChoices().filter((c) => c.key.includes(key) && c.key.endsWith(`t${threads}`)).map((c) => c.winner).join(',');
+        result.auto = autoChoices().filter((c) => c.key.includes(key) && c.key.includes(`|${bits}b/`) && c.key.endsWith(`t${threads}`)).map((c) => c.winner).join(',');
       }
       console.log(JSON.stringify(result));
     }
