@@ -42,7 +42,7 @@ function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
   const Og = O / groups, OgPad = padTo8(Og), S = t.segments, R = t.tableSize;
   // Segments one cache line further apart than their R rows: at R * OgPad * 2 bytes (64 KB on the seed
   // layer) the same code's row in every segment fell into one L1 set, and frequent codes (0 after a
-  // ReLU) were read from L2 at a quarter of the speed (docs/perf-notes.md section 17).
+  // ReLU) were read from L2 at half the speed (docs/perf-notes.md section 18).
   const segElems = R * OgPad + 32;
   const count = groups * S * segElems;
   const ptr = e.heap.alloc(count * 2);
