@@ -267,7 +267,7 @@ async function pcilt(job: PciltJob, mode: number = MODE.FULL, times?: CallTimes,
   const call = setup(e, await input(e, g, job.threads), g, job.bias, rows.OgPad);
   const p = call.params;
   p[P.S] = t.segments; p[P.G] = t.groupSize; p[P.IB] = t.indexBits; p[P.PLANES] = t.bitSerial ? t.activationBits : 1;
-  p[P.R] = t.tableSize; p[P.CHUNK] = rows.chunk; p[P.ROWS] = rows.ptr; p[P.SEGBYTES] = rows.segBytes; p[P.BITSERIAL] = t.bitSerial ? 1 : 0;
+  p[P.CHUNK] = rows.chunk; p[P.ROWS] = rows.ptr; p[P.SEGBYTES] = rows.segBytes; p[P.BITSERIAL] = t.bitSerial ? 1 : 0;
   p[P.MODE] = mode;
   const scratch = e.kernels.scratch_bytes(p[P.PLANES], t.segments, 0, rows.OgPad);
   if (times) times.setup += performance.now() - t0;

@@ -1,7 +1,7 @@
-/** Offsets of the i32 parameter record the kernels read (keep in step with assembly/kernels.ts). */
+/** Offsets of the i32 parameter record the kernels read (keep in step with assembly/kernels.ts); 22 is unused. */
 export const P = {
   N: 0, C: 1, HP: 2, WP: 3, O: 4, GROUPS: 5, CG: 6, OG: 7, OGPAD: 8, KH: 9, KW: 10, OH: 11, OW: 12,
-  SH: 13, SW: 14, DH: 15, DW: 16, K: 17, S: 18, G: 19, IB: 20, PLANES: 21, R: 22, CHUNK: 23,
+  SH: 13, SW: 14, DH: 15, DW: 16, K: 17, S: 18, G: 19, IB: 20, PLANES: 21, CHUNK: 23,
   ROWS: 24, IN: 25, OUT: 26, KOFF: 27, BIAS: 28, W: 29, KP: 30, BITSERIAL: 31, MODE: 32, REQ: 33,
   SEGBYTES: 34,
 } as const;

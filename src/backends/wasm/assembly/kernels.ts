@@ -5,7 +5,7 @@
 const P_C: i32 = 1, P_HP: i32 = 2, P_WP: i32 = 3, P_O: i32 = 4, P_GROUPS: i32 = 5, P_CG: i32 = 6;
 const P_OG: i32 = 7, P_OGPAD: i32 = 8, P_OH: i32 = 11, P_OW: i32 = 12;
 const P_SH: i32 = 13, P_SW: i32 = 14, P_K: i32 = 17, P_S: i32 = 18, P_G: i32 = 19, P_IB: i32 = 20;
-const P_PLANES: i32 = 21, P_R: i32 = 22, P_CHUNK: i32 = 23, P_ROWS: i32 = 24, P_IN: i32 = 25, P_OUT: i32 = 26;
+const P_PLANES: i32 = 21, P_CHUNK: i32 = 23, P_ROWS: i32 = 24, P_IN: i32 = 25, P_OUT: i32 = 26;
 const P_KOFF: i32 = 27, P_BIAS: i32 = 28, P_W: i32 = 29, P_KP: i32 = 30, P_BITSERIAL: i32 = 31, P_MODE: i32 = 32;
 /** P_REQ: 0 for int32 sums, else the f32 record [k[O], c[O], lo, hi] for float32 outputs clamp(sum * k + c, lo, hi). */
 const P_REQ: i32 = 33;
