@@ -121,7 +121,7 @@ export async function benchCommand(argv: string[]): Promise<BenchReport> {
             bad = mismatches(out, w.outType!, refs.get(w.bits)!, yScales[w.bits]);
             rmSync(w.outFile);
           }
-          const res: BenchResult = { impl: w.impl, layer, bits: w.bits, threads: w.threads, medianMs: w.medianMs, gmacs: macs(l) / w.medianMs / 1e6, tableBytes: w.tableBytes, rssMB: 0, mismatches: bad, ...(w.auto ? { auto: w.auto } : {}) };
+          const res: BenchResult = { impl: w.impl, layer, bits: w.bits, threads: w.threads, medianMs: w.medianMs, gmacs: macs(l) / w.medianMs / 1e6, tableBytes: w.tableBytes, rssMB: 0, mismatches: bad, ...(w.auto ? { auto: w.auto } : {}), ...(w.kernel ? { kernel: w.kernel } : {}) };
           mine.push(res);
           // direct-wasm always runs, as the reference; it is reported only when asked for.
           if (impls.includes(o.impl)) results.push(res);

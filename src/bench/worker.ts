@@ -4,6 +4,7 @@ import { conv2dDirect, pciltConv2d } from '../conv/conv2d.js';
 import { convGeometry } from '../conv/geometry.js';
 import { buildPcilt, type PciltTables } from '../tables/pcilt.js';
 import { autoChoices } from '../backends/auto.js';
+import { wasmBackend } from '../backends/wasm/backend.js';
 import { LAYERS, layerData, type LayerSpec } from './layers.js';
 import { nhwcToNchw, ortRunner, tfjsRunner, type PeerRunner } from './peers.js';
 
@@ -35,6 +36,8 @@ export interface WorkerResult {
   outFile?: string;
   outType?: 'int32' | 'uint8' | 'float32';
   auto?: string;
+  /** direct-wasm: the wasm direct kernel that ran (the backend's default for the job). */
+  kernel?: string;
 }
 
 /** The tables the benchmark uses: bit-serial, 8 activations per index: 4.7 MB on the seed layer at every bit width. */
@@ -97,8 +100,11 @@ export async function runOrder(order: WorkerOrder): Promise<void> {
         result.outType = data instanceof Int32Array ? 'int32' : data instanceof Uint8Array ? 'uint8' : 'float32';
         writeFileSync(result.outFile, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
       }
+      const g = convGeometry([l.N, l.C, l.H, l.W], [l.O, l.C, l.K, l.K], { padding: l.pad });
+      if (order.impl === 'direct-wasm') {
+        result.kernel = wasmBackend.directKernels!({ input, weight, geometry: g, activationBits: bits, integer: true })[0];
+      }
       if (order.impl === 'auto-wasm') {
-        const g = convGeometry([l.N, l.C, l.H, l.W], [l.O, l.C, l.K, l.K], { padding: l.pad });
         const key = `|${[g.N, g.C, g.H, g.W, g.O].join(',')}`;
         result.auto = autoChoices().filter((c) => c.key.includes(key) && c.key.includes(`|${bits}b/`) && c.key.endsWith(`t${threads}`)).map((c) => c.winner).join(',');
       }
