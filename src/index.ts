@@ -6,6 +6,8 @@ export { pciltConv2d, conv2dDirect } from './conv/conv2d.js';
 export type { DirectOptions } from './conv/conv2d.js';
 export { convGeometry } from './conv/geometry.js';
 export type { Conv2dOptions, ConvGeometry } from './conv/geometry.js';
+export { checkRequantize, requantizeSum, requantizeSums } from './conv/requantize.js';
+export type { RequantizeOptions, Requant } from './conv/requantize.js';
 export { AffineQuantizer, CodebookQuantizer, levelProduct } from './quant/activations.js';
 export type { ActivationQuantizer } from './quant/activations.js';
 export { quantizeWeights, dequantizeWeights } from './quant/weights.js';

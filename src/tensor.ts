@@ -1,7 +1,8 @@
 import { ArgumentError } from './errors.js';
 
 export type WeightData = Int8Array | Int16Array | Int32Array | Float32Array;
-export type OutputData = Int32Array | Float32Array;
+/** Int32Array: exact sums; Float32Array: float results; Uint8Array: requantized codes. */
+export type OutputData = Int32Array | Float32Array | Uint8Array;
 export type Shape4 = [number, number, number, number];
 
 /** Activation codes (0..2^bits-1), NCHW. */

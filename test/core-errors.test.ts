@@ -151,3 +151,29 @@ test('options.out receives the output on every backend; a wrong type or length i
   await rejectsArg(() => pciltConv2d(x, tables, { out: new Float32Array(size) }), 'options.out', /Float32Array\(144\)/);
   assert.ok(wrong.every((v) => v === 3));
 });
+
+test('a bad options.requantize is refused, naming the field; a good one gives uint8 codes on every backend', async () => {
+  const bad: [unknown, string, RegExp][] = [
+    [0.5, 'options.requantize', /an object \{ scale/],
+    [{ scale: -1 }, 'options.requantize.scale[0]', /a finite number > 0/],
+    [{ scale: [1, 1, 1] }, 'options.requantize.scale', /4 of them/],
+    [{ scale: 'x' }, 'options.requantize.scale', /a finite number > 0 or 4 of them/],
+    [{ scale: 1e-50 }, 'options.requantize.scale[0]', /as float32/],
+    [{ scale: 1, zeroPoint: 256 }, 'options.requantize.zeroPoint', /0\.\.255/],
+    [{ scale: 1, bits: 2, zeroPoint: 4 }, 'options.requantize.zeroPoint', /0\.\.3/],
+    [{ scale: 1, bits: 9 }, 'options.requantize.bits', /1\.\.8/],
+  ];
+  for (const [requantize, name, allowed] of bad) {
+    await rejectsArg(() => pciltConv2d(x, tables, { requantize: requantize as never }), name, allowed);
+    await rejectsArg(() => conv2dDirect(x, w, { activationBits: 2, requantize: requantize as never }), name, allowed);
+  }
+  await rejectsArg(() => pciltConv2d(x, tables, { requantize: { scale: 1 }, bias: new Float32Array(4) }), 'options.requantize', /exact integer sums/);
+  await rejectsArg(() => pciltConv2d(x, tables, { requantize: { scale: 1 }, out: new Int32Array(144) }), 'options.out', /a Uint8Array of length 144/);
+  const sums = await pciltConv2d(x, tables, { backend: 'js' });
+  const scale = 100 / Math.max(...Array.from(sums.data, Math.abs));
+  for (const backend of ['js', 'wasm', 'auto']) {
+    const y = await pciltConv2d(x, tables, { backend, requantize: { scale, zeroPoint: 128 } });
+    assert.ok(y.data instanceof Uint8Array, backend);
+    assert.deepEqual(Array.from(y.data), Array.from(sums.data, (v) => Math.min(255, Math.max(0, Math.round(v * scale) + 128))), backend);
+  }
+});

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
-  BackendUnavailableError, KernelError, autoChoices, buildPcilt, conv2dDirect, pciltConv2d, type PciltOptions,
+  BackendUnavailableError, KernelError, autoChoices, buildPcilt, checkRequantize, conv2dDirect, convGeometry, pciltConv2d, requantizeSums, type PciltOptions,
 } from 'faster-cnn';
 import { describeCase, firstDiff, options, randomCase, randomCodes, randomIntWeights, rng } from './helpers.js';
 
@@ -118,6 +118,36 @@ test('the relaxed-SIMD direct kernel stays exact at the int16 bound (extreme wei
   }
 });
 
+test('requantized outputs (uint8 codes) of every wasm kernel equal the reference requantization', async () => {
+  const r = rng(9090);
+  for (let rep = 0; rep < 30; rep++) {
+    const c = randomCase(r, 300_000);
+    const bits = r.int(1, 8);
+    const w = { data: randomIntWeights(r, c, r.int(2, 8)), shape: [c.O, c.C / c.groups, c.KH, c.KW] };
+    const x = { data: randomCodes(r, c, bits), shape: [c.N, c.C, c.H, c.W] };
+    const bias = r.next() < 0.5 ? Int32Array.from({ length: c.O }, () => r.int(-500, 500)) : undefined;
+    // Scales that spread the sums over the code range and past both ends; some halves exact (0.5).
+    const outBits = r.int(1, 8), top = 2 ** outBits - 1;
+    const wide = (c.C / c.groups) * c.KH * c.KW * (2 ** bits - 1) * 8;
+    const scale = r.next() < 0.3 ? 0.5 : Float32Array.from({ length: c.O }, () => (top / wide) * (0.2 + 4 * r.next()));
+    const requantize = { scale, zeroPoint: r.int(0, top), bits: outBits };
+    const sums = await conv2dDirect(x, w, { ...options(c), bias, activationBits: bits, backend: 'js' });
+    const geometry = convGeometry(x.shape as never, w.shape as never, options(c));
+    const want = requantizeSums(sums.data, geometry, checkRequantize(requantize, c.O, true)!);
+    const t = buildPcilt(w, { activationBits: bits, bitSerial: bits > 2 });
+    for (const threads of [1, 2]) {
+      const tag = `threads=${threads} bits=${bits} ${JSON.stringify(requantize.scale === 0.5 ? requantize : { ...requantize, scale: 'per channel' })} ${describeCase(c)}`;
+      const y = await pciltConv2d(x, t, { ...options(c), bias, requantize, backend: 'wasm', threads });
+      assert.ok(y.data instanceof Uint8Array);
+      assert.equal(firstDiff(y.data, want), -1, `pcilt ${tag}`);
+      const z = await conv2dDirect(x, w, { ...options(c), bias, requantize, activationBits: bits, backend: 'wasm', threads, out: new Uint8Array(want.length) });
+      assert.equal(firstDiff(z.data, want), -1, `direct ${tag}`);
+    }
+    const js = await pciltConv2d(x, t, { ...options(c), bias, requantize, backend: 'js' });
+    assert.equal(firstDiff(js.data, want), -1, `js ${describeCase(c)}`);
+  }
+});
+
 test('first calls in fresh processes are exact too', () => {
   const script = fileURLToPath(new URL('./wasm-first-call.js', import.meta.url));
   for (let seed = 1; seed <= 6; seed++) {
@@ -125,6 +155,8 @@ test('first calls in fresh processes are exact too', () => {
     assert.equal(out.pcilt, -1, `pcilt first call differs: ${JSON.stringify(out)}`);
     assert.equal(out.direct, -1, `direct first call differs: ${JSON.stringify(out)}`);
     assert.equal(out.relaxed, -1, `relaxed direct first call differs: ${JSON.stringify(out)}`);
+    assert.equal(out.pciltCodes, -1, `requantized pcilt call differs: ${JSON.stringify(out)}`);
+    assert.equal(out.directCodes, -1, `requantized direct call differs: ${JSON.stringify(out)}`);
   }
 });
 

@@ -1,5 +1,6 @@
 import { ArgumentError, BackendUnavailableError } from '../errors.js';
 import type { ConvGeometry } from '../conv/geometry.js';
+import { requantizeSums } from '../conv/requantize.js';
 import type { OutputData } from '../tensor.js';
 import { autoRun, knownWinner, type Candidate } from './auto.js';
 import { jsBackend } from './js/kernels.js';
@@ -19,6 +20,17 @@ export function backendNames(): string[] {
 
 async function usable(b: Backend, reason: string | null): Promise<boolean> {
   return reason === null && (await b.unavailableReason()) === null;
+}
+
+/**
+ * Runs a job on one backend; where the job requantizes and the backend's kernels do not, the
+ * backend computes the int32 sums and they are requantized here (the reference twin).
+ */
+async function runOn(b: Backend, op: 'pcilt' | 'direct', job: PciltJob | DirectJob): Promise<OutputData> {
+  const run = (j: PciltJob | DirectJob) => (op === 'pcilt' ? b.pcilt(j as PciltJob) : b.direct(j as DirectJob));
+  if (!job.requant || b.requantizes) return run(job);
+  const sums = await run({ ...job, requant: undefined, out: undefined });
+  return requantizeSums(sums, job.geometry, job.requant, job.out as Uint8Array | undefined);
 }
 
 /** Below this many multiply-accumulates 'auto' also tries one thread. */
@@ -61,18 +73,18 @@ async function candidates(op: 'pcilt' | 'direct', job: PciltJob | DirectJob, onl
   for (const b of backends.values()) {
     if (!b.inAuto || (only && !only.startsWith(`${b.name}-`))) continue;
     if (op === 'pcilt' && (!only || only.includes('-pcilt')) && (await usable(b, b.supportsPcilt(job as PciltJob)))) {
-      add(`${b.name}-pcilt`, (threads) => b.pcilt({ ...(job as PciltJob), threads }));
+      add(`${b.name}-pcilt`, (threads) => runOn(b, 'pcilt', { ...job, threads }));
     }
     if (direct && (await usable(b, b.supportsDirect(direct)))) {
       const kernels = b.directKernels?.(direct) ?? [];
-      add(`${b.name}-direct`, (threads) => b.direct({ ...direct, threads }));
-      for (const kernel of kernels.slice(1)) add(`${b.name}-direct-${kernel}`, (threads) => b.direct({ ...direct, kernel, threads }));
+      add(`${b.name}-direct`, (threads) => runOn(b, 'direct', { ...direct, threads }));
+      for (const kernel of kernels.slice(1)) add(`${b.name}-direct-${kernel}`, (threads) => runOn(b, 'direct', { ...direct, kernel, threads }));
     }
   }
   if (found.length === 0) {
     found.push(op === 'pcilt'
-      ? { label: 'js-pcilt', run: () => jsBackend.pcilt(job as PciltJob) }
-      : { label: 'js-direct', run: () => jsBackend.direct(job as DirectJob) });
+      ? { label: 'js-pcilt', run: () => runOn(jsBackend, 'pcilt', job) }
+      : { label: 'js-direct', run: () => runOn(jsBackend, 'direct', job) });
   }
   return found;
 }
@@ -81,7 +93,10 @@ async function candidates(op: 'pcilt' | 'direct', job: PciltJob | DirectJob, onl
 function directTwin(job: PciltJob): DirectJob | null {
   const weight = job.tables.derivedWeights();
   if (!weight) return null;
-  return { input: job.input, weight, geometry: job.geometry, bias: job.bias, activationBits: job.tables.activationBits, integer: job.integer, threads: job.threads, out: job.out };
+  return {
+    input: job.input, weight, geometry: job.geometry, bias: job.bias, activationBits: job.tables.activationBits,
+    integer: job.integer, threads: job.threads, requant: job.requant, out: job.out,
+  };
 }
 
 function autoKey(op: string, job: PciltJob | DirectJob): string {
@@ -90,7 +105,7 @@ function autoKey(op: string, job: PciltJob | DirectJob): string {
   const kind = op === 'pcilt'
     ? (() => { const t = (job as PciltJob).tables; return `${t.activationBits}b/${t.variant}/g${t.groupSize}/${t.entryType}`; })()
     : `${(job as DirectJob).activationBits}b/${(job as DirectJob).weight.constructor.name}`;
-  return `${op}|${shape}|${kind}|t${job.threads ?? 'default'}`;
+  return `${op}|${shape}|${kind}${job.requant ? '|codes' : ''}|t${job.threads ?? 'default'}`;
 }
 
 /** Runs one validated job on the backend `name` names ('auto' when undefined). */
@@ -104,6 +119,5 @@ export async function runJob(name: unknown, op: 'pcilt' | 'direct', job: PciltJo
     }
     return autoRun(key, await candidates(op, job));
   }
-  const b = await named(name, op, job);
-  return op === 'pcilt' ? b.pcilt(job as PciltJob) : b.direct(job as DirectJob);
+  return runOn(await named(name, op, job), op, job);
 }

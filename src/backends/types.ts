@@ -1,4 +1,5 @@
 import type { ConvGeometry } from '../conv/geometry.js';
+import type { Requant } from '../conv/requantize.js';
 import type { ProductFn } from '../tables/products.js';
 import type { PciltTables } from '../tables/pcilt.js';
 import type { OutputData, WeightData } from '../tensor.js';
@@ -11,6 +12,8 @@ export interface PciltJob {
   bias?: Int32Array | Float32Array;
   integer: boolean;
   threads?: number;
+  /** Integer jobs only: the output is these codes of the sums (Uint8Array). */
+  requant?: Requant;
   /** Where to write the output (validated: the output's type and length); a new array when absent. */
   out?: OutputData;
 }
@@ -27,6 +30,8 @@ export interface DirectJob {
   threads?: number;
   /** One of the backend's directKernels(job); its default when absent. */
   kernel?: string;
+  /** As PciltJob.requant. */
+  requant?: Requant;
   /** As PciltJob.out. */
   out?: OutputData;
 }
@@ -39,6 +44,8 @@ export interface Backend {
   readonly name: string;
   /** Whether 'auto' may pick it (it measures every such backend on the first job of a kind). */
   readonly inAuto?: boolean;
+  /** Whether its kernels requantize (job.requant) themselves; else the registry does it after them. */
+  readonly requantizes?: boolean;
   /** null when the backend can run here, else the reason it cannot. */
   unavailableReason(): Promise<string | null>;
   supportsPcilt(job: PciltJob): string | null;

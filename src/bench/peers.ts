@@ -1,8 +1,8 @@
 import { DT, encodeModel, tensor } from '../formats/onnx/builder.js';
-import { roundHalfEven } from '../quant/activations.js';
+import type { RequantizeOptions } from '../conv/requantize.js';
 import type { LayerSpec } from './layers.js';
 
-/** A QLinearConv (u8 x s8 -> u8) model of one layer: x and w scales 1, y = round(acc / yScale) + 128. */
+/** A QLinearConv (u8 x s8 -> u8) model of one layer: x and w scales 1, y = round(acc / yScale) + 128 (qlinearRequant). */
 export function qlinearConvModel(l: LayerSpec, weight: Int8Array, yScale: number): Uint8Array {
   const f32 = (v: number) => new Float32Array([v]);
   return encodeModel({
@@ -23,9 +23,13 @@ export function qlinearConvModel(l: LayerSpec, weight: Int8Array, yScale: number
   });
 }
 
-/** The u8 output QLinearConv gives for an exact int32 sum (round half to even, as ONNX Runtime). */
-export function requantize(acc: number, yScale: number): number {
-  return Math.min(255, Math.max(0, roundHalfEven(acc / Math.fround(yScale)) + 128));
+/**
+ * The requantization QLinearConv applies to an exact sum: ONNX Runtime multiplies by
+ * x_scale * w_scale / y_scale computed in float32 (here fround(1 / yScale)), rounds half to even and
+ * adds the zero point 128; our kernels take the same as options.requantize.
+ */
+export function qlinearRequant(yScale: number): RequantizeOptions {
+  return { scale: 1 / Math.fround(yScale), zeroPoint: 128 };
 }
 
 export interface PeerRunner {

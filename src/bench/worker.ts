@@ -2,11 +2,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { conv2dDirect, pciltConv2d } from '../conv/conv2d.js';
 import { convGeometry } from '../conv/geometry.js';
+import { checkRequantize } from '../conv/requantize.js';
 import { buildPcilt, type PciltTables } from '../tables/pcilt.js';
 import { autoChoices } from '../backends/auto.js';
 import { wasmBackend } from '../backends/wasm/backend.js';
 import { LAYERS, layerData, type LayerSpec } from './layers.js';
-import { nhwcToNchw, ortRunner, tfjsRunner, type PeerRunner } from './peers.js';
+import { nhwcToNchw, ortRunner, qlinearRequant, tfjsRunner, type PeerRunner } from './peers.js';
 
 export const OUR_IMPLS = ['pcilt-wasm', 'direct-wasm', 'auto-wasm', 'ref-js'] as const;
 export const PEER_IMPLS = ['ort-node-qlinearconv', 'ort-web-qlinearconv', 'tfjs-wasm-f32'] as const;
@@ -20,7 +21,7 @@ export interface WorkerOrder {
   threads: number[];
   runs: number;
   outDir: string;
-  /** Per bit width: the QLinearConv output scale. */
+  /** Per bit width: the QLinearConv output scale; a child of ours given none derives it (yScaleFor). */
   yScales?: Record<number, number>;
 }
 
@@ -38,6 +39,16 @@ export interface WorkerResult {
   auto?: string;
   /** direct-wasm: the wasm direct kernel that ran (the backend's default for the job). */
   kernel?: string;
+  /** Where a child given no yScale wrote the exact int32 sums (the reference), and the yScale it derived. */
+  refFile?: string;
+  yScale?: number;
+}
+
+/** A QLinearConv output scale that spreads the exact sums over the u8 range. */
+export function yScaleFor(ref: Int32Array): number {
+  let s = 0;
+  for (let i = 0; i < ref.length; i++) s += ref[i] * ref[i];
+  return Math.max(1, (3 * Math.sqrt(s / ref.length)) / 127);
 }
 
 /** The tables the benchmark uses: bit-serial, 8 activations per index: 4.7 MB on the seed layer at every bit width. */
@@ -45,12 +56,12 @@ export function benchTables(weight: Int8Array, l: LayerSpec, bits: number): Pcil
   return buildPcilt({ data: weight, shape: [l.O, l.C, l.K, l.K] }, { activationBits: bits, bitSerial: true, groupSize: 8 });
 }
 
-async function ours(order: WorkerOrder, l: LayerSpec, bits: number, threads: number, input: Uint8Array, weight: Int8Array) {
+async function ours(order: WorkerOrder, l: LayerSpec, bits: number, threads: number, input: Uint8Array, weight: Int8Array, yScale: number) {
   const x = { data: input, shape: [l.N, l.C, l.H, l.W] };
   const w = { data: weight, shape: [l.O, l.C, l.K, l.K] };
-  // Our calls write into one reused output array (options.out), as a caller running a layer
-  // repeatedly would: a fresh 25.7 MB int32 output costs ~10 ms of page faults on this VM.
-  const opts = { padding: l.pad, threads, out: new Int32Array(l.N * l.O * l.H * l.W) };
+  // Our calls make what QLinearConv makes, u8 codes of the sums (requantized in the kernels' stores),
+  // into one reused output array (options.out), as a caller running a layer repeatedly would.
+  const opts = { padding: l.pad, threads, requantize: qlinearRequant(yScale), out: new Uint8Array(l.N * l.O * l.H * l.W) };
   let tables: PciltTables | undefined;
   if (order.impl !== 'direct-wasm') tables = benchTables(weight, l, bits);
   const run = {
@@ -77,9 +88,18 @@ export async function runOrder(order: WorkerOrder): Promise<void> {
   const l = LAYERS[order.layer];
   for (const bits of order.bits) {
     const { input, weight } = layerData(l, bits);
+    const isOurs = (OUR_IMPLS as readonly string[]).includes(order.impl);
+    let yScale = order.yScales?.[bits];
+    let refFile: string | undefined;
+    if (isOurs && yScale === undefined) {
+      // The exact sums (direct multiplication, untimed): the reference every output is checked against.
+      const sums = (await conv2dDirect({ data: input, shape: [l.N, l.C, l.H, l.W] }, { data: weight, shape: [l.O, l.C, l.K, l.K] }, { padding: l.pad, activationBits: bits, backend: 'wasm' })).data as Int32Array;
+      yScale = yScaleFor(sums);
+      refFile = join(order.outDir, `ref-${l.name}-${bits}.bin`);
+      writeFileSync(refFile, new Uint8Array(sums.buffer, sums.byteOffset, sums.byteLength));
+    }
     for (const [ti, threads] of order.threads.entries()) {
-      const isOurs = (OUR_IMPLS as readonly string[]).includes(order.impl);
-      const r = isOurs ? await ours(order, l, bits, threads, input, weight) : { ...(await peer(order, l, bits, threads, input, weight)), tableBytes: 0 };
+      const r = isOurs ? await ours(order, l, bits, threads, input, weight, yScale!) : { ...(await peer(order, l, bits, threads, input, weight)), tableBytes: 0 };
       // Warm-up: two calls, and for fast layers more, until 150 ms have passed (V8 tiers wasm and
       // JS up in background threads during the first calls, on workers too): the same for every impl.
       const warm = order.impl === 'ref-js' ? 1 : 2;
@@ -94,6 +114,7 @@ export async function runOrder(order: WorkerOrder): Promise<void> {
       }
       await (r as PeerRunner).close?.();
       const result: WorkerResult = { impl: order.impl, layer: l.name, bits, threads, medianMs: median(times), times, tableBytes: r.tableBytes };
+      if (ti === 0 && refFile) Object.assign(result, { refFile, yScale });
       if (ti === 0) {
         const data = order.impl === 'tfjs-wasm-f32' ? nhwcToNchw(out, l) : (out as Int32Array | Uint8Array);
         result.outFile = join(order.outDir, `${order.impl}-${l.name}-${bits}.bin`);
@@ -121,13 +142,16 @@ export async function runProfile(layer: string, bitsList: number[], threadsList:
   const l = LAYERS[layer];
   const geometry = convGeometry([l.N, l.C, l.H, l.W], [l.O, l.C, l.K, l.K], { padding: l.pad });
   const profiles = [];
-  const out = new Int32Array(l.N * l.O * l.H * l.W);
+  const out = new Uint8Array(l.N * l.O * l.H * l.W);
   for (const bits of bitsList) {
     const { input, weight } = layerData(l, bits);
     const tables = benchTables(weight, l, bits);
+    // The bench's jobs: u8 codes requantized as QLinearConv would.
+    const sums = (await conv2dDirect({ data: input, shape: [l.N, l.C, l.H, l.W] }, { data: weight, shape: [l.O, l.C, l.K, l.K] }, { padding: l.pad, activationBits: bits, backend: 'wasm' })).data as Int32Array;
+    const requant = checkRequantize(qlinearRequant(yScaleFor(sums)), l.O, true);
     for (const threads of threadsList) {
-      const pcilt = await profileKernel('pcilt', { input, tables, geometry, integer: true, threads, out }, 3);
-      const direct = await profileKernel('direct', { input, weight, geometry, integer: true, threads, activationBits: bits, out }, 3);
+      const pcilt = await profileKernel('pcilt', { input, tables, geometry, integer: true, threads, requant, out }, 3);
+      const direct = await profileKernel('direct', { input, weight, geometry, integer: true, threads, activationBits: bits, requant, out }, 3);
       // Table entries the look-up phase reads: one 8-entry row slice per vector add.
       const lookups = l.N * l.H * l.W * bits * tables.segments * Math.ceil(l.O / 8) * 8;
       profiles.push({ layer, bits, threads, pcilt, direct, lookups, lookupsPerSecond: lookups / (pcilt.compute / 1e3) });

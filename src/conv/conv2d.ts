@@ -5,6 +5,7 @@ import { PciltTables } from '../tables/pcilt.js';
 import { ProductRows, channelBounds, type ProductFn } from '../tables/products.js';
 import { checkCodes, checkInt, checkWeight, isIntegerData, type CodeTensor, type OutputData, type OutputTensor, type Shape4, type WeightTensor } from '../tensor.js';
 import { INT32_MAX, checkBias, convGeometry, type ConvGeometry, type Conv2dOptions } from './geometry.js';
+import { checkRequantize, type Requant } from './requantize.js';
 
 export interface DirectOptions extends Conv2dOptions {
   /** Codes are checked against 2^activationBits (default 8). */
@@ -39,11 +40,11 @@ function multiplyBounds(data: ArrayLike<number>, O: number, maxCode: number): Fl
 }
 
 /** options.out, checked against the output this call produces. */
-function checkOut(out: Conv2dOptions['out'], integer: boolean, g: ConvGeometry): OutputData | undefined {
+function checkOut(out: Conv2dOptions['out'], integer: boolean, g: ConvGeometry, requant: Requant | undefined): OutputData | undefined {
   if (out === undefined) return undefined;
-  const type = integer ? Int32Array : Float32Array, size = g.N * g.O * g.OH * g.OW;
+  const type = requant ? Uint8Array : integer ? Int32Array : Float32Array, size = g.N * g.O * g.OH * g.OW;
   if (!(out instanceof type) || out.length !== size) {
-    throw new ArgumentError('options.out', out, `${integer ? 'an' : 'a'} ${type.name} of length ${size} (N*O*OH*OW = ${g.N}*${g.O}*${g.OH}*${g.OW}) for this call`);
+    throw new ArgumentError('options.out', out, `${type === Int32Array ? 'an' : 'a'} ${type.name} of length ${size} (N*O*OH*OW = ${g.N}*${g.O}*${g.OH}*${g.OW}) for this call`);
   }
   return out;
 }
@@ -56,7 +57,8 @@ function result(data: OutputData, g: ConvGeometry, out: OutputData | undefined):
 
 /**
  * Convolution by table look-ups and additions only.
- * Output: Int32Array when the tables hold exact integers (and any bias is an Int32Array), else Float32Array.
+ * Output: Int32Array when the tables hold exact integers (and any bias is an Int32Array), else Float32Array;
+ * with options.requantize, Uint8Array codes of the integer sums.
  */
 export async function pciltConv2d(input: CodeTensor, tables: PciltTables, options: Conv2dOptions = {}): Promise<OutputTensor> {
   if (!(tables instanceof PciltTables)) throw new ArgumentError('tables', tables, 'the result of buildPcilt()');
@@ -65,12 +67,13 @@ export async function pciltConv2d(input: CodeTensor, tables: PciltTables, option
   const floatBias = checkBias(options.bias, geometry.O);
   const integer = tables.integer && !floatBias;
   if (integer) checkOverflow(tables.channelBound, options.bias);
-  const out = checkOut(options.out, integer, geometry);
-  const job: PciltJob = { input: input.data, tables, geometry, bias: options.bias, integer, threads: checkThreads(options), out };
+  const requant = checkRequantize(options.requantize, geometry.O, integer);
+  const out = checkOut(options.out, integer, geometry, requant);
+  const job: PciltJob = { input: input.data, tables, geometry, bias: options.bias, integer, threads: checkThreads(options), requant, out };
   return result(await runJob(options.backend, 'pcilt', job), geometry, out);
 }
 
-/** Convolution by direct multiplication (the paper's DM): the oracle PCILT is checked against. */
+/** Convolution by direct multiplication (the paper's DM): the oracle PCILT is checked against. Output types as pciltConv2d's. */
 export async function conv2dDirect(input: CodeTensor, weight: WeightTensor, options: DirectOptions = {}): Promise<OutputTensor> {
   const wShape: Shape4 = checkWeight(weight);
   const bits = checkInt('options.activationBits', options.activationBits ?? 8, 1, 8);
@@ -87,9 +90,10 @@ export async function conv2dDirect(input: CodeTensor, weight: WeightTensor, opti
   } else if (integer) {
     checkOverflow(multiplyBounds(weight.data, geometry.O, (1 << bits) - 1), options.bias);
   }
+  const requant = checkRequantize(options.requantize, geometry.O, integer);
   const job: DirectJob = {
     input: input.data, weight: weight.data, geometry, bias: options.bias, fn: options.fn,
-    activationBits: bits, integer, threads: checkThreads(options), out: checkOut(options.out, integer, geometry),
+    activationBits: bits, integer, threads: checkThreads(options), requant, out: checkOut(options.out, integer, geometry, requant),
   };
   return result(await runJob(options.backend, 'direct', job), geometry, job.out);
 }

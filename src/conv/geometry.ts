@@ -1,5 +1,6 @@
 import { ArgumentError } from '../errors.js';
 import { checkInt, type OutputData, type Shape4 } from '../tensor.js';
+import type { RequantizeOptions } from './requantize.js';
 
 export type Pair = number | [number, number];
 
@@ -15,11 +16,16 @@ export interface Conv2dOptions {
   /** Worker threads for multi-threaded backends (default: available cores). */
   threads?: number;
   /**
-   * Write the output into this array instead of a new one (Int32Array for integer outputs, else
-   * Float32Array; length N*O*OH*OW); the result's data is this array. Saves allocating (and
-   * page-faulting) a fresh output on every call.
+   * Output the next layer's activation codes (Uint8Array) instead of int32 sums, requantized as
+   * ONNX QLinearConv does; fused into the wasm kernels' stores (a quarter of the bytes written).
    */
-  out?: Int32Array | Float32Array;
+  requantize?: RequantizeOptions;
+  /**
+   * Write the output into this array instead of a new one (Uint8Array with `requantize`, else
+   * Int32Array for integer outputs, Float32Array for float ones; length N*O*OH*OW); the result's
+   * data is this array. Saves allocating (and page-faulting) a fresh output on every call.
+   */
+  out?: OutputData;
 }
 
 /** Everything a kernel needs to know about one convolution, validated. */

@@ -165,13 +165,16 @@ interface Call {
   allocs: number[];
   /** The output is float32 (requantized in the kernels), not int32 sums. */
   requant: boolean;
+  /** The output is uint8 codes (job.requant, in the kernels' stores). */
+  codes: boolean;
   /** The output stays in wasm memory: a view is returned and outPtr is not released. */
   keep: boolean;
   readonly params: Int32Array;
 }
 
 /** Allocates the parts every job shares and fills the geometry part of the parameter record. */
-function setup(e: Engine, padded: Padded, g: ConvGeometry, bias: DirectJob['bias'], OgPad: number): Call {
+function setup(e: Engine, padded: Padded, g: ConvGeometry, job: PciltJob | DirectJob, OgPad: number): Call {
+  const { bias, requant: q } = job;
   const allocs: number[] = [padded.ptr];
   const alloc = (bytes: number) => {
     const p = e.heap.alloc(bytes);
@@ -181,9 +184,10 @@ function setup(e: Engine, padded: Padded, g: ConvGeometry, bias: DirectJob['bias
   const K = g.Cg * g.KH * g.KW;
   const koff = alloc(K * 4);
   const paramsPtr = alloc(PARAM_COUNT * 4);
-  const outPtr = alloc(g.N * g.O * g.OH * g.OW * 4);
+  const outPtr = alloc(g.N * g.O * g.OH * g.OW * (q ? 1 : 4));
   const biasPtr = bias instanceof Int32Array ? alloc(g.O * 4) : 0;
   const req = padded.requant ? alloc(padded.requant.byteLength) : 0;
+  const q8 = q ? alloc((g.O + 2) * 4) : 0;
   const buf = e.memory.buffer;
   const koffs = new Int32Array(buf, koff, K);
   for (let c = 0, k = 0; c < g.Cg; c++)
@@ -191,6 +195,12 @@ function setup(e: Engine, padded: Padded, g: ConvGeometry, bias: DirectJob['bias
       for (let kw = 0; kw < g.KW; kw++) koffs[k++] = (c * padded.Hp + kh * g.dilH) * padded.Wp + kw * g.dilW;
   if (biasPtr) new Int32Array(buf, biasPtr, g.O).set(bias as Int32Array);
   if (req) new Float32Array(buf, req, padded.requant!.length).set(padded.requant!);
+  if (q) {
+    const r = new Float32Array(buf, q8, g.O + 2);
+    r.set(q.scale);
+    r[g.O] = -q.zero;
+    r[g.O + 1] = q.max - q.zero;
+  }
   const params = new Int32Array(buf, paramsPtr, PARAM_COUNT);
   params.fill(0);
   params[P.N] = g.N; params[P.C] = g.C; params[P.HP] = padded.Hp; params[P.WP] = padded.Wp;
@@ -198,7 +208,8 @@ function setup(e: Engine, padded: Padded, g: ConvGeometry, bias: DirectJob['bias
   params[P.KH] = g.KH; params[P.KW] = g.KW; params[P.OH] = g.OH; params[P.OW] = g.OW;
   params[P.SH] = g.strideH; params[P.SW] = g.strideW; params[P.DH] = g.dilH; params[P.DW] = g.dilW;
   params[P.K] = K; params[P.IN] = padded.ptr; params[P.OUT] = outPtr; params[P.KOFF] = koff; params[P.BIAS] = biasPtr; params[P.REQ] = req;
-  return { paramsPtr, outPtr, allocs, requant: req !== 0, keep: !!padded.keep, get params() { return new Int32Array(e.memory.buffer, paramsPtr, PARAM_COUNT); } };
+  params[P.Q8] = q8; params[P.QZERO] = q?.zero ?? 0;
+  return { paramsPtr, outPtr, allocs, requant: req !== 0, codes: q8 !== 0, keep: !!padded.keep, get params() { return new Int32Array(e.memory.buffer, paramsPtr, PARAM_COUNT); } };
 }
 
 /** Milliseconds spent in each part of one call, filled when a caller asks. */
@@ -229,12 +240,18 @@ async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows' | 'direct8_ro
     await e.pool.run(tasks, (t) => e.kernels[t.fn as typeof fn](t.args[0], t.args[1], t.args[2], t.args[3]));
     const t2 = performance.now();
     const size = g.N * g.O * g.OH * g.OW;
-    const out = new Int32Array(e.memory.buffer, outPtr, size);
     if (times) {
       times.setup += t1 - t0;
       times.kernel += t2 - t1;
       times.copyOut -= performance.now();
     }
+    if (call.codes) {
+      const codes = new Uint8Array(e.memory.buffer, outPtr, size);
+      const y = dest ? ((dest as Uint8Array).set(codes), dest) : codes.slice();
+      if (times) times.copyOut += performance.now();
+      return y;
+    }
+    const out = new Int32Array(e.memory.buffer, outPtr, size);
     if (call.requant) {
       const view = new Float32Array(e.memory.buffer, outPtr, size);
       const y = call.keep ? view : view.slice();
@@ -244,12 +261,12 @@ async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows' | 'direct8_ro
     }
     if (integer) {
       // Into the caller's array when given: a fresh 25 MB array costs more in page faults than the copy.
-      const copy = dest ? (dest.set(out), dest) : out.slice();
+      const copy = dest ? ((dest as Int32Array).set(out), dest) : out.slice();
       if (times) times.copyOut += performance.now();
       return copy;
     }
     // A float bias: the kernels sum exact integers, the bias is added here.
-    const f = dest ?? new Float32Array(size);
+    const f = (dest as Float32Array | undefined) ?? new Float32Array(size);
     const plane = g.OH * g.OW;
     for (let i = 0; i < size; i++) f[i] = out[i] + (bias ? bias[Math.floor(i / plane) % g.O] : 0);
     if (times) times.copyOut += performance.now();
@@ -264,7 +281,7 @@ async function pcilt(job: PciltJob, mode: number = MODE.FULL, times?: CallTimes,
   const t0 = performance.now();
   const t = job.tables, g = job.geometry;
   const rows = prepareRows(e, t, g.groups);
-  const call = setup(e, await input(e, g, job.threads), g, job.bias, rows.OgPad);
+  const call = setup(e, await input(e, g, job.threads), g, job, rows.OgPad);
   const p = call.params;
   p[P.S] = t.segments; p[P.G] = t.groupSize; p[P.IB] = t.indexBits; p[P.PLANES] = t.bitSerial ? t.activationBits : 1;
   p[P.CHUNK] = rows.chunk; p[P.ROWS] = rows.ptr; p[P.SEGBYTES] = rows.segBytes; p[P.BITSERIAL] = t.bitSerial ? 1 : 0;
@@ -377,7 +394,7 @@ async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTime
   }
   if (g.Cg === 1 && g.Og === 1 && job.kernel === undefined) {
     // Depthwise: one input channel per output channel; the GEMM-shaped kernels would fill 8 lanes for 1.
-    const call = setup(e, await input(e, g, job.threads), g, job.bias, OgPad);
+    const call = setup(e, await input(e, g, job.threads), g, job, OgPad);
     call.params[P.W] = weightLayout(e, job.weight, g, K + (K & 1), 1, K + (K & 1), 2);
     if (times) times.setup += performance.now() - t0;
     return runRows(e, 'depthwise_rows', call, job, 0, times);
@@ -386,7 +403,7 @@ async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTime
   // Taps per dot product: 4 int8 (relaxed) or 2 int16; K is padded with zero weights to a multiple.
   const taps = relaxed ? 4 : 2;
   const Kp = Math.ceil(K / taps) * taps;
-  const call = setup(e, await input(e, g, job.threads), g, job.bias, OgPad);
+  const call = setup(e, await input(e, g, job.threads), g, job, OgPad);
   const p = call.params;
   p[P.W] = weightLayout(e, job.weight, g, Kp, OgPad, taps, relaxed ? 1 : 2);
   p[P.KP] = Kp;
@@ -411,6 +428,7 @@ export async function floatLayer(op: 'pcilt' | 'direct', job: PciltJob | DirectJ
 export const wasmBackend: Backend = {
   name: 'wasm',
   inAuto: true,
+  requantizes: true,
   unavailableReason: engineUnavailableReason,
   supportsPcilt: (job) => pciltSupport(job.tables),
   supportsDirect: directSupport,
@@ -427,7 +445,7 @@ export interface PhaseProfile {
   pack: number;
   /** Look-ups and int16 accumulation with int32 flushes (pcilt) or multiply-accumulate (direct). */
   compute: number;
-  /** Writing int32 sums in NCHW order, with the bias. */
+  /** Writing the sums in NCHW order, with the bias: int32, or requantized (u8 codes, float32). */
   store: number;
   /** Copying the result out of wasm memory (JS). */
   copyOut: number;

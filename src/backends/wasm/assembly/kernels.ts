@@ -11,6 +11,11 @@ const P_KOFF: i32 = 27, P_BIAS: i32 = 28, P_W: i32 = 29, P_KP: i32 = 30, P_BITSE
 const P_REQ: i32 = 33;
 /** P_SEGBYTES: bytes from one segment's rows to the next (R rows of OgPad int16, plus a skew). */
 const P_SEGBYTES: i32 = 34;
+/**
+ * P_Q8: 0, or the f32 record [scale[O], lo, hi] for uint8 outputs (the next layer's codes):
+ * clamp(nearest(f32(sum) * scale[o]), lo, hi) + P_QZERO, sum with the bias.
+ */
+const P_Q8: i32 = 22, P_QZERO: i32 = 35;
 
 /** P_MODE values: the profile runs parts of a kernel to time its phases. */
 const MODE_PACK_ONLY: i32 = 1, MODE_NO_STORE: i32 = 2;
@@ -156,6 +161,92 @@ function lookup(params: usize, rows: usize, idx: usize, p: i32, ob: i32, acc: us
   return y < lo ? lo : y > hi ? hi : y;
 }
 
+/**
+ * Codes of four sums (bias included) with the scales k, in the low byte of each i32 lane:
+ * clamp(f32(sum) * k, lo, hi) (the same as clamping after rounding, lo and hi being integers),
+ * rounded half to even by adding 1.5 * 2^23 (the integer lands in the low mantissa bits), plus
+ * the zero point added bytewise (the code is 0..255, so the low byte carries no borrow).
+ */
+// @ts-ignore: decorator
+@inline function codeLanes(v: v128, k: v128, lo: v128, hi: v128, zero: v128): v128 {
+  const y = f32x4.pmin(f32x4.pmax(f32x4.mul(f32x4.convert_i32x4_s(v), k), lo), hi);
+  return i8x16.add(f32x4.add(y, f32x4.splat(12582912.0)), zero);
+}
+
+/** Four sums of channel o as uint8 codes (P_Q8), as 4 bytes; zero is the zero point in every byte. */
+// @ts-ignore: decorator
+@inline function sumCodes4(v: v128, q8: usize, O: i32, o: i32, zero: v128): i32 {
+  const k = v128.load32_splat(q8 + (<usize>o << 2));
+  const lo = v128.load32_splat(q8 + (<usize>O << 2)), hi = v128.load32_splat(q8 + (<usize>(O + 1) << 2));
+  const c = codeLanes(v, k, lo, hi, zero);
+  return i32x4.extract_lane(i8x16.shuffle(c, c, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12), 0);
+}
+
+/**
+ * The sums of np pixels x `count` channels in acc[p * stride + c] as uint8 codes in the NCHW output
+ * (storeTile's P_Q8 case). In 4x4 blocks the codes are made in the accumulators' order (4 channels
+ * of a pixel per vector: one scale vector, no transpose of int32 lanes) and only their bytes transposed.
+ */
+function storeCodes(params: usize, acc: usize, stride: i32, np: i32, n: i32, o0: i32, count: i32, oh: i32, ow0: i32): void {
+  const O = prm(params, P_O), OH = prm(params, P_OH), OW = prm(params, P_OW);
+  const bias = <usize>prm(params, P_BIAS), q8 = <usize>prm(params, P_Q8), out = <usize>prm(params, P_OUT);
+  const zero = i8x16.splat(<i8>prm(params, P_QZERO));
+  const lo = v128.load32_splat(q8 + (<usize>O << 2)), hi = v128.load32_splat(q8 + (<usize>(O + 1) << 2));
+  const plane = <usize>(OH * OW);
+  let c = 0;
+  if ((np & 3) == 0) {
+    for (; c + 4 <= count; c += 4) {
+      const o = o0 + c;
+      const k = v128.load(q8 + (<usize>o << 2));
+      const b = bias ? v128.load(bias + (<usize>o << 2)) : i32x4.splat(0);
+      const dst = out + <usize>(((n * O + o) * OH + oh) * OW + ow0);
+      for (let p = 0; p < np; p += 4) {
+        const src = acc + (<usize>(p * stride + c) << 2);
+        const c0 = codeLanes(i32x4.add(v128.load(src), b), k, lo, hi, zero);
+        const c1 = codeLanes(i32x4.add(v128.load(src + (<usize>stride << 2)), b), k, lo, hi, zero);
+        const c2 = codeLanes(i32x4.add(v128.load(src + (<usize>stride << 3)), b), k, lo, hi, zero);
+        const c3 = codeLanes(i32x4.add(v128.load(src + <usize>(stride * 12)), b), k, lo, hi, zero);
+        // Bytes (pixel, channel) -> channel-major: channel j's 4 pixels in i32 lane j.
+        const t01 = i8x16.shuffle(c0, c1, 0, 16, 4, 20, 8, 24, 12, 28, 0, 0, 0, 0, 0, 0, 0, 0);
+        const t23 = i8x16.shuffle(c2, c3, 0, 16, 4, 20, 8, 24, 12, 28, 0, 0, 0, 0, 0, 0, 0, 0);
+        const t = i8x16.shuffle(t01, t23, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+        const at = dst + <usize>p;
+        v128.store32_lane(at, t, 0);
+        v128.store32_lane(at + plane, t, 1);
+        v128.store32_lane(at + 2 * plane, t, 2);
+        v128.store32_lane(at + 3 * plane, t, 3);
+      }
+    }
+  }
+  for (; c < count; c++) {
+    const o = o0 + c;
+    const b = bias ? load<i32>(bias + (<usize>o << 2)) : 0;
+    const e = <usize>(((n * O + o) * OH + oh) * OW + ow0);
+    const src = acc + (<usize>c << 2);
+    for (let p = 0; p < np; p++) store1(params, e + <usize>p, load<i32>(src + (<usize>(p * stride) << 2)), b, O, o);
+  }
+}
+
+/** One sum (bias included) of channel o as sumCodes4 computes it. */
+// @ts-ignore: decorator
+@inline function sumCode1(v: i32, q8: usize, O: i32, o: i32, zero: i32): u8 {
+  const y = nearest<f32>(<f32>v * load<f32>(q8 + (<usize>o << 2)));
+  const lo = load<f32>(q8 + (<usize>O << 2)), hi = load<f32>(q8 + (<usize>(O + 1) << 2));
+  return <u8>(<i32>(y < lo ? lo : y > hi ? hi : y) + zero);
+}
+
+/**
+ * Stores one sum of channel o as output element e: a uint8 code (P_Q8), float32 (P_REQ, whose
+ * record carries the bias) or int32; b is the int32 bias.
+ */
+// @ts-ignore: decorator
+@inline function store1(params: usize, e: usize, v: i32, b: i32, O: i32, o: i32): void {
+  const out = <usize>prm(params, P_OUT), req = <usize>prm(params, P_REQ), q8 = <usize>prm(params, P_Q8);
+  if (q8) store<u8>(out + e, sumCode1(v + b, q8, O, o, prm(params, P_QZERO)));
+  else if (req) store<f32>(out + (e << 2), requant1(v, req, O, o));
+  else store<i32>(out + (e << 2), v + b);
+}
+
 /** Stores 4 sums of channel o at dst: int32 plus the bias, or requantized to float32. */
 // @ts-ignore: decorator
 @inline function store4(dst: usize, v: v128, b: v128, req: usize, O: i32, o: i32): void {
@@ -169,41 +260,43 @@ function lookup(params: usize, rows: usize, idx: usize, p: i32, ob: i32, acc: us
 function storeTile(params: usize, acc: usize, stride: i32, np: i32, n: i32, o0: i32, count: i32, oh: i32, ow0: i32): void {
   if (prm(params, P_MODE) == MODE_NO_STORE) return;
   const O = prm(params, P_O), OH = prm(params, P_OH), OW = prm(params, P_OW);
-  const bias = <usize>prm(params, P_BIAS), req = <usize>prm(params, P_REQ);
+  if (prm(params, P_Q8)) {
+    storeCodes(params, acc, stride, np, n, o0, count, oh, ow0);
+    return;
+  }
+  const bias = <usize>prm(params, P_BIAS), req = <usize>prm(params, P_REQ), out = <usize>prm(params, P_OUT);
   let c = 0;
   if ((np & 3) == 0) {
     // 4x4 blocks: 4 pixels of 4 channels are transposed in registers and stored as 4 runs.
-    const plane = <usize>(OH * OW) << 2;
+    const plane = <usize>(OH * OW);
     for (; c + 4 <= count; c += 4) {
       const o = o0 + c;
       const b = bias ? v128.load(bias + (<usize>o << 2)) : i32x4.splat(0);
       const b0 = i32x4.splat(i32x4.extract_lane(b, 0)), b1 = i32x4.splat(i32x4.extract_lane(b, 1));
       const b2 = i32x4.splat(i32x4.extract_lane(b, 2)), b3 = i32x4.splat(i32x4.extract_lane(b, 3));
-      const out = <usize>prm(params, P_OUT) + (<usize>(((n * O + o) * OH + oh) * OW + ow0) << 2);
+      const e = <usize>(((n * O + o) * OH + oh) * OW + ow0);
       for (let p = 0; p < np; p += 4) {
         const src = acc + (<usize>(p * stride + c) << 2);
         const r0 = v128.load(src), r1 = v128.load(src + (<usize>stride << 2));
         const r2 = v128.load(src + (<usize>stride << 3)), r3 = v128.load(src + <usize>(stride * 12));
         const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
         const t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
-        const dst = out + (<usize>p << 2);
-        store4(dst, i64x2.shuffle(t0, t2, 0, 2), b0, req, O, o);
-        store4(dst + plane, i64x2.shuffle(t0, t2, 1, 3), b1, req, O, o + 1);
-        store4(dst + 2 * plane, i64x2.shuffle(t1, t3, 0, 2), b2, req, O, o + 2);
-        store4(dst + 3 * plane, i64x2.shuffle(t1, t3, 1, 3), b3, req, O, o + 3);
+        const s0 = i64x2.shuffle(t0, t2, 0, 2), s1 = i64x2.shuffle(t0, t2, 1, 3);
+        const s2 = i64x2.shuffle(t1, t3, 0, 2), s3 = i64x2.shuffle(t1, t3, 1, 3);
+        const dst = out + ((e + <usize>p) << 2);
+        store4(dst, s0, b0, req, O, o);
+        store4(dst + (plane << 2), s1, b1, req, O, o + 1);
+        store4(dst + (plane << 3), s2, b2, req, O, o + 2);
+        store4(dst + plane * 12, s3, b3, req, O, o + 3);
       }
     }
   }
   for (; c < count; c++) {
     const o = o0 + c;
     const b = bias ? load<i32>(bias + (<usize>o << 2)) : 0;
-    const out = <usize>prm(params, P_OUT) + (<usize>(((n * O + o) * OH + oh) * OW + ow0) << 2);
+    const e = <usize>(((n * O + o) * OH + oh) * OW + ow0);
     const src = acc + (<usize>c << 2);
-    for (let p = 0; p < np; p++) {
-      const v = load<i32>(src + (<usize>(p * stride) << 2));
-      if (req) store<f32>(out + (<usize>p << 2), requant1(v, req, O, o));
-      else store<i32>(out + (<usize>p << 2), v + b);
-    }
+    for (let p = 0; p < np; p++) store1(params, e + <usize>p, load<i32>(src + (<usize>(p * stride) << 2)), b, O, o);
   }
 }
 
@@ -654,6 +747,7 @@ export function depthwise_rows(params: usize, rowBegin: i32, rowEnd: i32, scratc
   const C = prm(params, P_C), Hp = prm(params, P_HP), Wp = prm(params, P_WP);
   const OH = prm(params, P_OH), OW = prm(params, P_OW), sh = prm(params, P_SH), sw = prm(params, P_SW), K = prm(params, P_K);
   const koff = <usize>prm(params, P_KOFF), bias = <usize>prm(params, P_BIAS), req = <usize>prm(params, P_REQ);
+  const q8 = <usize>prm(params, P_Q8), zero = i8x16.splat(<i8>prm(params, P_QZERO));
   const Kp = (K + 1) & ~1;
   const vector = sw == 1 || sw == 2;
   for (let row = rowBegin; row < rowEnd; row++) {
@@ -661,15 +755,15 @@ export function depthwise_rows(params: usize, rowBegin: i32, rowEnd: i32, scratc
     for (let c = 0; c < C; c++) {
       const src = <usize>prm(params, P_IN) + <usize>(((n * C + c) * Hp + oh * sh) * Wp);
       const w = <usize>prm(params, P_W) + (<usize>(c * Kp) << 1);
-      const dst = <usize>prm(params, P_OUT) + (<usize>(((n * C + c) * OH + oh) * OW) << 2);
+      const e = <usize>(((n * C + c) * OH + oh) * OW);
+      const dst = <usize>prm(params, P_OUT) + (q8 ? e : e << 2);
       const b = bias ? load<i32>(bias + (<usize>c << 2)) : 0;
       if (!vector) {
         for (let ow = 0; ow < OW; ow++) {
           const px = src + <usize>(ow * sw);
           let s = b;
           for (let k = 0; k < K; k++) s += <i32>load<u8>(px + <usize>load<i32>(koff + (<usize>k << 2))) * <i32>load<i16>(w + (<usize>k << 1));
-          if (req) store<f32>(dst + (<usize>ow << 2), requant1(s, req, C, c));
-          else store<i32>(dst + (<usize>ow << 2), s);
+          store1(params, e + <usize>ow, s, 0, C, c);
         }
         continue;
       }
@@ -689,6 +783,16 @@ export function depthwise_rows(params: usize, rowBegin: i32, rowEnd: i32, scratc
           const wk = v128.load32_splat(w + (<usize>k << 1));
           a0 = i32x4.add(a0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(x), wk));
           a1 = i32x4.add(a1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(x), wk));
+        }
+        if (q8) {
+          // Eight codes: stored as 8 bytes, or through scratch for a row narrower than 8.
+          const codes = i64x2.splat((<i64>sumCodes4(a1, q8, C, c, zero) << 32) | <i64><u32>sumCodes4(a0, q8, C, c, zero));
+          if (OW >= 8) v128.store64_lane(dst + <usize>ow, codes, 0);
+          else {
+            v128.store(scratch, codes);
+            memory.copy(dst, scratch, <usize>OW);
+          }
+          continue;
         }
         if (req) {
           a0 = requant4(a0, req, C, c);
