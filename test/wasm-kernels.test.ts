@@ -52,6 +52,38 @@ test('wasm PCILT on wide layers (57-160 output channels per group: several chann
   }
 });
 
+test('channel-grouped PCILT layouts (channels per group a multiple of the index group) equal the reference', async () => {
+  // The wasm backend regroups such tables to pack one tap of G channels per index (pre-packed input).
+  const r = rng(6262);
+  const kinds = [
+    { bits: 1, bitSerial: false, G: 8 }, { bits: 2, bitSerial: false, G: 4 }, { bits: 4, bitSerial: false, G: 2 },
+    { bits: 3, bitSerial: true, G: 8 }, { bits: 5, bitSerial: true, G: 4 }, { bits: 8, bitSerial: true, G: 2 },
+  ];
+  for (let rep = 0; rep < 24; rep++) {
+    const { bits, bitSerial, G } = kinds[rep % kinds.length];
+    // Every sixth case is large enough that the input is packed on both threads.
+    const big = rep % 6 === 5;
+    const groups = r.int(1, 2), Cg = G * (big ? 16 / G : r.int(1, 3)), Og = r.int(1, 20);
+    const c = {
+      N: r.int(1, 2), C: Cg * groups, H: big ? 120 : r.int(1, 30), W: big ? 130 : r.int(1, 40), O: Og * groups,
+      KH: r.pick([1, 3, 5]), KW: r.pick([1, 2, 3]), groups,
+      stride: [r.int(1, 2), r.int(1, 3)] as [number, number], dilation: [r.int(1, 2), r.int(1, 2)] as [number, number],
+      padding: [r.int(0, 2), r.int(0, 2), r.int(0, 2), r.int(0, 2)] as [number, number, number, number],
+    };
+    if (c.H + c.padding[0] + c.padding[2] < c.dilation[0] * (c.KH - 1) + 1 || c.W + c.padding[1] + c.padding[3] < c.dilation[1] * (c.KW - 1) + 1) continue;
+    const w = { data: randomIntWeights(r, c, r.int(2, 8)), shape: [c.O, Cg, c.KH, c.KW] };
+    const x = { data: randomCodes(r, c, bits), shape: [c.N, c.C, c.H, c.W] };
+    const t = buildPcilt(w, { activationBits: bits, bitSerial, groupSize: G });
+    assert.equal(t.groupSize, G);
+    const ref = await pciltConv2d(x, t, { ...options(c), backend: 'js' });
+    for (const threads of [1, 2]) {
+      const y = await pciltConv2d(x, t, { ...options(c), backend: 'wasm', threads });
+      const at = firstDiff(y.data, ref.data);
+      assert.equal(at, -1, `bits=${bits} bitSerial=${bitSerial} G=${G} threads=${threads} at ${at}: ${describeCase(c)}`);
+    }
+  }
+});
+
 test('wasm direct equals the reference: int8 and int16 weights, bias, 1 and 2 threads', async () => {
   const r = rng(777);
   for (let rep = 0; rep < 40; rep++) {

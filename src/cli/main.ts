@@ -20,7 +20,7 @@ Commands:
   demo                      PCILT vs direct multiplication on the seed's layers (npm start)
   tables [--in C] [--out O] [--kernel K] [--bits 1,2,4,8] [--weight-bits W] [--json]
                             table bytes of every variant for one layer, against the seed's
-  bench [--layers seed,mnist-b1,mnist-b64] [--bits 1,2,4,8] [--threads 1,2] [--runs N]
+  bench [--layers seed,mnist-b1,mnist-b64] [--bits 1,2,4,8] [--threads 1,2] [--runs N] [--rounds R]
         [--impls LIST] [--json] [--report FILE] [--quick] [--no-profile] [--backend wasm|webgpu]
                             PCILT vs direct multiplication vs onnxruntime and tfjs, same data, one run;
                             --backend webgpu: PCILT vs dot4I8Packed direct on the GPU (seed layer by default)

@@ -17,9 +17,15 @@ interface Rows {
   /** Segments summed in int16 before a flush to int32 can be needed. */
   chunk: number;
   segBytes: number;
+  /**
+   * Channel-grouped: segment s = cg * KH * KW + tap packs one tap of the G channels cg * G.. (the
+   * input is pre-packed once, pack_groups) instead of G consecutive (c, kh, kw) of the user's tables.
+   */
+  grouped: boolean;
 }
 
-const rowsCache = new WeakMap<PciltTables, Rows>();
+/** Per tables object, its layouts by groups count (almost always one). */
+const rowsCache = new WeakMap<PciltTables, Map<number, Rows>>();
 const freeRows = new FinalizationRegistry<{ engine: Engine; ptr: number }>(({ engine, ptr }) => engine.heap.release(ptr));
 
 function pciltSupport(t: PciltTables): string | null {
@@ -34,12 +40,47 @@ function padTo8(n: number): number {
   return Math.ceil(n / 8) * 8;
 }
 
-/** Transposes tables into row-per-code form once per tables object; freed when the tables are. */
+/**
+ * The entries of the channel-grouped segments, seg[o][s][code], from the weights the tables were built
+ * from (plain products only): entry = sum_i v_i(code) * w[o][(cg * G + i) * KK + tap]. Null when the
+ * tables cannot be regrouped or an entry would not fit int16.
+ */
+function groupedEntries(t: PciltTables): Int32Array | null {
+  const [O, Cg, KH, KW] = t.weightShape, G = t.groupSize, ib = t.indexBits, R = t.tableSize, KK = KH * KW;
+  if (G < 2 || Cg % G !== 0) return null;
+  const w = t.derivedWeights();
+  if (!w) return null;
+  const S = (Cg / G) * KK, mask = (1 << ib) - 1;
+  const seg = new Int32Array(O * S * R);
+  for (let o = 0; o < O; o++) {
+    for (let s = 0; s < S; s++) {
+      const cg = Math.floor(s / KK), tap = s % KK, e = (o * S + s) * R;
+      // Code by code from the codes of fewer slots: slot i's value v added to every code of slots < i.
+      for (let i = 0; i < G; i++) {
+        const wi = w[o * Cg * KK + (cg * G + i) * KK + tap], low = 1 << (i * ib);
+        for (let v = 1; v <= mask; v++) for (let c = 0; c < low; c++) seg[e + c + v * low] = seg[e + c] + v * wi;
+      }
+    }
+  }
+  return seg.every((v) => v >= -32768 && v <= 32767) ? seg : null;
+}
+
+/**
+ * Transposes tables into row-per-code form once per tables object (and groups count); freed when the
+ * tables are. Where the tables can be regrouped (plain products, G channels per group dividing C),
+ * the segments pack one tap of G channels: the input is then packed once per call (pack_groups)
+ * instead of once per tap, and the indices of a tile are 16-byte copies (docs/perf-notes.md section 22).
+ */
 function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
-  const cached = rowsCache.get(t);
+  const layouts = rowsCache.get(t) ?? new Map<number, Rows>();
+  rowsCache.set(t, layouts);
+  const cached = layouts.get(groups);
   if (cached) return cached;
   const [O] = t.weightShape;
   const Og = O / groups, OgPad = padTo8(Og), S = t.segments, R = t.tableSize;
+  const regrouped = groupedEntries(t);
+  const grouped = regrouped !== null;
+  const src = regrouped ?? t.entries;
   // Segments one cache line further apart than their R rows: at R * OgPad * 2 bytes (64 KB on the seed
   // layer) the same code's row in every segment fell into one L1 set, and frequent codes (0 after a
   // ReLU) were read from L2 at half the speed (docs/perf-notes.md section 18).
@@ -48,22 +89,29 @@ function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
   const ptr = e.heap.alloc(count * 2);
   const rows = new Int16Array(e.memory.buffer, ptr, count);
   rows.fill(0);
-  const { entries, tableOf } = t;
-  for (let o = 0; o < O; o++) {
-    const gi = Math.floor(o / Og), oo = o % Og;
-    for (let s = 0; s < S; s++) {
-      const src = tableOf[o * S + s] * R;
-      const dst = (gi * S + s) * segElems + oo;
-      for (let c = 0; c < R; c++) rows[dst + c * OgPad] = entries[src + c];
-    }
-  }
   // A channel's partial sum over any run of segments is bounded by its sum of largest |entries|
   // per segment; when that fits int16, one flush per bit plane is enough.
-  const perPlane = Math.max(...t.channelBound) / (t.bitSerial ? 2 ** t.activationBits - 1 : 1);
-  const maxAbs = t.maxAbsEntry;
+  let perPlane = 0, maxAbs = 0;
+  for (let o = 0; o < O; o++) {
+    const gi = Math.floor(o / Og), oo = o % Og;
+    let bound = 0;
+    for (let s = 0; s < S; s++) {
+      const from = (grouped ? o * S + s : t.tableOf[o * S + s]) * R;
+      const dst = (gi * S + s) * segElems + oo;
+      let m = 0;
+      for (let c = 0; c < R; c++) {
+        const v = src[from + c];
+        rows[dst + c * OgPad] = v;
+        m = Math.max(m, Math.abs(v));
+      }
+      bound += m;
+      maxAbs = Math.max(maxAbs, m);
+    }
+    perPlane = Math.max(perPlane, bound);
+  }
   const chunk = perPlane <= 32767 || maxAbs === 0 ? S : Math.max(1, Math.floor(32767 / maxAbs));
-  const prepared = { ptr, bytes: count * 2, OgPad, chunk, segBytes: segElems * 2 };
-  rowsCache.set(t, prepared);
+  const prepared = { ptr, bytes: count * 2, OgPad, chunk, segBytes: segElems * 2, grouped };
+  layouts.set(groups, prepared);
   freeRows.register(t, { engine: e, ptr });
   return prepared;
 }
@@ -288,7 +336,45 @@ async function pcilt(job: PciltJob, mode: number = MODE.FULL, times?: CallTimes,
   p[P.MODE] = mode;
   const scratch = e.kernels.scratch_bytes(p[P.PLANES], t.segments, 0, rows.OgPad);
   if (times) times.setup += performance.now() - t0;
+  if (rows.grouped) {
+    try {
+      await packGroups(e, call, job, times);
+    } catch (err) {
+      for (const a of call.allocs) e.heap.release(a);
+      throw err;
+    }
+  }
   return runRows(e, 'pcilt_rows', call, job, scratch, times);
+}
+
+/**
+ * For channel-grouped rows: packs the call's input into index bytes [N][planes][C/G][Hp][Wp] (on the
+ * threads for large inputs) and points the kernel at them, with each segment's offset in P_KOFF.
+ */
+async function packGroups(e: Engine, call: Call, job: PciltJob, times?: CallTimes): Promise<void> {
+  const t = job.tables, g = job.geometry, p = call.params;
+  // Read before allocating: growing an unshared memory detaches `p`.
+  const G = t.groupSize, KK = g.KH * g.KW, planes = p[P.PLANES], Hp = p[P.HP], Wp = p[P.WP], HW = Hp * Wp, input = p[P.IN];
+  const units = g.N * (g.C / G);
+  const packed = e.heap.alloc(units * planes * HW + 64);
+  call.allocs.push(packed);
+  const offs = e.heap.alloc(t.segments * 4);
+  call.allocs.push(offs);
+  const o = new Int32Array(e.memory.buffer, offs, t.segments);
+  for (let s = 0; s < t.segments; s++) {
+    const cg = Math.floor(s / KK), kh = Math.floor((s % KK) / g.KW), kw = s % g.KW;
+    o[s] = (cg * Hp + kh * g.dilH) * Wp + kw * g.dilW;
+  }
+  const t0 = performance.now();
+  const T = units * HW < QUANT_THREADED ? 1 : threadCount(e, job.threads, units);
+  const tasks: Task[] = [];
+  for (let i = 0; i < T; i++) {
+    tasks.push({ fn: 'pack_groups', args: [input, packed, Math.floor((units * i) / T), Math.floor((units * (i + 1)) / T), g.C, HW, G, t.indexBits, planes, t.bitSerial ? 1 : 0] });
+  }
+  await e.pool.run(tasks, (k) => (e.kernels.pack_groups as (...a: number[]) => void)(...k.args));
+  if (times) times.kernel += performance.now() - t0;
+  const q = call.params;
+  q[P.IN] = packed; q[P.KOFF] = offs; q[P.GROUPED] = 1;
 }
 
 /** A weight array's layout in wasm memory, and its largest |weight| (bounds the relaxed kernel's int16 sums). */

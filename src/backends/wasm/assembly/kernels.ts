@@ -16,6 +16,11 @@ const P_SEGBYTES: i32 = 34;
  * clamp(nearest(f32(sum) * scale[o]), lo, hi) + P_QZERO, sum with the bias.
  */
 const P_Q8: i32 = 22, P_QZERO: i32 = 35;
+/**
+ * P_GROUPED: 1 when the PCILT input is pre-packed (pack_groups): index bytes [N][planes][C/G][Hp][Wp],
+ * each holding one tap of G consecutive channels, and P_KOFF holds each segment's offset in it.
+ */
+const P_GROUPED: i32 = 36;
 
 /** P_MODE values: the profile runs parts of a kernel to time its phases. */
 const MODE_PACK_ONLY: i32 = 1, MODE_NO_STORE: i32 = 2;
@@ -38,6 +43,20 @@ function packIndices(params: usize, n: i32, gi: i32, oh: i32, ow0: i32, np: i32,
   const G = prm(params, P_G), ib = prm(params, P_IB), planes = prm(params, P_PLANES);
   const bitSerial = prm(params, P_BITSERIAL) != 0;
   const koff = <usize>prm(params, P_KOFF);
+  if (prm(params, P_GROUPED)) {
+    // The indices are bytes of the pre-packed input: one 16-byte load per segment at stride 1.
+    const CG = C / G, plane = <usize>(CG * Hp * Wp);
+    const at = <usize>prm(params, P_IN) + <usize>(((n * planes * CG + gi * (Cg / G)) * Hp + oh * sh) * Wp + ow0 * sw);
+    for (let j = 0; j < planes; j++) {
+      const pj = at + <usize>j * plane;
+      for (let s = 0; s < S; s++) {
+        const src = pj + <usize>load<i32>(koff + (<usize>s << 2)), dst = idx + <usize>((j * S + s) * TILE);
+        if (sw == 1) v128.store(dst, v128.load(src));
+        else for (let p = 0; p < np; p++) store<u8>(dst + <usize>p, load<u8>(src + <usize>(p * sw)));
+      }
+    }
+    return;
+  }
   const base = <usize>prm(params, P_IN) + <usize>(((n * C + gi * Cg) * Hp + oh * sh) * Wp + ow0 * sw);
   if (sw == 1) {
     // Stride 1: the codes of 16 neighbouring pixels at one kernel tap are 16 consecutive bytes.
@@ -535,6 +554,42 @@ export function pad_input(src: usize, dst: usize, planes: i32, H: i32, W: i32, H
   for (let p = 0; p < planes; p++) {
     for (let h = 0; h < H; h++) {
       memory.copy(dst + <usize>((p * Hp + h + padT) * Wp + padL), src + <usize>((p * H + h) * W), <usize>W);
+    }
+  }
+}
+
+/**
+ * Pre-packs zero-bordered codes [N][C][Hp][Wp] for channel-grouped PCILT tables: for channel groups
+ * u = n * C/G + cg in [u0, u1) and each plane j, the bytes sum_i v_i << (i * ib) of the G channels
+ * cg * G + i at every position, v_i the code (or its bit j, bit-serial), into [N][planes][C/G][Hp][Wp].
+ */
+export function pack_groups(src: usize, dst: usize, u0: i32, u1: i32, C: i32, HW: i32, G: i32, ib: i32, planes: i32, bitSerial: i32): void {
+  const CG = C / G, one = i8x16.splat(1);
+  for (let u = u0; u < u1; u++) {
+    const n = u / CG, cg = u % CG;
+    const from = src + <usize>(n * C + cg * G) * <usize>HW;
+    for (let j = 0; j < planes; j++) {
+      const to = dst + <usize>((n * planes + j) * CG + cg) * <usize>HW;
+      let x = 0;
+      for (; x + 16 <= HW; x += 16) {
+        let v = i8x16.splat(0);
+        for (let i = 0; i < G; i++) {
+          let codes = v128.load(from + <usize>i * <usize>HW + <usize>x);
+          if (bitSerial) codes = v128.and(i8x16.shr_u(codes, j), one);
+          v = v128.or(v, i8x16.shl(codes, i * ib));
+        }
+        v128.store(to + <usize>x, v);
+      }
+      // The last bytes one by one: a vector store would reach into a plane another thread writes.
+      for (; x < HW; x++) {
+        let v = 0;
+        for (let i = 0; i < G; i++) {
+          let code = <i32>load<u8>(from + <usize>i * <usize>HW + <usize>x);
+          if (bitSerial) code = (code >> j) & 1;
+          v |= code << (i * ib);
+        }
+        store<u8>(to + <usize>x, <u8>v);
+      }
     }
   }
 }
