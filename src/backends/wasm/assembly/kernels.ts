@@ -202,11 +202,11 @@ function lookup(params: usize, rows: usize, idx: usize, p: i32, ob: i32, acc: us
 }
 
 /**
- * The sums of np pixels x `count` channels in acc[p * stride + c] as uint8 codes in the NCHW output
- * (storeTile's P_Q8 case). In 4x4 blocks the codes are made in the accumulators' order (4 channels
- * of a pixel per vector: one scale vector, no transpose of int32 lanes) and only their bytes transposed.
+ * storeTile's P_Q8 case in 4x4 blocks: the sums as uint8 codes, made in the accumulators' order (4
+ * channels of a pixel per vector: one scale vector, no transpose of int32 lanes), only their bytes
+ * transposed. Returns the channels done (the rest go one by one).
  */
-function storeCodes(params: usize, acc: usize, stride: i32, np: i32, n: i32, o0: i32, count: i32, oh: i32, ow0: i32): void {
+function storeCodeBlocks(params: usize, acc: usize, stride: i32, np: i32, n: i32, o0: i32, count: i32, oh: i32, ow0: i32): i32 {
   const O = prm(params, P_O), OH = prm(params, P_OH), OW = prm(params, P_OW);
   const bias = <usize>prm(params, P_BIAS), q8 = <usize>prm(params, P_Q8), out = <usize>prm(params, P_OUT);
   const zero = i8x16.splat(<i8>prm(params, P_QZERO));
@@ -237,13 +237,7 @@ function storeCodes(params: usize, acc: usize, stride: i32, np: i32, n: i32, o0:
       }
     }
   }
-  for (; c < count; c++) {
-    const o = o0 + c;
-    const b = bias ? load<i32>(bias + (<usize>o << 2)) : 0;
-    const e = <usize>(((n * O + o) * OH + oh) * OW + ow0);
-    const src = acc + (<usize>c << 2);
-    for (let p = 0; p < np; p++) store1(params, e + <usize>p, load<i32>(src + (<usize>(p * stride) << 2)), b, O, o);
-  }
+  return c;
 }
 
 /** One sum (bias included) of channel o as sumCodes4 computes it. */
@@ -279,13 +273,10 @@ function storeCodes(params: usize, acc: usize, stride: i32, np: i32, n: i32, o0:
 function storeTile(params: usize, acc: usize, stride: i32, np: i32, n: i32, o0: i32, count: i32, oh: i32, ow0: i32): void {
   if (prm(params, P_MODE) == MODE_NO_STORE) return;
   const O = prm(params, P_O), OH = prm(params, P_OH), OW = prm(params, P_OW);
-  if (prm(params, P_Q8)) {
-    storeCodes(params, acc, stride, np, n, o0, count, oh, ow0);
-    return;
-  }
   const bias = <usize>prm(params, P_BIAS), req = <usize>prm(params, P_REQ), out = <usize>prm(params, P_OUT);
   let c = 0;
-  if ((np & 3) == 0) {
+  if (prm(params, P_Q8)) c = storeCodeBlocks(params, acc, stride, np, n, o0, count, oh, ow0);
+  else if ((np & 3) == 0) {
     // 4x4 blocks: 4 pixels of 4 channels are transposed in registers and stored as 4 runs.
     const plane = <usize>(OH * OW);
     for (; c + 4 <= count; c += 4) {
