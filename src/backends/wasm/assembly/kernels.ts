@@ -202,42 +202,38 @@ function lookup(params: usize, rows: usize, idx: usize, p: i32, ob: i32, acc: us
 }
 
 /**
- * storeTile's P_Q8 case in 4x4 blocks: the sums as uint8 codes, made in the accumulators' order (4
- * channels of a pixel per vector: one scale vector, no transpose of int32 lanes), only their bytes
- * transposed. Returns the channels done (the rest go one by one).
+ * storeTile's P_Q8 case for the whole 4x4 blocks (pixels below np4, channels below c4): the sums as
+ * uint8 codes, made in the accumulators' order (4 channels of a pixel per vector: one scale vector,
+ * no transpose of int32 lanes), only their bytes transposed.
  */
-function storeCodeBlocks(params: usize, acc: usize, stride: i32, np: i32, n: i32, o0: i32, count: i32, oh: i32, ow0: i32): i32 {
+function storeCodeBlocks(params: usize, acc: usize, stride: i32, np4: i32, n: i32, o0: i32, c4: i32, oh: i32, ow0: i32): void {
   const O = prm(params, P_O), OH = prm(params, P_OH), OW = prm(params, P_OW);
   const bias = <usize>prm(params, P_BIAS), q8 = <usize>prm(params, P_Q8), out = <usize>prm(params, P_OUT);
   const zero = i8x16.splat(<i8>prm(params, P_QZERO));
   const lo = v128.load32_splat(q8 + (<usize>O << 2)), hi = v128.load32_splat(q8 + (<usize>(O + 1) << 2));
   const plane = <usize>(OH * OW);
-  let c = 0;
-  if ((np & 3) == 0) {
-    for (; c + 4 <= count; c += 4) {
-      const o = o0 + c;
-      const k = v128.load(q8 + (<usize>o << 2));
-      const b = bias ? v128.load(bias + (<usize>o << 2)) : i32x4.splat(0);
-      const dst = out + <usize>(((n * O + o) * OH + oh) * OW + ow0);
-      for (let p = 0; p < np; p += 4) {
-        const src = acc + (<usize>(p * stride + c) << 2);
-        const c0 = codeLanes(i32x4.add(v128.load(src), b), k, lo, hi, zero);
-        const c1 = codeLanes(i32x4.add(v128.load(src + (<usize>stride << 2)), b), k, lo, hi, zero);
-        const c2 = codeLanes(i32x4.add(v128.load(src + (<usize>stride << 3)), b), k, lo, hi, zero);
-        const c3 = codeLanes(i32x4.add(v128.load(src + <usize>(stride * 12)), b), k, lo, hi, zero);
-        // Bytes (pixel, channel) -> channel-major: channel j's 4 pixels in i32 lane j.
-        const t01 = i8x16.shuffle(c0, c1, 0, 16, 4, 20, 8, 24, 12, 28, 0, 0, 0, 0, 0, 0, 0, 0);
-        const t23 = i8x16.shuffle(c2, c3, 0, 16, 4, 20, 8, 24, 12, 28, 0, 0, 0, 0, 0, 0, 0, 0);
-        const t = i8x16.shuffle(t01, t23, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
-        const at = dst + <usize>p;
-        v128.store32_lane(at, t, 0);
-        v128.store32_lane(at + plane, t, 1);
-        v128.store32_lane(at + 2 * plane, t, 2);
-        v128.store32_lane(at + 3 * plane, t, 3);
-      }
+  for (let c = 0; c < c4; c += 4) {
+    const o = o0 + c;
+    const k = v128.load(q8 + (<usize>o << 2));
+    const b = bias ? v128.load(bias + (<usize>o << 2)) : i32x4.splat(0);
+    const dst = out + <usize>(((n * O + o) * OH + oh) * OW + ow0);
+    for (let p = 0; p < np4; p += 4) {
+      const src = acc + (<usize>(p * stride + c) << 2);
+      const c0 = codeLanes(i32x4.add(v128.load(src), b), k, lo, hi, zero);
+      const c1 = codeLanes(i32x4.add(v128.load(src + (<usize>stride << 2)), b), k, lo, hi, zero);
+      const c2 = codeLanes(i32x4.add(v128.load(src + (<usize>stride << 3)), b), k, lo, hi, zero);
+      const c3 = codeLanes(i32x4.add(v128.load(src + <usize>(stride * 12)), b), k, lo, hi, zero);
+      // Bytes (pixel, channel) -> channel-major: channel j's 4 pixels in i32 lane j.
+      const t01 = i8x16.shuffle(c0, c1, 0, 16, 4, 20, 8, 24, 12, 28, 0, 0, 0, 0, 0, 0, 0, 0);
+      const t23 = i8x16.shuffle(c2, c3, 0, 16, 4, 20, 8, 24, 12, 28, 0, 0, 0, 0, 0, 0, 0, 0);
+      const t = i8x16.shuffle(t01, t23, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+      const at = dst + <usize>p;
+      v128.store32_lane(at, t, 0);
+      v128.store32_lane(at + plane, t, 1);
+      v128.store32_lane(at + 2 * plane, t, 2);
+      v128.store32_lane(at + 3 * plane, t, 3);
     }
   }
-  return c;
 }
 
 /** One sum (bias included) of channel o as sumCodes4 computes it. */
@@ -268,24 +264,25 @@ function storeCodeBlocks(params: usize, acc: usize, stride: i32, np: i32, n: i32
 
 /**
  * Writes the sums of np pixels (n, oh, ow0..) x `count` channels from acc[p * stride + c] to the
- * NCHW output: each channel's pixels are one contiguous run, so the stores stream.
+ * NCHW output: each channel's pixels are one contiguous run, so the stores stream. Whole 4x4 blocks
+ * go through registers (4 pixels of 4 channels transposed, stored as 4 runs); the pixels beyond the
+ * last multiple of 4 and the channels beyond the last multiple of 4 one by one.
  */
 function storeTile(params: usize, acc: usize, stride: i32, np: i32, n: i32, o0: i32, count: i32, oh: i32, ow0: i32): void {
   if (prm(params, P_MODE) == MODE_NO_STORE) return;
   const O = prm(params, P_O), OH = prm(params, P_OH), OW = prm(params, P_OW);
   const bias = <usize>prm(params, P_BIAS), req = <usize>prm(params, P_REQ), out = <usize>prm(params, P_OUT);
-  let c = 0;
-  if (prm(params, P_Q8)) c = storeCodeBlocks(params, acc, stride, np, n, o0, count, oh, ow0);
-  else if ((np & 3) == 0) {
-    // 4x4 blocks: 4 pixels of 4 channels are transposed in registers and stored as 4 runs.
+  const np4 = np & ~3, c4 = count & ~3;
+  if (prm(params, P_Q8)) storeCodeBlocks(params, acc, stride, np4, n, o0, c4, oh, ow0);
+  else {
     const plane = <usize>(OH * OW);
-    for (; c + 4 <= count; c += 4) {
+    for (let c = 0; c < c4; c += 4) {
       const o = o0 + c;
       const b = bias ? v128.load(bias + (<usize>o << 2)) : i32x4.splat(0);
       const b0 = i32x4.splat(i32x4.extract_lane(b, 0)), b1 = i32x4.splat(i32x4.extract_lane(b, 1));
       const b2 = i32x4.splat(i32x4.extract_lane(b, 2)), b3 = i32x4.splat(i32x4.extract_lane(b, 3));
       const e = <usize>(((n * O + o) * OH + oh) * OW + ow0);
-      for (let p = 0; p < np; p += 4) {
+      for (let p = 0; p < np4; p += 4) {
         const src = acc + (<usize>(p * stride + c) << 2);
         const r0 = v128.load(src), r1 = v128.load(src + (<usize>stride << 2));
         const r2 = v128.load(src + (<usize>stride << 3)), r3 = v128.load(src + <usize>(stride * 12));
@@ -301,12 +298,12 @@ function storeTile(params: usize, acc: usize, stride: i32, np: i32, n: i32, o0: 
       }
     }
   }
-  for (; c < count; c++) {
+  for (let c = 0; c < count; c++) {
     const o = o0 + c;
     const b = bias ? load<i32>(bias + (<usize>o << 2)) : 0;
     const e = <usize>(((n * O + o) * OH + oh) * OW + ow0);
     const src = acc + (<usize>c << 2);
-    for (let p = 0; p < np; p++) store1(params, e + <usize>p, load<i32>(src + (<usize>(p * stride) << 2)), b, O, o);
+    for (let p = c < c4 ? np4 : 0; p < np; p++) store1(params, e + <usize>p, load<i32>(src + (<usize>(p * stride) << 2)), b, O, o);
   }
 }
 
