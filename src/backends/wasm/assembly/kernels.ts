@@ -298,7 +298,8 @@ function storeTile(params: usize, acc: usize, stride: i32, np: i32, n: i32, o0: 
       }
     }
   }
-  for (let c = 0; c < count; c++) {
+  // Pixels beyond np4 of the first c4 channels (none when np is a multiple of 4), then every pixel of the rest.
+  for (let c = np4 == np ? c4 : 0; c < count; c++) {
     const o = o0 + c;
     const b = bias ? load<i32>(bias + (<usize>o << 2)) : 0;
     const e = <usize>(((n * O + o) * OH + oh) * OW + ow0);
