@@ -349,18 +349,18 @@ async function pcilt(job: PciltJob, mode: number = MODE.FULL, times?: CallTimes,
 
 /**
  * For channel-grouped rows: packs the call's input into index bytes [N][planes][C/G][Hp][Wp] (on the
- * threads for large inputs) and points the kernel at them, with each segment's offset in P_KOFF.
+ * threads for large inputs) and points the kernel at them. Each segment's offset in them replaces
+ * the per-tap offsets in P_KOFF (S = K / G of its K slots), which the grouped kernel does not read.
  */
 async function packGroups(e: Engine, call: Call, job: PciltJob, times?: CallTimes): Promise<void> {
   const t = job.tables, g = job.geometry, p = call.params;
   // Read before allocating: growing an unshared memory detaches `p`.
-  const G = t.groupSize, KK = g.KH * g.KW, planes = p[P.PLANES], Hp = p[P.HP], Wp = p[P.WP], HW = Hp * Wp, input = p[P.IN];
+  const G = t.groupSize, KK = g.KH * g.KW, planes = p[P.PLANES], Hp = p[P.HP], Wp = p[P.WP], HW = Hp * Wp;
+  const input = p[P.IN], koff = p[P.KOFF];
   const units = g.N * (g.C / G);
   const packed = e.heap.alloc(units * planes * HW + 64);
   call.allocs.push(packed);
-  const offs = e.heap.alloc(t.segments * 4);
-  call.allocs.push(offs);
-  const o = new Int32Array(e.memory.buffer, offs, t.segments);
+  const o = new Int32Array(e.memory.buffer, koff, t.segments);
   for (let s = 0; s < t.segments; s++) {
     const cg = Math.floor(s / KK), kh = Math.floor((s % KK) / g.KW), kw = s % g.KW;
     o[s] = (cg * Hp + kh * g.dilH) * Wp + kw * g.dilW;
@@ -374,7 +374,7 @@ async function packGroups(e: Engine, call: Call, job: PciltJob, times?: CallTime
   await e.pool.run(tasks, (k) => (e.kernels.pack_groups as (...a: number[]) => void)(...k.args));
   if (times) times.kernel += performance.now() - t0;
   const q = call.params;
-  q[P.IN] = packed; q[P.KOFF] = offs; q[P.GROUPED] = 1;
+  q[P.IN] = packed; q[P.GROUPED] = 1;
 }
 
 /** A weight array's layout in wasm memory, and its largest |weight| (bounds the relaxed kernel's int16 sums). */
