@@ -52,6 +52,27 @@ test('wasm PCILT on wide layers (57-160 output channels per group: several chann
   }
 });
 
+test('wasm PCILT stays exact where its centred int16 sums need several flushes (extreme weights, long reductions)', async () => {
+  // The rows hold each segment's entries less their midpoint (added back through the bias); with
+  // weights at the int8 extremes and 128 channels x 3 x 3, a plane's sums need 2-3 flushes to int32.
+  const r = rng(7373);
+  const kinds = [{ bits: 1, bitSerial: false, G: 8 }, { bits: 2, bitSerial: true, G: 8 }, { bits: 3, bitSerial: false, G: 2 }, { bits: 4, bitSerial: true, groupSize: 5 }];
+  for (const [i, k] of kinds.entries()) {
+    const c = { N: 1, C: 128, H: r.int(3, 9), W: r.int(3, 21), O: r.int(3, 19), KH: 3, KW: 3, groups: 1, stride: [1, 1] as [number, number], dilation: [1, 1] as [number, number], padding: [1, 1, 1, 1] as [number, number, number, number] };
+    // All one sign in half the cases (the entries' range then lies on one side of 0), mixed in the others.
+    const w = { data: Int8Array.from({ length: c.O * c.C * 9 }, () => (i % 2 ? r.pick([-128, -127]) : r.pick([-128, 127, -127, 126]))), shape: [c.O, c.C, 3, 3] };
+    const x = { data: randomCodes(r, c, k.bits), shape: [c.N, c.C, c.H, c.W] };
+    const bias = i < 2 ? Int32Array.from({ length: c.O }, () => r.int(-1000, 1000)) : undefined;
+    const t = buildPcilt(w, { activationBits: k.bits, bitSerial: k.bitSerial, groupSize: k.G ?? k.groupSize });
+    const ref = await pciltConv2d(x, t, { ...options(c), bias, backend: 'js' });
+    for (const threads of [1, 2]) {
+      const y = await pciltConv2d(x, t, { ...options(c), bias, backend: 'wasm', threads });
+      const at = firstDiff(y.data, ref.data);
+      assert.equal(at, -1, `${JSON.stringify(k)} threads=${threads} at ${at}: ${describeCase(c)}`);
+    }
+  }
+});
+
 test('channel-grouped PCILT layouts (channels per group a multiple of the index group) equal the reference', async () => {
   // The wasm backend regroups such tables to pack one tap of G channels per index (pre-packed input).
   const r = rng(6262);

@@ -22,6 +22,11 @@ interface Rows {
    * input is pre-packed once, pack_groups) instead of G consecutive (c, kh, kw) of the user's tables.
    */
   grouped: boolean;
+  /**
+   * Each segment's entries are stored less their midpoint m (so that more segments fit int16 between
+   * flushes); offset[o] = sum over segments of m, added back through the bias, times 2^planes - 1.
+   */
+  offset: Int32Array;
 }
 
 /** Per tables object, its layouts by groups count (almost always one). */
@@ -89,8 +94,13 @@ function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
   const ptr = e.heap.alloc(count * 2);
   const rows = new Int16Array(e.memory.buffer, ptr, count);
   rows.fill(0);
+  // Every pixel reads one row of every segment, so entries less a constant per (channel, segment)
+  // give the same sum less a constant per channel. Centred on their midpoint, a segment's entries
+  // span half their range either side of 0 (a 1-bit segment: half the sum of its |weights|
+  // instead of the larger of its positive and negative sums), and more segments fit int16.
   // A channel's partial sum over any run of segments is bounded by its sum of largest |entries|
   // per segment; when that fits int16, one flush per bit plane is enough.
+  const offset = new Int32Array(O);
   let perPlane = 0, maxAbs = 0;
   for (let o = 0; o < O; o++) {
     const gi = Math.floor(o / Og), oo = o % Og;
@@ -98,19 +108,22 @@ function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
     for (let s = 0; s < S; s++) {
       const from = (grouped ? o * S + s : t.tableOf[o * S + s]) * R;
       const dst = (gi * S + s) * segElems + oo;
-      let m = 0;
-      for (let c = 0; c < R; c++) {
-        const v = src[from + c];
-        rows[dst + c * OgPad] = v;
-        m = Math.max(m, Math.abs(v));
+      let lo = src[from], hi = lo;
+      for (let c = 1; c < R; c++) {
+        lo = Math.min(lo, src[from + c]);
+        hi = Math.max(hi, src[from + c]);
       }
+      const mid = Math.floor((lo + hi) / 2);
+      for (let c = 0; c < R; c++) rows[dst + c * OgPad] = src[from + c] - mid;
+      offset[o] += mid;
+      const m = Math.max(hi - mid, mid - lo);
       bound += m;
       maxAbs = Math.max(maxAbs, m);
     }
     perPlane = Math.max(perPlane, bound);
   }
   const chunk = perPlane <= 32767 || maxAbs === 0 ? S : Math.max(1, Math.floor(32767 / maxAbs));
-  const prepared = { ptr, bytes: count * 2, OgPad, chunk, segBytes: segElems * 2, grouped };
+  const prepared = { ptr, bytes: count * 2, OgPad, chunk, segBytes: segElems * 2, grouped, offset };
   layouts.set(groups, prepared);
   freeRows.register(t, { engine: e, ptr });
   return prepared;
@@ -221,7 +234,7 @@ interface Call {
 }
 
 /** Allocates the parts every job shares and fills the geometry part of the parameter record. */
-function setup(e: Engine, padded: Padded, g: ConvGeometry, job: PciltJob | DirectJob, OgPad: number): Call {
+function setup(e: Engine, padded: Padded, g: ConvGeometry, job: PciltJob | DirectJob, OgPad: number, offset?: Int32Array): Call {
   const { bias, requant: q } = job;
   const allocs: number[] = [padded.ptr];
   const alloc = (bytes: number) => {
@@ -233,7 +246,7 @@ function setup(e: Engine, padded: Padded, g: ConvGeometry, job: PciltJob | Direc
   const koff = alloc(K * 4);
   const paramsPtr = alloc(PARAM_COUNT * 4);
   const outPtr = alloc(g.N * g.O * g.OH * g.OW * (q ? 1 : 4));
-  const biasPtr = bias instanceof Int32Array ? alloc(g.O * 4) : 0;
+  const biasPtr = bias instanceof Int32Array || offset ? alloc(g.O * 4) : 0;
   const req = padded.requant ? alloc(padded.requant.byteLength) : 0;
   const q8 = q ? alloc((g.O + 2) * 4) : 0;
   const buf = e.memory.buffer;
@@ -241,7 +254,12 @@ function setup(e: Engine, padded: Padded, g: ConvGeometry, job: PciltJob | Direc
   for (let c = 0, k = 0; c < g.Cg; c++)
     for (let kh = 0; kh < g.KH; kh++)
       for (let kw = 0; kw < g.KW; kw++) koffs[k++] = (c * padded.Hp + kh * g.dilH) * padded.Wp + kw * g.dilW;
-  if (biasPtr) new Int32Array(buf, biasPtr, g.O).set(bias as Int32Array);
+  if (biasPtr) {
+    // The kernels add an int32 bias: the integer one given, plus the rows' offsets (a float bias is added after).
+    const b = new Int32Array(buf, biasPtr, g.O);
+    b.set(bias instanceof Int32Array ? bias : new Int32Array(g.O));
+    if (offset) for (let o = 0; o < g.O; o++) b[o] += offset[o];
+  }
   if (req) new Float32Array(buf, req, padded.requant!.length).set(padded.requant!);
   if (q) {
     const r = new Float32Array(buf, q8, g.O + 2);
@@ -329,9 +347,11 @@ async function pcilt(job: PciltJob, mode: number = MODE.FULL, times?: CallTimes,
   const t0 = performance.now();
   const t = job.tables, g = job.geometry;
   const rows = prepareRows(e, t, g.groups);
-  const call = setup(e, await input(e, g, job.threads), g, job, rows.OgPad);
+  const planes = t.bitSerial ? t.activationBits : 1;
+  const offset = rows.offset.map((m) => m * (2 ** planes - 1));
+  const call = setup(e, await input(e, g, job.threads), g, job, rows.OgPad, offset);
   const p = call.params;
-  p[P.S] = t.segments; p[P.G] = t.groupSize; p[P.IB] = t.indexBits; p[P.PLANES] = t.bitSerial ? t.activationBits : 1;
+  p[P.S] = t.segments; p[P.G] = t.groupSize; p[P.IB] = t.indexBits; p[P.PLANES] = planes;
   p[P.CHUNK] = rows.chunk; p[P.ROWS] = rows.ptr; p[P.SEGBYTES] = rows.segBytes; p[P.BITSERIAL] = t.bitSerial ? 1 : 0;
   p[P.MODE] = mode;
   const scratch = e.kernels.scratch_bytes(p[P.PLANES], t.segments, 0, rows.OgPad);

@@ -7,7 +7,7 @@ const P_OG: i32 = 7, P_OGPAD: i32 = 8, P_OH: i32 = 11, P_OW: i32 = 12;
 const P_SH: i32 = 13, P_SW: i32 = 14, P_K: i32 = 17, P_S: i32 = 18, P_G: i32 = 19, P_IB: i32 = 20;
 const P_PLANES: i32 = 21, P_CHUNK: i32 = 23, P_ROWS: i32 = 24, P_IN: i32 = 25, P_OUT: i32 = 26;
 const P_KOFF: i32 = 27, P_BIAS: i32 = 28, P_W: i32 = 29, P_KP: i32 = 30, P_BITSERIAL: i32 = 31, P_MODE: i32 = 32;
-/** P_REQ: 0 for int32 sums, else the f32 record [k[O], c[O], lo, hi] for float32 outputs clamp(sum * k + c, lo, hi). */
+/** P_REQ: 0 for int32 sums, else the f32 record [k[O], c[O], lo, hi] for float32 outputs clamp((sum + bias) * k + c, lo, hi). */
 const P_REQ: i32 = 33;
 /** P_SEGBYTES: bytes from one segment's rows to the next (R rows of OgPad int16, plus a skew). */
 const P_SEGBYTES: i32 = 34;
@@ -94,40 +94,62 @@ function packIndices(params: usize, n: i32, gi: i32, oh: i32, ow0: i32, np: i32,
   }
 }
 
-/** acc32[q*8 .. q*8+7] += widen(a) << shift, for one i16x8 partial sum. */
+/**
+ * Turns a tile's packed indices idx[(plane * S + s) * 16 + p] into row addresses
+ * ptrs[(plane * S + s) * 16 + p] = rows + s * segBytes + code * rowBytes (u32), 16 at a time:
+ * the look-up loop then loads its row's address instead of computing it.
+ */
+function rowPointers(params: usize, rows: usize, idx: usize, ptrs: usize): void {
+  const S = prm(params, P_S), planes = prm(params, P_PLANES);
+  const k = i32x4.splat(prm(params, P_OGPAD) << 1), segBytes = prm(params, P_SEGBYTES);
+  for (let j = 0; j < planes; j++) {
+    let base = i32x4.splat(<i32>rows);
+    for (let s = 0; s < S; s++) {
+      const at = (j * S + s) * TILE;
+      const v = v128.load(idx + <usize>at), d = ptrs + (<usize>at << 2);
+      const lo = i16x8.extend_low_i8x16_u(v), hi = i16x8.extend_high_i8x16_u(v);
+      v128.store(d, i32x4.add(base, i32x4.mul(i32x4.extend_low_i16x8_u(lo), k)));
+      v128.store(d, i32x4.add(base, i32x4.mul(i32x4.extend_high_i16x8_u(lo), k)), 16);
+      v128.store(d, i32x4.add(base, i32x4.mul(i32x4.extend_low_i16x8_u(hi), k)), 32);
+      v128.store(d, i32x4.add(base, i32x4.mul(i32x4.extend_high_i16x8_u(hi), k)), 48);
+      base = i32x4.add(base, i32x4.splat(segBytes));
+    }
+  }
+}
+
+/**
+ * acc32[q*8 .. q*8+7] (+)= widen(a) << shift, for one i16x8 partial sum: the first flush of a
+ * pixel's channels stores, so the sums need no clearing.
+ */
 // @ts-ignore: decorator
-@inline function flush(acc: usize, a: v128, shift: i32): void {
-  v128.store(acc, i32x4.add(v128.load(acc), i32x4.shl(i32x4.extend_low_i16x8_s(a), shift)));
-  v128.store(acc, i32x4.add(v128.load(acc, 16), i32x4.shl(i32x4.extend_high_i16x8_s(a), shift)), 16);
+@inline function flush(acc: usize, a: v128, shift: i32, first: bool): void {
+  const lo = i32x4.shl(i32x4.extend_low_i16x8_s(a), shift), hi = i32x4.shl(i32x4.extend_high_i16x8_s(a), shift);
+  v128.store(acc, first ? lo : i32x4.add(v128.load(acc), lo));
+  v128.store(acc, first ? hi : i32x4.add(v128.load(acc, 16), hi), 16);
 }
 
 /**
  * Row-per-code look-ups for pixel p and nv * 8 output channels starting at ob (nv <= 7, a
- * constant where inlined): for every plane and segment, the packed index selects one row of int16
- * partial sums, added with nv vector adds. int16 sums are flushed to int32 every `chunk`
+ * constant where inlined): for every plane and segment, the row address (rowPointers) selects one
+ * row of int16 partial sums, added with nv vector adds. int16 sums are flushed to int32 every `chunk`
  * segments, before they can overflow. At most 7 vectors: V8 loads a step's rows before adding
  * them, so nv accumulators need nv more registers, and x64 has 15 to give (8 spilled one).
- * The inner loop keeps four scalars live (index and row pointers, the index pointer's stop, the
- * row size); more made V8 spill them and re-derive the segment stride every step.
+ The inner loop keeps three scalars live (the address pointer, its stop, the block's byte offset).
  */
 // @ts-ignore: decorator
-@inline function lookupBlock(params: usize, rows: usize, idx: usize, p: i32, ob: i32, acc: usize, nv: i32): void {
-  const S = prm(params, P_S), OgPad = prm(params, P_OGPAD);
-  const planes = prm(params, P_PLANES), chunk = prm(params, P_CHUNK);
-  const rowBytes = <usize>(OgPad << 1);
-  const segBytes = <usize>prm(params, P_SEGBYTES);
+@inline function lookupBlock(params: usize, ptrs: usize, p: i32, ob: i32, acc: usize, nv: i32): void {
+  const S = prm(params, P_S), planes = prm(params, P_PLANES), chunk = prm(params, P_CHUNK);
+  const off = <usize>(ob << 1);
+  let first = true;
   for (let j = 0; j < planes; j++) {
-    // Pointers advance by one segment per step: no multiplications but the code's row.
-    let ip = idx + <usize>(j * S * TILE + p);
-    const ipEnd = ip + <usize>(S * TILE);
-    let seg = rows + <usize>(ob << 1);
+    let ip = ptrs + (<usize>(j * S * TILE + p) << 2);
+    const ipEnd = ip + (<usize>(S * TILE) << 2);
     while (ip < ipEnd) {
-      const ipStop = min(ipEnd, ip + <usize>(chunk * TILE));
+      const ipStop = min(ipEnd, ip + (<usize>(chunk * TILE) << 2));
       let a0 = i16x8.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0;
       do {
-        const r = seg + <usize>load<u8>(ip) * rowBytes;
-        ip += TILE;
-        seg += segBytes;
+        const r = <usize>load<u32>(ip) + off;
+        ip += TILE << 2;
         a0 = i16x8.add(a0, v128.load(r));
         if (nv > 1) a1 = i16x8.add(a1, v128.load(r, 16));
         if (nv > 2) a2 = i16x8.add(a2, v128.load(r, 32));
@@ -136,27 +158,28 @@ function packIndices(params: usize, n: i32, gi: i32, oh: i32, ow0: i32, np: i32,
         if (nv > 5) a5 = i16x8.add(a5, v128.load(r, 80));
         if (nv > 6) a6 = i16x8.add(a6, v128.load(r, 96));
       } while (ip < ipStop);
-      flush(acc, a0, j);
-      if (nv > 1) flush(acc + 32, a1, j);
-      if (nv > 2) flush(acc + 64, a2, j);
-      if (nv > 3) flush(acc + 96, a3, j);
-      if (nv > 4) flush(acc + 128, a4, j);
-      if (nv > 5) flush(acc + 160, a5, j);
-      if (nv > 6) flush(acc + 192, a6, j);
+      flush(acc, a0, j, first);
+      if (nv > 1) flush(acc + 32, a1, j, first);
+      if (nv > 2) flush(acc + 64, a2, j, first);
+      if (nv > 3) flush(acc + 96, a3, j, first);
+      if (nv > 4) flush(acc + 128, a4, j, first);
+      if (nv > 5) flush(acc + 160, a5, j, first);
+      if (nv > 6) flush(acc + 192, a6, j, first);
+      first = false;
     }
   }
 }
 
 /** lookupBlock for one pixel with nv known only at run time: one specialised loop per width. */
-function lookup(params: usize, rows: usize, idx: usize, p: i32, ob: i32, acc: usize, nv: i32): void {
+function lookup(params: usize, ptrs: usize, p: i32, ob: i32, acc: usize, nv: i32): void {
   switch (nv) {
-    case 7: lookupBlock(params, rows, idx, p, ob, acc, 7); break;
-    case 6: lookupBlock(params, rows, idx, p, ob, acc, 6); break;
-    case 5: lookupBlock(params, rows, idx, p, ob, acc, 5); break;
-    case 4: lookupBlock(params, rows, idx, p, ob, acc, 4); break;
-    case 3: lookupBlock(params, rows, idx, p, ob, acc, 3); break;
-    case 2: lookupBlock(params, rows, idx, p, ob, acc, 2); break;
-    default: lookupBlock(params, rows, idx, p, ob, acc, 1);
+    case 7: lookupBlock(params, ptrs, p, ob, acc, 7); break;
+    case 6: lookupBlock(params, ptrs, p, ob, acc, 6); break;
+    case 5: lookupBlock(params, ptrs, p, ob, acc, 5); break;
+    case 4: lookupBlock(params, ptrs, p, ob, acc, 4); break;
+    case 3: lookupBlock(params, ptrs, p, ob, acc, 3); break;
+    case 2: lookupBlock(params, ptrs, p, ob, acc, 2); break;
+    default: lookupBlock(params, ptrs, p, ob, acc, 1);
   }
 }
 
@@ -245,21 +268,21 @@ function storeCodeBlocks(params: usize, acc: usize, stride: i32, np4: i32, n: i3
 }
 
 /**
- * Stores one sum of channel o as output element e: a uint8 code (P_Q8), float32 (P_REQ, whose
- * record carries the bias) or int32; b is the int32 bias.
+ * Stores one sum of channel o plus b, the int32 bias, as output element e: a uint8 code (P_Q8),
+ * float32 (P_REQ, whose record carries the float bias) or int32.
  */
 // @ts-ignore: decorator
 @inline function store1(params: usize, e: usize, v: i32, b: i32, O: i32, o: i32): void {
   const out = <usize>prm(params, P_OUT), req = <usize>prm(params, P_REQ), q8 = <usize>prm(params, P_Q8);
   if (q8) store<u8>(out + e, sumCode1(v + b, q8, O, o, prm(params, P_QZERO)));
-  else if (req) store<f32>(out + (e << 2), requant1(v, req, O, o));
+  else if (req) store<f32>(out + (e << 2), requant1(v + b, req, O, o));
   else store<i32>(out + (e << 2), v + b);
 }
 
-/** Stores 4 sums of channel o at dst: int32 plus the bias, or requantized to float32. */
+/** Stores 4 sums of channel o plus the int32 bias at dst: int32, or requantized to float32. */
 // @ts-ignore: decorator
 @inline function store4(dst: usize, v: v128, b: v128, req: usize, O: i32, o: i32): void {
-  v128.store(dst, req ? requant4(v, req, O, o) : i32x4.add(v, b));
+  v128.store(dst, req ? requant4(i32x4.add(v, b), req, O, o) : i32x4.add(v, b));
 }
 
 /**
@@ -311,7 +334,7 @@ function storeTile(params: usize, acc: usize, stride: i32, np: i32, n: i32, o0: 
 /**
  * PCILT convolution of output rows [rowBegin, rowEnd) of the (n, oh) row space.
  * Rows of group gi: rows[gi][s][code][OgPad] int16, segments P_SEGBYTES apart. scratch: packed
- * indices, then the int32 sums of one tile, acc[p][OgPad].
+ * indices, their row addresses, then the int32 sums of one tile, acc[p][OgPad].
  */
 export function pcilt_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: usize): void {
   const groups = prm(params, P_GROUPS), Og = prm(params, P_OG), OgPad = prm(params, P_OGPAD);
@@ -319,7 +342,8 @@ export function pcilt_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: u
   const planes = prm(params, P_PLANES), mode = prm(params, P_MODE);
   const groupBytes = <usize>S * <usize>prm(params, P_SEGBYTES);
   const idx = scratch;
-  const acc = (scratch + <usize>(planes * S * TILE) + 63) & ~(<usize>63);
+  const ptrs = (scratch + <usize>(planes * S * TILE) + 63) & ~(<usize>63);
+  const acc = ptrs + (<usize>(planes * S * TILE) << 2);
   for (let row = rowBegin; row < rowEnd; row++) {
     const n = row / OH, oh = row % OH;
     for (let gi = 0; gi < groups; gi++) {
@@ -327,15 +351,15 @@ export function pcilt_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: u
       for (let ow0 = 0; ow0 < OW; ow0 += TILE) {
         const np = min(TILE, OW - ow0);
         packIndices(params, n, gi, oh, ow0, np, idx);
+        rowPointers(params, rows, idx, ptrs);
         if (mode == MODE_PACK_ONLY) continue;
         // Pixel by pixel, all channels: the OgPad / 8 vectors in near-equal blocks of at most 7
         // (16 -> 6, 5, 5). A row's cache line shared by two blocks is still in L1 for the second.
         const V = OgPad >> 3, blocks = (V + 6) / 7;
-        memory.fill(acc, 0, <usize>(TILE * OgPad) << 2);
         for (let p = 0; p < np; p++) {
           for (let b = 0, ob = 0; b < blocks; b++) {
             const nv = V / blocks + (b < V % blocks ? 1 : 0);
-            lookup(params, rows, idx, p, ob, acc + (<usize>(p * OgPad + ob) << 2), nv);
+            lookup(params, ptrs, p, ob, acc + (<usize>(p * OgPad + ob) << 2), nv);
             ob += nv << 3;
           }
         }
@@ -653,7 +677,7 @@ export function range_f32(src: usize, n: i32, out: usize): void {
 
 /** Scratch bytes one thread needs for pcilt_rows / direct_rows / direct8_rows. */
 export function scratch_bytes(planes: i32, S: i32, Kp: i32, OgPad: i32): i32 {
-  return max(planes * S * TILE, 8 * Kp) + 64 + TILE * max(OgPad, 64) * 4;
+  return max(planes * S * TILE * 5 + 64, 8 * Kp) + 64 + TILE * max(OgPad, 64) * 4;
 }
 
 /**
