@@ -68,19 +68,27 @@ export function checkWeight(weight: unknown, name = 'weight'): Shape4 {
   return shape;
 }
 
-/** Validates activation codes: rank 4 Uint8Array with every code below 2^bits. */
-export function checkCodes(input: unknown, bits: number, name = 'input'): Shape4 {
+/**
+ * Validates activation codes: rank 4 Uint8Array with every code below 2^bits (`range` false: the
+ * codes are checked later, by the backend that runs them or by checkCodeRange before it).
+ */
+export function checkCodes(input: unknown, bits: number, name = 'input', range = true): Shape4 {
   const x = input as CodeTensor | undefined;
   if (!x || typeof x !== 'object' || !(x.data instanceof Uint8Array)) {
     throw new ArgumentError(`${name}.data`, x?.data, 'a Uint8Array of activation codes');
   }
   const shape = checkShape(name, x.shape, 4, x.data.length) as Shape4;
-  const limit = 1 << bits;
-  if (bits < 8 && (orAll(x.data) >> bits) !== 0) {
-    const i = x.data.findIndex((c) => c >= limit);
-    throw new ArgumentError(`${name}.data[${i}]`, x.data[i], `an activation code 0..${limit - 1} (activationBits ${bits})`);
-  }
+  if (range) checkCodeRange(x.data, bits, name);
   return shape;
+}
+
+/** Throws the typed error for the first code of `data` at or above 2^bits; `or` is the OR of every code, if known. */
+export function checkCodeRange(data: Uint8Array, bits: number, name = 'input', or?: number): void {
+  const limit = 1 << bits;
+  if (bits < 8 && ((or ?? orAll(data)) >> bits) !== 0) {
+    const i = data.findIndex((c) => c >= limit);
+    throw new ArgumentError(`${name}.data[${i}]`, data[i], `an activation code 0..${limit - 1} (activationBits ${bits})`);
+  }
 }
 
 /** Bitwise OR of every byte, four at a time where aligned: a cheap range check for codes. */

@@ -1,7 +1,7 @@
 import { ArgumentError, BackendUnavailableError } from '../errors.js';
 import type { ConvGeometry } from '../conv/geometry.js';
 import { requantizeSums } from '../conv/requantize.js';
-import type { OutputData } from '../tensor.js';
+import { checkCodeRange, type OutputData } from '../tensor.js';
 import { autoRun, knownWinner, type Candidate } from './auto.js';
 import { jsBackend } from './js/kernels.js';
 import { wasmBackend } from './wasm/backend.js';
@@ -24,9 +24,11 @@ async function usable(b: Backend, reason: string | null): Promise<boolean> {
 
 /**
  * Runs a job on one backend; where the job requantizes and the backend's kernels do not, the
- * backend computes the int32 sums and they are requantized here (the reference twin).
+ * backend computes the int32 sums and they are requantized here (the reference twin). Input codes
+ * are range-checked here unless the backend checks them.
  */
 async function runOn(b: Backend, op: 'pcilt' | 'direct', job: PciltJob | DirectJob): Promise<OutputData> {
+  if (!b.checksCodes) checkCodeRange(job.input, op === 'pcilt' ? (job as PciltJob).tables.activationBits : (job as DirectJob).activationBits);
   const run = (j: PciltJob | DirectJob) => (op === 'pcilt' ? b.pcilt(j as PciltJob) : b.direct(j as DirectJob));
   if (!job.requant || b.requantizes) return run(job);
   const sums = await run({ ...job, requant: undefined, out: undefined });

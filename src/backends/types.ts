@@ -46,6 +46,11 @@ export interface Backend {
   readonly inAuto?: boolean;
   /** Whether its kernels requantize (job.requant) themselves; else the registry does it after them. */
   readonly requantizes?: boolean;
+  /**
+   * Whether it rejects input codes at or above 2^activationBits itself (checkCodeRange's error);
+   * else the registry checks them before running it.
+   */
+  readonly checksCodes?: boolean;
   /** null when the backend can run here, else the reason it cannot. */
   unavailableReason(): Promise<string | null>;
   supportsPcilt(job: PciltJob): string | null;

@@ -62,7 +62,8 @@ function result(data: OutputData, g: ConvGeometry, out: OutputData | undefined):
  */
 export async function pciltConv2d(input: CodeTensor, tables: PciltTables, options: Conv2dOptions = {}): Promise<OutputTensor> {
   if (!(tables instanceof PciltTables)) throw new ArgumentError('tables', tables, 'the result of buildPcilt()');
-  const inShape = checkCodes(input, tables.activationBits);
+  // The codes' range is checked by the backend that runs them (wasm: while copying them in).
+  const inShape = checkCodes(input, tables.activationBits, 'input', false);
   const geometry = convGeometry(inShape, tables.weightShape, options);
   const floatBias = checkBias(options.bias, geometry.O);
   const integer = tables.integer && !floatBias;
@@ -77,7 +78,7 @@ export async function pciltConv2d(input: CodeTensor, tables: PciltTables, option
 export async function conv2dDirect(input: CodeTensor, weight: WeightTensor, options: DirectOptions = {}): Promise<OutputTensor> {
   const wShape: Shape4 = checkWeight(weight);
   const bits = checkInt('options.activationBits', options.activationBits ?? 8, 1, 8);
-  const inShape = checkCodes(input, bits);
+  const inShape = checkCodes(input, bits, 'input', false);
   const geometry = convGeometry(inShape, wShape, options);
   const floatBias = checkBias(options.bias, geometry.O);
   if (options.fn !== undefined && typeof options.fn !== 'function') throw new ArgumentError('options.fn', options.fn, 'a function (w, a) => number');

@@ -1,6 +1,6 @@
 import type { ConvGeometry } from '../../conv/geometry.js';
 import type { PciltTables } from '../../tables/pcilt.js';
-import type { OutputData } from '../../tensor.js';
+import { checkCodeRange, type OutputData } from '../../tensor.js';
 import type { Backend, DirectJob, PciltJob } from '../types.js';
 import { engineIfReady, engineUnavailableReason, getEngine, stageF32, threadCount, type Engine } from './engine.js';
 import { MODE, P, PARAM_COUNT } from './params.js';
@@ -138,20 +138,24 @@ interface Padded { ptr: number; Hp: number; Wp: number; requant?: Float32Array; 
 /** Writes a call's input into wasm memory (and may run kernels to do it). */
 type InputWriter = (e: Engine, g: ConvGeometry, threads: number | undefined) => Promise<Padded> | Padded;
 
-/** Copies NCHW codes into a zero-bordered buffer (in wasm) so that the kernels never test bounds. */
-function codesInput(x: Uint8Array): InputWriter {
+/**
+ * Copies NCHW codes into a zero-bordered buffer (in wasm) so that the kernels never test bounds,
+ * after checking that every code is below 2^bits (in wasm, on the copy: the JS loop cost more).
+ */
+function codesInput(x: Uint8Array, bits: number): InputWriter {
   return (e, g) => {
     const Hp = g.H + g.padT + g.padB, Wp = g.W + g.padL + g.padR;
     const bytes = g.N * g.C * Hp * Wp + 64; // vector loads may read 15 bytes past the last row
-    const ptr = e.heap.alloc(bytes);
     const staging = e.heap.alloc(x.length);
     try {
       new Uint8Array(e.memory.buffer, staging, x.length).set(x);
+      checkCodeRange(x, bits, 'input', e.kernels.or_bytes(staging, x.length));
+      const ptr = e.heap.alloc(bytes);
       e.kernels.pad_input(staging, ptr, g.N * g.C, g.H, g.W, Hp, Wp, g.padT, g.padL, bytes);
+      return { ptr, Hp, Wp };
     } finally {
       e.heap.release(staging);
     }
-    return { ptr, Hp, Wp };
   };
 }
 
@@ -342,7 +346,7 @@ async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows' | 'direct8_ro
   }
 }
 
-async function pcilt(job: PciltJob, mode: number = MODE.FULL, times?: CallTimes, input = codesInput(job.input)): Promise<OutputData> {
+async function pcilt(job: PciltJob, mode: number = MODE.FULL, times?: CallTimes, input = codesInput(job.input, job.tables.activationBits)): Promise<OutputData> {
   const e = await getEngine();
   const t0 = performance.now();
   const t = job.tables, g = job.geometry;
@@ -490,7 +494,7 @@ function int16Steps(maxW: number, bits: number): number {
   return step === 0 ? 1 << 20 : Math.max(1, Math.floor(32767 / step));
 }
 
-async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTimes, input = codesInput(job.input)): Promise<OutputData> {
+async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTimes, input = codesInput(job.input, job.activationBits)): Promise<OutputData> {
   const e = await getEngine();
   const t0 = performance.now();
   const g = job.geometry;
@@ -535,6 +539,7 @@ export const wasmBackend: Backend = {
   name: 'wasm',
   inAuto: true,
   requantizes: true,
+  checksCodes: true,
   unavailableReason: engineUnavailableReason,
   supportsPcilt: (job) => pciltSupport(job.tables),
   supportsDirect: directSupport,

@@ -571,6 +571,18 @@ export function pad_input(src: usize, dst: usize, planes: i32, H: i32, W: i32, H
   }
 }
 
+/** Bitwise OR of n bytes at src (a range check of codes: any code >= 2^bits sets a bit >= bits). */
+export function or_bytes(src: usize, n: i32): i32 {
+  let v = i8x16.splat(0);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) v = v128.or(v, v128.load(src + <usize>i));
+  let r = 0;
+  for (; i < n; i++) r |= <i32>load<u8>(src + <usize>i);
+  v = v128.or(v, i64x2.shuffle(v, v, 1, 0));
+  const x = <i32>(i64x2.extract_lane(v, 0) | (i64x2.extract_lane(v, 0) >>> 32));
+  return (r | x | (x >>> 8) | (x >>> 16) | (x >>> 24)) & 0xff;
+}
+
 /**
  * Pre-packs zero-bordered codes [N][C][Hp][Wp] for channel-grouped PCILT tables: for channel groups
  * u = n * C/G + cg in [u0, u1) and each plane j, the bytes sum_i v_i << (i * ib) of the G channels
