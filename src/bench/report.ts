@@ -8,7 +8,7 @@ import { lineChart } from './svg.js';
 interface Phase { setup: number; pack: number; compute: number; store: number; copyOut: number; total: number }
 interface Profile {
   profiles: { layer: string; bits: number; threads: number; pcilt: Phase; direct: Phase; lookups: number; lookupsPerSecond: number }[];
-  micro: { swizzlePeak: number; relaxedSwizzlePeak: number | null; swizzleStream: number };
+  micro: { swizzlePeak: number; relaxedSwizzlePeak: number | null; swizzleStream: number; rowLoop?: { hot: number; random: number } };
   features: Record<string, unknown>;
 }
 
@@ -79,6 +79,7 @@ export function writeReport(report: BenchReport, path: string): void {
     return a && b ? Math.min(a.medianMs, b.medianMs) : NaN;
   };
   const eff = prof?.profiles.find((p) => p.layer === L && p.bits === 1 && p.threads === 1);
+  const rowLoop = prof?.micro.rowLoop;
   const targets: [string, number, number][] = [
     ['1-bit PCILT vs onnxruntime-web QLinearConv', ratio('pcilt-wasm', 'ort-web-qlinearconv', 1), 5],
     ['1-bit PCILT vs onnxruntime-node QLinearConv (native VNNI)', ratio('pcilt-wasm', 'ort-node-qlinearconv', 1), 1],
@@ -173,8 +174,11 @@ ${bitsList.map((b) => `- ${b}-bit: PCILT ${f(get(rs, 'pcilt-wasm', L, b, maxT)?.
 So on this CPU look-ups beat our direct multiplication at ${winBits.length ? `${winBits.join(', ')} bit(s)` : 'no bit width'}${loseBits.length ? ` and lose at ${loseBits.join(', ')} bit(s), where 'auto' switches to direct multiplication` : ''}.
 The look-up phase is one 16-byte row load and one int16 add per 8 table entries (${eff ? `${f(eff.lookups / 1e9, 2)} G entries in ${f(eff.pcilt.compute)} ms at 1 bit, 1 thread` : ''}):
 on the uniform random codes of this bench every pixel reads 72 random 256-byte rows of the table, mostly from
-L3, and the loop reads ${eff ? `${f(eff.lookups / 8 / (eff.pcilt.compute * 1e6), 2)} G` : 'some G'} vector loads/s, where a bare loop of the same loads (a micro-benchmark
-not shipped, docs/perf-notes.md sections 18-19) sustained 3.79 G/s on this machine.
+L3, and the loop reads ${eff ? `${f(eff.lookups / 8 / (eff.pcilt.compute * 1e6), 2)} G` : 'some G'} vector loads/s.${rowLoop ? ` The same loop alone (\`lookup_bench\`, 1 thread, a table of
+the seed layer's shape) reads ${f(rowLoop.random / 1e9, 2)} G/s on uniform random rows and ${f(rowLoop.hot / 1e9, 2)} G/s when every row is in L1
+(code 0 everywhere): its own instruction bound (V8's x64 code: 17 instructions per 6-vector step). Even at that bound the
+1-bit look-ups would take ${eff ? f(eff.lookups / 8 / rowLoop.hot / 1e6 / 2) : '-'} ms a call on 2 threads; at the random-row rate ${eff ? f(eff.lookups / 8 / rowLoop.random / 1e6 / 2) : '-'} ms, before
+packing, stores and the copies.` : ''}
 After a ReLU most codes are 0 and the rows repeat: with 98% of the codes 0 the same kernel ran 1.6x faster on one thread, 1.9x on two (section 18).
 Multiplication needs ${(macsL / 1e9).toFixed(2)} G multiply-accumulates, 16 per i16x8.relaxed_dot_i8x16_i7x16_s in wasm (int16 sums,
 codes below 128; x64 runs it as pmaddubsw), 8 per i32x4.dot_i16x8_s (8-bit codes), and 32 or more per instruction for native int8 code (onnxruntime-node on AVX-512 VNNI), which is why the native peer stays ahead.

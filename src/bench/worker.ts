@@ -6,6 +6,8 @@ import { checkRequantize } from '../conv/requantize.js';
 import { buildPcilt, type PciltTables } from '../tables/pcilt.js';
 import { autoChoices } from '../backends/auto.js';
 import { wasmBackend } from '../backends/wasm/backend.js';
+import type { Engine } from '../backends/wasm/engine.js';
+import { P, PARAM_COUNT } from '../backends/wasm/params.js';
 import { LAYERS, layerData, type LayerSpec } from './layers.js';
 import { nhwcToNchw, ortRunner, qlinearRequant, tfjsRunner, type PeerRunner } from './peers.js';
 
@@ -166,5 +168,33 @@ export async function runProfile(layer: string, bitsList: number[], threadsList:
   new Uint8Array(e.memory.buffer, buf, 16384).forEach((_, i, a) => (a[i] = (i * 7) & 15));
   const stream = (n * 64) / (timeIt(() => e.kernels.swizzle_stream_bench(buf, n)) / 1e3);
   e.heap.release(buf);
-  console.log(JSON.stringify({ profiles, micro: { swizzlePeak: peak, relaxedSwizzlePeak: peakRelaxed, swizzleStream: stream }, features: e.features }));
+  const rowLoop = lookupLoopRates(e, LAYERS.seed, timeIt);
+  console.log(JSON.stringify({ profiles, micro: { swizzlePeak: peak, relaxedSwizzlePeak: peakRelaxed, swizzleStream: stream, rowLoop }, features: e.features }));
+}
+
+/**
+ * The PCILT look-up loop alone (lookup_bench: the kernel's own loop, 1 thread) on a table shaped as
+ * the layer's at 1 bit (8 channels per index, 256 rows of OgPad int16 per segment, filled), in row
+ * vectors read per second: `hot` with every pixel reading code 0 (each segment's one row stays in
+ * L1: the loop's own bound), `random` with uniform random codes (the bench's data).
+ */
+function lookupLoopRates(e: Engine, l: LayerSpec, timeIt: (f: () => void) => number): { hot: number; random: number } {
+  const S = (l.C / 8) * l.K * l.K, R = 256, OgPad = Math.ceil(l.O / 8) * 8, segBytes = R * OgPad * 2 + 64;
+  const ptrTiles = 64, tiles = 2000;
+  const table = e.heap.alloc(S * segBytes), ptrs = e.heap.alloc(ptrTiles * S * 16 * 4), acc = e.heap.alloc(16 * OgPad * 4);
+  const params = e.heap.alloc(PARAM_COUNT * 4);
+  try {
+    new Int16Array(e.memory.buffer, table, (S * segBytes) / 2).forEach((_, i, a) => (a[i] = (i * 7) & 63));
+    const p = new Int32Array(e.memory.buffer, params, PARAM_COUNT);
+    p.fill(0);
+    p[P.S] = S; p[P.PLANES] = 1; p[P.CHUNK] = S; p[P.OGPAD] = OgPad;
+    const rate = (code: () => number) => {
+      const a = new Uint32Array(e.memory.buffer, ptrs, ptrTiles * S * 16);
+      for (let i = 0; i < a.length; i++) a[i] = table + (Math.floor(i / 16) % S) * segBytes + code() * OgPad * 2;
+      return (tiles * 16 * S * (OgPad / 8)) / (timeIt(() => e.kernels.lookup_bench(params, ptrs, ptrTiles, acc, tiles)) / 1e3);
+    };
+    return { hot: rate(() => 0), random: rate(() => Math.floor(Math.random() * R)) };
+  } finally {
+    for (const a of [table, ptrs, acc, params]) e.heap.release(a);
+  }
 }

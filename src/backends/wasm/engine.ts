@@ -15,6 +15,7 @@ export interface KernelExports {
   pool_f32(src: number, dst: number, p0: number, p1: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number, sh: number, sw: number, pt: number, pl: number, mode: number): void;
   pad_input(src: number, dst: number, planes: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, dstBytes: number): void;
   or_bytes(src: number, n: number): number;
+  lookup_bench(params: number, ptrs: number, ptrTiles: number, acc: number, tiles: number): void;
   swizzle_bench(iters: number, relaxed: number): number;
   pack_panels(src: number, dst: number, K: number, N: number, N8: number, trans: number): void;
   transpose_f32(src: number, dst: number, rows: number, cols: number): void;

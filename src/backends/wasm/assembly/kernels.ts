@@ -184,6 +184,33 @@ function lookup(params: usize, ptrs: usize, p: i32, ob: i32, acc: usize, nv: i32
 }
 
 /**
+ * The look-ups of a tile's np pixels into acc[p][OgPad], pixel by pixel, all channels: the OgPad / 8
+ * vectors in near-equal blocks of at most 7 (16 -> 6, 5, 5). A row's cache line shared by two
+ * blocks is still in L1 for the second.
+ */
+function lookupTile(params: usize, ptrs: usize, acc: usize, np: i32): void {
+  const OgPad = prm(params, P_OGPAD);
+  const V = OgPad >> 3, blocks = (V + 6) / 7;
+  for (let p = 0; p < np; p++) {
+    for (let b = 0, ob = 0; b < blocks; b++) {
+      const nv = V / blocks + (b < V % blocks ? 1 : 0);
+      lookup(params, ptrs, p, ob, acc + (<usize>(p * OgPad + ob) << 2), nv);
+      ob += nv << 3;
+    }
+  }
+}
+
+/**
+ * The look-up loop alone, for the bench: `tiles` tiles of 16 pixels through lookupTile, tile t's
+ * row addresses at ptrs + (t % ptrTiles) * planes * S * 64 bytes (the bench points them at random
+ * rows of a table the seed layer's size, or all at one row per segment, which stays in L1).
+ */
+export function lookup_bench(params: usize, ptrs: usize, ptrTiles: i32, acc: usize, tiles: i32): void {
+  const tileBytes = <usize>(prm(params, P_PLANES) * prm(params, P_S) * TILE) << 2;
+  for (let t = 0; t < tiles; t++) lookupTile(params, ptrs + <usize>(t % ptrTiles) * tileBytes, acc, TILE);
+}
+
+/**
  * Four int32 sums of channel o as four float32 values clamp(f32(sum) * k[o] + c[o], lo, hi), each
  * step rounded to float32 (the JS twin uses Math.fround), so the results agree bit for bit.
  * pmax/pmin keep the twin's comparisons: v < lo ? lo : v > hi ? hi : v.
@@ -353,16 +380,7 @@ export function pcilt_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: u
         packIndices(params, n, gi, oh, ow0, np, idx);
         rowPointers(params, rows, idx, ptrs);
         if (mode == MODE_PACK_ONLY) continue;
-        // Pixel by pixel, all channels: the OgPad / 8 vectors in near-equal blocks of at most 7
-        // (16 -> 6, 5, 5). A row's cache line shared by two blocks is still in L1 for the second.
-        const V = OgPad >> 3, blocks = (V + 6) / 7;
-        for (let p = 0; p < np; p++) {
-          for (let b = 0, ob = 0; b < blocks; b++) {
-            const nv = V / blocks + (b < V % blocks ? 1 : 0);
-            lookup(params, ptrs, p, ob, acc + (<usize>(p * OgPad + ob) << 2), nv);
-            ob += nv << 3;
-          }
-        }
+        lookupTile(params, ptrs, acc, np);
         storeTile(params, acc, OgPad, np, n, gi * Og, Og, oh, ow0);
       }
     }
