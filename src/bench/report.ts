@@ -177,8 +177,8 @@ on the uniform random codes of this bench every pixel reads 72 random 256-byte r
 L3, and the loop reads ${eff ? `${f(eff.lookups / 8 / (eff.pcilt.compute * 1e6), 2)} G` : 'some G'} vector loads/s.${rowLoop ? ` The same loop alone (\`lookup_bench\`, 1 thread, a table of
 the seed layer's shape) reads ${f(rowLoop.random / 1e9, 2)} G/s on uniform random rows and ${f(rowLoop.hot / 1e9, 2)} G/s when every row is in L1
 (code 0 everywhere): its own instruction bound (V8's x64 code: 17 instructions per 6-vector step). Even at that bound the
-1-bit look-ups would take ${eff ? f(eff.lookups / 8 / rowLoop.hot / 1e6 / 2) : '-'} ms a call on 2 threads; at the random-row rate ${eff ? f(eff.lookups / 8 / rowLoop.random / 1e6 / 2) : '-'} ms, before
-packing, stores and the copies.` : ''}
+1-bit look-ups would take ${eff ? f((eff.lookups / 8 / rowLoop.hot) * 1e3 / 2) : '-'} ms a call on 2 threads; at the random-row rate ${eff ? f((eff.lookups / 8 / rowLoop.random) * 1e3 / 2) : '-'} ms, before
+packing, stores and the copies (measured above: ${eff ? f(eff.pcilt.total - eff.pcilt.compute) : '-'} ms on 1 thread).` : ''}
 After a ReLU most codes are 0 and the rows repeat: with 98% of the codes 0 the same kernel ran 1.6x faster on one thread, 1.9x on two (section 18).
 Multiplication needs ${(macsL / 1e9).toFixed(2)} G multiply-accumulates, 16 per i16x8.relaxed_dot_i8x16_i7x16_s in wasm (int16 sums,
 codes below 128; x64 runs it as pmaddubsw), 8 per i32x4.dot_i16x8_s (8-bit codes), and 32 or more per instruction for native int8 code (onnxruntime-node on AVX-512 VNNI), which is why the native peer stays ahead.

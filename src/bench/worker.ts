@@ -152,8 +152,8 @@ export async function runProfile(layer: string, bitsList: number[], threadsList:
     const sums = (await conv2dDirect({ data: input, shape: [l.N, l.C, l.H, l.W] }, { data: weight, shape: [l.O, l.C, l.K, l.K] }, { padding: l.pad, activationBits: bits, backend: 'wasm' })).data as Int32Array;
     const requant = checkRequantize(qlinearRequant(yScaleFor(sums)), l.O, true);
     for (const threads of threadsList) {
-      const pcilt = await profileKernel('pcilt', { input, tables, geometry, integer: true, threads, requant, out }, 3);
-      const direct = await profileKernel('direct', { input, weight, geometry, integer: true, threads, activationBits: bits, requant, out }, 3);
+      const pcilt = await profileKernel('pcilt', { input, tables, geometry, integer: true, threads, requant, out }, 5);
+      const direct = await profileKernel('direct', { input, weight, geometry, integer: true, threads, activationBits: bits, requant, out }, 5);
       // Table entries the look-up phase reads: one 8-entry row slice per vector add.
       const lookups = l.N * l.H * l.W * bits * tables.segments * Math.ceil(l.O / 8) * 8;
       profiles.push({ layer, bits, threads, pcilt, direct, lookups, lookupsPerSecond: lookups / (pcilt.compute / 1e3) });

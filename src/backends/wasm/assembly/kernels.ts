@@ -44,15 +44,14 @@ function packIndices(params: usize, n: i32, gi: i32, oh: i32, ow0: i32, np: i32,
   const bitSerial = prm(params, P_BITSERIAL) != 0;
   const koff = <usize>prm(params, P_KOFF);
   if (prm(params, P_GROUPED)) {
-    // The indices are bytes of the pre-packed input: one 16-byte load per segment at stride 1.
-    const CG = C / G, plane = <usize>(CG * Hp * Wp);
-    const at = <usize>prm(params, P_IN) + <usize>(((n * planes * CG + gi * (Cg / G)) * Hp + oh * sh) * Wp + ow0 * sw);
+    // The indices are bytes of the pre-packed input, gathered at the stride (stride 1 needs no
+    // copy: groupedRowPointers).
+    const at = groupedAt(params, n, gi, oh, ow0), plane = <usize>((C / G) * Hp * Wp);
     for (let j = 0; j < planes; j++) {
       const pj = at + <usize>j * plane;
       for (let s = 0; s < S; s++) {
         const src = pj + <usize>load<i32>(koff + (<usize>s << 2)), dst = idx + <usize>((j * S + s) * TILE);
-        if (sw == 1) v128.store(dst, v128.load(src));
-        else for (let p = 0; p < np; p++) store<u8>(dst + <usize>p, load<u8>(src + <usize>(p * sw)));
+        for (let p = 0; p < np; p++) store<u8>(dst + <usize>p, load<u8>(src + <usize>(p * sw)));
       }
     }
     return;
@@ -95,6 +94,17 @@ function packIndices(params: usize, n: i32, gi: i32, oh: i32, ow0: i32, np: i32,
 }
 
 /**
+ * Where pixel (n, oh, ow0)'s receptive field starts in the pre-packed input of group gi's first
+ * channel group and plane 0 ([N][planes][C/G][Hp][Wp]; segment s adds P_KOFF[s], plane j C/G planes).
+ */
+// @ts-ignore: decorator
+@inline function groupedAt(params: usize, n: i32, gi: i32, oh: i32, ow0: i32): usize {
+  const CG = prm(params, P_C) / prm(params, P_G), Hp = prm(params, P_HP), Wp = prm(params, P_WP);
+  const first = n * prm(params, P_PLANES) * CG + gi * (prm(params, P_CG) / prm(params, P_G));
+  return <usize>prm(params, P_IN) + <usize>((first * Hp + oh * prm(params, P_SH)) * Wp + ow0 * prm(params, P_SW));
+}
+
+/**
  * Turns a tile's packed indices idx[(plane * S + s) * 16 + p] into row addresses
  * ptrs[(plane * S + s) * 16 + p] = rows + s * segBytes + code * rowBytes (u32), 16 at a time:
  * the look-up loop then loads its row's address instead of computing it.
@@ -106,12 +116,37 @@ function rowPointers(params: usize, rows: usize, idx: usize, ptrs: usize): void 
     let base = i32x4.splat(<i32>rows);
     for (let s = 0; s < S; s++) {
       const at = (j * S + s) * TILE;
-      const v = v128.load(idx + <usize>at), d = ptrs + (<usize>at << 2);
-      const lo = i16x8.extend_low_i8x16_u(v), hi = i16x8.extend_high_i8x16_u(v);
-      v128.store(d, i32x4.add(base, i32x4.mul(i32x4.extend_low_i16x8_u(lo), k)));
-      v128.store(d, i32x4.add(base, i32x4.mul(i32x4.extend_high_i16x8_u(lo), k)), 16);
-      v128.store(d, i32x4.add(base, i32x4.mul(i32x4.extend_low_i16x8_u(hi), k)), 32);
-      v128.store(d, i32x4.add(base, i32x4.mul(i32x4.extend_high_i16x8_u(hi), k)), 48);
+      storeRowPointers(ptrs + (<usize>at << 2), v128.load(idx + <usize>at), base, k);
+      base = i32x4.add(base, i32x4.splat(segBytes));
+    }
+  }
+}
+
+/** The 16 row addresses base + code * k of 16 index bytes, at d. */
+// @ts-ignore: decorator
+@inline function storeRowPointers(d: usize, v: v128, base: v128, k: v128): void {
+  const lo = i16x8.extend_low_i8x16_u(v), hi = i16x8.extend_high_i8x16_u(v);
+  v128.store(d, i32x4.add(base, i32x4.mul(i32x4.extend_low_i16x8_u(lo), k)));
+  v128.store(d, i32x4.add(base, i32x4.mul(i32x4.extend_high_i16x8_u(lo), k)), 16);
+  v128.store(d, i32x4.add(base, i32x4.mul(i32x4.extend_low_i16x8_u(hi), k)), 32);
+  v128.store(d, i32x4.add(base, i32x4.mul(i32x4.extend_high_i16x8_u(hi), k)), 48);
+}
+
+/**
+ * For pre-packed input at stride 1: a tile's row addresses straight from the packed bytes (one
+ * 16-byte load per segment and plane), without packIndices' copy.
+ */
+function groupedRowPointers(params: usize, n: i32, gi: i32, oh: i32, ow0: i32, rows: usize, ptrs: usize): void {
+  const S = prm(params, P_S), planes = prm(params, P_PLANES), koff = <usize>prm(params, P_KOFF);
+  const k = i32x4.splat(prm(params, P_OGPAD) << 1), segBytes = prm(params, P_SEGBYTES);
+  const at = groupedAt(params, n, gi, oh, ow0);
+  const plane = <usize>((prm(params, P_C) / prm(params, P_G)) * prm(params, P_HP) * prm(params, P_WP));
+  for (let j = 0; j < planes; j++) {
+    const pj = at + <usize>j * plane;
+    let base = i32x4.splat(<i32>rows);
+    for (let s = 0; s < S; s++) {
+      const src = pj + <usize>load<i32>(koff + (<usize>s << 2));
+      storeRowPointers(ptrs + (<usize>((j * S + s) * TILE) << 2), v128.load(src), base, k);
       base = i32x4.add(base, i32x4.splat(segBytes));
     }
   }
@@ -367,6 +402,7 @@ export function pcilt_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: u
   const groups = prm(params, P_GROUPS), Og = prm(params, P_OG), OgPad = prm(params, P_OGPAD);
   const OH = prm(params, P_OH), OW = prm(params, P_OW), S = prm(params, P_S);
   const planes = prm(params, P_PLANES), mode = prm(params, P_MODE);
+  const grouped = prm(params, P_GROUPED) != 0, sw = prm(params, P_SW);
   const groupBytes = <usize>S * <usize>prm(params, P_SEGBYTES);
   const idx = scratch;
   const ptrs = (scratch + <usize>(planes * S * TILE) + 63) & ~(<usize>63);
@@ -377,8 +413,11 @@ export function pcilt_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: u
       const rows = <usize>prm(params, P_ROWS) + <usize>gi * groupBytes;
       for (let ow0 = 0; ow0 < OW; ow0 += TILE) {
         const np = min(TILE, OW - ow0);
-        packIndices(params, n, gi, oh, ow0, np, idx);
-        rowPointers(params, rows, idx, ptrs);
+        if (grouped && sw == 1) groupedRowPointers(params, n, gi, oh, ow0, rows, ptrs);
+        else {
+          packIndices(params, n, gi, oh, ow0, np, idx);
+          rowPointers(params, rows, idx, ptrs);
+        }
         if (mode == MODE_PACK_ONLY) continue;
         lookupTile(params, ptrs, acc, np);
         storeTile(params, acc, OgPad, np, n, gi * Og, Og, oh, ow0);
