@@ -98,7 +98,7 @@ export async function benchCommand(argv: string[]): Promise<BenchReport> {
   // Rounds: every implementation runs once per round, in turn, each time in a fresh child. Two-thread
   // times on this VM switch between two speeds for seconds at a time (docs/perf-notes.md section 21),
   // so each result is the best of its rounds' medians, taken alike for ours and the peers.
-  const rounds = intFlag('rounds', values.rounds, values.quick ? 1 : 2, 1, 20);
+  const rounds = intFlag('rounds', values.rounds, values.quick ? 1 : 3, 1, 20);
   if (values.backend !== undefined && values.backend !== 'wasm') {
     if (values.backend !== 'webgpu') throw new ArgumentError('--backend', values.backend, "'wasm' (the default: CPU kernels and peers) or 'webgpu'");
     await benchWebgpu(values.layers ? layers : ['seed'], bits, values.runs ? runs : 5, !!values.json, values.report ? String(values.report) : undefined);
