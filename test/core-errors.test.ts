@@ -43,10 +43,12 @@ test('codes >= 2^b are refused by every backend, and the next call works', async
     const ref = await pciltConv2d(x, tables, { backend: 'js' });
     assert.deepEqual((await pciltConv2d(x, tables, { backend })).data, ref.data, backend);
   }
-  // Only the last of 189 codes out of range (the wasm check's scalar tail, past 11 whole vectors).
-  const last = { data: new Uint8Array(3 * 7 * 9).fill(3), shape: [1, 3, 7, 9] };
-  last.data[188] = 4;
-  await rejectsArg(() => pciltConv2d(last, tables, { backend: 'wasm' }), 'input.data[188]', /got 4/);
+  // Rows of 19 codes: wasm checks 16 of each in a vector and 3 one by one; one bad code in either part.
+  for (const at of [7 * 19 + 5, 3 * 7 * 19 - 1]) {
+    const one = { data: new Uint8Array(3 * 7 * 19).fill(3), shape: [1, 3, 7, 19] };
+    one.data[at] = 4;
+    await rejectsArg(() => pciltConv2d(one, tables, { backend: 'wasm' }), `input.data[${at}]`, /got 4/);
+  }
 });
 
 test('activationBits outside 1..8 is refused', async () => {

@@ -140,22 +140,25 @@ type InputWriter = (e: Engine, g: ConvGeometry, threads: number | undefined) => 
 
 /**
  * Copies NCHW codes into a zero-bordered buffer (in wasm) so that the kernels never test bounds,
- * after checking that every code is below 2^bits (in wasm, on the copy: the JS loop cost more).
+ * checking on the way that every code is below 2^bits (pad_input ORs what it copies: the JS loop
+ * over the codes cost more).
  */
 function codesInput(x: Uint8Array, bits: number): InputWriter {
   return (e, g) => {
     const Hp = g.H + g.padT + g.padB, Wp = g.W + g.padL + g.padR;
     const bytes = g.N * g.C * Hp * Wp + 64; // vector loads may read 15 bytes past the last row
+    const ptr = e.heap.alloc(bytes);
     const staging = e.heap.alloc(x.length);
     try {
       new Uint8Array(e.memory.buffer, staging, x.length).set(x);
-      checkCodeRange(x, bits, 'input', e.kernels.or_bytes(staging, x.length));
-      const ptr = e.heap.alloc(bytes);
-      e.kernels.pad_input(staging, ptr, g.N * g.C, g.H, g.W, Hp, Wp, g.padT, g.padL, bytes);
-      return { ptr, Hp, Wp };
+      checkCodeRange(x, bits, 'input', e.kernels.pad_input(staging, ptr, g.N * g.C, g.H, g.W, Hp, Wp, g.padT, g.padL, bytes));
+    } catch (err) {
+      e.heap.release(ptr);
+      throw err;
     } finally {
       e.heap.release(staging);
     }
+    return { ptr, Hp, Wp };
   };
 }
 

@@ -13,8 +13,8 @@ export interface KernelExports {
   range_f32(src: number, n: number, out: number): void;
   pack_groups(src: number, dst: number, u0: number, u1: number, C: number, HW: number, G: number, ib: number, planes: number, bitSerial: number): void;
   pool_f32(src: number, dst: number, p0: number, p1: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number, sh: number, sw: number, pt: number, pl: number, mode: number): void;
-  pad_input(src: number, dst: number, planes: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, dstBytes: number): void;
-  or_bytes(src: number, n: number): number;
+  /** Returns the OR of the bytes copied. */
+  pad_input(src: number, dst: number, planes: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, dstBytes: number): number;
   lookup_bench(params: number, ptrs: number, ptrTiles: number, acc: number, tiles: number): void;
   swizzle_bench(iters: number, relaxed: number): number;
   pack_panels(src: number, dst: number, K: number, N: number, N8: number, trans: number): void;

@@ -645,23 +645,35 @@ export function direct8_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch:
   }
 }
 
-/** Copies planes of H x W codes into zero-bordered planes of Hp x Wp, top-left at (padT, padL). */
-export function pad_input(src: usize, dst: usize, planes: i32, H: i32, W: i32, Hp: i32, Wp: i32, padT: i32, padL: i32, dstBytes: i32): void {
-  memory.fill(dst, 0, <usize>dstBytes);
+/**
+ * Copies planes of H x W bytes into zero-bordered planes of Hp x Wp, top-left at (padT, padL), zeroes
+ * the borders and the tail up to dstBytes, and returns the OR of the bytes copied: a range check of
+ * codes (one at or above 2^bits sets a bit at or above bits) that costs no second pass over them.
+ */
+export function pad_input(src: usize, dst: usize, planes: i32, H: i32, W: i32, Hp: i32, Wp: i32, padT: i32, padL: i32, dstBytes: i32): i32 {
+  let v = i8x16.splat(0);
+  let r = 0;
   for (let p = 0; p < planes; p++) {
+    const d = dst + <usize>(p * Hp * Wp);
+    // Zeros before the first row, then after each row up to the next one's start, then to the plane's end.
+    memory.fill(d, 0, <usize>(padT * Wp + padL));
     for (let h = 0; h < H; h++) {
-      memory.copy(dst + <usize>((p * Hp + h + padT) * Wp + padL), src + <usize>((p * H + h) * W), <usize>W);
+      const from = src + <usize>((p * H + h) * W), to = d + <usize>((h + padT) * Wp + padL);
+      let i = 0;
+      for (; i + 16 <= W; i += 16) {
+        const x = v128.load(from + <usize>i);
+        v = v128.or(v, x);
+        v128.store(to + <usize>i, x);
+      }
+      for (; i < W; i++) {
+        const x = load<u8>(from + <usize>i);
+        r |= <i32>x;
+        store<u8>(to + <usize>i, x);
+      }
+      memory.fill(to + <usize>W, 0, <usize>(h + 1 < H ? Wp - W : (Hp - H - padT) * Wp - padL + Wp - W));
     }
   }
-}
-
-/** Bitwise OR of n bytes at src (a range check of codes: any code >= 2^bits sets a bit >= bits). */
-export function or_bytes(src: usize, n: i32): i32 {
-  let v = i8x16.splat(0);
-  let i = 0;
-  for (; i + 16 <= n; i += 16) v = v128.or(v, v128.load(src + <usize>i));
-  let r = 0;
-  for (; i < n; i++) r |= <i32>load<u8>(src + <usize>i);
+  memory.fill(dst + <usize>(planes * Hp * Wp), 0, <usize>(dstBytes - planes * Hp * Wp));
   v = v128.or(v, i64x2.shuffle(v, v, 1, 0));
   const x = <i32>(i64x2.extract_lane(v, 0) | (i64x2.extract_lane(v, 0) >>> 32));
   return (r | x | (x >>> 8) | (x >>> 16) | (x >>> 24)) & 0xff;
