@@ -96,9 +96,10 @@ export async function benchCommand(argv: string[]): Promise<BenchReport> {
   const threads = listFlag('threads', values.threads, [1, 2], 1, 64);
   const runs = intFlag('runs', values.runs, values.quick ? 5 : 7, 1, 1000);
   // Rounds: every implementation runs once per round, in turn, each time in a fresh child. Two-thread
-  // times on this VM switch between two speeds for seconds at a time (docs/perf-notes.md section 21),
-  // so each result is the best of its rounds' medians, taken alike for ours and the peers.
-  const rounds = intFlag('rounds', values.rounds, values.quick ? 1 : 3, 1, 20);
+  // times on this VM switch between two speeds for seconds at a time (docs/perf-notes.md sections 21
+  // and 24), so each multi-thread result is the best of its rounds' medians, taken alike for ours and
+  // the peers; one thread does not switch, and runs in the first round only.
+  const rounds = intFlag('rounds', values.rounds, values.quick ? 1 : 5, 1, 20);
   if (values.backend !== undefined && values.backend !== 'wasm') {
     if (values.backend !== 'webgpu') throw new ArgumentError('--backend', values.backend, "'wasm' (the default: CPU kernels and peers) or 'webgpu'");
     await benchWebgpu(values.layers ? layers : ['seed'], bits, values.runs ? runs : 5, !!values.json, values.report ? String(values.report) : undefined);
@@ -165,6 +166,7 @@ export async function benchCommand(argv: string[]): Promise<BenchReport> {
           // One child per thread count: onnxruntime-web fixes its thread count when its first session
           // starts, so a second thread count in the same process would silently run with the first.
           for (const t of impl === 'tfjs-wasm-f32' || impl === 'ref-js' ? [1] : threads) {
+            if (t === 1 && round > 0) continue;
             await runChild({ impl, layer, bits, threads: [t], runs: impl === 'ref-js' ? Math.min(runs, 3) : runs, outDir, yScales });
           }
         }

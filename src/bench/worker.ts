@@ -5,7 +5,7 @@ import { convGeometry } from '../conv/geometry.js';
 import { checkRequantize } from '../conv/requantize.js';
 import { buildPcilt, type PciltTables } from '../tables/pcilt.js';
 import { autoChoices } from '../backends/auto.js';
-import { wasmBackend } from '../backends/wasm/backend.js';
+import { wasmBackend, type PhaseProfile } from '../backends/wasm/backend.js';
 import type { Engine } from '../backends/wasm/engine.js';
 import { P, PARAM_COUNT } from '../backends/wasm/params.js';
 import { LAYERS, layerData, type LayerSpec } from './layers.js';
@@ -152,8 +152,17 @@ export async function runProfile(layer: string, bitsList: number[], threadsList:
     const sums = (await conv2dDirect({ data: input, shape: [l.N, l.C, l.H, l.W] }, { data: weight, shape: [l.O, l.C, l.K, l.K] }, { padding: l.pad, activationBits: bits, backend: 'wasm' })).data as Int32Array;
     const requant = checkRequantize(qlinearRequant(yScaleFor(sums)), l.O, true);
     for (const threads of threadsList) {
-      const pcilt = await profileKernel('pcilt', { input, tables, geometry, integer: true, threads, requant, out }, 5);
-      const direct = await profileKernel('direct', { input, weight, geometry, integer: true, threads, activationBits: bits, requant, out }, 5);
+      // Several threads: the fastest of 3 profiles, as the bench keeps the best round (the VM's slow windows).
+      const best = async (run: () => Promise<PhaseProfile>) => {
+        let b = await run();
+        for (let i = 1; i < (threads > 1 ? 3 : 1); i++) {
+          const p = await run();
+          if (p.total < b.total) b = p;
+        }
+        return b;
+      };
+      const pcilt = await best(() => profileKernel('pcilt', { input, tables, geometry, integer: true, threads, requant, out }, 5));
+      const direct = await best(() => profileKernel('direct', { input, weight, geometry, integer: true, threads, activationBits: bits, requant, out }, 5));
       // Table entries the look-up phase reads: one 8-entry row slice per vector add.
       const lookups = l.N * l.H * l.W * bits * tables.segments * Math.ceil(l.O / 8) * 8;
       profiles.push({ layer, bits, threads, pcilt, direct, lookups, lookupsPerSecond: lookups / (pcilt.compute / 1e3) });
