@@ -93,6 +93,10 @@ export function writeReport(report: BenchReport, path: string): void {
     const a = get(rs, 'auto-wasm', L, b, maxT);
     return a ? `| ${b} | ${f(a.medianMs)} | ${f(best(b))} | ${f((a.medianMs / best(b) - 1) * 100, 1)}% | ${a.auto ?? '-'} |` : '';
   }).filter(Boolean);
+  // Every round's median at 1 and 2 bits (the JSON has all): the VM's two speeds, per library.
+  const roundRows = bitsList.filter((b) => b <= 2).flatMap((b) => rs
+    .filter((r) => r.layer === L && r.threads === maxT && r.bits === b && (r.roundMs?.length ?? 0) > 1)
+    .map((r) => `| ${b} | ${r.impl} | ${r.roundMs.map((m) => (m === r.medianMs ? `**${f(m)}**` : f(m))).join(' / ')} |`));
   const phaseRows = (prof?.profiles ?? []).map((p) =>
     `| ${p.bits} | ${p.threads} | ${f(p.pcilt.setup)} | ${f(p.pcilt.pack)} | ${f(p.pcilt.compute)} | ${f(p.pcilt.store)} | ${f(p.pcilt.copyOut)} | ${f(p.pcilt.total)} | ${f(p.direct.pack)} | ${f(p.direct.compute)} | ${f(p.direct.total)} |`);
   const seedTable = rs.find((r) => r.layer === 'seed' && r.tableBytes)?.tableBytes;
@@ -140,7 +144,16 @@ ${svgs.join('\n')}
 |---|---|---|---|---|
 ${autoRows.join('\n')}
 
-## Where the time goes (${L}, phase profile, ms)
+${roundRows.length ? `## Every round (${L}, ${maxT} threads, median ms of each round, the kept one in bold)
+
+Two-thread times on this VM switch between two speeds for seconds to minutes, and not alike for every
+library, so a ratio depends on each library meeting its own fast mode in some round (docs/perf-notes.md 24).
+
+| bits | impl | rounds |
+|---|---|---|
+${roundRows.join('\n')}
+
+` : ''}## Where the time goes (${L}, phase profile, ms)
 
 Phases: setup (JS: padding the input into wasm memory, parameters), pack (activation codes into table
 indices, or into byte quads for direct), compute (look-ups and int16 adds with int32 flushes, or
