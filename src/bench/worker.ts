@@ -46,6 +46,12 @@ export interface WorkerResult {
   yScale?: number;
 }
 
+/** The layer's exact int32 sums (direct multiplication, untimed): the reference every output is checked against. */
+async function exactSums(l: LayerSpec, input: Uint8Array, weight: Int8Array, bits: number): Promise<Int32Array> {
+  const y = await conv2dDirect({ data: input, shape: [l.N, l.C, l.H, l.W] }, { data: weight, shape: [l.O, l.C, l.K, l.K] }, { padding: l.pad, activationBits: bits, backend: 'wasm' });
+  return y.data as Int32Array;
+}
+
 /** A QLinearConv output scale that spreads the exact sums over the u8 range. */
 export function yScaleFor(ref: Int32Array): number {
   let s = 0;
@@ -94,8 +100,7 @@ export async function runOrder(order: WorkerOrder): Promise<void> {
     let yScale = order.yScales?.[bits];
     let refFile: string | undefined;
     if (isOurs && yScale === undefined) {
-      // The exact sums (direct multiplication, untimed): the reference every output is checked against.
-      const sums = (await conv2dDirect({ data: input, shape: [l.N, l.C, l.H, l.W] }, { data: weight, shape: [l.O, l.C, l.K, l.K] }, { padding: l.pad, activationBits: bits, backend: 'wasm' })).data as Int32Array;
+      const sums = await exactSums(l, input, weight, bits);
       yScale = yScaleFor(sums);
       refFile = join(order.outDir, `ref-${l.name}-${bits}.bin`);
       writeFileSync(refFile, new Uint8Array(sums.buffer, sums.byteOffset, sums.byteLength));
@@ -163,7 +168,7 @@ export async function runProfile(layer: string, bitsList: number[], threadsList:
     const { input, weight } = layerData(l, bits);
     const tables = benchTables(weight, l, bits);
     // The bench's jobs: u8 codes requantized as QLinearConv would.
-    const sums = (await conv2dDirect({ data: input, shape: [l.N, l.C, l.H, l.W] }, { data: weight, shape: [l.O, l.C, l.K, l.K] }, { padding: l.pad, activationBits: bits, backend: 'wasm' })).data as Int32Array;
+    const sums = await exactSums(l, input, weight, bits);
     const requant = checkRequantize(qlinearRequant(yScaleFor(sums)), l.O, true);
     for (const threads of threadsList) {
       // Several threads: the fastest of 3 profiles, as the bench keeps the best round (the VM's slow windows).

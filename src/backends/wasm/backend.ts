@@ -24,7 +24,8 @@ interface Rows {
   grouped: boolean;
   /**
    * Each segment's entries are stored less their midpoint m (so that more segments fit int16 between
-   * flushes); offset[o] = sum over segments of m, added back through the bias, times 2^planes - 1.
+   * flushes); offset[o], added back through the bias, is the sum over segments of m times 2^planes - 1
+   * (every plane reads every segment, plane j scaled by 2^j).
    */
   offset: Int32Array;
 }
@@ -122,6 +123,9 @@ function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
     }
     perPlane = Math.max(perPlane, bound);
   }
+  // Int32Array arithmetic wraps, as the kernels' int32 sums do: the output is exact wherever it fits.
+  const planes = t.bitSerial ? t.activationBits : 1;
+  for (let o = 0; o < O; o++) offset[o] *= 2 ** planes - 1;
   const chunk = perPlane <= 32767 || maxAbs === 0 ? S : Math.max(1, Math.floor(32767 / maxAbs));
   const prepared = { ptr, bytes: count * 2, OgPad, chunk, segBytes: segElems * 2, grouped, offset };
   layouts.set(groups, prepared);
@@ -264,7 +268,8 @@ function setup(e: Engine, padded: Padded, g: ConvGeometry, job: PciltJob | Direc
   if (biasPtr) {
     // The kernels add an int32 bias: the integer one given, plus the rows' offsets (a float bias is added after).
     const b = new Int32Array(buf, biasPtr, g.O);
-    b.set(bias instanceof Int32Array ? bias : new Int32Array(g.O));
+    if (bias instanceof Int32Array) b.set(bias);
+    else b.fill(0);
     if (offset) for (let o = 0; o < g.O; o++) b[o] += offset[o];
   }
   if (req) new Float32Array(buf, req, padded.requant!.length).set(padded.requant!);
@@ -355,8 +360,7 @@ async function pcilt(job: PciltJob, mode: number = MODE.FULL, times?: CallTimes,
   const t = job.tables, g = job.geometry;
   const rows = prepareRows(e, t, g.groups);
   const planes = t.bitSerial ? t.activationBits : 1;
-  const offset = rows.offset.map((m) => m * (2 ** planes - 1));
-  const call = setup(e, await input(e, g, job.threads), g, job, rows.OgPad, offset);
+  const call = setup(e, await input(e, g, job.threads), g, job, rows.OgPad, rows.offset);
   const p = call.params;
   p[P.S] = t.segments; p[P.G] = t.groupSize; p[P.IB] = t.indexBits; p[P.PLANES] = planes;
   p[P.CHUNK] = rows.chunk; p[P.ROWS] = rows.ptr; p[P.SEGBYTES] = rows.segBytes; p[P.BITSERIAL] = t.bitSerial ? 1 : 0;
