@@ -21,9 +21,9 @@ test('WebGPU PCILT and dot4I8Packed direct kernels equal the reference bit for b
       const w = { data: randomIntWeights(r, c, r.int(2, 8)), shape: [c.O, c.C / c.groups, c.KH, c.KW] };
       const x = { data: randomCodes(r, c, bits), shape: [c.N, c.C, c.H, c.W] };
       const bias = rep === 1 ? Int32Array.from({ length: c.O }, () => r.int(-300, 300)) : undefined;
-      // Tables of at most 16 entries: bit-serial with up to 4 activations per index, or a plain
-      // index of at most 4 bits.
-      const opts = rep === 2 && bits <= 4 ? { groupSize: Math.floor(4 / bits), share: true } : { bitSerial: true, groupSize: r.int(1, 4) };
+      // Tables of at most 32 entries: bit-serial with up to 5 activations per index, or a plain
+      // index of at most 5 bits.
+      const opts = rep === 2 && bits <= 5 ? { groupSize: Math.floor(5 / bits), share: true } : { bitSerial: true, groupSize: r.int(1, 5) };
       const t = buildPcilt(w, { activationBits: bits, ...opts });
       const ref = await conv2dDirect(x, w, { ...options(c), bias, backend: 'js' });
       const y = await pciltConv2d(x, t, { ...options(c), bias, backend: 'webgpu' });
@@ -34,11 +34,28 @@ test('WebGPU PCILT and dot4I8Packed direct kernels equal the reference bit for b
   }
 });
 
-test('WebGPU says why it cannot run tables wider than 16 entries, or int16 weights', { skip }, async () => {
+test('WebGPU PCILT flushes its packed int16 sums often enough for entries near the int16 limit', { skip }, async () => {
+  const r = rng(607);
+  // |entry| up to 2 x 9000 (two 9000-sized weights on a 1-bit slot pair): a chunk of one segment at a time.
+  for (const [groupSize, top] of [[2, 9000], [1, 30000], [3, 700]]) {
+    const c = { N: 2, C: 24, H: 9, W: 11, O: 37, KH: 3, KW: 3, groups: 1 };
+    const w = { data: Int16Array.from({ length: c.O * c.C * 9 }, () => (r.int(0, 1) ? top : -top) + r.int(-5, 5)), shape: [c.O, c.C, 3, 3] };
+    const x = { data: randomCodes(r, c as never, 2), shape: [c.N, c.C, c.H, c.W] };
+    const t = buildPcilt(w, { activationBits: 2, bitSerial: true, groupSize });
+    const ref = await conv2dDirect(x, w, { padding: 1, backend: 'js' });
+    const y = await pciltConv2d(x, t, { padding: 1, backend: 'webgpu' });
+    assert.equal(firstDiff(y.data, ref.data), -1, `groupSize ${groupSize}, weights near +-${top}`);
+  }
+});
+
+test('WebGPU says why it cannot run tables wider than 32 entries, entries beyond int16, or int16 weights', { skip }, async () => {
   const w = { data: Int8Array.from({ length: 4 * 2 * 9 }, (_, i) => (i % 9) - 4), shape: [4, 2, 3, 3] };
   const x = { data: new Uint8Array(2 * 6 * 6).fill(3), shape: [1, 2, 6, 6] };
   await assert.rejects(() => pciltConv2d(x, buildPcilt(w, { activationBits: 8 }), { backend: 'webgpu' }), (e: unknown) =>
-    e instanceof BackendUnavailableError && /backend 'webgpu' is unavailable: the kernel stages tables of at most 16 entries in workgroup memory, these have 256/.test(e.message));
+    e instanceof BackendUnavailableError && /backend 'webgpu' is unavailable: the kernel stages tables of at most 32 entries in workgroup memory, these have 256/.test(e.message));
+  const wide = { data: Int16Array.from(w.data, (v) => v * 5000), shape: w.shape };
+  await assert.rejects(() => pciltConv2d(x, buildPcilt(wide, { activationBits: 1, bitSerial: true, groupSize: 4 }), { backend: 'webgpu' }), (e: unknown) =>
+    e instanceof BackendUnavailableError && /two channels' int16 entries in one u32, and these tables hold entries up to 50000 in magnitude/.test(e.message));
   const w16 = { data: Int16Array.from(w.data, (v) => v * 100), shape: w.shape };
   await assert.rejects(() => conv2dDirect(x, w16, { backend: 'webgpu' }), /weights beyond int8/);
 });

@@ -88,7 +88,7 @@ export async function benchCommand(argv: string[]): Promise<BenchReport> {
   const { values } = parse(argv, {
     layers: { type: 'string' }, bits: { type: 'string' }, threads: { type: 'string' }, runs: { type: 'string' },
     impls: { type: 'string' }, json: { type: 'boolean' }, report: { type: 'string' }, quick: { type: 'boolean' },
-    'no-profile': { type: 'boolean' }, backend: { type: 'string' }, rounds: { type: 'string' },
+    'no-profile': { type: 'boolean' }, backend: { type: 'string' }, rounds: { type: 'string' }, sweep: { type: 'boolean' }, anchor: { type: 'string' },
   });
   const layers = values.layers ? String(values.layers).split(',') : values.quick ? ['mnist-b1', 'mnist-b64'] : ['seed', 'mnist-b1', 'mnist-b64'];
   for (const l of layers) if (!LAYERS[l]) throw new ArgumentError('--layers', l, `a list of ${Object.keys(LAYERS).join(', ')}`);
@@ -102,7 +102,7 @@ export async function benchCommand(argv: string[]): Promise<BenchReport> {
   const rounds = intFlag('rounds', values.rounds, values.quick ? 1 : 5, 1, 20);
   if (values.backend !== undefined && values.backend !== 'wasm') {
     if (values.backend !== 'webgpu') throw new ArgumentError('--backend', values.backend, "'wasm' (the default: CPU kernels and peers) or 'webgpu'");
-    await benchWebgpu(values.layers ? layers : ['seed'], bits, values.runs ? runs : 5, !!values.json, values.report ? String(values.report) : undefined);
+    await benchWebgpu(values.layers ? layers : ['seed'], bits, values.runs ? runs : 5, !!values.json, values.report ? String(values.report) : undefined, !!values.sweep, values.anchor ? String(values.anchor) : undefined);
     return { machine: {}, command: '', rounds: 0, results: [] };
   }
   const all: Impl[] = [...OUR_IMPLS, ...PEER_IMPLS];

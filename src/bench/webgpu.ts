@@ -1,9 +1,10 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { conv2dDirect, pciltConv2d } from '../conv/conv2d.js';
 import { convGeometry } from '../conv/geometry.js';
-import { buildPcilt } from '../tables/pcilt.js';
+import { buildPcilt, type PciltTables } from '../tables/pcilt.js';
 import { formatBytes } from '../errors.js';
 import { LAYERS, layerData, macs } from './layers.js';
+import { PCILT_CONFIG, type PciltGpuConfig } from '../backends/webgpu/shaders.js';
 
 export interface GpuResult {
   impl: 'pcilt-webgpu' | 'direct-webgpu';
@@ -14,17 +15,45 @@ export interface GpuResult {
   tableBytes: number;
   method: string;
   outputOk: boolean;
+  /** The PCILT kernel's workgroup shape: pixels (invocations) x channels, and activations per index. */
+  shape?: string;
+  /** PCILT: the time of its index pass alone (part of medianMs). */
+  indexPassMs?: number;
+  /** The default kernel shape and tables (not a --sweep variant). */
+  main?: boolean;
+  /** Each round's median, where medianMs is the best of several rounds. */
+  roundMs?: number[];
 }
+
+/**
+ * Activations per index of the bench's bit-serial tables, by activation bits: measured on an H100
+ * (docs/perf-notes.md section 25), 4 (16 entries) at 1 bit, 5 (32 entries: 20% fewer look-ups,
+ * twice the staging) above.
+ */
+const groupFor = (bits: number) => (bits === 1 ? 4 : 5);
+
+interface Variant {
+  cfg: PciltGpuConfig;
+  group: number;
+}
+
+/** Kernel shapes and table groups `--sweep` times besides the default. */
+const SWEEP: Variant[] = [
+  ...[4, 5].flatMap((group) => [
+    { threads: 256, pairs: 32 }, { threads: 384, pairs: 16 }, { threads: 512, pairs: 16 }, { threads: 512, pairs: 32 }, { threads: 768, pairs: 16 }, { threads: 1024, pairs: 16 },
+  ].map((cfg) => ({ cfg, group }))),
+];
 
 /**
  * `faster-cnn bench --backend webgpu`: PCILT against direct dot4I8Packed on the GPU, same data,
  * one process; GPU time from timestamp queries where the adapter has them. Outputs are checked
  * against the wasm direct kernel (itself tested exact against the JS reference).
  */
-export async function benchWebgpu(layers: string[], bitsList: number[], runs: number, json: boolean, report?: string) {
-  const { gpuKernelMs } = await import('../backends/webgpu/backend.js');
+export async function benchWebgpu(layers: string[], bitsList: number[], runs: number, json: boolean, report?: string, sweep = false, anchorFile?: string) {
+  const { gpuKernelMs, pciltWith } = await import('../backends/webgpu/backend.js');
   const { getGpu } = await import('../backends/webgpu/device.js');
   const ctx = await getGpu();
+  process.stderr.write(`[bench webgpu] ${ctx.adapterName}: ${JSON.stringify(ctx.facts)}\n`);
   const results: GpuResult[] = [];
   for (const layer of layers) {
     const l = LAYERS[layer];
@@ -32,35 +61,102 @@ export async function benchWebgpu(layers: string[], bitsList: number[], runs: nu
     const geometry = convGeometry([l.N, l.C, l.H, l.W], shape as never, { padding: l.pad });
     for (const bits of bitsList) {
       const { input, weight } = layerData(l, bits);
-      const tables = buildPcilt({ data: weight, shape }, { activationBits: bits, bitSerial: true, groupSize: 4 });
+      const tables = new Map<number, PciltTables>();
+      const tablesOf = (group: number) => {
+        if (!tables.has(group)) tables.set(group, buildPcilt({ data: weight, shape }, { activationBits: bits, bitSerial: true, groupSize: group }));
+        return tables.get(group)!;
+      };
       const x = { data: input, shape: [l.N, l.C, l.H, l.W] };
       const ref = await conv2dDirect(x, { data: weight, shape }, { padding: l.pad, backend: 'wasm' });
-      const y = await pciltConv2d(x, tables, { padding: l.pad, backend: 'webgpu' });
-      const z = await conv2dDirect(x, { data: weight, shape }, { padding: l.pad, activationBits: bits, backend: 'webgpu' });
       const same = (a: ArrayLike<number>) => a.length === ref.data.length && ref.data.every((v, i) => v === a[i]);
-      for (const [impl, op, job, ok] of [
-        ['pcilt-webgpu', 'pcilt', { input, tables, geometry, integer: true }, same(y.data)],
-        ['direct-webgpu', 'direct', { input, weight, geometry, integer: true, activationBits: bits }, same(z.data)],
-      ] as const) {
-        const t = await gpuKernelMs(op, job as never, runs);
-        const r: GpuResult = { impl, layer, bits, medianMs: t.ms, gmacs: macs(l) / t.ms / 1e6, tableBytes: impl === 'pcilt-webgpu' ? tables.bytes : 0, method: t.method, outputOk: ok };
+      const y = await pciltConv2d(x, tablesOf(groupFor(bits)), { padding: l.pad, backend: 'webgpu' });
+      const z = await conv2dDirect(x, { data: weight, shape }, { padding: l.pad, activationBits: bits, backend: 'webgpu' });
+      const log = (r: GpuResult) => {
         results.push(r);
-        process.stderr.write(`[bench webgpu] ${layer} ${impl.padEnd(14)} bits=${bits} ${t.ms.toFixed(3).padStart(10)} ms ${r.gmacs.toFixed(1).padStart(8)} GMAC/s ${ok ? 'output ok' : 'OUTPUT MISMATCH'}\n`);
-      }
+        process.stderr.write(`[bench webgpu] ${layer} ${r.impl.padEnd(14)} bits=${bits} ${r.medianMs.toFixed(4).padStart(10)} ms ${r.gmacs.toFixed(1).padStart(8)} GMAC/s ${r.outputOk ? 'output ok' : 'OUTPUT MISMATCH'}${r.shape ? ` (${r.shape}; index pass ${r.indexPassMs?.toFixed(4)} ms)` : ''}\n`);
+      };
+      /** Times a kernel `rounds` times (each a median of `runs` passes) and records the best. */
+      const time = async (impl: GpuResult['impl'], job: object, ok: boolean, v?: Variant, rounds = 1) => {
+        const t = [];
+        for (let k = 0; k < rounds; k++) t.push(await gpuKernelMs(v ? 'pcilt' : 'direct', job as never, runs, v?.cfg));
+        const ms = Math.min(...t.map((x) => x.ms));
+        const r: GpuResult = { impl, layer, bits, medianMs: ms, gmacs: macs(l) / ms / 1e6, tableBytes: v ? tablesOf(v.group).bytes : 0, method: t[0].method, outputOk: ok };
+        if (rounds > 1) r.roundMs = t.map((x) => x.ms);
+        if (v) {
+          r.shape = `${v.cfg.threads} px x ${2 * v.cfg.pairs} ch, ${v.group} activations an index`;
+          r.indexPassMs = (await gpuKernelMs('pcilt-index', job as never, runs, v.cfg)).ms;
+        }
+        log(r);
+        return r;
+      };
+      const pcilt = (group: number) => ({ input, tables: tablesOf(group), geometry, integer: true });
+      // The default PCILT kernel and direct: best of 3 rounds each (a GPU's clocks can dip for a while).
+      const main = await time('pcilt-webgpu', pcilt(groupFor(bits)), same(y.data), { cfg: PCILT_CONFIG, group: groupFor(bits) }, 3);
+      main.main = true;
+      await time('direct-webgpu', { input, weight, geometry, integer: true, activationBits: bits }, same(z.data), undefined, 3);
+      for (const v of sweep ? SWEEP : []) await time('pcilt-webgpu', pcilt(v.group), same(await pciltWith(pcilt(v.group) as never, v.cfg)), v);
     }
   }
-  const out = { adapter: ctx.adapterName, timing: results[0]?.method, results };
+  const out = { adapter: ctx.adapterName, facts: ctx.facts, timing: results[0]?.method, results };
   if (json) console.log(JSON.stringify(out, null, 2));
   else {
     console.log(`\nWebGPU on ${ctx.adapterName} (${out.timing}):`);
-    for (const r of results) console.log(`${r.layer.padEnd(10)} ${r.impl.padEnd(14)} ${r.bits}-bit ${r.medianMs.toFixed(3).padStart(10)} ms ${r.gmacs.toFixed(1).padStart(8)} GMAC/s`);
+    for (const r of results) console.log(`${r.layer.padEnd(10)} ${r.impl.padEnd(14)} ${r.bits}-bit ${r.medianMs.toFixed(4).padStart(10)} ms ${r.gmacs.toFixed(1).padStart(8)} GMAC/s${r.shape ? ` (${r.shape})` : ""}`);
   }
-  if (report) {
-    const rows = results.map((r) => `| ${r.layer} | ${r.impl} | ${r.bits} | ${r.medianMs.toFixed(3)} | ${r.gmacs.toFixed(1)} | ${r.tableBytes ? formatBytes(r.tableBytes) : '-'} | ${r.outputOk ? 'matches' : 'MISMATCH'} |`);
-    writeFileSync(report, `# WebGPU benchmark\n\nAdapter: ${ctx.adapterName}. Timing: ${out.timing}.\n` +
-      `PCILT uses bit-serial tables with 4 activations per index (16 entries, staged in workgroup memory).\n\n` +
-      `| layer | impl | bits | GPU ms | GMAC/s | tables | output |\n|---|---|---|---|---|---|---|\n${rows.join('\n')}\n`);
-  }
+  if (report) writeFileSync(report, gpuReport(out, anchorFile ? readAnchors(anchorFile) : []));
   if (results.some((r) => !r.outputOk)) throw new Error('WebGPU outputs disagree with the reference');
   return out;
+}
+
+/** One line of scripts/gpu/torch_anchor.py's output: PyTorch on the same layer and GPU. */
+interface Anchor {
+  impl: string;
+  device: string;
+  medianMs?: number;
+  error?: string;
+}
+
+function readAnchors(file: string): Anchor[] {
+  return readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Anchor);
+}
+
+/** The GPU report: the default kernels, the PyTorch anchor, the issue's targets, and any sweep. */
+function gpuReport(out: { adapter: string; timing?: string; results: GpuResult[] }, anchors: Anchor[]): string {
+  const r = out.results;
+  const main = r.filter((x) => x.main);
+  const direct = (x: GpuResult) => r.find((d) => d.impl === 'direct-webgpu' && d.layer === x.layer && d.bits === x.bits)!;
+  const ms = (v: number) => v.toFixed(3);
+  const lines = [
+    '# WebGPU benchmark on a real GPU',
+    '',
+    `Adapter: ${out.adapter}. Timing: ${out.timing}. Generated by \`scripts/gpu/run-on-device.sh\` ` +
+      '(`faster-cnn bench --backend webgpu --anchor torch.json`); every output checked equal to the wasm reference.',
+    '',
+    'PCILT: an index pass packs each output pixel\'s table indices once per input (bit-serial, 4-5 activations an index); ' +
+      'the look-up pass stages int16 table rows in workgroup memory, two channels a 32-bit word, and each invocation adds ' +
+      'the rows its pixel\'s indices select. Direct: dot4I8Packed on int8 codes and weights.',
+    '',
+    '| layer | bits | PCILT ms | of which index pass | direct ms | PCILT vs direct | GMAC/s (PCILT) | kernel | tables |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...main.map((x) => `| ${x.layer} | ${x.bits} | ${ms(x.medianMs)} | ${ms(x.indexPassMs ?? 0)} | ${ms(direct(x).medianMs)} | ` +
+      `${(direct(x).medianMs / x.medianMs).toFixed(2)}x | ${x.gmacs.toFixed(0)} | ${x.shape} | ${formatBytes(x.tableBytes)} |`),
+  ];
+  if (anchors.length) {
+    lines.push('', `PyTorch on the seed layer, ${anchors[0].device} (\`scripts/gpu/torch_anchor.py\`, CUDA events, median of 50):`, '',
+      '| PyTorch | ms |', '|---|---|', ...anchors.map((a) => `| ${a.impl} | ${a.medianMs !== undefined ? ms(a.medianMs) : a.error} |`));
+  }
+  const seed = (bits: number) => main.find((x) => x.layer === 'seed' && x.bits === bits);
+  const check = (label: string, x: GpuResult | undefined, ok: (x: GpuResult) => boolean, show: (x: GpuResult) => string) =>
+    x ? `- ${label}: ${show(x)}, ${ok(x) ? 'met' : 'missed'}` : `- ${label}: not run`;
+  lines.push('', 'Targets (seed layer):', '',
+    check('4-bit <= 0.33 ms (the seed\'s cuDNN figure)', seed(4), (x) => x.medianMs <= 0.33, (x) => `${ms(x.medianMs)} ms`),
+    check('1-bit <= 0.15 ms', seed(1), (x) => x.medianMs <= 0.15, (x) => `${ms(x.medianMs)} ms`),
+    ...[1, 2].map((b) => check(`${b}-bit PCILT >= 1.5x direct`, seed(b), (x) => direct(x).medianMs / x.medianMs >= 1.5, (x) => `${(direct(x).medianMs / x.medianMs).toFixed(2)}x`)));
+  const sweep = r.filter((x) => x.impl === 'pcilt-webgpu' && !x.main);
+  if (sweep.length) {
+    lines.push('', 'Sweep (`--sweep`): every kernel shape and table group tried, PCILT ms:', '',
+      '| layer | bits | kernel | ms | of which index pass |', '|---|---|---|---|---|',
+      ...sweep.map((x) => `| ${x.layer} | ${x.bits} | ${x.shape} | ${ms(x.medianMs)} | ${ms(x.indexPassMs ?? 0)} |`));
+  }
+  return `${lines.join('\n')}\n`;
 }

@@ -21,9 +21,11 @@ Commands:
   tables [--in C] [--out O] [--kernel K] [--bits 1,2,4,8] [--weight-bits W] [--json]
                             table bytes of every variant for one layer, against the seed's
   bench [--layers seed,mnist-b1,mnist-b64] [--bits 1,2,4,8] [--threads 1,2] [--runs N] [--rounds R]
-        [--impls LIST] [--json] [--report FILE] [--quick] [--no-profile] [--backend wasm|webgpu]
+        [--impls LIST] [--json] [--report FILE] [--quick] [--no-profile] [--backend wasm|webgpu [--sweep] [--anchor FILE]]
                             PCILT vs direct multiplication vs onnxruntime and tfjs, same data, one run;
-                            --backend webgpu: PCILT vs dot4I8Packed direct on the GPU (seed layer by default)
+                            --backend webgpu: PCILT vs dot4I8Packed direct on the GPU (seed layer by default);
+                            --sweep also times the PCILT kernel's other workgroup shapes; --anchor adds
+                            scripts/gpu/torch_anchor.py's PyTorch figures to the report
   train mnist --activation-bits B [--weight-bits W] [--epochs E] [--seed S] [--out FILE] [--limit N] [--lr X]
                             quantization-aware training of the seed's CNN on MNIST, with a progress bar
   eval FILE [--json] [--limit N] [--backend B]

@@ -9,6 +9,10 @@ export interface GpuContext {
   pipelines: Map<string, GPUComputePipeline>;
   /** Set when the device is lost; calls in flight then fail with this reason. */
   lost: string | null;
+  /** Workgroup memory a kernel may use, in bytes. */
+  workgroupStorage: number;
+  /** The adapter's limits and features that shape the kernels (reported by the GPU bench). */
+  facts: Record<string, unknown>;
 }
 
 let context: Promise<GpuContext> | undefined;
@@ -41,6 +45,9 @@ async function acquire(): Promise<GpuContext> {
     requiredLimits: {
       maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
       maxBufferSize: adapter.limits.maxBufferSize,
+      maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: adapter.limits.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: adapter.limits.maxComputeWorkgroupSizeX,
     },
   });
   const info = adapter.info ?? {};
@@ -51,6 +58,15 @@ async function acquire(): Promise<GpuContext> {
     dot4: gpu.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') ?? false,
     pipelines: new Map(),
     lost: null,
+    workgroupStorage: device.limits.maxComputeWorkgroupStorageSize,
+    facts: {
+      maxComputeWorkgroupStorageSize: device.limits.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: device.limits.maxComputeInvocationsPerWorkgroup,
+      subgroupMinSize: (info as { subgroupMinSize?: number }).subgroupMinSize,
+      subgroupMaxSize: (info as { subgroupMaxSize?: number }).subgroupMaxSize,
+      features: [...adapter.features].sort(),
+      wgslFeatures: [...(gpu.wgslLanguageFeatures ?? [])].sort(),
+    },
   };
   // destroy() marks the context at once: the lost promise settles later, after work that could
   // otherwise read stale buffers.

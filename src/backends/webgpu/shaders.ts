@@ -1,15 +1,15 @@
 /** WGSL kernels, generated per configuration (sizes that must be constants are baked in). */
 
-/** Pixels one workgroup computes; each of its 64 invocations owns one output channel. */
+/** Direct kernel: pixels one workgroup computes; each of its 64 invocations owns one output channel. */
 export const TP = 16;
-/** Output channels per workgroup (one per invocation). */
+/** Direct kernel: output channels per workgroup (one per invocation). */
 export const WG = 64;
 
 const PARAMS = `
 struct Params {
   N: u32, C: u32, Hp: u32, Wp: u32, O: u32, groups: u32, Cg: u32, Og: u32, OgPad: u32,
   OH: u32, OW: u32, sh: u32, sw: u32, K: u32, S: u32, G: u32, ib: u32, blocks: u32,
-  tilesW: u32, tiles: u32, hasBias: u32, KQ: u32, pad0: u32, pad1: u32,
+  tilesW: u32, tiles: u32, hasBias: u32, KQ: u32, NP: u32, SW: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> inp: array<u32>;
@@ -47,66 +47,148 @@ const STORE = (extra: string) => `
   }
 `;
 
-/**
- * PCILT: per chunk of CH segments, the workgroup stages the table rows of its 64 channels in
- * workgroup memory (tab[segment][code][channel]) and packs the indices of its 16 pixels
- * (idx[plane][segment][pixel]); then every invocation adds, for each pixel, the entry of its
- * channel in the row the index selects. All invocations read the same row at once, one
- * entry each: consecutive addresses, no bank conflicts.
- */
-export function pciltShader(R: number, planes: number, bitSerial: boolean): { code: string; CH: number } {
-  // Staged rows and packed indices share the 16 KiB of workgroup memory WebGPU guarantees.
-  const CH = Math.max(1, Math.floor(15360 / (R * WG * 4 + planes * TP * 4)));
-  const code = `${PARAMS}
-@group(0) @binding(2) var<storage, read> rows: array<i32>;
-var<workgroup> tab: array<i32, ${CH * R * WG}>;
-var<workgroup> idx: array<u32, ${planes * CH * TP}>;
+/** A PCILT kernel's shape: invocations per workgroup (one output pixel each) and channel pairs per invocation. */
+export interface PciltGpuConfig {
+  threads: number;
+  pairs: number;
+}
 
-@compute @workgroup_size(${WG})
+/**
+ * Measured on an NVIDIA H100 (docs/perf-notes.md section 25): 768 pixels x 32 channels a workgroup
+ * was the fastest of the shapes tried on the seed layer at every bit width.
+ */
+export const PCILT_CONFIG: PciltGpuConfig = { threads: 768, pairs: 16 };
+
+/** Bits a segment's index takes in the index buffer: 4 for tables of up to 16 entries, else 5. */
+export function slotBits(R: number): number {
+  return R <= 16 ? 4 : 5;
+}
+
+/** Segments whose indices one u32 of the index buffer holds: 8 of 4 bits, or 6 of 5. */
+export function segmentsPerWord(R: number): number {
+  return Math.floor(32 / slotBits(R));
+}
+
+/**
+ * Index pass: each invocation packs, for one output pixel and one group, the table indices of
+ * segmentsPerWord(R) segments into one u32 per bit-plane: idxb[((gi * planes + plane) * SW + word) * NP + pixel].
+ * The indices are built once per input and read by every channel block of the look-up pass.
+ */
+export function indexShader(R: number, planes: number, G: number, ib: number, bitSerial: boolean): string {
+  const SPW = segmentsPerWord(R), SB = slotBits(R);
+  // Every tap of the word's segments unrolled, so that all its loads are in flight at once.
+  const taps = Array.from({ length: SPW * G }, (_, k) => k);
+  const at = (k: number) => Math.floor(k / G) * SB + (k % G) * ib;
+  const words = Array.from({ length: planes }, (_, pl) =>
+    taps.map((k) => `(${bitSerial ? `((c${k} >> ${pl}u) & 1u)` : `c${k}`} << ${at(k)}u)`).join(' | '));
+  return `${PARAMS}
+@group(0) @binding(6) var<storage, read_write> idxb: array<u32>;
+
+fn tap(base0: u32, k: u32) -> u32 {
+  if (k >= p.K) { return 0u; }
+  return code(base0 + koff[k]);
+}
+
+@compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-${TILE}
+  let pix = (wg.z * 65535u + wg.x) * 64u + t;
+  if (pix >= p.NP) { return; }
+  let gi = wg.y / p.SW;
+  let w = wg.y % p.SW;
+  let n = pix / (p.OH * p.OW);
+  let oh = (pix / p.OW) % p.OH;
+  let ow = pix % p.OW;
+  let base0 = ((n * p.C + gi * p.Cg) * p.Hp + oh * p.sh) * p.Wp + ow * p.sw;
+  let k0 = w * ${SPW * G}u;
+  ${taps.map((k) => `let c${k} = tap(base0, k0 + ${k}u);`).join('\n  ')}
+  ${words.map((v, pl) => `idxb[((gi * ${planes}u + ${pl}u) * p.SW + w) * p.NP + pix] = ${v};`).join('\n  ')}
+}`;
+}
+
+/**
+ * PCILT look-ups: each invocation owns one output pixel and 2 x pairs output channels. Table
+ * entries are int16 and two channels share a u32 (SWAR): one workgroup-memory load and one add
+ * serve two channels. Per chunk of CH segments the workgroup stages its channels' rows
+ * (tab[segment * R + code][pair], rows padded to an odd length so that the distinct rows a warp
+ * reads fall in distinct banks), then every invocation adds, per bit-plane, the row its index
+ * selects. A chunk's packed sums never leave int16 (CH x the largest |entry| <= 32767, checked by
+ * the caller); after each plane of a chunk they are split and added, shifted by the plane, to
+ * int32 sums.
+ */
+export function pciltShader(R: number, planes: number, CH: number, cfg: PciltGpuConfig): string {
+  const P = cfg.pairs, T = cfg.threads, SPW = segmentsPerWord(R), SB = slotBits(R);
+  const pairs = Array.from({ length: P }, (_, j) => j);
+  const plane = (pl: number) => `
+    {
+      ${pairs.map((j) => `var a${j} = 0u;`).join(' ')}
+      var word = 0u;
+      for (var sl = 0u; sl < nch; sl++) {
+        let s = s0 + sl;
+        let slot = s % ${SPW}u;
+        if (sl == 0u || slot == 0u) { word = idxb[((gi * ${planes}u + ${pl}u) * p.SW + s / ${SPW}u) * p.NP + px]; }
+        let r = sl * ${R}u + ((word >> (slot * ${SB}u)) & ${(1 << SB) - 1}u);
+        ${pairs.map((j) => `a${j} += tab[r][${j}];`).join(' ')}
+      }
+      ${pairs.map((j) => `flush(a${j}, &o${2 * j}, &o${2 * j + 1}, ${pl}u);`).join('\n      ')}
+    }`;
+  // Staging: 4 quads of entries in flight per invocation (loads first, then stores).
+  const Q = P / 4, UNROLL = 4;
+  const quads = Array.from({ length: UNROLL }, (_, u) => u);
+  return `${PARAMS}
+@group(0) @binding(2) var<storage, read> rows: array<vec4u>;
+@group(0) @binding(6) var<storage, read> idxb: array<u32>;
+var<workgroup> tab: array<array<u32, ${P + 1}>, ${CH * R}>;
+
+fn put(n: u32, at: u32, o: u32, end: u32, v: i32) {
+  if (o < end) {
+    var b = v;
+    if (p.hasBias != 0u) { b += bias[o]; }
+    outp[(n * p.O + o) * p.OH * p.OW + at] = b;
+  }
+}
+
+fn stage(i: u32, v: vec4u) {
+  let row = i / ${Q}u;
+  let at = (i % ${Q}u) * 4u;
+  tab[row][at] = v.x;
+  tab[row][at + 1u] = v.y;
+  tab[row][at + 2u] = v.z;
+  tab[row][at + 3u] = v.w;
+}
+
+fn flush(a: u32, lo: ptr<function, i32>, hi: ptr<function, i32>, pl: u32) {
+  let l = bitcast<i32>(a << 16u) >> 16u;
+  *lo += l << pl;
+  *hi += ((bitcast<i32>(a) - l) >> 16u) << pl;
+}
+
+@compute @workgroup_size(${T})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let pix = (wg.z * 65535u + wg.x) * ${T}u + t;
+  let px = min(pix, p.NP - 1u);
+  let gi = wg.y / p.blocks;
+  let cb = wg.y % p.blocks;
+  ${Array.from({ length: 2 * P }, (_, c) => `var o${c} = 0i;`).join(' ')}
   for (var s0 = 0u; s0 < p.S; s0 += ${CH}u) {
     let nch = min(${CH}u, p.S - s0);
-    for (var i = t; i < nch * ${R * WG}u; i += ${WG}u) {
-      let sl = i / ${R * WG}u;
-      let rem = i % ${R * WG}u;
-      tab[i] = rows[((gi * p.S + s0 + sl) * ${R}u + rem / ${WG}u) * p.OgPad + cb * ${WG}u + rem % ${WG}u];
-    }
-    for (var j = t; j < ${planes}u * nch * ${TP}u; j += ${WG}u) {
-      let px = j % ${TP}u;
-      let sl = (j / ${TP}u) % nch;
-      let pl = j / (${TP}u * nch);
-      var v = 0u;
-      if (ow0 + px < p.OW) {
-        let k0 = (s0 + sl) * p.G;
-        for (var i = 0u; i < p.G; i++) {
-          let k = k0 + i;
-          if (k < p.K) {
-            var cd = code(base0 + px * p.sw + koff[k]);
-            ${bitSerial ? 'cd = (cd >> pl) & 1u;' : ''}
-            v |= cd << (i * p.ib);
-          }
-        }
-      }
-      idx[(pl * ${CH}u + sl) * ${TP}u + px] = v;
-    }
     workgroupBarrier();
-    for (var px = 0u; px < ${TP}u; px++) {
-      var sum = 0;
-      for (var pl = 0u; pl < ${planes}u; pl++) {
-        var part = 0;
-        for (var sl = 0u; sl < nch; sl++) {
-          part += tab[(sl * ${R}u + idx[(pl * ${CH}u + sl) * ${TP}u + px]) * ${WG}u + t];
-        }
-        sum += part << pl;
-      }
-      acc[px] += sum;
+    let nq = nch * ${R * Q}u;
+    let first = ((gi * p.S + s0) * ${R}u * p.OgPad / 2u + cb * ${P}u) / 4u;
+    for (var i = t; i < nq; i += ${UNROLL * T}u) {
+      ${quads.map((u) => `let i${u} = min(i + ${u * T}u, nq - 1u);`).join(' ')}
+      ${quads.map((u) => `let v${u} = rows[first + (i${u} / ${Q}u) * p.OgPad / 8u + i${u} % ${Q}u];`).join('\n      ')}
+      ${quads.map((u) => `stage(i${u}, v${u});`).join(' ')}
     }
-    workgroupBarrier();
+    workgroupBarrier();${Array.from({ length: planes }, (_, pl) => plane(pl)).join('')}
   }
-${STORE('0')}
+  if (pix < p.NP) {
+    let n = pix / (p.OH * p.OW);
+    let at = pix % (p.OH * p.OW);
+    let c0 = gi * p.Og + cb * ${2 * P}u;
+    let end = (gi + 1u) * p.Og;
+    ${Array.from({ length: 2 * P }, (_, c) => `put(n, at, c0 + ${c}u, end, o${c});`).join('\n    ')}
+  }
 }`;
-  return { code, CH };
 }
 
 /**
