@@ -84,3 +84,46 @@ test('without cross-origin isolation the page falls back to one thread, says so,
     server.close();
   }
 });
+
+test('in Chromium with WebGPU on, the page classifies through the WGSL kernels exactly as through wasm', { skip, timeout: 240_000 }, async (t) => {
+  const { chromium } = await import('playwright-core');
+  const { startWebServer } = await import(new URL('../../dist/cli/web.js', import.meta.url).href);
+  const { url, server } = await startWebServer(0, true);
+  // Headless Chromium offers navigator.gpu (a software adapter here) once WebGPU is enabled on Linux.
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--disable-background-networking'] });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(url);
+    await page.waitForFunction(() => document.getElementById('status')!.dataset.ready === '1', null, { timeout: 60_000 });
+    const status = (await page.textContent('#status'))!;
+    if (!/WebGPU available/.test(status)) {
+      // CI requires it; elsewhere a Chromium without an adapter skips with the page's reason.
+      assert.ok(process.env.FASTER_CNN_REQUIRE_WEBGPU !== '1', status);
+      t.skip(`Chromium offers no WebGPU adapter: ${status}`);
+      return;
+    }
+    const digits = loadMnist('test');
+    for (const bits of ['1', '2', '4']) {
+      await page.selectOption('#bits', bits);
+      for (let i = 0; i < 5; i++) {
+        await paint(page, Array.from(digits.images.subarray(i * 784, (i + 1) * 784)));
+        const shown: string[] = [];
+        for (const backend of ['wasm-threads', 'webgpu']) {
+          await page.selectOption('#backend', backend);
+          const before = await page.getAttribute('#prediction', 'data-count');
+          await page.click('#classify');
+          await page.waitForFunction((n) => document.getElementById('prediction')!.dataset.count !== n, before);
+          shown.push(`${await page.textContent('#prediction')} ${await page.textContent('#top3')}`);
+        }
+        assert.equal(shown[1], shown[0], `${bits}-bit digit ${i}: WebGPU's prediction and probabilities against wasm's`);
+      }
+    }
+    assert.doesNotMatch((await page.textContent('#status'))!, /error/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    server.close();
+  }
+});

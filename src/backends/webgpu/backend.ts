@@ -198,8 +198,9 @@ async function preparePcilt(job: PciltJob, shape: PciltGpuConfig = PCILT_CONFIG)
   const ctx = await getGpu();
   if (ctx.lost) throw new KernelError(ctx.lost);
   const t = job.tables, g = job.geometry;
-  // A layer of fewer pixels than a workgroup takes gets a smaller one (a multiple of 64).
-  const cfg = { ...shape, threads: Math.min(shape.threads, Math.ceil(g.N * g.OH * g.OW / 64) * 64) };
+  // Within the device's workgroup size, and for a layer of fewer pixels than a workgroup takes, a
+  // smaller one (a multiple of 64).
+  const cfg = { ...shape, threads: Math.min(shape.threads, ctx.maxThreads, Math.ceil(g.N * g.OH * g.OW / 64) * 64) };
   const planes = t.bitSerial ? t.activationBits : 1;
   const S = t.segments, R = t.tableSize, SW = Math.ceil(S / segmentsPerWord(R));
   // Segments staged at once: as many as workgroup memory holds, and few enough that a chunk's

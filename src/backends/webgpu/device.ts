@@ -11,6 +11,8 @@ export interface GpuContext {
   lost: string | null;
   /** Workgroup memory a kernel may use, in bytes. */
   workgroupStorage: number;
+  /** Invocations a (one-dimensional) workgroup may have. */
+  maxThreads: number;
   /** The adapter's limits and features that shape the kernels (reported by the GPU bench). */
   facts: Record<string, unknown>;
 }
@@ -59,6 +61,7 @@ async function acquire(): Promise<GpuContext> {
     pipelines: new Map(),
     lost: null,
     workgroupStorage: device.limits.maxComputeWorkgroupStorageSize,
+    maxThreads: Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX),
     facts: {
       maxComputeWorkgroupStorageSize: device.limits.maxComputeWorkgroupStorageSize,
       maxComputeInvocationsPerWorkgroup: device.limits.maxComputeInvocationsPerWorkgroup,
