@@ -4,7 +4,7 @@ import { convGeometry } from '../conv/geometry.js';
 import { buildPcilt, type PciltTables } from '../tables/pcilt.js';
 import { formatBytes } from '../errors.js';
 import { LAYERS, layerData, macs } from './layers.js';
-import { PCILT_CONFIG, type PciltGpuConfig } from '../backends/webgpu/shaders.js';
+import { DIRECT_CONFIG, PCILT_CONFIG, type DirectGpuConfig, type PciltGpuConfig } from '../backends/webgpu/shaders.js';
 
 export interface GpuResult {
   impl: 'pcilt-webgpu' | 'direct-webgpu';
@@ -37,6 +37,9 @@ interface Variant {
   group: number;
 }
 
+/** Direct kernels `--sweep` times besides the default. */
+const SWEEP_DIRECT: DirectGpuConfig[] = [{ threads: 128, channels: 32 }, { threads: 512, channels: 32 }, { threads: 768, channels: 32 }, { threads: 256, channels: 64 }, { threads: 256, channels: 16 }];
+
 /** Kernel shapes and table groups `--sweep` times besides the default. */
 const SWEEP: Variant[] = [
   ...[4, 5].flatMap((group) => [
@@ -50,7 +53,7 @@ const SWEEP: Variant[] = [
  * against the wasm direct kernel (itself tested exact against the JS reference).
  */
 export async function benchWebgpu(layers: string[], bitsList: number[], runs: number, json: boolean, report?: string, sweep = false, anchorFile?: string) {
-  const { gpuKernelMs, pciltWith } = await import('../backends/webgpu/backend.js');
+  const { gpuKernelMs, pciltWith, directWith } = await import('../backends/webgpu/backend.js');
   const { getGpu } = await import('../backends/webgpu/device.js');
   const ctx = await getGpu();
   process.stderr.write(`[bench webgpu] ${ctx.adapterName}: ${JSON.stringify(ctx.facts)}\n`);
@@ -73,28 +76,32 @@ export async function benchWebgpu(layers: string[], bitsList: number[], runs: nu
       const z = await conv2dDirect(x, { data: weight, shape }, { padding: l.pad, activationBits: bits, backend: 'webgpu' });
       const log = (r: GpuResult) => {
         results.push(r);
-        process.stderr.write(`[bench webgpu] ${layer} ${r.impl.padEnd(14)} bits=${bits} ${r.medianMs.toFixed(4).padStart(10)} ms ${r.gmacs.toFixed(1).padStart(8)} GMAC/s ${r.outputOk ? 'output ok' : 'OUTPUT MISMATCH'}${r.shape ? ` (${r.shape}; index pass ${r.indexPassMs?.toFixed(4)} ms)` : ''}\n`);
+        process.stderr.write(`[bench webgpu] ${layer} ${r.impl.padEnd(14)} bits=${bits} ${r.medianMs.toFixed(4).padStart(10)} ms ${r.gmacs.toFixed(1).padStart(8)} GMAC/s ${r.outputOk ? 'output ok' : 'OUTPUT MISMATCH'}${r.shape ? ` (${r.shape}${r.indexPassMs !== undefined ? `; index pass ${r.indexPassMs.toFixed(4)} ms` : ''})` : ''}\n`);
       };
       /** Times a kernel `rounds` times (each a median of `runs` passes) and records the best. */
-      const time = async (impl: GpuResult['impl'], job: object, ok: boolean, v?: Variant, rounds = 1) => {
+      const time = async (impl: GpuResult['impl'], job: object, ok: boolean, v?: Variant | DirectGpuConfig, rounds = 1) => {
+        const pcilt = impl === 'pcilt-webgpu', cfg = v && typeof v === 'object' && 'group' in v ? v.cfg : (v as DirectGpuConfig | undefined);
         const t = [];
-        for (let k = 0; k < rounds; k++) t.push(await gpuKernelMs(v ? 'pcilt' : 'direct', job as never, runs, v?.cfg));
+        for (let k = 0; k < rounds; k++) t.push(await gpuKernelMs(pcilt ? 'pcilt' : 'direct', job as never, runs, cfg));
         const ms = Math.min(...t.map((x) => x.ms));
-        const r: GpuResult = { impl, layer, bits, medianMs: ms, gmacs: macs(l) / ms / 1e6, tableBytes: v ? tablesOf(v.group).bytes : 0, method: t[0].method, outputOk: ok };
+        const r: GpuResult = { impl, layer, bits, medianMs: ms, gmacs: macs(l) / ms / 1e6, tableBytes: 0, method: t[0].method, outputOk: ok };
         if (rounds > 1) r.roundMs = t.map((x) => x.ms);
-        if (v) {
+        if (v && typeof v === 'object' && 'group' in v) {
+          r.tableBytes = tablesOf(v.group).bytes;
           r.shape = `${v.cfg.threads} px x ${2 * v.cfg.pairs} ch, ${v.group} activations an index`;
           r.indexPassMs = (await gpuKernelMs('pcilt-index', job as never, runs, v.cfg)).ms;
-        }
+        } else if (v) r.shape = `${v.threads} px x ${v.channels} ch`;
         log(r);
         return r;
       };
       const pcilt = (group: number) => ({ input, tables: tablesOf(group), geometry, integer: true });
-      // The default PCILT kernel and direct: best of 3 rounds each (a GPU's clocks can dip for a while).
+      const direct = { input, weight, geometry, integer: true, activationBits: bits };
+      // The default kernels: best of 3 rounds each (a GPU's clocks can dip for a while).
       const main = await time('pcilt-webgpu', pcilt(groupFor(bits)), same(y.data), { cfg: PCILT_CONFIG, group: groupFor(bits) }, 3);
       main.main = true;
-      await time('direct-webgpu', { input, weight, geometry, integer: true, activationBits: bits }, same(z.data), undefined, 3);
+      (await time('direct-webgpu', direct, same(z.data), DIRECT_CONFIG, 3)).main = true;
       for (const v of sweep ? SWEEP : []) await time('pcilt-webgpu', pcilt(v.group), same(await pciltWith(pcilt(v.group) as never, v.cfg)), v);
+      for (const k of sweep ? SWEEP_DIRECT : []) await time('direct-webgpu', direct, same(await directWith(direct as never, k)), k);
     }
   }
   const out = { adapter: ctx.adapterName, facts: ctx.facts, timing: results[0]?.method, results };
@@ -123,8 +130,8 @@ function readAnchors(file: string): Anchor[] {
 /** The GPU report: the default kernels, the PyTorch anchor, the issue's targets, and any sweep. */
 function gpuReport(out: { adapter: string; timing?: string; results: GpuResult[] }, anchors: Anchor[]): string {
   const r = out.results;
-  const main = r.filter((x) => x.main);
-  const direct = (x: GpuResult) => r.find((d) => d.impl === 'direct-webgpu' && d.layer === x.layer && d.bits === x.bits)!;
+  const main = r.filter((x) => x.main && x.impl === 'pcilt-webgpu');
+  const direct = (x: GpuResult) => r.find((d) => d.impl === 'direct-webgpu' && d.main && d.layer === x.layer && d.bits === x.bits)!;
   const ms = (v: number) => v.toFixed(3);
   const lines = [
     '# WebGPU benchmark on a real GPU',
@@ -134,7 +141,8 @@ function gpuReport(out: { adapter: string; timing?: string; results: GpuResult[]
     '',
     'PCILT: an index pass packs each output pixel\'s table indices once per input (bit-serial, 4-5 activations an index); ' +
       'the look-up pass stages int16 table rows in workgroup memory, two channels a 32-bit word, and each invocation adds ' +
-      'the rows its pixel\'s indices select. Direct: dot4I8Packed on int8 codes and weights.',
+      'the rows its pixel\'s indices select. Direct: a pack pass writes each pixel\'s receptive field as int8 quads once per input; ' +
+      `each invocation then multiplies its pixel's quads with ${DIRECT_CONFIG.channels} channels' weights (staged in workgroup memory) by dot4I8Packed, ${DIRECT_CONFIG.threads} pixels a workgroup.`,
     '',
     '| layer | bits | PCILT ms | of which index pass | direct ms | PCILT vs direct | GMAC/s (PCILT) | kernel | tables |',
     '|---|---|---|---|---|---|---|---|---|',
@@ -152,11 +160,11 @@ function gpuReport(out: { adapter: string; timing?: string; results: GpuResult[]
     check('4-bit <= 0.33 ms (the seed\'s cuDNN figure)', seed(4), (x) => x.medianMs <= 0.33, (x) => `${ms(x.medianMs)} ms`),
     check('1-bit <= 0.15 ms', seed(1), (x) => x.medianMs <= 0.15, (x) => `${ms(x.medianMs)} ms`),
     ...[1, 2].map((b) => check(`${b}-bit PCILT >= 1.5x direct`, seed(b), (x) => direct(x).medianMs / x.medianMs >= 1.5, (x) => `${(direct(x).medianMs / x.medianMs).toFixed(2)}x`)));
-  const sweep = r.filter((x) => x.impl === 'pcilt-webgpu' && !x.main);
+  const sweep = r.filter((x) => !x.main);
   if (sweep.length) {
-    lines.push('', 'Sweep (`--sweep`): every kernel shape and table group tried, PCILT ms:', '',
-      '| layer | bits | kernel | ms | of which index pass |', '|---|---|---|---|---|',
-      ...sweep.map((x) => `| ${x.layer} | ${x.bits} | ${x.shape} | ${ms(x.medianMs)} | ${ms(x.indexPassMs ?? 0)} |`));
+    lines.push('', 'Sweep (`--sweep`): every other kernel shape and table group tried (one round each):', '',
+      '| layer | bits | kernel | shape | ms | of which index pass |', '|---|---|---|---|---|---|',
+      ...sweep.map((x) => `| ${x.layer} | ${x.bits} | ${x.impl} | ${x.shape} | ${ms(x.medianMs)} | ${x.indexPassMs !== undefined ? ms(x.indexPassMs) : '-'} |`));
   }
   return `${lines.join('\n')}\n`;
 }

@@ -24,7 +24,7 @@ Commands:
         [--impls LIST] [--json] [--report FILE] [--quick] [--no-profile] [--backend wasm|webgpu [--sweep] [--anchor FILE]]
                             PCILT vs direct multiplication vs onnxruntime and tfjs, same data, one run;
                             --backend webgpu: PCILT vs dot4I8Packed direct on the GPU (seed layer by default);
-                            --sweep also times the PCILT kernel's other workgroup shapes; --anchor adds
+                            --sweep also times the kernels' other workgroup shapes; --anchor adds
                             scripts/gpu/torch_anchor.py's PyTorch figures to the report
   train mnist --activation-bits B [--weight-bits W] [--epochs E] [--seed S] [--out FILE] [--limit N] [--lr X]
                             quantization-aware training of the seed's CNN on MNIST, with a progress bar

@@ -4,7 +4,10 @@ import type { PciltTables } from '../../tables/pcilt.js';
 import type { OutputData } from '../../tensor.js';
 import type { Backend, DirectJob, PciltJob } from '../types.js';
 import { getGpu, gpuUnavailableReason, type GpuContext } from './device.js';
-import { PCILT_CONFIG, segmentsPerWord, TP, WG, directShader, indexShader, pciltShader, type PciltGpuConfig } from './shaders.js';
+import {
+  DIRECT_CONFIG, PCILT_CONFIG, QUADS_PER_INVOCATION, segmentsPerWord, dotShader, indexShader, pciltShader, quadShader,
+  type DirectGpuConfig, type PciltGpuConfig,
+} from './shaders.js';
 
 /** Largest table the kernel stages: 32 entries, a 5-bit index (32 rows fall in 32 distinct banks). */
 const MAX_ROWS = 32;
@@ -128,13 +131,12 @@ function prepare(ctx: GpuContext, g: ConvGeometry, input: Uint8Array, bias: Pcil
   for (let c = 0, k = 0; c < g.Cg; c++)
     for (let kh = 0; kh < g.KH; kh++)
       for (let kw = 0; kw < g.KW; kw++) koff[k++] = (c * Hp + kh * g.dilH) * Wp + kw * g.dilW;
-  const tilesW = Math.ceil(g.OW / TP), tiles = g.N * g.OH * tilesW, blocks = Math.ceil(g.Og / WG);
   const P: Record<string, number> = {
-    N: g.N, C: g.C, Hp, Wp, O: g.O, groups: g.groups, Cg: g.Cg, Og: g.Og, OgPad: blocks * WG, OH: g.OH, OW: g.OW,
-    sh: g.strideH, sw: g.strideW, K, S: 0, G: 0, ib: 0, blocks, tilesW, tiles, hasBias: bias ? 1 : 0, KQ: 0,
+    N: g.N, C: g.C, Hp, Wp, O: g.O, groups: g.groups, Cg: g.Cg, Og: g.Og, OgPad: 0, OH: g.OH, OW: g.OW,
+    sh: g.strideH, sw: g.strideW, K, S: 0, G: 0, ib: 0, blocks: 0, hasBias: bias ? 1 : 0, KQ: 0,
     NP: g.N * g.OH * g.OW, SW: 0, ...params,
   };
-  const order = ['N', 'C', 'Hp', 'Wp', 'O', 'groups', 'Cg', 'Og', 'OgPad', 'OH', 'OW', 'sh', 'sw', 'K', 'S', 'G', 'ib', 'blocks', 'tilesW', 'tiles', 'hasBias', 'KQ', 'NP', 'SW'];
+  const order = ['N', 'C', 'Hp', 'Wp', 'O', 'groups', 'Cg', 'Og', 'OgPad', 'OH', 'OW', 'sh', 'sw', 'K', 'S', 'G', 'ib', 'blocks', 'hasBias', 'KQ', 'NP', 'SW'];
   const temps = [
     buffer(ctx, Uint32Array.from(order, (k) => P[k]), U.UNIFORM),
     buffer(ctx, padded, U.STORAGE),
@@ -222,11 +224,13 @@ async function preparePcilt(job: PciltJob, shape: PciltGpuConfig = PCILT_CONFIG)
   return { ctx, steps, out: base.out, outBytes: base.outBytes, temps: base.temps };
 }
 
-async function prepareDirect(job: DirectJob): Promise<Prepared> {
+async function prepareDirect(job: DirectJob, kernel: DirectGpuConfig = DIRECT_CONFIG): Promise<Prepared> {
   const ctx = await getGpu();
   if (ctx.lost) throw new KernelError(ctx.lost);
-  const g = job.geometry;
-  const K = g.Cg * g.KH * g.KW, KQ = Math.ceil(K / 4), OgPad = Math.ceil(g.Og / WG) * WG;
+  const g = job.geometry, NP = g.N * g.OH * g.OW;
+  const threads = Math.min(kernel.threads, ctx.maxThreads, Math.ceil(NP / 64) * 64), CB = kernel.channels;
+  // Tap quads, padded to a multiple of 4 (the kernel reads four at a time; the extra weights are 0).
+  const K = g.Cg * g.KH * g.KW, KQ = Math.ceil(K / 16) * 4, blocks = Math.ceil(g.Og / CB), OgPad = blocks * CB;
   const wq = new Uint32Array(g.groups * KQ * OgPad);
   const sumw = new Int32Array(g.O);
   for (let o = 0; o < g.O; o++) {
@@ -237,12 +241,19 @@ async function prepareDirect(job: DirectJob): Promise<Prepared> {
       wq[(gi * KQ + (k >> 2)) * OgPad + oo] |= (w & 0xff) << ((k & 3) * 8);
     }
   }
-  const pipe = pipeline(ctx, `direct/${ctx.dot4}`, directShader(ctx.dot4).code);
-  const base = prepare(ctx, g, job.input, job.bias, { KQ });
-  const buffers = { ...base.buffers, 2: buffer(ctx, wq, U.STORAGE), 6: buffer(ctx, sumw, U.STORAGE) };
-  base.temps.push(buffers[2], buffers[6]);
-  const { tiles, blocks } = base.P;
-  return { ctx, steps: [step(ctx, pipe, buffers, [0, 1, 2, 3, 4, 5, 6], grid(tiles, g.groups * blocks))], out: base.out, outBytes: base.outBytes, temps: base.temps };
+  const QC = Math.max(4, Math.min(KQ, Math.floor(ctx.workgroupStorage / (CB * 4) / 4) * 4));
+  const SW = Math.ceil(KQ / QUADS_PER_INVOCATION);
+  const base = prepare(ctx, g, job.input, job.bias, { KQ, SW, blocks, OgPad });
+  const xq = ctx.device.createBuffer({ size: Math.max(16, g.groups * KQ * NP * 4), usage: U.STORAGE });
+  const buffers = { ...base.buffers, 2: buffer(ctx, wq, U.STORAGE), 6: buffer(ctx, sumw, U.STORAGE), 7: xq };
+  base.temps.push(buffers[2], buffers[6], xq);
+  const pack = pipeline(ctx, 'quads', quadShader());
+  const dot = pipeline(ctx, `dot/${QC}/${threads}/${CB}/${ctx.dot4}`, dotShader(QC, { threads, channels: CB }, ctx.dot4));
+  const steps = [
+    step(ctx, pack, buffers, [0, 1, 3, 7], grid(Math.ceil(NP / 64), g.groups * SW)),
+    step(ctx, dot, buffers, [0, 2, 4, 5, 6, 7], grid(Math.ceil(NP / threads), g.groups * blocks)),
+  ];
+  return { ctx, steps, out: base.out, outBytes: base.outBytes, temps: base.temps };
 }
 
 export const webgpuBackend: Backend = {
@@ -259,6 +270,11 @@ export async function pciltWith(job: PciltJob, cfg: PciltGpuConfig): Promise<Int
   return runPrepared(await preparePcilt(job, cfg), true, undefined, job.geometry) as Promise<Int32Array>;
 }
 
+/** Another direct kernel's integer sums (the GPU bench's sweep). */
+export async function directWith(job: DirectJob, kernel: DirectGpuConfig): Promise<Int32Array> {
+  return runPrepared(await prepareDirect(job, kernel), true, undefined, job.geometry) as Promise<Int32Array>;
+}
+
 /**
  * Convolutions in one timed pass: Dawn quantizes timestamps (65.5 us steps seen on an H100), so a
  * sub-millisecond dispatch cannot be timed alone.
@@ -271,8 +287,8 @@ const DISPATCHES_PER_PASS = 20;
  * passes of the time around DISPATCHES_PER_PASS back-to-back convolutions, divided by their
  * number; else submit-to-done of `reps` convolutions in one submission.
  */
-export async function gpuKernelMs(op: 'pcilt' | 'pcilt-index' | 'direct', job: PciltJob | DirectJob, reps: number, cfg?: PciltGpuConfig): Promise<{ ms: number; method: string; adapter: string }> {
-  const p = op === 'direct' ? await prepareDirect(job as DirectJob) : await preparePcilt(job as PciltJob, cfg);
+export async function gpuKernelMs(op: 'pcilt' | 'pcilt-index' | 'direct', job: PciltJob | DirectJob, reps: number, cfg?: PciltGpuConfig | DirectGpuConfig): Promise<{ ms: number; method: string; adapter: string }> {
+  const p = op === 'direct' ? await prepareDirect(job as DirectJob, cfg as DirectGpuConfig | undefined) : await preparePcilt(job as PciltJob, cfg as PciltGpuConfig | undefined);
   // 'pcilt-index': the PCILT index pass alone.
   if (op === 'pcilt-index') p.steps.length = 1;
   const { device } = p.ctx;

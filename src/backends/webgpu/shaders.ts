@@ -1,15 +1,10 @@
 /** WGSL kernels, generated per configuration (sizes that must be constants are baked in). */
 
-/** Direct kernel: pixels one workgroup computes; each of its 64 invocations owns one output channel. */
-export const TP = 16;
-/** Direct kernel: output channels per workgroup (one per invocation). */
-export const WG = 64;
-
 const PARAMS = `
 struct Params {
   N: u32, C: u32, Hp: u32, Wp: u32, O: u32, groups: u32, Cg: u32, Og: u32, OgPad: u32,
   OH: u32, OW: u32, sh: u32, sw: u32, K: u32, S: u32, G: u32, ib: u32, blocks: u32,
-  tilesW: u32, tiles: u32, hasBias: u32, KQ: u32, NP: u32, SW: u32,
+  hasBias: u32, KQ: u32, NP: u32, SW: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> inp: array<u32>;
@@ -20,34 +15,111 @@ struct Params {
 fn code(i: u32) -> u32 { return (inp[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu; }
 `;
 
-/** The workgroup's tile: image n, output row oh, first column ow0, group gi, channel block cb. */
-const TILE = `
-  let tile = wg.z * 65535u + wg.x;
-  if (tile >= p.tiles) { return; }
-  let owT = tile % p.tilesW;
-  let rowi = tile / p.tilesW;
-  let n = rowi / p.OH;
-  let oh = rowi % p.OH;
+/** A direct kernel's shape: invocations per workgroup (one output pixel each) and output channels per invocation. */
+export interface DirectGpuConfig {
+  threads: number;
+  channels: number;
+}
+
+/**
+ * Measured on an NVIDIA H100 (docs/perf-notes.md section 25g): 0.134 ms on the seed layer, within 3%
+ * of the best shape tried (768 x 32), and a size every browser adapter allows.
+ */
+export const DIRECT_CONFIG: DirectGpuConfig = { threads: 256, channels: 32 };
+
+/** Tap quads (one u32 of 4 int8 codes) the direct pack pass writes per invocation. */
+export const QUADS_PER_INVOCATION = 8;
+
+/**
+ * Direct pack pass: each invocation packs, for one output pixel and one group, 8 quads of its
+ * receptive field as int8 (code - 128, 4 a u32): xq[(gi * KQ + quad) * NP + pixel]. Taps past the
+ * reduction read 0 (their weights are 0).
+ */
+export function quadShader(): string {
+  const taps = Array.from({ length: 4 * QUADS_PER_INVOCATION }, (_, k) => k);
+  return `${PARAMS}
+@group(0) @binding(7) var<storage, read_write> xq: array<u32>;
+
+fn tap(base0: u32, k: u32) -> u32 {
+  if (k >= p.K) { return 0x80u; }
+  return code(base0 + koff[k]) ^ 0x80u;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let pix = (wg.z * 65535u + wg.x) * 64u + t;
+  if (pix >= p.NP) { return; }
+  let gi = wg.y / p.SW;
+  let w = wg.y % p.SW;
+  let n = pix / (p.OH * p.OW);
+  let oh = (pix / p.OW) % p.OH;
+  let ow = pix % p.OW;
+  let base0 = ((n * p.C + gi * p.Cg) * p.Hp + oh * p.sh) * p.Wp + ow * p.sw;
+  let k0 = w * ${4 * QUADS_PER_INVOCATION}u;
+  ${taps.map((k) => `let c${k} = tap(base0, k0 + ${k}u);`).join('\n  ')}
+  ${Array.from({ length: QUADS_PER_INVOCATION }, (_, j) => `if (w * ${QUADS_PER_INVOCATION}u + ${j}u < p.KQ) { xq[(gi * p.KQ + w * ${QUADS_PER_INVOCATION}u + ${j}u) * p.NP + pix] = ${[0, 1, 2, 3].map((i) => `(c${4 * j + i} << ${8 * i}u)`).join(' | ')}; }`).join('\n  ')}
+}`;
+}
+
+/**
+ * Direct int8 x code convolution with dot4I8Packed, laid out like the PCILT look-up pass: each
+ * invocation owns one output pixel and `channels` output channels; per chunk of QC tap quads the
+ * workgroup stages its channels' packed weights in workgroup memory (every invocation then reads
+ * the same words: broadcasts), and each invocation multiplies its pixel's quads (from the pack
+ * pass) with them, four quads' loads in flight at a time. KQ is padded to a multiple of 4 (zero
+ * weights).
+ */
+export function dotShader(QC: number, cfg: DirectGpuConfig, builtinDot4: boolean): string {
+  const T = cfg.threads, V = cfg.channels / 4;
+  const dot = builtinDot4 ? 'dot4I8Packed(a, b)' : 'dot(unpack4xI8(a), unpack4xI8(b))';
+  const vs = Array.from({ length: V }, (_, v) => v);
+  const lanes = ['x', 'y', 'z', 'w'];
+  return `${PARAMS}
+@group(0) @binding(2) var<storage, read> wq: array<vec4u>;
+@group(0) @binding(6) var<storage, read> sumw: array<i32>;
+@group(0) @binding(7) var<storage, read> xq: array<u32>;
+var<workgroup> wt: array<array<vec4u, ${V}>, ${QC}>;
+
+fn dot4(a: u32, b: u32) -> i32 { return ${dot}; }
+
+fn put(n: u32, at: u32, o: u32, end: u32, v: i32) {
+  if (o < end) {
+    var b = v + 128 * sumw[o];
+    if (p.hasBias != 0u) { b += bias[o]; }
+    outp[(n * p.O + o) * p.OH * p.OW + at] = b;
+  }
+}
+
+@compute @workgroup_size(${T})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let pix = (wg.z * 65535u + wg.x) * ${T}u + t;
+  let px = min(pix, p.NP - 1u);
   let gi = wg.y / p.blocks;
   let cb = wg.y % p.blocks;
-  let ow0 = owT * ${TP}u;
-  let c = cb * ${WG}u + t;
-  let base0 = ((n * p.C + gi * p.Cg) * p.Hp + oh * p.sh) * p.Wp + ow0 * p.sw;
-  var acc: array<i32, ${TP}>;
-`;
-
-const STORE = (extra: string) => `
-  if (c < p.Og) {
-    let o = gi * p.Og + c;
-    var b = ${extra};
-    if (p.hasBias != 0u) { b += bias[o]; }
-    for (var px = 0u; px < ${TP}u; px++) {
-      if (ow0 + px < p.OW) { outp[((n * p.O + o) * p.OH + oh) * p.OW + ow0 + px] = acc[px] + b; }
+  ${Array.from({ length: 4 * V }, (_, c) => `var o${c} = 0i;`).join(' ')}
+  for (var q0 = 0u; q0 < p.KQ; q0 += ${QC}u) {
+    let nq = min(${QC}u, p.KQ - q0);
+    workgroupBarrier();
+    for (var i = t; i < nq * ${V}u; i += ${T}u) {
+      wt[i / ${V}u][i % ${V}u] = wq[(gi * p.KQ + q0 + i / ${V}u) * (p.OgPad / 4u) + cb * ${V}u + i % ${V}u];
+    }
+    workgroupBarrier();
+    for (var q = 0u; q < nq; q += 4u) {
+      let at = (gi * p.KQ + q0 + q) * p.NP + px;
+      ${[0, 1, 2, 3].map((u) => `let x${u} = xq[at + ${u}u * p.NP];`).join(' ')}
+      ${[0, 1, 2, 3].map((u) => vs.map((v) => `{ let w = wt[q + ${u}u][${v}]; ${lanes.map((l, i) => `o${4 * v + i} += dot4(x${u}, w.${l});`).join(' ')} }`).join('\n      ')).join('\n      ')}
     }
   }
-`;
+  if (pix < p.NP) {
+    let n = pix / (p.OH * p.OW);
+    let at = pix % (p.OH * p.OW);
+    let c0 = gi * p.Og + cb * ${4 * V}u;
+    let end = (gi + 1u) * p.Og;
+    ${Array.from({ length: 4 * V }, (_, c) => `put(n, at, c0 + ${c}u, end, o${c});`).join('\n    ')}
+  }
+}`;
+}
 
-/** A PCILT kernel's shape: invocations per workgroup (one output pixel each) and channel pairs per invocation. */
 export interface PciltGpuConfig {
   threads: number;
   pairs: number;
@@ -189,54 +261,4 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     ${Array.from({ length: 2 * P }, (_, c) => `put(n, at, c0 + ${c}u, end, o${c});`).join('\n    ')}
   }
 }`;
-}
-
-/**
- * Direct int8 x code convolution with dot4I8Packed: codes are shifted to int8 (c - 128) and
- * 128 * sum(w) is added back at the end. Per chunk of KC tap quads the workgroup packs its 16
- * pixels' codes into u32 quads in workgroup memory; each invocation multiplies them with the
- * packed weights of its channel.
- */
-export function directShader(builtinDot4: boolean): { code: string; KC: number } {
-  const KC = 64;
-  const dot = builtinDot4 ? 'dot4I8Packed(a, b)' : `
-    dot(unpack4xI8(a), unpack4xI8(b))`;
-  const code = `${PARAMS}
-@group(0) @binding(2) var<storage, read> wq: array<u32>;
-@group(0) @binding(6) var<storage, read> sumw: array<i32>;
-var<workgroup> xq: array<u32, ${KC * TP}>;
-
-fn dot4(a: u32, b: u32) -> i32 { return ${dot}; }
-
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-${TILE}
-  for (var q0 = 0u; q0 < p.KQ; q0 += ${KC}u) {
-    let nq = min(${KC}u, p.KQ - q0);
-    for (var j = t; j < nq * ${TP}u; j += ${WG}u) {
-      let px = j % ${TP}u;
-      let q = j / ${TP}u;
-      var v = 0u;
-      if (ow0 + px < p.OW) {
-        for (var i = 0u; i < 4u; i++) {
-          let k = (q0 + q) * 4u + i;
-          var cd = 0u;
-          if (k < p.K) { cd = code(base0 + px * p.sw + koff[k]); }
-          v |= ((cd ^ 0x80u) & 0xffu) << (i * 8u);
-        }
-      }
-      xq[q * ${TP}u + px] = v;
-    }
-    workgroupBarrier();
-    if (c < p.Og) {
-      for (var q = 0u; q < nq; q++) {
-        let w = wq[(gi * p.KQ + q0 + q) * p.OgPad + c];
-        for (var px = 0u; px < ${TP}u; px++) { acc[px] += dot4(xq[q * ${TP}u + px], w); }
-      }
-    }
-    workgroupBarrier();
-  }
-${STORE('128 * sumw[gi * p.Og + c]')}
-}`;
-  return { code, KC };
 }
