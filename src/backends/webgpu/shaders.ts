@@ -15,6 +15,62 @@ struct Params {
 fn code(i: u32) -> u32 { return (inp[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu; }
 `;
 
+/**
+ * A pack pass's head (64 invocations a workgroup): the invocation's pixel, group and word (y = gi *
+ * SW + word), the offset of its receptive field's first tap, and tap(): a tap's code, `past` past the
+ * reduction, xor `flip` (0x80 turns a u8 code into the int8 code - 128).
+ */
+const packHead = (past: string, flip: string) => `
+fn tap(base0: u32, k: u32) -> u32 {
+  if (k >= p.K) { return ${past}; }
+  return code(base0 + koff[k])${flip === '0u' ? '' : ` ^ ${flip}`};
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let pix = (wg.z * 65535u + wg.x) * 64u + t;
+  if (pix >= p.NP) { return; }
+  let gi = wg.y / p.SW;
+  let w = wg.y % p.SW;
+  let n = pix / (p.OH * p.OW);
+  let oh = (pix / p.OW) % p.OH;
+  let ow = pix % p.OW;
+  let base0 = ((n * p.C + gi * p.Cg) * p.Hp + oh * p.sh) * p.Wp + ow * p.sw;`;
+
+/** put(): one output sum, plus `extra` and the bias. */
+const putFn = (extra: string) => `
+fn put(n: u32, at: u32, o: u32, end: u32, v: i32) {
+  if (o < end) {
+    var b = v${extra};
+    if (p.hasBias != 0u) { b += bias[o]; }
+    outp[(n * p.O + o) * p.OH * p.OW + at] = b;
+  }
+}`;
+
+/**
+ * A pixel-per-invocation kernel's head: its pixel (px clamped, for loads), group and channel
+ * block, and `count` int32 sums o0, o1, ...
+ */
+const pixelHead = (T: number, count: number) => `
+@compute @workgroup_size(${T})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let pix = (wg.z * 65535u + wg.x) * ${T}u + t;
+  let px = min(pix, p.NP - 1u);
+  let gi = wg.y / p.blocks;
+  let cb = wg.y % p.blocks;
+  ${Array.from({ length: count }, (_, c) => `var o${c} = 0i;`).join(' ')}`;
+
+/** Stores the sums o0.. of `count` channels from the channel block's first. */
+const storeSums = (count: number) => `
+  if (pix < p.NP) {
+    let n = pix / (p.OH * p.OW);
+    let at = pix % (p.OH * p.OW);
+    let c0 = gi * p.Og + cb * ${count}u;
+    let end = (gi + 1u) * p.Og;
+    ${Array.from({ length: count }, (_, c) => `put(n, at, c0 + ${c}u, end, o${c});`).join('\n    ')}
+  }
+}`;
+
 /** A direct kernel's shape: invocations per workgroup (one output pixel each) and output channels per invocation. */
 export interface DirectGpuConfig {
   threads: number;
@@ -39,22 +95,7 @@ export function quadShader(): string {
   const taps = Array.from({ length: 4 * QUADS_PER_INVOCATION }, (_, k) => k);
   return `${PARAMS}
 @group(0) @binding(7) var<storage, read_write> xq: array<u32>;
-
-fn tap(base0: u32, k: u32) -> u32 {
-  if (k >= p.K) { return 0x80u; }
-  return code(base0 + koff[k]) ^ 0x80u;
-}
-
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let pix = (wg.z * 65535u + wg.x) * 64u + t;
-  if (pix >= p.NP) { return; }
-  let gi = wg.y / p.SW;
-  let w = wg.y % p.SW;
-  let n = pix / (p.OH * p.OW);
-  let oh = (pix / p.OW) % p.OH;
-  let ow = pix % p.OW;
-  let base0 = ((n * p.C + gi * p.Cg) * p.Hp + oh * p.sh) * p.Wp + ow * p.sw;
+${packHead('0x80u', '0x80u')}
   let k0 = w * ${4 * QUADS_PER_INVOCATION}u;
   ${taps.map((k) => `let c${k} = tap(base0, k0 + ${k}u);`).join('\n  ')}
   ${Array.from({ length: QUADS_PER_INVOCATION }, (_, j) => `if (w * ${QUADS_PER_INVOCATION}u + ${j}u < p.KQ) { xq[(gi * p.KQ + w * ${QUADS_PER_INVOCATION}u + ${j}u) * p.NP + pix] = ${[0, 1, 2, 3].map((i) => `(c${4 * j + i} << ${8 * i}u)`).join(' | ')}; }`).join('\n  ')}
@@ -82,21 +123,8 @@ var<workgroup> wt: array<array<vec4u, ${V}>, ${QC}>;
 
 fn dot4(a: u32, b: u32) -> i32 { return ${dot}; }
 
-fn put(n: u32, at: u32, o: u32, end: u32, v: i32) {
-  if (o < end) {
-    var b = v + 128 * sumw[o];
-    if (p.hasBias != 0u) { b += bias[o]; }
-    outp[(n * p.O + o) * p.OH * p.OW + at] = b;
-  }
-}
-
-@compute @workgroup_size(${T})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let pix = (wg.z * 65535u + wg.x) * ${T}u + t;
-  let px = min(pix, p.NP - 1u);
-  let gi = wg.y / p.blocks;
-  let cb = wg.y % p.blocks;
-  ${Array.from({ length: 4 * V }, (_, c) => `var o${c} = 0i;`).join(' ')}
+${putFn(' + 128 * sumw[o]')}
+${pixelHead(T, 4 * V)}
   for (var q0 = 0u; q0 < p.KQ; q0 += ${QC}u) {
     let nq = min(${QC}u, p.KQ - q0);
     workgroupBarrier();
@@ -110,16 +138,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       ${[0, 1, 2, 3].map((u) => vs.map((v) => `{ let w = wt[q + ${u}u][${v}]; ${lanes.map((l, i) => `o${4 * v + i} += dot4(x${u}, w.${l});`).join(' ')} }`).join('\n      ')).join('\n      ')}
     }
   }
-  if (pix < p.NP) {
-    let n = pix / (p.OH * p.OW);
-    let at = pix % (p.OH * p.OW);
-    let c0 = gi * p.Og + cb * ${4 * V}u;
-    let end = (gi + 1u) * p.Og;
-    ${Array.from({ length: 4 * V }, (_, c) => `put(n, at, c0 + ${c}u, end, o${c});`).join('\n    ')}
-  }
-}`;
+${storeSums(4 * V)}`;
 }
 
+/** A PCILT kernel's shape: invocations per workgroup (one output pixel each) and channel pairs per invocation. */
 export interface PciltGpuConfig {
   threads: number;
   pairs: number;
@@ -155,22 +177,7 @@ export function indexShader(R: number, planes: number, G: number, ib: number, bi
     taps.map((k) => `(${bitSerial ? `((c${k} >> ${pl}u) & 1u)` : `c${k}`} << ${at(k)}u)`).join(' | '));
   return `${PARAMS}
 @group(0) @binding(6) var<storage, read_write> idxb: array<u32>;
-
-fn tap(base0: u32, k: u32) -> u32 {
-  if (k >= p.K) { return 0u; }
-  return code(base0 + koff[k]);
-}
-
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let pix = (wg.z * 65535u + wg.x) * 64u + t;
-  if (pix >= p.NP) { return; }
-  let gi = wg.y / p.SW;
-  let w = wg.y % p.SW;
-  let n = pix / (p.OH * p.OW);
-  let oh = (pix / p.OW) % p.OH;
-  let ow = pix % p.OW;
-  let base0 = ((n * p.C + gi * p.Cg) * p.Hp + oh * p.sh) * p.Wp + ow * p.sw;
+${packHead('0u', '0u')}
   let k0 = w * ${SPW * G}u;
   ${taps.map((k) => `let c${k} = tap(base0, k0 + ${k}u);`).join('\n  ')}
   ${words.map((v, pl) => `idxb[((gi * ${planes}u + ${pl}u) * p.SW + w) * p.NP + pix] = ${v};`).join('\n  ')}
@@ -211,13 +218,7 @@ export function pciltShader(R: number, planes: number, CH: number, cfg: PciltGpu
 @group(0) @binding(6) var<storage, read> idxb: array<u32>;
 var<workgroup> tab: array<array<u32, ${P + 1}>, ${CH * R}>;
 
-fn put(n: u32, at: u32, o: u32, end: u32, v: i32) {
-  if (o < end) {
-    var b = v;
-    if (p.hasBias != 0u) { b += bias[o]; }
-    outp[(n * p.O + o) * p.OH * p.OW + at] = b;
-  }
-}
+${putFn('')}
 
 fn stage(i: u32, v: vec4u) {
   let row = i / ${Q}u;
@@ -234,13 +235,7 @@ fn flush(a: u32, lo: ptr<function, i32>, hi: ptr<function, i32>, pl: u32) {
   *hi += ((bitcast<i32>(a) - l) >> 16u) << pl;
 }
 
-@compute @workgroup_size(${T})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let pix = (wg.z * 65535u + wg.x) * ${T}u + t;
-  let px = min(pix, p.NP - 1u);
-  let gi = wg.y / p.blocks;
-  let cb = wg.y % p.blocks;
-  ${Array.from({ length: 2 * P }, (_, c) => `var o${c} = 0i;`).join(' ')}
+${pixelHead(T, 2 * P)}
   for (var s0 = 0u; s0 < p.S; s0 += ${CH}u) {
     let nch = min(${CH}u, p.S - s0);
     workgroupBarrier();
@@ -253,12 +248,5 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     }
     workgroupBarrier();${Array.from({ length: planes }, (_, pl) => plane(pl)).join('')}
   }
-  if (pix < p.NP) {
-    let n = pix / (p.OH * p.OW);
-    let at = pix % (p.OH * p.OW);
-    let c0 = gi * p.Og + cb * ${2 * P}u;
-    let end = (gi + 1u) * p.Og;
-    ${Array.from({ length: 2 * P }, (_, c) => `put(n, at, c0 + ${c}u, end, o${c});`).join('\n    ')}
-  }
-}`;
+${storeSums(2 * P)}`;
 }
