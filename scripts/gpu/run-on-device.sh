@@ -2,7 +2,7 @@
 # Runs the WebGPU benchmark and the PyTorch anchor on a lent GPU machine (see docs/perf-notes.md).
 # That machine has no Node: the caller carries, in the ignored folder .device/, an xz-compressed
 # node binary (node.xz) and the npm package webgpu trimmed to its linux-x64 dawn.node (webgpu/),
-# the Vulkan loader .debs in .gl/ (as the device README describes) and the built dist/.
+# the Vulkan loader .debs in .gl/ (scripts/gpu/prepare-carry.sh makes both) and the built dist/.
 # Arguments go to the bench (e.g. --sweep). Results go to $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
