@@ -58,6 +58,8 @@ test('CLI errors are typed and name the argument', async () => {
   await assert.rejects(run(process.execPath, [cli, 'train', 'mnist', '--activation-bits', '9']), /--activation-bits must be an integer 1\.\.8, got "9"/);
   await assert.rejects(run(process.execPath, [cli, 'eval', cli]), /not a valid \.fcnn model: it does not start with "FCNN"/);
   await assert.rejects(run(process.execPath, [cli, 'bench', '--layers', 'nope']), /--layers must be a list of seed, mnist-b1, mnist-b64, got "nope"/);
+  await assert.rejects(run(process.execPath, [cli, 'bench', '--backend', 'webgpu', '--anchor', '/nonexistent/torch.json']),
+    /--anchor must be a file of JSON lines written by scripts\/gpu\/torch_anchor\.py, got "\/nonexistent\/torch\.json"/);
 });
 
 test('every command answers --help with its own usage', async () => {

@@ -1,8 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { conv2dDirect, pciltConv2d } from '../conv/conv2d.js';
 import { convGeometry } from '../conv/geometry.js';
 import { buildPcilt, type PciltTables } from '../tables/pcilt.js';
-import { formatBytes } from '../errors.js';
+import { ArgumentError, formatBytes } from '../errors.js';
 import { LAYERS, layerData, macs } from './layers.js';
 import { DIRECT_CONFIG, PCILT_CONFIG, type DirectGpuConfig, type PciltGpuConfig } from '../backends/webgpu/shaders.js';
 
@@ -15,7 +15,7 @@ export interface GpuResult {
   tableBytes: number;
   method: string;
   outputOk: boolean;
-  /** The PCILT kernel's workgroup shape: pixels (invocations) x channels, and activations per index. */
+  /** The kernel's workgroup shape: pixels (invocations) x channels; PCILT: and activations per index. */
   shape?: string;
   /** PCILT: the time of its index pass alone (part of medianMs). */
   indexPassMs?: number;
@@ -37,15 +37,15 @@ interface Variant {
   group: number;
 }
 
-/** Direct kernels `--sweep` times besides the default. */
-const SWEEP_DIRECT: DirectGpuConfig[] = [{ threads: 128, channels: 32 }, { threads: 512, channels: 32 }, { threads: 768, channels: 32 }, { threads: 256, channels: 64 }, { threads: 256, channels: 16 }];
-
-/** Kernel shapes and table groups `--sweep` times besides the default. */
-const SWEEP: Variant[] = [
-  ...[4, 5].flatMap((group) => [
-    { threads: 256, pairs: 32 }, { threads: 384, pairs: 16 }, { threads: 512, pairs: 16 }, { threads: 512, pairs: 32 }, { threads: 768, pairs: 16 }, { threads: 1024, pairs: 16 },
-  ].map((cfg) => ({ cfg, group }))),
+/** Direct kernel shapes `--sweep` times besides the default. */
+const SWEEP_DIRECT: DirectGpuConfig[] = [
+  { threads: 128, channels: 32 }, { threads: 512, channels: 32 }, { threads: 768, channels: 32 }, { threads: 256, channels: 64 }, { threads: 256, channels: 16 },
 ];
+
+/** PCILT kernel shapes and table groups `--sweep` times (the default's shape again with the other group). */
+const SWEEP: Variant[] = [4, 5].flatMap((group) => [
+  { threads: 256, pairs: 32 }, { threads: 384, pairs: 16 }, { threads: 512, pairs: 16 }, { threads: 512, pairs: 32 }, { threads: 768, pairs: 16 }, { threads: 1024, pairs: 16 },
+].map((cfg) => ({ cfg, group })));
 
 /**
  * `faster-cnn bench --backend webgpu`: PCILT against direct dot4I8Packed on the GPU, same data,
@@ -53,6 +53,7 @@ const SWEEP: Variant[] = [
  * against the wasm direct kernel (itself tested exact against the JS reference).
  */
 export async function benchWebgpu(layers: string[], bitsList: number[], runs: number, json: boolean, report?: string, sweep = false, anchorFile?: string) {
+  const anchors = anchorFile ? readAnchors(anchorFile) : [];
   const { gpuKernelMs, pciltWith, directWith } = await import('../backends/webgpu/backend.js');
   const { getGpu } = await import('../backends/webgpu/device.js');
   const ctx = await getGpu();
@@ -110,7 +111,7 @@ export async function benchWebgpu(layers: string[], bitsList: number[], runs: nu
     console.log(`\nWebGPU on ${ctx.adapterName} (${out.timing}):`);
     for (const r of results) console.log(`${r.layer.padEnd(10)} ${r.impl.padEnd(14)} ${r.bits}-bit ${r.medianMs.toFixed(4).padStart(10)} ms ${r.gmacs.toFixed(1).padStart(8)} GMAC/s${r.shape ? ` (${r.shape})` : ""}`);
   }
-  if (report) writeFileSync(report, gpuReport(out, anchorFile ? readAnchors(anchorFile) : []));
+  if (report) writeFileSync(report, gpuReport(out, anchors));
   if (results.some((r) => !r.outputOk)) throw new Error('WebGPU outputs disagree with the reference');
   return out;
 }
@@ -124,6 +125,7 @@ interface Anchor {
 }
 
 function readAnchors(file: string): Anchor[] {
+  if (!existsSync(file)) throw new ArgumentError('--anchor', file, 'a file of JSON lines written by scripts/gpu/torch_anchor.py');
   return readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Anchor);
 }
 
