@@ -89,7 +89,8 @@ export const QUADS_PER_INVOCATION = 8;
 /**
  * Direct pack pass: each invocation packs, for one output pixel and one group, 8 quads of its
  * receptive field as int8 (code - 128, 4 a u32): xq[(gi * KQ + quad) * NP + pixel]. Taps past the
- * reduction read 0 (their weights are 0).
+ * reduction read 0 (their weights are 0). A word's quads past KQ are not written: they would land
+ * in the next group's quads, which another invocation writes.
  */
 export function quadShader(): string {
   const taps = Array.from({ length: 4 * QUADS_PER_INVOCATION }, (_, k) => k);
