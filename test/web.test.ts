@@ -22,20 +22,35 @@ function paint(page: { evaluate<A>(f: (a: A) => void, a: A): Promise<unknown> },
 const required = process.env.FASTER_CNN_REQUIRE_BROWSER === '1';
 const skip = !existsSync(CHROMIUM) && !required ? `no browser at ${CHROMIUM} (apt-get install chromium)` : false;
 
-test('the MNIST page classifies 20 real test digits painted on its canvas, at 1, 2 and 4 bits, in Chromium', { skip, timeout: 240_000 }, async (t) => {
+/**
+ * Serves the page (cross-origin isolated or not), opens it in Chromium with `args` and waits until it
+ * is ready; page errors are collected in `errors`. close() shuts the browser and the server.
+ */
+async function openPage(isolated: boolean, args: string[], viewport?: { width: number; height: number }) {
   const { chromium } = await import('playwright-core');
   const { startWebServer } = await import(new URL('../../dist/cli/web.js', import.meta.url).href);
-  const { url, server } = await startWebServer(0, true);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const { url, server } = await startWebServer(0, isolated);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', ...args] });
+  const close = async () => {
+    await browser.close();
+    server.close();
+  };
   try {
-    const page = await browser.newPage({ viewport: { width: 1180, height: 720 } });
+    const page = await browser.newPage(viewport ? { viewport } : {});
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(url);
     await page.waitForFunction(() => document.getElementById('status')!.dataset.ready === '1', null, { timeout: 60_000 });
+    return { page, errors, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+test('the MNIST page classifies 20 real test digits painted on its canvas, at 1, 2 and 4 bits, in Chromium', { skip, timeout: 240_000 }, async (t) => {
+  const { page, errors, close } = await openPage(true, ['--disable-gpu', '--disable-quic', '--disable-component-update', '--disable-sync'], { width: 1180, height: 720 });
+  try {
     assert.match((await page.textContent('#status'))!, /2 threads available/, 'cross-origin isolation gives the page wasm threads');
     const digits = loadMnist('test');
     for (const bits of ['1', '2', '4']) {
@@ -57,20 +72,13 @@ test('the MNIST page classifies 20 real test digits painted on its canvas, at 1,
     mkdirSync(docs, { recursive: true });
     await page.screenshot({ path: `${docs}web-demo.png` });
   } finally {
-    await browser.close();
-    server.close();
+    await close();
   }
 });
 
 test('without cross-origin isolation the page falls back to one thread, says so, and still classifies', { skip, timeout: 120_000 }, async () => {
-  const { chromium } = await import('playwright-core');
-  const { startWebServer } = await import(new URL('../../dist/cli/web.js', import.meta.url).href);
-  const { url, server } = await startWebServer(0, false);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+  const { page, close } = await openPage(false, ['--disable-gpu']);
   try {
-    const page = await browser.newPage();
-    await page.goto(url);
-    await page.waitForFunction(() => document.getElementById('status')!.dataset.ready === '1', null, { timeout: 60_000 });
     assert.match((await page.textContent('#status'))!, /one thread only: the page is not cross-origin isolated/);
     assert.equal(await page.inputValue('#backend'), 'wasm-1');
     const digits = loadMnist('test');
@@ -80,23 +88,14 @@ test('without cross-origin isolation the page falls back to one thread, says so,
     await page.waitForFunction(() => document.getElementById('prediction')!.dataset.count === '1');
     assert.equal(await page.textContent('#prediction'), String(digits.labels[0]));
   } finally {
-    await browser.close();
-    server.close();
+    await close();
   }
 });
 
 test('in Chromium with WebGPU on, the page classifies through the WGSL kernels exactly as through wasm', { skip, timeout: 240_000 }, async (t) => {
-  const { chromium } = await import('playwright-core');
-  const { startWebServer } = await import(new URL('../../dist/cli/web.js', import.meta.url).href);
-  const { url, server } = await startWebServer(0, true);
   // Headless Chromium offers navigator.gpu (a software adapter here) once WebGPU is enabled on Linux.
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--disable-background-networking'] });
+  const { page, errors, close } = await openPage(true, ['--enable-unsafe-webgpu']);
   try {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(url);
-    await page.waitForFunction(() => document.getElementById('status')!.dataset.ready === '1', null, { timeout: 60_000 });
     const status = (await page.textContent('#status'))!;
     if (!/WebGPU available/.test(status)) {
       // CI requires it; elsewhere a Chromium without an adapter skips with the page's reason.
@@ -123,7 +122,6 @@ test('in Chromium with WebGPU on, the page classifies through the WGSL kernels e
     assert.doesNotMatch((await page.textContent('#status'))!, /error/);
     assert.deepEqual(errors, []);
   } finally {
-    await browser.close();
-    server.close();
+    await close();
   }
 });

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { conv2dDirect, pciltConv2d } from '../conv/conv2d.js';
 import { convGeometry } from '../conv/geometry.js';
 import { buildPcilt, type PciltTables } from '../tables/pcilt.js';
+import type { DirectJob, PciltJob } from '../backends/types.js';
 import { ArgumentError, formatBytes } from '../errors.js';
 import { LAYERS, layerData, macs } from './layers.js';
 import { DIRECT_CONFIG, PCILT_CONFIG, type DirectGpuConfig, type PciltGpuConfig } from '../backends/webgpu/shaders.js';
@@ -80,29 +81,36 @@ export async function benchWebgpu(layers: string[], bitsList: number[], runs: nu
         process.stderr.write(`[bench webgpu] ${layer} ${r.impl.padEnd(14)} bits=${bits} ${r.medianMs.toFixed(4).padStart(10)} ms ${r.gmacs.toFixed(1).padStart(8)} GMAC/s ${r.outputOk ? 'output ok' : 'OUTPUT MISMATCH'}${r.shape ? ` (${r.shape}${r.indexPassMs !== undefined ? `; index pass ${r.indexPassMs.toFixed(4)} ms` : ''})` : ''}\n`);
       };
       /** Times a kernel `rounds` times (each a median of `runs` passes) and records the best. */
-      const time = async (impl: GpuResult['impl'], job: object, ok: boolean, v?: Variant | DirectGpuConfig, rounds = 1) => {
-        const pcilt = impl === 'pcilt-webgpu', cfg = v && typeof v === 'object' && 'group' in v ? v.cfg : (v as DirectGpuConfig | undefined);
+      const time = async (impl: GpuResult['impl'], job: PciltJob | DirectJob, ok: boolean, cfg: PciltGpuConfig | DirectGpuConfig, rounds: number) => {
         const t = [];
-        for (let k = 0; k < rounds; k++) t.push(await gpuKernelMs(pcilt ? 'pcilt' : 'direct', job as never, runs, cfg));
+        for (let k = 0; k < rounds; k++) t.push(await gpuKernelMs(impl === 'pcilt-webgpu' ? 'pcilt' : 'direct', job, runs, cfg));
         const ms = Math.min(...t.map((x) => x.ms));
         const r: GpuResult = { impl, layer, bits, medianMs: ms, gmacs: macs(l) / ms / 1e6, tableBytes: 0, method: t[0].method, outputOk: ok };
         if (rounds > 1) r.roundMs = t.map((x) => x.ms);
-        if (v && typeof v === 'object' && 'group' in v) {
-          r.tableBytes = tablesOf(v.group).bytes;
-          r.shape = `${v.cfg.threads} px x ${2 * v.cfg.pairs} ch, ${v.group} activations an index`;
-          r.indexPassMs = (await gpuKernelMs('pcilt-index', job as never, runs, v.cfg)).ms;
-        } else if (v) r.shape = `${v.threads} px x ${v.channels} ch`;
+        return r;
+      };
+      const pciltJob = (group: number): PciltJob => ({ input, tables: tablesOf(group), geometry, integer: true });
+      const timePcilt = async (v: Variant, ok: boolean, rounds = 1) => {
+        const job = pciltJob(v.group);
+        const r = await time('pcilt-webgpu', job, ok, v.cfg, rounds);
+        r.tableBytes = job.tables.bytes;
+        r.shape = `${v.cfg.threads} px x ${2 * v.cfg.pairs} ch, ${v.group} activations an index`;
+        r.indexPassMs = (await gpuKernelMs('pcilt-index', job, runs, v.cfg)).ms;
         log(r);
         return r;
       };
-      const pcilt = (group: number) => ({ input, tables: tablesOf(group), geometry, integer: true });
-      const direct = { input, weight, geometry, integer: true, activationBits: bits };
+      const direct: DirectJob = { input, weight, geometry, integer: true, activationBits: bits };
+      const timeDirect = async (k: DirectGpuConfig, ok: boolean, rounds = 1) => {
+        const r = await time('direct-webgpu', direct, ok, k, rounds);
+        r.shape = `${k.threads} px x ${k.channels} ch`;
+        log(r);
+        return r;
+      };
       // The default kernels: best of 3 rounds each (a GPU's clocks can dip for a while).
-      const main = await time('pcilt-webgpu', pcilt(groupFor(bits)), same(y.data), { cfg: PCILT_CONFIG, group: groupFor(bits) }, 3);
-      main.main = true;
-      (await time('direct-webgpu', direct, same(z.data), DIRECT_CONFIG, 3)).main = true;
-      for (const v of sweep ? SWEEP : []) await time('pcilt-webgpu', pcilt(v.group), same(await pciltWith(pcilt(v.group) as never, v.cfg)), v);
-      for (const k of sweep ? SWEEP_DIRECT : []) await time('direct-webgpu', direct, same(await directWith(direct as never, k)), k);
+      (await timePcilt({ cfg: PCILT_CONFIG, group: groupFor(bits) }, same(y.data), 3)).main = true;
+      (await timeDirect(DIRECT_CONFIG, same(z.data), 3)).main = true;
+      for (const v of sweep ? SWEEP : []) await timePcilt(v, same(await pciltWith(pciltJob(v.group), v.cfg)));
+      for (const k of sweep ? SWEEP_DIRECT : []) await timeDirect(k, same(await directWith(direct, k)));
     }
   }
   const out = { adapter: ctx.adapterName, facts: ctx.facts, timing: results[0]?.method, results };

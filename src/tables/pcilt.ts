@@ -64,6 +64,10 @@ export class PciltTables {
   get segments(): number {
     return Math.ceil(this.reduction / this.groupSize);
   }
+  /** Bit planes a call reads every segment's table in: activationBits when bit-serial, else 1. */
+  get planes(): number {
+    return this.bitSerial ? this.activationBits : 1;
+  }
   /** Bits one activation takes in a packed index. */
   get indexBits(): number {
     return this.bitSerial ? 1 : this.activationBits;

@@ -25,8 +25,7 @@ export function gatherField(x: Uint8Array, g: ConvGeometry, n: number, gi: numbe
 export function pciltReference({ input, tables: t, geometry: g, bias, integer }: PciltJob): OutputData {
   const out = allocOutput(g, integer);
   const { N, O, OH, OW, groups, Og, Cg, KH, KW } = g;
-  const K = Cg * KH * KW, S = t.segments, G = t.groupSize, ib = t.indexBits, T = t.tableSize;
-  const planes = t.bitSerial ? t.activationBits : 1;
+  const K = Cg * KH * KW, S = t.segments, G = t.groupSize, ib = t.indexBits, T = t.tableSize, planes = t.planes;
   const e = t.entries;
   const base = new Float64Array(t.tableOf.length);
   for (let i = 0; i < base.length; i++) base[i] = t.tableOf[i] * T;

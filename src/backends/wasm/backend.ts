@@ -124,8 +124,7 @@ function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
     perPlane = Math.max(perPlane, bound);
   }
   // Int32Array arithmetic wraps, as the kernels' int32 sums do: the output is exact wherever it fits.
-  const planes = t.bitSerial ? t.activationBits : 1;
-  for (let o = 0; o < O; o++) offset[o] *= 2 ** planes - 1;
+  for (let o = 0; o < O; o++) offset[o] *= 2 ** t.planes - 1;
   const chunk = perPlane <= 32767 || maxAbs === 0 ? S : Math.max(1, Math.floor(32767 / maxAbs));
   const prepared = { ptr, bytes: count * 2, OgPad, chunk, segBytes: segElems * 2, grouped, offset };
   layouts.set(groups, prepared);
@@ -359,10 +358,9 @@ async function pcilt(job: PciltJob, mode: number = MODE.FULL, times?: CallTimes,
   const t0 = performance.now();
   const t = job.tables, g = job.geometry;
   const rows = prepareRows(e, t, g.groups);
-  const planes = t.bitSerial ? t.activationBits : 1;
   const call = setup(e, await input(e, g, job.threads), g, job, rows.OgPad, rows.offset);
   const p = call.params;
-  p[P.S] = t.segments; p[P.G] = t.groupSize; p[P.IB] = t.indexBits; p[P.PLANES] = planes;
+  p[P.S] = t.segments; p[P.G] = t.groupSize; p[P.IB] = t.indexBits; p[P.PLANES] = t.planes;
   p[P.CHUNK] = rows.chunk; p[P.ROWS] = rows.ptr; p[P.SEGBYTES] = rows.segBytes; p[P.BITSERIAL] = t.bitSerial ? 1 : 0;
   p[P.MODE] = mode;
   const scratch = e.kernels.scratch_bytes(p[P.PLANES], t.segments, 0, rows.OgPad);

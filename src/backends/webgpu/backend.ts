@@ -22,7 +22,7 @@ function pciltSupport(t: PciltTables): string | null {
   if (t.tableSize > MAX_ROWS) {
     return `the kernel stages tables of at most ${MAX_ROWS} entries in workgroup memory, these have ${t.tableSize}; build them with bitSerial: true and groupSize <= 5, or a groupSize whose index is <= 5 bits`;
   }
-  const big = maxEntry(t);
+  const big = t.maxAbsEntry;
   if (big > MAX_ENTRY) return `the kernel adds two channels' int16 entries in one u32, and these tables hold entries up to ${big} in magnitude`;
   return null;
 }
@@ -41,18 +41,6 @@ function buffer(ctx: GpuContext, data: ArrayBufferView, usage: number): GPUBuffe
   new Uint8Array(b.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   b.unmap();
   return b;
-}
-
-const maxEntries = new WeakMap<PciltTables, number>();
-
-function maxEntry(t: PciltTables): number {
-  let m = maxEntries.get(t);
-  if (m === undefined) {
-    m = 0;
-    for (const e of t.entries) m = Math.max(m, Math.abs(e));
-    maxEntries.set(t, m);
-  }
-  return m;
 }
 
 /** Uploaded tables, per tables object, device and channel-pair padding. */
@@ -105,6 +93,14 @@ interface Prepared {
   out: GPUBuffer;
   outBytes: number;
   temps: GPUBuffer[];
+}
+
+/**
+ * Invocations a pixel-per-invocation workgroup gets: the shape's, within the device's limit, and for
+ * a layer of fewer pixels, a multiple of 64 that covers them.
+ */
+function workgroupSize(ctx: GpuContext, wanted: number, pixels: number): number {
+  return Math.min(wanted, ctx.maxThreads, Math.ceil(pixels / 64) * 64);
 }
 
 /** A grid of `count` workgroups along x, folded into z beyond WebGPU's 65535 a dimension. */
@@ -199,24 +195,20 @@ async function runPrepared(p: Prepared, integer: boolean, bias: PciltJob['bias']
 async function preparePcilt(job: PciltJob, shape: PciltGpuConfig = PCILT_CONFIG): Promise<Prepared> {
   const ctx = await getGpu();
   if (ctx.lost) throw new KernelError(ctx.lost);
-  const t = job.tables, g = job.geometry;
-  // Within the device's workgroup size, and for a layer of fewer pixels than a workgroup takes, a
-  // smaller one (a multiple of 64).
-  const cfg = { ...shape, threads: Math.min(shape.threads, ctx.maxThreads, Math.ceil(g.N * g.OH * g.OW / 64) * 64) };
-  const planes = t.bitSerial ? t.activationBits : 1;
-  const S = t.segments, R = t.tableSize, SW = Math.ceil(S / segmentsPerWord(R));
+  const t = job.tables, g = job.geometry, NP = g.N * g.OH * g.OW;
+  const cfg = { ...shape, threads: workgroupSize(ctx, shape.threads, NP) };
+  const planes = t.planes, S = t.segments, R = t.tableSize, SW = Math.ceil(S / segmentsPerWord(R));
   // Segments staged at once: as many as workgroup memory holds, and few enough that a chunk's
   // packed int16 sums cannot overflow.
   const fit = Math.floor(ctx.workgroupStorage / (R * (cfg.pairs + 1) * 4));
-  const CH = Math.max(1, Math.min(S, fit, Math.floor(MAX_ENTRY / Math.max(1, maxEntry(t)))));
+  const CH = Math.max(1, Math.min(S, fit, Math.floor(MAX_ENTRY / Math.max(1, t.maxAbsEntry))));
   const blocks = Math.ceil(g.Og / (2 * cfg.pairs));
-  const idx = ctx.device.createBuffer({ size: Math.max(16, g.groups * planes * SW * g.N * g.OH * g.OW * 4), usage: U.STORAGE });
+  const idx = ctx.device.createBuffer({ size: Math.max(16, g.groups * planes * SW * NP * 4), usage: U.STORAGE });
   const base = prepare(ctx, g, job.input, job.bias, { S, G: t.groupSize, ib: t.indexBits, SW, blocks, OgPad: blocks * 2 * cfg.pairs });
   base.temps.push(idx);
   const buffers = { ...base.buffers, 2: uploadRows(ctx, t, g.groups, blocks * cfg.pairs), 6: idx };
   const index = pipeline(ctx, `index/${R}/${planes}/${t.groupSize}/${t.indexBits}/${t.bitSerial}`, indexShader(R, planes, t.groupSize, t.indexBits, t.bitSerial));
   const look = pipeline(ctx, `pcilt/${R}/${planes}/${CH}/${cfg.threads}/${cfg.pairs}`, pciltShader(R, planes, CH, cfg));
-  const NP = base.P.NP;
   const steps = [
     step(ctx, index, buffers, [0, 1, 3, 6], grid(Math.ceil(NP / 64), g.groups * SW)),
     step(ctx, look, buffers, [0, 2, 4, 5, 6], grid(Math.ceil(NP / cfg.threads), g.groups * blocks)),
@@ -228,7 +220,7 @@ async function prepareDirect(job: DirectJob, kernel: DirectGpuConfig = DIRECT_CO
   const ctx = await getGpu();
   if (ctx.lost) throw new KernelError(ctx.lost);
   const g = job.geometry, NP = g.N * g.OH * g.OW;
-  const threads = Math.min(kernel.threads, ctx.maxThreads, Math.ceil(NP / 64) * 64), CB = kernel.channels;
+  const threads = workgroupSize(ctx, kernel.threads, NP), CB = kernel.channels;
   // Tap quads, padded to a multiple of 4 (the kernel reads four at a time; the extra weights are 0).
   const K = g.Cg * g.KH * g.KW, KQ = Math.ceil(K / 16) * 4, blocks = Math.ceil(g.Og / CB), OgPad = blocks * CB;
   const wq = new Uint32Array(g.groups * KQ * OgPad);

@@ -17,13 +17,13 @@ fn code(i: u32) -> u32 { return (inp[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu; }
 
 /**
  * A pack pass's head (64 invocations a workgroup): the invocation's pixel, group and word (y = gi *
- * SW + word), the offset of its receptive field's first tap, and tap(): a tap's code, `past` past the
- * reduction, xor `flip` (0x80 turns a u8 code into the int8 code - 128).
+ * SW + word), the offset of its receptive field's first tap, and tap(): a tap's code `then` (e.g.
+ * ' ^ 0x80u', which turns a u8 code into the int8 code - 128), and `past` past the reduction.
  */
-const packHead = (past: string, flip: string) => `
+const packHead = (past: string, then: string) => `
 fn tap(base0: u32, k: u32) -> u32 {
   if (k >= p.K) { return ${past}; }
-  return code(base0 + koff[k])${flip === '0u' ? '' : ` ^ ${flip}`};
+  return code(base0 + koff[k])${then};
 }
 
 @compute @workgroup_size(64)
@@ -96,7 +96,7 @@ export function quadShader(): string {
   const taps = Array.from({ length: 4 * QUADS_PER_INVOCATION }, (_, k) => k);
   return `${PARAMS}
 @group(0) @binding(7) var<storage, read_write> xq: array<u32>;
-${packHead('0x80u', '0x80u')}
+${packHead('0x80u', ' ^ 0x80u')}
   let k0 = w * ${4 * QUADS_PER_INVOCATION}u;
   ${taps.map((k) => `let c${k} = tap(base0, k0 + ${k}u);`).join('\n  ')}
   ${Array.from({ length: QUADS_PER_INVOCATION }, (_, j) => `if (w * ${QUADS_PER_INVOCATION}u + ${j}u < p.KQ) { xq[(gi * p.KQ + w * ${QUADS_PER_INVOCATION}u + ${j}u) * p.NP + pix] = ${[0, 1, 2, 3].map((i) => `(c${4 * j + i} << ${8 * i}u)`).join(' | ')}; }`).join('\n  ')}
@@ -155,7 +155,7 @@ export interface PciltGpuConfig {
 export const PCILT_CONFIG: PciltGpuConfig = { threads: 768, pairs: 16 };
 
 /** Bits a segment's index takes in the index buffer: 4 for tables of up to 16 entries, else 5. */
-export function slotBits(R: number): number {
+function slotBits(R: number): number {
   return R <= 16 ? 4 : 5;
 }
 
@@ -178,7 +178,7 @@ export function indexShader(R: number, planes: number, G: number, ib: number, bi
     taps.map((k) => `(${bitSerial ? `((c${k} >> ${pl}u) & 1u)` : `c${k}`} << ${at(k)}u)`).join(' | '));
   return `${PARAMS}
 @group(0) @binding(6) var<storage, read_write> idxb: array<u32>;
-${packHead('0u', '0u')}
+${packHead('0u', '')}
   let k0 = w * ${SPW * G}u;
   ${taps.map((k) => `let c${k} = tap(base0, k0 + ${k}u);`).join('\n  ')}
   ${words.map((v, pl) => `idxb[((gi * ${planes}u + ${pl}u) * p.SW + w) * p.NP + pix] = ${v};`).join('\n  ')}
