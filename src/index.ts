@@ -29,7 +29,7 @@ export type { TrainOptions, Progress } from './nn/train.js';
 export type { Tensor, Param } from './nn/tensor.js';
 export { loadMnist, readIdx, DataFormatError } from './data/mnist.js';
 export { ModelFormatError, encodeModel as encodeFcnn, decodeModel as decodeFcnn } from './formats/fcnn.js';
-export { TableLinear, TABLE_RANGES } from './nn/table-weights.js';
+export { TableConv2d, TableLinear, TABLE_RANGES, ENTRY_BITS } from './nn/table-weights.js';
 export type { TableRange } from './nn/table-weights.js';
 export { fineTuneTables } from './nn/finetune.js';
 export { pciltFromEntries } from './tables/pcilt.js';

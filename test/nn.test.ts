@@ -240,3 +240,122 @@ test('tables trained as weights: gradients per range, start equal to the layer t
   const b = await IntegerNet.fromQat(decodeFcnn(encodeFcnn(net)).model).run(img);
   assert.deepEqual(a.data, b.data);
 });
+
+test('convolution tables trained as weights: start equal to the convolution, gradients, a naive twin, integer inference, files', async () => {
+  const { TableConv2d, TableLinear, TABLE_RANGES, ArgumentError } = await import('faster-cnn');
+  const r = rng(22);
+  const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string) => {
+    assert.equal(a.length, b.length, what);
+    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol, `${what}[${i}]: ${a[i]} vs ${b[i]}`);
+  };
+  const quant = new QuantReLU(2, 3); // scale 1: codes 0..3
+  for (const [C, O, k, stride, pad, H, W] of [[3, 4, 3, 1, 1, 5, 6], [2, 3, 3, 2, 0, 7, 5], [2, 2, 1, 1, 0, 3, 4], [1, 3, 2, 2, 1, 4, 3]]) {
+    const conv = new Conv2d(C, O, k, stride, pad, 8);
+    conv.bias.value.forEach((_, i) => (conv.bias.value[i] = r.next() - 0.5));
+    const x = { data: Float32Array.from({ length: 2 * C * H * W }, () => r.int(0, 3)), shape: [2, C, H, W] };
+    const ref = await conv.forward(x, true);
+    const w = Float32Array.from(ref.data, () => r.next() - 0.5);
+    const refDx = await conv.backward({ data: w, shape: ref.shape });
+    for (const range of TABLE_RANGES) {
+      const t = TableConv2d.fromConv(conv, quant, range);
+      const what = `${range} ${C}x${H}x${W} -> ${O}, k ${k}, stride ${stride}, pad ${pad}`;
+      const y = await t.forward(x, true);
+      assert.deepEqual(y.shape, ref.shape);
+      close(y.data, ref.data, 1e-4, what);
+      for (const p of t.params()) p.grad.fill(0);
+      const dx = await t.backward({ data: w, shape: y.shape });
+      // At range 'table' the tables are the weights times the code: the input's gradient is the convolution's.
+      if (range === 'table') close(dx.data, refDx.data, 1e-4, `${what} dx`);
+      // The output is linear in every parameter: one finite difference is exact up to float rounding.
+      for (const p of t.params()) {
+        for (let trial = 0; trial < 6; trial++) {
+          const i = r.int(0, p.value.length - 1);
+          const keep = p.value[i];
+          p.value[i] = keep + 0.5;
+          const up = await t.forward(x, false);
+          p.value[i] = keep;
+          let num = 0;
+          for (let j = 0; j < w.length; j++) num += (w[j] * (up.data[j] - y.data[j])) / 0.5;
+          assert.ok(Math.abs(num - p.grad[i]) < 1e-3, `${what} ${p.name}[${i}]: ${num} vs ${p.grad[i]}`);
+        }
+      }
+    }
+  }
+
+  // Free entries against a naive loop: padding reads code 0, inputs are codes times inScale.
+  {
+    const [N, C, O, k, stride, pad, H, W, L, s] = [2, 2, 3, 3, 2, 1, 6, 5, 4, 0.5];
+    const K = C * k * k;
+    const base = Float32Array.from({ length: O * K * L }, () => r.next() * 2 - 1);
+    const bias = Float32Array.from({ length: O }, () => r.next());
+    const t = new TableConv2d(C, O, k, stride, pad, 2, s, 'entry', { base, bias, weights: new Float32Array(0) });
+    const codes = Uint8Array.from({ length: N * C * H * W }, () => r.int(0, L - 1));
+    const y = await t.forward({ data: Float32Array.from(codes, (c) => c * s), shape: [N, C, H, W] }, false);
+    const OH = Math.floor((H + 2 * pad - k) / stride) + 1, OW = Math.floor((W + 2 * pad - k) / stride) + 1;
+    assert.deepEqual(y.shape, [N, O, OH, OW]);
+    for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
+      let sum = bias[o];
+      for (let c = 0; c < C; c++) for (let kh = 0; kh < k; kh++) for (let kw = 0; kw < k; kw++) {
+        const ih = oh * stride - pad + kh, iw = ow * stride - pad + kw;
+        const a = ih >= 0 && ih < H && iw >= 0 && iw < W ? codes[((n * C + c) * H + ih) * W + iw] : 0;
+        sum += base[(o * K + (c * k + kh) * k + kw) * L + a];
+      }
+      const got = y.data[((n * O + o) * OH + oh) * OW + ow];
+      assert.ok(Math.abs(got - sum) < 1e-5, `naive twin at ${n},${o},${oh},${ow}: ${got} vs ${sum}`);
+    }
+    // The first trained layer's input is frozen: no gradient is computed for it.
+    t.inputGradient = false;
+    await t.forward({ data: Float32Array.from(codes, (c) => c * s), shape: [N, C, H, W] }, true);
+    const dx = await t.backward({ data: new Float32Array(y.data.length).fill(1), shape: y.shape });
+    assert.ok(dx.data.every((v) => v === 0));
+  }
+
+  // Tables with 12-bit entries: integer inference (wasm and js) gives the float forward's outputs; files keep them.
+  const pix = new QuantReLU(8, 255); // 8-bit pixel codes, scale 1: what IntegerNet feeds the first layer, as values / 255
+  const tc = TableConv2d.fromConv(new Conv2d(1, 3, 3, 2, 1, 8), pix, 'entry', 12);
+  for (let i = 0; i < tc.table.value.length; i += 7) tc.table.value[i] += r.next() - 0.5;
+  const tl = TableLinear.fromLinear(new Linear(36, 5, 8), pix, 'entry', 12);
+  const img = { data: Float32Array.from({ length: 2 * 36 }, () => r.int(0, 255) / 255), shape: [2, 1, 6, 6] };
+  for (const net of [new Sequential([tc]), new Sequential([new Flatten(), tl])]) {
+    // The float layers read values in units of their inScale (1 here); IntegerNet reads the pixels' 8-bit codes.
+    const f = await net.forward({ data: img.data.map((v) => Math.round(v * 255)), shape: img.shape }, false);
+    const js = await IntegerNet.fromQat(net).run(img, { backend: 'js' });
+    const wasm = await IntegerNet.fromQat(net).run(img, { backend: 'wasm' });
+    assert.deepEqual(wasm.data, js.data);
+    const m = f.data.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+    close(js.data, f.data, 1e-5 * m, `${net.layers.at(-1)!.type} integer vs float`);
+    const again = await IntegerNet.fromQat(decodeFcnn(encodeFcnn(net)).model).run(img, { backend: 'wasm' });
+    assert.deepEqual(again.data, wasm.data);
+  }
+  assert.throws(() => new TableConv2d(2, 3, 3, 1, 1, 2, 1, 'entry', undefined, 1), ArgumentError);
+  await assert.rejects(tc.forward({ data: new Float32Array(2 * 2 * 6 * 6), shape: [2, 2, 6, 6] }, false), ArgumentError);
+});
+
+test('fine-tuning the tables of a trained MNIST network: convolutions and fully connected layers, integer inference agrees', async () => {
+  const { fineTuneTables, TableConv2d, TableLinear } = await import('faster-cnn');
+  const model = await loadModel('models/mnist-a2.fcnn');
+  const before = model.net.layers.map((l) => l.type);
+  const lines: string[] = [];
+  const tuned = await fineTuneTables(model.net, loadMnist('train'), { range: 'entry', epochs: 1, limit: 300, onProgress: (m) => lines.push(m) });
+  assert.deepEqual(model.net.layers.map((l) => l.type), before, 'the original network is left as it was');
+  assert.deepEqual(tuned.layers.map((l) => l.type),
+    ['Conv2d', 'QuantReLU', 'MaxPool2d', 'TableConv2d', 'QuantReLU', 'MaxPool2d', 'Flatten', 'TableLinear', 'QuantReLU', 'TableLinear', 'LogSoftmax']);
+  assert.match(lines.at(-1)!, /epoch 1\/1: loss [\d.]+, train accuracy/);
+  const tables = tuned.layers.filter((l): l is InstanceType<typeof TableConv2d> | InstanceType<typeof TableLinear> => l instanceof TableConv2d || l instanceof TableLinear);
+  for (const t of tables) assert.equal(t.entryBits, 12);
+  // Trained: the conv tables moved away from w * a * s.
+  const start = TableConv2d.fromConv(model.net.layers[3] as Conv2d, model.net.layers[1] as QuantReLU, 'entry', 12);
+  assert.ok(tables[0].rawTables().some((v, i) => Math.abs(v - start.rawTables()[i]) > 1e-4));
+  const testSet = loadMnist('test');
+  const n = 500;
+  const x = { data: Float32Array.from(testSet.images.subarray(0, n * 784), (v) => v / 255), shape: [n, 1, 28, 28] };
+  const integer = await new Model(tuned).predict(x);
+  const float = await tuned.forward(x, false);
+  let correct = 0, agree = 0;
+  for (let i = 0; i < n; i++) {
+    if (argmax(integer.data, i) === testSet.labels[i]) correct++;
+    if (argmax(integer.data, i) === argmax(float.data, i)) agree++;
+  }
+  assert.ok(correct / n >= 0.97, `accuracy ${correct / n}`);
+  assert.ok(agree / n >= 0.99, `integer and float predictions agree on ${agree} of ${n}`);
+});

@@ -32,9 +32,10 @@ Commands:
                             test accuracy, PCILT vs direct agreement and per-layer times of a model
   predict FILE IMAGE [--json]
                             the digit in a PNG or JPEG image (any size; dark-on-light is inverted)
-  finetune-tables FILE --range filter|table|entry [--epochs E] [--limit N] [--out FILE] [--json]
-                            train the fully connected layers' PCILT tables themselves (the paper's
-                            "PCILTs as weights") and compare with plain QAT
+  finetune-tables FILE --range filter|table|entry [--epochs E] [--limit N] [--lr LR] [--out FILE] [--json]
+                            train the PCILT tables themselves (the paper's "PCILTs as weights") of every
+                            convolution and fully connected layer that reads activation codes, and
+                            compare with plain QAT
   export FILE --out FILE.onnx
                             the network as ONNX (opset 13, QuantizeLinear/DequantizeLinear around Conv/Gemm)
   import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR] [--limit N] [preprocessing flags]

@@ -3,7 +3,7 @@ import {
   AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, PCILTConv2d, PCILTLinear, QuantReLU, ReLU, Residual, type Layer,
 } from '../nn/layers.js';
 import { Sequential } from '../nn/model.js';
-import { TABLE_RANGES, TableLinear } from '../nn/table-weights.js';
+import { TABLE_RANGES, TableConv2d, TableLinear } from '../nn/table-weights.js';
 import { checkGraph, type Const, type Graph, type GraphNode } from '../graph/graph.js';
 
 /**
@@ -104,6 +104,7 @@ function makeLayer(e: LayerEntry, i: number, blob: number, depth: number): Layer
   if (e.type === 'Linear' || e.type === 'PCILTLinear') fits(c.inFeatures, c.outFeatures);
   if (e.type === 'BatchNorm2d') fits(c.channels, 4);
   if (e.type === 'TableLinear') fits(c.inFeatures, c.outFeatures, 2 ** num(c.bits, `${at} bits`));
+  if (e.type === 'TableConv2d') fits(c.inChannels, c.outChannels, c.kernel, c.kernel, 2 ** num(c.bits, `${at} bits`));
   switch (e.type) {
     case 'Conv2d': return new Conv2d(num(c.inChannels, `${at} inChannels`), num(c.outChannels, `${at} outChannels`), num(c.kernel, `${at} kernel`),
       num(c.stride, `${at} stride`), num(c.pad, `${at} pad`), opt(c.weightBits, `${at} weightBits`));
@@ -121,7 +122,15 @@ function makeLayer(e: LayerEntry, i: number, blob: number, depth: number): Layer
     case 'TableLinear': {
       const range = TABLE_RANGES[num(c.range, `${at} range`)] ?? bad(`${at}: unknown table range ${c.range}`);
       if (range !== 'entry') bad(`${at}: tables must be stored as entries`);
-      return new TableLinear(num(c.inFeatures, `${at} inFeatures`), num(c.outFeatures, `${at} outFeatures`), num(c.bits, `${at} bits`), num(c.inScale, `${at} inScale`), range);
+      return new TableLinear(num(c.inFeatures, `${at} inFeatures`), num(c.outFeatures, `${at} outFeatures`), num(c.bits, `${at} bits`), num(c.inScale, `${at} inScale`), range,
+        undefined, opt(c.entryBits, `${at} entryBits`));
+    }
+    case 'TableConv2d': {
+      const range = TABLE_RANGES[num(c.range, `${at} range`)] ?? bad(`${at}: unknown table range ${c.range}`);
+      if (range !== 'entry') bad(`${at}: tables must be stored as entries`);
+      return new TableConv2d(num(c.inChannels, `${at} inChannels`), num(c.outChannels, `${at} outChannels`), num(c.kernel, `${at} kernel`),
+        num(c.stride, `${at} stride`), num(c.pad, `${at} pad`), num(c.bits, `${at} bits`), num(c.inScale, `${at} inScale`), range,
+        undefined, opt(c.entryBits, `${at} entryBits`));
     }
     case 'ReLU': return new ReLU();
     case 'QuantReLU': return new QuantReLU(opt(c.bits, `${at} bits`), num(c.alpha, `${at} alpha`));

@@ -1,7 +1,7 @@
 import { ArgumentError } from '../errors.js';
 import { conv2dDirect, pciltConv2d } from '../conv/conv2d.js';
 import { buildPcilt, pciltFromEntries, type PciltTables } from '../tables/pcilt.js';
-import { TableLinear } from './table-weights.js';
+import { TableConv2d, TableLinear } from './table-weights.js';
 import { AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, QuantReLU, Residual, quantizePerChannel, type Layer } from './layers.js';
 import type { Sequential } from './model.js';
 import type { Tensor } from './tensor.js';
@@ -26,11 +26,18 @@ interface ConvStage {
   tables: PciltTables;
 }
 
-/** A layer whose tables were trained as weights: float entries, looked up by the codes. */
+/**
+ * A layer whose tables were trained as weights, looked up by the codes: integer entries with a
+ * scale per output channel (layers trained with entryBits: the wasm kernels run them), else float
+ * entries (scales null: the JS reference runs them).
+ */
 interface TableStage {
   kind: 'tables';
   tables: PciltTables;
+  scales: Float32Array | null;
   bias: Float32Array;
+  pad: number;
+  stride: number;
 }
 
 type Stage = ConvStage | TableStage | { kind: 'quant'; layer: QuantReLU } | { kind: 'pool'; size: number } | { kind: 'avgpool'; layer: AvgPool2d }
@@ -89,9 +96,13 @@ function compile(layers: Layer[], bits: number | null): { stages: Stage[]; bits:
         prev.wScales[o] *= g;
         prev.bias[o] = (prev.bias[o] - l.runningMean.value[o]) * g + l.beta.value[o];
       }
-    } else if (l instanceof TableLinear) {
-      if (bits !== l.bits) throw new ArgumentError('TableLinear.bits', l.bits, `the bit width of its input codes (${bits})`);
-      stages.push({ kind: 'tables', tables: pciltFromEntries([l.outFeatures, l.inFeatures, 1, 1], l.bits, l.tables()), bias: l.bias.value.slice() });
+    } else if (l instanceof TableLinear || l instanceof TableConv2d) {
+      if (bits !== l.bits) throw new ArgumentError(`${l.type}.bits`, l.bits, `the bit width of its input codes (${bits})`);
+      const conv = l instanceof TableConv2d;
+      const shape: [number, number, number, number] = conv ? [l.outChannels, l.inChannels, l.kernel, l.kernel] : [l.outFeatures, l.inFeatures, 1, 1];
+      const int = l.entryBits ? l.integerTables() : null;
+      stages.push({ kind: 'tables', tables: pciltFromEntries(shape, l.bits, int ? int.q : l.tables()), scales: int?.scales ?? null,
+        bias: l.bias.value.slice(), pad: conv ? l.pad : 0, stride: conv ? l.stride : 1 });
       bits = null;
     } else if (l instanceof QuantReLU) {
       if (!l.bits) throw new ArgumentError('QuantReLU.bits', l.bits, 'set: only quantized networks compile to integers');
@@ -173,13 +184,20 @@ async function runStages(stages: Stage[], st: State, opts: RunOptions): Promise<
       macs = acc.data.length * s.tables.reduction;
     } else if (s.kind === 'tables') {
       const c = needCodes(st, 'trained tables');
-      const acc = await pciltConv2d({ data: c.data, shape: [c.shape[0], c.shape[1], 1, 1] }, s.tables, { backend: opts.backend === 'js' ? 'js' : 'auto' });
-      const [N, O] = acc.shape;
-      const y = new Float32Array(N * O);
-      for (let i = 0; i < y.length; i++) y[i] = acc.data[i] + s.bias[i % O];
-      st.float = { data: y, shape: [N, O] };
+      const flat = c.shape.length === 2;
+      const input = { data: c.data, shape: flat ? [c.shape[0], c.shape[1], 1, 1] : c.shape };
+      const acc = await pciltConv2d(input, s.tables, { padding: s.pad, stride: s.stride, threads: opts.threads,
+        // Float entries only run on the JS reference ('auto' finds it).
+        backend: s.scales ? opts.backend ?? 'auto' : opts.backend === 'js' ? 'js' : 'auto' });
+      const [N, O, OH, OW] = acc.shape, HW = OH * OW;
+      const y = new Float32Array(acc.data.length);
+      for (let i = 0; i < y.length; i++) {
+        const o = Math.floor(i / HW) % O;
+        y[i] = acc.data[i] * (s.scales ? s.scales[o] : 1) + s.bias[o];
+      }
+      st.float = { data: y, shape: flat ? [N, O] : [N, O, OH, OW] };
       st.codes = null;
-      label = `${c.shape[1]}->${O} trained tables`;
+      label = `${c.shape[1]}->${O} trained tables${s.scales ? '' : ' (float)'}`;
       tableBytes = s.tables.bytes;
     } else if (s.kind === 'quant') {
       const f = asFloat(st);

@@ -1,6 +1,7 @@
 import { ArgumentError } from '../errors.js';
 import { checkInt } from '../tensor.js';
-import { quantizePerChannel, QuantReLU, type Layer, Linear } from './layers.js';
+import { gemm } from './gemm.js';
+import type { Conv2d, Layer, Linear, QuantReLU } from './layers.js';
 import { param, type Param, type Tensor } from './tensor.js';
 
 /**
@@ -12,49 +13,86 @@ export type TableRange = 'filter' | 'table' | 'entry';
 export const TABLE_RANGES: TableRange[] = ['filter', 'table', 'entry'];
 
 /**
- * A fully connected layer whose parameters are its lookup tables: y[o] = sum_k T[o][k][a_k] + b[o],
- * where a_k are the codes of the quantizer before it. Layers before it stay frozen: it passes no
- * gradient back to its input.
+ * The entry width fine-tuning trains for: the forward pass uses the tables quantized per output
+ * channel to integers of this many bits (straight-through gradients), so that integer inference
+ * runs the very same tables on the wasm PCILT kernels.
  */
-export class TableLinear implements Layer {
-  readonly type = 'TableLinear';
+export const ENTRY_BITS = 12;
+
+/** Floats in one block of one-hot codes (pixels x K x 2^bits) at a time. */
+const ONE_HOT_FLOATS = 1 << 22;
+
+/**
+ * Tables quantized per output channel: q = round(T / scale[o]), |q| <= 2^(bits-1) - 1, and the
+ * values q * scale[o] the forward pass computes with.
+ */
+export function quantizeEntries(T: Float32Array, O: number, bits: number): { q: Int16Array; scales: Float32Array; deq: Float32Array } {
+  checkInt('entryBits', bits, 2, 16);
+  const per = T.length / O, top = 2 ** (bits - 1) - 1;
+  const q = new Int16Array(T.length), deq = new Float32Array(T.length), scales = new Float32Array(O);
+  for (let o = 0; o < O; o++) {
+    let m = 0;
+    for (let i = o * per; i < (o + 1) * per; i++) m = Math.max(m, Math.abs(T[i]));
+    const s = m > 0 ? m / top : 1;
+    scales[o] = s;
+    for (let i = o * per; i < (o + 1) * per; i++) {
+      q[i] = Math.max(-top, Math.min(top, Math.round(T[i] / s)));
+      deq[i] = q[i] * s;
+    }
+  }
+  return { q, scales, deq };
+}
+
+interface TableInit { base: Float32Array; bias: Float32Array; weights: Float32Array }
+
+/**
+ * A layer whose parameters are lookup tables: y[p][o] = b[o] + sum_k T[o][k][a[p][k]], a[p][k] the
+ * codes of the quantizer before it (inputs are code * inScale) at reduction slot k of output pixel p.
+ * Forward and backward are products of one-hot codes with the tables (the float GEMM on the threads),
+ * in blocks of pixels. The input's gradient is straight-through: the slope of each table around the
+ * code looked up.
+ */
+abstract class TableLayer implements Layer {
+  abstract readonly type: string;
   readonly bias: Param;
   /** range 'entry': T itself; 'table': t[o][k]; 'filter': g[o] over the frozen base tables. */
   readonly table: Param;
   /** The tables the layer started from (for 'filter'). */
   readonly base: Float32Array;
-  private cache?: { codes: Uint8Array; N: number };
+  /** Whether backward computes the input's gradient (fine-tuning leaves the first trained layer's input frozen). */
+  inputGradient = true;
+  private cache?: { codes: Uint8Array; P: number; clamped: Uint8Array; T: Float32Array; inShape: number[] };
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, readonly bits: number, readonly inScale: number,
-    readonly range: TableRange, init?: { base: Float32Array; bias: Float32Array; weights: Float32Array }) {
+  protected constructor(private readonly O: number, private readonly K: number, readonly bits: number, readonly inScale: number,
+    readonly range: TableRange, readonly entryBits: number | undefined, init?: TableInit) {
     if (!TABLE_RANGES.includes(range)) throw new ArgumentError('range', range, `one of ${TABLE_RANGES.join(', ')}`);
-    checkInt('bits', bits, 1, 8); checkInt('inFeatures', inFeatures, 1); checkInt('outFeatures', outFeatures, 1);
+    checkInt('bits', bits, 1, 8);
+    if (entryBits !== undefined) checkInt('entryBits', entryBits, 2, 16);
     if (!(inScale > 0) || !Number.isFinite(inScale)) throw new ArgumentError('inScale', inScale, 'a finite number > 0');
-    const L = 1 << bits, OK = outFeatures * inFeatures;
-    this.base = init?.base ?? new Float32Array(OK * L);
-    this.bias = param('bias', [outFeatures], (i) => init?.bias[i] ?? 0);
-    this.table = range === 'entry' ? param('tables', [outFeatures, inFeatures, L], (i) => this.base[i])
-      : range === 'table' ? param('tableScale', [outFeatures, inFeatures], (i) => init?.weights[i] ?? 0)
-      : param('filterScale', [outFeatures], () => 1);
+    const L = 1 << bits;
+    this.base = init?.base ?? new Float32Array(O * K * L);
+    this.bias = param('bias', [O], (i) => init?.bias[i] ?? 0);
+    this.table = range === 'entry' ? param('tables', [O, K, L], (i) => this.base[i])
+      : range === 'table' ? param('tableScale', [O, K], (i) => init?.weights[i] ?? 0)
+      : param('filterScale', [O], () => 1);
   }
 
-  /** Tables for a trained Linear whose input comes from `quant`: T0[o][k][a] = w_q[o][k] * s_w[o] * a * s_a. */
-  static fromLinear(l: Linear, quant: QuantReLU, range: TableRange): TableLinear {
+  /** Tables T0[o][k][a] = w[o][k] * a * s for weights w [O][K] whose input comes from `quant`. */
+  protected static initFrom(w: Float32Array, bias: Float32Array, quant: QuantReLU): TableInit & { bits: number; scale: number } {
     const bits = quant.bits;
     if (!bits) throw new ArgumentError('quant.bits', bits, 'set: tables need activation codes');
-    const w = l.weightBits ? quantizePerChannel(l.weight.value, l.outFeatures, l.weightBits).deq : l.weight.value;
     const L = 1 << bits, s = quant.scale;
     const base = new Float32Array(w.length * L);
     for (let i = 0; i < w.length; i++) for (let a = 0; a < L; a++) base[i * L + a] = w[i] * a * s;
-    return new TableLinear(l.inFeatures, l.outFeatures, bits, s, range, { base, bias: l.bias.value, weights: w });
+    return { base, bias, weights: w, bits, scale: s };
   }
 
-  /** The tables the layer computes with now: entries[(o * K + k) * 2^bits + a]. */
-  tables(): Float32Array {
-    const L = 1 << this.bits, K = this.inFeatures, v = this.table.value;
+  /** The tables as the parameters give them, before any entry quantization: [(o * K + k) * 2^bits + a]. */
+  rawTables(): Float32Array {
+    const L = 1 << this.bits, K = this.K, v = this.table.value;
     if (this.range === 'entry') return v;
-    const T = new Float32Array(this.outFeatures * K * L);
-    for (let o = 0; o < this.outFeatures; o++) {
+    const T = new Float32Array(this.O * K * L);
+    for (let o = 0; o < this.O; o++) {
       for (let k = 0; k < K; k++) {
         for (let a = 0; a < L; a++) {
           const i = (o * K + k) * L + a;
@@ -65,63 +103,268 @@ export class TableLinear implements Layer {
     return T;
   }
 
-  private codesOf(x: Tensor): Uint8Array {
+  /** The tables the layer computes with now (quantized per channel when entryBits is set). */
+  tables(): Float32Array {
+    const T = this.rawTables();
+    return this.entryBits ? quantizeEntries(T, this.O, this.entryBits).deq : T;
+  }
+
+  /** The integer entries and their per-channel scales (layers with entryBits). */
+  integerTables(): { q: Int16Array; scales: Float32Array } {
+    if (!this.entryBits) throw new ArgumentError(`${this.type}.entryBits`, this.entryBits, 'set: float tables have no integer form');
+    return quantizeEntries(this.rawTables(), this.O, this.entryBits);
+  }
+
+  /** The codes of an input (and which values lay outside the codes' range), as the layer reads them. */
+  private codesOf(x: Float32Array): { codes: Uint8Array; clamped: Uint8Array } {
     const L = (1 << this.bits) - 1, inv = 1 / this.inScale;
-    const c = new Uint8Array(x.data.length);
-    for (let i = 0; i < c.length; i++) c[i] = Math.min(L, Math.max(0, Math.round(x.data[i] * inv)));
-    return c;
+    const codes = new Uint8Array(x.length), clamped = new Uint8Array(x.length);
+    for (let i = 0; i < codes.length; i++) {
+      const q = Math.round(x[i] * inv);
+      codes[i] = q < 0 ? 0 : q > L ? L : q;
+      clamped[i] = q < 0 || q > L ? 1 : 0;
+    }
+    return { codes, clamped };
+  }
+
+  /** The codes of every output pixel's reduction slots, [P][K] (zero codes in the padding). */
+  protected abstract patches(codes: Uint8Array, shape: number[]): { cols: Uint8Array; P: number };
+  /** The adjoint of patches: slot gradients [P][K] summed into the input's shape. */
+  protected abstract unpatch(dcols: Float32Array, shape: number[]): Float32Array;
+  /** Sums [P][O] into the output layout. */
+  protected abstract toOutput(y: Float32Array, shape: number[]): Tensor;
+  /** The output gradient in [P][O]. */
+  protected abstract fromOutput(dy: Tensor, shape: number[]): Float32Array;
+  /** The same layer with these tables as free entries. */
+  protected abstract withEntries(init: TableInit): TableLayer;
+
+  /** Runs fn over blocks of pixels with their codes one-hot, [rows][K * 2^bits]. */
+  private async eachBlock(cols: Uint8Array, P: number, fn: (oneHot: Float32Array, p0: number, rows: number) => Promise<void>): Promise<void> {
+    const K = this.K, L = 1 << this.bits, KL = K * L;
+    const per = Math.max(1, Math.floor(ONE_HOT_FLOATS / KL));
+    const buf = new Float32Array(Math.min(P, per) * KL);
+    for (let p0 = 0; p0 < P; p0 += per) {
+      const rows = Math.min(per, P - p0), h = buf.subarray(0, rows * KL);
+      h.fill(0);
+      for (let p = 0; p < rows; p++) for (let k = 0; k < K; k++) h[p * KL + k * L + cols[(p0 + p) * K + k]] = 1;
+      await fn(h, p0, rows);
+    }
   }
 
   async forward(x: Tensor, training: boolean): Promise<Tensor> {
-    const N = x.shape[0], K = this.inFeatures, O = this.outFeatures, L = 1 << this.bits;
-    if (x.data.length !== N * K) throw new ArgumentError('TableLinear input.shape', x.shape, `[N, ${K}]`);
-    const codes = this.codesOf(x);
+    const O = this.O, KL = this.K << this.bits;
+    const { codes, clamped } = this.codesOf(x.data);
+    const { cols, P } = this.patches(codes, x.shape);
     const T = this.tables();
-    const y = new Float32Array(N * O);
-    for (let n = 0; n < N; n++) {
-      for (let o = 0; o < O; o++) {
-        let s = this.bias.value[o];
-        const row = o * K * L;
-        for (let k = 0; k < K; k++) s += T[row + k * L + codes[n * K + k]];
-        y[n * O + o] = s;
-      }
-    }
-    if (training) this.cache = { codes, N };
-    return { data: y, shape: [N, O] };
+    const y = new Float32Array(P * O);
+    await this.eachBlock(cols, P, (h, p0, rows) => gemm(h, T, y.subarray(p0 * O, (p0 + rows) * O), rows, O, KL, { transB: true }));
+    for (let p = 0; p < P; p++) for (let o = 0; o < O; o++) y[p * O + o] += this.bias.value[o];
+    if (training) this.cache = { codes: cols, P, clamped, T, inShape: x.shape };
+    return this.toOutput(y, x.shape);
   }
 
   async backward(dy: Tensor): Promise<Tensor> {
-    const { codes, N } = this.cache!;
-    const K = this.inFeatures, O = this.outFeatures, L = 1 << this.bits, g = this.table.grad;
-    for (let n = 0; n < N; n++) {
-      for (let o = 0; o < O; o++) {
-        const d = dy.data[n * O + o];
-        if (d === 0) continue;
-        this.bias.grad[o] += d;
-        if (this.range === 'entry') for (let k = 0; k < K; k++) g[(o * K + k) * L + codes[n * K + k]] += d;
-        else if (this.range === 'table') for (let k = 0; k < K; k++) g[o * K + k] += d * codes[n * K + k] * this.inScale;
-        else {
-          let s = 0;
-          for (let k = 0; k < K; k++) s += this.base[(o * K + k) * L + codes[n * K + k]];
-          g[o] += d * s;
+    const { codes: cols, P, clamped, T, inShape } = this.cache!;
+    this.cache = undefined;
+    const O = this.O, K = this.K, L = 1 << this.bits, KL = K * L, s = this.inScale;
+    const d = this.fromOutput(dy, inShape);
+    for (let p = 0; p < P; p++) for (let o = 0; o < O; o++) this.bias.grad[o] += d[p * O + o];
+    // dT[o][k][a] = sum of d[p][o] over the pixels whose slot k holds code a.
+    const dT = new Float32Array(O * KL);
+    // Straight through the codes: the slope of each table around a code, per unit of input.
+    const D = this.inputGradient ? new Float32Array(O * KL) : null;
+    if (D) {
+      for (let t = 0; t < O * K; t++) {
+        for (let a = 0; a < L; a++) {
+          const lo = Math.max(0, a - 1), hi = Math.min(L - 1, a + 1);
+          D[t * L + a] = (T[t * L + hi] - T[t * L + lo]) / ((hi - lo) * s);
         }
       }
     }
-    this.cache = undefined;
-    return { data: new Float32Array(N * K), shape: [N, K] };
+    const dcols = D ? new Float32Array(P * K) : null;
+    const full = D ? new Float32Array(Math.min(P, Math.max(1, Math.floor(ONE_HOT_FLOATS / KL))) * KL) : null;
+    await this.eachBlock(cols, P, async (h, p0, rows) => {
+      const dBlock = d.subarray(p0 * O, (p0 + rows) * O);
+      await gemm(dBlock, h, dT, O, KL, rows, { transA: true, accumulate: true });
+      if (!D) return;
+      await gemm(dBlock, D, full!, rows, KL, O);
+      for (let p = 0; p < rows; p++) {
+        for (let k = 0; k < K; k++) dcols![(p0 + p) * K + k] = full![p * KL + k * L + cols[(p0 + p) * K + k]];
+      }
+    });
+    const g = this.table.grad;
+    if (this.range === 'entry') for (let i = 0; i < dT.length; i++) g[i] += dT[i];
+    else if (this.range === 'table') {
+      for (let i = 0; i < O * K; i++) {
+        let v = 0;
+        for (let a = 1; a < L; a++) v += dT[i * L + a] * a;
+        g[i] += v * s;
+      }
+    } else {
+      for (let o = 0; o < O; o++) {
+        let v = 0;
+        for (let i = o * KL; i < (o + 1) * KL; i++) v += dT[i] * this.base[i];
+        g[o] += v;
+      }
+    }
+    const n = inShape.reduce((a, b) => a * b, 1);
+    if (!dcols) return { data: new Float32Array(n), shape: inShape };
+    const dx = this.unpatch(dcols, inShape);
+    for (let i = 0; i < n; i++) if (clamped[i]) dx[i] = 0;
+    return { data: dx, shape: inShape };
   }
 
   params(): Param[] {
     return [this.table, this.bias];
   }
 
+  /** The same layer with its current tables as free entries (what inference and model files need). */
+  asEntries(): TableLayer {
+    return this.withEntries({ base: this.rawTables().slice(), bias: this.bias.value, weights: new Float32Array(0) });
+  }
+
+  abstract config(): Record<string, number | undefined>;
+}
+
+/** A fully connected layer whose parameters are its lookup tables: y[o] = sum_k T[o][k][a_k] + b[o]. */
+export class TableLinear extends TableLayer {
+  readonly type = 'TableLinear';
+
+  constructor(readonly inFeatures: number, readonly outFeatures: number, bits: number, inScale: number, range: TableRange,
+    init?: TableInit, entryBits?: number) {
+    checkInt('inFeatures', inFeatures, 1); checkInt('outFeatures', outFeatures, 1);
+    super(outFeatures, inFeatures, bits, inScale, range, entryBits, init);
+  }
+
+  /** Tables for a trained Linear whose input comes from `quant`: T0[o][k][a] = w_q[o][k] * s_w[o] * a * s_a. */
+  static fromLinear(l: Linear, quant: QuantReLU, range: TableRange, entryBits?: number): TableLinear {
+    const i = TableLayer.initFrom(l.effectiveWeight(), l.bias.value, quant);
+    return new TableLinear(l.inFeatures, l.outFeatures, i.bits, i.scale, range, i, entryBits);
+  }
+
+  protected patches(codes: Uint8Array, shape: number[]) {
+    const N = shape[0];
+    if (codes.length !== N * this.inFeatures) throw new ArgumentError('TableLinear input.shape', shape, `[N, ${this.inFeatures}]`);
+    return { cols: codes, P: N };
+  }
+  protected unpatch(dcols: Float32Array) {
+    return dcols;
+  }
+  protected toOutput(y: Float32Array, shape: number[]): Tensor {
+    return { data: y, shape: [shape[0], this.outFeatures] };
+  }
+  protected fromOutput(dy: Tensor) {
+    return dy.data;
+  }
+  protected withEntries(init: TableInit) {
+    return new TableLinear(this.inFeatures, this.outFeatures, this.bits, this.inScale, 'entry', init, this.entryBits);
+  }
+
   config() {
-    return { inFeatures: this.inFeatures, outFeatures: this.outFeatures, bits: this.bits, inScale: this.inScale, range: TABLE_RANGES.indexOf(this.range) };
+    return { inFeatures: this.inFeatures, outFeatures: this.outFeatures, bits: this.bits, inScale: this.inScale, range: TABLE_RANGES.indexOf(this.range), entryBits: this.entryBits };
   }
 }
 
-/** The same layer with its current tables as free entries (what inference and model files need). */
-export function asEntries(l: TableLinear): TableLinear {
-  const t = new TableLinear(l.inFeatures, l.outFeatures, l.bits, l.inScale, 'entry', { base: l.tables(), bias: l.bias.value, weights: new Float32Array(0) });
-  return t;
+/**
+ * A convolution whose parameters are its lookup tables (square kernel, symmetric padding, as Conv2d):
+ * y[n][o][oh][ow] = b[o] + sum over (c, kh, kw) of T[o][(c * k + kh) * k + kw][a[n][c][ih][iw]],
+ * padding read as code 0 (as the integer kernels read it).
+ */
+export class TableConv2d extends TableLayer {
+  readonly type = 'TableConv2d';
+
+  constructor(readonly inChannels: number, readonly outChannels: number, readonly kernel: number, readonly stride: number, readonly pad: number,
+    bits: number, inScale: number, range: TableRange, init?: TableInit, entryBits?: number) {
+    checkInt('inChannels', inChannels, 1); checkInt('outChannels', outChannels, 1); checkInt('kernel', kernel, 1);
+    checkInt('stride', stride, 1); checkInt('pad', pad, 0);
+    super(outChannels, inChannels * kernel * kernel, bits, inScale, range, entryBits, init);
+  }
+
+  /** Sizes of a call on input `shape`. */
+  private geometry(shape: number[]) {
+    if (shape.length !== 4 || shape[1] !== this.inChannels) throw new ArgumentError('TableConv2d input.shape', shape, `[N, ${this.inChannels}, H, W]`);
+    const [N, C, H, W] = shape, k = this.kernel;
+    const OH = Math.floor((H + 2 * this.pad - k) / this.stride) + 1, OW = Math.floor((W + 2 * this.pad - k) / this.stride) + 1;
+    if (OH < 1 || OW < 1) throw new ArgumentError('TableConv2d input.shape', shape, `H and W of at least ${k - 2 * this.pad}`);
+    return { N, C, H, W, O: this.outChannels, k, stride: this.stride, pad: this.pad, OH, OW };
+  }
+
+  /** Tables for a trained Conv2d whose input comes from `quant`. */
+  static fromConv(l: Conv2d, quant: QuantReLU, range: TableRange, entryBits?: number): TableConv2d {
+    const i = TableLayer.initFrom(l.effectiveWeight(), l.bias.value, quant);
+    return new TableConv2d(l.inChannels, l.outChannels, l.kernel, l.stride, l.pad, i.bits, i.scale, range, i, entryBits);
+  }
+
+  protected patches(codes: Uint8Array, shape: number[]) {
+    const { N, C, H, W, k, stride, pad, OH, OW } = this.geometry(shape);
+    const K = C * k * k, P = N * OH * OW;
+    const cols = new Uint8Array(P * K);
+    for (let n = 0; n < N; n++) {
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++) {
+          const row = ((n * OH + oh) * OW + ow) * K;
+          for (let c = 0; c < C; c++) {
+            for (let kh = 0; kh < k; kh++) {
+              const ih = oh * stride - pad + kh;
+              if (ih < 0 || ih >= H) continue;
+              for (let kw = 0; kw < k; kw++) {
+                const iw = ow * stride - pad + kw;
+                if (iw >= 0 && iw < W) cols[row + (c * k + kh) * k + kw] = codes[((n * C + c) * H + ih) * W + iw];
+              }
+            }
+          }
+        }
+      }
+    }
+    return { cols, P };
+  }
+
+  protected unpatch(dcols: Float32Array, shape: number[]) {
+    const { N, C, H, W, k, stride, pad, OH, OW } = this.geometry(shape);
+    const K = C * k * k;
+    const dx = new Float32Array(N * C * H * W);
+    for (let n = 0; n < N; n++) {
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++) {
+          const row = ((n * OH + oh) * OW + ow) * K;
+          for (let c = 0; c < C; c++) {
+            for (let kh = 0; kh < k; kh++) {
+              const ih = oh * stride - pad + kh;
+              if (ih < 0 || ih >= H) continue;
+              for (let kw = 0; kw < k; kw++) {
+                const iw = ow * stride - pad + kw;
+                if (iw >= 0 && iw < W) dx[((n * C + c) * H + ih) * W + iw] += dcols[row + (c * k + kh) * k + kw];
+              }
+            }
+          }
+        }
+      }
+    }
+    return dx;
+  }
+
+  protected toOutput(y: Float32Array, shape: number[]): Tensor {
+    const { N, O, OH, OW } = this.geometry(shape);
+    const HW = OH * OW, out = new Float32Array(N * O * HW);
+    for (let n = 0; n < N; n++) for (let i = 0; i < HW; i++) for (let o = 0; o < O; o++) out[(n * O + o) * HW + i] = y[(n * HW + i) * O + o];
+    return { data: out, shape: [N, O, OH, OW] };
+  }
+
+  protected fromOutput(dy: Tensor, shape: number[]) {
+    const { N, O, OH, OW } = this.geometry(shape);
+    const HW = OH * OW, d = new Float32Array(N * HW * O);
+    for (let n = 0; n < N; n++) for (let i = 0; i < HW; i++) for (let o = 0; o < O; o++) d[(n * HW + i) * O + o] = dy.data[(n * O + o) * HW + i];
+    return d;
+  }
+
+  protected withEntries(init: TableInit) {
+    return new TableConv2d(this.inChannels, this.outChannels, this.kernel, this.stride, this.pad, this.bits, this.inScale, 'entry', init, this.entryBits);
+  }
+
+  config() {
+    return { inChannels: this.inChannels, outChannels: this.outChannels, kernel: this.kernel, stride: this.stride, pad: this.pad,
+      bits: this.bits, inScale: this.inScale, range: TABLE_RANGES.indexOf(this.range), entryBits: this.entryBits };
+  }
 }
+
+export type { TableLayer };

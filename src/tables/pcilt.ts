@@ -330,9 +330,10 @@ function fillEntries(weight: WeightTensor, plan: Plan, indexBits: number, bitSer
 /**
  * Basic tables (one per weight, 2^bits entries) given directly, for tables trained as weights
  * (the paper's "using PCILTs as weights"): entries[(o * K + k) * 2^bits + a] for weight shape
- * [O, C/groups, KH, KW], K = C/groups * KH * KW.
+ * [O, C/groups, KH, KW], K = C/groups * KH * KW. Int16 entries make integer tables (exact sums, the
+ * wasm kernels run them); float entries run on the JS reference.
  */
-export function pciltFromEntries(weightShape: Shape4, activationBits: number, entries: Float32Array): PciltTables {
+export function pciltFromEntries(weightShape: Shape4, activationBits: number, entries: Float32Array | Int16Array): PciltTables {
   checkInt('activationBits', activationBits, 1, 8);
   const [O, Cg, KH, KW] = weightShape;
   const K = Cg * KH * KW, T = 1 << activationBits;
@@ -350,5 +351,5 @@ export function pciltFromEntries(weightShape: Shape4, activationBits: number, en
     }
   }
   const tableOf = O * K <= 65536 ? Uint16Array.from({ length: O * K }, (_, i) => i) : Uint32Array.from({ length: O * K }, (_, i) => i);
-  return new PciltTables([...weightShape] as Shape4, activationBits, 1, false, false, true, Float32Array.from(entries), tableOf, O * K, false, bound);
+  return new PciltTables([...weightShape] as Shape4, activationBits, 1, false, false, true, entries.slice(), tableOf, O * K, entries instanceof Int16Array, bound);
 }
