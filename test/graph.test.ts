@@ -398,3 +398,53 @@ test('depthwise kernels (float and integer, SIMD and scalar paths) equal a naive
     }
   }
 });
+
+test('float graph layers chained in wasm memory (conv, depthwise, pointwise, bias, every activation) equal naive loops and free their outputs', async () => {
+  const { getEngine } = await import(new URL('../../dist/backends/wasm/engine.js', import.meta.url).href);
+  const heap = (await getEngine()).heap;
+  const r = rng(23);
+  const acts = ['none', 'relu', 'relu6', 'sigmoid'] as const;
+  const applyAct = (v: number, act: string) => act === 'relu' ? Math.max(0, v) : act === 'relu6' ? Math.min(6, Math.max(0, v)) : act === 'sigmoid' ? 1 / (1 + Math.exp(-v)) : v;
+  for (let i = 0; i < 16; i++) {
+    const N = r.int(1, 2), C = r.int(1, 6), H = r.int(3, 20), W = r.int(3, 21), M = r.int(1, 9), O = r.int(1, 7);
+    const stride = r.int(1, 2), pad = r.int(0, 1), dstride = r.int(1, 2);
+    const actA = r.pick(acts), actB = r.pick(acts), actC = r.pick(acts);
+    const wa = Float32Array.from({ length: M * C * 9 }, () => (r.next() - 0.5) * 4), ba = Float32Array.from({ length: M }, () => r.next() - 0.5);
+    const wd = Float32Array.from({ length: M * 9 }, () => r.next() - 0.5), bd = Float32Array.from({ length: M }, () => r.next() - 0.5);
+    const wp = Float32Array.from({ length: O * M }, () => (r.next() - 0.5) * 4);
+    const attrs = (group: number, s: number, p: number, act: string) => ({ stride: [s, s], dilation: [1, 1], pad: [p, p, p, p], group, act });
+    const graph: Graph = {
+      input: { name: 'x', shape: [N, C, H, W], layout: 'nchw' }, output: 'y',
+      nodes: [
+        { op: 'conv', name: 'a', inputs: ['x', 'wa', 'ba'], output: 'ya', attrs: attrs(1, stride, pad, actA) },
+        { op: 'conv', name: 'd', inputs: ['ya', 'wd', 'bd'], output: 'yd', attrs: attrs(M, dstride, 1, actB) },
+        { op: 'conv', name: 'p', inputs: ['yd', 'wp'], output: 'y', attrs: attrs(1, 1, 0, actC) },
+      ],
+      consts: new Map([['wa', { shape: [M, C, 3, 3], data: wa }], ['ba', { shape: [M], data: ba }], ['wd', { shape: [M, 1, 3, 3], data: wd }],
+        ['bd', { shape: [M], data: bd }], ['wp', { shape: [O, M, 1, 1], data: wp }]]),
+    };
+    const x = Float32Array.from({ length: N * C * H * W }, () => r.next() * 2 - 1);
+    const layer = (input: { data: Float32Array; shape: number[] }, w: Float32Array, b: Float32Array | null, ws: number[], a: { stride: number[]; pad: number[]; group: number }, act: string) => {
+      const y = naiveConvF(input.data, w, input.shape, ws, { ...a, dilation: [1, 1] });
+      const plane = y.shape[2] * y.shape[3];
+      return { data: Float32Array.from(y.data, (v, k) => applyAct(v + (b ? b[Math.floor(k / plane) % ws[0]] : 0), act)), shape: y.shape };
+    };
+    const ya = layer({ data: x, shape: [N, C, H, W] }, wa, ba, [M, C, 3, 3], attrs(1, stride, pad, actA), actA);
+    const yd = layer(ya, wd, bd, [M, 1, 3, 3], attrs(M, dstride, 1, actB), actB);
+    const ref = layer(yd, wp, null, [O, M, 1, 1], attrs(1, 1, 0, actC), actC);
+    const runner = new GraphRunner(graph);
+    const before = heap.used;
+    for (let call = 0; call < 2; call++) {
+      const y = await runner.run({ data: x, shape: [N, C, H, W] });
+      assert.deepEqual(y.shape, ref.shape);
+      const what = `${JSON.stringify({ N, C, H, W, M, O, stride, pad, dstride, actA, actB, actC })} call ${call}`;
+      for (let k = 0; k < y.data.length; k++) assert.ok(Math.abs(y.data[k] - ref.data[k]) < 1e-4, `${what} [${k}] ${y.data[k]} vs ${ref.data[k]}`);
+      assert.ok(!(y.data.buffer instanceof SharedArrayBuffer), 'the graph output is a plain array, not a view of wasm memory');
+    }
+    // Layouts of the weights stay (once per weight array); every layer output is freed.
+    const after = heap.used;
+    await runner.run({ data: x, shape: [N, C, H, W] });
+    assert.equal(heap.used, after, 'a run leaves no wasm memory behind');
+    assert.ok(after - before < 4 * (wa.length + wp.length + 64) * 4, `${after - before} bytes kept after the first run`);
+  }
+});

@@ -1,10 +1,13 @@
-import { depthwiseF32, poolF32 } from '../backends/wasm/depthwise.js';
+import { FLOAT_ACTS, convF32, depthwiseF32, poolF32 } from '../backends/wasm/float.js';
 import { gemm } from '../nn/gemm.js';
 import { roundHalfEven } from '../quant/activations.js';
 import { broadcastShape, sizeOf, type Activation, type Attrs } from './graph.js';
 
-/** A float tensor between graph nodes. */
-export interface Tensor { data: Float32Array; shape: number[] }
+/**
+ * A float tensor between graph nodes; `release` set when its data is a view of wasm memory that the
+ * runner frees after the last reader.
+ */
+export interface Tensor { data: Float32Array; shape: number[]; release?: () => void }
 
 /** Geometry of one 2-D window operation (convolution or pooling) on an NCHW tensor. */
 export interface Window {
@@ -84,35 +87,42 @@ function depthwise(x: Float32Array, wt: Float32Array, y: Float32Array, w: Window
   }
 }
 
-/** Float convolution: GEMM on the wasm threads (im2col unless 1x1), a direct loop for depthwise. */
+/**
+ * Float convolution: GEMMs in wasm with bias and ReLU/ReLU6 in their epilogue (im2col unless 1x1),
+ * wasm SIMD for depthwise, the output kept in wasm memory; the JS twin (im2col, the GEMM's JS
+ * loop, a direct loop for depthwise) where the engine cannot run.
+ */
 export async function conv(x: Tensor, wt: Tensor, bias: Tensor | undefined, a: Attrs, out: number[], threads?: number): Promise<Tensor> {
   const [O, Cg, KH, KW] = wt.shape;
   const g = a.group as number;
   const w = windowOf(x.shape, out, a, KH, KW);
-  const P = w.OH * w.OW, Og = O / g;
-  if (g > 1 && Cg === 1 && O === w.C) {
+  const P = w.OH * w.OW, Og = O / g, K = Cg * KH * KW;
+  const act = (a.act as Activation) ?? 'none';
+  const pointwise = KH === 1 && KW === 1 && w.sh === 1 && w.sw === 1 && w.pt === 0 && w.pl === 0 && P === w.H * w.W;
+  const cols = (n: number, gi: number) => pointwise ? x.data.subarray((n * w.C + gi * Cg) * P, (n * w.C + (gi + 1) * Cg) * P) : im2col(x.data, w, n, gi * Cg, Cg);
+  const depthwiseShape = g > 1 && Cg === 1;
+  const fused = act === 'relu' || act === 'relu6' ? act : 'none';
+  let kept;
+  if (depthwiseShape && O === w.C) {
     const [, , pb, pr] = a.pad as number[];
-    const y = await depthwiseF32(x.data, wt.data, bias?.data, { ...w, pb, pr }, threads);
-    if (y) {
-      activate(y, (a.act as Activation) ?? 'none');
-      return { data: y, shape: out };
-    }
+    kept = await depthwiseF32(x.data, wt.data, bias?.data, { ...w, pb, pr }, FLOAT_ACTS[fused], threads);
+  } else if (!depthwiseShape) {
+    kept = await convF32(x.data, wt.data, bias?.data, { ...w, O, groups: g }, FLOAT_ACTS[fused], threads);
   }
+  if (kept && act !== fused) activate(kept.data, act);
+  if (kept) return { data: kept.data, shape: out, release: kept.release };
   const y = new Float32Array(sizeOf(out));
-  if (g > 1 && Cg === 1) depthwise(x.data, wt.data, y, w, O);
+  if (depthwiseShape) depthwise(x.data, wt.data, y, w, O);
   else {
-    const pointwise = KH === 1 && KW === 1 && w.sh === 1 && w.sw === 1 && w.pt === 0 && w.pl === 0 && P === w.H * w.W;
     for (let n = 0; n < w.N; n++) {
       for (let gi = 0; gi < g; gi++) {
-        const cols = pointwise ? x.data.subarray((n * w.C + gi * Cg) * P, (n * w.C + (gi + 1) * Cg) * P) : im2col(x.data, w, n, gi * Cg, Cg);
-        const K = Cg * KH * KW;
         const yg = y.subarray((n * O + gi * Og) * P, (n * O + (gi + 1) * Og) * P);
-        await gemm(wt.data.subarray(gi * Og * K, (gi + 1) * Og * K), cols, yg, Og, P, K, { threads });
+        await gemm(wt.data.subarray(gi * Og * K, (gi + 1) * Og * K), cols(n, gi), yg, Og, P, K, { threads });
       }
     }
   }
   if (bias) addChannel(y, bias.data, out[0], O, P);
-  activate(y, (a.act as Activation) ?? 'none');
+  activate(y, act);
   return { data: y, shape: out };
 }
 
@@ -140,7 +150,7 @@ export async function poolFast(x: Tensor, a: Attrs, out: number[], max: boolean,
   const { N, C, H, W, sh, sw, pt, pl, OH, OW } = windowOf(x.shape, out, a, KH, KW);
   const mode = max ? 0 : a.countPad === 1 ? 2 : 1;
   const y = await poolF32(x.data as Float32Array, { planes: N * C, H, W, OH, OW, KH, KW, sh, sw, pt, pl }, mode, threads);
-  return y ? { data: y, shape: out } : pool(x, a, out, max);
+  return y ? { data: y.data, shape: out, release: y.release } : pool(x, a, out, max);
 }
 
 /** Max or average pooling (the JS twin of poolFast); padded cells are skipped (max) or counted only with countPad. */

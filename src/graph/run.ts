@@ -118,9 +118,11 @@ export class GraphRunner {
           const r = rangeOf(ins[0].data), was = opts.observe.get(n.inputs[0]);
           opts.observe.set(n.inputs[0], was ? [Math.min(was[0], r[0]), Math.max(was[1], r[1])] : r);
         }
-        values.set(n.output, bits && (n.op === 'conv' || n.op === 'dense')
+        const y = bits && (n.op === 'conv' || n.op === 'dense')
           ? await this.integerLayer(n, ins, out, bits, opts, prof, owned)
-          : await floatNode(n, ins, out, opts.threads));
+          : await floatNode(n, ins, out, opts.threads);
+        if (y.release) owned.set(y.data, y.release);
+        values.set(n.output, { data: y.data, shape: y.shape });
         if (n.op === 'conv' || n.op === 'dense') prof.macs = sizeOf(out) * sizeOf(ins[1].shape.slice(1));
         prof.ms = performance.now() - t0;
         opts.profile?.push(prof);

@@ -21,6 +21,8 @@ const P_Q8: i32 = 22, P_QZERO: i32 = 35;
  * each holding one tap of G consecutive channels, and P_KOFF holds each segment's offset in it.
  */
 const P_GROUPED: i32 = 36;
+/** P_ACT: the float kernels' activation after the bias: 0 none, 1 ReLU, 2 ReLU6. */
+const P_ACT: i32 = 37;
 
 /** P_MODE values: the profile runs parts of a kernel to time its phases. */
 const MODE_PACK_ONLY: i32 = 1, MODE_NO_STORE: i32 = 2;
@@ -881,6 +883,79 @@ export function sgemm(A: usize, Bp: usize, C: usize, M: i32, N: i32, K: i32, acc
 }
 
 /**
+ * A float convolution's rows [rowBegin, rowEnd) (multiples of 4) as one task: sgemm into C[M4][N8],
+ * then its epilogue for the rows below M, dst[o][i] = act(C[o][i] + bias[o]) for i < P (bias 0:
+ * none; act 0 none, 1 ReLU, 2 ReLU6), in float32 as the JS twin computes it (add, then clamp).
+ */
+export function sgemm_bias_act(A: usize, Bp: usize, C: usize, M4: i32, N8: i32, K: i32, rowBegin: i32, rowEnd: i32,
+  dst: usize, M: i32, P: i32, bias: usize, act: i32): void {
+  sgemm(A, Bp, C, M4, N8, K, 0, rowBegin, rowEnd);
+  const lo = f32x4.splat(act ? 0 : -Infinity), hi = f32x4.splat(act == 2 ? 6 : Infinity);
+  const flo: f32 = act ? 0 : -Infinity, fhi: f32 = act == 2 ? 6 : Infinity;
+  for (let o = rowBegin; o < min(rowEnd, M); o++) {
+    const b: f32 = bias ? load<f32>(bias + (<usize>o << 2)) : 0;
+    const bv = f32x4.splat(b);
+    const s = C + (<usize>(o * N8) << 2), d = dst + (<usize>(o * P) << 2);
+    let i = 0;
+    for (; i + 4 <= P; i += 4) {
+      v128.store(d + (<usize>i << 2), f32x4.pmin(f32x4.pmax(f32x4.add(v128.load(s + (<usize>i << 2)), bv), lo), hi));
+    }
+    for (; i < P; i++) {
+      const v = load<f32>(s + (<usize>i << 2)) + b;
+      store<f32>(d + (<usize>i << 2), v < flo ? flo : v > fhi ? fhi : v);
+    }
+  }
+}
+
+/**
+ * Packs a float convolution's im2col matrix straight into sgemm panels, Bp[N8/8][K][8], panels
+ * [j0, j1): B[k][p] = x[c][oh * sh - pt + kh * dh][ow * sw - pl + kw * dw] (0 outside the input) for
+ * k = (c * KH + kh) * KW + kw and p = oh * OW + ow (0 for p >= P). x holds the group's C planes of
+ * H x W. geo: i32 [C, H, W, KH, KW, sh, sw, dh, dw, pt, pl, OW, P]. Eight pixels of one output row
+ * whose taps all fall inside the input at stride 1 are two vector loads.
+ */
+export function pack_conv_panels(x: usize, dst: usize, geo: usize, j0: i32, j1: i32): void {
+  const C = load<i32>(geo), H = load<i32>(geo, 4), W = load<i32>(geo, 8), KH = load<i32>(geo, 12), KW = load<i32>(geo, 16);
+  const sh = load<i32>(geo, 20), sw = load<i32>(geo, 24), dh = load<i32>(geo, 28), dw = load<i32>(geo, 32);
+  const pt = load<i32>(geo, 36), pl = load<i32>(geo, 40), OW = load<i32>(geo, 44), P = load<i32>(geo, 48);
+  const K = C * KH * KW;
+  for (let j = j0; j < j1; j++) {
+    const p0 = j << 3;
+    const oh = p0 / OW, ow = p0 % OW;
+    // One output row, stride 1: a tap reads 8 consecutive input floats.
+    const row = sw == 1 && ow + 8 <= OW && p0 + 8 <= P;
+    let d = dst + (<usize>(p0 * K) << 2);
+    for (let c = 0; c < C; c++) {
+      const plane = x + (<usize>(c * H * W) << 2);
+      for (let kh = 0; kh < KH; kh++) {
+        for (let kw = 0; kw < KW; kw++) {
+          if (row) {
+            const ih = oh * sh - pt + kh * dh, iw = ow - pl + kw * dw;
+            if (ih >= 0 && ih < H && iw >= 0 && iw + 8 <= W) {
+              const s = plane + (<usize>(ih * W + iw) << 2);
+              v128.store(d, v128.load(s));
+              v128.store(d, v128.load(s, 16), 16);
+              d += 32;
+              continue;
+            }
+          }
+          for (let jj = 0; jj < 8; jj++) {
+            const p = p0 + jj;
+            let v: f32 = 0;
+            if (p < P) {
+              const ih = (p / OW) * sh - pt + kh * dh, iw = (p % OW) * sw - pl + kw * dw;
+              if (ih >= 0 && ih < H && iw >= 0 && iw < W) v = load<f32>(plane + (<usize>(ih * W + iw) << 2));
+            }
+            store<f32>(d + (<usize>jj << 2), v);
+          }
+          d += 32;
+        }
+      }
+    }
+  }
+}
+
+/**
  * Packs B for sgemm into panels of 8 columns, Bp[N8/8][K][8] (zero beyond N). B is [K][N], or
  * [N][K] when trans is set.
  */
@@ -994,8 +1069,11 @@ export function depthwise_rows(params: usize, rowBegin: i32, rowEnd: i32, scratc
 export function depthwise_f32_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: usize): void {
   const C = prm(params, P_C), Hp = prm(params, P_HP), Wp = prm(params, P_WP);
   const OH = prm(params, P_OH), OW = prm(params, P_OW), sh = prm(params, P_SH), sw = prm(params, P_SW), K = prm(params, P_K);
-  const koff = <usize>prm(params, P_KOFF), bias = <usize>prm(params, P_BIAS);
-  const vec = sw == 1 ? OW & ~7 : 0;
+  const koff = <usize>prm(params, P_KOFF), bias = <usize>prm(params, P_BIAS), act = prm(params, P_ACT);
+  const flo: f32 = act ? 0 : -Infinity, fhi: f32 = act == 2 ? 6 : Infinity;
+  const lo = f32x4.splat(flo), hi = f32x4.splat(fhi);
+  // Stride 1: 8 pixels a step; stride 2: 4, their inputs the even lanes of two vectors.
+  const vec = sw == 1 ? OW & ~7 : sw == 2 ? OW & ~3 : 0;
   for (let row = rowBegin; row < rowEnd; row++) {
     const n = row / OH, oh = row % OH;
     for (let c = 0; c < C; c++) {
@@ -1003,23 +1081,36 @@ export function depthwise_f32_rows(params: usize, rowBegin: i32, rowEnd: i32, sc
       const w = <usize>prm(params, P_W) + (<usize>(c * K) << 2);
       const dst = <usize>prm(params, P_OUT) + (<usize>(((n * C + c) * OH + oh) * OW) << 2);
       const b = bias ? load<f32>(bias + (<usize>c << 2)) : 0;
-      for (let ow = 0; ow < vec; ow += 8) {
-        let a0 = f32x4.splat(b), a1 = a0;
-        const px = src + (<usize>ow << 2);
-        for (let k = 0; k < K; k++) {
-          const at = px + (<usize>load<i32>(koff + (<usize>k << 2)) << 2);
-          const wk = f32x4.splat(load<f32>(w + (<usize>k << 2)));
-          a0 = f32x4.add(a0, f32x4.mul(v128.load(at), wk));
-          a1 = f32x4.add(a1, f32x4.mul(v128.load(at, 16), wk));
+      if (sw == 1) {
+        for (let ow = 0; ow < vec; ow += 8) {
+          let a0 = f32x4.splat(b), a1 = a0;
+          const px = src + (<usize>ow << 2);
+          for (let k = 0; k < K; k++) {
+            const at = px + (<usize>load<i32>(koff + (<usize>k << 2)) << 2);
+            const wk = f32x4.splat(load<f32>(w + (<usize>k << 2)));
+            a0 = f32x4.add(a0, f32x4.mul(v128.load(at), wk));
+            a1 = f32x4.add(a1, f32x4.mul(v128.load(at, 16), wk));
+          }
+          v128.store(dst + (<usize>ow << 2), f32x4.pmin(f32x4.pmax(a0, lo), hi));
+          v128.store(dst + (<usize>ow << 2), f32x4.pmin(f32x4.pmax(a1, lo), hi), 16);
         }
-        v128.store(dst + (<usize>ow << 2), a0);
-        v128.store(dst + (<usize>ow << 2), a1, 16);
+      } else {
+        for (let ow = 0; ow < vec; ow += 4) {
+          let a = f32x4.splat(b);
+          const px = src + (<usize>(ow << 1) << 2);
+          for (let k = 0; k < K; k++) {
+            const at = px + (<usize>load<i32>(koff + (<usize>k << 2)) << 2);
+            const x = i32x4.shuffle(v128.load(at), v128.load(at, 16), 0, 2, 4, 6);
+            a = f32x4.add(a, f32x4.mul(x, f32x4.splat(load<f32>(w + (<usize>k << 2)))));
+          }
+          v128.store(dst + (<usize>ow << 2), f32x4.pmin(f32x4.pmax(a, lo), hi));
+        }
       }
       for (let ow = vec; ow < OW; ow++) {
         const px = src + (<usize>(ow * sw) << 2);
         let s: f32 = b;
         for (let k = 0; k < K; k++) s += load<f32>(px + (<usize>load<i32>(koff + (<usize>k << 2)) << 2)) * load<f32>(w + (<usize>k << 2));
-        store<f32>(dst + (<usize>ow << 2), s);
+        store<f32>(dst + (<usize>ow << 2), s < flo ? flo : s > fhi ? fhi : s);
       }
     }
   }

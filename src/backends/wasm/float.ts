@@ -1,0 +1,192 @@
+import { getEngine, stageF32, threadCount, type Engine } from './engine.js';
+import { P, PARAM_COUNT } from './params.js';
+
+/**
+ * A float layer's output: a view of wasm memory that the next layer reads in place, freed by
+ * `release` once nothing reads it. Only where the memory is shared (growing it leaves views
+ * intact); the single-threaded build gets a copy and a release that does nothing.
+ */
+export interface Kept { data: Float32Array; release(): void }
+
+function keep(e: Engine, ptr: number, length: number): Kept {
+  const view = new Float32Array(e.memory.buffer, ptr, length);
+  if (e.features.threads === null) return { data: view, release: () => e.heap.release(ptr) };
+  const data = view.slice();
+  e.heap.release(ptr);
+  return { data, release: () => {} };
+}
+
+/** Activations the float kernels apply in their epilogue. */
+export const FLOAT_ACTS = { none: 0, relu: 1, relu6: 2 } as const;
+
+/** Geometry of a float convolution by GEMM (NCHW, `groups` groups of C/groups inputs and O/groups outputs). */
+export interface ConvF32Shape {
+  N: number; C: number; H: number; W: number; O: number; groups: number; KH: number; KW: number;
+  sh: number; sw: number; dh: number; dw: number; pt: number; pl: number; OH: number; OW: number;
+}
+
+/**
+ * Weights laid out for sgemm once per weight array, [groups][M4][K] with rows beyond O/groups zero: graph
+ * constants, not read again when changed in place (as the integer layers' weights).
+ */
+const packedWeights = new WeakMap<Float32Array, { engine: Engine; ptr: number }>();
+const freeWeights = new FinalizationRegistry<{ engine: Engine; ptr: number }>(({ engine, ptr }) => engine.heap.release(ptr));
+
+function weightsFor(e: Engine, w: Float32Array, s: { O: number; groups: number; K: number }, M4: number): number {
+  const had = packedWeights.get(w);
+  if (had?.engine === e) return had.ptr;
+  const Og = s.O / s.groups;
+  const ptr = e.heap.alloc(s.groups * M4 * s.K * 4);
+  const a = new Float32Array(e.memory.buffer, ptr, s.groups * M4 * s.K).fill(0);
+  for (let g = 0; g < s.groups; g++) a.set(w.subarray(g * Og * s.K, (g + 1) * Og * s.K), g * M4 * s.K);
+  packedWeights.set(w, { engine: e, ptr });
+  freeWeights.register(w, { engine: e, ptr });
+  return ptr;
+}
+
+/**
+ * Float convolution as GEMMs in wasm on the worker threads: y[n][o][p] = act(sum_k w[o][k] b[k][p] +
+ * bias[o]) for each image n and group g, b the group's im2col matrix [K][P], packed into sgemm's
+ * panels straight from the input (on the threads; a pointwise convolution's input is the matrix
+ * itself). The input is read in place when it is a kept output, the weights are laid out once per
+ * weight array, and the output stays in wasm memory. null where the engine cannot run (the caller
+ * keeps its JS path, which is also the reference the tests compare with).
+ */
+export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Array | undefined, s: ConvF32Shape, act: number, threads?: number): Promise<Kept | null> {
+  let e;
+  try {
+    e = await getEngine();
+  } catch {
+    return null;
+  }
+  const { N, O, groups, OH, OW } = s, Og = O / groups, Cg = s.C / groups;
+  const K = Cg * s.KH * s.KW, P = OH * OW, HW = s.H * s.W;
+  const pointwise = s.KH === 1 && s.KW === 1 && s.sh === 1 && s.sw === 1 && s.pt === 0 && s.pl === 0 && P === HW;
+  const M4 = Math.ceil(Og / 4) * 4, N8 = Math.ceil(P / 8) * 8;
+  const heap = e.heap;
+  const pa = weightsFor(e, w, { O, groups, K }, M4);
+  const staged = stageF32(e, x);
+  const out = heap.alloc(N * O * P * 4), pb = heap.alloc(N8 * K * 4), pc = heap.alloc(M4 * N8 * 4), geo = heap.alloc(13 * 4);
+  const pbias = bias ? heap.alloc(O * 4) : 0;
+  let kept = false;
+  try {
+    if (bias) new Float32Array(e.memory.buffer, pbias, O).set(bias);
+    new Int32Array(e.memory.buffer, geo, 13).set([Cg, s.H, s.W, s.KH, s.KW, s.sh, s.sw, s.dh, s.dw, s.pt, s.pl, OW, P]);
+    const blocks = M4 / 4, panels = N8 / 8;
+    const T = threadCount(e, threads, blocks);
+    const Tp = threadCount(e, threads, panels);
+    for (let n = 0; n < N; n++) {
+      for (let g = 0; g < groups; g++) {
+        const src = staged.ptr + (n * s.C + g * Cg) * HW * 4;
+        if (pointwise) e.kernels.pack_panels(src, pb, K, P, N8, 0);
+        else {
+          const packs = Array.from({ length: Tp }, (_, t) => ({ fn: 'pack_conv_panels', args: [src, pb, geo, Math.floor((panels * t) / Tp), Math.floor((panels * (t + 1)) / Tp)] }));
+          await e.pool.run(packs, (t) => e!.kernels.pack_conv_panels(t.args[0], t.args[1], t.args[2], t.args[3], t.args[4]));
+        }
+        const dst = out + (n * O + g * Og) * P * 4;
+        const tasks = Array.from({ length: T }, (_, t) => ({
+          fn: 'sgemm_bias_act',
+          args: [pa + g * M4 * K * 4, pb, pc, M4, N8, K, Math.floor((blocks * t) / T) * 4, Math.floor((blocks * (t + 1)) / T) * 4,
+            dst, Og, P, pbias ? pbias + g * Og * 4 : 0, act],
+        }));
+        await e.pool.run(tasks, (t) => (e!.kernels.sgemm_bias_act as (...a: number[]) => void)(...t.args));
+      }
+    }
+    kept = true;
+    return keep(e, out, N * O * P);
+  } finally {
+    if (!kept) heap.release(out);
+    for (const a of [pb, pc, geo, pbias]) if (a) heap.release(a);
+    staged.release();
+  }
+}
+
+/** Geometry of a float depthwise convolution (one input channel per output channel). */
+export interface DepthwiseShape {
+  N: number; C: number; H: number; W: number; KH: number; KW: number;
+  sh: number; sw: number; dh: number; dw: number; pt: number; pl: number; pb: number; pr: number; OH: number; OW: number;
+}
+
+/**
+ * Float32 depthwise convolution in wasm SIMD on the worker threads: y[N, C, OH, OW] from
+ * x[N, C, H, W] (read in place when kept), w[C, KH, KW], an optional bias and act (FLOAT_ACTS), kept in
+ * wasm memory.
+ * Returns null where the engine cannot run (the caller keeps its JS loop, which is also the
+ * reference the tests compare with).
+ */
+export async function depthwiseF32(x: Float32Array, w: Float32Array, bias: Float32Array | undefined, s: DepthwiseShape, act: number, threads?: number): Promise<Kept | null> {
+  let e;
+  try {
+    e = await getEngine();
+  } catch {
+    return null;
+  }
+  const Hp = s.H + s.pt + s.pb, Wp = s.W + s.pl + s.pr, K = s.KH * s.KW;
+  const heap = e.heap;
+  // The padded input gets 16 floats of slack: the vector loads of a row's last step may read past it.
+  const inBytes = (s.N * s.C * Hp * Wp + 16) * 4;
+  const out = heap.alloc(s.N * s.C * s.OH * s.OW * 4);
+  const allocs = [heap.alloc(inBytes), heap.alloc(w.length * 4), heap.alloc(K * 4), heap.alloc(PARAM_COUNT * 4), bias ? heap.alloc(s.C * 4) : 0];
+  const [input, wp, koff, params, bp] = allocs;
+  let kept = false;
+  try {
+    const staged = stageF32(e, x);
+    try {
+      // pad_input copies bytes: rows of W floats are 4W bytes.
+      e.kernels.pad_input(staged.ptr, input, s.N * s.C, s.H, s.W * 4, Hp, Wp * 4, s.pt, s.pl * 4, inBytes);
+    } finally {
+      staged.release();
+    }
+    const b2 = e.memory.buffer;
+    new Float32Array(b2, wp, w.length).set(w);
+    if (bias) new Float32Array(b2, bp, s.C).set(bias);
+    const ko = new Int32Array(b2, koff, K);
+    for (let kh = 0; kh < s.KH; kh++) for (let kw = 0; kw < s.KW; kw++) ko[kh * s.KW + kw] = kh * s.dh * Wp + kw * s.dw;
+    const p = new Int32Array(b2, params, PARAM_COUNT).fill(0);
+    p[P.N] = s.N; p[P.C] = s.C; p[P.HP] = Hp; p[P.WP] = Wp; p[P.OH] = s.OH; p[P.OW] = s.OW;
+    p[P.SH] = s.sh; p[P.SW] = s.sw; p[P.K] = K; p[P.IN] = input; p[P.OUT] = out; p[P.KOFF] = koff; p[P.BIAS] = bp; p[P.W] = wp; p[P.ACT] = act;
+    const rows = s.N * s.OH;
+    const T = threadCount(e, threads, rows);
+    const tasks = Array.from({ length: T }, (_, t) => ({ fn: 'depthwise_f32_rows', args: [params, Math.floor((rows * t) / T), Math.floor((rows * (t + 1)) / T), 0] }));
+    await e.pool.run(tasks, (t) => e!.kernels.depthwise_f32_rows(t.args[0], t.args[1], t.args[2], t.args[3]));
+    kept = true;
+    return keep(e, out, s.N * s.C * s.OH * s.OW);
+  } finally {
+    if (!kept) heap.release(out);
+    for (const a of allocs) if (a) heap.release(a);
+  }
+}
+
+/** Pooling window geometry (planes = N * C). */
+export interface PoolShape { planes: number; H: number; W: number; OH: number; OW: number; KH: number; KW: number; sh: number; sw: number; pt: number; pl: number }
+
+/**
+ * Max or average pooling of float32 planes in wasm on the worker threads (mode 0 max, 1 average
+ * over the window inside the input, 2 average over KH * KW), the input read in place when kept, the
+ * output kept. null where the engine cannot run.
+ */
+export async function poolF32(x: Float32Array, s: PoolShape, mode: 0 | 1 | 2, threads?: number): Promise<Kept | null> {
+  let e;
+  try {
+    e = await getEngine();
+  } catch {
+    return null;
+  }
+  const heap = e.heap;
+  const staged = stageF32(e, x), src = staged.ptr;
+  const out = heap.alloc(s.planes * s.OH * s.OW * 4);
+  let kept = false;
+  try {
+    const T = x.length < 1 << 16 ? 1 : threadCount(e, threads, s.planes);
+    const tasks = Array.from({ length: T }, (_, t) => ({
+      fn: 'pool_f32',
+      args: [src, out, Math.floor((s.planes * t) / T), Math.floor((s.planes * (t + 1)) / T), s.H, s.W, s.OH, s.OW, s.KH, s.KW, s.sh, s.sw, s.pt, s.pl, mode],
+    }));
+    await e.pool.run(tasks, (t) => (e!.kernels.pool_f32 as (...a: number[]) => void)(...t.args));
+    kept = true;
+    return keep(e, out, s.planes * s.OH * s.OW);
+  } finally {
+    staged.release();
+    if (!kept) heap.release(out);
+  }
+}
