@@ -203,6 +203,25 @@ test('corrupted, truncated and foreign model files give typed errors, never a cr
   }
 });
 
+/**
+ * A layer's output is linear in each of its parameters (table layers): one finite difference must equal
+ * the gradient backward accumulated for loss sum(w * y), up to float rounding.
+ */
+async function checkLinearGrads(t: Layer, x: Tensor, y: Tensor, w: Float32Array, r: ReturnType<typeof rng>, what: string) {
+  for (const p of t.params()) {
+    for (let trial = 0; trial < 6; trial++) {
+      const i = r.int(0, p.value.length - 1);
+      const keep = p.value[i];
+      p.value[i] = keep + 0.5;
+      const up = await t.forward(x, false);
+      p.value[i] = keep;
+      let num = 0;
+      for (let j = 0; j < w.length; j++) num += (w[j] * (up.data[j] - y.data[j])) / 0.5;
+      assert.ok(Math.abs(num - p.grad[i]) < 1e-3, `${what} ${p.name}[${i}]: ${num} vs ${p.grad[i]}`);
+    }
+  }
+}
+
 test('tables trained as weights: gradients per range, start equal to the layer they replace, round trip', async () => {
   const { TableLinear, TABLE_RANGES, Sequential, IntegerNet } = await import('faster-cnn');
   const r = rng(21);
@@ -217,19 +236,7 @@ test('tables trained as weights: gradients per range, start equal to the layer t
     const w = Float32Array.from(y.data, () => r.next() - 0.5);
     for (const p of t.params()) p.grad.fill(0);
     await t.backward({ data: w, shape: y.shape });
-    // The output is linear in every parameter: one finite difference is exact up to float rounding.
-    for (const p of t.params()) {
-      for (let trial = 0; trial < 6; trial++) {
-        const i = r.int(0, p.value.length - 1);
-        const keep = p.value[i];
-        p.value[i] = keep + 0.5;
-        const up = await t.forward(x, false);
-        p.value[i] = keep;
-        let num = 0;
-        for (let j = 0; j < w.length; j++) num += w[j] * (up.data[j] - y.data[j]) / 0.5;
-        assert.ok(Math.abs(num - p.grad[i]) < 1e-3, `${range} ${p.name}[${i}]: ${num} vs ${p.grad[i]}`);
-      }
-    }
+    await checkLinearGrads(t, x, y, w, r, range);
   }
   // Integer inference from trained entries, and the model file keeps them.
   const t = TableLinear.fromLinear(lin, quant, 'entry');
@@ -266,19 +273,7 @@ test('convolution tables trained as weights: start equal to the convolution, gra
       const dx = await t.backward({ data: w, shape: y.shape });
       // At range 'table' the tables are the weights times the code: the input's gradient is the convolution's.
       if (range === 'table') close(dx.data, refDx.data, 1e-4, `${what} dx`);
-      // The output is linear in every parameter: one finite difference is exact up to float rounding.
-      for (const p of t.params()) {
-        for (let trial = 0; trial < 6; trial++) {
-          const i = r.int(0, p.value.length - 1);
-          const keep = p.value[i];
-          p.value[i] = keep + 0.5;
-          const up = await t.forward(x, false);
-          p.value[i] = keep;
-          let num = 0;
-          for (let j = 0; j < w.length; j++) num += (w[j] * (up.data[j] - y.data[j])) / 0.5;
-          assert.ok(Math.abs(num - p.grad[i]) < 1e-3, `${what} ${p.name}[${i}]: ${num} vs ${p.grad[i]}`);
-        }
-      }
+      await checkLinearGrads(t, x, y, w, r, what);
     }
   }
 

@@ -23,8 +23,13 @@ type Rng = ReturnType<typeof seededRandom>;
  * the scales.
  */
 export function quantizePerChannel(w: Float32Array, O: number, bits: number) {
+  return quantizeSymmetric(w, O, bits, new Int8Array(w.length));
+}
+
+/** quantizePerChannel into a given integer array (Int16Array for up to 16 bits). */
+export function quantizeSymmetric<Q extends Int8Array | Int16Array>(w: Float32Array, O: number, bits: number, q: Q) {
   const per = w.length / O, top = 2 ** (bits - 1) - 1;
-  const q = new Int8Array(w.length), deq = new Float32Array(w.length), scales = new Float32Array(O);
+  const deq = new Float32Array(w.length), scales = new Float32Array(O);
   for (let o = 0; o < O; o++) {
     let m = 0;
     for (let i = o * per; i < (o + 1) * per; i++) m = Math.max(m, Math.abs(w[i]));

@@ -1,7 +1,7 @@
 import { ArgumentError } from '../errors.js';
 import { checkInt } from '../tensor.js';
 import { gemm } from './gemm.js';
-import type { Conv2d, Layer, Linear, QuantReLU } from './layers.js';
+import { quantizeSymmetric, type Conv2d, type Layer, type Linear, type QuantReLU } from './layers.js';
 import { param, type Param, type Tensor } from './tensor.js';
 
 /**
@@ -28,19 +28,7 @@ const ONE_HOT_FLOATS = 1 << 22;
  */
 export function quantizeEntries(T: Float32Array, O: number, bits: number): { q: Int16Array; scales: Float32Array; deq: Float32Array } {
   checkInt('entryBits', bits, 2, 16);
-  const per = T.length / O, top = 2 ** (bits - 1) - 1;
-  const q = new Int16Array(T.length), deq = new Float32Array(T.length), scales = new Float32Array(O);
-  for (let o = 0; o < O; o++) {
-    let m = 0;
-    for (let i = o * per; i < (o + 1) * per; i++) m = Math.max(m, Math.abs(T[i]));
-    const s = m > 0 ? m / top : 1;
-    scales[o] = s;
-    for (let i = o * per; i < (o + 1) * per; i++) {
-      q[i] = Math.max(-top, Math.min(top, Math.round(T[i] / s)));
-      deq[i] = q[i] * s;
-    }
-  }
-  return { q, scales, deq };
+  return quantizeSymmetric(T, O, bits, new Int16Array(T.length));
 }
 
 interface TableInit { base: Float32Array; bias: Float32Array; weights: Float32Array }
@@ -295,10 +283,10 @@ export class TableConv2d extends TableLayer {
     return new TableConv2d(l.inChannels, l.outChannels, l.kernel, l.stride, l.pad, i.bits, i.scale, range, i, entryBits);
   }
 
-  protected patches(codes: Uint8Array, shape: number[]) {
+  /** Calls fn(slot, at) for every reduction slot [p][k] that reads input element `at` (padding reads none). */
+  private eachTap(shape: number[], fn: (slot: number, at: number) => void): void {
     const { N, C, H, W, k, stride, pad, OH, OW } = this.geometry(shape);
-    const K = C * k * k, P = N * OH * OW;
-    const cols = new Uint8Array(P * K);
+    const K = C * k * k;
     for (let n = 0; n < N; n++) {
       for (let oh = 0; oh < OH; oh++) {
         for (let ow = 0; ow < OW; ow++) {
@@ -309,37 +297,25 @@ export class TableConv2d extends TableLayer {
               if (ih < 0 || ih >= H) continue;
               for (let kw = 0; kw < k; kw++) {
                 const iw = ow * stride - pad + kw;
-                if (iw >= 0 && iw < W) cols[row + (c * k + kh) * k + kw] = codes[((n * C + c) * H + ih) * W + iw];
+                if (iw >= 0 && iw < W) fn(row + (c * k + kh) * k + kw, ((n * C + c) * H + ih) * W + iw);
               }
             }
           }
         }
       }
     }
+  }
+
+  protected patches(codes: Uint8Array, shape: number[]) {
+    const { N, C, k, OH, OW } = this.geometry(shape);
+    const P = N * OH * OW, cols = new Uint8Array(P * C * k * k);
+    this.eachTap(shape, (slot, at) => (cols[slot] = codes[at]));
     return { cols, P };
   }
 
   protected unpatch(dcols: Float32Array, shape: number[]) {
-    const { N, C, H, W, k, stride, pad, OH, OW } = this.geometry(shape);
-    const K = C * k * k;
-    const dx = new Float32Array(N * C * H * W);
-    for (let n = 0; n < N; n++) {
-      for (let oh = 0; oh < OH; oh++) {
-        for (let ow = 0; ow < OW; ow++) {
-          const row = ((n * OH + oh) * OW + ow) * K;
-          for (let c = 0; c < C; c++) {
-            for (let kh = 0; kh < k; kh++) {
-              const ih = oh * stride - pad + kh;
-              if (ih < 0 || ih >= H) continue;
-              for (let kw = 0; kw < k; kw++) {
-                const iw = ow * stride - pad + kw;
-                if (iw >= 0 && iw < W) dx[((n * C + c) * H + ih) * W + iw] += dcols[row + (c * k + kh) * k + kw];
-              }
-            }
-          }
-        }
-      }
-    }
+    const dx = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    this.eachTap(shape, (slot, at) => (dx[at] += dcols[slot]));
     return dx;
   }
 

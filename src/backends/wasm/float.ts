@@ -16,6 +16,15 @@ function keep(e: Engine, ptr: number, length: number): Kept {
   return { data, release: () => {} };
 }
 
+/** The engine, or null where it cannot run (the float kernels' callers then keep their JS paths). */
+async function engineOrNull(): Promise<Engine | null> {
+  try {
+    return await getEngine();
+  } catch {
+    return null;
+  }
+}
+
 /** Activations the float kernels apply in their epilogue. */
 export const FLOAT_ACTS = { none: 0, relu: 1, relu6: 2 } as const;
 
@@ -53,12 +62,8 @@ function weightsFor(e: Engine, w: Float32Array, s: { O: number; groups: number; 
  * keeps its JS path, which is also the reference the tests compare with).
  */
 export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Array | undefined, s: ConvF32Shape, act: number, threads?: number): Promise<Kept | null> {
-  let e;
-  try {
-    e = await getEngine();
-  } catch {
-    return null;
-  }
+  const e = await engineOrNull();
+  if (!e) return null;
   const { N, O, groups, OH, OW } = s, Og = O / groups, Cg = s.C / groups;
   const K = Cg * s.KH * s.KW, P = OH * OW, HW = s.H * s.W;
   const pointwise = s.KH === 1 && s.KW === 1 && s.sh === 1 && s.sw === 1 && s.pt === 0 && s.pl === 0 && P === HW;
@@ -81,7 +86,7 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
         if (pointwise) e.kernels.pack_panels(src, pb, K, P, N8, 0);
         else {
           const packs = Array.from({ length: Tp }, (_, t) => ({ fn: 'pack_conv_panels', args: [src, pb, geo, Math.floor((panels * t) / Tp), Math.floor((panels * (t + 1)) / Tp)] }));
-          await e.pool.run(packs, (t) => e!.kernels.pack_conv_panels(t.args[0], t.args[1], t.args[2], t.args[3], t.args[4]));
+          await e.pool.run(packs, (t) => e.kernels.pack_conv_panels(t.args[0], t.args[1], t.args[2], t.args[3], t.args[4]));
         }
         const dst = out + (n * O + g * Og) * P * 4;
         const tasks = Array.from({ length: T }, (_, t) => ({
@@ -89,7 +94,7 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
           args: [pa + g * M4 * K * 4, pb, pc, M4, N8, K, Math.floor((blocks * t) / T) * 4, Math.floor((blocks * (t + 1)) / T) * 4,
             dst, Og, P, pbias ? pbias + g * Og * 4 : 0, act],
         }));
-        await e.pool.run(tasks, (t) => (e!.kernels.sgemm_bias_act as (...a: number[]) => void)(...t.args));
+        await e.pool.run(tasks, (t) => (e.kernels.sgemm_bias_act as (...a: number[]) => void)(...t.args));
       }
     }
     kept = true;
@@ -115,12 +120,8 @@ export interface DepthwiseShape {
  * reference the tests compare with).
  */
 export async function depthwiseF32(x: Float32Array, w: Float32Array, bias: Float32Array | undefined, s: DepthwiseShape, act: number, threads?: number): Promise<Kept | null> {
-  let e;
-  try {
-    e = await getEngine();
-  } catch {
-    return null;
-  }
+  const e = await engineOrNull();
+  if (!e) return null;
   const Hp = s.H + s.pt + s.pb, Wp = s.W + s.pl + s.pr, K = s.KH * s.KW;
   const heap = e.heap;
   // The padded input gets 16 floats of slack: the vector loads of a row's last step may read past it.
@@ -148,7 +149,7 @@ export async function depthwiseF32(x: Float32Array, w: Float32Array, bias: Float
     const rows = s.N * s.OH;
     const T = threadCount(e, threads, rows);
     const tasks = Array.from({ length: T }, (_, t) => ({ fn: 'depthwise_f32_rows', args: [params, Math.floor((rows * t) / T), Math.floor((rows * (t + 1)) / T), 0] }));
-    await e.pool.run(tasks, (t) => e!.kernels.depthwise_f32_rows(t.args[0], t.args[1], t.args[2], t.args[3]));
+    await e.pool.run(tasks, (t) => e.kernels.depthwise_f32_rows(t.args[0], t.args[1], t.args[2], t.args[3]));
     kept = true;
     return keep(e, out, s.N * s.C * s.OH * s.OW);
   } finally {
@@ -166,12 +167,8 @@ export interface PoolShape { planes: number; H: number; W: number; OH: number; O
  * output kept. null where the engine cannot run.
  */
 export async function poolF32(x: Float32Array, s: PoolShape, mode: 0 | 1 | 2, threads?: number): Promise<Kept | null> {
-  let e;
-  try {
-    e = await getEngine();
-  } catch {
-    return null;
-  }
+  const e = await engineOrNull();
+  if (!e) return null;
   const heap = e.heap;
   const staged = stageF32(e, x), src = staged.ptr;
   const out = heap.alloc(s.planes * s.OH * s.OW * 4);
@@ -182,7 +179,7 @@ export async function poolF32(x: Float32Array, s: PoolShape, mode: 0 | 1 | 2, th
       fn: 'pool_f32',
       args: [src, out, Math.floor((s.planes * t) / T), Math.floor((s.planes * (t + 1)) / T), s.H, s.W, s.OH, s.OW, s.KH, s.KW, s.sh, s.sw, s.pt, s.pl, mode],
     }));
-    await e.pool.run(tasks, (t) => (e!.kernels.pool_f32 as (...a: number[]) => void)(...t.args));
+    await e.pool.run(tasks, (t) => (e.kernels.pool_f32 as (...a: number[]) => void)(...t.args));
     kept = true;
     return keep(e, out, s.planes * s.OH * s.OW);
   } finally {
