@@ -35,20 +35,23 @@ export interface ConvF32Shape {
 }
 
 /**
- * Weights laid out for sgemm once per weight array, [groups][M4][K] with rows beyond O/groups zero: graph
+ * Weights laid out for sgemm once per weight array and shape, [groups][M4][K] with rows beyond O/groups zero: graph
  * constants, not read again when changed in place (as the integer layers' weights).
  */
-const packedWeights = new WeakMap<Float32Array, { engine: Engine; ptr: number }>();
+const packedWeights = new WeakMap<Float32Array, Map<string, { engine: Engine; ptr: number }>>();
 const freeWeights = new FinalizationRegistry<{ engine: Engine; ptr: number }>(({ engine, ptr }) => engine.heap.release(ptr));
 
 function weightsFor(e: Engine, w: Float32Array, s: { O: number; groups: number; K: number }, M4: number): number {
-  const had = packedWeights.get(w);
+  const key = `${s.O}/${s.groups}/${s.K}`;
+  const layouts = packedWeights.get(w) ?? new Map<string, { engine: Engine; ptr: number }>();
+  packedWeights.set(w, layouts);
+  const had = layouts.get(key);
   if (had?.engine === e) return had.ptr;
   const Og = s.O / s.groups;
   const ptr = e.heap.alloc(s.groups * M4 * s.K * 4);
   const a = new Float32Array(e.memory.buffer, ptr, s.groups * M4 * s.K).fill(0);
   for (let g = 0; g < s.groups; g++) a.set(w.subarray(g * Og * s.K, (g + 1) * Og * s.K), g * M4 * s.K);
-  packedWeights.set(w, { engine: e, ptr });
+  layouts.set(key, { engine: e, ptr });
   freeWeights.register(w, { engine: e, ptr });
   return ptr;
 }
