@@ -60,6 +60,8 @@ test('CLI errors are typed and name the argument', async () => {
   await assert.rejects(run(process.execPath, [cli, 'bench', '--layers', 'nope']), /--layers must be a list of seed, mnist-b1, mnist-b64, got "nope"/);
   await assert.rejects(run(process.execPath, [cli, 'bench', '--backend', 'webgpu', '--anchor', '/nonexistent/torch.json']),
     /--anchor must be a file of JSON lines written by scripts\/gpu\/torch_anchor\.py, got "\/nonexistent\/torch\.json"/);
+  await assert.rejects(run(process.execPath, [cli, 'finetune-tables', shipped(2), '--lr', '5']), /--lr must be a number in \(0, 1\), got "5"/);
+  await assert.rejects(run(process.execPath, [cli, 'finetune-tables', shipped(2), '--range', 'row']), /--range must be filter, table, entry, got "row"/);
 });
 
 test('every command answers --help with its own usage', async () => {
