@@ -74,10 +74,16 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
   const heap = e.heap;
   const pa = weightsFor(e, w, { O, groups, K }, M4);
   const staged = stageF32(e, x);
-  const out = heap.alloc(N * O * P * 4), pb = heap.alloc(N8 * K * 4), pc = heap.alloc(M4 * N8 * 4), geo = heap.alloc(13 * 4);
-  const pbias = bias ? heap.alloc(O * 4) : 0;
+  const allocs: number[] = [];
+  const alloc = (bytes: number) => {
+    allocs.push(heap.alloc(bytes));
+    return allocs[allocs.length - 1];
+  };
   let kept = false;
   try {
+    const pb = alloc(N8 * K * 4), pc = alloc(M4 * N8 * 4), geo = alloc(13 * 4), pbias = bias ? alloc(O * 4) : 0;
+    // Allocated last, so that a kept output is the one block the finally does not free.
+    const out = alloc(N * O * P * 4);
     if (bias) new Float32Array(e.memory.buffer, pbias, O).set(bias);
     new Int32Array(e.memory.buffer, geo, 13).set([Cg, s.H, s.W, s.KH, s.KW, s.sh, s.sw, s.dh, s.dw, s.pt, s.pl, OW, P]);
     const blocks = M4 / 4, panels = N8 / 8;
@@ -103,8 +109,7 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
     kept = true;
     return keep(e, out, N * O * P);
   } finally {
-    if (!kept) heap.release(out);
-    for (const a of [pb, pc, geo, pbias]) if (a) heap.release(a);
+    for (const a of kept ? allocs.slice(0, -1) : allocs) heap.release(a);
     staged.release();
   }
 }
