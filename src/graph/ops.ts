@@ -1,4 +1,4 @@
-import { FLOAT_ACTS, convF32, depthwiseF32, poolF32 } from '../backends/wasm/float.js';
+import { FLOAT_ACTS, convF32, depthwiseF32, isPointwise, poolF32 } from '../backends/wasm/float.js';
 import { gemm } from '../nn/gemm.js';
 import { roundHalfEven } from '../quant/activations.js';
 import { broadcastShape, sizeOf, type Activation, type Attrs } from './graph.js';
@@ -98,7 +98,7 @@ export async function conv(x: Tensor, wt: Tensor, bias: Tensor | undefined, a: A
   const w = windowOf(x.shape, out, a, KH, KW);
   const P = w.OH * w.OW, Og = O / g, K = Cg * KH * KW;
   const act = (a.act as Activation) ?? 'none';
-  const pointwise = KH === 1 && KW === 1 && w.sh === 1 && w.sw === 1 && w.pt === 0 && w.pl === 0 && P === w.H * w.W;
+  const pointwise = isPointwise(w);
   const cols = (n: number, gi: number) => pointwise ? x.data.subarray((n * w.C + gi * Cg) * P, (n * w.C + (gi + 1) * Cg) * P) : im2col(x.data, w, n, gi * Cg, Cg);
   const depthwiseShape = g > 1 && Cg === 1;
   const fused = act === 'relu' || act === 'relu6' ? act : 'none';

@@ -13,7 +13,7 @@ import { seededRandom } from './tensor.js';
 export const FINETUNE_LR = 1e-4;
 
 /** Layers that pass a quantizer's codes on unchanged in kind (so the next weight layer still reads codes). */
-const keepsCodes = (l: Layer) => l instanceof MaxPool2d || l instanceof Flatten || l instanceof Dropout;
+const passesCodes = (l: Layer) => l instanceof MaxPool2d || l instanceof Flatten || l instanceof Dropout;
 
 /**
  * Fine-tunes the lookup tables of a trained QAT network (the paper's "using PCILTs as weights"), at
@@ -24,30 +24,23 @@ const keepsCodes = (l: Layer) => l instanceof MaxPool2d || l instanceof Flatten 
  * clips; their output codes are computed once. Returns the network with the tables as plain entries.
  */
 export async function fineTuneTables(net: Sequential, data: Digits, o: { range: TableRange; epochs: number; lr?: number; limit?: number; seed?: number; onProgress?: (msg: string) => void }): Promise<Sequential> {
-  let quant: QuantReLU | undefined;
-  let first = -1;
+  // Layers before the first weight layer that reads codes stay frozen (the prefix); from it on, every
+  // weight layer becomes a table layer.
+  const prefixLayers: Layer[] = [], head: Layer[] = [];
+  let quant: QuantReLU | undefined, feed: QuantReLU | undefined;
   for (const [i, l] of net.layers.entries()) {
-    if ((l instanceof Conv2d || l instanceof Linear) && quant) {
-      first = i;
-      break;
-    }
-    quant = l instanceof QuantReLU ? l : keepsCodes(l) ? quant : undefined;
-  }
-  if (first < 0 || !quant) throw new ArgumentError('network', 'one without a Conv2d or Linear after a QuantReLU', 'a quantized network (QuantReLU before its weight layers)');
-  const feed = quant;
-  const prefix = new Sequential(net.layers.slice(0, first));
-  const head: Layer[] = [];
-  quant = feed;
-  for (const l of net.layers.slice(first)) {
-    if (l instanceof Conv2d || l instanceof Linear) {
-      if (!quant) throw new ArgumentError(`input of ${l.type} (layer ${net.layers.indexOf(l)})`, 'floats', 'the codes of a QuantReLU');
+    const weights = l instanceof Conv2d || l instanceof Linear;
+    if (!feed && !(weights && quant)) prefixLayers.push(l);
+    else if (weights) {
+      if (!quant) throw new ArgumentError(`input of ${l.type} (layer ${i})`, 'floats', 'the codes of a QuantReLU');
+      feed ??= quant;
       head.push(l instanceof Conv2d ? TableConv2d.fromConv(l, quant, o.range, ENTRY_BITS) : TableLinear.fromLinear(l, quant, o.range, ENTRY_BITS));
-      quant = undefined;
-    } else if (l instanceof QuantReLU || keepsCodes(l) || l instanceof LogSoftmax) {
-      quant = l instanceof QuantReLU ? l : keepsCodes(l) ? quant : undefined;
-      head.push(l);
-    } else throw new ArgumentError(`layer ${net.layers.indexOf(l)}`, l.type, 'Conv2d, Linear, QuantReLU, MaxPool2d, Flatten, Dropout or LogSoftmax after the first table layer');
+    } else if (l instanceof QuantReLU || passesCodes(l) || l instanceof LogSoftmax) head.push(l);
+    else throw new ArgumentError(`layer ${i}`, l.type, 'Conv2d, Linear, QuantReLU, MaxPool2d, Flatten, Dropout or LogSoftmax after the first table layer');
+    quant = l instanceof QuantReLU ? l : passesCodes(l) ? quant : undefined;
   }
+  if (!feed) throw new ArgumentError('network', 'one without a Conv2d or Linear after a QuantReLU', 'a quantized network (QuantReLU before its weight layers)');
+  const prefix = new Sequential(prefixLayers);
   (head[0] as TableLayer).inputGradient = false;
   const tail = new Sequential(head);
   // The frozen part's output, once: codes of `feed` (one byte a value instead of a float).

@@ -1,6 +1,7 @@
 import { ArgumentError } from '../errors.js';
 import { checkInt } from '../tensor.js';
 import { gemm } from './gemm.js';
+import { col2im, im2col, type ConvShape } from './im2col.js';
 import { quantizeSymmetric, type Conv2d, type Layer, type Linear, type QuantReLU } from './layers.js';
 import { param, type Param, type Tensor } from './tensor.js';
 
@@ -33,6 +34,9 @@ export function quantizeEntries(T: Float32Array, O: number, bits: number): { q: 
 
 interface TableInit { base: Float32Array; bias: Float32Array; weights: Float32Array }
 
+/** The codes of P output pixels' K reduction slots: slot k of pixel p at p * pStride + k * kStride. */
+interface Slots { codes: ArrayLike<number>; P: number; pStride: number; kStride: number }
+
 /**
  * A layer whose parameters are lookup tables: y[p][o] = b[o] + sum_k T[o][k][a[p][k]], a[p][k] the
  * codes of the quantizer before it (inputs are code * inScale) at reduction slot k of output pixel p.
@@ -49,7 +53,7 @@ abstract class TableLayer implements Layer {
   readonly base: Float32Array;
   /** Whether backward computes the input's gradient (fine-tuning leaves the first trained layer's input frozen). */
   inputGradient = true;
-  private cache?: { codes: Uint8Array; P: number; clamped: Uint8Array; T: Float32Array; inShape: number[] };
+  private cache?: { slots: Slots; clamped: Uint8Array; T: Float32Array; inShape: number[] };
 
   protected constructor(private readonly O: number, private readonly K: number, readonly bits: number, readonly inScale: number,
     readonly range: TableRange, readonly entryBits: number | undefined, init?: TableInit) {
@@ -115,9 +119,9 @@ abstract class TableLayer implements Layer {
     return { codes, clamped };
   }
 
-  /** The codes of every output pixel's reduction slots, [P][K] (zero codes in the padding). */
-  protected abstract patches(codes: Uint8Array, shape: number[]): { cols: Uint8Array; P: number };
-  /** The adjoint of patches: slot gradients [P][K] summed into the input's shape. */
+  /** The codes of every output pixel's reduction slots (zero codes in the padding). */
+  protected abstract patches(codes: Uint8Array, shape: number[]): Slots;
+  /** The adjoint of patches: slot gradients, laid out as patches laid out the codes, summed into the input's shape. */
   protected abstract unpatch(dcols: Float32Array, shape: number[]): Float32Array;
   /** Sums [P][O] into the output layout. */
   protected abstract toOutput(y: Float32Array, shape: number[]): Tensor;
@@ -126,15 +130,19 @@ abstract class TableLayer implements Layer {
   /** The same layer with these tables as free entries. */
   protected abstract withEntries(init: TableInit): TableLayer;
 
+  /** Pixels in one block of one-hot codes. */
+  private blockRows(P: number): number {
+    return Math.min(P, Math.max(1, Math.floor(ONE_HOT_FLOATS / (this.K << this.bits))));
+  }
+
   /** Runs fn over blocks of pixels with their codes one-hot, [rows][K * 2^bits]. */
-  private async eachBlock(cols: Uint8Array, P: number, fn: (oneHot: Float32Array, p0: number, rows: number) => Promise<void>): Promise<void> {
-    const K = this.K, L = 1 << this.bits, KL = K * L;
-    const per = Math.max(1, Math.floor(ONE_HOT_FLOATS / KL));
-    const buf = new Float32Array(Math.min(P, per) * KL);
-    for (let p0 = 0; p0 < P; p0 += per) {
-      const rows = Math.min(per, P - p0), h = buf.subarray(0, rows * KL);
+  private async eachBlock(c: Slots, fn: (oneHot: Float32Array, p0: number, rows: number) => Promise<void>): Promise<void> {
+    const K = this.K, L = 1 << this.bits, KL = K * L, per = this.blockRows(c.P);
+    const buf = new Float32Array(per * KL);
+    for (let p0 = 0; p0 < c.P; p0 += per) {
+      const rows = Math.min(per, c.P - p0), h = buf.subarray(0, rows * KL);
       h.fill(0);
-      for (let p = 0; p < rows; p++) for (let k = 0; k < K; k++) h[p * KL + k * L + cols[(p0 + p) * K + k]] = 1;
+      for (let p = 0; p < rows; p++) for (let k = 0; k < K; k++) h[p * KL + k * L + c.codes[(p0 + p) * c.pStride + k * c.kStride]] = 1;
       await fn(h, p0, rows);
     }
   }
@@ -142,17 +150,18 @@ abstract class TableLayer implements Layer {
   async forward(x: Tensor, training: boolean): Promise<Tensor> {
     const O = this.O, KL = this.K << this.bits;
     const { codes, clamped } = this.codesOf(x.data);
-    const { cols, P } = this.patches(codes, x.shape);
+    const slots = this.patches(codes, x.shape), P = slots.P;
     const T = this.tables();
     const y = new Float32Array(P * O);
-    await this.eachBlock(cols, P, (h, p0, rows) => gemm(h, T, y.subarray(p0 * O, (p0 + rows) * O), rows, O, KL, { transB: true }));
+    await this.eachBlock(slots, (h, p0, rows) => gemm(h, T, y.subarray(p0 * O, (p0 + rows) * O), rows, O, KL, { transB: true }));
     for (let p = 0; p < P; p++) for (let o = 0; o < O; o++) y[p * O + o] += this.bias.value[o];
-    if (training) this.cache = { codes: cols, P, clamped, T, inShape: x.shape };
+    if (training) this.cache = { slots, clamped, T, inShape: x.shape };
     return this.toOutput(y, x.shape);
   }
 
   async backward(dy: Tensor): Promise<Tensor> {
-    const { codes: cols, P, clamped, T, inShape } = this.cache!;
+    const { slots, clamped, T, inShape } = this.cache!;
+    const { P, pStride, kStride } = slots;
     this.cache = undefined;
     const O = this.O, K = this.K, L = 1 << this.bits, KL = K * L, s = this.inScale;
     const d = this.fromOutput(dy, inShape);
@@ -170,14 +179,17 @@ abstract class TableLayer implements Layer {
       }
     }
     const dcols = D ? new Float32Array(P * K) : null;
-    const full = D ? new Float32Array(Math.min(P, Math.max(1, Math.floor(ONE_HOT_FLOATS / KL))) * KL) : null;
-    await this.eachBlock(cols, P, async (h, p0, rows) => {
+    const full = D ? new Float32Array(this.blockRows(P) * KL) : null;
+    await this.eachBlock(slots, async (h, p0, rows) => {
       const dBlock = d.subarray(p0 * O, (p0 + rows) * O);
       await gemm(dBlock, h, dT, O, KL, rows, { transA: true, accumulate: true });
       if (!D) return;
       await gemm(dBlock, D, full!, rows, KL, O);
       for (let p = 0; p < rows; p++) {
-        for (let k = 0; k < K; k++) dcols![(p0 + p) * K + k] = full![p * KL + k * L + cols[(p0 + p) * K + k]];
+        for (let k = 0; k < K; k++) {
+          const at = (p0 + p) * pStride + k * kStride;
+          dcols![at] = full![p * KL + k * L + slots.codes[at]];
+        }
       }
     });
     const g = this.table.grad;
@@ -233,7 +245,7 @@ export class TableLinear extends TableLayer {
   protected patches(codes: Uint8Array, shape: number[]) {
     const N = shape[0];
     if (codes.length !== N * this.inFeatures) throw new ArgumentError('TableLinear input.shape', shape, `[N, ${this.inFeatures}]`);
-    return { cols: codes, P: N };
+    return { codes, P: N, pStride: this.inFeatures, kStride: 1 };
   }
   protected unpatch(dcols: Float32Array) {
     return dcols;
@@ -269,7 +281,7 @@ export class TableConv2d extends TableLayer {
   }
 
   /** Sizes of a call on input `shape`. */
-  private geometry(shape: number[]) {
+  private geometry(shape: number[]): ConvShape {
     if (shape.length !== 4 || shape[1] !== this.inChannels) throw new ArgumentError('TableConv2d input.shape', shape, `[N, ${this.inChannels}, H, W]`);
     const [N, C, H, W] = shape, k = this.kernel;
     const OH = Math.floor((H + 2 * this.pad - k) / this.stride) + 1, OW = Math.floor((W + 2 * this.pad - k) / this.stride) + 1;
@@ -283,40 +295,14 @@ export class TableConv2d extends TableLayer {
     return new TableConv2d(l.inChannels, l.outChannels, l.kernel, l.stride, l.pad, i.bits, i.scale, range, i, entryBits);
   }
 
-  /** Calls fn(slot, at) for every reduction slot [p][k] that reads input element `at` (padding reads none). */
-  private eachTap(shape: number[], fn: (slot: number, at: number) => void): void {
-    const { N, C, H, W, k, stride, pad, OH, OW } = this.geometry(shape);
-    const K = C * k * k;
-    for (let n = 0; n < N; n++) {
-      for (let oh = 0; oh < OH; oh++) {
-        for (let ow = 0; ow < OW; ow++) {
-          const row = ((n * OH + oh) * OW + ow) * K;
-          for (let c = 0; c < C; c++) {
-            for (let kh = 0; kh < k; kh++) {
-              const ih = oh * stride - pad + kh;
-              if (ih < 0 || ih >= H) continue;
-              for (let kw = 0; kw < k; kw++) {
-                const iw = ow * stride - pad + kw;
-                if (iw >= 0 && iw < W) fn(row + (c * k + kh) * k + kw, ((n * C + c) * H + ih) * W + iw);
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-
-  protected patches(codes: Uint8Array, shape: number[]) {
-    const { N, C, k, OH, OW } = this.geometry(shape);
-    const P = N * OH * OW, cols = new Uint8Array(P * C * k * k);
-    this.eachTap(shape, (slot, at) => (cols[slot] = codes[at]));
-    return { cols, P };
+  /** The slots as im2col lays them out, [K][P] (Conv2d's own layout). */
+  protected patches(codes: Uint8Array, shape: number[]): Slots {
+    const g = this.geometry(shape), P = g.N * g.OH * g.OW;
+    return { codes: im2col(Float32Array.from(codes), g), P, pStride: 1, kStride: P };
   }
 
   protected unpatch(dcols: Float32Array, shape: number[]) {
-    const dx = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    this.eachTap(shape, (slot, at) => (dx[at] += dcols[slot]));
-    return dx;
+    return col2im(dcols, this.geometry(shape));
   }
 
   protected toOutput(y: Float32Array, shape: number[]): Tensor {

@@ -34,6 +34,11 @@ export interface ConvF32Shape {
   sh: number; sw: number; dh: number; dw: number; pt: number; pl: number; OH: number; OW: number;
 }
 
+/** A 1x1 convolution at stride 1 without padding: its input is its im2col matrix. */
+export function isPointwise(s: { KH: number; KW: number; sh: number; sw: number; pt: number; pl: number; H: number; W: number; OH: number; OW: number }): boolean {
+  return s.KH === 1 && s.KW === 1 && s.sh === 1 && s.sw === 1 && s.pt === 0 && s.pl === 0 && s.OH * s.OW === s.H * s.W;
+}
+
 /**
  * Weights laid out for sgemm once per weight array and shape, [groups][M4][K] with rows beyond O/groups zero: graph
  * constants, not read again when changed in place (as the integer layers' weights).
@@ -69,7 +74,7 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
   if (!e) return null;
   const { N, O, groups, OH, OW } = s, Og = O / groups, Cg = s.C / groups;
   const K = Cg * s.KH * s.KW, P = OH * OW, HW = s.H * s.W;
-  const pointwise = s.KH === 1 && s.KW === 1 && s.sh === 1 && s.sw === 1 && s.pt === 0 && s.pl === 0 && P === HW;
+  const pointwise = isPointwise(s);
   const M4 = Math.ceil(Og / 4) * 4, N8 = Math.ceil(P / 8) * 8;
   const heap = e.heap;
   const pa = weightsFor(e, w, { O, groups, K }, M4);

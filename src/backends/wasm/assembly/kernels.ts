@@ -882,6 +882,16 @@ export function sgemm(A: usize, Bp: usize, C: usize, M: i32, N: i32, K: i32, acc
   }
 }
 
+/** The clamp of the float kernels' activations (P_ACT: 0 none, 1 ReLU, 2 ReLU6): y = min(max(x, lo), hi). */
+// @ts-ignore: decorator
+@inline function actLo(act: i32): f32 {
+  return act ? 0 : -Infinity;
+}
+// @ts-ignore: decorator
+@inline function actHi(act: i32): f32 {
+  return act == 2 ? 6 : Infinity;
+}
+
 /**
  * A float convolution's rows [rowBegin, rowEnd) (multiples of 4) as one task: sgemm into C[M4][N8],
  * then its epilogue for the rows below M, dst[o][i] = act(C[o][i] + bias[o]) for i < P (bias 0:
@@ -890,8 +900,7 @@ export function sgemm(A: usize, Bp: usize, C: usize, M: i32, N: i32, K: i32, acc
 export function sgemm_bias_act(A: usize, Bp: usize, C: usize, M4: i32, N8: i32, K: i32, rowBegin: i32, rowEnd: i32,
   dst: usize, M: i32, P: i32, bias: usize, act: i32): void {
   sgemm(A, Bp, C, M4, N8, K, 0, rowBegin, rowEnd);
-  const lo = f32x4.splat(act ? 0 : -Infinity), hi = f32x4.splat(act == 2 ? 6 : Infinity);
-  const flo: f32 = act ? 0 : -Infinity, fhi: f32 = act == 2 ? 6 : Infinity;
+  const flo = actLo(act), fhi = actHi(act), lo = f32x4.splat(flo), hi = f32x4.splat(fhi);
   for (let o = rowBegin; o < min(rowEnd, M); o++) {
     const b: f32 = bias ? load<f32>(bias + (<usize>o << 2)) : 0;
     const bv = f32x4.splat(b);
@@ -1070,8 +1079,7 @@ export function depthwise_f32_rows(params: usize, rowBegin: i32, rowEnd: i32, sc
   const C = prm(params, P_C), Hp = prm(params, P_HP), Wp = prm(params, P_WP);
   const OH = prm(params, P_OH), OW = prm(params, P_OW), sh = prm(params, P_SH), sw = prm(params, P_SW), K = prm(params, P_K);
   const koff = <usize>prm(params, P_KOFF), bias = <usize>prm(params, P_BIAS), act = prm(params, P_ACT);
-  const flo: f32 = act ? 0 : -Infinity, fhi: f32 = act == 2 ? 6 : Infinity;
-  const lo = f32x4.splat(flo), hi = f32x4.splat(fhi);
+  const flo = actLo(act), fhi = actHi(act), lo = f32x4.splat(flo), hi = f32x4.splat(fhi);
   // Stride 1: 8 pixels a step; stride 2: 4, their inputs the even lanes of two vectors.
   const vec = sw == 1 ? OW & ~7 : sw == 2 ? OW & ~3 : 0;
   for (let row = rowBegin; row < rowEnd; row++) {
