@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import {
-  FasterCnnError, GraphRunner, UnsupportedModelError, checkGraph, decodeGraph, decodeWeights, encodeGraph, exportGraphOnnx, exportOnnx,
-  importModel, loadMnist, loadModel, onnxToGraph, optimize, type Graph, type GraphNode,
+  FasterCnnError, Model, UnsupportedModelError, decodeAny, decodeWeights, encodeIr, exportOnnx, importModel, loadMnist, loadModel, lowerLegacy,
+  optimize, readOnnx, writeOnnx, type Graph, type GraphNode, type PredictOptions, type Range,
 } from 'faster-cnn';
 import { ONNX_DT as DT, encodeOnnx as encodeModel, onnxTensor as tensor, type OnnxNode, type OnnxTensor } from 'faster-cnn';
 import { randomCase, rng } from './helpers.js';
@@ -29,6 +29,17 @@ function naiveConvF(x: Float32Array, w: Float32Array, xs: number[], ws: number[]
   return { data: out, shape: [N, O, OH, OW] };
 }
 
+/** Runs a graph in the importers' NCHW form through the runtime, as importModel does for TF.js models. */
+function graphRunner(g: Graph) {
+  const m = new Model(null, {}, lowerLegacy(g));
+  return {
+    run: (x: { data: Float32Array; shape: number[] }, o: PredictOptions & { ranges?: Record<string, Range> } = {}) => {
+      m.meta.ranges = o.ranges;
+      return m.predict(x, { ...o, activationBits: o.activationBits ?? 0 });
+    },
+  };
+}
+
 function convGraph(c: ReturnType<typeof randomCase>, w: Float32Array, extra: GraphNode[] = [], bias?: Float32Array, act = 'none'): Graph {
   const attrs = { stride: c.stride, dilation: c.dilation, pad: c.padding, group: c.groups, act };
   const consts = new Map([['w', { shape: [c.O, c.C / c.groups, c.KH, c.KW], data: w }]]);
@@ -47,7 +58,7 @@ test('float graph convolution (GEMM, depthwise, grouped) equals a naive loop on 
     const c = randomCase(r, 200_000);
     const x = Float32Array.from({ length: c.N * c.C * c.H * c.W }, () => r.next() * 2 - 1);
     const w = Float32Array.from({ length: c.O * (c.C / c.groups) * c.KH * c.KW }, () => r.next() * 2 - 1);
-    const runner = new GraphRunner(convGraph(c, w));
+    const runner = graphRunner(convGraph(c, w));
     const ref = naiveConvF(x, w, [c.N, c.C, c.H, c.W], [c.O, c.C / c.groups, c.KH, c.KW], { stride: c.stride, dilation: c.dilation, pad: c.padding, group: c.groups });
     for (let call = 0; call < 2; call++) {
       const y = await runner.run({ data: x, shape: [c.N, c.C, c.H, c.W] });
@@ -63,7 +74,7 @@ test('integer graph layers: PCILT and direct give identical outputs, close to fl
     const c = randomCase(r, 100_000);
     const x = Float32Array.from({ length: c.N * c.C * c.H * c.W }, () => r.next() * 3 - 1);
     const w = Float32Array.from({ length: c.O * (c.C / c.groups) * c.KH * c.KW }, () => r.next() * 2 - 1);
-    const runner = new GraphRunner(convGraph(c, w));
+    const runner = graphRunner(convGraph(c, w));
     const input = { data: x, shape: [c.N, c.C, c.H, c.W] };
     const f = await runner.run(input);
     for (const bits of [8, 4, 2, 1]) {
@@ -96,10 +107,10 @@ test('integer graph layers in wasm (quantize, kernel, scale-back fused) equal th
     const ranges = i % 3 === 0 ? { x: [-0.5, 1.5] as [number, number] } : undefined;
     const at = `${JSON.stringify(c)} ${bits} bits ${act} bias ${!!bias} static ${!!ranges}`;
     // A fresh runner per check: its first call (which calibrates 'auto') is compared too.
-    const ref = await new GraphRunner(convGraph(c, w, [], bias, act)).run(input, { activationBits: bits, ranges, backend: 'js' });
+    const ref = await graphRunner(convGraph(c, w, [], bias, act)).run(input, { activationBits: bits, ranges, backend: 'js' });
     for (const kernel of ['pcilt', 'direct', 'auto'] as const) {
       for (const threads of [1, 2]) {
-        const runner = new GraphRunner(convGraph(c, w, [], bias, act));
+        const runner = graphRunner(convGraph(c, w, [], bias, act));
         for (let call = 0; call < 2; call++) {
           const y = await runner.run(input, { activationBits: bits, ranges, kernel, threads });
           assert.deepEqual(y.data, ref.data, `${at} ${kernel} threads ${threads} call ${call}`);
@@ -124,7 +135,7 @@ test('max and average pooling (wasm, vector and scalar paths) equal a naive loop
       input: { name: 'x', shape: [N, C, H, W], layout: 'nchw' }, output: 'y', consts: new Map(),
       nodes: [{ op, name: 'pool', inputs: ['x'], output: 'y', attrs: { kernel: [KH, KW], stride: [sh, sw], pad, countPad } }],
     };
-    const y = await new GraphRunner(graph).run({ data: x, shape: [N, C, H, W] });
+    const y = await graphRunner(graph).run({ data: x, shape: [N, C, H, W] });
     assert.deepEqual(y.shape, [N, C, OH, OW]);
     for (let p = 0; p < N * C; p++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
       let m = -Infinity, s = 0, n = 0;
@@ -159,7 +170,7 @@ test('optimize folds batch norm, ReLU6 and zero pads into convolutions without c
   assert.deepEqual(o.nodes.map((n) => n.op), ['conv']);
   assert.equal(o.nodes[0].attrs.act, 'relu6');
   const x = { data: Float32Array.from({ length: 2 * 4 * 7 * 5 }, () => r.next() * 2), shape: [2, 4, 7, 5] };
-  const a = await new GraphRunner(g).run(x), b = await new GraphRunner(o).run(x);
+  const a = await graphRunner(g).run(x), b = await graphRunner(o).run(x);
   for (let i = 0; i < a.data.length; i++) assert.ok(Math.abs(a.data[i] - b.data[i]) < 1e-5);
 });
 
@@ -222,26 +233,26 @@ test('ONNX import of a float model with every listed op matches onnxruntime-node
   assert.deepEqual(y.shape, [2, 10]);
   for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(y.data[i] - ref[i]) < 1e-5, `${i}: ${y.data[i]} vs ${ref[i]}`);
   // The graph exported back to ONNX runs in onnxruntime to the same values.
-  const again = await ort.InferenceSession.create(exportGraphOnnx(model.graph!));
+  const again = await ort.InferenceSession.create(writeOnnx(model.graph!));
   const z = (await again.run({ input: new ort.Tensor('float32', x, [2, 3, 13, 11]) })).output.data as Float32Array;
   for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(z[i] - ref[i]) < 1e-5);
 });
 
-test('ONNX import lists every unsupported op and attribute with its node name', () => {
+test('ONNX import lists every unsupported op with its node name, control flow included', () => {
   const bytes = encodeModel({
     name: 'bad', initializers: [tensor('w', DT.FLOAT, [2, 1, 3, 3], new Float32Array(18))],
     inputs: [{ name: 'input', dataType: DT.FLOAT, dims: [1, 1, 8, 8] }], outputs: [{ name: 'z', dataType: DT.FLOAT, dims: [1] }],
     nodes: [
       { op: 'Conv', name: 'conv0', inputs: ['input', 'w'], outputs: ['c'], attrs: { kernel_shape: [3, 3] } },
-      { op: 'LeakyRelu', name: 'leaky', inputs: ['c'], outputs: ['l'] },
-      { op: 'MaxPool', name: 'pool', inputs: ['l'], outputs: ['p'], attrs: { kernel_shape: [2, 2], ceil_mode: 1 } },
-      { op: 'Erf', name: 'erf', inputs: ['p'], outputs: ['z'] },
+      { op: 'LSTM', name: 'lstm', inputs: ['c'], outputs: ['l'] },
+      { op: 'Loop', name: 'loop', inputs: ['l'], outputs: ['p'] },
+      { op: 'Mystery', name: 'custom', inputs: ['p'], outputs: ['z'], domain: 'com.example' },
     ],
   });
-  assert.throws(() => onnxToGraph(bytes), (e: unknown) => {
+  assert.throws(() => readOnnx(bytes), (e: unknown) => {
     assert.ok(e instanceof UnsupportedModelError);
     assert.equal(e.problems.length, 3, e.message);
-    for (const s of ['leaky (LeakyRelu)', 'pool (MaxPool): ceil_mode=1', 'erf (Erf)']) assert.ok(e.message.includes(s), e.message);
+    for (const s of ['lstm: op LSTM', 'loop: control flow (Loop)', 'custom: op Mystery of domain com.example']) assert.ok(e.message.includes(s), e.message);
     return true;
   });
 });
@@ -293,12 +304,12 @@ test('TF.js weight manifests: uint8 and uint16 quantized, float16 and int32 weig
   assert.deepEqual(Array.from(w.get('i32')!.data), [-7]);
 });
 
-test('.fcnn v2 graphs round-trip, and loadModel returns the same model importModel built', async () => {
+test('.fcnn v3 graphs round-trip, and loadModel returns the same model importModel built', async () => {
   const bytes = zooModel();
   const model = await importModel(bytes, { activationBits: 8 });
-  const file = encodeGraph(model.graph!, model.meta);
-  const back = decodeGraph(file);
-  assert.equal(back.graph.nodes.length, model.graph!.nodes.length);
+  const file = encodeIr(model.graph!, model.meta);
+  const back = decodeAny(file);
+  assert.equal(back.ir!.nodes.length, model.graph!.nodes.length);
   const loaded = await loadModel(file);
   const x = { data: Float32Array.from({ length: 3 * 13 * 11 }, (_, i) => Math.sin(i)), shape: [1, 3, 13, 11] };
   assert.deepEqual((await loaded.predict(x)).data, (await model.predict(x)).data);
@@ -316,10 +327,10 @@ function mutate(r: ReturnType<typeof rng>, b: Uint8Array): Uint8Array {
   return c;
 }
 
-test('loader fuzzing: mutated and truncated ONNX, TF.js and .fcnn v2 files give typed errors only', async () => {
+test('loader fuzzing: mutated and truncated ONNX, TF.js and .fcnn v3 files give typed errors only', async () => {
   const r = rng(21);
   const onnx = exportOnnx((await loadModel('models/mnist-a1.fcnn')).net);
-  const fcnn = encodeGraph((await importModel(zooModel())).graph!);
+  const fcnn = encodeIr((await importModel(zooModel())).graph!);
   const tfjsJson = JSON.stringify({
     modelTopology: { class_name: 'Sequential', config: { layers: [
       { class_name: 'Conv2D', config: { name: 'c', batch_input_shape: [null, 6, 6, 2], filters: 3, kernel_size: [3, 3], strides: [1, 1], padding: 'same', activation: 'relu' } },
@@ -366,8 +377,14 @@ test('loader fuzzing: mutated and truncated ONNX, TF.js and .fcnn v2 files give 
   });
   await assert.rejects(importModel(huge), /claims 10000000000 elements/);
   assert.throws(() => decodeWeights({ modelTopology: {}, weightData: new Uint8Array(8), weightsManifest: [{ paths: [], weights: [{ name: 'w', shape: [100000, 100000], dtype: 'float32' }] }] }), /claims/);
-  const g: Graph = { input: { name: 'x', shape: [1, 100000, 100000, 1], layout: 'nchw' }, output: 'x', nodes: [], consts: new Map() };
-  assert.throws(() => checkGraph(g), /over/);
+  const claims = encodeIr({ inputs: [], outputs: [], nodes: [], opset: 13, consts: new Map([['w', { dtype: 'float32' as const, shape: [4], data: new Float32Array(4) }]]) });
+  const header = new TextDecoder().decode(claims.subarray(12, 12 + new DataView(claims.buffer).getUint32(8, true)));
+  const bigger = new TextEncoder().encode(header.replace('"shape":[4]', '"shape":[100000,100000]').replace('"length":16', '"length":40000000000'));
+  const forged = new Uint8Array(12 + bigger.length + 20);
+  forged.set(claims.subarray(0, 12));
+  new DataView(forged.buffer).setUint32(8, bigger.length, true);
+  forged.set(bigger, 12);
+  await assert.rejects(loadModel(forged), /past the/);
 });
 
 test('depthwise kernels (float and integer, SIMD and scalar paths) equal a naive loop at strides 1, 2, 3', async () => {
@@ -383,7 +400,7 @@ test('depthwise kernels (float and integer, SIMD and scalar paths) equal a naive
       const x = Float32Array.from({ length: 2 * C * H * W }, () => r.next() * 2 - 1);
       const w = Float32Array.from({ length: C * KH * KW }, () => r.next() * 2 - 1);
       const ref = naiveConvF(x, w, [2, C, H, W], [C, 1, KH, KW], { stride: c.stride, dilation: c.dilation, pad: c.padding, group: C });
-      const y = await new GraphRunner(convGraph(c, w)).run({ data: x, shape: [2, C, H, W] });
+      const y = await graphRunner(convGraph(c, w)).run({ data: x, shape: [2, C, H, W] });
       for (let k = 0; k < y.data.length; k++) assert.ok(Math.abs(y.data[k] - ref.data[k]) < 1e-4, `float stride ${stride} [${k}]`);
       const codes = Uint8Array.from(x, (v) => Math.floor((v + 1) * 127));
       const wi = Int8Array.from(w, (v) => Math.round(v * 127));
@@ -392,7 +409,7 @@ test('depthwise kernels (float and integer, SIMD and scalar paths) equal a naive
       const got = await conv2dDirect({ data: codes, shape: [2, C, H, W] }, { data: wi, shape: [C, 1, KH, KW] }, { ...opts, backend: 'wasm' });
       assert.deepEqual(got.data, want.data, `integer stride ${stride} ${H}x${W} ${KH}x${KW}`);
       // And inside an integer graph layer (quantized in wasm, scaled back in the stores) vs its JS twin.
-      const g = new GraphRunner(convGraph(c, w));
+      const g = graphRunner(convGraph(c, w));
       const twin = await g.run({ data: x, shape: [2, C, H, W] }, { activationBits: 8, backend: 'js' });
       assert.deepEqual((await g.run({ data: x, shape: [2, C, H, W] }, { activationBits: 8, kernel: 'direct' })).data, twin.data, `layer stride ${stride} ${H}x${W}`);
     }
@@ -432,7 +449,7 @@ test('float graph layers chained in wasm memory (conv, depthwise, pointwise, bia
     const ya = layer({ data: x, shape: [N, C, H, W] }, wa, ba, [M, C, 3, 3], attrs(1, stride, pad, actA), actA);
     const yd = layer(ya, wd, bd, [M, 1, 3, 3], attrs(M, dstride, 1, actB), actB);
     const ref = layer(yd, wp, null, [O, M, 1, 1], attrs(1, 1, 0, actC), actC);
-    const runner = new GraphRunner(graph);
+    const runner = graphRunner(graph);
     const before = heap.used;
     for (let call = 0; call < 2; call++) {
       const y = await runner.run({ data: x, shape: [N, C, H, W] });

@@ -166,8 +166,10 @@ test('corrupted, truncated and foreign model files give typed errors, never a cr
   expectBad(good.subarray(0, good.length - 100), /past the .* of data \(truncated\?\)/);
   expectBad(good.subarray(0, 9), /does not start with "FCNN"/);
   expectBad(new TextEncoder().encode('{"format":"onnx"}'), /does not start with "FCNN"/);
+  const v4 = good.slice(); v4[4] = 4;
+  expectBad(v4, /format version 4; this faster-cnn reads versions 1 to 3/);
   const v3 = good.slice(); v3[4] = 3;
-  expectBad(v3, /format version 3; this faster-cnn reads versions 1 and 2/);
+  await assert.rejects(loadModel(v3), (e: unknown) => e instanceof ModelFormatError && /graph header is incomplete/.test(e.message));
   const v2 = good.slice(); v2[4] = 2;
   expectBad(v2, /format version 2 holds an imported graph/);
   await assert.rejects(loadModel(v2), (e: unknown) => e instanceof ModelFormatError && /graph header is incomplete/.test(e.message));

@@ -266,7 +266,7 @@ test('a worker that throws or dies rejects the call clearly, and the next call w
 });
 
 test('concurrent calls (PCILT, direct, whole graph layers) give the same results as one at a time', async () => {
-  const { GraphRunner } = await import('faster-cnn');
+  const { Model, lowerLegacy } = await import('faster-cnn');
   const r = rng(41);
   const jobs = Array.from({ length: 6 }, () => {
     const c = randomCase(r, 60_000);
@@ -275,24 +275,24 @@ test('concurrent calls (PCILT, direct, whole graph layers) give the same results
     const opts = { stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups, threads: 2 };
     return { x, w, opts, t: buildPcilt(w, { activationBits: 2 }) };
   });
-  const graph = (j: typeof jobs[number]) => new GraphRunner({
+  const graph = (j: typeof jobs[number]) => new Model(null, {}, lowerLegacy({
     input: { name: 'x', shape: j.x.shape, layout: 'nchw' }, output: 'y',
     nodes: [{ op: 'conv', name: 'c', inputs: ['x', 'w'], output: 'y', attrs: { stride: j.opts.stride, dilation: j.opts.dilation, pad: j.opts.padding, group: j.opts.groups, act: 'relu' } }],
     consts: new Map([['w', { shape: j.w.shape, data: Float32Array.from(j.w.data, (v) => v / 127) }]]),
-  });
+  }));
   const fx = (j: typeof jobs[number]) => ({ data: Float32Array.from(j.x.data, (v) => v - 1.5), shape: j.x.shape });
   const one: { data: ArrayLike<number> }[][] = [];
   for (const j of jobs) {
     one.push([
       await pciltConv2d(j.x, j.t, { ...j.opts, backend: 'wasm' }),
       await conv2dDirect(j.x, j.w, { ...j.opts, activationBits: 2, backend: 'wasm' }),
-      await graph(j).run(fx(j), { activationBits: 4, threads: 2 }),
+      await graph(j).predict(fx(j), { activationBits: 4, threads: 2 }),
     ]);
   }
   const all = await Promise.all(jobs.map((j) => Promise.all([
     pciltConv2d(j.x, j.t, { ...j.opts, backend: 'wasm' }),
     conv2dDirect(j.x, j.w, { ...j.opts, activationBits: 2, backend: 'wasm' }),
-    graph(j).run(fx(j), { activationBits: 4, threads: 2 }),
+    graph(j).predict(fx(j), { activationBits: 4, threads: 2 }),
   ])));
   all.forEach((outs, i) => outs.forEach((o, k) => assert.deepEqual(o.data, one[i][k].data, `job ${i} output ${k}`)));
 });

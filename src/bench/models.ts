@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { ArgumentError } from '../errors.js';
-import { exportGraphOnnx } from '../formats/onnx/export-graph.js';
+import { writeOnnx } from '../formats/onnx/write-ir.js';
 import { readTfjs, type TfjsArtifacts } from '../formats/tfjs.js';
 import { imageTensor, imagesIn } from '../cli/import.js';
 import { intFlag, listFlag, parse } from '../cli/args.js';
@@ -147,10 +147,9 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
   tfjs.dispose();
   const ort = await import('onnxruntime-web');
   ort.env.wasm.numThreads = threads;
-  const session = await ort.InferenceSession.create(exportGraphOnnx(model.graph!), { executionProviders: ['wasm'] });
-  const nchw = model.checkedInput(x);
-  const feed = { input: new ort.Tensor('float32', nchw.data, nchw.shape) };
-  const ortOut = (await session.run(feed)).output.data as Float32Array;
+  const session = await ort.InferenceSession.create(writeOnnx(model.graph!), { executionProviders: ['wasm'] });
+  const feed = { [model.inputs[0].name]: new ort.Tensor('float32', x.data, x.shape) };
+  const ortOut = (await session.run(feed))[model.outputs[0].name].data as Float32Array;
   const ortDiff = agreement([ref[0]], [ortOut]).maxAbsDiff;
   log(`  onnxruntime-web on the exported graph: max |diff| to tfjs ${ortDiff.toExponential(2)}`);
   await time('onnxruntime-web float32', () => session.run(feed));

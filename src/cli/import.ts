@@ -1,10 +1,9 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArgumentError } from '../errors.js';
-import type { NodeProfile } from '../graph/run.js';
 import { readRgba } from '../images/decode.js';
 import { checkPreprocess, preprocess, type Preprocess } from '../images/preprocess.js';
-import { importModel, saveModel, type Model } from '../nn/api.js';
+import { importModel, saveModel, type Model, type NodeProfile } from '../nn/api.js';
 import type { Tensor } from '../nn/tensor.js';
 import { intFlag, parse } from './args.js';
 
@@ -38,6 +37,18 @@ function preprocessFlags(values: Record<string, unknown>): Partial<Preprocess> {
   return p;
 }
 
+/** `--input-shape NAME=1x3x224x224` (repeatable): sizes for an input's named dimensions. */
+export function inputShapeFlags(v: unknown): Record<string, number[]> | undefined {
+  if (v === undefined) return undefined;
+  const out: Record<string, number[]> = {};
+  for (const s of (Array.isArray(v) ? v : [v]).map(String)) {
+    const m = /^(.+)=(\d+(?:x\d+)*)$/.exec(s);
+    if (!m) throw new ArgumentError('--input-shape', s, 'NAME=SIZExSIZE..., e.g. input=1x3x224x224');
+    out[m[1]] = m[2].split('x').map(Number);
+  }
+  return out;
+}
+
 /** The PNG and JPEG files of a folder, sorted by name. */
 export async function imagesIn(dir: string, limit = Infinity, flag = '--calibrate'): Promise<string[]> {
   let names: string[];
@@ -58,7 +69,8 @@ export async function imageTensor(path: string, p: Preprocess): Promise<Tensor> 
 /** `faster-cnn import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR]`. */
 export async function importCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, {
-    out: { type: 'string' }, 'activation-bits': { type: 'string' }, calibrate: { type: 'string' }, limit: { type: 'string' }, ...PREPROCESS_FLAGS,
+    out: { type: 'string' }, 'activation-bits': { type: 'string' }, calibrate: { type: 'string' }, limit: { type: 'string' },
+    'input-shape': { type: 'string', multiple: true }, ...PREPROCESS_FLAGS,
   });
   const src = positionals[0];
   if (!src || !values.out) throw new ArgumentError('arguments', positionals, 'a model (.onnx, model.json or a .js module) and --out FILE.fcnn');
@@ -66,7 +78,7 @@ export async function importCommand(argv: string[]): Promise<void> {
   const overrides = preprocessFlags(values);
   const t0 = performance.now();
   if (values.calibrate !== undefined && !bits) throw new ArgumentError('--calibrate', values.calibrate, 'used together with --activation-bits');
-  const model = await importModel(src, { activationBits: bits, preprocessing: overrides });
+  const model = await importModel(src, { activationBits: bits, preprocessing: overrides, inputShapes: inputShapeFlags(values['input-shape']) });
   if (values.calibrate !== undefined) {
     const files = await imagesIn(String(values.calibrate), intFlag('limit', values.limit, 100, 1));
     const pre = model.meta.preprocessing!;
@@ -80,8 +92,8 @@ export async function importCommand(argv: string[]): Promise<void> {
   }
   await saveModel(model, String(values.out), { importedFrom: src, calibrationImages: values.calibrate });
   const g = model.graph!;
-  const convs = g.nodes.filter((n) => n.op === 'conv' || n.op === 'dense').length;
-  console.log(`${values.out}: ${g.nodes.length} nodes (${convs} convolution/dense), input ${JSON.stringify(model.inputShape())} ${g.input.layout.toUpperCase()}, `
+  const convs = g.nodes.filter((n) => n.op === 'Conv' || n.op === 'Gemm' || n.op === 'MatMul').length;
+  console.log(`${values.out}: ${g.nodes.length} nodes (${convs} convolution/matrix), inputs ${g.inputs.map((i) => `${i.name} [${i.shape}]`).join(', ')}, `
     + `${bits ? `${bits}-bit activations, ${model.meta.ranges ? 'static ranges' : 'dynamic ranges'}` : 'float32'}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
@@ -109,16 +121,28 @@ export async function runCommand(argv: string[]): Promise<void> {
     await model.predict(x, opts);
     profile = [];
   }
+  const first = model.inputs[0];
+  if (model.inputs.length !== 1) throw new ArgumentError('FILE', file, `a model with one input for an image (this one takes ${model.inputs.map((i) => i.name).join(', ')})`);
   const t0 = performance.now();
-  const y = await model.predict(x, { ...opts, profile });
+  const outputs = await model.run({ [first.name]: x }, { ...opts, profile });
   const ms = performance.now() - t0;
-  const k = intFlag('top', values.top, 5, 1, y.data.length);
-  const top = Array.from(y.data, (score, index) => ({ index, score })).sort((a, b) => b.score - a.score).slice(0, k);
+  // Scores: the first output's values for the first image.
+  const firstOut = outputs[model.outputs[0].name];
+  const scores = Array.from(firstOut.data as ArrayLike<number>, Number).slice(0, firstOut.shape[firstOut.shape.length - 1] ?? 1);
+  const k = intFlag('top', values.top, 5, 1, Math.max(1, scores.length));
+  const top = scores.map((score, index) => ({ index, score })).sort((a, b) => b.score - a.score).slice(0, k);
   if (values.json) {
-    console.log(JSON.stringify({ outputs: Array.from(y.data), top, ms, ...(profile ? { profile } : {}) }));
+    const all = Object.fromEntries(Object.entries(outputs).map(([name, t]) => [name, { shape: t.shape, dtype: t.dtype, data: Array.from(t.data as ArrayLike<number>, Number) }]));
+    console.log(JSON.stringify({ outputs: all, top, ms, ...(profile ? { profile } : {}) }));
     return;
   }
-  console.log(`${image}: ${top.map((t) => `#${t.index} ${t.score.toFixed(4)}`).join(', ')} (${ms.toFixed(1)} ms)`);
+  console.log(`${image} (${ms.toFixed(1)} ms)`);
+  for (const [name, t] of Object.entries(outputs)) {
+    const v = Array.from(t.data as ArrayLike<number>, Number);
+    const head = name === model.outputs[0].name ? top.map((q) => `#${q.index} ${q.score.toFixed(4)}`).join(', ')
+      : `min ${Math.min(...v.slice(0, 1e6)).toFixed(4)}, max ${Math.max(...v.slice(0, 1e6)).toFixed(4)}`;
+    console.log(`  ${name} ${t.dtype} [${t.shape}]: ${head}`);
+  }
   if (profile) console.log(formatProfile(profile));
 }
 
@@ -126,7 +150,7 @@ export async function runCommand(argv: string[]): Promise<void> {
 export function formatProfile(profile: NodeProfile[]): string {
   const rows = profile.map((p) => {
     const why = p.candidates ? Object.entries(p.candidates).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(' / ') : '';
-    return `${p.node.slice(-40).padEnd(40)} ${p.op.padEnd(9)} ${p.ms.toFixed(2).padStart(8)} ms ${p.macs ? `${(p.macs / 1e6).toFixed(1).padStart(7)} M MACs` : ''.padStart(14)}`
+    return `${p.node.slice(-40).padEnd(40)} ${p.op.padEnd(18)} ${p.ms.toFixed(2).padStart(8)} ms  [${p.shape}]`
       + `${p.kernel ? `  ${p.kernel}` : ''}${why ? ` (measured ms: ${why})` : ''}`;
   });
   const total = profile.reduce((s, p) => s + p.ms, 0);

@@ -11,6 +11,7 @@ import { finetuneCommand } from './finetune.js';
 import { webCommand } from './web.js';
 import { exportCommand } from './export.js';
 import { importCommand, runCommand } from './import.js';
+import { conformanceCommand, inspectCommand } from './inspect.js';
 import { benchModelsCommand } from '../bench/models.js';
 import { runOrder, runProfile } from '../bench/worker.js';
 
@@ -38,14 +39,21 @@ Commands:
                             compare with plain QAT
   export FILE --out FILE.onnx
                             the network as ONNX (opset 13, QuantizeLinear/DequantizeLinear around Conv/Gemm)
-  import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR] [--limit N] [preprocessing flags]
-                            an ONNX model (float, QDQ, QLinearConv), a TF.js model.json (layers or graph) or
-                            a JS module exporting one, as a .fcnn graph; activations quantized to B bits
-                            (static ranges from the images in DIR, else measured per input)
+  import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR] [--limit N] [--input-shape NAME=1x3x224x224]
+         [preprocessing flags]
+                            an ONNX model (any inputs and outputs, named sizes kept open unless pinned
+                            with --input-shape), a TF.js model.json (layers or graph) or a JS module
+                            exporting one, as a .fcnn graph; activations quantized to B bits (static
+                            ranges from the images in DIR, else measured per input)
   run FILE IMAGE [--top 5] [--json] [--profile] [--activation-bits B] [--kernel auto|pcilt|direct]
       [--threads N] [preprocessing flags]
-                            one PNG/JPEG through an imported model with its stored preprocessing;
-                            --profile: per-layer times and the kernel 'auto' chose, with its measurements
+                            one PNG/JPEG through an imported model (.fcnn, .onnx, model.json) with its
+                            stored preprocessing; prints every output; --profile: per-node times and
+                            the kernel each ran ('auto': what it measured)
+  inspect FILE [--input-shape NAME=AxBxC] [--json]
+                            a model's inputs, outputs, op histogram, parameters and multiply-accumulates
+  conformance [--dir DIR] [--report FILE] [--json] [--backend auto|ref]
+                            ONNX's backend conformance tests (Debian's libonnx-testdata) through the runtime
       preprocessing flags:  --size WxH --resize bilinear|nearest --align-corners --scale X --offset X
                             --mean R,G,B --std R,G,B --channels rgb|bgr|gray
   bench-models --photos DIR [--models mobilenet_v2,mobilenet_v2_mid,inception_v3] [--bits 8,4] [--runs N]
@@ -68,6 +76,8 @@ const commands: Record<string, (argv: string[]) => unknown> = {
   import: importCommand,
   'bench-models': benchModelsCommand,
   run: runCommand,
+  inspect: inspectCommand,
+  conformance: conformanceCommand,
   web: webCommand,
   export: exportCommand,
   // Internal: the bench runs every implementation in a child process of its own.

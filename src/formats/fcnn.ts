@@ -5,6 +5,9 @@ import {
 import { Sequential } from '../nn/model.js';
 import { TABLE_RANGES, TableConv2d, TableLinear } from '../nn/table-weights.js';
 import { checkGraph, type Const, type Graph, type GraphNode } from '../graph/graph.js';
+import type { Graph as IrGraph, Node, ValueInfo } from '../ir/graph.js';
+import { isDType, zeros, type DType, type Tensor } from '../ir/tensor.js';
+import { opDef } from '../ops/index.js';
 
 /**
  * The .fcnn model file, version 1 (little-endian):
@@ -20,9 +23,15 @@ import { checkGraph, type Const, type Graph, type GraphNode } from '../graph/gra
  * Version 2 holds an imported graph instead of layers: the header is { format: "faster-cnn",
  * version: 2, graph: { input, output, nodes: [{ op, name, inputs, output, attrs }],
  * consts: [{ name, shape, offset, length }] }, meta } (see src/graph/graph.ts), same blob.
+ *
+ * Version 3 holds a runtime graph (src/ir/graph.ts): { format: "faster-cnn", version: 3, ir: {
+ * inputs, outputs, opset, nodes: [{ op, name, inputs, outputs, attrs }], consts: [{ name, dtype,
+ * shape, offset, length }] }, meta }; a tensor attribute is { "$const": NAME } naming one of the
+ * consts. Each constant's bytes are its dtype's little-endian values, starting at a multiple of 8.
  */
 export const FCNN_VERSION = 1;
 export const FCNN_GRAPH_VERSION = 2;
+export const FCNN_IR_VERSION = 3;
 const MAGIC = [0x46, 0x43, 0x4e, 0x4e];
 const MAX_HEADER = 16 << 20;
 
@@ -33,7 +42,7 @@ interface ParamEntry { name: string; shape: number[]; offset: number; length: nu
 interface LayerEntry { type: string; config: Record<string, number | undefined>; params: ParamEntry[]; layers?: LayerEntry[] }
 interface Header { format: string; version: number; layers: LayerEntry[]; meta?: Record<string, unknown> }
 
-function assemble(header: object, blobs: Float32Array[], version: number): Uint8Array {
+function assemble(header: object, blobs: ArrayBufferView[], version: number): Uint8Array {
   const offset = blobs.reduce((n, b) => n + b.byteLength, 0);
   const head = new TextEncoder().encode(JSON.stringify(header));
   const start = 12 + Math.ceil(head.length / 4) * 4;
@@ -157,7 +166,7 @@ function readHeader(bytes: Uint8Array): { version: number; header: Header & Grap
   if (bytes.length < 12 || MAGIC.some((m, i) => bytes[i] !== m)) bad(`it does not start with "FCNN" (${bytes.length} bytes)`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = dv.getUint32(4, true);
-  if (version !== FCNN_VERSION && version !== FCNN_GRAPH_VERSION) bad(`format version ${version}; this faster-cnn reads versions ${FCNN_VERSION} and ${FCNN_GRAPH_VERSION}`);
+  if (![FCNN_VERSION, FCNN_GRAPH_VERSION, FCNN_IR_VERSION].includes(version)) bad(`format version ${version}; this faster-cnn reads versions 1 to ${FCNN_IR_VERSION}`);
   const hlen = dv.getUint32(8, true);
   if (hlen > MAX_HEADER || 12 + hlen > bytes.length) bad(`the header claims ${formatBytes(hlen)}, the file has ${formatBytes(bytes.length - 12)} after the prefix`);
   let header: Header & GraphHeader;
@@ -170,14 +179,85 @@ function readHeader(bytes: Uint8Array): { version: number; header: Header & Grap
   return { version, header, start: 12 + Math.ceil(hlen / 4) * 4 };
 }
 
-interface GraphHeader { graph: { input: Graph['input']; output: string; nodes: GraphNode[]; consts: ParamEntry[] } }
+interface GraphHeader {
+  graph: { input: Graph['input']; output: string; nodes: GraphNode[]; consts: ParamEntry[] };
+  ir?: { inputs: ValueInfo[]; outputs: ValueInfo[]; opset: number; nodes: Node[]; consts: (ParamEntry & { dtype: DType })[] };
+}
 
 type FileHeader = ReturnType<typeof readHeader>;
 
-/** A .fcnn file of either version: a layer stack (trained here) or an imported graph. */
-export function decodeAny(bytes: Uint8Array): { model?: Sequential; graph?: Graph; meta: Record<string, unknown> } {
+/** A .fcnn file of any version: a layer stack (trained here), an imported graph (version 2), or a runtime graph. */
+export function decodeAny(bytes: Uint8Array): { model?: Sequential; graph?: Graph; ir?: IrGraph; meta: Record<string, unknown> } {
   const file = readHeader(bytes);
-  return file.version === FCNN_GRAPH_VERSION ? graphFrom(bytes, file) : modelFrom(bytes, file);
+  return file.version === FCNN_IR_VERSION ? irFrom(bytes, file) : file.version === FCNN_GRAPH_VERSION ? graphFrom(bytes, file) : modelFrom(bytes, file);
+}
+
+/** A runtime graph as a version-3 file. */
+export function encodeIr(g: IrGraph, meta: Record<string, unknown> = {}): Uint8Array {
+  let offset = 0;
+  const blobs: ArrayBufferView[] = [];
+  const consts = [...g.consts].map(([name, t]) => {
+    const e = { name, dtype: t.dtype, shape: t.shape, offset, length: t.data.byteLength };
+    const pad = (8 - (t.data.byteLength % 8)) % 8;
+    blobs.push(t.data, new Uint8Array(pad));
+    offset += t.data.byteLength + pad;
+    return e;
+  });
+  const named = new Map<Tensor, string>();
+  const nodes = g.nodes.map((n, i) => ({
+    ...n,
+    attrs: Object.fromEntries(Object.entries(n.attrs).map(([k, v]) => {
+      if (typeof v !== 'object' || Array.isArray(v)) return [k, v];
+      if (!('dtype' in v)) throw new ModelFormatError(`node ${n.name}: attribute ${k} is a sub-graph, which .fcnn does not store`);
+      let name = named.get(v);
+      if (!name) {
+        name = `$attr/${i}/${k}`;
+        named.set(v, name);
+        const pad = (8 - (v.data.byteLength % 8)) % 8;
+        consts.push({ name, dtype: v.dtype, shape: v.shape, offset, length: v.data.byteLength });
+        blobs.push(v.data, new Uint8Array(pad));
+        offset += v.data.byteLength + pad;
+      }
+      return [k, { $const: name }];
+    })),
+  }));
+  return assemble({ format: 'faster-cnn', version: FCNN_IR_VERSION, ir: { inputs: g.inputs, outputs: g.outputs, opset: g.opset, nodes, consts }, meta }, blobs, FCNN_IR_VERSION);
+}
+
+function irFrom(bytes: Uint8Array, { header, start }: FileHeader): { ir: IrGraph; meta: Record<string, unknown> } {
+  const g = header.ir;
+  const isDims = (s: unknown) => Array.isArray(s) && s.length <= 16 && s.every((d) => (Number.isInteger(d) && d >= -1) || (typeof d === 'string' && d.length < 256));
+  const isValue = (v: ValueInfo) => typeof v?.name === 'string' && isDType(v.dtype) && (v.shape === null || isDims(v.shape));
+  if (!g || !Array.isArray(g.nodes) || !Array.isArray(g.consts) || !Array.isArray(g.inputs) || !Array.isArray(g.outputs) || !Number.isInteger(g.opset)
+    || !g.inputs.every(isValue) || !g.outputs.every(isValue)) bad('the graph header is incomplete');
+  const blob = bytes.length - start;
+  const consts = new Map<string, Tensor>();
+  for (const [i, c] of g.consts.entries()) {
+    const off = num(c?.offset, `constant ${i} offset`), len = num(c?.length, `constant ${i} length`);
+    if (!isDType(c.dtype) || !Array.isArray(c.shape) || !c.shape.every((d) => Number.isInteger(d) && d >= 0)) bad(`constant ${i} has dtype ${JSON.stringify(c.dtype)} and shape ${JSON.stringify(c.shape)}`);
+    const n = c.shape.reduce((a, b) => a * b, 1), width = { float32: 4, int32: 4, int64: 8, uint8: 1, int8: 1, bool: 1 }[c.dtype];
+    if (len !== n * width) bad(`constant ${c.name} holds ${formatBytes(len)}, its ${c.dtype} shape [${c.shape}] needs ${formatBytes(n * width)}`);
+    if (off < 0 || off % 8 !== 0 || off + len > blob) bad(`constant ${c.name} lies at bytes ${off}..${off + len}, past the ${formatBytes(blob)} of data (truncated?)`);
+    const t = zeros(c.dtype, c.shape);
+    new Uint8Array(t.data.buffer).set(bytes.subarray(start + off, start + off + len));
+    consts.set(String(c.name), t);
+  }
+  const nodes: Node[] = g.nodes.map((n, i) => {
+    if (typeof n?.op !== 'string' || typeof n.name !== 'string' || !Array.isArray(n.inputs) || !Array.isArray(n.outputs)
+      || ![...n.inputs, ...n.outputs].every((t) => typeof t === 'string') || typeof n.attrs !== 'object' || n.attrs === null) bad(`node ${i} is malformed`);
+    if (!opDef(n.op)) bad(`node ${n.name}: unknown op ${JSON.stringify(n.op)}`);
+    const attrs: Node['attrs'] = {};
+    for (const [k, v] of Object.entries(n.attrs as Record<string, unknown>)) {
+      const ref = (v as { $const?: unknown } | null)?.$const;
+      const ok = typeof v === 'number' || typeof v === 'string' || (Array.isArray(v) && v.length <= 1 << 16 && (v.every((x) => typeof x === 'number') || v.every((x) => typeof x === 'string')));
+      if (ok) attrs[k] = v as number;
+      else if (typeof ref === 'string' && consts.has(ref)) attrs[k] = consts.get(ref)!;
+      else bad(`node ${n.name}: attribute ${k} is ${JSON.stringify(v)?.slice(0, 80)}`);
+    }
+    return { op: n.op, name: n.name, inputs: n.inputs, outputs: n.outputs, attrs };
+  });
+  for (const k of [...consts.keys()]) if (k.startsWith('$attr/')) consts.delete(k);
+  return { ir: { inputs: g.inputs, outputs: g.outputs, opset: g.opset, nodes, consts }, meta: header.meta ?? {} };
 }
 
 /** Parses a version-2 file; sizes are checked against the file and the graph is validated. */

@@ -1,9 +1,12 @@
 import { ArgumentError } from '../errors.js';
-import { decodeAny, encodeGraph, encodeModel } from '../formats/fcnn.js';
-import { MAX_TENSOR, sizeOf, type Graph } from '../graph/graph.js';
-import { optimize } from '../graph/optimize.js';
-import { GraphRunner, type NodeProfile, type Range } from '../graph/run.js';
+import { decodeAny, encodeIr, encodeModel } from '../formats/fcnn.js';
+import { lowerLegacy } from '../formats/lower-legacy.js';
+import type { Graph, ValueInfo } from '../ir/graph.js';
+import { dtypeOf, type DType, type Tensor as IrTensor } from '../ir/tensor.js';
 import { checkPreprocess, type Preprocess } from '../images/preprocess.js';
+import type { Range } from '../kernels/wasm/int-conv.js';
+import { optimizeGraph } from '../passes/optimize.js';
+import { Session, type NodeTiming } from '../runtime/session.js';
 import { IntegerNet, type StageTiming } from './integer.js';
 import type { Sequential } from './model.js';
 import { QuantReLU } from './layers.js';
@@ -18,8 +21,13 @@ export interface PredictOptions {
   timings?: StageTiming[];
   /** Imported graphs: override the stored activation bit width (0 = float32). */
   activationBits?: number;
-  /** Imported graphs: one entry per node, with the integer kernel 'auto' chose and why. */
+  /** Imported graphs: one entry per node run, with the kernel that ran it (and for integer layers what 'auto' measured). */
   profile?: NodeProfile[];
+}
+
+export interface NodeProfile extends NodeTiming {
+  /** Integer layers: the kernel 'auto' chose and what each candidate measured. */
+  candidates?: Record<string, number>;
 }
 
 /** What an imported graph's metadata says about running it. */
@@ -32,24 +40,37 @@ export interface GraphMeta {
   preprocessing?: Preprocess;
 }
 
+/** A tensor given to run(): its dtype is that of its typed array unless stated. */
+export interface Feed { data: IrTensor['data']; shape: number[]; dtype?: DType }
+
 /**
  * A network ready for inference. Trained here (a Sequential): quantized ones run as integers
- * (PCILT), float ones in float. Imported (a Graph): float32, or integer convolutions on
- * activation codes when `meta.activationBits` is set.
+ * (PCILT), float ones in float. Imported (a runtime graph): `run` maps input names to tensors
+ * and returns every output by name; float32, or integer convolutions on activation codes when
+ * `meta.activationBits` is set.
  */
 export class Model {
   private integer?: IntegerNet;
-  private runner?: GraphRunner;
+  readonly session?: Session;
 
   constructor(private readonly sequential: Sequential | null, readonly meta: Record<string, unknown> & GraphMeta = {}, readonly graph: Graph | null = null) {
     if (!sequential && !graph) throw new ArgumentError('model', null, 'a Sequential or a Graph');
-    if (graph) this.runner = new GraphRunner(graph);
+    if (graph) this.session = new Session(graph);
   }
 
   /** The layer stack of a model trained here; imported graphs have none. */
   get net(): Sequential {
     if (!this.sequential) throw new ArgumentError('model', 'an imported graph', 'a model trained with faster-cnn (a Sequential of layers) for this operation');
     return this.sequential;
+  }
+
+  /** The model's inputs and outputs, in the source's order, with their dtypes and shapes (named sizes are bound per call). */
+  get inputs(): ValueInfo[] {
+    return this.graph ? this.graph.inputs : [{ name: 'pixels', dtype: 'float32', shape: ['batch', 1, 28, 28] }];
+  }
+
+  get outputs(): ValueInfo[] {
+    return this.graph ? this.graph.outputs : [{ name: 'log_probabilities', dtype: 'float32', shape: ['batch', 10] }];
   }
 
   get quantized(): boolean {
@@ -63,82 +84,96 @@ export class Model {
   }
 
   /**
+   * Runs the model: `feeds` maps each input name to { data, shape, dtype? } (a one-input model
+   * also takes the tensor alone); resolves to every output by name, in the source's layout.
+   */
+  async run(feeds: Record<string, Feed> | Feed, opts: PredictOptions = {}): Promise<Record<string, IrTensor>> {
+    if (!this.graph) {
+      const y = await this.predict(feeds as Tensor, opts);
+      return { log_probabilities: { dtype: 'float32', shape: y.shape, data: y.data } };
+    }
+    const single = feeds && typeof feeds === 'object' && 'data' in feeds && 'shape' in feeds && ArrayBuffer.isView((feeds as Feed).data);
+    if (single && this.inputs.length !== 1) throw new ArgumentError('feeds', feeds, `an object mapping the model's ${this.inputs.length} inputs (${this.inputs.map((i) => i.name).join(', ')}) to tensors`);
+    const named = single ? { [this.inputs[0].name]: feeds as Feed } : (feeds as Record<string, Feed>);
+    const typed: Record<string, IrTensor> = {};
+    for (const [k, v] of Object.entries(named ?? {})) typed[k] = { data: v?.data, shape: v?.shape, dtype: v?.dtype ?? dtypeOf(v?.data) } as IrTensor;
+    const bits = opts.activationBits ?? this.meta.activationBits;
+    if (bits !== undefined && !(Number.isInteger(bits) && bits >= 0 && bits <= 8)) throw new ArgumentError('activationBits', bits, 'an integer 0..8 (0: float32)');
+    const choices = opts.profile ? new Map<string, { kernel?: string; candidates?: Record<string, number> }>() : undefined;
+    const timings: NodeTiming[] | undefined = opts.profile ? [] : undefined;
+    const out = await this.session!.run(typed, {
+      threads: opts.threads, profile: timings,
+      quant: bits ? { bits, ranges: this.meta.ranges, kernel: opts.kernel, backend: opts.backend, choices } : undefined,
+    });
+    if (opts.profile && timings) {
+      for (const t of timings) {
+        const c = choices?.get(t.node);
+        opts.profile.push(c ? { ...t, kernel: c.kernel ?? t.kernel, ...(c.candidates ? { candidates: c.candidates } : {}) } : t);
+      }
+    }
+    return out;
+  }
+
+  /**
    * Trained models: pixels in [0, 1], [N, 1, 28, 28] -> log-probabilities [N, 10]. Imported
-   * graphs: the input in the source model's own layout and shape (NHWC for TF.js models, NCHW
-   * for ONNX ones) -> its output tensor.
+   * graphs with one input and one output: the input in the source model's own layout (NHWC for
+   * TF.js models, NCHW for ONNX ones) -> the output.
    */
   async predict(x: Tensor, opts: PredictOptions = {}): Promise<Tensor> {
-    if (this.graph) return this.predictGraph(x, opts);
+    if (this.graph) {
+      if (this.inputs.length !== 1 || this.outputs.length !== 1) {
+        throw new ArgumentError('model', `${this.inputs.length} inputs and ${this.outputs.length} outputs`, 'one input and one output for predict(); use run(feeds) for this model');
+      }
+      if (!(x?.data instanceof Float32Array)) throw new ArgumentError('input', x?.shape ?? x, `a { data: Float32Array, shape } tensor for input ${this.inputs[0].name}`);
+      const y = (await this.run({ [this.inputs[0].name]: x }, opts))[this.outputs[0].name];
+      return { data: y.data as Float32Array, shape: y.shape };
+    }
     if (!(x?.data instanceof Float32Array) || !Array.isArray(x.shape) || x.shape.length !== 4) {
       throw new ArgumentError('input', x?.shape ?? x, 'a { data: Float32Array, shape: [N, C, H, W] } tensor');
     }
     return this.quantized ? this.integerNet().run(x, { ...opts, kernel: opts.kernel === 'direct' ? 'direct' : 'pcilt' }) : this.net.forward(x, false);
   }
 
-  /** The input shape this model takes for a batch of n, in its source layout. */
+  /** The first input's shape for a batch of n, in its source layout (named sizes other than the batch from the preprocessing). */
   inputShape(n = 1): number[] {
     if (!this.graph) return [n, 1, 28, 28];
-    const [, C, H, W] = this.graph.input.shape;
-    return this.graph.input.layout === 'nhwc' ? [n, H, W, C] : [n, ...this.graph.input.shape.slice(1)];
-  }
-
-  /** An imported model's input, checked against its shape and converted to the graph's NCHW. */
-  checkedInput(x: Tensor): Tensor {
-    const g = this.graph!;
-    const want = this.inputShape(x?.shape?.[0]);
-    if (!(x?.data instanceof Float32Array) || !Array.isArray(x.shape) || x.shape.length !== want.length || !Number.isInteger(x.shape[0]) || x.shape[0] < 1
-      || x.shape.some((d, i) => i > 0 && d !== want[i]) || x.data.length !== sizeOf(x.shape) || sizeOf(x.shape) > MAX_TENSOR) {
-      throw new ArgumentError('input', x?.shape ?? x, `a { data: Float32Array, shape: [${['N', ...want.slice(1)].join(', ')}] } tensor (${g.input.layout.toUpperCase()})`);
-    }
-    return g.input.layout === 'nhwc' && x.shape.length === 4 ? nhwcToNchw(x) : x;
+    const s = this.inputs[0].shape ?? [];
+    const p = this.meta.preprocessing;
+    const nhwc = p?.layout === 'nhwc';
+    return s.map((d, i) => {
+      if (i === 0) return n;
+      if (typeof d === 'number' && d > 0) return d;
+      const axis = nhwc ? ['', 'h', 'w', 'c'][i] : ['', 'c', 'h', 'w'][i];
+      return axis === 'h' ? p?.height ?? 224 : axis === 'w' ? p?.width ?? 224 : p?.channels === 'gray' ? 1 : 3;
+    });
   }
 
   /**
    * Fixes an imported model's activation ranges (static quantization) to those the inputs
-   * (source layout) reach when run in float32.
+   * (source layout) reach in float32 at every convolution and dense layer.
    */
   async calibrate(inputs: Tensor | Tensor[]): Promise<void> {
     if (!this.graph || !this.meta.activationBits) throw new ArgumentError('calibration', 'given', 'used together with activationBits');
     const observe = new Map<string, Range>();
-    for (const x of Array.isArray(inputs) ? inputs : [inputs]) await this.runner!.run(this.checkedInput(x), { observe });
+    for (const x of Array.isArray(inputs) ? inputs : [inputs]) {
+      await this.session!.run({ [this.inputs[0].name]: { dtype: 'float32', shape: x.shape, data: x.data } }, { observe });
+    }
     this.meta.ranges = Object.fromEntries(observe);
   }
-
-  private async predictGraph(x: Tensor, opts: PredictOptions): Promise<Tensor> {
-    const g = this.graph!;
-    const bits = opts.activationBits ?? this.meta.activationBits;
-    const y = await this.runner!.run(this.checkedInput(x), {
-      activationBits: bits || undefined, ranges: this.meta.ranges, backend: opts.backend, threads: opts.threads,
-      kernel: opts.kernel, profile: opts.profile,
-    });
-    return g.input.layout === 'nhwc' && y.shape.length === 4 ? nchwToNhwc(y) : y;
-  }
-}
-
-function nhwcToNchw(x: Tensor): Tensor {
-  const [N, H, W, C] = x.shape;
-  const d = new Float32Array(x.data.length);
-  for (let n = 0; n < N; n++) for (let p = 0; p < H * W; p++) for (let c = 0; c < C; c++) d[(n * C + c) * H * W + p] = x.data[(n * H * W + p) * C + c];
-  return { data: d, shape: [N, C, H, W] };
-}
-
-function nchwToNhwc(x: Tensor): Tensor {
-  const [N, C, H, W] = x.shape;
-  const d = new Float32Array(x.data.length);
-  for (let n = 0; n < N; n++) for (let p = 0; p < H * W; p++) for (let c = 0; c < C; c++) d[(n * H * W + p) * C + c] = x.data[(n * C + c) * H * W + p];
-  return { data: d, shape: [N, H, W, C] };
 }
 
 export async function loadModel(pathOrBytes: string | Uint8Array): Promise<Model> {
   // Node's file system is imported only for paths, so that the module also loads in browsers.
   const bytes = typeof pathOrBytes === 'string' ? new Uint8Array(await (await import('node:fs/promises')).readFile(pathOrBytes)) : pathOrBytes;
-  const { model, graph, meta } = decodeAny(bytes);
-  return new Model(model ?? null, meta, graph ?? null);
+  const { model, graph, ir, meta } = decodeAny(bytes);
+  // Version-2 files (the older graph form) are lowered to the runtime graph as they load.
+  const g = ir ?? (graph ? lowerLegacy(graph) : null);
+  return new Model(model ?? null, meta, g);
 }
 
 export async function saveModel(model: Model | Sequential, path: string, meta: Record<string, unknown> = {}): Promise<void> {
   const m = model instanceof Model ? model : new Model(model, meta);
-  const bytes = m.graph ? encodeGraph(m.graph, { ...m.meta, ...meta }) : encodeModel(m.net, { ...m.meta, ...meta });
+  const bytes = m.graph ? encodeIr(m.graph, { ...m.meta, ...meta }) : encodeModel(m.net, { ...m.meta, ...meta });
   await (await import('node:fs/promises')).writeFile(path, bytes);
 }
 
@@ -152,6 +187,40 @@ export interface ImportOptions {
   calibration?: Tensor | Tensor[];
   /** How `faster-cnn run` prepares images; defaults from the model's input. */
   preprocessing?: Partial<Preprocess>;
+  /** Fixed sizes for named input dimensions, e.g. { input: [1, 3, 224, 224] }. */
+  inputShapes?: Record<string, number[]>;
+}
+
+/**
+ * Ranges a quantized ONNX model fixes itself: the output of each DequantizeLinear that reads a
+ * QuantizeLinear (what the next layer reads), from that pair's scale and zero point.
+ */
+function ownRanges(g: Graph): Record<string, Range> {
+  const ranges: Record<string, Range> = {};
+  const quantizers = new Map(g.nodes.filter((n) => n.op === 'QuantizeLinear').map((n) => [n.outputs[0], n]));
+  for (const n of g.nodes) {
+    const q = n.op === 'DequantizeLinear' ? quantizers.get(n.inputs[0]) : undefined;
+    if (!q) continue;
+    const s = g.consts.get(q.inputs[1]), z = q.inputs[2] ? g.consts.get(q.inputs[2]) : undefined;
+    if (!s || s.data.length !== 1 || (z && z.data.length !== 1)) continue;
+    const scale = (s.data as Float32Array)[0], zero = z ? Number(z.data[0]) : 0;
+    const [lo, hi] = z?.dtype === 'int8' ? [-128, 127] : [0, 255];
+    ranges[n.outputs[0]] = [(lo - zero) * scale, (hi - zero) * scale];
+  }
+  return ranges;
+}
+
+/** Pins named dimensions of the inputs to the sizes given. */
+function pinShapes(g: Graph, shapes: Record<string, number[]>): Graph {
+  for (const name of Object.keys(shapes)) {
+    const v = g.inputs.find((i) => i.name === name);
+    const s = shapes[name];
+    if (!v) throw new ArgumentError('inputShapes', name, `one of the model's inputs: ${g.inputs.map((i) => i.name).join(', ')}`);
+    if (!Array.isArray(s) || (v.shape && s.length !== v.shape.length) || !s.every((d, i) => Number.isInteger(d) && d > 0 && (typeof v.shape?.[i] !== 'number' || v.shape[i] === d || (v.shape[i] as number) < 0))) {
+      throw new ArgumentError(`inputShapes.${name}`, s, `positive sizes matching [${v.shape}]`);
+    }
+  }
+  return { ...g, inputs: g.inputs.map((v) => (shapes[v.name] ? { ...v, shape: shapes[v.name] } : v)) };
 }
 
 /**
@@ -164,39 +233,44 @@ export async function importModel(src: string | Uint8Array, opts: ImportOptions 
   const isFcnn = (b: Uint8Array) => b[0] === 0x46 && b[1] === 0x43 && b[2] === 0x4e && b[3] === 0x4e;
   let graph: Graph;
   let source: string;
-  let own: Record<string, Range> = {};
+  let layout: 'nchw' | 'nhwc' = 'nchw';
   let stored: Partial<Preprocess> | undefined;
   if (typeof src === 'string' && /\.(json|[cm]?js)$/i.test(src)) {
     const { readTfjs, tfjsToGraph } = await import('../formats/tfjs.js');
-    graph = tfjsToGraph(await readTfjs(src));
+    graph = lowerLegacy(tfjsToGraph(await readTfjs(src)));
     source = 'tfjs';
+    layout = 'nhwc';
   } else {
     const bytes = typeof src === 'string' ? new Uint8Array(await (await import('node:fs/promises')).readFile(src)) : src;
     if (!(bytes instanceof Uint8Array)) throw new ArgumentError('src', src, 'a path (.onnx, model.json, .js, .fcnn) or the bytes of an ONNX or .fcnn model');
     if (isFcnn(bytes)) {
       // A saved import keeps its settings unless new ones are asked for.
       const m = await loadModel(bytes);
-      if (!m.graph || (bits === undefined && opts.calibration === undefined && opts.preprocessing === undefined)) return m;
+      if (!m.graph || (bits === undefined && opts.calibration === undefined && opts.preprocessing === undefined && !opts.inputShapes)) return m;
       graph = m.graph;
       source = String(m.meta.source ?? 'fcnn');
       stored = m.meta.preprocessing;
+      layout = stored?.layout ?? 'nchw';
     } else {
-      const { onnxToGraph } = await import('../formats/onnx/import.js');
-      ({ graph, ranges: own } = onnxToGraph(bytes));
+      const { readOnnx } = await import('../formats/onnx/read-ir.js');
+      graph = readOnnx(bytes);
       source = 'onnx';
     }
   }
-  if (!stored) graph = optimize(graph);
-  const [, C, H, W] = graph.input.shape;
+  if (opts.inputShapes) graph = pinShapes(graph, opts.inputShapes);
+  if (!stored) graph = await optimizeGraph(graph);
+  const first = graph.inputs[0]?.shape ?? [];
+  const dim = (i: number) => (typeof first[i] === 'number' && (first[i] as number) > 0 ? first[i] as number : undefined);
+  const [h, w, c] = layout === 'nhwc' ? [dim(1), dim(2), dim(3)] : [dim(2), dim(3), dim(1)];
   const preprocessing = checkPreprocess({
-    width: W, height: H, channels: C === 1 ? 'gray' : 'rgb', layout: graph.input.layout, ...stored, ...opts.preprocessing,
+    width: w ?? 224, height: h ?? 224, channels: c === 1 ? 'gray' : 'rgb', layout, ...stored, ...opts.preprocessing,
   });
   const model = new Model(null, { source, activationBits: bits, preprocessing }, graph);
   if (opts.calibration !== undefined) await model.calibrate(opts.calibration);
-  else if (bits === 8 && Object.keys(own).length) {
+  else if (bits === 8 && source === 'onnx') {
     // A quantized ONNX model's own scales and zero points: its 8-bit codes, reproduced exactly.
-    model.meta.ranges = own;
+    const own = ownRanges(graph);
+    if (Object.keys(own).length) model.meta.ranges = own;
   }
   return model;
 }
-

@@ -852,34 +852,48 @@ export function swizzle_stream_bench(buf: usize, iters: i32): i32 {
  * 4 rows x 8 columns of C stay in registers through the whole K loop.
  */
 export function sgemm(A: usize, Bp: usize, C: usize, M: i32, N: i32, K: i32, accumulate: i32, rowBegin: i32, rowEnd: i32): void {
-  const rowA = <usize>K << 2, rowC = <usize>N << 2;
-  for (let i = rowBegin; i < min(rowEnd, M); i += 4) {
-    const a0p = A + <usize>i * rowA, a1p = a0p + rowA, a2p = a1p + rowA, a3p = a2p + rowA;
+  const rowEnd2 = min(rowEnd, M);
+  // The smaller operand goes inside, so that it stays in cache while the other streams once:
+  // when this task's rows of A are fewer than B's columns, B's K x 8 panels go outside (each
+  // stays in L1 while every row block passes over it), else A's row blocks do.
+  if (rowEnd2 - rowBegin <= N) {
     for (let j = 0; j < N; j += 8) {
-      const c0p = C + <usize>i * rowC + (<usize>j << 2), c1p = c0p + rowC, c2p = c1p + rowC, c3p = c2p + rowC;
-      let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-      if (accumulate) {
-        c00 = v128.load(c0p); c01 = v128.load(c0p, 16); c10 = v128.load(c1p); c11 = v128.load(c1p, 16);
-        c20 = v128.load(c2p); c21 = v128.load(c2p, 16); c30 = v128.load(c3p); c31 = v128.load(c3p, 16);
-      }
-      let b = Bp + (<usize>j * <usize>K << 2);
-      for (let k = 0; k < K; k++) {
-        const b0 = v128.load(b), b1 = v128.load(b, 16);
-        const ko = <usize>k << 2;
-        let a = v128.load32_splat(a0p + ko);
-        c00 = fma(a, b0, c00); c01 = fma(a, b1, c01);
-        a = v128.load32_splat(a1p + ko);
-        c10 = fma(a, b0, c10); c11 = fma(a, b1, c11);
-        a = v128.load32_splat(a2p + ko);
-        c20 = fma(a, b0, c20); c21 = fma(a, b1, c21);
-        a = v128.load32_splat(a3p + ko);
-        c30 = fma(a, b0, c30); c31 = fma(a, b1, c31);
-        b += 32;
-      }
-      v128.store(c0p, c00); v128.store(c0p, c01, 16); v128.store(c1p, c10); v128.store(c1p, c11, 16);
-      v128.store(c2p, c20); v128.store(c2p, c21, 16); v128.store(c3p, c30); v128.store(c3p, c31, 16);
+      for (let i = rowBegin; i < rowEnd2; i += 4) sgemmTile(A, Bp, C, N, K, accumulate, i, j);
+    }
+  } else {
+    for (let i = rowBegin; i < rowEnd2; i += 4) {
+      for (let j = 0; j < N; j += 8) sgemmTile(A, Bp, C, N, K, accumulate, i, j);
     }
   }
+}
+
+/** One 4 x 8 tile of C: rows i..i+3 of A times panel j of B (C += when accumulate). */
+// @ts-ignore: decorator
+@inline function sgemmTile(A: usize, Bp: usize, C: usize, N: i32, K: i32, accumulate: i32, i: i32, j: i32): void {
+  const rowA = <usize>K << 2, rowC = <usize>N << 2;
+  const a0p = A + <usize>i * rowA, a1p = a0p + rowA, a2p = a1p + rowA, a3p = a2p + rowA;
+  const c0p = C + <usize>i * rowC + (<usize>j << 2), c1p = c0p + rowC, c2p = c1p + rowC, c3p = c2p + rowC;
+  let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  if (accumulate) {
+    c00 = v128.load(c0p); c01 = v128.load(c0p, 16); c10 = v128.load(c1p); c11 = v128.load(c1p, 16);
+    c20 = v128.load(c2p); c21 = v128.load(c2p, 16); c30 = v128.load(c3p); c31 = v128.load(c3p, 16);
+  }
+  let b = Bp + (<usize>j * <usize>K << 2);
+  for (let k = 0; k < K; k++) {
+    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    const ko = <usize>k << 2;
+    let a = v128.load32_splat(a0p + ko);
+    c00 = fma(a, b0, c00); c01 = fma(a, b1, c01);
+    a = v128.load32_splat(a1p + ko);
+    c10 = fma(a, b0, c10); c11 = fma(a, b1, c11);
+    a = v128.load32_splat(a2p + ko);
+    c20 = fma(a, b0, c20); c21 = fma(a, b1, c21);
+    a = v128.load32_splat(a3p + ko);
+    c30 = fma(a, b0, c30); c31 = fma(a, b1, c31);
+    b += 32;
+  }
+  v128.store(c0p, c00); v128.store(c0p, c01, 16); v128.store(c1p, c10); v128.store(c1p, c11, 16);
+  v128.store(c2p, c20); v128.store(c2p, c21, 16); v128.store(c3p, c30); v128.store(c3p, c31, 16);
 }
 
 /** The clamp of the float kernels' activations (P_ACT: 0 none, 1 ReLU, 2 ReLU6): y = min(max(x, lo), hi). */

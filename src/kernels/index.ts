@@ -1,0 +1,4 @@
+/** Every fast kernel, registered on import (one line per kernel family; earlier lines take precedence). */
+import './wasm/int-conv.js';
+import './wasm/float.js';
+import './js/elementwise.js';

@@ -1,0 +1,269 @@
+import { autoRun, knownWinner, lastAutoChoice, type Candidate } from '../../backends/auto.js';
+import { candidateAdder } from '../../backends/registry.js';
+import { floatLayer, freezeWeights, wasmBackend, type FloatLayer } from '../../backends/wasm/backend.js';
+import { engineUnavailableReason } from '../../backends/wasm/engine.js';
+import { conv2dDirect, pciltConv2d } from '../../conv/conv2d.js';
+import { INT32_MAX, convGeometry, type ConvGeometry } from '../../conv/geometry.js';
+import type { Node } from '../../ir/graph.js';
+import type { Tensor } from '../../ir/tensor.js';
+import { applyFusedActivation, fusedActivation, type FusedActivation } from '../../ops/conv.js';
+import { attrFloat, attrInt, registerKernel, type Inputs, type OpContext } from '../../ops/registry.js';
+import { windowOf } from '../../ops/window.js';
+import { releases } from '../../runtime/memory.js';
+import { buildPcilt, type PciltTables } from '../../tables/pcilt.js';
+import type { Shape4 } from '../../tensor.js';
+
+/**
+ * Convolutions and fully connected layers on activation codes (ctx.quant set): the input is
+ * quantized to codes of `bits` bits, int8 per-channel weights multiply them exactly (table
+ * look-ups or multiplication, whichever 'auto' measured faster), and the int32 sums are scaled
+ * back to float with bias and activation. On the wasm engine all of it runs in wasm; elsewhere
+ * step by step in JS around the chosen backend (the reference twin).
+ */
+
+/** [min, max] of the values a tensor took. */
+export type Range = [number, number];
+
+/** What quantized execution needs from the caller. */
+export interface QuantOptions {
+  bits: number;
+  /** Static ranges by tensor name (calibration); a tensor without one is measured per input. */
+  ranges?: Record<string, Range>;
+  kernel?: 'auto' | 'pcilt' | 'direct';
+  backend?: string;
+  /** Filled with the kernel each layer ran (and, under 'auto', what each candidate measured). */
+  choices?: Map<string, { kernel?: string; candidates?: Record<string, number> }>;
+}
+
+/** Affine activation quantization with 0 exactly representable (padding and ReLU zeros stay exact). */
+export function activationQuant(r: Range, bits: number): { scale: number; zero: number } {
+  const L = (1 << bits) - 1;
+  const lo = Math.min(r[0], 0), hi = Math.max(r[1], 0);
+  const scale = hi > lo ? (hi - lo) / L : 1;
+  return { scale, zero: Math.min(L, Math.max(0, Math.round(-lo / scale))) };
+}
+
+export function rangeOf(d: Float32Array): Range {
+  let lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
+/** A layer's weights as 8-bit integers, once per weight array (and its tables, once per bit width). */
+interface IntWeights {
+  weight: { data: Int8Array; shape: [number, number, number, number] };
+  scales: Float32Array;
+  sums: Float64Array;
+  /** The largest sum of |w| over one output channel: with codes up to L, sums stay within L times it. */
+  maxAbsSum: number;
+  tables: Map<number, PciltTables>;
+}
+
+const intWeights = new WeakMap<Float32Array, IntWeights>();
+
+function weightsOf(w: Tensor): IntWeights {
+  const data = w.data as Float32Array;
+  let iw = intWeights.get(data);
+  if (iw) return iw;
+  const shape = (w.shape.length === 2 ? [w.shape[0], w.shape[1], 1, 1] : w.shape) as [number, number, number, number];
+  const O = shape[0], K = data.length / O;
+  const q = new Int8Array(data.length), scales = new Float32Array(O), sums = new Float64Array(O);
+  let maxAbsSum = 0;
+  for (let o = 0; o < O; o++) {
+    let m = 0, abs = 0;
+    for (let k = o * K; k < (o + 1) * K; k++) m = Math.max(m, Math.abs(data[k]));
+    const s = m > 0 ? m / 127 : 1;
+    scales[o] = s;
+    for (let k = o * K; k < (o + 1) * K; k++) {
+      sums[o] += q[k] = Math.round(data[k] / s);
+      abs += Math.abs(q[k]);
+    }
+    maxAbsSum = Math.max(maxAbsSum, abs);
+  }
+  freezeWeights(q);
+  iw = { weight: { data: q, shape }, scales, sums, maxAbsSum, tables: new Map() };
+  intWeights.set(data, iw);
+  return iw;
+}
+
+/** Bit-serial tables of 4 activations per index (16 entries per table at every bit width), built once per layer and width. */
+function tablesOf(w: IntWeights, bits: number): PciltTables {
+  let t = w.tables.get(bits);
+  if (!t) {
+    t = buildPcilt(w.weight, { activationBits: bits, bitSerial: bits > 1, groupSize: 4 });
+    w.tables.set(bits, t);
+  }
+  return t;
+}
+
+/** The activations the wasm store clamps to (none, ReLU, ReLU6); others are applied after. */
+function storeClamp(a: FusedActivation): [number, number] | null {
+  if (a.kind === 'none') return [-Infinity, Infinity];
+  if (a.kind === 'relu') return [0, Infinity];
+  if (a.kind === 'clip') return [a.min, a.max];
+  return null;
+}
+
+/**
+ * Scale-back of a layer's int32 sums: [k[O], c[O], lo, hi] (float32) with y = clamp(sum * k + c, lo, hi),
+ * i.e. (sum - zero * sum(w)) * scale_x * scale_w + bias, as one multiply-add per output.
+ */
+function requantRecord(w: IntWeights, scale: number, zero: number, bias: Float32Array | undefined, clamp: [number, number]): Float32Array {
+  const O = w.scales.length;
+  const r = new Float32Array(2 * O + 2);
+  for (let o = 0; o < O; o++) {
+    const k = scale * w.scales[o];
+    r[o] = k;
+    r[O + o] = (bias ? bias[o] : 0) - zero * w.sums[o] * k;
+  }
+  r[2 * O] = clamp[0];
+  r[2 * O + 1] = clamp[1];
+  return r;
+}
+
+/** Whether a node runs on codes: a float Conv (2-d) or Gemm (x W^T + b) with constant-shaped weights. */
+function quantizable(ins: Inputs, node: Node, ctx: OpContext): boolean {
+  const [x, w, b] = ins;
+  if (!ctx.quant || x?.dtype !== 'float32' || w?.dtype !== 'float32' || (b && b.dtype !== 'float32')) return false;
+  if (node.op === 'Conv') return x.shape.length === 4 && w.shape.length === 4;
+  return x.shape.length === 2 && w.shape.length === 2 && attrInt(node, 'transA', 0) === 0 && attrInt(node, 'transB', 0) === 1
+    && attrFloat(node, 'alpha', 1) === 1 && attrFloat(node, 'beta', 1) === 1 && (!b || b.data.length === w.shape[0]);
+}
+
+async function runInteger(ins: Inputs, node: Node, ctx: OpContext): Promise<Tensor[]> {
+  const q = ctx.quant!;
+  const x = ins[0]!, w = weightsOf(ins[1]!), bias = ins[2]?.data as Float32Array | undefined;
+  const bits = q.bits, L = (1 << bits) - 1;
+  const dense = node.op === 'Gemm';
+  const act = fusedActivation(node), clamp = storeClamp(act) ?? [-Infinity, Infinity];
+  const quant = (r: Range) => {
+    const { scale, zero } = activationQuant(r, bits);
+    return { zero, inv: Math.fround(1 / scale), levels: L, requant: requantRecord(w, scale, zero, bias, clamp) };
+  };
+  const shape = (dense ? [x.shape[0], x.shape[1], 1, 1] : x.shape) as Shape4;
+  const win = dense ? null : windowOf(node, x.shape, ins[1]!.shape.slice(2));
+  const conv = {
+    padding: (win ? [win.begin[0], win.begin[1], win.end[0], win.end[1]] : [0, 0, 0, 0]) as [number, number, number, number],
+    stride: (win ? win.strides : [1, 1]) as [number, number], dilation: (win ? win.dilations : [1, 1]) as [number, number],
+    groups: dense ? 1 : attrInt(node, 'group', 1), backend: q.backend, threads: ctx.threads,
+  };
+  const range = q.ranges?.[node.inputs[0]];
+  const inWasm = (q.backend === undefined || q.backend === 'auto' || q.backend === 'wasm') && w.maxAbsSum * L <= INT32_MAX && (await engineUnavailableReason()) === null;
+  const choice: { kernel?: string; candidates?: Record<string, number> } = {};
+  let y: Float32Array;
+  if (inWasm) {
+    const r = await wasmLayer(w, bits, convGeometry(shape, w.weight.shape, conv), { x: x.data as Float32Array, range, quant, keep: storeClamp(act) !== null }, q, ctx, choice);
+    y = r.data;
+    if (r.release) releases.set(y, r.release);
+  } else {
+    y = await jsLayer(w, bits, { data: x.data as Float32Array, shape }, conv, quant(range ?? rangeOf(x.data as Float32Array)), q, choice);
+  }
+  q.choices?.set(node.name, choice);
+  if (!storeClamp(act)) applyFusedActivation(act, y);
+  const O = w.weight.shape[0];
+  return [{ dtype: 'float32', shape: dense ? [x.shape[0], O] : [x.shape[0], O, ...win!.out], data: y }];
+}
+
+/**
+ * The whole layer in wasm: PCILT or direct as asked, or as 'auto' measures on the first call
+ * (whose candidates' outputs are copies; later calls may keep theirs in wasm memory).
+ */
+async function wasmLayer(w: IntWeights, bits: number, g: ConvGeometry, layer: FloatLayer, q: QuantOptions, ctx: OpContext,
+  choice: { kernel?: string; candidates?: Record<string, number> }) {
+  const none = new Uint8Array(0);
+  const pcilt = (threads: number | undefined, l: FloatLayer) =>
+    floatLayer('pcilt', { input: none, tables: tablesOf(w, bits), geometry: g, integer: true, threads }, l);
+  const direct = (threads: number | undefined, l: FloatLayer, kernel?: string) =>
+    floatLayer('direct', { input: none, weight: w.weight.data, geometry: g, activationBits: bits, integer: true, threads, kernel }, l);
+  if (q.kernel === 'direct' || q.kernel === 'pcilt') {
+    choice.kernel = `wasm-${q.kernel}`;
+    return q.kernel === 'direct' ? direct(ctx.threads, layer) : pcilt(ctx.threads, layer);
+  }
+  // The candidates return their output's data, as 'auto' compares them; the latest run's whole
+  // result (with its release, when kept) is `last`.
+  let last: Awaited<ReturnType<typeof pcilt>> | undefined;
+  const candidates = (l: FloatLayer) => {
+    const found: Candidate[] = [];
+    const add = candidateAdder(found, g, ctx.threads);
+    add('wasm-pcilt', async (t) => (last = await pcilt(t, l)).data);
+    add('wasm-direct', async (t) => (last = await direct(t, l)).data);
+    const job = { input: none, weight: w.weight.data, geometry: g, activationBits: bits, integer: true };
+    for (const k of wasmBackend.directKernels!(job).slice(1)) add(`wasm-direct-${k}`, async (t) => (last = await direct(t, l, k)).data);
+    return found;
+  };
+  const key = `layer|${Object.values(g).join(',')}|${bits}b|t${ctx.threads ?? 'default'}`;
+  const known = knownWinner(key);
+  const pick = known ? candidates(layer).find((c) => c.label === known) : undefined;
+  if (pick) await pick.run();
+  else await autoRun(key, candidates({ ...layer, keep: false }));
+  const auto = lastAutoChoice();
+  choice.kernel = auto?.winner;
+  if (auto && Object.keys(auto.ms).length) choice.candidates = auto.ms;
+  return last!;
+}
+
+/** The reference twin: codes, padding and scale-back in JS around conv2dDirect / pciltConv2d on any backend. */
+async function jsLayer(w: IntWeights, bits: number, x: { data: Float32Array; shape: Shape4 }, conv: { padding: [number, number, number, number]; stride: [number, number]; dilation: [number, number]; groups: number; backend?: string; threads?: number },
+  q: { zero: number; inv: number; levels: number; requant: Float32Array }, opts: QuantOptions, choice: { kernel?: string; candidates?: Record<string, number> }): Promise<Float32Array> {
+  const { zero, inv, levels: L } = q;
+  const codes = new Uint8Array(x.data.length);
+  const xd = x.data;
+  for (let i = 0; i < codes.length; i++) {
+    // In float32, as the wasm quantizer computes; Uint8Array stores truncate, so + 0.5 rounds half up.
+    const t = Math.fround(Math.fround(xd[i] * inv) + zero + 0.5);
+    codes[i] = t < 0 ? 0 : t > L ? L : t;
+  }
+  let shape = x.shape;
+  let data: Uint8Array = codes;
+  let padding = conv.padding;
+  if (zero !== 0 && padding.some((p) => p > 0)) {
+    // Padding must read as real 0, which is code `zero`: pad explicitly.
+    data = padCodes(codes, shape, padding, zero);
+    shape = [shape[0], shape[1], shape[2] + padding[0] + padding[2], shape[3] + padding[1] + padding[3]];
+    padding = [0, 0, 0, 0];
+  }
+  const input = { data, shape };
+  let acc;
+  if (opts.kernel === 'direct') {
+    acc = await conv2dDirect(input, w.weight, { ...conv, padding, activationBits: bits });
+    choice.kernel = 'direct';
+  } else {
+    acc = await pciltConv2d(input, tablesOf(w, bits), { ...conv, padding, backend: opts.kernel === 'pcilt' && !opts.backend ? 'wasm' : opts.backend });
+    const auto = opts.kernel === 'pcilt' ? undefined : lastAutoChoice();
+    choice.kernel = auto?.winner ?? 'pcilt';
+    if (auto && Object.keys(auto.ms).length) choice.candidates = auto.ms;
+  }
+  const O = w.weight.shape[0], N = acc.shape[0], P = acc.data.length / (N * O);
+  const y = new Float32Array(acc.data.length);
+  const r = q.requant, lo = r[2 * O], hi = r[2 * O + 1];
+  const ad = acc.data;
+  for (let b = 0; b < N; b++) {
+    for (let o = 0; o < O; o++) {
+      const k = r[o], c = r[O + o], base = (b * O + o) * P;
+      for (let i = base; i < base + P; i++) {
+        // In float32 step by step, as the wasm stores compute it.
+        const v = Math.fround(Math.fround(Math.fround(ad[i]) * k) + c);
+        y[i] = v < lo ? lo : v > hi ? hi : v;
+      }
+    }
+  }
+  return y;
+}
+
+/** Codes padded with the zero code (which stands for real 0) on the spatial edges. */
+function padCodes(c: Uint8Array, s: number[], p: number[], zero: number): Uint8Array {
+  const [N, C, H, W] = s, PH = H + p[0] + p[2], PW = W + p[1] + p[3];
+  const out = new Uint8Array(N * C * PH * PW).fill(zero);
+  for (let i = 0; i < N * C; i++) {
+    for (let h = 0; h < H; h++) out.set(c.subarray((i * H + h) * W, (i * H + h + 1) * W), (i * PH + h + p[0]) * PW + p[1]);
+  }
+  return out;
+}
+
+for (const op of ['Conv', 'Gemm']) {
+  registerKernel({ op, backend: 'wasm', variant: 'int-pcilt-or-direct', supports: quantizable, run: runInteger });
+}

@@ -1,0 +1,126 @@
+import type { Graph, Node } from '../ir/graph.js';
+import { numberAt, sizeOf, zeros, type Tensor } from '../ir/tensor.js';
+import { FUSABLE } from '../ops/conv.js';
+import { opDef } from '../ops/index.js';
+
+/** Largest tensor constant folding may create (elements): bigger results stay computed at run time. */
+const FOLD_LIMIT = 1 << 22;
+
+/**
+ * Runs every node whose inputs are all constants once, at import, and keeps its outputs as
+ * constants (shape arithmetic on initializers, weight transposes, DequantizeLinear of weights).
+ */
+export async function foldConstants(g: Graph): Promise<Graph> {
+  const consts = new Map(g.consts);
+  const nodes: Node[] = [];
+  for (const n of g.nodes) {
+    const def = opDef(n.op);
+    const ins = n.inputs.map((t) => (t === '' ? undefined : consts.get(t)));
+    const foldable = def && n.inputs.every((t, i) => t === '' || ins[i]) && n.op !== 'Dropout' && n.op !== 'NonMaxSuppression';
+    if (foldable) {
+      const outs = await def.run(ins, n, { opset: g.opset });
+      if (outs.every((o) => sizeOf(o.shape) <= FOLD_LIMIT)) {
+        n.outputs.forEach((o, i) => o && outs[i] && consts.set(o, outs[i]));
+        continue;
+      }
+    }
+    nodes.push(n);
+  }
+  return dropDead({ ...g, nodes, consts });
+}
+
+/** Removes nodes nothing reads on the way to the outputs, and constants no node reads. */
+export function dropDead(g: Graph): Graph {
+  const live = new Set(g.outputs.map((o) => o.name));
+  const nodes: Node[] = [];
+  for (let i = g.nodes.length - 1; i >= 0; i--) {
+    const n = g.nodes[i];
+    if (!n.outputs.some((o) => live.has(o))) continue;
+    nodes.unshift(n);
+    for (const t of n.inputs) live.add(t);
+  }
+  const consts = new Map([...g.consts].filter(([k]) => live.has(k)));
+  return { ...g, nodes, consts };
+}
+
+/** Who reads each value. */
+function readers(g: Graph): Map<string, Node[]> {
+  const r = new Map<string, Node[]>();
+  for (const n of g.nodes) for (const t of n.inputs) r.set(t, [...(r.get(t) ?? []), n]);
+  for (const o of g.outputs) r.set(o.name, [...(r.get(o.name) ?? []), { op: '<output>', name: o.name, inputs: [], outputs: [], attrs: {} }]);
+  return r;
+}
+
+/**
+ * Folds a BatchNormalization (inference form, constant parameters) that alone reads a Conv's
+ * output into the Conv's weights and bias; then moves an activation that alone reads a Conv or
+ * Gemm output into it (`_act`). Conv and Gemm kernels, reference and wasm, apply it.
+ */
+export function fuse(g: Graph): Graph {
+  const consts = new Map(g.consts);
+  let nodes = g.nodes.slice();
+  const only = (t: string, op: string) => {
+    const r = readers({ ...g, nodes });
+    const rs = r.get(t) ?? [];
+    return rs.length === 1 && rs[0].op === op ? rs[0] : undefined;
+  };
+  const renamed = (from: Node, to: string): Node => ({ ...from, outputs: [to] });
+  for (const conv of nodes.slice()) {
+    if (conv.op !== 'Conv' || !consts.has(conv.inputs[1]) || (conv.inputs[2] && !consts.has(conv.inputs[2]))) continue;
+    const bn = only(conv.outputs[0], 'BatchNormalization');
+    if (!bn || bn.outputs.length > 1 && bn.outputs.slice(1).some((o) => o) || bn.attrs.training_mode === 1 || !bn.inputs.slice(1).every((t) => consts.has(t))) continue;
+    const w = consts.get(conv.inputs[1])!;
+    if (w.dtype !== 'float32') continue;
+    const [s, b, m, v] = bn.inputs.slice(1).map((t) => consts.get(t)!.data as Float32Array);
+    const eps = (bn.attrs.epsilon as number | undefined) ?? 1e-5;
+    const O = w.shape[0], K = sizeOf(w.shape) / O;
+    const nw = zeros('float32', w.shape), nb = zeros('float32', [O]);
+    const oldB = conv.inputs[2] ? consts.get(conv.inputs[2])!.data as Float32Array : null;
+    for (let o = 0; o < O; o++) {
+      const k = s[o] / Math.sqrt(v[o] + eps);
+      for (let i = o * K; i < (o + 1) * K; i++) (nw.data as Float32Array)[i] = (w.data as Float32Array)[i] * k;
+      (nb.data as Float32Array)[o] = ((oldB ? oldB[o] : 0) - m[o]) * k + b[o];
+    }
+    const wName = `${conv.name}:W+bn`, bName = `${conv.name}:B+bn`;
+    consts.set(wName, nw);
+    consts.set(bName, nb);
+    const fused = { ...renamed(conv, bn.outputs[0]), inputs: [conv.inputs[0], wName, bName] };
+    nodes = nodes.filter((n) => n !== bn).map((n) => (n === conv ? fused : n));
+  }
+  for (const prod of nodes.slice()) {
+    if ((prod.op !== 'Conv' && prod.op !== 'Gemm') || prod.attrs._act) continue;
+    const r = readers({ ...g, nodes }).get(prod.outputs[0]) ?? [];
+    const act = r.length === 1 && FUSABLE.includes(r[0].op) ? r[0] : undefined;
+    if (!act) continue;
+    const attrs = activationAttrs(act, consts);
+    if (!attrs) continue;
+    const fused = { ...renamed(prod, act.outputs[0]), attrs: { ...prod.attrs, ...attrs } };
+    nodes = nodes.filter((n) => n !== act).map((n) => (n === prod ? fused : n));
+  }
+  return dropDead({ ...g, nodes, consts });
+}
+
+function activationAttrs(n: Node, consts: Map<string, Tensor>): Record<string, number | string> | undefined {
+  switch (n.op) {
+    case 'Relu': return { _act: 'relu' };
+    case 'Sigmoid': return { _act: 'sigmoid' };
+    case 'HardSwish': return { _act: 'hardswish' };
+    case 'Tanh': return { _act: 'tanh' };
+    case 'LeakyRelu': return { _act: 'leaky', _alpha: (n.attrs.alpha as number | undefined) ?? 0.01 };
+    case 'Clip': {
+      const bound = (i: number, attr: string, dflt: number) => {
+        const t = n.inputs[i];
+        if (t) return consts.has(t) ? numberAt(consts.get(t)!, 0) : undefined;
+        return (n.attrs[attr] as number | undefined) ?? dflt;
+      };
+      const min = bound(1, 'min', -Infinity), max = bound(2, 'max', Infinity);
+      return min === undefined || max === undefined ? undefined : { _act: 'clip', _min: min, _max: max };
+    }
+    default: return undefined;
+  }
+}
+
+/** The import-time passes, in order. */
+export async function optimizeGraph(g: Graph): Promise<Graph> {
+  return fuse(await foldConstants(g));
+}

@@ -1,0 +1,156 @@
+import { ArgumentError } from '../errors.js';
+import { topoSort, type Graph, type Node, type ValueInfo } from '../ir/graph.js';
+import { checkTensor, sizeOf, type Tensor } from '../ir/tensor.js';
+import { kernelsFor, opDef, type Kernel, type OpContext } from '../ops/index.js';
+import { fail } from '../ops/registry.js';
+import '../kernels/index.js';
+import { releases } from './memory.js';
+import { rangeOf, type QuantOptions, type Range } from '../kernels/wasm/int-conv.js';
+
+export interface RunOptions {
+  /** 'auto' (default): the registered fast kernels where they apply, the reference elsewhere; 'ref': reference kernels only. */
+  backend?: 'auto' | 'ref';
+  threads?: number;
+  /** Filled with one entry per node run, in run order. */
+  profile?: NodeTiming[];
+  /** Run every Conv and Gemm on activation codes of this many bits (see QuantOptions). */
+  quant?: QuantOptions;
+  /** Calibration: widened to the range every Conv and Gemm input took. */
+  observe?: Map<string, Range>;
+}
+
+export interface NodeTiming { node: string; op: string; kernel: string; ms: number; shape: number[] }
+
+/** What one input-shape signature resolved to: the kernel each node runs, and every value's shape. */
+interface Plan { kernels: (Kernel | null)[]; shapes: Map<string, number[]> }
+
+/**
+ * Runs an IR graph: any inputs and outputs, sizes bound per call. The first call for a set of
+ * input shapes picks each node's kernel (and records every shape); later calls with the same
+ * shapes reuse that plan.
+ */
+export class Session {
+  readonly nodes: Node[];
+  private readonly plans = new Map<string, Plan>();
+  private readonly lastUse = new Map<string, number>();
+
+  constructor(readonly graph: Graph) {
+    this.nodes = topoSort(graph);
+    const known = new Set<string>([...graph.inputs.map((i) => i.name), ...graph.consts.keys(), '']);
+    this.nodes.forEach((n, i) => {
+      const def = opDef(n.op) ?? fail(n, 'unknown op');
+      if (n.inputs.length < def.inputs[0] || n.inputs.length > def.inputs[1]) fail(n, `has ${n.inputs.length} inputs; the op takes ${def.inputs[0]}..${def.inputs[1]}`);
+      for (const t of n.inputs) {
+        if (!known.has(t)) fail(n, `reads ${t}, which no input, constant or earlier node provides`);
+        this.lastUse.set(t, i);
+      }
+      for (const o of n.outputs) known.add(o);
+    });
+    for (const o of graph.outputs) if (!known.has(o.name)) throw new ArgumentError('graph', o.name, 'a graph whose outputs are produced by its nodes');
+  }
+
+  get inputs(): ValueInfo[] {
+    return this.graph.inputs;
+  }
+
+  get outputs(): ValueInfo[] {
+    return this.graph.outputs;
+  }
+
+  /** Shapes of every value for the last run with these input shapes (undefined before one). */
+  shapesFor(feeds: Record<string, Tensor>): Map<string, number[]> | undefined {
+    return this.plans.get(signature(this.graph.inputs, feeds))?.shapes;
+  }
+
+  async run(feeds: Record<string, Tensor>, opts: RunOptions = {}): Promise<Record<string, Tensor>> {
+    const g = this.graph;
+    checkFeeds(g.inputs, feeds);
+    const key = `${signature(g.inputs, feeds)}|${opts.backend ?? 'auto'}|${opts.quant?.bits ?? 0}`;
+    let plan = this.plans.get(key);
+    const fresh = !plan;
+    plan ??= { kernels: [], shapes: new Map() };
+    const ctx: OpContext = { opset: g.opset, threads: opts.threads, quant: opts.quant };
+    const values = new Map<string, Tensor>();
+    for (const i of g.inputs) values.set(i.name, feeds[i.name]);
+    const outputs = new Set(g.outputs.map((o) => o.name));
+    const held = () => new Set([...values.values()].map((v) => v.data));
+    try {
+      for (let i = 0; i < this.nodes.length; i++) {
+        const n = this.nodes[i];
+        const ins = n.inputs.map((t) => (t === '' ? undefined : values.get(t) ?? g.consts.get(t)));
+        if (fresh) plan.kernels[i] = opts.backend === 'ref' ? null : kernelsFor(n.op).find((k) => k.supports(ins, n, ctx)) ?? null;
+        const k = plan.kernels[i];
+        if (opts.observe && (n.op === 'Conv' || n.op === 'Gemm') && ins[0]?.dtype === 'float32') {
+          const r = rangeOf(ins[0].data as Float32Array), was = opts.observe.get(n.inputs[0]);
+          opts.observe.set(n.inputs[0], was ? [Math.min(was[0], r[0]), Math.max(was[1], r[1])] : r);
+        }
+        const t0 = performance.now();
+        const outs = k ? await k.run(ins, n, ctx) : await opDef(n.op)!.run(ins, n, ctx);
+        n.outputs.forEach((o, j) => {
+          if (o === '') return;
+          if (!outs[j]) fail(n, `produced no output ${j} (${o})`);
+          values.set(o, outs[j]);
+          if (fresh) plan!.shapes.set(o, outs[j].shape);
+        });
+        opts.profile?.push({ node: n.name, op: n.op, kernel: k ? `${k.backend}:${k.variant}` : 'ref', ms: performance.now() - t0, shape: outs[0]?.shape ?? [] });
+        // Values whose last reader this was are dropped; wasm memory behind them is freed once no value holds it.
+        for (const t of n.inputs) {
+          if (this.lastUse.get(t) !== i || outputs.has(t) || !values.has(t)) continue;
+          const d = values.get(t)!.data;
+          values.delete(t);
+          const release = releases.get(d);
+          if (release && !held().has(d)) {
+            releases.delete(d);
+            release();
+          }
+        }
+      }
+      if (fresh) this.plans.set(key, plan);
+      const result: Record<string, Tensor> = {};
+      for (const o of g.outputs) {
+        const v = values.get(o.name) ?? g.consts.get(o.name) ?? feeds[o.name];
+        // Outputs never point into wasm memory or at a constant the caller could change.
+        result[o.name] = releases.has(v.data) || g.consts.get(o.name) === v ? { ...v, data: v.data.slice() } : v;
+      }
+      return result;
+    } finally {
+      // Results were copied out of wasm memory above: everything still held there goes.
+      for (const v of values.values()) {
+        const release = releases.get(v.data);
+        if (release) {
+          releases.delete(v.data);
+          release();
+        }
+      }
+    }
+  }
+}
+
+function signature(inputs: ValueInfo[], feeds: Record<string, Tensor>): string {
+  return inputs.map((i) => `${feeds[i.name]?.dtype}[${feeds[i.name]?.shape}]`).join(';');
+}
+
+/** Every declared input present, of its dtype and rank, fixed sizes equal, named sizes bound consistently. */
+export function checkFeeds(inputs: ValueInfo[], feeds: Record<string, Tensor>): void {
+  if (typeof feeds !== 'object' || feeds === null) throw new ArgumentError('feeds', feeds, `an object mapping ${inputs.map((i) => i.name).join(', ')} to tensors`);
+  const bound = new Map<string, number>();
+  for (const i of inputs) {
+    const t = feeds[i.name];
+    if (t === undefined) throw new ArgumentError(`feeds["${i.name}"]`, t, `a ${i.dtype} tensor${i.shape ? ` of shape [${i.shape}]` : ''} (the model's inputs: ${inputs.map((x) => x.name).join(', ')})`);
+    checkTensor(t, `feeds["${i.name}"]`);
+    const want = `a ${i.dtype} tensor${i.shape ? ` of shape [${i.shape}]` : ''}`;
+    if (t.dtype !== i.dtype) throw new ArgumentError(`feeds["${i.name}"].dtype`, t.dtype, want);
+    if (i.shape) {
+      if (t.shape.length !== i.shape.length) throw new ArgumentError(`feeds["${i.name}"].shape`, t.shape, want);
+      i.shape.forEach((d, k) => {
+        const got = t.shape[k];
+        if (typeof d === 'number' ? d >= 0 && got !== d : (bound.get(d) ?? got) !== got) {
+          throw new ArgumentError(`feeds["${i.name}"].shape`, t.shape, `${want}${typeof d === 'string' ? ` with ${d} = ${bound.get(d)} as in the other inputs` : ''}`);
+        }
+        if (typeof d === 'string') bound.set(d, got);
+      });
+    }
+    if (sizeOf(t.shape) !== t.data.length) throw new ArgumentError(`feeds["${i.name}"].data`, t.data, `${sizeOf(t.shape)} elements`);
+  }
+  for (const k of Object.keys(feeds)) if (!inputs.some((i) => i.name === k)) throw new ArgumentError('feeds', k, `only the model's inputs: ${inputs.map((i) => i.name).join(', ')}`);
+}
