@@ -12,6 +12,7 @@ import { webCommand } from './web.js';
 import { exportCommand } from './export.js';
 import { importCommand, runCommand } from './import.js';
 import { conformanceCommand, inspectCommand } from './inspect.js';
+import { checkModelsCommand } from '../bench/real-models.js';
 import { benchModelsCommand } from '../bench/models.js';
 import { runOrder, runProfile } from '../bench/worker.js';
 
@@ -54,6 +55,10 @@ Commands:
                             a model's inputs, outputs, op histogram, parameters and multiply-accumulates
   conformance [--dir DIR] [--report FILE] [--json] [--backend auto|ref]
                             ONNX's backend conformance tests (Debian's libonnx-testdata) through the runtime
+  check-models [--photos DIR] [--models a,b] [--time] [--runs N] [--report FILE] [--json FILE]
+                            real pretrained models from npm packages and PyTorch exports: each output
+                            against tfjs / onnxruntime on a photo; --time: speed against tfjs-backend-wasm
+                            and onnxruntime-web
       preprocessing flags:  --size WxH --resize bilinear|nearest --align-corners --scale X --offset X
                             --mean R,G,B --std R,G,B --channels rgb|bgr|gray
   bench-models --photos DIR [--models mobilenet_v2,mobilenet_v2_mid,inception_v3] [--bits 8,4] [--runs N]
@@ -78,6 +83,7 @@ const commands: Record<string, (argv: string[]) => unknown> = {
   run: runCommand,
   inspect: inspectCommand,
   conformance: conformanceCommand,
+  'check-models': checkModelsCommand,
   web: webCommand,
   export: exportCommand,
   // Internal: the bench runs every implementation in a child process of its own.

@@ -9,6 +9,8 @@ export interface TfjsArtifacts {
   /** All shards of all groups, concatenated in manifest order. */
   weightData: Uint8Array;
   format?: string;
+  /** A graph model's named inputs and outputs ({ inputs: { key: { name: 'tensor:0' } }, outputs: ... }), where the converter wrote them. */
+  signature?: { inputs?: Record<string, { name?: string }>; outputs?: Record<string, { name?: string }> };
 }
 
 interface WeightSpec {
@@ -516,5 +518,5 @@ export async function readTfjs(path: string): Promise<TfjsArtifacts> {
     weightData.set(p, at);
     at += p.length;
   }
-  return { modelTopology: json.modelTopology, weightsManifest: json.weightsManifest, weightData, format: json.format };
+  return { modelTopology: json.modelTopology, weightsManifest: json.weightsManifest, weightData, format: json.format, signature: json.signature ?? json.userDefinedMetadata?.signature };
 }

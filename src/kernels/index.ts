@@ -2,3 +2,5 @@
 import './wasm/int-conv.js';
 import './wasm/float.js';
 import './js/elementwise.js';
+import './js/reduce.js';
+import './js/movement.js';

@@ -237,7 +237,14 @@ export async function importModel(src: string | Uint8Array, opts: ImportOptions 
   let stored: Partial<Preprocess> | undefined;
   if (typeof src === 'string' && /\.(json|[cm]?js)$/i.test(src)) {
     const { readTfjs, tfjsToGraph } = await import('../formats/tfjs.js');
-    graph = lowerLegacy(tfjsToGraph(await readTfjs(src)));
+    const artifacts = await readTfjs(src);
+    if (Array.isArray((artifacts.modelTopology as { node?: unknown })?.node)) {
+      const { tfjsGraphToIr } = await import('../formats/tfjs-graph.js');
+      graph = tfjsGraphToIr(artifacts);
+    } else {
+      const { optimize } = await import('../graph/optimize.js');
+      graph = lowerLegacy(optimize(tfjsToGraph(artifacts)));
+    }
     source = 'tfjs';
     layout = 'nhwc';
   } else {

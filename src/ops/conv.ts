@@ -38,7 +38,7 @@ export function convRef(node: Node, x: Tensor, w: Tensor, b: Tensor | undefined)
  * An activation the fusion pass moved into a Conv or Gemm (attributes `_act`, `_min`, `_max`,
  * `_alpha`: names no ONNX op uses), applied to the op's output by every kernel of it.
  */
-export interface FusedActivation { kind: 'none' | 'relu' | 'clip' | 'leaky' | 'sigmoid' | 'hardswish' | 'tanh'; min: number; max: number; alpha: number }
+export interface FusedActivation { kind: 'none' | 'relu' | 'clip' | 'leaky' | 'sigmoid' | 'hardswish' | 'tanh' | 'silu'; min: number; max: number; alpha: number }
 
 export const FUSABLE = ['Relu', 'Clip', 'LeakyRelu', 'Sigmoid', 'HardSwish', 'Tanh'];
 
@@ -48,18 +48,20 @@ export function fusedActivation(node: Node): FusedActivation {
 }
 
 export function applyFusedActivation(a: FusedActivation, y: Float32Array): void {
-  const { min, max, alpha } = a;
-  for (let i = 0; i < y.length; i++) {
-    const v = y[i];
-    switch (a.kind) {
-      case 'relu': y[i] = v > 0 ? v : 0; break;
-      case 'clip': y[i] = v < min ? min : v > max ? max : v; break;
-      case 'leaky': y[i] = v >= 0 ? v : v * alpha; break;
-      case 'sigmoid': y[i] = 1 / (1 + Math.exp(-v)); break;
-      case 'hardswish': y[i] = v * Math.max(0, Math.min(1, v / 6 + 0.5)); break;
-      case 'tanh': y[i] = Math.tanh(v); break;
-      default:
-    }
+  const { min, max, alpha } = a, n = y.length;
+  // One loop per kind: no branch on the kind per element.
+  switch (a.kind) {
+    case 'relu': for (let i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0; break;
+    case 'clip': for (let i = 0; i < n; i++) y[i] = y[i] < min ? min : y[i] > max ? max : y[i]; break;
+    case 'leaky': for (let i = 0; i < n; i++) y[i] = y[i] >= 0 ? y[i] : y[i] * alpha; break;
+    case 'sigmoid': for (let i = 0; i < n; i++) y[i] = 1 / (1 + Math.exp(-y[i])); break;
+    case 'hardswish': for (let i = 0; i < n; i++) {
+      const v = y[i], g = v / 6 + 0.5;
+      y[i] = g <= 0 ? 0 : g >= 1 ? v : v * g;
+    } break;
+    case 'tanh': for (let i = 0; i < n; i++) y[i] = Math.tanh(y[i]); break;
+    case 'silu': for (let i = 0; i < n; i++) y[i] = y[i] / (1 + Math.exp(-y[i])); break;
+    default:
   }
 }
 
@@ -72,6 +74,29 @@ defineOp({
   },
 });
 
+/** A ConvTranspose's output size and the padding it implies (explicit, auto_pad or output_shape), per spatial axis. */
+export function transposeGeometry(node: Node, xs: number[], ws: number[]): { out: number[]; begin: number[]; end: number[]; strides: number[]; dilations: number[] } {
+  const r = xs.length - 2, spatial = xs.slice(2), kernel = (node.attrs.kernel_shape as number[] | undefined) ?? ws.slice(2);
+  const strides = (node.attrs.strides as number[] | undefined) ?? spatial.map(() => 1);
+  const dil = (node.attrs.dilations as number[] | undefined) ?? spatial.map(() => 1);
+  const outPad = (node.attrs.output_padding as number[] | undefined) ?? spatial.map(() => 0);
+  let pads = (node.attrs.pads as number[] | undefined) ?? new Array(2 * r).fill(0);
+  const autoPad = (node.attrs.auto_pad as string | undefined) ?? 'NOTSET';
+  const full = spatial.map((d, i) => strides[i] * (d - 1) + outPad[i] + (kernel[i] - 1) * dil[i] + 1);
+  const given = node.attrs.output_shape as number[] | undefined;
+  let out: number[];
+  if (given || autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+    out = given ? given.slice(-r) : spatial.map((d, i) => d * strides[i]);
+    const total = full.map((f, i) => f - out[i]);
+    const lower = autoPad === 'SAME_LOWER';
+    // A negative total (output_shape beyond the full size) adds zero rows at the end.
+    const beginP = total.map((t) => Math.max(0, lower ? Math.ceil(t / 2) : Math.floor(t / 2)));
+    pads = [...beginP, ...total.map((t, i) => t - beginP[i])];
+  } else out = full.map((f, i) => f - pads[i] - pads[i + r]);
+  if (out.some((o) => o < 1)) fail(node, `output size [${out}] is empty`);
+  return { out, begin: pads.slice(0, r), end: pads.slice(r), strides, dilations: dil };
+}
+
 defineOp({
   op: 'ConvTranspose', inputs: [2, 3],
   run(ins, node) {
@@ -81,24 +106,8 @@ defineOp({
     const [N, C] = x.shape, [Cw, Og] = w.shape, O = Og * g;
     const r = x.shape.length - 2, spatial = x.shape.slice(2), kernel = (node.attrs.kernel_shape as number[] | undefined) ?? w.shape.slice(2);
     if (Cw !== C || C % g || w.shape.length !== x.shape.length) fail(node, `weight [${w.shape}] does not fit input [${x.shape}] with ${g} groups`);
-    const strides = (node.attrs.strides as number[] | undefined) ?? spatial.map(() => 1);
-    const dil = (node.attrs.dilations as number[] | undefined) ?? spatial.map(() => 1);
-    const outPad = (node.attrs.output_padding as number[] | undefined) ?? spatial.map(() => 0);
-    let pads = (node.attrs.pads as number[] | undefined) ?? new Array(2 * r).fill(0);
-    const autoPad = (node.attrs.auto_pad as string | undefined) ?? 'NOTSET';
-    const full = spatial.map((d, i) => strides[i] * (d - 1) + outPad[i] + (kernel[i] - 1) * dil[i] + 1);
-    const given = node.attrs.output_shape as number[] | undefined;
-    let out: number[];
-    if (given || autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
-      out = given ? given.slice(-r) : spatial.map((d, i) => d * strides[i]);
-      pads = [];
-      const total = full.map((f, i) => f - out[i]);
-      const lower = autoPad === 'SAME_LOWER';
-      // A negative total (output_shape beyond the full size) adds zero rows at the end.
-      const beginP = total.map((t) => Math.max(0, lower ? Math.ceil(t / 2) : Math.floor(t / 2)));
-      pads = [...beginP, ...total.map((t, i) => t - beginP[i])];
-    } else out = full.map((f, i) => f - pads[i] - pads[i + r]);
-    if (out.some((o) => o < 1)) fail(node, `output size [${out}] is empty`);
+    const { strides, dilations: dil, begin, end, out } = transposeGeometry(node, x.shape, w.shape);
+    const pads = [...begin, ...end];
     const y = zeros('float32', [N, O, ...out]);
     const xd = x.data as Float32Array, wd = w.data as Float32Array, yd = y.data as Float32Array;
     const S = sizeOf(spatial), K = sizeOf(kernel), P = sizeOf(out), Cg = C / g;

@@ -50,3 +50,33 @@ defineOp({
     return [take(x, ix.shape.slice(), idx)];
   },
 });
+
+/** GatherND: index tuples into the leading axes of data (after batch_dims shared axes). */
+defineOp({
+  op: 'GatherND', inputs: [2, 2],
+  run(ins, node) {
+    const x = need(ins, 0, node), ix = need(ins, 1, node);
+    checkDType(node, ix, ['int32', 'int64'], 'indices');
+    const b = attrInt(node, 'batch_dims', 0), r = x.shape.length, q = ix.shape.length;
+    const k = ix.shape[q - 1];
+    if (b < 0 || b >= Math.min(r, q) || k === undefined || k > r - b || ix.shape.slice(0, b).some((d, i) => d !== x.shape[i])) fail(node, `indices [${ix.shape}] do not index data [${x.shape}] with batch_dims ${b}`);
+    const xs = stridesOf(x.shape), v = numbers(ix);
+    const batch = sizeOf(x.shape.slice(0, b)), tuples = sizeOf(ix.shape.slice(b, q - 1)), inner = sizeOf(x.shape.slice(b + k));
+    const idx = new Int32Array(batch * tuples * inner);
+    let p = 0;
+    for (let bi = 0; bi < batch; bi++) {
+      for (let t = 0; t < tuples; t++) {
+        let off = bi * (b ? xs[b - 1] : 0);
+        for (let j = 0; j < k; j++) {
+          const D = x.shape[b + j];
+          let c = v[((bi * tuples + t) * k) + j];
+          if (c < 0) c += D;
+          if (!(c >= 0 && c < D)) fail(node, `index ${v[((bi * tuples + t) * k) + j]} is outside [-${D}, ${D})`);
+          off += c * xs[b + j];
+        }
+        for (let i = 0; i < inner; i++) idx[p++] = off + i;
+      }
+    }
+    return [take(x, [...ix.shape.slice(0, q - 1), ...x.shape.slice(b + k)], idx)];
+  },
+});

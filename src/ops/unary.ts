@@ -34,11 +34,13 @@ const FLOAT: Record<string, Fn> = {
   Tanh: plain(Math.tanh), Exp: plain(Math.exp), Log: plain(Math.log), Sqrt: plain(Math.sqrt), Erf: plain(erf),
   Sin: plain(Math.sin), Cos: plain(Math.cos), Tan: plain(Math.tan), Asin: plain(Math.asin), Acos: plain(Math.acos), Atan: plain(Math.atan),
   Sinh: plain(Math.sinh), Cosh: plain(Math.cosh), Asinh: plain(Math.asinh), Acosh: plain(Math.acosh), Atanh: plain(Math.atanh),
-  Reciprocal: plain((v) => 1 / v), Floor: plain(Math.floor), Ceil: plain(Math.ceil), Round: plain(roundEven),
+  Reciprocal: plain((v) => 1 / v),
   Softplus: plain((v) => (v > 20 ? v : Math.log1p(Math.exp(v)))),
   Softsign: plain((v) => v / (1 + Math.abs(v))),
   HardSwish: plain((v) => v * Math.max(0, Math.min(1, v / 6 + 0.5))),
   Mish: plain((v) => v * Math.tanh(v > 20 ? v : Math.log1p(Math.exp(v)))),
+  // x * sigmoid(x): what the fusion pass makes of that pair where no Conv takes it (no ONNX op of its own).
+  _SiLU: plain((v) => v / (1 + Math.exp(-v))),
   LeakyRelu: (n) => {
     const a = attrFloat(n, 'alpha', 0.01);
     return (v) => (v >= 0 ? v : v * a);
@@ -71,6 +73,7 @@ const FLOAT: Record<string, Fn> = {
 /** Functions defined for numbers of any dtype (the result keeps the input's dtype). */
 const ANY: Record<string, Fn> = {
   Abs: plain(Math.abs), Neg: plain((v) => -v), Sign: plain(Math.sign), Identity: plain((v) => v),
+  Floor: plain(Math.floor), Ceil: plain(Math.ceil), Round: plain(roundEven),
 };
 
 const NUMERIC = ['float32', 'int32', 'int64', 'uint8', 'int8'];

@@ -2,6 +2,7 @@ import type { Graph, Node } from '../ir/graph.js';
 import { numberAt, sizeOf, zeros, type Tensor } from '../ir/tensor.js';
 import { FUSABLE } from '../ops/conv.js';
 import { opDef } from '../ops/index.js';
+import { sinkTransposes } from './layout.js';
 
 /** Largest tensor constant folding may create (elements): bigger results stay computed at run time. */
 const FOLD_LIMIT = 1 << 22;
@@ -87,10 +88,12 @@ export function fuse(g: Graph): Graph {
     const fused = { ...renamed(conv, bn.outputs[0]), inputs: [conv.inputs[0], wName, bName] };
     nodes = nodes.filter((n) => n !== bn).map((n) => (n === conv ? fused : n));
   }
+  nodes = foldChannelAffine(nodes, consts, g);
+  nodes = swishPatterns(nodes, consts, g);
   for (const prod of nodes.slice()) {
     if ((prod.op !== 'Conv' && prod.op !== 'Gemm') || prod.attrs._act) continue;
     const r = readers({ ...g, nodes }).get(prod.outputs[0]) ?? [];
-    const act = r.length === 1 && FUSABLE.includes(r[0].op) ? r[0] : undefined;
+    const act = r.length === 1 && (FUSABLE.includes(r[0].op) || r[0].op === '_SiLU') ? r[0] : undefined;
     if (!act) continue;
     const attrs = activationAttrs(act, consts);
     if (!attrs) continue;
@@ -106,6 +109,7 @@ function activationAttrs(n: Node, consts: Map<string, Tensor>): Record<string, n
     case 'Sigmoid': return { _act: 'sigmoid' };
     case 'HardSwish': return { _act: 'hardswish' };
     case 'Tanh': return { _act: 'tanh' };
+    case '_SiLU': return { _act: 'silu' };
     case 'LeakyRelu': return { _act: 'leaky', _alpha: (n.attrs.alpha as number | undefined) ?? 0.01 };
     case 'Clip': {
       const bound = (i: number, attr: string, dflt: number) => {
@@ -120,7 +124,101 @@ function activationAttrs(n: Node, consts: Map<string, Tensor>): Record<string, n
   }
 }
 
+/** A constant's single value, if it holds one (any shape of one element). */
+function scalarOf(consts: Map<string, Tensor>, t: string | undefined): number | undefined {
+  const c = t ? consts.get(t) : undefined;
+  return c && c.data.length === 1 && c.dtype === 'float32' ? (c.data as Float32Array)[0] : undefined;
+}
+
+/**
+ * A Mul or Add of a constant that is one value per output channel (or one value) right after
+ * a Conv that alone feeds it: folded into the Conv's weights and bias.
+ */
+function foldChannelAffine(nodes: Node[], consts: Map<string, Tensor>, g: Graph): Node[] {
+  for (let changed = true; changed;) {
+    changed = false;
+    const r = readers({ ...g, nodes });
+    for (const conv of nodes) {
+      if (conv.op !== 'Conv' || conv.attrs._act || !consts.has(conv.inputs[1]) || (conv.inputs[2] && !consts.has(conv.inputs[2]))) continue;
+      const rs = r.get(conv.outputs[0]) ?? [];
+      const next = rs.length === 1 && (rs[0].op === 'Mul' || rs[0].op === 'Add') ? rs[0] : undefined;
+      if (!next) continue;
+      const other = next.inputs[0] === conv.outputs[0] ? next.inputs[1] : next.inputs[0];
+      const c = consts.get(other), w = consts.get(conv.inputs[1])!;
+      const O = w.shape[0];
+      // Per channel: [O, 1, 1], [1, O, 1, 1] (rank <= 4, every other axis 1), or one value.
+      const perChannel = c && c.dtype === 'float32' && (c.data.length === 1 || (c.data.length === O && c.shape.length >= 3 && c.shape[c.shape.length - 3] === O));
+      if (!perChannel || w.dtype !== 'float32') continue;
+      const v = (o: number) => (c!.data.length === 1 ? (c!.data as Float32Array)[0] : (c!.data as Float32Array)[o]);
+      const K = sizeOf(w.shape) / O;
+      const oldB = conv.inputs[2] ? consts.get(conv.inputs[2])!.data as Float32Array : new Float32Array(O);
+      const nw = next.op === 'Mul' ? zeros('float32', w.shape) : w, nb = zeros('float32', [O]);
+      for (let o = 0; o < O; o++) {
+        if (next.op === 'Mul') for (let i = o * K; i < (o + 1) * K; i++) (nw.data as Float32Array)[i] = (w.data as Float32Array)[i] * v(o);
+        (nb.data as Float32Array)[o] = next.op === 'Mul' ? oldB[o] * v(o) : oldB[o] + v(o);
+      }
+      const wName = `${conv.name}:W*`, bName = `${conv.name}:B+${next.name}`;
+      consts.set(wName, nw);
+      consts.set(bName, nb);
+      const fused = { ...conv, inputs: [conv.inputs[0], wName, bName], outputs: next.outputs };
+      nodes = nodes.filter((n) => n !== next).map((n) => (n === conv ? fused : n));
+      changed = true;
+      break;
+    }
+  }
+  return nodes;
+}
+
+/**
+ * Swish-like activations written out op by op: x * clip(x + 3, 0, 6) / 6 and x * HardSigmoid(x)
+ * (1/6, 1/2) become HardSwish; x * sigmoid(x) after a Conv becomes the Conv's `_act` 'silu'.
+ */
+function swishPatterns(nodes: Node[], consts: Map<string, Tensor>, g: Graph): Node[] {
+  const producer = () => new Map(nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
+  const single = (t: string) => (readers({ ...g, nodes }).get(t) ?? []).length;
+  for (let changed = true; changed;) {
+    changed = false;
+    const p = producer();
+    for (const mul of nodes) {
+      if (mul.op !== 'Mul' && mul.op !== 'Div') continue;
+      // y = (x * clip(x + 3, 0, 6)) / 6, or * (1/6)
+      const scale = mul.op === 'Div' ? 1 / (scalarOf(consts, mul.inputs[1]) ?? NaN) : scalarOf(consts, mul.inputs[1]) ?? scalarOf(consts, mul.inputs[0]);
+      const inner = p.get(mul.inputs[scalarOf(consts, mul.inputs[0]) !== undefined ? 1 : 0]);
+      if (scale !== undefined && Math.abs(scale - 1 / 6) < 1e-6 && inner?.op === 'Mul' && single(inner.outputs[0]) === 1) {
+        for (const k of [0, 1]) {
+          const clip = p.get(inner.inputs[k]), x = inner.inputs[1 - k];
+          const add = clip?.op === 'Clip' ? p.get(clip.inputs[0]) : undefined;
+          const lo = clip && (clip.inputs[1] ? scalarOf(consts, clip.inputs[1]) : clip.attrs.min as number | undefined);
+          const hi = clip && (clip.inputs[2] ? scalarOf(consts, clip.inputs[2]) : clip.attrs.max as number | undefined);
+          const three = add?.op === 'Add' ? (add.inputs[0] === x ? scalarOf(consts, add.inputs[1]) : add.inputs[1] === x ? scalarOf(consts, add.inputs[0]) : undefined) : undefined;
+          if (lo === 0 && hi === 6 && three === 3 && single(clip!.outputs[0]) === 1 && single(add!.outputs[0]) === 1) {
+            const hs: Node = { op: 'HardSwish', name: mul.name, inputs: [x], outputs: mul.outputs, attrs: {} };
+            nodes = nodes.filter((n) => n !== inner && n !== clip && n !== add).map((n) => (n === mul ? hs : n));
+            changed = true;
+            break;
+          }
+        }
+        if (changed) break;
+      }
+      if (mul.op !== 'Mul') continue;
+      for (const k of [0, 1]) {
+        const gate = p.get(mul.inputs[k]), x = mul.inputs[1 - k];
+        if (!gate || gate.inputs[0] !== x || single(gate.outputs[0]) !== 1) continue;
+        const hardSwish = gate.op === 'HardSigmoid' && Math.abs(((gate.attrs.alpha as number | undefined) ?? 0.2) - 1 / 6) < 1e-6 && ((gate.attrs.beta as number | undefined) ?? 0.5) === 0.5;
+        const silu = gate.op === 'Sigmoid' && p.get(x)?.op === 'Conv' && !p.get(x)!.attrs._act && single(x) === 2;
+        if (!hardSwish && !silu) continue;
+        const fused: Node = { op: hardSwish ? 'HardSwish' : '_SiLU', name: mul.name, inputs: [x], outputs: mul.outputs, attrs: {} };
+        nodes = nodes.filter((n) => n !== gate).map((n) => (n === mul ? fused : n));
+        changed = true;
+        break;
+      }
+      if (changed) break;
+    }
+  }
+  return nodes;
+}
+
 /** The import-time passes, in order. */
 export async function optimizeGraph(g: Graph): Promise<Graph> {
-  return fuse(await foldConstants(g));
+  return fuse(dropDead(sinkTransposes(await foldConstants(g))));
 }

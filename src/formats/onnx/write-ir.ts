@@ -32,11 +32,19 @@ function writeAttr(w: ProtoWriter, name: string, a: AttrValue) {
 
 /** The activation a fusion moved into a node, as the ONNX node(s) it was. */
 function unfuse(n: Node, extra: Map<string, Tensor>, opset: number): Node[] {
+  if (n.op === '_SiLU') {
+    const gate = `${n.outputs[0]}:sigmoid`;
+    return [{ op: 'Sigmoid', name: `${n.name}:sigmoid`, inputs: n.inputs, outputs: [gate], attrs: {} }, { op: 'Mul', name: n.name, inputs: [n.inputs[0], gate], outputs: n.outputs, attrs: {} }];
+  }
   const a = fusedActivation(n);
   if (a.kind === 'none') return [n];
   const attrs = Object.fromEntries(Object.entries(n.attrs).filter(([k]) => !k.startsWith('_')));
   const mid = `${n.outputs[0]}:pre_act`, out = n.outputs[0];
   const head: Node = { ...n, attrs, outputs: [mid] };
+  if (a.kind === 'silu') {
+    const gate = `${n.outputs[0]}:sigmoid`;
+    return [head, { op: 'Sigmoid', name: `${n.name}:sigmoid`, inputs: [mid], outputs: [gate], attrs: {} }, { op: 'Mul', name: `${n.name}:silu`, inputs: [mid, gate], outputs: [out], attrs: {} }];
+  }
   const op = { relu: 'Relu', clip: 'Clip', leaky: 'LeakyRelu', sigmoid: 'Sigmoid', hardswish: 'HardSwish', tanh: 'Tanh' }[a.kind];
   const inputs = [mid];
   if (a.kind === 'clip' && opset < 11) return [head, { op, name: `${n.name}:act`, inputs, outputs: [out], attrs: { min: a.min, max: a.max } }];

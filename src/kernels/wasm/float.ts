@@ -3,6 +3,7 @@ import type { Node } from '../../ir/graph.js';
 import { sizeOf, type Tensor } from '../../ir/tensor.js';
 import { gemm } from '../../nn/gemm.js';
 import { attrFloat, attrInt, registerKernel, type Inputs } from '../../ops/registry.js';
+import { transposeGeometry } from '../../ops/conv.js';
 import { applyFusedActivation, fusedActivation } from '../../ops/conv.js';
 import { windowOf } from '../../ops/window.js';
 import { releases } from '../../runtime/memory.js';
@@ -41,33 +42,113 @@ registerKernel({
 
 const f32 = (t: Tensor) => ({ data: t.data as Float32Array, shape: t.shape });
 
-/** B^T of a constant weight, laid out once per array. */
+/** b [K][N] as [N][K]; kept per array where `cache` (weights), made fresh otherwise (activations). */
 const transposed = new WeakMap<Float32Array, Float32Array>();
-function transposeOnce(b: Float32Array, K: number, N: number): Float32Array {
-  let t = transposed.get(b);
-  if (!t) {
+function transposeOnce(b: Float32Array, K: number, N: number, cache = true): Float32Array {
+  let t = cache ? transposed.get(b) : undefined;
+  if (!t || t.length !== K * N) {
     t = new Float32Array(K * N);
     for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) t[n * K + k] = b[k * N + n];
-    transposed.set(b, t);
+    if (cache) transposed.set(b, t);
   }
   return t;
 }
 
+/**
+ * Gemm with constant-like B as a pointwise convolution of x^T: the weights are laid out once per
+ * array (as a convolution's) and the output rows (features) split over the threads, where a
+ * plain GEMM on a batch of one would run one thread over a single row of A.
+ */
 registerKernel({
-  op: 'Gemm', backend: 'wasm', variant: 'f32-gemm',
-  supports: (ins, node) => isF32(ins[0]) && isF32(ins[1]) && ins[0].shape.length === 2 && attrInt(node, 'transA', 0) === 0
+  op: 'Gemm', backend: 'wasm', variant: 'f32-pointwise',
+  supports: (ins, node) => isF32(ins[0]) && isF32(ins[1]) && ins[0].shape.length === 2 && ins[1].shape.length === 2 && attrInt(node, 'transA', 0) === 0
     && (ins[2] === undefined || (isF32(ins[2]) && sizeOf(ins[2].shape) === (attrInt(node, 'transB', 0) ? ins[1].shape[0] : ins[1].shape[1]) && ins[2].shape.length <= 2 && (ins[2].shape.length < 2 || ins[2].shape[0] === 1))),
   async run(ins, node, ctx) {
     const a = ins[0]!, b = ins[1]!, c = ins[2];
     const tB = attrInt(node, 'transB', 0) === 1, alpha = attrFloat(node, 'alpha', 1), beta = attrFloat(node, 'beta', 1);
     const [M, K] = a.shape, N = tB ? b.shape[0] : b.shape[1];
-    const y = new Float32Array(M * N);
-    await gemm(a.data as Float32Array, b.data as Float32Array, y, M, N, K, { transB: tB, threads: ctx.threads });
-    const cd = c?.data as Float32Array | undefined;
-    if (alpha !== 1 || cd) for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) y[m * N + n] = alpha * y[m * N + n] + (cd ? beta * cd[n] : 0);
+    // W [N][K] (output features x inputs), scaled by alpha once per array.
+    const w = weightRows(b.data as Float32Array, tB, K, N, alpha);
+    const bias = c ? biasOnce(c.data as Float32Array, beta) : undefined;
+    const xT = M === 1 ? a.data as Float32Array : transposeOnce(a.data as Float32Array, M, K, false);
     const act = fusedActivation(node);
-    if (act.kind !== 'none') applyFusedActivation(act, y);
-    return [{ dtype: 'float32', shape: [M, N], data: y }];
+    const fast = act.kind === 'relu' ? 'relu' : act.kind === 'clip' && act.min === 0 && act.max === 6 ? 'relu6' : 'none';
+    const attrs = { stride: [1, 1], dilation: [1, 1], pad: [0, 0, 0, 0], group: 1, act: fast };
+    const y = await convWasm({ data: xT, shape: [1, K, M, 1] }, { data: w, shape: [N, K, 1, 1] }, bias && { data: bias, shape: [N] }, attrs, [1, N, M, 1], ctx.threads);
+    let out = y.data;
+    if (M > 1) {
+      out = transposeOnce(y.data, N, M, false);
+      y.release?.();
+    } else if (y.release) releases.set(out, y.release);
+    if (fast === 'none' && act.kind !== 'none') applyFusedActivation(act, out);
+    return [{ dtype: 'float32', shape: [M, N], data: out }];
+  },
+});
+
+/** A weight as rows of output features [N][K], times alpha: laid out once per array. */
+const rows = new WeakMap<Float32Array, { key: string; w: Float32Array }>();
+function weightRows(b: Float32Array, transB: boolean, K: number, N: number, alpha: number): Float32Array {
+  const key = `${transB}/${K}/${N}/${alpha}`;
+  const had = rows.get(b);
+  if (had?.key === key) return had.w;
+  const w = transB ? Float32Array.from(b) : transposeOnce(b, K, N, false).slice();
+  if (alpha !== 1) for (let i = 0; i < w.length; i++) w[i] *= alpha;
+  rows.set(b, { key, w });
+  return w;
+}
+
+const scaledBias = new WeakMap<Float32Array, { beta: number; v: Float32Array }>();
+function biasOnce(c: Float32Array, beta: number): Float32Array {
+  if (beta === 1) return c;
+  const had = scaledBias.get(c);
+  if (had?.beta === beta) return had.v;
+  const v = c.map((x) => x * beta);
+  scaledBias.set(c, { beta, v });
+  return v;
+}
+
+/**
+ * ConvTranspose (2-d) as a GEMM and a scatter: columns [O*KH*KW][H*W] = W^T x, then each column
+ * adds into the output pixels its taps reach (col2im).
+ */
+registerKernel({
+  op: 'ConvTranspose', backend: 'wasm', variant: 'f32-gemm-col2im',
+  supports: (ins, node) => isF32(ins[0]) && isF32(ins[1]) && ins[0].shape.length === 4 && ins[1].shape.length === 4 && attrInt(node, 'group', 1) === 1
+    && (ins[2] === undefined || isF32(ins[2])),
+  async run(ins, node, ctx) {
+    const x = ins[0]!, w = ins[1]!, b = ins[2];
+    const [N, C, H, W] = x.shape, [, O, KH, KW] = w.shape;
+    // The geometry (output size and padding) is the reference's.
+    const geo = transposeGeometry(node, x.shape, w.shape);
+    const { out: [OH, OW], begin: [pt, pl], strides: [sh, sw], dilations: [dh, dw] } = geo;
+    const wt = transposeOnce(w.data as Float32Array, C, O * KH * KW, true);
+    const y = new Float32Array(N * O * OH * OW);
+    const cols = new Float32Array(O * KH * KW * H * W);
+    for (let n = 0; n < N; n++) {
+      await gemm(wt, (x.data as Float32Array).subarray(n * C * H * W, (n + 1) * C * H * W), cols, O * KH * KW, H * W, C, { threads: ctx.threads });
+      for (let o = 0; o < O; o++) {
+        const yo = (n * O + o) * OH * OW;
+        for (let kh = 0; kh < KH; kh++) {
+          for (let kw = 0; kw < KW; kw++) {
+            const row = ((o * KH + kh) * KW + kw) * H * W;
+            for (let ih = 0; ih < H; ih++) {
+              const oh = ih * sh - pt + kh * dh;
+              if (oh < 0 || oh >= OH) continue;
+              const base = yo + oh * OW, src = row + ih * W;
+              for (let iw = 0; iw < W; iw++) {
+                const ow = iw * sw - pl + kw * dw;
+                if (ow >= 0 && ow < OW) y[base + ow] += cols[src + iw];
+              }
+            }
+          }
+        }
+      }
+    }
+    if (b) {
+      const bd = b.data as Float32Array;
+      for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) for (let i = (n * O + o) * OH * OW; i < (n * O + o + 1) * OH * OW; i++) y[i] += bd[o];
+    }
+    return [{ dtype: 'float32', shape: [N, O, OH, OW], data: y }];
   },
 });
 

