@@ -61,19 +61,6 @@ function assemble(header: object, blobs: ArrayBufferView[], version: number): Ui
   return out;
 }
 
-export function encodeGraph(graph: Graph, meta: Record<string, unknown> = {}): Uint8Array {
-  let offset = 0;
-  const blobs: Float32Array[] = [];
-  const consts = [...graph.consts].map(([name, c]) => {
-    const e = { name, shape: c.shape, offset, length: c.data.byteLength };
-    offset += c.data.byteLength;
-    blobs.push(c.data);
-    return e;
-  });
-  const { input, output, nodes } = graph;
-  return assemble({ format: 'faster-cnn', version: FCNN_GRAPH_VERSION, graph: { input, output, nodes, consts }, meta }, blobs, FCNN_GRAPH_VERSION);
-}
-
 export function encodeModel(model: Sequential, meta: Record<string, unknown> = {}): Uint8Array {
   let offset = 0;
   const blobs: Float32Array[] = [];

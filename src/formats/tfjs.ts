@@ -1,6 +1,5 @@
 import { GraphBuilder, MAX_ELEMENTS, ModelImportError, halfToFloat, samePads } from '../graph/builder.js';
 import type { Activation, Graph } from '../graph/graph.js';
-import { transpose } from '../graph/ops.js';
 
 /** A TF.js model.json (layers or graph format) with its weight bytes, group by group, shard after shard. */
 export interface TfjsArtifacts {
@@ -104,7 +103,9 @@ function depthwiseToOihw(w: { shape: number[]; data: Float32Array }): { shape: n
 
 /** [R, C] -> [C, R]. */
 function transpose2(w: { shape: number[]; data: Float32Array }): { shape: number[]; data: Float32Array } {
-  return transpose(w, [1, 0]);
+  const [R, C] = w.shape, d = new Float32Array(R * C);
+  for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) d[c * R + r] = w.data[r * C + c];
+  return { shape: [C, R], data: d };
 }
 
 function pair(v: unknown, what: string): [number, number] {

@@ -23,6 +23,8 @@ export interface PredictOptions {
   activationBits?: number;
   /** Imported graphs: one entry per node run, with the kernel that ran it (and for integer layers what 'auto' measured). */
   profile?: NodeProfile[];
+  /** Imported graphs: inner values run() returns besides the outputs, by name. */
+  keep?: string[];
 }
 
 export interface NodeProfile extends NodeTiming {
@@ -102,7 +104,7 @@ export class Model {
     const choices = opts.profile ? new Map<string, { kernel?: string; candidates?: Record<string, number> }>() : undefined;
     const timings: NodeTiming[] | undefined = opts.profile ? [] : undefined;
     const out = await this.session!.run(typed, {
-      threads: opts.threads, profile: timings,
+      threads: opts.threads, profile: timings, keep: opts.keep,
       quant: bits ? { bits, ranges: this.meta.ranges, kernel: opts.kernel, backend: opts.backend, choices } : undefined,
     });
     if (opts.profile && timings) {

@@ -3,18 +3,11 @@ import { numberAt, zeros, type Tensor } from '../ir/tensor.js';
 import { mapBroadcast } from './broadcast.js';
 import { attrFloat, attrStr, checkDType, defineOp, fail, need } from './registry.js';
 
-/** erf to float32 precision: its Taylor series below 0.5, Numerical Recipes' erfc approximation above. */
+/** erf to float32 precision: Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7). */
 export function erf(x: number): number {
-  const a = Math.abs(x);
-  if (a < 0.5) {
-    const t = x * x;
-    return x * (1.128379167095512558 + t * (-0.376126389031837 + t * (0.112837916709551 + t * (-0.0268661706451312 + t * (0.00522397762544 + t * (-0.000854832 + t * 0.000120553))))));
-  }
-  // Fractional error below 1.2e-7.
-  const z = 1 / (1 + 0.5 * a);
-  const r = z * Math.exp(-a * a - 1.26551223 + z * (1.00002368 + z * (0.37409196 + z * (0.09678418 + z * (-0.18628806 + z * (0.27886807
-    + z * (-1.13520398 + z * (1.48851587 + z * (-0.82215223 + z * 0.17087277)))))))));
-  return x >= 0 ? 1 - r : r - 1;
+  const a = Math.abs(x), t = 1 / (1 + 0.3275911 * a);
+  const y = 1 - t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) * Math.exp(-a * a);
+  return x < 0 ? -y : y;
 }
 
 /** Round half to even, as ONNX Round and numpy do. */

@@ -218,7 +218,79 @@ function swishPatterns(nodes: Node[], consts: Map<string, Tensor>, g: Graph): No
   return nodes;
 }
 
+/**
+ * Transformer-style blocks written out op by op (ConvNeXt, ViT exports before opset 17/20):
+ * Pow(x, 2) becomes Mul(x, x); x / sqrt(2) -> Erf -> + 1 -> * x -> * 0.5 becomes Gelu; mean /
+ * variance over the last axis -> normalize -> scale, shift becomes LayerNormalization.
+ */
+function normPatterns(nodes: Node[], consts: Map<string, Tensor>, g: Graph): Node[] {
+  nodes = nodes.map((n) => (n.op === 'Pow' && scalarOf(consts, n.inputs[1]) === 2 ? { ...n, op: 'Mul', inputs: [n.inputs[0], n.inputs[0]] } : n));
+  const other = (n: Node, t: string) => (n.inputs[0] === t ? n.inputs[1] : n.inputs[0]);
+  for (let changed = true; changed;) {
+    changed = false;
+    const p = new Map(nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
+    const r = readers({ ...g, nodes });
+    const only = (t: string) => (r.get(t) ?? []).length === 1;
+    for (const half of nodes) {
+      // Gelu: Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5), the 0.5 on either Mul.
+      if (half.op !== 'Mul') continue;
+      const c = scalarOf(consts, half.inputs[1]) ?? scalarOf(consts, half.inputs[0]);
+      const prod = p.get(half.inputs[scalarOf(consts, half.inputs[1]) !== undefined ? 0 : 1]);
+      if (c !== 0.5 || prod?.op !== 'Mul' || !only(prod.outputs[0])) continue;
+      for (const k of [0, 1]) {
+        const add = p.get(prod.inputs[k]), x = prod.inputs[1 - k];
+        const erf = add?.op === 'Add' ? p.get(add.inputs[scalarOf(consts, add.inputs[1]) === 1 ? 0 : 1]) : undefined;
+        const div = erf?.op === 'Erf' ? p.get(erf.inputs[0]) : undefined;
+        const root = div?.op === 'Div' && div.inputs[0] === x ? scalarOf(consts, div.inputs[1]) : div?.op === 'Mul' && div.inputs[0] === x ? 1 / (scalarOf(consts, div.inputs[1]) ?? NaN) : undefined;
+        if (!add || !erf || !div || root === undefined || Math.abs(root - Math.SQRT2) > 1e-4 || ![add, erf, div].every((n) => only(n.outputs[0]))) continue;
+        const gelu: Node = { op: 'Gelu', name: half.name, inputs: [x], outputs: half.outputs, attrs: {} };
+        nodes = nodes.filter((n) => n !== prod && n !== add && n !== erf && n !== div).map((n) => (n === half ? gelu : n));
+        changed = true;
+        break;
+      }
+      if (changed) break;
+    }
+    if (changed) continue;
+    for (const shift of nodes) {
+      // LayerNormalization over the last axis: Add(Mul(Div(Sub(x, mean), Sqrt(Add(mean(Sub^2), eps))), gamma), beta).
+      if (shift.op !== 'Add') continue;
+      const scale = [0, 1].map((k) => p.get(shift.inputs[k])).find((n) => n?.op === 'Mul');
+      if (!scale || !only(scale.outputs[0])) continue;
+      const beta = other(shift, scale.outputs[0]);
+      const div = [0, 1].map((k) => p.get(scale.inputs[k])).find((n) => n?.op === 'Div');
+      if (!div || !only(div.outputs[0])) continue;
+      const gamma = other(scale, div.outputs[0]);
+      const sub = p.get(div.inputs[0]), sqrt = p.get(div.inputs[1]);
+      const addEps = sqrt?.op === 'Sqrt' ? p.get(sqrt.inputs[0]) : undefined;
+      const eps = addEps?.op === 'Add' ? scalarOf(consts, addEps.inputs[1]) : undefined;
+      const varMean = addEps ? p.get(addEps.inputs[0]) : undefined;
+      const square = varMean?.op === 'ReduceMean' ? p.get(varMean.inputs[0]) : undefined;
+      const mean = sub?.op === 'Sub' ? p.get(sub.inputs[1]) : undefined;
+      const x = sub?.inputs[0];
+      const lastAxis = (n: Node | undefined) => {
+        if (n?.op !== 'ReduceMean' || n.attrs.keepdims === 0) return false;
+        const axes = n.inputs[1] ? consts.get(n.inputs[1]) : undefined;
+        const list = axes ? Array.from(axes.data as BigInt64Array, Number) : (n.attrs.axes as number[] | undefined);
+        return list?.length === 1 && list[0] === -1;
+      };
+      if (!sub || !sqrt || eps === undefined || !square || square.op !== 'Mul' || square.inputs[0] !== sub.outputs[0] || square.inputs[1] !== sub.outputs[0]
+        || !lastAxis(varMean) || !lastAxis(mean) || mean!.inputs[0] !== x || !consts.has(gamma) || !consts.has(beta)) continue;
+      const ln: Node = { op: 'LayerNormalization', name: shift.name, inputs: [x!, gamma, beta], outputs: shift.outputs, attrs: { axis: -1, epsilon: eps } };
+      const gone = new Set([scale, div, sub, sqrt, addEps, varMean, square, mean]);
+      if (new Set(r.get(sub.outputs[0]) ?? []).size !== 2 || ![scale, sqrt, addEps!, varMean!, square, mean!].every((n) => only(n.outputs[0]))) continue;
+      nodes = nodes.filter((n) => !gone.has(n)).map((n) => (n === shift ? ln : n));
+      changed = true;
+      break;
+    }
+  }
+  return nodes;
+}
+
 /** The import-time passes, in order. */
 export async function optimizeGraph(g: Graph): Promise<Graph> {
-  return fuse(dropDead(sinkTransposes(await foldConstants(g))));
+  const folded = await foldConstants(g);
+  // Normalization patterns first: over the source's last axis they are LayerNormalization, which
+  // the layout pass would otherwise turn into a normalization over the channel axis (no such op).
+  const normed = dropDead({ ...folded, nodes: normPatterns(folded.nodes, folded.consts, folded) });
+  return fuse(dropDead(sinkTransposes(normed)));
 }

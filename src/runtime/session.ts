@@ -17,6 +17,8 @@ export interface RunOptions {
   quant?: QuantOptions;
   /** Calibration: widened to the range every Conv and Gemm input took. */
   observe?: Map<string, Range>;
+  /** Inner values to return besides the outputs, by name (copies). */
+  keep?: string[];
 }
 
 export interface NodeTiming { node: string; op: string; kernel: string; ms: number; shape: number[] }
@@ -73,6 +75,8 @@ export class Session {
     const values = new Map<string, Tensor>();
     for (const i of g.inputs) values.set(i.name, feeds[i.name]);
     const outputs = new Set(g.outputs.map((o) => o.name));
+    const keep = new Set(opts.keep ?? []), kept = new Map<string, Tensor>();
+    for (const name of keep) if (feeds[name]) kept.set(name, feeds[name]);
     const held = () => new Set([...values.values()].map((v) => v.data));
     try {
       for (let i = 0; i < this.nodes.length; i++) {
@@ -89,6 +93,7 @@ export class Session {
         n.outputs.forEach((o, j) => {
           if (o === '') return;
           if (!outs[j]) fail(n, `produced no output ${j} (${o})`);
+          if (keep.has(o)) kept.set(o, { ...outs[j], data: outs[j].data.slice() });
           values.set(o, outs[j]);
           if (fresh) plan!.shapes.set(o, outs[j].shape);
         });
@@ -107,6 +112,7 @@ export class Session {
       }
       if (fresh) this.plans.set(key, plan);
       const result: Record<string, Tensor> = {};
+      for (const [name, v] of kept) result[name] = v;
       for (const o of g.outputs) {
         const v = values.get(o.name) ?? g.consts.get(o.name) ?? feeds[o.name];
         // Outputs never point into wasm memory or at a constant the caller could change.

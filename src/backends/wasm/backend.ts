@@ -176,11 +176,11 @@ export interface FloatLayer {
   /** A fixed (calibrated) range; measured on x when absent. */
   range?: [number, number];
   /**
-   * For the range: codes = clamp(trunc(x * inv + zero + 0.5), 0, levels) in float32 arithmetic
-   * (inv a float32 value), and the output record [k[O], c[O], lo, hi]: y = clamp(sum * k + c, lo, hi),
+   * For the range: codes = clamp(round_half_even(x / scale) + zero, 0, levels) in float32 arithmetic
+   * (scale a float32 value, as ONNX QuantizeLinear), and the output record [k[O], c[O], lo, hi]: y = clamp(sum * k + c, lo, hi),
    * also in float32.
    */
-  quant(range: [number, number]): { inv: number; zero: number; levels: number; requant: Float32Array };
+  quant(range: [number, number]): { scale: number; zero: number; levels: number; requant: Float32Array };
   /**
    * Return the output as a view of wasm memory (no copy), to be released by the caller; only
    * where the memory is shared (growing it then leaves views intact).
@@ -211,7 +211,7 @@ function floatInput(layer: FloatLayer): InputWriter {
       const T = x.length < QUANT_THREADED ? 1 : threadCount(e, threads, planes);
       const tasks: Task[] = [];
       for (let i = 0; i < T; i++) {
-        tasks.push({ fn: 'quantize_pad', args: [staging, ptr, Math.floor((planes * i) / T), Math.floor((planes * (i + 1)) / T), g.H, g.W, Hp, Wp, g.padT, g.padL, q.inv, q.zero + 0.5, q.levels] });
+        tasks.push({ fn: 'quantize_pad', args: [staging, ptr, Math.floor((planes * i) / T), Math.floor((planes * (i + 1)) / T), g.H, g.W, Hp, Wp, g.padT, g.padL, q.scale, q.zero, q.levels] });
       }
       try {
         await e.pool.run(tasks, (t) => (e.kernels.quantize_pad as (...a: number[]) => void)(...t.args));

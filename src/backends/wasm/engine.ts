@@ -9,7 +9,7 @@ export interface KernelExports {
   depthwise_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
   depthwise_f32_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
   scratch_bytes(planes: number, S: number, Kp: number, OgPad: number): number;
-  quantize_pad(src: number, dst: number, p0: number, p1: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, inv: number, zero: number, L: number): void;
+  quantize_pad(src: number, dst: number, p0: number, p1: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, scale: number, zero: number, L: number): void;
   range_f32(src: number, n: number, out: number): void;
   pack_groups(src: number, dst: number, u0: number, u1: number, C: number, HW: number, G: number, ib: number, planes: number, bitSerial: number): void;
   pool_f32(src: number, dst: number, p0: number, p1: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number, sh: number, sw: number, pt: number, pl: number, mode: number): void;

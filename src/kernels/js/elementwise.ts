@@ -11,7 +11,7 @@ import { attrFloat, registerKernel, type Inputs } from '../../ops/registry.js';
  * which each operand steps by 0 or 1.
  */
 
-const UNARY = ['Relu', 'Sigmoid', 'Tanh', 'Exp', 'Sqrt', 'Erf', 'HardSigmoid', 'HardSwish', 'Neg', 'Abs', 'Reciprocal', 'LeakyRelu', 'Log', 'Clip'] as const;
+const UNARY = ['Relu', 'Sigmoid', 'Tanh', 'Exp', 'Sqrt', 'Erf', 'HardSigmoid', 'HardSwish', 'Neg', 'Abs', 'Reciprocal', 'LeakyRelu', 'Log', 'Clip', 'Gelu'] as const;
 const BINARY = ['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'PRelu'] as const;
 
 function unaryLoop(op: string, x: Float32Array, y: Float32Array, p: number, q: number): void {
@@ -24,6 +24,7 @@ function unaryLoop(op: string, x: Float32Array, y: Float32Array, p: number, q: n
     case 'Sqrt': for (let i = 0; i < n; i++) y[i] = Math.sqrt(x[i]); break;
     case 'Log': for (let i = 0; i < n; i++) y[i] = Math.log(x[i]); break;
     case 'Erf': for (let i = 0; i < n; i++) y[i] = erf(x[i]); break;
+    case 'Gelu': for (let i = 0; i < n; i++) y[i] = 0.5 * x[i] * (1 + erf(x[i] * Math.SQRT1_2)); break;
     case 'HardSigmoid': for (let i = 0; i < n; i++) y[i] = Math.max(0, Math.min(1, p * x[i] + q)); break;
     case 'HardSwish': for (let i = 0; i < n; i++) y[i] = x[i] * Math.max(0, Math.min(1, x[i] / 6 + 0.5)); break;
     case 'Neg': for (let i = 0; i < n; i++) y[i] = -x[i]; break;
@@ -49,7 +50,8 @@ function unaryParams(op: string, ins: Inputs, node: Node): [number, number] {
 for (const op of UNARY) {
   registerKernel({
     op, backend: 'js', variant: 'f32-loop',
-    supports: (ins) => ins[0]?.dtype === 'float32' && (op !== 'Clip' || ins.slice(1).every((t) => !t || (t.dtype === 'float32' && t.data.length === 1))),
+    supports: (ins, node) => ins[0]?.dtype === 'float32' && (op !== 'Clip' || ins.slice(1).every((t) => !t || (t.dtype === 'float32' && t.data.length === 1)))
+      && (op !== 'Gelu' || (node.attrs.approximate ?? 'none') === 'none'),
     async run(ins, node) {
       const x = ins[0]!, y = zeros('float32', x.shape);
       const [p, q] = unaryParams(op, ins, node);

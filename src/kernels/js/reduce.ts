@@ -80,3 +80,25 @@ registerKernel({
     return [y];
   },
 });
+
+registerKernel({
+  op: 'LayerNormalization', backend: 'js', variant: 'f32-rows',
+  supports: (ins, node) => ins[0]?.dtype === 'float32' && ins[1]?.dtype === 'float32' && (!ins[2] || ins[2].dtype === 'float32') && node.outputs.length === 1
+    && ((node.attrs.axis as number | undefined) ?? -1) === -1 && sizeOf(ins[1].shape) === ins[0].shape[ins[0].shape.length - 1]
+    && (!ins[2] || sizeOf(ins[2].shape) === sizeOf(ins[1].shape)),
+  async run(ins, node) {
+    const x = ins[0]!, s = ins[1]!.data as Float32Array, b = ins[2]?.data as Float32Array | undefined;
+    const D = s.length, rows = sizeOf(x.shape) / D, eps = attrFloat(node, 'epsilon', 1e-5);
+    const y = zeros('float32', x.shape), xd = x.data as Float32Array, yd = y.data as Float32Array;
+    for (let r = 0; r < rows; r++) {
+      const o = r * D;
+      let mu = 0, sq = 0;
+      for (let i = 0; i < D; i++) mu += xd[o + i];
+      mu /= D;
+      for (let i = 0; i < D; i++) sq += (xd[o + i] - mu) * (xd[o + i] - mu);
+      const k = 1 / Math.sqrt(sq / D + eps);
+      for (let i = 0; i < D; i++) yd[o + i] = (xd[o + i] - mu) * k * s[i] + (b ? b[i] : 0);
+    }
+    return [y];
+  },
+});

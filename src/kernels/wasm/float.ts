@@ -1,4 +1,4 @@
-import { conv as convWasm, poolFast } from '../../graph/ops.js';
+import { conv as convWasm, poolFast } from './conv-f32.js';
 import type { Node } from '../../ir/graph.js';
 import { sizeOf, type Tensor } from '../../ir/tensor.js';
 import { gemm } from '../../nn/gemm.js';

@@ -7,6 +7,7 @@ import { INT32_MAX, convGeometry, type ConvGeometry } from '../../conv/geometry.
 import type { Node } from '../../ir/graph.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { applyFusedActivation, fusedActivation, type FusedActivation } from '../../ops/conv.js';
+import { roundEven } from '../../ops/unary.js';
 import { attrFloat, attrInt, registerKernel, type Inputs, type OpContext } from '../../ops/registry.js';
 import { windowOf } from '../../ops/window.js';
 import { releases } from '../../runtime/memory.js';
@@ -142,7 +143,7 @@ async function runInteger(ins: Inputs, node: Node, ctx: OpContext): Promise<Tens
   const act = fusedActivation(node), clamp = storeClamp(act) ?? [-Infinity, Infinity];
   const quant = (r: Range) => {
     const { scale, zero } = activationQuant(r, bits);
-    return { zero, inv: Math.fround(1 / scale), levels: L, requant: requantRecord(w, scale, zero, bias, clamp) };
+    return { zero, scale: Math.fround(scale), levels: L, requant: requantRecord(w, Math.fround(scale), zero, bias, clamp) };
   };
   const shape = (dense ? [x.shape[0], x.shape[1], 1, 1] : x.shape) as Shape4;
   const win = dense ? null : windowOf(node, x.shape, ins[1]!.shape.slice(2));
@@ -208,13 +209,13 @@ async function wasmLayer(w: IntWeights, bits: number, g: ConvGeometry, layer: Fl
 
 /** The reference twin: codes, padding and scale-back in JS around conv2dDirect / pciltConv2d on any backend. */
 async function jsLayer(w: IntWeights, bits: number, x: { data: Float32Array; shape: Shape4 }, conv: { padding: [number, number, number, number]; stride: [number, number]; dilation: [number, number]; groups: number; backend?: string; threads?: number },
-  q: { zero: number; inv: number; levels: number; requant: Float32Array }, opts: QuantOptions, choice: { kernel?: string; candidates?: Record<string, number> }): Promise<Float32Array> {
-  const { zero, inv, levels: L } = q;
+  q: { zero: number; scale: number; levels: number; requant: Float32Array }, opts: QuantOptions, choice: { kernel?: string; candidates?: Record<string, number> }): Promise<Float32Array> {
+  const { zero, scale, levels: L } = q;
   const codes = new Uint8Array(x.data.length);
   const xd = x.data;
   for (let i = 0; i < codes.length; i++) {
-    // In float32, as the wasm quantizer computes; Uint8Array stores truncate, so + 0.5 rounds half up.
-    const t = Math.fround(Math.fround(xd[i] * inv) + zero + 0.5);
+    // As ONNX QuantizeLinear: the float32 quotient rounded half to even, plus the zero point.
+    const t = roundEven(Math.fround(xd[i] / scale)) + zero;
     codes[i] = t < 0 ? 0 : t > L ? L : t;
   }
   let shape = x.shape;

@@ -719,48 +719,47 @@ export function pack_groups(src: usize, dst: usize, u0: i32, u1: i32, C: i32, HW
 
 /** Codes of 4 float32 values as quantize_pad defines them, in lanes 0..3 (i32). */
 // @ts-ignore: decorator
-@inline function codes4(x: v128, inv: v128, zh: v128, L: v128): v128 {
-  return i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(x, inv), zh)), i32x4.splat(0)), L);
+@inline function codes4(x: v128, scale: v128, zero: v128, L: v128): v128 {
+  return i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.nearest(f32x4.div(x, scale)), zero)), i32x4.splat(0)), L);
 }
 
 /** Codes of n consecutive float32 values at s, as bytes at d. */
-function quantizeRun(s: usize, d: usize, n: i32, inv: f32, zh: f32, L: i32): void {
-  const vinv = f32x4.splat(inv), vzh = f32x4.splat(zh), vL = i32x4.splat(L);
+function quantizeRun(s: usize, d: usize, n: i32, scale: f32, zero: f32, L: i32): void {
+  const vs = f32x4.splat(scale), vz = f32x4.splat(zero), vL = i32x4.splat(L);
   let i = 0;
   for (; i + 16 <= n; i += 16) {
     const at = s + (<usize>i << 2);
-    const q0 = codes4(v128.load(at), vinv, vzh, vL), q1 = codes4(v128.load(at, 16), vinv, vzh, vL);
-    const q2 = codes4(v128.load(at, 32), vinv, vzh, vL), q3 = codes4(v128.load(at, 48), vinv, vzh, vL);
+    const q0 = codes4(v128.load(at), vs, vz, vL), q1 = codes4(v128.load(at, 16), vs, vz, vL);
+    const q2 = codes4(v128.load(at, 32), vs, vz, vL), q3 = codes4(v128.load(at, 48), vs, vz, vL);
     v128.store(d + <usize>i, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
   }
   for (; i + 4 <= n; i += 4) {
-    const q = i16x8.narrow_i32x4_s(codes4(v128.load(s + (<usize>i << 2)), vinv, vzh, vL), i32x4.splat(0));
+    const q = i16x8.narrow_i32x4_s(codes4(v128.load(s + (<usize>i << 2)), vs, vz, vL), i32x4.splat(0));
     store<u32>(d + <usize>i, i32x4.extract_lane(i8x16.narrow_i16x8_u(q, q), 0));
   }
   for (; i < n; i++) {
-    const t = load<f32>(s + (<usize>i << 2)) * inv + zh;
+    const t = nearest<f32>(load<f32>(s + (<usize>i << 2)) / scale) + zero;
     store<u8>(d + <usize>i, <u8>(t > 0 ? (t < <f32>L ? <i32>t : L) : 0));
   }
 }
 
 /**
- * Activation codes from float32 for planes [p0, p1) of H x W: code = clamp(trunc(x * inv + zh), 0, L)
- * in float32 arithmetic (zh = zero + 0.5: round half up; the JS twin rounds each step with
- * Math.fround), written into zero-bordered planes of Hp x Wp whose border holds the zero code
- * (real 0), top-left at (padT, padL).
+ * Activation codes from float32 for planes [p0, p1) of H x W, as ONNX QuantizeLinear computes
+ * them: code = clamp(round_half_even(x / scale) + zero, 0, L) in float32, written into
+ * zero-bordered planes of Hp x Wp whose border holds the zero code (real 0), top-left at (padT, padL).
  */
-export function quantize_pad(src: usize, dst: usize, p0: i32, p1: i32, H: i32, W: i32, Hp: i32, Wp: i32, padT: i32, padL: i32, inv: f32, zh: f32, L: i32): void {
+export function quantize_pad(src: usize, dst: usize, p0: i32, p1: i32, H: i32, W: i32, Hp: i32, Wp: i32, padT: i32, padL: i32, scale: f32, zero: f32, L: i32): void {
   if (Hp == H && Wp == W) {
     // No border: the planes are one run.
-    quantizeRun(src + (<usize>(p0 * H * W) << 2), dst + <usize>(p0 * H * W), (p1 - p0) * H * W, inv, zh, L);
+    quantizeRun(src + (<usize>(p0 * H * W) << 2), dst + <usize>(p0 * H * W), (p1 - p0) * H * W, scale, zero, L);
     return;
   }
   const bytes = <usize>(Hp * Wp);
   for (let p = p0; p < p1; p++) {
     const plane = dst + <usize>p * bytes;
-    memory.fill(plane, <u8>(<i32>zh), bytes);
+    memory.fill(plane, <u8>(<i32>zero), bytes);
     for (let h = 0; h < H; h++) {
-      quantizeRun(src + (<usize>((p * H + h) * W) << 2), plane + <usize>((h + padT) * Wp + padL), W, inv, zh, L);
+      quantizeRun(src + (<usize>((p * H + h) * W) << 2), plane + <usize>((h + padT) * Wp + padL), W, scale, zero, L);
     }
   }
 }

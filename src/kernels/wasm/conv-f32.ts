@@ -1,13 +1,23 @@
-import { FLOAT_ACTS, convF32, depthwiseF32, isPointwise, poolF32 } from '../backends/wasm/float.js';
-import { gemm } from '../nn/gemm.js';
-import { roundHalfEven } from '../quant/activations.js';
-import { broadcastShape, sizeOf, type Activation, type Attrs } from './graph.js';
+import { FLOAT_ACTS, convF32, depthwiseF32, isPointwise, poolF32 } from '../../backends/wasm/float.js';
+import { sizeOf, type Activation, type Attrs } from '../../graph/graph.js';
+import { gemm } from '../../nn/gemm.js';
+
+/**
+ * The float32 convolution and pooling calls behind the runtime's wasm kernels (src/kernels/wasm/float.ts):
+ * the SIMD kernels on the worker threads where the engine runs, these JS loops where it does not.
+ */
 
 /**
  * A float tensor between graph nodes; `release` set when its data is a view of wasm memory that the
  * runner frees after the last reader.
  */
 export interface Tensor { data: Float32Array; shape: number[]; release?: () => void }
+
+/** Geometry of one 2-D window operation (convolution or pooling) on an NCHW tensor. */
+export interface Window {
+  N: number; C: number; H: number; W: number; KH: number; KW: number;
+  sh: number; sw: number; dh: number; dw: number; pt: number; pl: number; OH: number; OW: number;
+}
 
 /** Geometry of one 2-D window operation (convolution or pooling) on an NCHW tensor. */
 export interface Window {
@@ -135,15 +145,6 @@ export function addChannel(y: Float32Array, b: Float32Array, N: number, C: numbe
   }
 }
 
-export async function dense(x: Tensor, wt: Tensor, bias: Tensor | undefined, a: Attrs, threads?: number): Promise<Tensor> {
-  const [N, K] = x.shape, O = wt.shape[0];
-  const y = new Float32Array(N * O);
-  await gemm(x.data, wt.data, y, N, O, K, { transB: true, threads });
-  if (bias) for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) y[n * O + o] += bias.data[o];
-  activate(y, (a.act as Activation) ?? 'none');
-  return { data: y, shape: [N, O] };
-}
-
 /** Pooling in wasm where the engine runs (pool below is its JS twin). */
 export async function poolFast(x: Tensor, a: Attrs, out: number[], max: boolean, threads?: number): Promise<Tensor> {
   const [KH, KW] = a.kernel as number[];
@@ -181,169 +182,4 @@ export function pool(x: Tensor, a: Attrs, out: number[], max: boolean): Tensor {
     }
   }
   return { data: y, shape: out };
-}
-
-export function globalAvg(x: Tensor, out: number[]): Tensor {
-  const [N, C] = x.shape, P = sizeOf(x.shape.slice(2));
-  const y = new Float32Array(N * C);
-  for (let i = 0; i < N * C; i++) {
-    let s = 0;
-    for (let j = 0; j < P; j++) s += x.data[i * P + j];
-    y[i] = s / P;
-  }
-  return { data: y, shape: out };
-}
-
-export function affine(x: Tensor, scale: Tensor, shift: Tensor): Tensor {
-  const [N, C] = x.shape, P = sizeOf(x.shape.slice(2));
-  const y = new Float32Array(x.data.length);
-  for (let n = 0; n < N; n++) {
-    for (let c = 0; c < C; c++) {
-      const k = scale.data[c], b = shift.data[c], base = (n * C + c) * P;
-      for (let i = 0; i < P; i++) y[base + i] = x.data[base + i] * k + b;
-    }
-  }
-  return { data: y, shape: x.shape };
-}
-
-function stridesOf(shape: number[]): number[] {
-  const s = new Array<number>(shape.length);
-  for (let i = shape.length - 1, m = 1; i >= 0; i--) {
-    s[i] = m;
-    m *= shape[i];
-  }
-  return s;
-}
-
-/** Element-wise binary operation with numpy broadcasting. */
-export function binary(x: Tensor, z: Tensor, f: (a: number, b: number) => number, at: string): Tensor {
-  const out = broadcastShape(x.shape, z.shape, at);
-  const y = new Float32Array(sizeOf(out));
-  if (x.data.length === y.length && z.data.length === y.length) {
-    for (let i = 0; i < y.length; i++) y[i] = f(x.data[i], z.data[i]);
-    return { data: y, shape: out };
-  }
-  if (z.data.length === 1) {
-    const b = z.data[0];
-    for (let i = 0; i < y.length; i++) y[i] = f(x.data[i], b);
-    return { data: y, shape: out };
-  }
-  // Strides of each input over the output's axes, zero where the input broadcasts.
-  const r = out.length;
-  const sx = stridesOf(x.shape), sz = stridesOf(z.shape);
-  const bx = out.map((_, i) => ((x.shape[i - r + x.shape.length] ?? 1) === 1 ? 0 : sx[i - r + x.shape.length]));
-  const bz = out.map((_, i) => ((z.shape[i - r + z.shape.length] ?? 1) === 1 ? 0 : sz[i - r + z.shape.length]));
-  const idx = new Array<number>(r).fill(0);
-  let ix = 0, iz = 0;
-  for (let i = 0; i < y.length; i++) {
-    y[i] = f(x.data[ix], z.data[iz]);
-    for (let d = r - 1; d >= 0; d--) {
-      idx[d]++;
-      ix += bx[d];
-      iz += bz[d];
-      if (idx[d] < out[d]) break;
-      ix -= bx[d] * out[d];
-      iz -= bz[d] * out[d];
-      idx[d] = 0;
-    }
-  }
-  return { data: y, shape: out };
-}
-
-export function softmax(x: Tensor, axis: number, log = false): Tensor {
-  const n = x.shape[axis], inner = sizeOf(x.shape.slice(axis + 1)), outer = sizeOf(x.shape.slice(0, axis));
-  const y = new Float32Array(x.data.length);
-  for (let o = 0; o < outer; o++) {
-    for (let i = 0; i < inner; i++) {
-      const base = o * n * inner + i;
-      let m = -Infinity, s = 0;
-      for (let k = 0; k < n; k++) m = Math.max(m, x.data[base + k * inner]);
-      for (let k = 0; k < n; k++) s += y[base + k * inner] = Math.exp(x.data[base + k * inner] - m);
-      if (log) for (let k = 0; k < n; k++) y[base + k * inner] = x.data[base + k * inner] - m - Math.log(s);
-      else for (let k = 0; k < n; k++) y[base + k * inner] /= s;
-    }
-  }
-  return { data: y, shape: x.shape };
-}
-
-export function transpose(x: Tensor, perm: number[]): Tensor {
-  const out = perm.map((p) => x.shape[p]);
-  const sx = stridesOf(x.shape);
-  const step = perm.map((p) => sx[p]);
-  const y = new Float32Array(x.data.length);
-  const idx = new Array<number>(out.length).fill(0);
-  let ix = 0;
-  for (let i = 0; i < y.length; i++) {
-    y[i] = x.data[ix];
-    for (let d = out.length - 1; d >= 0; d--) {
-      idx[d]++;
-      ix += step[d];
-      if (idx[d] < out[d]) break;
-      ix -= step[d] * out[d];
-      idx[d] = 0;
-    }
-  }
-  return { data: y, shape: out };
-}
-
-export function concat(xs: Tensor[], axis: number, out: number[]): Tensor {
-  const outer = sizeOf(out.slice(0, axis)), inner = sizeOf(out.slice(axis + 1));
-  const y = new Float32Array(sizeOf(out));
-  let at = 0;
-  for (const x of xs) {
-    const chunk = x.shape[axis] * inner;
-    for (let o = 0; o < outer; o++) y.set(x.data.subarray(o * chunk, (o + 1) * chunk), o * out[axis] * inner + at);
-    at += chunk;
-  }
-  return { data: y, shape: out };
-}
-
-/** Constant padding on any axes: pads = [begin per axis..., end per axis...]. */
-export function pad(x: Tensor, pads: number[], value: number, out: number[]): Tensor {
-  const r = x.shape.length;
-  const y = new Float32Array(sizeOf(out)).fill(value);
-  const so = stridesOf(out);
-  const rows = sizeOf(x.shape.slice(0, r - 1)), last = x.shape[r - 1];
-  const idx = new Array<number>(r - 1).fill(0);
-  for (let row = 0; row < rows; row++) {
-    let dst = pads[r - 1];
-    for (let d = 0; d < r - 1; d++) dst += (idx[d] + pads[d]) * so[d];
-    y.set(x.data.subarray(row * last, (row + 1) * last), dst);
-    for (let d = r - 2; d >= 0; d--) {
-      if (++idx[d] < x.shape[d]) break;
-      idx[d] = 0;
-    }
-  }
-  return { data: y, shape: out };
-}
-
-export function mean(x: Tensor, axes: number[], out: number[]): Tensor {
-  // Move the reduced axes last, then average each contiguous run.
-  const keep = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
-  const t = transpose(x, [...keep, ...axes]);
-  const run = sizeOf(axes.map((i) => x.shape[i]));
-  const y = new Float32Array(t.data.length / run);
-  for (let i = 0; i < y.length; i++) {
-    let s = 0;
-    for (let j = 0; j < run; j++) s += t.data[i * run + j];
-    y[i] = s / run;
-  }
-  return { data: y, shape: out };
-}
-
-/** The rounding an ONNX QuantizeLinear + DequantizeLinear pair does, kept in float. */
-export function fakeQuant(x: Tensor, a: Attrs): Tensor {
-  const s = a.scale as number, z = a.zero as number, lo = a.qmin as number, hi = a.qmax as number;
-  const y = new Float32Array(x.data.length);
-  for (let i = 0; i < y.length; i++) {
-    const q = roundHalfEven(Math.fround(x.data[i] / s));
-    y[i] = (Math.min(hi, Math.max(lo, q + z)) - z) * s;
-  }
-  return { data: y, shape: x.shape };
-}
-
-/** Keras flattens NHWC tensors in channels-last order: back to that order first. */
-export function flatten(x: Tensor, nhwc: boolean, out: number[]): Tensor {
-  const t = nhwc && x.shape.length === 4 ? transpose(x, [0, 2, 3, 1]) : x;
-  return { data: t.data, shape: out };
 }

@@ -1,0 +1,267 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import {
+  ArgumentError, OpError, ONNX_DT as DT, Session, encodeOnnx, fromNumbers, importModel, kernelsFor, onnxTensor as tensor, registeredOps, saveModel, loadModel,
+  type RuntimeGraph, type RuntimeNode, type RuntimeTensor, type DType, type NodeTiming,
+} from 'faster-cnn';
+import { conformance, ONNX_TESTDATA } from 'faster-cnn';
+import { rng, type Rng } from './helpers.js';
+
+const require = createRequire(import.meta.url);
+
+/** A random tensor: floats in [-3, 3], integers in [-20, 20] (int64 beyond 2^53 where asked). */
+function randomTensor(r: Rng, dtype: DType, shape: number[]): RuntimeTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = Array.from({ length: n }, () => (dtype === 'float32' ? r.next() * 6 - 3 : dtype === 'bool' ? r.int(0, 1) : dtype === 'uint8' ? r.int(0, 255) : r.int(-20, 20)));
+  return fromNumbers(dtype, shape, v);
+}
+
+/** One node's graph, inputs fed as constants, output named y; run through the reference and through 'auto'. */
+async function bothWays(node: Omit<RuntimeNode, 'name' | 'outputs'> & { outputs?: string[] }, ins: RuntimeTensor[], opset = 18) {
+  const consts = new Map<string, RuntimeTensor>();
+  ins.forEach((t, i) => consts.set(node.inputs[i], t));
+  const outputs = node.outputs ?? ['y'];
+  // The first input is fed; the rest are constants, as weights are.
+  const x = node.inputs[0];
+  consts.delete(x);
+  const g: RuntimeGraph = {
+    inputs: [{ name: x, dtype: ins[0].dtype, shape: ins[0].shape }], outputs: outputs.map((name) => ({ name, dtype: 'float32', shape: null })),
+    nodes: [{ ...node, name: 'n', outputs }], consts, opset,
+  };
+  const s = new Session(g);
+  const feeds = { [x]: ins[0] };
+  let ref;
+  try {
+    ref = await s.run(feeds, { backend: 'ref' });
+  } catch (e) {
+    // A generated shape the op refuses (a window larger than the input): no case.
+    if (e instanceof OpError) return null;
+    throw e;
+  }
+  const profile: NodeTiming[] = [];
+  const first = await s.run(feeds, { profile });
+  const again = await s.run(feeds);
+  return { ref, first, again, kernel: profile[0].kernel };
+}
+
+function close(a: RuntimeTensor, b: RuntimeTensor, at: string, tol = 1e-4) {
+  assert.deepEqual(a.shape, b.shape, at);
+  assert.equal(a.dtype, b.dtype, at);
+  const x = a.data as ArrayLike<number | bigint>, y = b.data as ArrayLike<number | bigint>;
+  for (let i = 0; i < x.length; i++) {
+    const p = Number(x[i]), q = Number(y[i]);
+    if (Number.isNaN(p) && Number.isNaN(q)) continue;
+    assert.ok(Math.abs(p - q) <= tol * (1 + Math.abs(q)), `${at} [${i}] ${p} vs ${q}`);
+  }
+}
+
+const UNARY = ['Relu', 'Sigmoid', 'Tanh', 'Exp', 'Sqrt', 'Erf', 'HardSigmoid', 'HardSwish', 'Neg', 'Abs', 'Reciprocal', 'LeakyRelu', 'Log', 'Clip', 'Gelu'];
+const BINARY = ['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'PRelu'];
+/** Cycles the unary and binary families through every op. */
+let turn = 0;
+
+const shape = (r: Rng, rank: number, max = 6) => Array.from({ length: rank }, () => r.int(1, max));
+
+/**
+ * Cases per fast kernel (op and variant): each builds a node and its inputs. Every registered
+ * kernel must have one (checked below), so a new kernel cannot land without its twin test.
+ */
+const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' | 'outputs'>; ins: RuntimeTensor[]; tol?: number }> = {
+  unary: (r) => {
+    const op = UNARY[turn++ % UNARY.length];
+    const x = randomTensor(r, 'float32', shape(r, r.int(1, 4)));
+    if (op === 'Sqrt' || op === 'Log') (x.data as Float32Array).forEach((v, i, a) => (a[i] = Math.abs(v) + 0.1));
+    const attrs: RuntimeNode['attrs'] = op === 'HardSigmoid' ? { alpha: r.next(), beta: r.next() } : op === 'LeakyRelu' ? { alpha: r.next() } : {};
+    const ins = op === 'Clip' ? [x, fromNumbers('float32', [], [-r.next()]), fromNumbers('float32', [], [r.next()])] : [x];
+    return { node: { op, inputs: ins.map((_, i) => `i${i}`), attrs }, ins };
+  },
+  binary: (r) => {
+    const op = BINARY[turn++ % BINARY.length];
+    const a = shape(r, r.int(1, 4));
+    // The other operand: the same shape, a scalar, or a broadcast of it (some axes 1, fewer axes).
+    const b = r.pick(['same', 'scalar', 'broadcast']) === 'same' ? a.slice() : r.next() < 0.3 ? [] : a.slice(r.int(0, a.length - 1)).map((d) => (r.next() < 0.5 ? 1 : d));
+    const [x, y] = r.next() < 0.5 || op === 'PRelu' ? [a, b] : [b, a];
+    return { node: { op, inputs: ['a', 'b'], attrs: {} }, ins: [randomTensor(r, 'float32', x), randomTensor(r, 'float32', y)] };
+  },
+  Conv: (r) => {
+    const g = r.pick([1, 1, 2, 3]), Cg = r.int(1, 4), O = g * r.int(1, 4), K = [r.int(1, 4), r.int(1, 4)];
+    const depthwise = r.next() < 0.3;
+    const C = depthwise ? O : Cg * g, groups = depthwise ? O : g;
+    const x = randomTensor(r, 'float32', [r.int(1, 2), C, r.int(4, 12), r.int(4, 12)]);
+    const attrs: RuntimeNode['attrs'] = { group: groups, strides: [r.int(1, 2), r.int(1, 2)], dilations: [r.int(1, 2), 1] };
+    if (r.next() < 0.3) attrs.auto_pad = r.pick(['SAME_UPPER', 'SAME_LOWER', 'VALID']);
+    else attrs.pads = [r.int(0, 2), r.int(0, 2), r.int(0, 2), r.int(0, 2)];
+    if (r.next() < 0.5) attrs._act = r.pick(['relu', 'sigmoid', 'hardswish', 'silu', 'tanh']);
+    const ins = [x, randomTensor(r, 'float32', [O, C / groups, ...K])];
+    if (r.next() < 0.6) ins.push(randomTensor(r, 'float32', [O]));
+    return { node: { op: 'Conv', inputs: ins.map((_, i) => `i${i}`), attrs }, ins };
+  },
+  ConvTranspose: (r) => {
+    const C = r.int(1, 4), O = r.int(1, 4), K = [r.int(1, 4), r.int(1, 4)], s = [r.int(1, 3), r.int(1, 3)];
+    const attrs: RuntimeNode['attrs'] = { strides: s, pads: [r.int(0, 1), r.int(0, 1), r.int(0, 1), r.int(0, 1)], output_padding: [r.int(0, s[0] - 1), r.int(0, s[1] - 1)] };
+    if (r.next() < 0.3) attrs.dilations = [2, 1];
+    const ins = [randomTensor(r, 'float32', [r.int(1, 2), C, r.int(2, 7), r.int(2, 7)]), randomTensor(r, 'float32', [C, O, ...K])];
+    if (r.next() < 0.5) ins.push(randomTensor(r, 'float32', [O]));
+    return { node: { op: 'ConvTranspose', inputs: ins.map((_, i) => `i${i}`), attrs }, ins };
+  },
+  Gemm: (r) => {
+    const M = r.int(1, 5), K = r.int(1, 30), N = r.int(1, 20), tB = r.int(0, 1);
+    const ins = [randomTensor(r, 'float32', [M, K]), randomTensor(r, 'float32', tB ? [N, K] : [K, N])];
+    if (r.next() < 0.7) ins.push(randomTensor(r, 'float32', r.pick([[N], [1, N]])));
+    const attrs: RuntimeNode['attrs'] = { transB: tB, alpha: r.pick([1, 0.5]), beta: r.pick([1, 2]) };
+    if (r.next() < 0.4) attrs._act = 'relu';
+    return { node: { op: 'Gemm', inputs: ins.map((_, i) => `i${i}`), attrs }, ins };
+  },
+  MatMul: (r) => {
+    const K = r.int(1, 20);
+    const a = [...shape(r, r.int(0, 2), 3), r.int(1, 9), K];
+    return { node: { op: 'MatMul', inputs: ['a', 'b'], attrs: {} }, ins: [randomTensor(r, 'float32', a), randomTensor(r, 'float32', [K, r.int(1, 17)])] };
+  },
+  pool: (r) => {
+    const op = r.pick(['MaxPool', 'AveragePool']);
+    const H = r.int(2, 14), W = r.int(2, 14), k = [r.int(1, Math.min(4, H)), r.int(1, Math.min(4, W))];
+    const attrs: RuntimeNode['attrs'] = { kernel_shape: k, strides: [r.int(1, 3), r.int(1, 3)], pads: [r.int(0, k[0] - 1), r.int(0, k[1] - 1), r.int(0, k[0] - 1), r.int(0, k[1] - 1)], ceil_mode: r.int(0, 1) };
+    if (op === 'AveragePool') attrs.count_include_pad = r.int(0, 1);
+    return { node: { op, inputs: ['x'], attrs }, ins: [randomTensor(r, 'float32', [r.int(1, 2), r.int(1, 5), H, W])] };
+  },
+  reduce: (r) => {
+    const op = r.pick(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceSumSquare', 'ReduceL2']);
+    const s = shape(r, r.int(1, 4)), a0 = r.int(0, s.length - 1), a1 = r.int(a0, s.length - 1);
+    const axes = Array.from({ length: a1 - a0 + 1 }, (_, i) => a0 + i - (r.next() < 0.3 ? s.length : 0));
+    return { node: { op, inputs: ['x', 'axes'], attrs: { keepdims: r.int(0, 1) } }, ins: [randomTensor(r, 'float32', s), fromNumbers('int64', [axes.length], axes)] };
+  },
+  GlobalAveragePool: (r) => ({ node: { op: 'GlobalAveragePool', inputs: ['x'], attrs: {} }, ins: [randomTensor(r, 'float32', [r.int(1, 2), r.int(1, 5), ...shape(r, r.int(1, 2), 9)])] }),
+  BatchNormalization: (r) => {
+    const C = r.int(1, 6), x = randomTensor(r, 'float32', [r.int(1, 2), C, ...shape(r, r.int(0, 2))]);
+    const v = randomTensor(r, 'float32', [C]);
+    (v.data as Float32Array).forEach((q, i, a) => (a[i] = Math.abs(q) + 0.1));
+    return { node: { op: 'BatchNormalization', inputs: ['x', 's', 'b', 'm', 'v'], attrs: { epsilon: 1e-3 } }, ins: [x, randomTensor(r, 'float32', [C]), randomTensor(r, 'float32', [C]), randomTensor(r, 'float32', [C]), v] };
+  },
+  LayerNormalization: (r) => {
+    const s = shape(r, r.int(1, 4), 9), D = s[s.length - 1];
+    return { node: { op: 'LayerNormalization', inputs: ['x', 'g', 'b'], attrs: { axis: -1, epsilon: 1e-5 } }, ins: [randomTensor(r, 'float32', s), randomTensor(r, 'float32', [D]), randomTensor(r, 'float32', [D])] };
+  },
+  Transpose: (r) => {
+    const s = shape(r, r.int(1, 5), 5);
+    const perm = s.map((_, i) => i).sort(() => r.next() - 0.5);
+    return { node: { op: 'Transpose', inputs: ['x'], attrs: { perm } }, ins: [randomTensor(r, r.pick(['float32', 'int64', 'uint8', 'bool'] as DType[]), s)], tol: 0 };
+  },
+  Pad: (r) => {
+    const s = shape(r, r.int(1, 4), 5);
+    const pads = [...s.map(() => r.int(0, 2)), ...s.map(() => r.int(0, 2))];
+    return { node: { op: 'Pad', inputs: ['x', 'pads', 'v'], attrs: { mode: 'constant' } }, ins: [randomTensor(r, 'int32', s), fromNumbers('int64', [pads.length], pads), fromNumbers('int32', [], [r.int(-3, 3)])], tol: 0 };
+  },
+};
+
+/** Which case family tests a kernel. */
+function familyOf(op: string): string {
+  if (CASES[op]) return op;
+  if (['MaxPool', 'AveragePool'].includes(op)) return 'pool';
+  if (op.startsWith('Reduce')) return 'reduce';
+  if (BINARY.includes(op)) return 'binary';
+  return 'unary';
+}
+
+test('every fast kernel equals its reference twin on generated cases, first call and after', async () => {
+  const ops = registeredOps().filter((op) => kernelsFor(op).some((k) => k.variant !== 'int-pcilt-or-direct'));
+  assert.ok(ops.length >= 25, `${ops.length} ops with fast kernels`);
+  const r = rng(77);
+  const hit = new Set<string>();
+  for (let i = 0; i < 700; i++) {
+    const fam = Object.keys(CASES)[i % Object.keys(CASES).length];
+    const c = CASES[fam](r);
+    const both = await bothWays(c.node, c.ins);
+    if (!both) continue;
+    const { ref, first, again, kernel } = both;
+    hit.add(`${c.node.op}:${kernel}`);
+    const at = `${fam} ${c.node.op} ${JSON.stringify(c.node.attrs)} [${c.ins.map((t) => t.shape.join('x')).join(', ')}] via ${kernel}`;
+    close(first.y, ref.y, at, c.tol ?? 1e-4);
+    close(again.y, ref.y, `${at} (again)`, c.tol ?? 1e-4);
+  }
+  // Each fast kernel ran at least once on these cases (a kernel that stops applying fails here).
+  for (const op of ops) {
+    for (const k of kernelsFor(op).filter((q) => q.variant !== 'int-pcilt-or-direct')) {
+      assert.ok(CASES[familyOf(op)], `no generated cases for ${op}`);
+      assert.ok(hit.has(`${op}:${k.backend}:${k.variant}`), `${op} ${k.backend}:${k.variant} never ran (ran: ${[...hit].filter((h) => h.startsWith(`${op}:`)).join(', ')})`);
+    }
+  }
+});
+
+const conformanceSkip = existsSync(ONNX_TESTDATA) ? false : process.env.FASTER_CNN_REQUIRE_ONNX_TESTDATA ? false
+  : `ONNX's backend test data is not installed (apt-get install libonnx-testdata) at ${ONNX_TESTDATA}`;
+
+test('ONNX backend conformance: at least 95% of the vision-op tests pass, through the fast kernels and the reference', { skip: conformanceSkip }, async () => {
+  for (const backend of ['auto', 'ref'] as const) {
+    const cases = await conformance(ONNX_TESTDATA, { backend });
+    const run = cases.filter((c) => c.status !== 'skip'), pass = run.filter((c) => c.status === 'pass');
+    assert.ok(run.length >= 500, `${run.length} tests counted`);
+    assert.ok(pass.length >= 0.95 * run.length, `${backend}: ${pass.length}/${run.length}: ${run.filter((c) => c.status === 'fail').map((c) => `${c.name}: ${c.why}`).slice(0, 10).join('\n')}`);
+  }
+});
+
+/** A model with two inputs (one with a named batch size) and outputs of three dtypes, written with our ONNX writer. */
+function multiModel(): Uint8Array {
+  return encodeOnnx({
+    name: 'multi',
+    inputs: [{ name: 'image', dataType: DT.FLOAT, dims: ['batch', 2, 'h', 'w'] }, { name: 'offset', dataType: DT.FLOAT, dims: ['batch', 2, 1, 1] }],
+    outputs: [{ name: 'sum', dataType: DT.FLOAT, dims: ['batch', 2, 'h', 'w'] }, { name: 'size', dataType: DT.INT64, dims: [4] }, { name: 'positive', dataType: 9, dims: ['batch', 2, 'h', 'w'] }],
+    initializers: [tensor('zero', DT.FLOAT, [], Float32Array.of(0))],
+    nodes: [
+      { op: 'Add', inputs: ['image', 'offset'], outputs: ['sum'] },
+      { op: 'Shape', inputs: ['sum'], outputs: ['size'] },
+      { op: 'Greater', inputs: ['sum', 'zero'], outputs: ['positive'] },
+    ],
+  });
+}
+
+test('models with several inputs and outputs: run() takes and returns them by name; named sizes bind per call; bad feeds are typed errors', async () => {
+  const m = await importModel(multiModel());
+  assert.deepEqual(m.inputs.map((i) => [i.name, i.dtype, i.shape]), [['image', 'float32', ['batch', 2, 'h', 'w']], ['offset', 'float32', ['batch', 2, 1, 1]]]);
+  assert.deepEqual(m.outputs.map((o) => o.name), ['sum', 'size', 'positive']);
+  for (const [N, H, W] of [[1, 3, 4], [2, 5, 1], [1, 3, 4]]) {
+    const image = { data: Float32Array.from({ length: N * 2 * H * W }, (_, i) => i - 5), shape: [N, 2, H, W] };
+    const offset = { data: Float32Array.from({ length: N * 2 }, (_, i) => i), shape: [N, 2, 1, 1] };
+    const y = await m.run({ image, offset });
+    assert.equal(y.size.dtype, 'int64');
+    assert.deepEqual(Array.from(y.size.data as BigInt64Array, Number), [N, 2, H, W]);
+    assert.equal(y.positive.dtype, 'bool');
+    for (let i = 0; i < image.data.length; i++) {
+      const v = image.data[i] + offset.data[Math.floor(i / (H * W))];
+      assert.equal((y.sum.data as Float32Array)[i], v);
+      assert.equal((y.positive.data as Uint8Array)[i], v > 0 ? 1 : 0);
+    }
+  }
+  const ok = { image: { data: new Float32Array(12), shape: [1, 2, 2, 3] }, offset: { data: new Float32Array(2), shape: [1, 2, 1, 1] } };
+  const bad = [
+    [{ image: ok.image }, /feeds\["offset"\]/],
+    [{ ...ok, image: { data: new Float32Array(12), shape: [1, 2, 6] } }, /feeds\["image"\]\.shape .* \[batch,2,h,w\]/],
+    [{ ...ok, image: { data: new Float32Array(12), shape: [1, 3, 2, 2] } }, /feeds\["image"\]\.shape/],
+    [{ ...ok, offset: { data: new Float32Array(4), shape: [2, 2, 1, 1] } }, /batch = 1 as in the other inputs/],
+    [{ ...ok, image: { data: new Int32Array(12), shape: [1, 2, 2, 3] } }, /feeds\["image"\]\.dtype .* float32/],
+    [{ ...ok, image: { data: new Float32Array(5), shape: [1, 2, 2, 3] } }, /feeds\["image"\]/],
+    [{ ...ok, extra: ok.image }, /only the model's inputs/],
+  ] as const;
+  for (const [feeds, re] of bad) await assert.rejects(m.run(feeds as never), (e: unknown) => e instanceof ArgumentError && re.test(e.message), JSON.stringify(Object.keys(feeds)));
+  await assert.rejects(m.predict({ data: new Float32Array(12), shape: [1, 2, 2, 3] }), /use run\(feeds\)/);
+});
+
+test('a PyTorch export with dynamic batch, height and width runs every size and round-trips through .fcnn with identical outputs', { skip: existsSync('.cache/torchvision/models.json') ? false : 'no torchvision exports (/usr/bin/python3 scripts/export-torchvision.py .cache/torchvision)' }, async () => {
+  const ort = require('onnxruntime-node');
+  const path = '.cache/torchvision/mobilenet_v3_small.onnx';
+  const m = await importModel(path);
+  const session = await ort.InferenceSession.create(path);
+  const dir = (await import('node:fs')).mkdtempSync(`${(await import('node:os')).tmpdir()}/fcnn-rt-`);
+  await saveModel(m, `${dir}/m.fcnn`);
+  const back = await loadModel(`${dir}/m.fcnn`);
+  for (const [N, H, W] of [[1, 224, 224], [2, 160, 96], [1, 97, 131]]) {
+    const x = Float32Array.from({ length: N * 3 * H * W }, (_, i) => Math.sin(i * 0.01));
+    const ref = (await session.run({ input: new ort.Tensor('float32', x, [N, 3, H, W]) })).logits.data as Float32Array;
+    const y = (await m.run({ input: { data: x, shape: [N, 3, H, W] } })).logits;
+    assert.deepEqual(y.shape, [N, 1000]);
+    const max = Math.max(...Array.from(ref, Math.abs));
+    for (let i = 0; i < ref.length; i++) assert.ok(Math.abs((y.data as Float32Array)[i] - ref[i]) <= 1e-4 * max, `${N}x${H}x${W} [${i}]`);
+    assert.deepEqual((await back.run({ input: { data: x, shape: [N, 3, H, W] } })).logits.data, y.data);
+  }
+});
