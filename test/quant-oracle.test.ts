@@ -9,7 +9,8 @@ const require = createRequire(import.meta.url);
 const photoDir = '.cache/photos';
 const photos = existsSync(photoDir) ? readdirSync(photoDir).filter((f) => /\.jpe?g$|\.png$/i.test(f)).sort().map((f) => join(photoDir, f)) : [];
 const models = ['.cache/torchvision/mobilenet_v2.onnx', '.cache/torchvision/resnet18.onnx', '.cache/torchvision/squeezenet1_1.onnx'].filter(existsSync);
-const skip = photos.length < 3 ? 'no photos (bash scripts/fetch-photos.sh .cache/photos)' : models.length === 0 ? 'no torchvision exports (scripts/export-torchvision.py)' : false;
+const required = process.env.FASTER_CNN_REQUIRE_MODELS;
+const skip = required ? false : photos.length < 3 ? 'no photos (bash scripts/fetch-photos.sh .cache/photos)' : models.length === 0 ? 'no torchvision exports (scripts/export-torchvision.py)' : false;
 
 /**
  * Quantized execution against an oracle that shares none of its kernels: every quantized
@@ -20,6 +21,7 @@ const skip = photos.length < 3 ? 'no photos (bash scripts/fetch-photos.sh .cache
  * outputs are counted and must stay rare.
  */
 test('quantized layers at 8, 4, 2 and 1 bits equal onnxruntime running the same layers as ONNX QDQ', { skip }, async () => {
+  assert.ok(models.length === 3 && photos.length >= 3, 'torchvision exports and photos are required here');
   const ort = require('onnxruntime-node');
   const images = [];
   for (const p of photos.slice(0, 3)) images.push(preprocess(await readRgba(p), checkPreprocess({ width: 96, height: 96, channels: 'rgb', layout: 'nchw' })));

