@@ -66,3 +66,4 @@ export { conformance, conformanceReport, VISION_OPS, ONNX_TESTDATA } from './ben
 export { realModels, checkModel } from './bench/real-models.js';
 export type { RealModel, RealResult } from './bench/real-models.js';
 export { writeQdq } from './formats/onnx/write-qdq.js';
+export { getEngine } from './backends/wasm/engine.js';

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import {
-  ArgumentError, OpError, ONNX_DT as DT, Session, encodeOnnx, fromNumbers, importModel, kernelsFor, onnxTensor as tensor, registeredOps, saveModel, loadModel,
-  type RuntimeGraph, type RuntimeNode, type RuntimeTensor, type DType, type NodeTiming,
+  ArgumentError, OpError, ONNX_DT as DT, Session, getEngine, opDef, encodeOnnx, fromNumbers, importModel, kernelsFor, onnxTensor as tensor, registeredOps, saveModel, loadModel,
+  type RuntimeGraph, type RuntimeNode, type RuntimeTensor, type DType,
 } from 'faster-cnn';
 import { conformance, ONNX_TESTDATA } from 'faster-cnn';
 import { rng, type Rng } from './helpers.js';
@@ -18,32 +18,30 @@ function randomTensor(r: Rng, dtype: DType, shape: number[]): RuntimeTensor {
   return fromNumbers(dtype, shape, v);
 }
 
-/** One node's graph, inputs fed as constants, output named y; run through the reference and through 'auto'. */
-async function bothWays(node: Omit<RuntimeNode, 'name' | 'outputs'> & { outputs?: string[] }, ins: RuntimeTensor[], opset = 18) {
-  const consts = new Map<string, RuntimeTensor>();
-  ins.forEach((t, i) => consts.set(node.inputs[i], t));
-  const outputs = node.outputs ?? ['y'];
-  // The first input is fed; the rest are constants, as weights are.
-  const x = node.inputs[0];
-  consts.delete(x);
-  const g: RuntimeGraph = {
-    inputs: [{ name: x, dtype: ins[0].dtype, shape: ins[0].shape }], outputs: outputs.map((name) => ({ name, dtype: 'float32', shape: null })),
-    nodes: [{ ...node, name: 'n', outputs }], consts, opset,
-  };
-  const s = new Session(g);
-  const feeds = { [x]: ins[0] };
-  let ref;
+/**
+ * A node run by the reference op and by every registered fast kernel that says it applies,
+ * each kernel called twice (its first call and a later one).
+ */
+async function everyKernel(node: Omit<RuntimeNode, 'name' | 'outputs'>, ins: RuntimeTensor[], opset = 18) {
+  const n: RuntimeNode = { ...node, name: 'n', outputs: ['y'] };
+  const ctx = { opset };
+  let ref: RuntimeTensor;
   try {
-    ref = await s.run(feeds, { backend: 'ref' });
+    ref = (await opDef(n.op)!.run(ins, n, ctx))[0];
   } catch (e) {
     // A generated shape the op refuses (a window larger than the input): no case.
     if (e instanceof OpError) return null;
     throw e;
   }
-  const profile: NodeTiming[] = [];
-  const first = await s.run(feeds, { profile });
-  const again = await s.run(feeds);
-  return { ref, first, again, kernel: profile[0].kernel };
+  const runs: { kernel: string; first: RuntimeTensor; again: RuntimeTensor }[] = [];
+  for (const k of kernelsFor(n.op).filter((q) => q.variant !== 'int-pcilt-or-direct')) {
+    if (!k.supports(ins, n, ctx)) continue;
+    const first = { ...(await k.run(ins, n, ctx))[0] };
+    first.data = first.data.slice();
+    const again = (await k.run(ins, n, ctx))[0];
+    runs.push({ kernel: `${k.backend}:${k.variant}`, first, again });
+  }
+  return { ref, runs };
 }
 
 function close(a: RuntimeTensor, b: RuntimeTensor, at: string, tol = 1e-4) {
@@ -57,10 +55,10 @@ function close(a: RuntimeTensor, b: RuntimeTensor, at: string, tol = 1e-4) {
   }
 }
 
-const UNARY = ['Relu', 'Sigmoid', 'Tanh', 'Exp', 'Sqrt', 'Erf', 'HardSigmoid', 'HardSwish', 'Neg', 'Abs', 'Reciprocal', 'LeakyRelu', 'Log', 'Clip', 'Gelu'];
+const UNARY = ['Relu', 'Sigmoid', 'Tanh', 'Exp', 'Sqrt', 'Erf', 'HardSigmoid', 'HardSwish', 'Neg', 'Abs', 'Reciprocal', 'LeakyRelu', 'Log', 'Clip', 'Gelu', '_SiLU'];
 const BINARY = ['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'PRelu'];
 /** Cycles the unary and binary families through every op. */
-let turn = 0;
+let unaryTurn = 0, binaryTurn = 0;
 
 const shape = (r: Rng, rank: number, max = 6) => Array.from({ length: rank }, () => r.int(1, max));
 
@@ -70,7 +68,7 @@ const shape = (r: Rng, rank: number, max = 6) => Array.from({ length: rank }, ()
  */
 const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' | 'outputs'>; ins: RuntimeTensor[]; tol?: number }> = {
   unary: (r) => {
-    const op = UNARY[turn++ % UNARY.length];
+    const op = UNARY[unaryTurn++ % UNARY.length];
     const x = randomTensor(r, 'float32', shape(r, r.int(1, 4)));
     if (op === 'Sqrt' || op === 'Log') (x.data as Float32Array).forEach((v, i, a) => (a[i] = Math.abs(v) + 0.1));
     const attrs: RuntimeNode['attrs'] = op === 'HardSigmoid' ? { alpha: r.next(), beta: r.next() } : op === 'LeakyRelu' ? { alpha: r.next() } : {};
@@ -78,7 +76,7 @@ const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' | 'outp
     return { node: { op, inputs: ins.map((_, i) => `i${i}`), attrs }, ins };
   },
   binary: (r) => {
-    const op = BINARY[turn++ % BINARY.length];
+    const op = BINARY[binaryTurn++ % BINARY.length];
     const a = shape(r, r.int(1, 4));
     // The other operand: the same shape, a scalar, or a broadcast of it (some axes 1, fewer axes).
     const b = r.pick(['same', 'scalar', 'broadcast']) === 'same' ? a.slice() : r.next() < 0.3 ? [] : a.slice(r.int(0, a.length - 1)).map((d) => (r.next() < 0.5 ? 1 : d));
@@ -148,6 +146,15 @@ const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' | 'outp
     const perm = s.map((_, i) => i).sort(() => r.next() - 0.5);
     return { node: { op: 'Transpose', inputs: ['x'], attrs: { perm } }, ins: [randomTensor(r, r.pick(['float32', 'int64', 'uint8', 'bool'] as DType[]), s)], tol: 0 };
   },
+  Slice: (r) => {
+    const s = shape(r, r.int(1, 4), 7), k = r.int(1, s.length);
+    const axes = s.map((_, i) => i).sort(() => r.next() - 0.5).slice(0, k);
+    const steps = axes.map(() => r.pick([1, 1, 2, -1, 3]));
+    const starts = axes.map((a, i) => (steps[i] > 0 ? r.int(-s[a], s[a]) : r.int(-1, s[a] + 1)));
+    const ends = axes.map((a, i) => (steps[i] > 0 ? r.int(-s[a], s[a] + 2) : r.int(-s[a] - 2, s[a])));
+    const t = (v: number[]) => fromNumbers('int64', [v.length], v);
+    return { node: { op: 'Slice', inputs: ['x', 's', 'e', 'a', 'p'], attrs: {} }, ins: [randomTensor(r, r.pick(['float32', 'int64'] as DType[]), s), t(starts), t(ends), t(axes.map((a) => (r.next() < 0.3 ? a - s.length : a))), t(steps)], tol: 0 };
+  },
   Pad: (r) => {
     const s = shape(r, r.int(1, 4), 5);
     const pads = [...s.map(() => r.int(0, 2)), ...s.map(() => r.int(0, 2))];
@@ -167,18 +174,20 @@ function familyOf(op: string): string {
 test('every fast kernel equals its reference twin on generated cases, first call and after', async () => {
   const ops = registeredOps().filter((op) => kernelsFor(op).some((k) => k.variant !== 'int-pcilt-or-direct'));
   assert.ok(ops.length >= 25, `${ops.length} ops with fast kernels`);
+  await getEngine();
   const r = rng(77);
   const hit = new Set<string>();
   for (let i = 0; i < 700; i++) {
     const fam = Object.keys(CASES)[i % Object.keys(CASES).length];
     const c = CASES[fam](r);
-    const both = await bothWays(c.node, c.ins);
-    if (!both) continue;
-    const { ref, first, again, kernel } = both;
-    hit.add(`${c.node.op}:${kernel}`);
-    const at = `${fam} ${c.node.op} ${JSON.stringify(c.node.attrs)} [${c.ins.map((t) => t.shape.join('x')).join(', ')}] via ${kernel}`;
-    close(first.y, ref.y, at, c.tol ?? 1e-4);
-    close(again.y, ref.y, `${at} (again)`, c.tol ?? 1e-4);
+    const all = await everyKernel(c.node, c.ins);
+    if (!all) continue;
+    for (const { kernel, first, again } of all.runs) {
+      hit.add(`${c.node.op}:${kernel}`);
+      const at = `${fam} ${c.node.op} ${JSON.stringify(c.node.attrs)} [${c.ins.map((t) => t.shape.join('x')).join(', ')}] via ${kernel}`;
+      close(first, all.ref, at, c.tol ?? 1e-4);
+      close(again, all.ref, `${at} (again)`, c.tol ?? 1e-4);
+    }
   }
   // Each fast kernel ran at least once on these cases (a kernel that stops applying fails here).
   for (const op of ops) {

@@ -70,3 +70,49 @@ export function mapBroadcast(node: Node, ins: Tensor[], dtype: DType, f: (...v: 
   }
   return out ?? fromNumbers(dtype, shape, res as Float64Array);
 }
+
+/**
+ * A broadcast of two shapes as runs: the output's axes merged wherever both operands stay
+ * contiguous (or both repeat), then an odometer over all but the last merged axis.
+ */
+export function broadcastRuns(out: number[], as: number[], bs: number[], f: (yo: number, ao: number, sa: number, bo: number, sb: number, n: number) => void): void {
+  const r = out.length;
+  const dims: { d: number; sa: number; sb: number }[] = [];
+  const strideOf = (s: number[]) => {
+    const st = new Array<number>(r).fill(0);
+    let k = 1;
+    for (let i = r - 1; i >= 0; i--) {
+      const d = s[s.length - r + i] ?? 1;
+      st[i] = d === 1 ? 0 : k;
+      k *= d;
+    }
+    return st;
+  };
+  const sa = strideOf(as), sb = strideOf(bs);
+  for (let i = 0; i < r; i++) {
+    if (out[i] === 1) continue;
+    const last = dims[dims.length - 1];
+    // Merge axis i into the previous run when each operand's stride continues it.
+    if (last && last.sa === sa[i] * out[i] && last.sb === sb[i] * out[i]) {
+      last.d *= out[i];
+      last.sa = sa[i];
+      last.sb = sb[i];
+    } else dims.push({ d: out[i], sa: sa[i], sb: sb[i] });
+  }
+  if (dims.length === 0) dims.push({ d: 1, sa: 0, sb: 0 });
+  const inner = dims.pop()!, outer = dims;
+  const n = outer.reduce((p, q) => p * q.d, 1);
+  const ctr = new Array<number>(outer.length).fill(0);
+  let ao = 0, bo = 0;
+  for (let k = 0; k < n; k++) {
+    f(k * inner.d, ao, inner.sa, bo, inner.sb, inner.d);
+    for (let j = outer.length - 1; j >= 0; j--) {
+      ao += outer[j].sa;
+      bo += outer[j].sb;
+      if (++ctr[j] < outer[j].d) break;
+      ao -= outer[j].sa * outer[j].d;
+      bo -= outer[j].sb * outer[j].d;
+      ctr[j] = 0;
+    }
+  }
+}

@@ -51,6 +51,7 @@ export function defineOp(def: OpDef): void {
   OPS.set(def.op, def);
 }
 
+/** Registers a fast kernel; for an op, kernels registered earlier are tried first (src/kernels/index.ts orders them). */
 export function registerKernel(k: Kernel): void {
   KERNELS.set(k.op, [...(KERNELS.get(k.op) ?? []), k]);
 }

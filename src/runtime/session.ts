@@ -4,6 +4,7 @@ import { checkTensor, sizeOf, type Tensor } from '../ir/tensor.js';
 import { kernelsFor, opDef, type Kernel, type OpContext } from '../ops/index.js';
 import { fail } from '../ops/registry.js';
 import '../kernels/index.js';
+import { getEngine } from '../backends/wasm/engine.js';
 import { releases } from './memory.js';
 import { rangeOf, type QuantOptions, type Range } from '../kernels/wasm/int-conv.js';
 
@@ -70,6 +71,8 @@ export class Session {
     const key = `${signature(g.inputs, feeds)}|${opts.backend ?? 'auto'}|${opts.quant?.bits ?? 0}`;
     let plan = this.plans.get(key);
     const fresh = !plan;
+    // The wasm kernels apply once the engine runs: start it before the plan is made (where it cannot run, the plan uses the others).
+    if (fresh && opts.backend !== 'ref') await getEngine().catch(() => undefined);
     plan ??= { kernels: [], shapes: new Map() };
     const ctx: OpContext = { opset: g.opset, threads: opts.threads, quant: opts.quant };
     const values = new Map<string, Tensor>();

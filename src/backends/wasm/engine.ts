@@ -24,6 +24,8 @@ export interface KernelExports {
   sgemm_bias_act(A: number, Bp: number, C: number, M4: number, N8: number, K: number, rowBegin: number, rowEnd: number,
     dst: number, M: number, P: number, bias: number, act: number): void;
   swizzle_stream_bench(buf: number, iters: number): number;
+  unary_f32(op: number, x: number, y: number, n: number, p: number, q: number): void;
+  binary_f32(op: number, a: number, sa: number, b: number, sb: number, y: number, n: number): void;
 }
 
 /** What the engine found out about this platform, once. */

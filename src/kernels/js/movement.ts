@@ -8,26 +8,69 @@ import { attrStr, registerKernel } from '../../ops/registry.js';
  * copies. Any dtype, int64 included (typed arrays copy their own elements).
  */
 
-function transpose(x: Tensor, perm: number[]): Tensor {
-  const r = perm.length, shape = perm.map((p) => x.shape[p]);
-  const y = zeros(x.dtype, shape);
-  const st = stridesOf(x.shape), src = x.data as Float32Array, dst = y.data as Float32Array;
-  const inner = shape[r - 1] ?? 1, step = st[perm[r - 1]] ?? 1;
-  const outer = sizeOf(shape) / Math.max(inner, 1);
+/** A strided view of x copied out: output shape `shape`, element (c0..cr) at offset + sum c_a * strides[a]; the last axis as one run. */
+function stridedCopy(x: Tensor, outShape: number[], offset: number, outStrides: number[]): Tensor {
+  const y = zeros(x.dtype, outShape);
+  // Axes that continue one another in the source merge into one (a channel slice of NCHW is a few long runs).
+  const shape: number[] = [], strides: number[] = [];
+  outShape.forEach((d, a) => {
+    const last = shape.length - 1;
+    if (last >= 0 && strides[last] === outStrides[a] * d) {
+      shape[last] *= d;
+      strides[last] = outStrides[a];
+    } else {
+      shape.push(d);
+      strides.push(outStrides[a]);
+    }
+  });
+  const r = shape.length;
+  const src = x.data as Float32Array, dst = y.data as Float32Array;
+  const inner = shape[r - 1] ?? 1, step = strides[r - 1] ?? 1;
+  const outer = inner > 0 ? sizeOf(shape) / inner : 0;
   const ctr = new Array<number>(Math.max(r - 1, 0)).fill(0);
-  let p = 0, o = 0;
+  let p = offset, o = 0;
   for (let k = 0; k < outer; k++) {
-    for (let i = 0; i < inner; i++) dst[o + i] = src[p + i * step];
+    if (step === 1) dst.set(src.subarray(p, p + inner), o);
+    else for (let i = 0; i < inner; i++) dst[o + i] = src[p + i * step];
     o += inner;
     for (let a = r - 2; a >= 0; a--) {
-      p += st[perm[a]];
+      p += strides[a];
       if (++ctr[a] < shape[a]) break;
-      p -= st[perm[a]] * shape[a];
+      p -= strides[a] * shape[a];
       ctr[a] = 0;
     }
   }
   return y;
 }
+
+function transpose(x: Tensor, perm: number[]): Tensor {
+  const st = stridesOf(x.shape);
+  return stridedCopy(x, perm.map((p) => x.shape[p]), 0, perm.map((p) => st[p]));
+}
+
+registerKernel({
+  op: 'Slice', backend: 'js', variant: 'strided-rows',
+  // Opset 10 on (starts, ends, axes, steps as inputs); the reference handles the attribute form.
+  supports: (ins) => !!ins[0] && !!ins[1] && !!ins[2] && ins[0].shape.length >= 1 && sizeOf(ins[0].shape) > 0 && ints(ins[1]).length === ints(ins[2]).length
+    && (!ins[3] || ints(ins[3]).every((a) => a >= -ins[0]!.shape.length && a < ins[0]!.shape.length)) && (!ins[4] || ints(ins[4]).every((v) => v !== 0)),
+  async run(ins) {
+    const x = ins[0]!, r = x.shape.length, starts = ints(ins[1]!), ends = ints(ins[2]!);
+    const axes = (ins[3] ? ints(ins[3]) : starts.map((_, i) => i)).map((a) => (a < 0 ? a + r : a));
+    const steps = ins[4] ? ints(ins[4]) : starts.map(() => 1);
+    const st = stridesOf(x.shape), shape = x.shape.slice(), strides = st.slice();
+    let offset = 0;
+    axes.forEach((a, i) => {
+      const d = x.shape[a], step = steps[i];
+      const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v < 0 ? v + d : v));
+      const b = step > 0 ? clamp(starts[i], 0, d) : clamp(starts[i], -1, d - 1);
+      const e = step > 0 ? clamp(ends[i], 0, d) : clamp(ends[i], -1, d - 1);
+      shape[a] = Math.max(0, Math.ceil((e - b) / step));
+      offset += (shape[a] > 0 ? b : 0) * st[a];
+      strides[a] = st[a] * step;
+    });
+    return [stridedCopy(x, shape, offset, strides)];
+  },
+});
 
 /** The permutation a Transpose node applies to a tensor of rank r (reversal by default, _swapLast: the last two axes). */
 function permOf(node: Node, r: number): number[] | undefined {

@@ -4,7 +4,8 @@ import { sizeOf, type Tensor } from '../../ir/tensor.js';
 import { gemm } from '../../nn/gemm.js';
 import { attrFloat, attrInt, registerKernel, type Inputs } from '../../ops/registry.js';
 import { transposeGeometry } from '../../ops/conv.js';
-import { applyFusedActivation, fusedActivation } from '../../ops/conv.js';
+import { fusedActivation } from '../../ops/conv.js';
+import { activateInPlace } from './eltwise.js';
 import { windowOf } from '../../ops/window.js';
 import { releases } from '../../runtime/memory.js';
 
@@ -35,7 +36,7 @@ registerKernel({
     };
     const out = [x.shape[0], w.shape[0], ...win.out];
     const y = await convWasm(f32(x), f32(w), b && f32(b), attrs, out, ctx.threads);
-    if (fast === 'none' && act.kind !== 'none') applyFusedActivation(act, y.data);
+    if (fast === 'none' && act.kind !== 'none') activateInPlace(act, y.data);
     return [kept(y)];
   },
 });
@@ -80,7 +81,7 @@ registerKernel({
       out = transposeOnce(y.data, N, M, false);
       y.release?.();
     } else if (y.release) releases.set(out, y.release);
-    if (fast === 'none' && act.kind !== 'none') applyFusedActivation(act, out);
+    if (fast === 'none' && act.kind !== 'none') activateInPlace(act, out);
     return [{ dtype: 'float32', shape: [M, N], data: out }];
   },
 });

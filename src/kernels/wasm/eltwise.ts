@@ -1,0 +1,105 @@
+import { engineIfReady, stageF32, type Engine } from '../../backends/wasm/engine.js';
+import type { Node } from '../../ir/graph.js';
+import { numberAt, sizeOf, type Tensor } from '../../ir/tensor.js';
+import { broadcastRuns, broadcastShapes } from '../../ops/broadcast.js';
+import { attrFloat, registerKernel, type Inputs } from '../../ops/registry.js';
+import { applyFusedActivation, type FusedActivation } from '../../ops/conv.js';
+import { releases } from '../../runtime/memory.js';
+
+/**
+ * Float32 elementwise ops in wasm SIMD (unary_f32, binary_f32): inputs read in place when a
+ * kernel left them in wasm memory, outputs kept there for the next op. Used once the engine has
+ * started (the session starts it before planning); the TypeScript loops take over where it cannot run.
+ */
+
+const UNARY: Record<string, number> = {
+  Relu: 0, Clip: 1, Sigmoid: 2, Tanh: 3, Exp: 4, HardSigmoid: 5, HardSwish: 6, LeakyRelu: 7, Gelu: 8, _SiLU: 9, Sqrt: 10, Neg: 11, Abs: 12, Reciprocal: 13,
+};
+const BINARY: Record<string, number> = { Add: 0, Sub: 1, Mul: 2, Div: 3, Max: 4, Min: 5, PRelu: 6 };
+
+/** An output block of n floats: a kept view of wasm memory where memory is shared, else a copy made by `finish`. */
+function output(e: Engine, n: number): { ptr: number; finish(shape: number[]): Tensor } {
+  const ptr = e.heap.alloc(n * 4);
+  return {
+    ptr,
+    finish(shape) {
+      const view = new Float32Array(e.memory.buffer, ptr, n);
+      if (e.features.threads === null) {
+        releases.set(view, () => e.heap.release(ptr));
+        return { dtype: 'float32', shape, data: view };
+      }
+      const data = view.slice();
+      e.heap.release(ptr);
+      return { dtype: 'float32', shape, data };
+    },
+  };
+}
+
+function params(op: string, ins: Inputs, node: Node): [number, number] {
+  if (op === 'HardSigmoid') return [attrFloat(node, 'alpha', 0.2), attrFloat(node, 'beta', 0.5)];
+  if (op === 'LeakyRelu') return [attrFloat(node, 'alpha', 0.01), 0];
+  if (op === 'Clip') return [ins[1] ? numberAt(ins[1], 0) : attrFloat(node, 'min', -Infinity), ins[2] ? numberAt(ins[2], 0) : attrFloat(node, 'max', Infinity)];
+  return [0, 0];
+}
+
+for (const [op, code] of Object.entries(UNARY)) {
+  registerKernel({
+    op, backend: 'wasm', variant: 'f32-simd',
+    supports: (ins, node) => !!engineIfReady() && ins[0]?.dtype === 'float32' && sizeOf(ins[0].shape) > 0
+      && (op !== 'Clip' || ins.slice(1).every((t) => !t || (t.dtype === 'float32' && t.data.length === 1)))
+      && (op !== 'Gelu' || (node.attrs.approximate ?? 'none') === 'none'),
+    async run(ins, node) {
+      const e = engineIfReady()!, x = ins[0]!, n = sizeOf(x.shape);
+      const [p, q] = params(op, ins, node);
+      const src = stageF32(e, x.data as Float32Array);
+      try {
+        const out = output(e, n);
+        e.kernels.unary_f32(code, src.ptr, out.ptr, n, p, q);
+        return [out.finish(x.shape)];
+      } finally {
+        src.release();
+      }
+    },
+  });
+}
+
+for (const [op, code] of Object.entries(BINARY)) {
+  registerKernel({
+    op, backend: 'wasm', variant: 'f32-simd',
+    supports: (ins, _node, ctx) => !!engineIfReady() && ins.length === 2 && ins[0]?.dtype === 'float32' && ins[1]?.dtype === 'float32'
+      && !(op === 'PRelu' && ctx.opset < 7) && sizeOf(ins[0].shape) > 0 && sizeOf(ins[1].shape) > 0,
+    async run(ins, node) {
+      const e = engineIfReady()!, a = ins[0]!, b = ins[1]!;
+      const shape = broadcastShapes(node, [a.shape, b.shape]);
+      const sa = stageF32(e, a.data as Float32Array), sb = stageF32(e, b.data as Float32Array);
+      try {
+        const out = output(e, sizeOf(shape));
+        broadcastRuns(shape, a.shape, b.shape, (yo, ao, da, bo, db, n) =>
+          e.kernels.binary_f32(code, sa.ptr + ao * 4, da, sb.ptr + bo * 4, db, out.ptr + yo * 4, n));
+        return [out.finish(shape)];
+      } finally {
+        sa.release();
+        sb.release();
+      }
+    },
+  });
+}
+
+const ACT_CODES: Partial<Record<FusedActivation['kind'], number>> = { relu: 0, clip: 1, sigmoid: 2, tanh: 3, hardswish: 6, leaky: 7, silu: 9 };
+
+/** A fused activation applied in place in wasm SIMD (its TypeScript twin, applyFusedActivation, where the engine cannot run). */
+export function activateInPlace(a: FusedActivation, y: Float32Array): void {
+  const e = engineIfReady(), code = ACT_CODES[a.kind];
+  if (a.kind === 'none') return;
+  if (!e || code === undefined) {
+    applyFusedActivation(a, y);
+    return;
+  }
+  const src = stageF32(e, y);
+  try {
+    e.kernels.unary_f32(code, src.ptr, src.ptr, y.length, a.kind === 'leaky' ? a.alpha : a.min, a.max);
+    if (y.buffer !== e.memory.buffer) y.set(new Float32Array(e.memory.buffer, src.ptr, y.length));
+  } finally {
+    src.release();
+  }
+}
