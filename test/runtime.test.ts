@@ -25,20 +25,19 @@ function randomTensor(r: Rng, dtype: DType, shape: number[]): RuntimeTensor {
 async function everyKernel(node: Omit<RuntimeNode, 'name' | 'outputs'>, ins: RuntimeTensor[], opset = 18) {
   const n: RuntimeNode = { ...node, name: 'n', outputs: ['y'] };
   const ctx = { opset };
-  let ref: RuntimeTensor;
+  let ref: RuntimeTensor[];
   try {
-    ref = (await opDef(n.op)!.run(ins, n, ctx))[0];
+    ref = await opDef(n.op)!.run(ins, n, ctx);
   } catch (e) {
     // A generated shape the op refuses (a window larger than the input): no case.
     if (e instanceof OpError) return null;
     throw e;
   }
-  const runs: { kernel: string; first: RuntimeTensor; again: RuntimeTensor }[] = [];
+  const runs: { kernel: string; first: RuntimeTensor[]; again: RuntimeTensor[] }[] = [];
   for (const k of kernelsFor(n.op).filter((q) => q.variant !== 'int-pcilt-or-direct')) {
     if (!k.supports(ins, n, ctx)) continue;
-    const first = { ...(await k.run(ins, n, ctx))[0] };
-    first.data = first.data.slice();
-    const again = (await k.run(ins, n, ctx))[0];
+    const first = (await k.run(ins, n, ctx)).map((t) => ({ ...t, data: t.data.slice() }));
+    const again = await k.run(ins, n, ctx);
     runs.push({ kernel: `${k.backend}:${k.variant}`, first, again });
   }
   return { ref, runs };
@@ -155,6 +154,19 @@ const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' | 'outp
     const t = (v: number[]) => fromNumbers('int64', [v.length], v);
     return { node: { op: 'Slice', inputs: ['x', 's', 'e', 'a', 'p'], attrs: {} }, ins: [randomTensor(r, r.pick(['float32', 'int64'] as DType[]), s), t(starts), t(ends), t(axes.map((a) => (r.next() < 0.3 ? a - s.length : a))), t(steps)], tol: 0 };
   },
+  TopK: (r) => {
+    const s = shape(r, r.int(1, 3), 40), axis = r.int(0, s.length - 1);
+    const x = randomTensor(r, r.pick(['float32', 'int32'] as DType[]), s);
+    // Few distinct values, so that ties (broken by index) occur.
+    if (r.next() < 0.5) (x.data as Float32Array).forEach((v, i, a) => (a[i] = Math.round(v)));
+    return { node: { op: 'TopK', inputs: ['x', 'k'], attrs: { axis: axis - (r.next() < 0.5 ? s.length : 0), largest: r.int(0, 1) } }, ins: [x, fromNumbers('int64', [1], [r.int(0, s[axis])])], tol: 0 };
+  },
+  compare: (r) => {
+    const op = r.pick(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual']);
+    const a = shape(r, r.int(1, 3)), b = r.next() < 0.5 ? a.slice() : a.map((d) => (r.next() < 0.5 ? 1 : d));
+    const round = (t: RuntimeTensor) => ((t.data as Float32Array).forEach((v, i, q) => (q[i] = Math.round(v))), t);
+    return { node: { op, inputs: ['a', 'b'], attrs: {} }, ins: [round(randomTensor(r, 'float32', a)), round(randomTensor(r, 'float32', b))], tol: 0 };
+  },
   Pad: (r) => {
     const s = shape(r, r.int(1, 4), 5);
     const pads = [...s.map(() => r.int(0, 2)), ...s.map(() => r.int(0, 2))];
@@ -168,6 +180,7 @@ function familyOf(op: string): string {
   if (['MaxPool', 'AveragePool'].includes(op)) return 'pool';
   if (op.startsWith('Reduce')) return 'reduce';
   if (BINARY.includes(op)) return 'binary';
+  if (['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual'].includes(op)) return 'compare';
   return 'unary';
 }
 
@@ -185,8 +198,11 @@ test('every fast kernel equals its reference twin on generated cases, first call
     for (const { kernel, first, again } of all.runs) {
       hit.add(`${c.node.op}:${kernel}`);
       const at = `${fam} ${c.node.op} ${JSON.stringify(c.node.attrs)} [${c.ins.map((t) => t.shape.join('x')).join(', ')}] via ${kernel}`;
-      close(first, all.ref, at, c.tol ?? 1e-4);
-      close(again, all.ref, `${at} (again)`, c.tol ?? 1e-4);
+      assert.equal(first.length, all.ref.length, at);
+      all.ref.forEach((want, j) => {
+        close(first[j], want, `${at} output ${j}`, c.tol ?? 1e-4);
+        close(again[j], want, `${at} output ${j} (again)`, c.tol ?? 1e-4);
+      });
     }
   }
   // Each fast kernel ran at least once on these cases (a kernel that stops applying fails here).

@@ -5,3 +5,4 @@ import './wasm/eltwise.js';
 import './js/elementwise.js';
 import './js/reduce.js';
 import './js/movement.js';
+import './js/select.js';
