@@ -54,7 +54,7 @@ function agreement(ref: Float32Array[], got: Float32Array[]): Agreement {
 }
 
 /** Median ms of `runs` calls after two warm-up calls. */
-async function timed(runs: number, f: () => Promise<unknown>): Promise<number> {
+export async function timed(runs: number, f: () => Promise<unknown>): Promise<number> {
   await f();
   await f();
   const t: number[] = [];

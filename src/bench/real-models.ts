@@ -11,7 +11,7 @@ import { checkPreprocess, preprocess } from '../images/preprocess.js';
 import { sizeOf, zeros, type Tensor } from '../ir/tensor.js';
 import { importModel, type Model } from '../nn/api.js';
 import { machineName } from './machine.js';
-import { median } from './worker.js';
+import { timed } from './models.js';
 
 /**
  * Real pretrained models nobody here made, each imported and run on a real photograph and
@@ -151,17 +151,6 @@ async function peer(m: RealModel, model: Model, timing: boolean, threads: number
   };
 }
 
-async function timeIt(runs: number, f: () => Promise<unknown>): Promise<number> {
-  await f();
-  const t: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await f();
-    t.push(performance.now() - t0);
-  }
-  return median(t);
-}
-
 /** Imports, runs and compares one model; with `runs`, times it and its peer in rounds (ours, peer, ours, ...), best round each. */
 export async function checkModel(m: RealModel, photo: string, opts: { runs?: number; rounds?: number; threads?: number; size?: [number, number] } = {}): Promise<RealResult> {
   const threads = opts.threads ?? 2;
@@ -200,8 +189,8 @@ export async function checkModel(m: RealModel, photo: string, opts: { runs?: num
       const timer = await peer(m, model, true, threads);
       let ms = Infinity, peerMs = Infinity;
       for (let r = 0; r < (opts.rounds ?? 3); r++) {
-        ms = Math.min(ms, await timeIt(opts.runs, () => model.run(feeds, { threads })));
-        peerMs = Math.min(peerMs, await timeIt(opts.runs, () => timer.run(feeds)));
+        ms = Math.min(ms, await timed(opts.runs, () => model.run(feeds, { threads })));
+        peerMs = Math.min(peerMs, await timed(opts.runs, () => timer.run(feeds)));
       }
       timer.dispose();
       Object.assign(result, { ms, peerMs });

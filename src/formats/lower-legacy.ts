@@ -45,7 +45,9 @@ export function lowerLegacy(g: Legacy): Graph {
       case 'dense': add('Gemm', n.name, ins, out, { transB: 1, ...act(a.act as string) }); break;
       case 'maxpool':
       case 'avgpool':
-        add(n.op === 'maxpool' ? 'MaxPool' : 'AveragePool', n.name, ins, out, { kernel_shape: list('kernel'), strides: list('stride'), pads: list('pad'), count_include_pad: num('countPad') ?? 0 });
+        add(n.op === 'maxpool' ? 'MaxPool' : 'AveragePool', n.name, ins, out, {
+          kernel_shape: list('kernel'), strides: list('stride'), pads: list('pad'), ...(n.op === 'avgpool' ? { count_include_pad: num('countPad') ?? 0 } : {}),
+        });
         break;
       case 'gap':
         if (num('keepDims')) add('GlobalAveragePool', n.name, ins, out);

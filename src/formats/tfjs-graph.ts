@@ -1,7 +1,7 @@
-import { ModelImportError, UnsupportedModelError, halfToFloat } from '../graph/builder.js';
+import { ModelImportError, UnsupportedModelError } from '../graph/builder.js';
 import type { Graph, Node, ValueInfo } from '../ir/graph.js';
 import { fromNumbers, MAX_ELEMENTS, sizeOf, zeros, type DType, type Tensor } from '../ir/tensor.js';
-import type { TfjsArtifacts } from './tfjs.js';
+import { decodeTypedWeights, type TfjsArtifacts } from './tfjs.js';
 
 /**
  * A TF.js graph model (tfjs-converter's GraphDef JSON) as an IR graph, NHWC kept: spatial ops
@@ -34,43 +34,6 @@ const attrInt = (n: Json, k: string, d = 0): number => (n.attr?.[k]?.i === undef
 const attrF = (n: Json, k: string, d = 0): number => (n.attr?.[k]?.f === undefined ? d : Number(n.attr[k].f));
 const attrB = (n: Json, k: string): boolean => n.attr?.[k]?.b === true;
 const attrType = (n: Json, k: string): DType | undefined => TF_DTYPES[n.attr?.[k]?.type as string];
-
-/** Every weight in the manifest as a tensor of its own dtype (quantized ones dequantized to float32). */
-export function decodeTypedWeights(a: TfjsArtifacts): Map<string, Tensor> {
-  const out = new Map<string, Tensor>();
-  const bytes = a.weightData;
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let at = 0;
-  if (!Array.isArray(a.weightsManifest)) bad('weightsManifest is not a list');
-  for (const group of a.weightsManifest) {
-    if (!Array.isArray(group?.weights)) bad('a weightsManifest group has no weights list');
-    for (const w of group.weights) {
-      if (typeof w?.name !== 'string' || !Array.isArray(w.shape) || !w.shape.every((d: unknown) => Number.isInteger(d) && (d as number) >= 0)) bad(`weight ${JSON.stringify(w?.name)} has a bad name or shape`);
-      const n = sizeOf(w.shape);
-      if (n > MAX_ELEMENTS) bad(`weight ${w.name} claims ${n} elements (limit ${MAX_ELEMENTS})`);
-      const q = w.quantization;
-      const stored = q?.dtype ?? w.dtype;
-      const size = ({ float32: 4, int32: 4, uint8: 1, uint16: 2, float16: 2, bool: 1 } as Record<string, number>)[stored] ?? bad(`weight ${w.name} has dtype ${stored}`);
-      if (at + n * size > bytes.length) bad(`weight ${w.name} needs ${n * size} bytes at offset ${at}, the shards hold ${bytes.length}`);
-      const dtype: DType = w.dtype === 'int32' ? 'int32' : w.dtype === 'bool' ? 'bool' : 'float32';
-      const t = zeros(dtype, w.shape);
-      const d = t.data as Float32Array;
-      for (let i = 0; i < n; i++) {
-        const p = at + i * size;
-        let v: number;
-        if (stored === 'float32') v = dv.getFloat32(p, true);
-        else if (stored === 'int32') v = dv.getInt32(p, true);
-        else if (stored === 'uint8' || stored === 'bool') v = bytes[p];
-        else if (stored === 'uint16') v = dv.getUint16(p, true);
-        else v = halfToFloat(dv.getUint16(p, true));
-        d[i] = (stored === 'uint8' || stored === 'uint16') && q ? v * (q.scale ?? 1) + (q.min ?? 0) : v;
-      }
-      at += n * size;
-      out.set(w.name, t);
-    }
-  }
-  return out;
-}
 
 /** A Const node's inline value (attr.value.tensor). */
 function inlineTensor(n: Json): Tensor | undefined {

@@ -1,4 +1,5 @@
 import { GraphBuilder, MAX_ELEMENTS, ModelImportError, halfToFloat, samePads } from '../graph/builder.js';
+import { sizeOf, zeros, type DType, type Tensor } from '../ir/tensor.js';
 import type { Activation, Graph } from '../graph/graph.js';
 
 /** A TF.js model.json (layers or graph format) with its weight bytes, group by group, shard after shard. */
@@ -25,9 +26,9 @@ const bad = (why: string): never => {
   throw new ModelImportError(`TF.js model: ${why}`);
 };
 
-/** Decodes every weight in the manifest (uint8 / uint16 / float16 quantized ones to float32). */
-export function decodeWeights(a: TfjsArtifacts): Map<string, { shape: number[]; data: Float32Array }> {
-  const out = new Map<string, { shape: number[]; data: Float32Array }>();
+/** Every weight in the manifest as a tensor of its own dtype (quantized ones dequantized to float32). */
+export function decodeTypedWeights(a: TfjsArtifacts): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
   const bytes = a.weightData;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 0;
@@ -35,30 +36,37 @@ export function decodeWeights(a: TfjsArtifacts): Map<string, { shape: number[]; 
   for (const group of a.weightsManifest) {
     if (!Array.isArray(group?.weights)) bad('a weightsManifest group has no weights list');
     for (const w of group.weights) {
-      if (typeof w?.name !== 'string' || !Array.isArray(w.shape) || !w.shape.every((d: unknown) => Number.isInteger(d) && (d as number) >= 0)) {
-        bad(`weight ${JSON.stringify(w?.name)} has a bad name or shape`);
-      }
-      const n = w.shape.reduce((p: number, d: number) => p * d, 1);
+      if (typeof w?.name !== 'string' || !Array.isArray(w.shape) || !w.shape.every((d: unknown) => Number.isInteger(d) && (d as number) >= 0)) bad(`weight ${JSON.stringify(w?.name)} has a bad name or shape`);
+      const n = sizeOf(w.shape);
       if (n > MAX_ELEMENTS) bad(`weight ${w.name} claims ${n} elements (limit ${MAX_ELEMENTS})`);
       const q = w.quantization;
-      const dtype = q?.dtype ?? w.dtype;
-      const size = ({ float32: 4, int32: 4, uint8: 1, uint16: 2, float16: 2, bool: 1 } as Record<string, number>)[dtype] ?? bad(`weight ${w.name} has dtype ${dtype}`);
+      const stored = q?.dtype ?? w.dtype;
+      const size = ({ float32: 4, int32: 4, uint8: 1, uint16: 2, float16: 2, bool: 1 } as Record<string, number>)[stored] ?? bad(`weight ${w.name} has dtype ${stored}`);
       if (at + n * size > bytes.length) bad(`weight ${w.name} needs ${n * size} bytes at offset ${at}, the shards hold ${bytes.length}`);
-      const data = new Float32Array(n);
+      const dtype: DType = w.dtype === 'int32' ? 'int32' : w.dtype === 'bool' ? 'bool' : 'float32';
+      const t = zeros(dtype, w.shape);
+      const d = t.data as Float32Array;
       for (let i = 0; i < n; i++) {
         const p = at + i * size;
         let v: number;
-        if (dtype === 'float32') v = dv.getFloat32(p, true);
-        else if (dtype === 'int32') v = dv.getInt32(p, true);
-        else if (dtype === 'uint8' || dtype === 'bool') v = bytes[p];
-        else if (dtype === 'uint16') v = dv.getUint16(p, true);
+        if (stored === 'float32') v = dv.getFloat32(p, true);
+        else if (stored === 'int32') v = dv.getInt32(p, true);
+        else if (stored === 'uint8' || stored === 'bool') v = bytes[p];
+        else if (stored === 'uint16') v = dv.getUint16(p, true);
         else v = halfToFloat(dv.getUint16(p, true));
-        data[i] = (dtype === 'uint8' || dtype === 'uint16') && q ? v * (q.scale ?? 1) + (q.min ?? 0) : v;
+        d[i] = (stored === 'uint8' || stored === 'uint16') && q ? v * (q.scale ?? 1) + (q.min ?? 0) : v;
       }
       at += n * size;
-      out.set(w.name, { shape: w.shape, data });
+      out.set(w.name, t);
     }
   }
+  return out;
+}
+
+/** Decodes every weight in the manifest as float32 (uint8 / uint16 / float16 quantized ones dequantized). */
+export function decodeWeights(a: TfjsArtifacts): Map<string, { shape: number[]; data: Float32Array }> {
+  const out = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const [k, t] of decodeTypedWeights(a)) out.set(k, { shape: t.shape, data: t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as Int32Array) });
   return out;
 }
 

@@ -19,13 +19,8 @@ export function broadcastShapes(node: Node, shapes: number[][]): number[] {
   return out;
 }
 
-/**
- * For every output element of a broadcast, the index it reads in an input of shape `s`
- * (an odometer over the output: one step per element, no division).
- */
-export function broadcastIndex(out: number[], s: number[]): Int32Array {
-  const n = sizeOf(out), r = out.length;
-  const idx = new Int32Array(n);
+/** Strides of shape `s` read as rank r (missing leading axes and axes of size 1 step 0). */
+function broadcastStrides(r: number, s: number[]): number[] {
   const st = new Array<number>(r).fill(0);
   let k = 1;
   for (let i = r - 1; i >= 0; i--) {
@@ -33,6 +28,17 @@ export function broadcastIndex(out: number[], s: number[]): Int32Array {
     st[i] = d === 1 ? 0 : k;
     k *= d;
   }
+  return st;
+}
+
+/**
+ * For every output element of a broadcast, the index it reads in an input of shape `s`
+ * (an odometer over the output: one step per element, no division).
+ */
+export function broadcastIndex(out: number[], s: number[]): Int32Array {
+  const n = sizeOf(out), r = out.length;
+  const idx = new Int32Array(n);
+  const st = broadcastStrides(r, s);
   const ctr = new Array<number>(r).fill(0);
   let p = 0;
   for (let i = 0; i < n; i++) {
@@ -78,17 +84,7 @@ export function mapBroadcast(node: Node, ins: Tensor[], dtype: DType, f: (...v: 
 export function broadcastRuns(out: number[], as: number[], bs: number[], f: (yo: number, ao: number, sa: number, bo: number, sb: number, n: number) => void): void {
   const r = out.length;
   const dims: { d: number; sa: number; sb: number }[] = [];
-  const strideOf = (s: number[]) => {
-    const st = new Array<number>(r).fill(0);
-    let k = 1;
-    for (let i = r - 1; i >= 0; i--) {
-      const d = s[s.length - r + i] ?? 1;
-      st[i] = d === 1 ? 0 : k;
-      k *= d;
-    }
-    return st;
-  };
-  const sa = strideOf(as), sb = strideOf(bs);
+  const sa = broadcastStrides(r, as), sb = broadcastStrides(r, bs);
   for (let i = 0; i < r; i++) {
     if (out[i] === 1) continue;
     const last = dims[dims.length - 1];

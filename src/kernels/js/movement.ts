@@ -1,6 +1,7 @@
 import { ints, sizeOf, stridesOf, zeros, type Tensor } from '../../ir/tensor.js';
 import type { Node } from '../../ir/graph.js';
 import { attrStr, registerKernel } from '../../ops/registry.js';
+import { sliceView } from '../../ops/slice.js';
 
 /**
  * Data movement as row copies and strided loops (the reference computes a flat index per
@@ -53,21 +54,11 @@ registerKernel({
   // Opset 10 on (starts, ends, axes, steps as inputs); the reference handles the attribute form.
   supports: (ins) => !!ins[0] && !!ins[1] && !!ins[2] && ins[0].shape.length >= 1 && sizeOf(ins[0].shape) > 0 && ints(ins[1]).length === ints(ins[2]).length
     && (!ins[3] || ints(ins[3]).every((a) => a >= -ins[0]!.shape.length && a < ins[0]!.shape.length)) && (!ins[4] || ints(ins[4]).every((v) => v !== 0)),
-  async run(ins) {
+  async run(ins, node) {
     const x = ins[0]!, r = x.shape.length, starts = ints(ins[1]!), ends = ints(ins[2]!);
     const axes = (ins[3] ? ints(ins[3]) : starts.map((_, i) => i)).map((a) => (a < 0 ? a + r : a));
     const steps = ins[4] ? ints(ins[4]) : starts.map(() => 1);
-    const st = stridesOf(x.shape), shape = x.shape.slice(), strides = st.slice();
-    let offset = 0;
-    axes.forEach((a, i) => {
-      const d = x.shape[a], step = steps[i];
-      const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v < 0 ? v + d : v));
-      const b = step > 0 ? clamp(starts[i], 0, d) : clamp(starts[i], -1, d - 1);
-      const e = step > 0 ? clamp(ends[i], 0, d) : clamp(ends[i], -1, d - 1);
-      shape[a] = Math.max(0, Math.ceil((e - b) / step));
-      offset += (shape[a] > 0 ? b : 0) * st[a];
-      strides[a] = st[a] * step;
-    });
+    const { shape, offset, strides } = sliceView(x.shape, starts, ends, axes, steps, node);
     return [stridedCopy(x, shape, offset, strides)];
   },
 });

@@ -717,24 +717,32 @@ export function pack_groups(src: usize, dst: usize, u0: i32, u1: i32, C: i32, HW
   }
 }
 
-/** Codes of 4 float32 values as quantize_pad defines them, in lanes 0..3 (i32). */
+/**
+ * Codes of 4 float32 values as quantize_pad defines them, in lanes 0..3 (i32). x * (1 / scale)
+ * is within a few ulps of x / scale; only where that lands within 2^-20 (relative) of a half
+ * (a rounding tie, which the two could break differently) is the vector divided instead.
+ */
 // @ts-ignore: decorator
-@inline function codes4(x: v128, scale: v128, zero: v128, L: v128): v128 {
-  return i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.nearest(f32x4.div(x, scale)), zero)), i32x4.splat(0)), L);
+@inline function codes4(x: v128, scale: v128, inv: v128, zero: v128, L: v128): v128 {
+  let u = f32x4.mul(x, inv);
+  const off = f32x4.abs(f32x4.sub(f32x4.sub(u, f32x4.floor(u)), f32x4.splat(0.5)));
+  const near = f32x4.le(off, f32x4.add(f32x4.mul(f32x4.abs(u), f32x4.splat(9.5367431640625e-7)), f32x4.splat(9.5367431640625e-7)));
+  if (v128.any_true(near)) u = f32x4.div(x, scale);
+  return i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.nearest(u), zero)), i32x4.splat(0)), L);
 }
 
 /** Codes of n consecutive float32 values at s, as bytes at d. */
 function quantizeRun(s: usize, d: usize, n: i32, scale: f32, zero: f32, L: i32): void {
-  const vs = f32x4.splat(scale), vz = f32x4.splat(zero), vL = i32x4.splat(L);
+  const vs = f32x4.splat(scale), vi = f32x4.splat(<f32>1 / scale), vz = f32x4.splat(zero), vL = i32x4.splat(L);
   let i = 0;
   for (; i + 16 <= n; i += 16) {
     const at = s + (<usize>i << 2);
-    const q0 = codes4(v128.load(at), vs, vz, vL), q1 = codes4(v128.load(at, 16), vs, vz, vL);
-    const q2 = codes4(v128.load(at, 32), vs, vz, vL), q3 = codes4(v128.load(at, 48), vs, vz, vL);
+    const q0 = codes4(v128.load(at), vs, vi, vz, vL), q1 = codes4(v128.load(at, 16), vs, vi, vz, vL);
+    const q2 = codes4(v128.load(at, 32), vs, vi, vz, vL), q3 = codes4(v128.load(at, 48), vs, vi, vz, vL);
     v128.store(d + <usize>i, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
   }
   for (; i + 4 <= n; i += 4) {
-    const q = i16x8.narrow_i32x4_s(codes4(v128.load(s + (<usize>i << 2)), vs, vz, vL), i32x4.splat(0));
+    const q = i16x8.narrow_i32x4_s(codes4(v128.load(s + (<usize>i << 2)), vs, vi, vz, vL), i32x4.splat(0));
     store<u32>(d + <usize>i, i32x4.extract_lane(i8x16.narrow_i16x8_u(q, q), 0));
   }
   for (; i < n; i++) {
