@@ -136,7 +136,14 @@ async function peer(m: RealModel, model: Model, timing: boolean, threads: number
       for (const [k, t] of Object.entries(feeds)) ins[(inSig[k]?.name ?? k).replace(/:0$/, '')] = tf.tensor(t.data as Float32Array, t.shape, t.dtype === 'int32' ? 'int32' : 'float32');
       let ys: import('@tensorflow/tfjs').Tensor[];
       if (graph) {
-        const r = await (tm as import('@tensorflow/tfjs').GraphModel).executeAsync(ins, names);
+        // execute() where the graph has no dynamic ops (executeAsync warns then), else executeAsync().
+        const g = tm as import('@tensorflow/tfjs').GraphModel;
+        let r;
+        try {
+          r = g.execute(ins, names);
+        } catch {
+          r = await g.executeAsync(ins, names);
+        }
         ys = Array.isArray(r) ? r : [r];
       } else {
         const r = (tm as import('@tensorflow/tfjs').LayersModel).predict(Object.values(ins)[0]);
@@ -213,8 +220,8 @@ export function realModelsMarkdown(results: RealResult[], machine: string): stri
     'difference is within 1e-3 of the output\'s largest magnitude. Speed: median ms of the best of 3 alternating rounds',
     'against its peer (tfjs-backend-wasm, one thread in Node; onnxruntime-web, 2 threads), speedup = peer / ours.',
     '',
-    `**${pass.length} of ${results.length} pass**; ${results.filter((r) => r.status === 'unsupported').length} refused at import (reason listed);`
-      + ` geometric-mean speedup over the ${timed.length} timed models: **${geo.toFixed(2)}x**, lowest ${ratios.length ? Math.min(...ratios).toFixed(2) : '-'}x.`,
+    `**${pass.length} of ${results.length} pass**; ${results.filter((r) => r.status === 'unsupported').length} refused at import (reason listed)`
+      + (timed.length ? `; geometric-mean speedup over the ${timed.length} timed models: **${geo.toFixed(2)}x**, lowest ${Math.min(...ratios).toFixed(2)}x.` : ' (not timed: --time).'),
     '',
     '| model | source | format | input | nodes | result | rel. error | ours ms | peer ms | speedup |',
     '|---|---|---|---|---|---|---|---|---|---|',
