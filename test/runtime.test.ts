@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import {
-  ArgumentError, OpError, ONNX_DT as DT, Session, getEngine, opDef, encodeOnnx, fromNumbers, importModel, kernelsFor, onnxTensor as tensor, registeredOps, saveModel, loadModel,
+  ArgumentError, OpError, ONNX_DT as DT, Session, getEngine, opDef, writeOnnx, encodeOnnx, fromNumbers, importModel, kernelsFor, onnxTensor as tensor, registeredOps, saveModel, loadModel,
   type RuntimeGraph, type RuntimeNode, type RuntimeTensor, type DType,
 } from 'faster-cnn';
 import { conformance, ONNX_TESTDATA } from 'faster-cnn';
@@ -280,6 +280,8 @@ test('a PyTorch export with dynamic batch, height and width runs every size and 
   const dir = (await import('node:fs')).mkdtempSync(`${(await import('node:os')).tmpdir()}/fcnn-rt-`);
   await saveModel(m, `${dir}/m.fcnn`);
   const back = await loadModel(`${dir}/m.fcnn`);
+  // The graph it runs (fused and folded), written back as ONNX, is the same network to onnxruntime.
+  const again = await ort.InferenceSession.create(writeOnnx(m.graph!));
   for (const [N, H, W] of [[1, 224, 224], [2, 160, 96], [1, 97, 131]]) {
     const x = Float32Array.from({ length: N * 3 * H * W }, (_, i) => Math.sin(i * 0.01));
     const ref = (await session.run({ input: new ort.Tensor('float32', x, [N, 3, H, W]) })).logits.data as Float32Array;
@@ -288,5 +290,7 @@ test('a PyTorch export with dynamic batch, height and width runs every size and 
     const max = Math.max(...Array.from(ref, Math.abs));
     for (let i = 0; i < ref.length; i++) assert.ok(Math.abs((y.data as Float32Array)[i] - ref[i]) <= 1e-4 * max, `${N}x${H}x${W} [${i}]`);
     assert.deepEqual((await back.run({ input: { data: x, shape: [N, 3, H, W] } })).logits.data, y.data);
+    const z = (await again.run({ input: new ort.Tensor('float32', x, [N, 3, H, W]) })).logits.data as Float32Array;
+    for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(z[i] - ref[i]) <= 1e-4 * max, `exported ${N}x${H}x${W} [${i}]`);
   }
 });

@@ -1,15 +1,25 @@
 import { writeFile } from 'node:fs/promises';
 import { ArgumentError } from '../errors.js';
 import { exportOnnx } from '../formats/onnx/export.js';
-import { loadModel } from '../nn/api.js';
+import { writeOnnx } from '../formats/onnx/write-ir.js';
+import { writeQdq } from '../formats/onnx/write-qdq.js';
+import { importModel } from '../nn/api.js';
 import { parse } from './args.js';
 
-/** `faster-cnn export FILE.fcnn --out FILE.onnx`: the network as ONNX in QDQ form. */
+/**
+ * `faster-cnn export FILE --out FILE.onnx`: a trained network as ONNX in QDQ form; an imported
+ * model (.fcnn, .onnx, model.json) as the graph it runs: float ONNX, or QDQ where it was imported
+ * with activation bits and calibrated ranges.
+ */
 export async function exportCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, { out: { type: 'string' } });
   const file = positionals[0];
   if (!file || !values.out) throw new ArgumentError('arguments', positionals, 'a model file and --out FILE.onnx');
-  const bytes = exportOnnx((await loadModel(file)).net);
+  const model = await importModel(file);
+  const g = model.graph;
+  const bits = model.meta.activationBits, ranges = model.meta.ranges;
+  const bytes = !g ? exportOnnx(model.net) : bits && ranges ? writeQdq(g, bits, ranges) : writeOnnx(g);
   await writeFile(String(values.out), bytes);
-  console.log(`${values.out}: ONNX opset 13, QDQ form, ${bytes.length} bytes`);
+  const form = !g ? 'QDQ form' : bits && ranges ? `QDQ form, ${bits}-bit activation codes` : 'float';
+  console.log(`${values.out}: ONNX opset ${g ? Math.max(g.opset, bits && ranges ? 13 : 0) : 13}, ${form}, ${bytes.length} bytes`);
 }

@@ -31,7 +31,44 @@ function writeAttr(w: ProtoWriter, name: string, a: AttrValue) {
 }
 
 /** The activation a fusion moved into a node, as the ONNX node(s) it was. */
+/**
+ * Ops the passes made that are newer than the graph's opset (HardSwish 14, LayerNormalization 17,
+ * Gelu 20), written out as the older ops they replaced.
+ */
+function lower(n: Node, extra: Map<string, Tensor>, opset: number): Node[] | undefined {
+  const c = (name: string, v: number) => {
+    const k = `${n.name}:${name}`;
+    extra.set(k, fromNumbers('float32', [], [v]));
+    return k;
+  };
+  const t = (s: string) => `${n.outputs[0]}:${s}`;
+  const node = (op: string, suffix: string, inputs: string[], out: string, attrs: Node['attrs'] = {}): Node => ({ op, name: `${n.name}:${suffix}`, inputs, outputs: [out], attrs });
+  const x = n.inputs[0], y = n.outputs[0];
+  if (n.op === 'HardSwish' && opset < 14) {
+    return [node('HardSigmoid', 'gate', [x], t('gate'), { alpha: 1 / 6, beta: 0.5 }), node('Mul', 'mul', [x, t('gate')], y)];
+  }
+  if (n.op === 'Gelu' && opset < 20) {
+    return [
+      node('Div', 'div', [x, c('sqrt2', Math.SQRT2)], t('scaled')), node('Erf', 'erf', [t('scaled')], t('erf')),
+      node('Add', 'add', [t('erf'), c('one', 1)], t('plus')), node('Mul', 'mul', [x, t('plus')], t('prod')), node('Mul', 'half', [t('prod'), c('half', 0.5)], y),
+    ];
+  }
+  if (n.op === 'LayerNormalization' && opset < 17 && ((n.attrs.axis as number | undefined) ?? -1) === -1) {
+    const mean = (inp: string, out: string, suffix: string) => node('ReduceMean', suffix, [inp], out, { axes: [-1], keepdims: 1 });
+    const tail = n.inputs[2] ? [node('Mul', 'scale', [t('norm'), n.inputs[1]], t('scaled')), node('Add', 'shift', [t('scaled'), n.inputs[2]], y)]
+      : [node('Mul', 'scale', [t('norm'), n.inputs[1]], y)];
+    return [
+      mean(x, t('mean'), 'mean'), node('Sub', 'sub', [x, t('mean')], t('centred')), node('Mul', 'square', [t('centred'), t('centred')], t('square')),
+      mean(t('square'), t('var'), 'var'), node('Add', 'eps', [t('var'), c('eps', (n.attrs.epsilon as number | undefined) ?? 1e-5)], t('vare')),
+      node('Sqrt', 'sqrt', [t('vare')], t('std')), node('Div', 'norm', [t('centred'), t('std')], t('norm')), ...tail,
+    ];
+  }
+  return undefined;
+}
+
 function unfuse(n: Node, extra: Map<string, Tensor>, opset: number): Node[] {
+  const older = lower(n, extra, opset);
+  if (older) return older;
   if (n.op === '_SiLU') {
     const gate = `${n.outputs[0]}:sigmoid`;
     return [{ op: 'Sigmoid', name: `${n.name}:sigmoid`, inputs: n.inputs, outputs: [gate], attrs: {} }, { op: 'Mul', name: n.name, inputs: [n.inputs[0], gate], outputs: n.outputs, attrs: {} }];
@@ -46,6 +83,7 @@ function unfuse(n: Node, extra: Map<string, Tensor>, opset: number): Node[] {
     return [head, { op: 'Sigmoid', name: `${n.name}:sigmoid`, inputs: [mid], outputs: [gate], attrs: {} }, { op: 'Mul', name: `${n.name}:silu`, inputs: [mid, gate], outputs: [out], attrs: {} }];
   }
   const op = { relu: 'Relu', clip: 'Clip', leaky: 'LeakyRelu', sigmoid: 'Sigmoid', hardswish: 'HardSwish', tanh: 'Tanh' }[a.kind];
+  if (op === 'HardSwish') return [head, ...lower({ op, name: `${n.name}:act`, inputs: [mid], outputs: [out], attrs: {} }, extra, opset) ?? [{ op, name: `${n.name}:act`, inputs: [mid], outputs: [out], attrs: {} }]];
   const inputs = [mid];
   if (a.kind === 'clip' && opset < 11) return [head, { op, name: `${n.name}:act`, inputs, outputs: [out], attrs: { min: a.min, max: a.max } }];
   if (a.kind === 'clip') {
