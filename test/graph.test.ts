@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import {
   FasterCnnError, Model, UnsupportedModelError, decodeAny, decodeWeights, encodeIr, exportOnnx, importModel, loadMnist, loadModel, lowerLegacy,
-  optimize, readOnnx, writeOnnx, type Graph, type GraphNode, type PredictOptions, type Range,
+  optimizeGraph, readOnnx, writeOnnx, Session, type Graph, type GraphNode, type PredictOptions, type Range, type RuntimeGraph, type RuntimeTensor,
 } from 'faster-cnn';
 import { ONNX_DT as DT, encodeOnnx as encodeModel, onnxTensor as tensor, type OnnxNode, type OnnxTensor } from 'faster-cnn';
 import { randomCase, rng } from './helpers.js';
@@ -154,24 +154,31 @@ test('max and average pooling (wasm, vector and scalar paths) equal a naive loop
   }
 });
 
-test('optimize folds batch norm, ReLU6 and zero pads into convolutions without changing the result', async () => {
+test('the passes fold batch norm, per-channel Mul/Add, zero pads and ReLU6 into convolutions without changing the result', async () => {
   const r = rng(9);
-  const c = { N: 2, C: 4, H: 9, W: 7, O: 6, KH: 3, KW: 3, groups: 2, stride: [2, 1] as [number, number], dilation: [1, 1] as [number, number], padding: [0, 0, 0, 0] as [number, number, number, number] };
-  const w = Float32Array.from({ length: 6 * 2 * 9 }, () => r.next() - 0.5);
-  const g = convGraph(c, w, [
-    { op: 'affine', name: 'bn', inputs: ['y', 's', 'b'], output: 'z', attrs: {} },
-    { op: 'clip', name: 'relu6', inputs: ['z'], output: 'out', attrs: { min: 0, max: 6 } },
-  ]);
-  g.nodes.unshift({ op: 'pad', name: 'pad', inputs: ['in'], output: 'x', attrs: { pads: [0, 0, 1, 2, 0, 0, 1, 0], value: 0 } });
-  g.input = { name: 'in', shape: [2, 4, 7, 5], layout: 'nchw' };
-  g.consts.set('s', { shape: [6], data: Float32Array.from({ length: 6 }, () => r.next() * 4) });
-  g.consts.set('b', { shape: [6], data: Float32Array.from({ length: 6 }, () => r.next() * 4 - 2) });
-  const o = optimize(g);
-  assert.deepEqual(o.nodes.map((n) => n.op), ['conv']);
-  assert.equal(o.nodes[0].attrs.act, 'relu6');
-  const x = { data: Float32Array.from({ length: 2 * 4 * 7 * 5 }, () => r.next() * 2), shape: [2, 4, 7, 5] };
-  const a = await graphRunner(g).run(x), b = await graphRunner(o).run(x);
-  for (let i = 0; i < a.data.length; i++) assert.ok(Math.abs(a.data[i] - b.data[i]) < 1e-5);
+  const f = (shape: number[], scale = 1, offset = 0) => ({ dtype: 'float32' as const, shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r.next() * scale + offset) });
+  const i64 = (v: number[]) => ({ dtype: 'int64' as const, shape: [v.length], data: BigInt64Array.from(v.map(BigInt)) });
+  const g: RuntimeGraph = {
+    inputs: [{ name: 'in', dtype: 'float32', shape: ['n', 4, 7, 5] }], outputs: [{ name: 'out', dtype: 'float32', shape: null }], opset: 13,
+    consts: new Map<string, RuntimeTensor>([
+      ['pads', i64([0, 0, 1, 2, 0, 0, 1, 0])], ['w', f([6, 2, 3, 3], 1, -0.5)], ['s', f([6], 4)], ['b', f([6], 4, -2)], ['m', f([6])], ['v', f([6], 1, 0.5)],
+      ['k', f([6, 1, 1], 2)], ['c', f([1, 6, 1, 1])], ['zero', { dtype: 'float32', shape: [], data: Float32Array.of(0) }], ['six', { dtype: 'float32', shape: [], data: Float32Array.of(6) }],
+    ]),
+    nodes: [
+      { op: 'Pad', name: 'pad', inputs: ['in', 'pads'], outputs: ['x'], attrs: {} },
+      { op: 'Conv', name: 'conv', inputs: ['x', 'w'], outputs: ['y'], attrs: { group: 2, strides: [2, 1] } },
+      { op: 'BatchNormalization', name: 'bn', inputs: ['y', 's', 'b', 'm', 'v'], outputs: ['z'], attrs: {} },
+      { op: 'Mul', name: 'scale', inputs: ['z', 'k'], outputs: ['z2'], attrs: {} },
+      { op: 'Add', name: 'shift', inputs: ['c', 'z2'], outputs: ['z3'], attrs: {} },
+      { op: 'Clip', name: 'relu6', inputs: ['z3', 'zero', 'six'], outputs: ['out'], attrs: {} },
+    ],
+  };
+  const o = await optimizeGraph(g);
+  assert.deepEqual(o.nodes.map((n) => n.op), ['Conv']);
+  assert.equal(o.nodes[0].attrs._act, 'clip');
+  const x = { in: f([2, 4, 7, 5], 2) };
+  const a = await new Session(g).run(x), b = await new Session(o).run(x);
+  for (let i = 0; i < a.out.data.length; i++) assert.ok(Math.abs((a.out.data as Float32Array)[i] - (b.out.data as Float32Array)[i]) < 1e-4);
 });
 
 /** A float ONNX model that uses every op the importer lists, built with our own writer. */
@@ -342,9 +349,9 @@ test('loader fuzzing: mutated and truncated ONNX, TF.js and .fcnn v3 files give 
       { name: 'c/bias', shape: [3], dtype: 'float32' }, { name: 'd/kernel', shape: [108, 4], dtype: 'float32' }, { name: 'd/bias', shape: [4], dtype: 'float32' },
     ] }],
   });
-  const { tfjsToGraph } = await import('faster-cnn');
+  const { tfjsLayersToIr } = await import('faster-cnn');
   const weightData = new Uint8Array(54 + 12 + 108 * 16 + 16).map((_, i) => (i * 37) & 0x3f);
-  tfjsToGraph({ ...JSON.parse(tfjsJson), weightData });
+  tfjsLayersToIr({ ...JSON.parse(tfjsJson), weightData });
   let refused = 0;
   const expectTyped = async (f: () => unknown, what: string) => {
     try {
@@ -365,7 +372,7 @@ test('loader fuzzing: mutated and truncated ONNX, TF.js and .fcnn v3 files give 
       } catch {
         return;
       }
-      return tfjsToGraph({ ...json, weightData: mutate(r, weightData) });
+      return tfjsLayersToIr({ ...json, weightData: mutate(r, weightData) });
     }, 'tfjs');
   }
   assert.ok(refused > 150, `only ${refused} of 450 mutations refused`);

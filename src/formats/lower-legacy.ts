@@ -1,12 +1,12 @@
-import { ModelImportError } from '../graph/builder.js';
+import { ModelImportError } from './errors.js';
 import { inferShapes, type Graph as Legacy, type GraphNode } from '../graph/graph.js';
 import type { Graph, Node } from '../ir/graph.js';
 import { fromNumbers, type Tensor } from '../ir/tensor.js';
 
 /**
- * The TF.js importer's NCHW graph (src/graph/graph.ts) as an IR graph of ONNX ops: the source's
- * NHWC input and 4-d output keep their layout through a Transpose at each edge, and every
- * activation the importer fused stays fused (`_act`).
+ * The NCHW graph that .fcnn version-2 files hold (src/graph/graph.ts, what earlier importers made)
+ * as an IR graph of ONNX ops: an NHWC source's input and 4-d output keep their layout through a
+ * Transpose at each edge, and every activation the importer fused stays fused (`_act`).
  */
 export function lowerLegacy(g: Legacy): Graph {
   const consts = new Map<string, Tensor>();

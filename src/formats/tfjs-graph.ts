@@ -1,4 +1,4 @@
-import { ModelImportError, UnsupportedModelError } from '../graph/builder.js';
+import { ModelImportError, UnsupportedModelError } from './errors.js';
 import type { Graph, Node, ValueInfo } from '../ir/graph.js';
 import { fromNumbers, MAX_ELEMENTS, sizeOf, zeros, type DType, type Tensor } from '../ir/tensor.js';
 import { decodeTypedWeights, type TfjsArtifacts } from './tfjs.js';

@@ -238,14 +238,14 @@ export async function importModel(src: string | Uint8Array, opts: ImportOptions 
   let layout: 'nchw' | 'nhwc' = 'nchw';
   let stored: Partial<Preprocess> | undefined;
   if (typeof src === 'string' && /\.(json|[cm]?js)$/i.test(src)) {
-    const { readTfjs, tfjsToGraph } = await import('../formats/tfjs.js');
+    const { readTfjs } = await import('../formats/tfjs.js');
     const artifacts = await readTfjs(src);
     if (Array.isArray((artifacts.modelTopology as { node?: unknown })?.node)) {
       const { tfjsGraphToIr } = await import('../formats/tfjs-graph.js');
       graph = tfjsGraphToIr(artifacts);
     } else {
-      const { optimize } = await import('../graph/optimize.js');
-      graph = lowerLegacy(optimize(tfjsToGraph(artifacts)));
+      const { tfjsLayersToIr } = await import('../formats/tfjs-layers.js');
+      graph = tfjsLayersToIr(artifacts);
     }
     source = 'tfjs';
     layout = 'nhwc';

@@ -44,6 +44,20 @@ export function dropDead(g: Graph): Graph {
   return { ...g, nodes, consts };
 }
 
+/** Identity nodes removed: their readers read the input instead (an Identity that names a graph output stays). */
+export function skipIdentities(g: Graph): Graph {
+  const outputs = new Set(g.outputs.map((o) => o.name));
+  const alias = new Map<string, string>();
+  const nodes: Node[] = [];
+  const resolve = (t: string) => alias.get(t) ?? t;
+  for (const n of g.nodes) {
+    const inputs = n.inputs.map(resolve);
+    if (n.op === 'Identity' && !outputs.has(n.outputs[0]) && inputs[0]) alias.set(n.outputs[0], inputs[0]);
+    else nodes.push({ ...n, inputs });
+  }
+  return { ...g, nodes };
+}
+
 /** Who reads each value. */
 function readers(g: Graph): Map<string, Node[]> {
   const r = new Map<string, Node[]>();
@@ -88,6 +102,7 @@ export function fuse(g: Graph): Graph {
     const fused = { ...renamed(conv, bn.outputs[0]), inputs: [conv.inputs[0], wName, bName] };
     nodes = nodes.filter((n) => n !== bn).map((n) => (n === conv ? fused : n));
   }
+  nodes = foldZeroPads(nodes, consts, g);
   nodes = foldChannelAffine(nodes, consts, g);
   nodes = swishPatterns(nodes, consts, g);
   for (const prod of nodes.slice()) {
@@ -128,6 +143,26 @@ function activationAttrs(n: Node, consts: Map<string, Tensor>): Record<string, n
 function scalarOf(consts: Map<string, Tensor>, t: string | undefined): number | undefined {
   const c = t ? consts.get(t) : undefined;
   return c && c.data.length === 1 && c.dtype === 'float32' ? (c.data as Float32Array)[0] : undefined;
+}
+
+/** A constant zero Pad of the spatial axes alone (NCHW), read only by a Conv, becomes the Conv's padding. */
+function foldZeroPads(nodes: Node[], consts: Map<string, Tensor>, g: Graph): Node[] {
+  const r = readers({ ...g, nodes });
+  const producer = new Map(nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
+  const gone = new Set<Node>();
+  const out = nodes.map((conv) => {
+    if (conv.op !== 'Conv' || (conv.attrs.auto_pad !== undefined && conv.attrs.auto_pad !== 'NOTSET')) return conv;
+    const pad = producer.get(conv.inputs[0]);
+    if (pad?.op !== 'Pad' || (r.get(pad.outputs[0]) ?? []).length !== 1 || (pad.attrs.mode ?? 'constant') !== 'constant' || pad.inputs[3]) return conv;
+    const p = consts.get(pad.inputs[1]), v = pad.inputs[2] ? scalarOf(consts, pad.inputs[2]) : 0;
+    if (!p || v !== 0 || p.data.length !== 8) return conv;
+    const q = Array.from(p.data as BigInt64Array, Number);
+    if (q[0] || q[1] || q[4] || q[5] || q.some((x) => x < 0)) return conv;
+    const old = (conv.attrs.pads as number[] | undefined) ?? [0, 0, 0, 0];
+    gone.add(pad);
+    return { ...conv, inputs: [pad.inputs[0], ...conv.inputs.slice(1)], attrs: { ...conv.attrs, auto_pad: 'NOTSET', pads: [old[0] + q[2], old[1] + q[3], old[2] + q[6], old[3] + q[7]] } };
+  });
+  return out.filter((n) => !gone.has(n));
 }
 
 /**
@@ -292,5 +327,5 @@ export async function optimizeGraph(g: Graph): Promise<Graph> {
   // Normalization patterns first: over the source's last axis they are LayerNormalization, which
   // the layout pass would otherwise turn into a normalization over the channel axis (no such op).
   const normed = dropDead({ ...folded, nodes: normPatterns(folded.nodes, folded.consts, folded) });
-  return fuse(dropDead(sinkTransposes(normed)));
+  return fuse(dropDead(skipIdentities(sinkTransposes(normed))));
 }

@@ -1,4 +1,4 @@
-import { ModelImportError, UnsupportedModelError } from '../../graph/builder.js';
+import { ModelImportError, UnsupportedModelError } from '../errors.js';
 import type { AttrValue, Dim, Graph, Node, ValueInfo } from '../../ir/graph.js';
 import { MAX_ELEMENTS, sizeOf, zeros, type Tensor } from '../../ir/tensor.js';
 import { ONNX_DTYPE } from '../../ops/cast.js';

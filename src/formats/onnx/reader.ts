@@ -1,4 +1,4 @@
-import { MAX_ELEMENTS, ModelImportError } from '../../graph/builder.js';
+import { MAX_ELEMENTS, ModelImportError } from '../errors.js';
 
 /** One protobuf field: a varint / fixed value, or the byte range of a length-delimited one. */
 export interface Field { f: number; wire: number; value: number; start: number; end: number }
