@@ -2,6 +2,7 @@ import { ModelImportError, UnsupportedModelError } from './errors.js';
 import type { Graph, Node, ValueInfo } from '../ir/graph.js';
 import { fromNumbers, MAX_ELEMENTS, sizeOf, zeros, type DType, type Tensor } from '../ir/tensor.js';
 import { decodeTypedWeights, type TfjsArtifacts } from './tfjs.js';
+import { TO_NCHW, TO_NHWC, filterOihw, irBuilder } from './ir-builder.js';
 
 /**
  * A TF.js graph model (tfjs-converter's GraphDef JSON) as an IR graph, NHWC kept: spatial ops
@@ -54,42 +55,13 @@ function inlineTensor(n: Json): Tensor | undefined {
   return fromNumbers(dtype, shape, v);
 }
 
-const TO_NCHW = [0, 3, 1, 2], TO_NHWC = [0, 2, 3, 1];
-/** HWIO (conv) / HWCM (depthwise) filters as OIHW. */
-function filterOihw(w: Tensor, depthwise: boolean): Tensor {
-  const [KH, KW, C, M] = w.shape;
-  const src = w.data as Float32Array;
-  const out = zeros('float32', depthwise ? [C * M, 1, KH, KW] : [M, C, KH, KW]);
-  const d = out.data as Float32Array;
-  for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) for (let c = 0; c < C; c++) for (let m = 0; m < M; m++) {
-    const v = src[((kh * KW + kw) * C + c) * M + m];
-    if (depthwise) d[((c * M + m) * KH + kh) * KW + kw] = v;
-    else d[((m * C + c) * KH + kh) * KW + kw] = v;
-  }
-  return out;
-}
-
 /** Reads a graph model into the IR. */
 export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
   const topo = a.modelTopology as Json;
   const list: Json[] = Array.isArray(topo?.node) ? topo.node : bad('modelTopology has no node list (is this a layers model?)');
   const weights = decodeTypedWeights(a);
-  const consts = new Map<string, Tensor>();
-  const nodes: Node[] = [];
+  const { consts, nodes, fresh, constant, i64, f32, add } = irBuilder();
   const problems: string[] = [];
-  let count = 0;
-  const fresh = (s: string) => `${s}#${count++}`;
-  const constant = (name: string, t: Tensor) => {
-    const k = fresh(name);
-    consts.set(k, t);
-    return k;
-  };
-  const i64 = (name: string, v: number[]) => constant(name, fromNumbers('int64', [v.length], v));
-  const f32 = (name: string, v: number) => constant(name, fromNumbers('float32', [], [v]));
-  const add = (op: string, name: string, inputs: string[], attrs: Node['attrs'] = {}, outputs = [fresh(name)]) => {
-    nodes.push({ op, name, inputs, outputs, attrs });
-    return outputs[0];
-  };
   // TF tensor names: "node" (output 0) and "node:k".
   const ref = (s: string) => {
     const m = /^(.*?)(?::(\d+))?$/.exec(s.replace(/^\^/, ''))!;

@@ -2,6 +2,7 @@ import { ModelImportError, UnsupportedModelError } from './errors.js';
 import type { Graph, Node, ValueInfo } from '../ir/graph.js';
 import { fromNumbers, zeros, type Tensor } from '../ir/tensor.js';
 import { decodeTypedWeights, type TfjsArtifacts } from './tfjs.js';
+import { TO_NCHW, TO_NHWC, filterOihw, irBuilder } from './ir-builder.js';
 
 /**
  * A TF.js layers model (Keras JSON: Sequential or functional) as an IR graph, NHWC kept as
@@ -16,7 +17,6 @@ const bad = (why: string): never => {
   throw new ModelImportError(`TF.js layers model: ${why}`);
 };
 
-const TO_NCHW = [0, 3, 1, 2], TO_NHWC = [0, 2, 3, 1];
 
 /** Keras activations as IR ops: [op, attrs] steps applied in order. */
 const ACTIVATIONS: Record<string, [string, Node['attrs']][]> = {
@@ -40,21 +40,10 @@ export function tfjsLayersToIr(a: TfjsArtifacts): Graph {
   if (!layers.length) bad('the model has no layers');
   const sequential = cfg.class_name === 'Sequential';
   const weights = decodeTypedWeights(a);
-  const consts = new Map<string, Tensor>();
-  const nodes: Node[] = [];
+  const { consts, nodes, constant, add: addNode } = irBuilder();
   const problems: string[] = [];
   const inputs: ValueInfo[] = [];
-  let count = 0;
-  const fresh = (s: string) => `${s}#${count++}`;
-  const constant = (name: string, t: Tensor) => {
-    const k = fresh(name);
-    consts.set(k, t);
-    return k;
-  };
-  const add = (op: string, name: string, ins: string[], attrs: Node['attrs'] = {}, out = fresh(name)) => {
-    nodes.push({ op, name, inputs: ins, outputs: [out], attrs });
-    return out;
-  };
+  const add = (op: string, name: string, ins: string[], attrs: Node['attrs'] = {}, out?: string) => addNode(op, name, ins, attrs, out === undefined ? undefined : [out]);
   const weight = (layer: string, w: string): Tensor => {
     const hit = weights.get(`${layer}/${w}`) ?? [...weights.entries()].find(([k]) => k.endsWith(`/${layer}/${w}`))?.[1];
     return hit ?? bad(`layer ${layer} has no weight ${w}`);
@@ -117,15 +106,15 @@ export function tfjsLayersToIr(a: TfjsArtifacts): Graph {
           const attrs: Node['attrs'] = { kernel_shape: k, strides: s, dilations: d, ...padding() };
           const bias = c.use_bias !== false ? [constant(`${name}/bias`, weight(name, 'bias'))] : [];
           if (layer.class_name === 'Conv2D') {
-            y = spatial('Conv', [constant(`${name}/kernel`, hwio(weight(name, 'kernel'), false)), ...bias], { ...attrs, group: c.groups ?? 1 }, c.activation);
+            y = spatial('Conv', [constant(`${name}/kernel`, filterOihw(weight(name, 'kernel'), false)), ...bias], { ...attrs, group: c.groups ?? 1 }, c.activation);
           } else if (layer.class_name === 'DepthwiseConv2D') {
             const w = weight(name, 'depthwise_kernel');
-            y = spatial('Conv', [constant(`${name}/kernel`, hwio(w, true)), ...bias], { ...attrs, group: w.shape[2] }, c.activation);
+            y = spatial('Conv', [constant(`${name}/kernel`, filterOihw(w, true)), ...bias], { ...attrs, group: w.shape[2] }, c.activation);
           } else {
             // Depthwise (no bias), then pointwise with the bias and activation.
             const dw = weight(name, 'depthwise_kernel'), pw = weight(name, 'pointwise_kernel');
-            const t = add('Conv', `${name}/depthwise`, [add('Transpose', `${name}/to_nchw`, [x], { perm: TO_NCHW }), constant(`${name}/dw`, hwio(dw, true))], { ...attrs, group: dw.shape[2] });
-            let p = add('Conv', `${name}/pointwise`, [t, constant(`${name}/pw`, hwio(pw, false)), ...bias], { kernel_shape: [1, 1] });
+            const t = add('Conv', `${name}/depthwise`, [add('Transpose', `${name}/to_nchw`, [x], { perm: TO_NCHW }), constant(`${name}/dw`, filterOihw(dw, true))], { ...attrs, group: dw.shape[2] });
+            let p = add('Conv', `${name}/pointwise`, [t, constant(`${name}/pw`, filterOihw(pw, false)), ...bias], { kernel_shape: [1, 1] });
             p = activate(p, c.activation, name, at);
             y = add('Transpose', `${name}/to_nhwc`, [p], { perm: TO_NHWC });
           }
@@ -256,16 +245,4 @@ export function tfjsLayersToIr(a: TfjsArtifacts): Graph {
     return { name: key, dtype: 'float32', shape: null };
   });
   return { inputs, outputs, nodes, consts, opset: 18 };
-}
-
-/** HWIO (conv) / HWCM (depthwise) filters as OIHW. */
-function hwio(w: Tensor, depthwise: boolean): Tensor {
-  const [KH, KW, C, M] = w.shape;
-  const src = w.data as Float32Array, out = zeros('float32', depthwise ? [C * M, 1, KH, KW] : [M, C, KH, KW]), d = out.data as Float32Array;
-  for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) for (let c = 0; c < C; c++) for (let m = 0; m < M; m++) {
-    const v = src[((kh * KW + kw) * C + c) * M + m];
-    if (depthwise) d[((c * M + m) * KH + kh) * KW + kw] = v;
-    else d[((m * C + c) * KH + kh) * KW + kw] = v;
-  }
-  return out;
 }
