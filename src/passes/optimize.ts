@@ -67,41 +67,14 @@ function readers(g: Graph): Map<string, Node[]> {
 }
 
 /**
- * Folds a BatchNormalization (inference form, constant parameters) that alone reads a Conv's
- * output into the Conv's weights and bias; then moves an activation that alone reads a Conv or
- * Gemm output into it (`_act`). Conv and Gemm kernels, reference and wasm, apply it.
+ * Folds zero pads, batch norms and per-channel Mul/Add into the convolutions around them, finds
+ * swish-like activations written out, then moves an activation that alone reads a Conv or Gemm
+ * output into it (`_act`). Conv and Gemm kernels, reference and wasm, apply it.
  */
 export function fuse(g: Graph): Graph {
   const consts = new Map(g.consts);
   let nodes = g.nodes.slice();
-  const only = (t: string, op: string) => {
-    const r = readers({ ...g, nodes });
-    const rs = r.get(t) ?? [];
-    return rs.length === 1 && rs[0].op === op ? rs[0] : undefined;
-  };
   const renamed = (from: Node, to: string): Node => ({ ...from, outputs: [to] });
-  for (const conv of nodes.slice()) {
-    if (conv.op !== 'Conv' || !consts.has(conv.inputs[1]) || (conv.inputs[2] && !consts.has(conv.inputs[2]))) continue;
-    const bn = only(conv.outputs[0], 'BatchNormalization');
-    if (!bn || bn.outputs.length > 1 && bn.outputs.slice(1).some((o) => o) || bn.attrs.training_mode === 1 || !bn.inputs.slice(1).every((t) => consts.has(t))) continue;
-    const w = consts.get(conv.inputs[1])!;
-    if (w.dtype !== 'float32') continue;
-    const [s, b, m, v] = bn.inputs.slice(1).map((t) => consts.get(t)!.data as Float32Array);
-    const eps = (bn.attrs.epsilon as number | undefined) ?? 1e-5;
-    const O = w.shape[0], K = sizeOf(w.shape) / O;
-    const nw = zeros('float32', w.shape), nb = zeros('float32', [O]);
-    const oldB = conv.inputs[2] ? consts.get(conv.inputs[2])!.data as Float32Array : null;
-    for (let o = 0; o < O; o++) {
-      const k = s[o] / Math.sqrt(v[o] + eps);
-      for (let i = o * K; i < (o + 1) * K; i++) (nw.data as Float32Array)[i] = (w.data as Float32Array)[i] * k;
-      (nb.data as Float32Array)[o] = ((oldB ? oldB[o] : 0) - m[o]) * k + b[o];
-    }
-    const wName = `${conv.name}:W+bn`, bName = `${conv.name}:B+bn`;
-    consts.set(wName, nw);
-    consts.set(bName, nb);
-    const fused = { ...renamed(conv, bn.outputs[0]), inputs: [conv.inputs[0], wName, bName] };
-    nodes = nodes.filter((n) => n !== bn).map((n) => (n === conv ? fused : n));
-  }
   nodes = foldZeroPads(nodes, consts, g);
   nodes = foldChannelAffine(nodes, consts, g);
   nodes = swishPatterns(nodes, consts, g);
@@ -166,9 +139,35 @@ function foldZeroPads(nodes: Node[], consts: Map<string, Tensor>, g: Graph): Nod
 }
 
 /**
- * A Mul or Add of a constant that is one value per output channel (or one value) right after
- * a Conv that alone feeds it: folded into the Conv's weights and bias.
+ * The per-channel affine map y = x * scale + shift that a node applies to a Conv's O channels,
+ * if it is one with constant parameters: a Mul or Add of one value per channel ([O, 1, 1],
+ * [1, O, 1, 1], ...) or of one value, or a BatchNormalization in inference form.
  */
+function channelAffine(next: Node, input: string, O: number, consts: Map<string, Tensor>): { scale?: Float32Array; shift?: Float32Array } | undefined {
+  const perChannel = (t: string | undefined) => {
+    const c = t ? consts.get(t) : undefined;
+    if (!c || c.dtype !== 'float32' || !(c.data.length === 1 || (c.data.length === O && c.shape.length >= 3 && c.shape[c.shape.length - 3] === O))) return undefined;
+    const d = c.data as Float32Array;
+    return d.length === 1 ? new Float32Array(O).fill(d[0]) : d;
+  };
+  if (next.op === 'Mul' || next.op === 'Add') {
+    const v = perChannel(next.inputs[0] === input ? next.inputs[1] : next.inputs[0]);
+    return v && (next.op === 'Mul' ? { scale: v } : { shift: v });
+  }
+  if (next.op !== 'BatchNormalization' || next.attrs.training_mode === 1 || next.outputs.slice(1).some((o) => o)) return undefined;
+  const p = next.inputs.slice(1).map((t) => consts.get(t));
+  if (!p.every((t) => t?.dtype === 'float32' && t.data.length === O)) return undefined;
+  const [s, b, m, v] = p.map((t) => t!.data as Float32Array);
+  const eps = (next.attrs.epsilon as number | undefined) ?? 1e-5;
+  const scale = new Float32Array(O), shift = new Float32Array(O);
+  for (let o = 0; o < O; o++) {
+    scale[o] = s[o] / Math.sqrt(v[o] + eps);
+    shift[o] = b[o] - m[o] * scale[o];
+  }
+  return { scale, shift };
+}
+
+/** A per-channel affine map (channelAffine) that alone reads a Conv's output, folded into the Conv's weights and bias. */
 function foldChannelAffine(nodes: Node[], consts: Map<string, Tensor>, g: Graph): Node[] {
   for (let changed = true; changed;) {
     changed = false;
@@ -176,26 +175,21 @@ function foldChannelAffine(nodes: Node[], consts: Map<string, Tensor>, g: Graph)
     for (const conv of nodes) {
       if (conv.op !== 'Conv' || conv.attrs._act || !consts.has(conv.inputs[1]) || (conv.inputs[2] && !consts.has(conv.inputs[2]))) continue;
       const rs = r.get(conv.outputs[0]) ?? [];
-      const next = rs.length === 1 && (rs[0].op === 'Mul' || rs[0].op === 'Add') ? rs[0] : undefined;
-      if (!next) continue;
-      const other = next.inputs[0] === conv.outputs[0] ? next.inputs[1] : next.inputs[0];
-      const c = consts.get(other), w = consts.get(conv.inputs[1])!;
-      const O = w.shape[0];
-      // Per channel: [O, 1, 1], [1, O, 1, 1] (rank <= 4, every other axis 1), or one value.
-      const perChannel = c && c.dtype === 'float32' && (c.data.length === 1 || (c.data.length === O && c.shape.length >= 3 && c.shape[c.shape.length - 3] === O));
-      if (!perChannel || w.dtype !== 'float32') continue;
-      const v = (o: number) => (c!.data.length === 1 ? (c!.data as Float32Array)[0] : (c!.data as Float32Array)[o]);
+      const w = consts.get(conv.inputs[1])!, O = w.shape[0];
+      const affine = rs.length === 1 && w.dtype === 'float32' ? channelAffine(rs[0], conv.outputs[0], O, consts) : undefined;
+      if (!affine) continue;
+      const { scale, shift } = affine, next = rs[0];
       const K = sizeOf(w.shape) / O;
       const oldB = conv.inputs[2] ? consts.get(conv.inputs[2])!.data as Float32Array : new Float32Array(O);
-      const nw = next.op === 'Mul' ? zeros('float32', w.shape) : w, nb = zeros('float32', [O]);
+      const nw = scale ? zeros('float32', w.shape) : w, nb = zeros('float32', [O]);
       for (let o = 0; o < O; o++) {
-        if (next.op === 'Mul') for (let i = o * K; i < (o + 1) * K; i++) (nw.data as Float32Array)[i] = (w.data as Float32Array)[i] * v(o);
-        (nb.data as Float32Array)[o] = next.op === 'Mul' ? oldB[o] * v(o) : oldB[o] + v(o);
+        if (scale) for (let i = o * K; i < (o + 1) * K; i++) (nw.data as Float32Array)[i] = (w.data as Float32Array)[i] * scale[o];
+        (nb.data as Float32Array)[o] = oldB[o] * (scale ? scale[o] : 1) + (shift ? shift[o] : 0);
       }
       const wName = `${conv.name}:W*`, bName = `${conv.name}:B+${next.name}`;
       consts.set(wName, nw);
       consts.set(bName, nb);
-      const fused = { ...conv, inputs: [conv.inputs[0], wName, bName], outputs: next.outputs };
+      const fused = { ...conv, inputs: [conv.inputs[0], wName, bName], outputs: next.outputs.slice(0, 1) };
       nodes = nodes.filter((n) => n !== next).map((n) => (n === conv ? fused : n));
       changed = true;
       break;
