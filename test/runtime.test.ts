@@ -294,3 +294,30 @@ test('a PyTorch export with dynamic batch, height and width runs every size and 
     for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(z[i] - ref[i]) <= 1e-4 * max, `exported ${N}x${H}x${W} [${i}]`);
   }
 });
+
+test('weights fed as inputs may change in place between calls: no layout of them is kept', async () => {
+  const r = rng(5);
+  const g: RuntimeGraph = {
+    inputs: [
+      { name: 'x', dtype: 'float32', shape: [1, 4, 6, 6] }, { name: 'w', dtype: 'float32', shape: [3, 4, 3, 3] },
+      { name: 'a', dtype: 'float32', shape: [2, 5] }, { name: 'b', dtype: 'float32', shape: [5, 7] }, { name: 'wt', dtype: 'float32', shape: [4, 3, 3, 3] },
+    ],
+    outputs: ['conv', 'matmul', 'gemm', 'convT'].map((name) => ({ name, dtype: 'float32' as const, shape: null })),
+    nodes: [
+      { op: 'Conv', name: 'c', inputs: ['x', 'w'], outputs: ['conv'], attrs: {} },
+      { op: 'MatMul', name: 'm', inputs: ['a', 'b'], outputs: ['matmul'], attrs: {} },
+      { op: 'Gemm', name: 'g', inputs: ['a', 'b'], outputs: ['gemm'], attrs: { alpha: 0.5 } },
+      { op: 'ConvTranspose', name: 't', inputs: ['x', 'wt'], outputs: ['convT'], attrs: {} },
+    ],
+    consts: new Map(), opset: 13,
+  };
+  const s = new Session(g);
+  const feeds = { x: randomTensor(r, 'float32', [1, 4, 6, 6]), w: randomTensor(r, 'float32', [3, 4, 3, 3]), a: randomTensor(r, 'float32', [2, 5]), b: randomTensor(r, 'float32', [5, 7]), wt: randomTensor(r, 'float32', [4, 3, 3, 3]) };
+  for (let call = 0; call < 3; call++) {
+    (feeds.w.data as Float32Array).forEach((_, i, d) => (d[i] = r.next() * 2 - 1));
+    (feeds.b.data as Float32Array).forEach((_, i, d) => (d[i] = r.next() * 2 - 1));
+    (feeds.wt.data as Float32Array).forEach((_, i, d) => (d[i] = r.next() * 2 - 1));
+    const got = await s.run(feeds), want = await s.run(feeds, { backend: 'ref' });
+    for (const o of g.outputs) close(got[o.name], want[o.name], `${o.name} call ${call}`);
+  }
+});

@@ -7,6 +7,11 @@ export interface OpContext {
   /** The default domain's opset the model was written for (attribute meanings changed across versions). */
   opset: number;
   threads?: number;
+  /**
+   * Whether a tensor is one of the graph's constants: kernels may lay those out once and keep the
+   * layout (keyed by the array); anything else can change between calls. Absent: nothing is.
+   */
+  constant?: (t: Tensor) => boolean;
   /** Quantized execution: Conv and Gemm run on activation codes (src/kernels/wasm/int-conv.ts). */
   quant?: import('../kernels/wasm/int-conv.js').QuantOptions;
 }

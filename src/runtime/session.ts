@@ -36,9 +36,11 @@ export class Session {
   readonly nodes: Node[];
   private readonly plans = new Map<string, Plan>();
   private readonly lastUse = new Map<string, number>();
+  private readonly constData: Set<unknown>;
 
   constructor(readonly graph: Graph) {
     this.nodes = topoSort(graph);
+    this.constData = new Set([...graph.consts.values()].map((t) => t.data));
     const known = new Set<string>([...graph.inputs.map((i) => i.name), ...graph.consts.keys(), '']);
     this.nodes.forEach((n, i) => {
       const def = opDef(n.op) ?? fail(n, 'unknown op');
@@ -74,7 +76,7 @@ export class Session {
     // The wasm kernels apply once the engine runs: start it before the plan is made (where it cannot run, the plan uses the others).
     if (fresh && opts.backend !== 'ref') await getEngine().catch(() => undefined);
     plan ??= { kernels: [], shapes: new Map() };
-    const ctx: OpContext = { opset: g.opset, threads: opts.threads, quant: opts.quant };
+    const ctx: OpContext = { opset: g.opset, threads: opts.threads, quant: opts.quant, constant: (t) => this.constData.has(t.data) };
     const values = new Map<string, Tensor>();
     for (const i of g.inputs) values.set(i.name, feeds[i.name]);
     const outputs = new Set(g.outputs.map((o) => o.name));

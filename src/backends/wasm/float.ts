@@ -40,36 +40,38 @@ export function isPointwise(s: { KH: number; KW: number; sh: number; sw: number;
 }
 
 /**
- * Weights laid out for sgemm once per weight array and shape, [groups][M4][K] with rows beyond O/groups zero: graph
- * constants, not read again when changed in place (as the integer layers' weights).
+ * Weights laid out for sgemm, [groups][M4][K] with rows beyond O/groups zero. Constant weights
+ * (`cache`) are laid out once per weight array and shape and not read again; others each call,
+ * into a block the caller frees (returned as `temp`).
  */
 const packedWeights = new WeakMap<Float32Array, Map<string, { engine: Engine; ptr: number }>>();
 const freeWeights = new FinalizationRegistry<{ engine: Engine; ptr: number }>(({ engine, ptr }) => engine.heap.release(ptr));
 
-function weightsFor(e: Engine, w: Float32Array, s: { O: number; groups: number; K: number }, M4: number): number {
+function weightsFor(e: Engine, w: Float32Array, s: { O: number; groups: number; K: number }, M4: number, cache: boolean): { ptr: number; temp: boolean } {
   const key = `${s.O}/${s.groups}/${s.K}`;
-  const layouts = packedWeights.get(w) ?? new Map<string, { engine: Engine; ptr: number }>();
-  packedWeights.set(w, layouts);
-  const had = layouts.get(key);
-  if (had?.engine === e) return had.ptr;
+  const layouts = cache ? packedWeights.get(w) ?? new Map<string, { engine: Engine; ptr: number }>() : undefined;
+  const had = layouts?.get(key);
+  if (had?.engine === e) return { ptr: had.ptr, temp: false };
   const Og = s.O / s.groups;
   const ptr = e.heap.alloc(s.groups * M4 * s.K * 4);
   const a = new Float32Array(e.memory.buffer, ptr, s.groups * M4 * s.K).fill(0);
   for (let g = 0; g < s.groups; g++) a.set(w.subarray(g * Og * s.K, (g + 1) * Og * s.K), g * M4 * s.K);
+  if (!layouts) return { ptr, temp: true };
+  packedWeights.set(w, layouts);
   layouts.set(key, { engine: e, ptr });
   freeWeights.register(w, { engine: e, ptr });
-  return ptr;
+  return { ptr, temp: false };
 }
 
 /**
  * Float convolution as GEMMs in wasm on the worker threads: y[n][o][p] = act(sum_k w[o][k] b[k][p] +
  * bias[o]) for each image n and group g, b the group's im2col matrix [K][P], packed into sgemm's
  * panels straight from the input (on the threads; a pointwise convolution's input is the matrix
- * itself). The input is read in place when it is a kept output, the weights are laid out once per
+ * itself). The input is read in place when it is a kept output, constant weights are laid out once per
  * weight array, and the output stays in wasm memory. null where the engine cannot run (the caller
  * keeps its JS path, which is also the reference the tests compare with).
  */
-export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Array | undefined, s: ConvF32Shape, act: number, threads?: number): Promise<Kept | null> {
+export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Array | undefined, s: ConvF32Shape, act: number, threads?: number, constantWeights = true): Promise<Kept | null> {
   const e = await engineOrNull();
   if (!e) return null;
   const { N, O, groups, OH, OW } = s, Og = O / groups, Cg = s.C / groups;
@@ -77,7 +79,7 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
   const pointwise = isPointwise(s);
   const M4 = Math.ceil(Og / 4) * 4, N8 = Math.ceil(P / 8) * 8;
   const heap = e.heap;
-  const pa = weightsFor(e, w, { O, groups, K }, M4);
+  const { ptr: pa, temp } = weightsFor(e, w, { O, groups, K }, M4, constantWeights);
   const staged = stageF32(e, x);
   const allocs: number[] = [];
   const alloc = (bytes: number) => {
@@ -115,6 +117,7 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
     return keep(e, out, N * O * P);
   } finally {
     for (const a of kept ? allocs.slice(0, -1) : allocs) heap.release(a);
+    if (temp) heap.release(pa);
     staged.release();
   }
 }

@@ -102,7 +102,7 @@ function depthwise(x: Float32Array, wt: Float32Array, y: Float32Array, w: Window
  * wasm SIMD for depthwise, the output kept in wasm memory; the JS twin (im2col, the GEMM's JS
  * loop, a direct loop for depthwise) where the engine cannot run.
  */
-export async function conv(x: Tensor, wt: Tensor, bias: Tensor | undefined, a: Attrs, out: number[], threads?: number): Promise<Tensor> {
+export async function conv(x: Tensor, wt: Tensor, bias: Tensor | undefined, a: Attrs, out: number[], threads?: number, constantWeights = true): Promise<Tensor> {
   const [O, Cg, KH, KW] = wt.shape;
   const g = a.group as number;
   const w = windowOf(x.shape, out, a, KH, KW);
@@ -117,7 +117,7 @@ export async function conv(x: Tensor, wt: Tensor, bias: Tensor | undefined, a: A
     const [, , pb, pr] = a.pad as number[];
     kept = await depthwiseF32(x.data, wt.data, bias?.data, { ...w, pb, pr }, FLOAT_ACTS[fused], threads);
   } else if (!depthwiseShape) {
-    kept = await convF32(x.data, wt.data, bias?.data, { ...w, O, groups: g }, FLOAT_ACTS[fused], threads);
+    kept = await convF32(x.data, wt.data, bias?.data, { ...w, O, groups: g }, FLOAT_ACTS[fused], threads, constantWeights);
   }
   if (kept && act !== fused) activate(kept.data, act);
   if (kept) return { data: kept.data, shape: out, release: kept.release };

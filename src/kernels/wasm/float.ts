@@ -3,8 +3,7 @@ import type { Node } from '../../ir/graph.js';
 import { sizeOf, type Tensor } from '../../ir/tensor.js';
 import { gemm } from '../../nn/gemm.js';
 import { attrFloat, attrInt, registerKernel, type Inputs } from '../../ops/registry.js';
-import { transposeGeometry } from '../../ops/conv.js';
-import { fusedActivation } from '../../ops/conv.js';
+import { fusedActivation, transposeGeometry, type FusedActivation } from '../../ops/conv.js';
 import { activateInPlace } from './eltwise.js';
 import { windowOf } from '../../ops/window.js';
 import { releases } from '../../runtime/memory.js';
@@ -16,6 +15,11 @@ import { releases } from '../../runtime/memory.js';
  */
 
 const isF32 = (t: Tensor | undefined): t is Tensor => t?.dtype === 'float32';
+
+/** The activations the GEMM epilogue applies itself (ReLU, ReLU6); the rest run after it (activateInPlace). */
+function epilogueAct(act: FusedActivation): 'relu' | 'relu6' | 'none' {
+  return act.kind === 'relu' ? 'relu' : act.kind === 'clip' && act.min === 0 && act.max === 6 ? 'relu6' : 'none';
+}
 
 /** Kept outputs live in wasm memory until the session releases them. */
 function kept(t: { data: Float32Array; shape: number[]; release?: () => void }): Tensor {
@@ -29,13 +33,12 @@ registerKernel({
   async run(ins, node, ctx) {
     const x = ins[0]!, w = ins[1]!, b = ins[2];
     const win = windowOf(node, x.shape, w.shape.slice(2));
-    const act = fusedActivation(node);
-    const fast = act.kind === 'relu' ? 'relu' : act.kind === 'clip' && act.min === 0 && act.max === 6 ? 'relu6' : 'none';
+    const act = fusedActivation(node), fast = epilogueAct(act);
     const attrs = {
       stride: win.strides, dilation: win.dilations, pad: [win.begin[0], win.begin[1], win.end[0], win.end[1]], group: attrInt(node, 'group', 1), act: fast,
     };
     const out = [x.shape[0], w.shape[0], ...win.out];
-    const y = await convWasm(f32(x), f32(w), b && f32(b), attrs, out, ctx.threads);
+    const y = await convWasm(f32(x), f32(w), b && f32(b), attrs, out, ctx.threads, ctx.constant?.(w) ?? false);
     if (fast === 'none' && act.kind !== 'none') activateInPlace(act, y.data);
     return [kept(y)];
   },
@@ -43,9 +46,9 @@ registerKernel({
 
 const f32 = (t: Tensor) => ({ data: t.data as Float32Array, shape: t.shape });
 
-/** b [K][N] as [N][K]; kept per array where `cache` (weights), made fresh otherwise (activations). */
+/** b [K][N] as [N][K]; kept per array where `cache` (constants), made fresh otherwise. */
 const transposed = new WeakMap<Float32Array, Float32Array>();
-function transposeOnce(b: Float32Array, K: number, N: number, cache = true): Float32Array {
+function transposeOnce(b: Float32Array, K: number, N: number, cache: boolean): Float32Array {
   let t = cache ? transposed.get(b) : undefined;
   if (!t || t.length !== K * N) {
     t = new Float32Array(K * N);
@@ -68,14 +71,14 @@ registerKernel({
     const a = ins[0]!, b = ins[1]!, c = ins[2];
     const tB = attrInt(node, 'transB', 0) === 1, alpha = attrFloat(node, 'alpha', 1), beta = attrFloat(node, 'beta', 1);
     const [M, K] = a.shape, N = tB ? b.shape[0] : b.shape[1];
-    // W [N][K] (output features x inputs), scaled by alpha once per array.
-    const w = weightRows(b.data as Float32Array, tB, K, N, alpha);
-    const bias = c ? biasOnce(c.data as Float32Array, beta) : undefined;
+    // W [N][K] (output features x inputs), scaled by alpha: once per array where B is a constant.
+    const constant = ctx.constant?.(b) ?? false;
+    const w = weightRows(b.data as Float32Array, tB, K, N, alpha, constant);
+    const bias = c ? biasOnce(c.data as Float32Array, beta, ctx.constant?.(c) ?? false) : undefined;
     const xT = M === 1 ? a.data as Float32Array : transposeOnce(a.data as Float32Array, M, K, false);
-    const act = fusedActivation(node);
-    const fast = act.kind === 'relu' ? 'relu' : act.kind === 'clip' && act.min === 0 && act.max === 6 ? 'relu6' : 'none';
+    const act = fusedActivation(node), fast = epilogueAct(act);
     const attrs = { stride: [1, 1], dilation: [1, 1], pad: [0, 0, 0, 0], group: 1, act: fast };
-    const y = await convWasm({ data: xT, shape: [1, K, M, 1] }, { data: w, shape: [N, K, 1, 1] }, bias && { data: bias, shape: [N] }, attrs, [1, N, M, 1], ctx.threads);
+    const y = await convWasm({ data: xT, shape: [1, K, M, 1] }, { data: w, shape: [N, K, 1, 1] }, bias && { data: bias, shape: [N] }, attrs, [1, N, M, 1], ctx.threads, constant);
     let out = y.data;
     if (M > 1) {
       out = transposeOnce(y.data, N, M, false);
@@ -86,25 +89,25 @@ registerKernel({
   },
 });
 
-/** A weight as rows of output features [N][K], times alpha: laid out once per array. */
+/** A weight as rows of output features [N][K], times alpha: laid out once per array where it is a constant (`cache`). */
 const rows = new WeakMap<Float32Array, { key: string; w: Float32Array }>();
-function weightRows(b: Float32Array, transB: boolean, K: number, N: number, alpha: number): Float32Array {
+function weightRows(b: Float32Array, transB: boolean, K: number, N: number, alpha: number, cache: boolean): Float32Array {
   const key = `${transB}/${K}/${N}/${alpha}`;
-  const had = rows.get(b);
+  const had = cache ? rows.get(b) : undefined;
   if (had?.key === key) return had.w;
-  const w = transB ? Float32Array.from(b) : transposeOnce(b, K, N, false).slice();
+  const w = !transB ? transposeOnce(b, K, N, false) : alpha === 1 ? b : Float32Array.from(b);
   if (alpha !== 1) for (let i = 0; i < w.length; i++) w[i] *= alpha;
-  rows.set(b, { key, w });
+  if (cache) rows.set(b, { key, w });
   return w;
 }
 
 const scaledBias = new WeakMap<Float32Array, { beta: number; v: Float32Array }>();
-function biasOnce(c: Float32Array, beta: number): Float32Array {
+function biasOnce(c: Float32Array, beta: number, cache: boolean): Float32Array {
   if (beta === 1) return c;
-  const had = scaledBias.get(c);
+  const had = cache ? scaledBias.get(c) : undefined;
   if (had?.beta === beta) return had.v;
   const v = c.map((x) => x * beta);
-  scaledBias.set(c, { beta, v });
+  if (cache) scaledBias.set(c, { beta, v });
   return v;
 }
 
@@ -122,7 +125,7 @@ registerKernel({
     // The geometry (output size and padding) is the reference's.
     const geo = transposeGeometry(node, x.shape, w.shape);
     const { out: [OH, OW], begin: [pt, pl], strides: [sh, sw], dilations: [dh, dw] } = geo;
-    const wt = transposeOnce(w.data as Float32Array, C, O * KH * KW, true);
+    const wt = transposeOnce(w.data as Float32Array, C, O * KH * KW, ctx.constant?.(w) ?? false);
     const y = new Float32Array(N * O * OH * OW);
     const cols = new Float32Array(O * KH * KW * H * W);
     for (let n = 0; n < N; n++) {
@@ -161,7 +164,7 @@ registerKernel({
     const a = ins[0]!, b = ins[1]!;
     const K = b.shape[0], N = b.shape[1], M = sizeOf(a.shape) / K;
     const y = new Float32Array(M * N);
-    await gemm(a.data as Float32Array, transposeOnce(b.data as Float32Array, K, N), y, M, N, K, { transB: true, threads: ctx.threads });
+    await gemm(a.data as Float32Array, transposeOnce(b.data as Float32Array, K, N, ctx.constant?.(b) ?? false), y, M, N, K, { transB: true, threads: ctx.threads });
     return [{ dtype: 'float32', shape: [...a.shape.slice(0, -1), N], data: y }];
   },
 });

@@ -66,9 +66,10 @@ interface IntWeights {
 
 const intWeights = new WeakMap<Float32Array, IntWeights>();
 
-function weightsOf(w: Tensor): IntWeights {
+/** A layer's integer weights: once per array where the weight is a constant (`cache`), else made for this call. */
+function weightsOf(w: Tensor, cache: boolean): IntWeights {
   const data = w.data as Float32Array;
-  let iw = intWeights.get(data);
+  let iw = cache ? intWeights.get(data) : undefined;
   if (iw) return iw;
   const shape = (w.shape.length === 2 ? [w.shape[0], w.shape[1], 1, 1] : w.shape) as [number, number, number, number];
   const O = shape[0], K = data.length / O;
@@ -87,7 +88,7 @@ function weightsOf(w: Tensor): IntWeights {
   }
   freezeWeights(q);
   iw = { weight: { data: q, shape }, scales, sums, maxAbsSum, tables: new Map() };
-  intWeights.set(data, iw);
+  if (cache) intWeights.set(data, iw);
   return iw;
 }
 
@@ -137,7 +138,7 @@ function quantizable(ins: Inputs, node: Node, ctx: OpContext): boolean {
 
 async function runInteger(ins: Inputs, node: Node, ctx: OpContext): Promise<Tensor[]> {
   const q = ctx.quant!;
-  const x = ins[0]!, w = weightsOf(ins[1]!), bias = ins[2]?.data as Float32Array | undefined;
+  const x = ins[0]!, w = weightsOf(ins[1]!, ctx.constant?.(ins[1]!) ?? false), bias = ins[2]?.data as Float32Array | undefined;
   const bits = q.bits, L = (1 << bits) - 1;
   const dense = node.op === 'Gemm';
   const act = fusedActivation(node), clamp = storeClamp(act) ?? [-Infinity, Infinity];
