@@ -36,10 +36,6 @@ export function zeros(dtype: DType, shape: number[]): Tensor {
   return { dtype, shape, data: new ARRAYS[dtype](n) };
 }
 
-export function isFloat(dtype: DType): boolean {
-  return dtype === 'float32';
-}
-
 /** Element i as a number (int64 values beyond 2^53 lose their low bits here, and only here). */
 export function numberAt(t: Tensor, i: number): number {
   return t.dtype === 'int64' ? Number((t.data as BigInt64Array)[i]) : (t.data as Float32Array)[i];
@@ -80,10 +76,6 @@ export function fromNumbers(dtype: DType, shape: number[], values: ArrayLike<num
     }
   }
   return t;
-}
-
-export function scalar(dtype: DType, v: number): Tensor {
-  return fromNumbers(dtype, [], [v]);
 }
 
 /** Checks a tensor given by a user: known dtype, a typed array of that dtype, data matching the shape. */

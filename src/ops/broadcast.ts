@@ -1,6 +1,7 @@
 import type { Node } from '../ir/graph.js';
 import { fromNumbers, numbers, sizeOf, zeros, type DType, type Tensor } from '../ir/tensor.js';
 import { fail } from './registry.js';
+import { viewIndex } from './take.js';
 
 /** Numpy broadcasting of several shapes, or an OpError naming the node. */
 export function broadcastShapes(node: Node, shapes: number[][]): number[] {
@@ -31,26 +32,9 @@ function broadcastStrides(r: number, s: number[]): number[] {
   return st;
 }
 
-/**
- * For every output element of a broadcast, the index it reads in an input of shape `s`
- * (an odometer over the output: one step per element, no division).
- */
+/** For every output element of a broadcast, the index it reads in an input of shape `s`. */
 export function broadcastIndex(out: number[], s: number[]): Int32Array {
-  const n = sizeOf(out), r = out.length;
-  const idx = new Int32Array(n);
-  const st = broadcastStrides(r, s);
-  const ctr = new Array<number>(r).fill(0);
-  let p = 0;
-  for (let i = 0; i < n; i++) {
-    idx[i] = p;
-    for (let a = r - 1; a >= 0; a--) {
-      p += st[a];
-      if (++ctr[a] < out[a]) break;
-      p -= st[a] * out[a];
-      ctr[a] = 0;
-    }
-  }
-  return idx;
+  return viewIndex(out, 0, broadcastStrides(out.length, s));
 }
 
 /** Elementwise f over inputs broadcast together, computed on numbers, stored as `dtype`. */
