@@ -8,7 +8,7 @@ import { P, PARAM_COUNT } from './params.js';
  */
 export interface Kept { data: Float32Array; release(): void }
 
-function keep(e: Engine, ptr: number, length: number): Kept {
+export function keep(e: Engine, ptr: number, length: number): Kept {
   const view = new Float32Array(e.memory.buffer, ptr, length);
   if (e.features.threads === null) return { data: view, release: () => e.heap.release(ptr) };
   const data = view.slice();

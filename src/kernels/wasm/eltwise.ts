@@ -1,4 +1,5 @@
 import { engineIfReady, stageF32, type Engine } from '../../backends/wasm/engine.js';
+import { keep } from '../../backends/wasm/float.js';
 import type { Node } from '../../ir/graph.js';
 import { numberAt, sizeOf, type Tensor } from '../../ir/tensor.js';
 import { broadcastRuns, broadcastShapes } from '../../ops/broadcast.js';
@@ -17,22 +18,14 @@ const UNARY: Record<string, number> = {
 };
 const BINARY: Record<string, number> = { Add: 0, Sub: 1, Mul: 2, Div: 3, Max: 4, Min: 5, PRelu: 6 };
 
-/** An output block of n floats: a kept view of wasm memory where memory is shared, else a copy made by `finish`. */
-function output(e: Engine, n: number): { ptr: number; finish(shape: number[]): Tensor } {
-  const ptr = e.heap.alloc(n * 4);
-  return {
-    ptr,
-    finish(shape) {
-      const view = new Float32Array(e.memory.buffer, ptr, n);
-      if (e.features.threads === null) {
-        releases.set(view, () => e.heap.release(ptr));
-        return { dtype: 'float32', shape, data: view };
-      }
-      const data = view.slice();
-      e.heap.release(ptr);
-      return { dtype: 'float32', shape, data };
-    },
-  };
+/**
+ * The output block a kernel wrote as a tensor (keep: a view of wasm memory where memory is
+ * shared, which the session releases after its last reader; else a copy).
+ */
+function finish(e: Engine, ptr: number, shape: number[]): Tensor {
+  const k = keep(e, ptr, sizeOf(shape));
+  if (k.data.buffer === e.memory.buffer) releases.set(k.data, k.release);
+  return { dtype: 'float32', shape, data: k.data };
 }
 
 function params(op: string, ins: Inputs, node: Node): [number, number] {
@@ -53,9 +46,9 @@ for (const [op, code] of Object.entries(UNARY)) {
       const [p, q] = params(op, ins, node);
       const src = stageF32(e, x.data as Float32Array);
       try {
-        const out = output(e, n);
-        e.kernels.unary_f32(code, src.ptr, out.ptr, n, p, q);
-        return [out.finish(x.shape)];
+        const out = e.heap.alloc(n * 4);
+        e.kernels.unary_f32(code, src.ptr, out, n, p, q);
+        return [finish(e, out, x.shape)];
       } finally {
         src.release();
       }
@@ -73,10 +66,10 @@ for (const [op, code] of Object.entries(BINARY)) {
       const shape = broadcastShapes(node, [a.shape, b.shape]);
       const sa = stageF32(e, a.data as Float32Array), sb = stageF32(e, b.data as Float32Array);
       try {
-        const out = output(e, sizeOf(shape));
+        const out = e.heap.alloc(sizeOf(shape) * 4);
         broadcastRuns(shape, a.shape, b.shape, (yo, ao, da, bo, db, n) =>
-          e.kernels.binary_f32(code, sa.ptr + ao * 4, da, sb.ptr + bo * 4, db, out.ptr + yo * 4, n));
-        return [out.finish(shape)];
+          e.kernels.binary_f32(code, sa.ptr + ao * 4, da, sb.ptr + bo * 4, db, out + yo * 4, n));
+        return [finish(e, out, shape)];
       } finally {
         sa.release();
         sb.release();
