@@ -23,7 +23,7 @@ export type { PredictOptions } from './nn/api.js';
 export { Sequential, mnistNet, adam, sgd, nllLoss } from './nn/model.js';
 export { Conv2d, Linear, PCILTConv2d, PCILTLinear, ReLU, QuantReLU, MaxPool2d, AvgPool2d, BatchNorm2d, Dropout, Residual, Flatten, LogSoftmax } from './nn/layers.js';
 export type { Layer } from './nn/layers.js';
-export { IntegerNet } from './nn/integer.js';
+export { lowerSequential, type Lowered } from './nn/lower.js';
 export { train, evaluate } from './nn/train.js';
 export type { TrainOptions, Progress } from './nn/train.js';
 export type { Tensor, Param } from './nn/tensor.js';

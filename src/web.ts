@@ -1,7 +1,7 @@
 // The browser entry: everything here loads without Node (no file system, no child processes).
 export { loadModel, Model } from './nn/api.js';
 export type { PredictOptions } from './nn/api.js';
-export type { StageTiming } from './nn/integer.js';
+export type { NodeProfile } from './nn/api.js';
 export { toDigit } from './images/digit.js';
 export { buildPcilt, PciltTables } from './tables/pcilt.js';
 export { pciltConv2d, conv2dDirect } from './conv/conv2d.js';

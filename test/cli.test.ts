@@ -81,7 +81,7 @@ test('ONNX export (QDQ) runs in onnxruntime-node and agrees with our PCILT infer
   for (const bits of [1, 4]) {
     const model = await loadModel(shipped(bits));
     const session = await ort.InferenceSession.create(exportOnnx(model.net));
-    const theirs = (await session.run({ input: new ort.Tensor('float32', x, [n, 1, 28, 28]) })).output.data as Float32Array;
+    const theirs = (await session.run({ pixels: new ort.Tensor('float32', x, [n, 1, 28, 28]) })).log_probabilities.data as Float32Array;
     const ours = (await model.predict({ data: x, shape: [n, 1, 28, 28] })).data;
     let agree = 0;
     for (let i = 0; i < n; i++) {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  AvgPool2d, BatchNorm2d, Dropout, IntegerNet, PCILTConv2d, PCILTLinear, Residual, Sequential,
+  AvgPool2d, BatchNorm2d, Dropout, PCILTConv2d, PCILTLinear, Residual, Sequential,
   Conv2d, DataFormatError, FasterCnnError, Flatten, Linear, LogSoftmax, MaxPool2d, Model, ModelFormatError, QuantReLU, ReLU,
   decodeFcnn, encodeFcnn, loadMnist, loadModel, mnistNet, readIdx, train, type Layer, type Tensor,
 } from 'faster-cnn';
@@ -96,17 +96,25 @@ test('integer inference folds BatchNorm, keeps residual and average-pool blocks,
   for (let i = 0; i < 3; i++) await net.forward({ data: Float32Array.from({ length: 8 * 64 }, () => r.next()), shape: [8, 1, 8, 8] }, true);
   const x = { data: Float32Array.from({ length: 6 * 64 }, () => Math.round(r.next() * 255) / 255), shape: [6, 1, 8, 8] };
   const float = await net.forward(x, false);
-  const int = await IntegerNet.fromQat(net).run(x);
-  const direct = await IntegerNet.fromQat(net).run(x, { kernel: 'direct' });
+  const int = await new Model(net).predict(x, { kernel: 'pcilt' });
+  const direct = await new Model(net).predict(x, { kernel: 'direct' });
   assert.deepEqual(int.data, direct.data);
   // The integer path rounds where the float one does not: close, not equal.
   let maxDiff = 0;
   for (let i = 0; i < float.data.length; i++) maxDiff = Math.max(maxDiff, Math.abs(float.data[i] - int.data[i]));
   assert.ok(maxDiff < 0.5, `${maxDiff}`);
   const back = decodeFcnn(encodeFcnn(net)).model;
-  assert.deepEqual((await IntegerNet.fromQat(back).run(x)).data, int.data);
+  assert.deepEqual((await new Model(back).predict(x, { kernel: 'pcilt' })).data, int.data);
   assert.equal(back.layers[3].type, 'Residual');
-  assert.throws(() => IntegerNet.fromQat(new Sequential([new QuantReLU(2), new BatchNorm2d(1)])), /BatchNorm2d must be directly after a Conv2d/);
+  // Run in float (activationBits 0), the graph computes the network's own forward pass (its fake
+  // quantization). Without the average pool, whose means of codes fall on rounding ties that float32
+  // and float64 break differently, they agree everywhere.
+  const plain = new Sequential([...net.layers.slice(0, 5), new MaxPool2d(2), new Flatten(), net.layers[9], new LogSoftmax()]);
+  const [fake, want] = [await new Model(plain).predict(x, { activationBits: 0 }), await plain.forward(x, false)];
+  for (let i = 0; i < want.data.length; i++) assert.ok(Math.abs(fake.data[i] - want.data[i]) < 1e-4, `float graph [${i}]: ${fake.data[i]} vs ${want.data[i]}`);
+  // A layer on codes after a plain ReLU has no codes to read.
+  const noCodes = new Sequential([new QuantReLU(2), new PCILTConv2d(1, 1, 1, 1, 0, 8), new ReLU(), new PCILTConv2d(1, 1, 1, 1, 0, 8)]);
+  await assert.rejects(new Model(noCodes).predict({ data: new Float32Array(4), shape: [1, 1, 2, 2] }), /the input of 3\.PCILTConv2d must be activation codes/);
 });
 
 test('quantized ReLU: codes, scale, and the straight-through clip gradient', async () => {
@@ -225,7 +233,7 @@ async function checkLinearGrads(t: Layer, x: Tensor, y: Tensor, w: Float32Array,
 }
 
 test('tables trained as weights: gradients per range, start equal to the layer they replace, round trip', async () => {
-  const { TableLinear, TABLE_RANGES, Sequential, IntegerNet } = await import('faster-cnn');
+  const { TableLinear, TABLE_RANGES, Sequential, Model } = await import('faster-cnn');
   const r = rng(21);
   const lin = new Linear(6, 3, 8);
   const quant = new QuantReLU(2, 3); // scale 1: codes 0..3
@@ -245,8 +253,8 @@ test('tables trained as weights: gradients per range, start equal to the layer t
   t.table.value[5] += 0.75;
   const net = new Sequential([new Conv2d(1, 6, 1, 1, 0, 8), quant, new Flatten(), t]);
   const img = { data: Float32Array.from({ length: 2 * 1 * 1 * 1 }, () => r.next()), shape: [2, 1, 1, 1] };
-  const a = await IntegerNet.fromQat(net).run(img);
-  const b = await IntegerNet.fromQat(decodeFcnn(encodeFcnn(net)).model).run(img);
+  const a = await new Model(net).predict(img);
+  const b = await new Model(decodeFcnn(encodeFcnn(net)).model).predict(img);
   assert.deepEqual(a.data, b.data);
 });
 
@@ -308,20 +316,20 @@ test('convolution tables trained as weights: start equal to the convolution, gra
   }
 
   // Tables with 12-bit entries: integer inference (wasm and js) gives the float forward's outputs; files keep them.
-  const pix = new QuantReLU(8, 255); // 8-bit pixel codes, scale 1: what IntegerNet feeds the first layer, as values / 255
+  const pix = new QuantReLU(8, 255); // 8-bit pixel codes, scale 1: what a quantized network's first layer reads, as values / 255
   const tc = TableConv2d.fromConv(new Conv2d(1, 3, 3, 2, 1, 8), pix, 'entry', 12);
   for (let i = 0; i < tc.table.value.length; i += 7) tc.table.value[i] += r.next() - 0.5;
   const tl = TableLinear.fromLinear(new Linear(36, 5, 8), pix, 'entry', 12);
   const img = { data: Float32Array.from({ length: 2 * 36 }, () => r.int(0, 255) / 255), shape: [2, 1, 6, 6] };
   for (const net of [new Sequential([tc]), new Sequential([new Flatten(), tl])]) {
-    // The float layers read values in units of their inScale (1 here); IntegerNet reads the pixels' 8-bit codes.
+    // The float layers read values in units of their inScale (1 here); the runtime reads the pixels' 8-bit codes.
     const f = await net.forward({ data: img.data.map((v) => Math.round(v * 255)), shape: img.shape }, false);
-    const js = await IntegerNet.fromQat(net).run(img, { backend: 'js' });
-    const wasm = await IntegerNet.fromQat(net).run(img, { backend: 'wasm' });
+    const js = await new Model(net).predict(img, { backend: 'js' });
+    const wasm = await new Model(net).predict(img, { backend: 'wasm' });
     assert.deepEqual(wasm.data, js.data);
     const m = f.data.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
     close(js.data, f.data, 1e-5 * m, `${net.layers.at(-1)!.type} integer vs float`);
-    const again = await IntegerNet.fromQat(decodeFcnn(encodeFcnn(net)).model).run(img, { backend: 'wasm' });
+    const again = await new Model(decodeFcnn(encodeFcnn(net)).model).predict(img, { backend: 'wasm' });
     assert.deepEqual(again.data, wasm.data);
   }
   assert.throws(() => new TableConv2d(2, 3, 3, 1, 1, 2, 1, 'entry', undefined, 1), ArgumentError);

@@ -41,7 +41,7 @@ test('quantized layers at 8, 4, 2 and 1 bits equal onnxruntime running the same 
           nodes: [{ ...n, inputs: ['x', ...n.inputs.slice(1)], outputs: ['y'] }],
           consts: new Map(n.inputs.slice(1).map((t) => [t, g.consts.get(t)!] as [string, RuntimeTensor])),
         };
-        const session = await ort.InferenceSession.create(writeQdq(one, bits, { x: m.meta.ranges![n.inputs[0]] }));
+        const session = await ort.InferenceSession.create(writeQdq(one, { bits, ranges: { x: m.meta.ranges![n.inputs[0]] } }));
         const ref = (await session.run({ x: new ort.Tensor('float32', x.data, x.shape) })).y.data as Float32Array;
         const yd = y.data as Float32Array;
         assert.equal(yd.length, ref.length);

@@ -167,6 +167,36 @@ const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' | 'outp
     const round = (t: RuntimeTensor) => ((t.data as Float32Array).forEach((v, i, q) => (q[i] = Math.round(v))), t);
     return { node: { op, inputs: ['a', 'b'], attrs: {} }, ins: [round(randomTensor(r, 'float32', a)), round(randomTensor(r, 'float32', b))], tol: 0 };
   },
+  quantize: (r) => {
+    const s = shape(r, r.int(1, 4), 7), dtype = r.pick(['uint8', 'int8'] as DType[]);
+    const scale = fromNumbers('float32', [], [r.pick([0.5, 0.1, 1 / 255, 0.037])]);
+    const zero = fromNumbers(dtype, [], [dtype === 'uint8' ? r.int(0, 255) : r.int(-128, 127)]);
+    if (r.next() < 0.5) {
+      // Values on and near the rounding ties, and beyond the codes' range.
+      const x = randomTensor(r, 'float32', s);
+      const step = (scale.data as Float32Array)[0];
+      (x.data as Float32Array).forEach((_, i, a) => (a[i] = (r.int(-300, 300) + r.pick([0, 0.5, 0.49, -0.5])) * step));
+      return { node: { op: 'QuantizeLinear', inputs: ['x', 's', 'z'], attrs: {} }, ins: r.next() < 0.3 && dtype === 'uint8' ? [x, scale] : [x, scale, zero], tol: 0 };
+    }
+    const q = randomTensor(r, dtype, s);
+    return { node: { op: 'DequantizeLinear', inputs: ['x', 's', 'z'], attrs: {} }, ins: [q, scale, zero], tol: 0 };
+  },
+  _PciltConv: (r) => {
+    const bits = r.int(1, 4), T = 1 << bits, dense = r.next() < 0.3, scale = r.pick([0.25, 0.5, 1 / 255]);
+    const C = r.int(1, 4), O = r.int(1, 5), K = dense ? [1, 1] : [r.int(1, 3), r.int(1, 3)];
+    const xs = dense ? [r.int(1, 3), C] : [r.int(1, 2), C, r.int(3, 8), r.int(3, 8)];
+    const x = randomTensor(r, 'float32', xs);
+    // Codes times the step, some beyond the codes' range (clamped).
+    (x.data as Float32Array).forEach((_, i, a) => (a[i] = r.int(-1, T) * scale));
+    const int = r.next() < 0.5;
+    const tables = randomTensor(r, int ? 'int32' : 'float32', [O, C * K[0] * K[1], T]);
+    if (int) (tables.data as Int32Array).forEach((_, i, a) => (a[i] = r.int(-2000, 2000)));
+    const attrs: RuntimeNode['attrs'] = { bits, scale };
+    if (!dense) Object.assign(attrs, { kernel_shape: K, pads: [r.int(0, 1), r.int(0, 1), r.int(0, 1), r.int(0, 1)], strides: [r.int(1, 2), r.int(1, 2)] });
+    const ins = [x, tables, int ? randomTensor(r, 'float32', [O]) : undefined, r.next() < 0.7 ? randomTensor(r, 'float32', [O]) : undefined];
+    const used = ins.map((t, i) => (t ? `i${i}` : ''));
+    return { node: { op: '_PciltConv', inputs: used, attrs }, ins: ins as RuntimeTensor[], tol: int ? 1e-6 : 1e-4 };
+  },
   Pad: (r) => {
     const s = shape(r, r.int(1, 4), 5);
     const pads = [...s.map(() => r.int(0, 2)), ...s.map(() => r.int(0, 2))];
@@ -181,6 +211,7 @@ function familyOf(op: string): string {
   if (op.startsWith('Reduce')) return 'reduce';
   if (BINARY.includes(op)) return 'binary';
   if (['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual'].includes(op)) return 'compare';
+  if (op === 'QuantizeLinear' || op === 'DequantizeLinear') return 'quantize';
   return 'unary';
 }
 
@@ -197,7 +228,7 @@ test('every fast kernel equals its reference twin on generated cases, first call
     if (!all) continue;
     for (const { kernel, first, again } of all.runs) {
       hit.add(`${c.node.op}:${kernel}`);
-      const at = `${fam} ${c.node.op} ${JSON.stringify(c.node.attrs)} [${c.ins.map((t) => t.shape.join('x')).join(', ')}] via ${kernel}`;
+      const at = `${fam} ${c.node.op} ${JSON.stringify(c.node.attrs)} [${c.ins.map((t) => t?.shape.join('x') ?? '-').join(', ')}] via ${kernel}`;
       assert.equal(first.length, all.ref.length, at);
       all.ref.forEach((want, j) => {
         close(first[j], want, `${at} output ${j}`, c.tol ?? 1e-4);

@@ -113,7 +113,8 @@ test('in Chromium with WebGPU on, the page classifies through the WGSL kernels e
           await page.selectOption('#backend', backend);
           const before = await page.getAttribute('#prediction', 'data-count');
           await page.click('#classify');
-          await page.waitForFunction((n) => document.getElementById('prediction')!.dataset.count !== n, before);
+          await page.waitForFunction((n) => document.getElementById('prediction')!.dataset.count !== n, before, { timeout: 90_000 })
+            .catch(async (e) => { throw new Error(`${(e as Error).message}; page status: ${await page.textContent('#status')}; errors: ${errors.join('; ')}`); });
           shown.push(`${await page.textContent('#prediction')} ${await page.textContent('#top3')}`);
         }
         assert.equal(shown[1], shown[0], `${bits}-bit digit ${i}: WebGPU's prediction and probabilities against wasm's`);

@@ -1,7 +1,6 @@
 import { batchOf, loadMnist } from '../data/mnist.js';
 import { formatBytes } from '../errors.js';
-import { loadModel, type Model } from '../nn/api.js';
-import type { StageTiming } from '../nn/integer.js';
+import { loadModel, type Model, type NodeProfile } from '../nn/api.js';
 import { intFlag, parse } from './args.js';
 
 export interface EvalResult {
@@ -30,23 +29,23 @@ export async function evaluateModel(model: Model, o: { limit?: number; backend?:
   for (let from = 0; from < n; from += bs) {
     const b = Math.min(bs, n - from);
     const { x, labels } = batchOf(test, order, from, b);
-    const tp: StageTiming[] = [];
+    const tp: NodeProfile[] = [];
     let t0 = performance.now();
-    const y = await model.predict(x, { backend: o.backend, timings: tp });
+    const y = await model.predict(x, { backend: o.backend, kernel: 'pcilt', profile: tp });
     ms += performance.now() - t0;
     let yd: Float32Array | undefined;
-    const td: StageTiming[] = [];
+    const td: NodeProfile[] = [];
     if (o.compare && model.quantized) {
       t0 = performance.now();
-      yd = (await model.predict(x, { backend: o.backend, kernel: 'direct', timings: td })).data;
+      yd = (await model.predict(x, { backend: o.backend, kernel: 'direct', profile: td })).data;
       dms += performance.now() - t0;
-      tp.forEach((t, i) => {
-        const key = `${i}: ${t.stage.replace(/ pcilt$/, '')}`;
-        const e = per.get(key) ?? { pciltMs: 0, directMs: 0, tableBytes: t.tableBytes };
+      for (const t of tp) {
+        if (t.macs === undefined) continue;
+        const e = per.get(t.node) ?? { pciltMs: 0, directMs: 0, tableBytes: t.tableBytes };
         e.pciltMs += t.ms;
-        e.directMs += td[i]?.ms ?? 0;
-        per.set(key, e);
-      });
+        e.directMs += td.find((d) => d.node === t.node)?.ms ?? 0;
+        per.set(t.node, e);
+      }
     }
     const K = y.shape[1];
     for (let i = 0; i < b; i++) {

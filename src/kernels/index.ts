@@ -1,8 +1,10 @@
 /** Every fast kernel, registered on import (one line per kernel family; earlier lines take precedence). */
 import './wasm/int-conv.js';
+import './wasm/pcilt-conv.js';
 import './wasm/float.js';
 import './wasm/eltwise.js';
 import './js/elementwise.js';
 import './js/reduce.js';
 import './js/movement.js';
 import './js/select.js';
+import './js/quantize.js';

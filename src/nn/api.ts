@@ -7,29 +7,38 @@ import { checkPreprocess, type Preprocess } from '../images/preprocess.js';
 import type { Range } from '../kernels/wasm/int-conv.js';
 import { optimizeGraph } from '../passes/optimize.js';
 import { Session, type NodeTiming } from '../runtime/session.js';
-import { IntegerNet, type StageTiming } from './integer.js';
+import type { LayerChoice, QuantOptions } from '../kernels/wasm/int-conv.js';
+import { BatchNorm2d, Residual, type Layer } from './layers.js';
+import { isQuantized, lowerSequential, type Lowered } from './lower.js';
 import type { Sequential } from './model.js';
-import { QuantReLU } from './layers.js';
 import type { Tensor } from './tensor.js';
 
 export interface PredictOptions {
-  /** Engine for the integer convolutions ('auto', 'wasm', 'webgpu', 'js'). */
+  /** Engine for the layers on activation codes ('auto', 'wasm', 'webgpu', 'js'). */
   backend?: string;
-  /** Integer networks: table look-ups (default; imported graphs: 'auto') or direct multiplication. */
+  /** Layers on activation codes: 'auto' (default) measures table look-ups against direct multiplication; 'pcilt' or 'direct' forces one. */
   kernel?: 'auto' | 'pcilt' | 'direct';
   threads?: number;
-  timings?: StageTiming[];
-  /** Imported graphs: override the stored activation bit width (0 = float32). */
+  /**
+   * Imported graphs: override the stored activation bit width (0 = float32). Networks trained
+   * here keep the widths their training fixed; 0 runs them in float (their fake quantization).
+   */
   activationBits?: number;
-  /** Imported graphs: one entry per node run, with the kernel that ran it (and for integer layers what 'auto' measured). */
+  /** One entry per node run, with the kernel that ran it (and for layers on codes what 'auto' measured). */
   profile?: NodeProfile[];
-  /** Imported graphs: inner values run() returns besides the outputs, by name. */
+  /** Inner values run() returns besides the outputs, by name. */
   keep?: string[];
 }
 
 export interface NodeProfile extends NodeTiming {
-  /** Integer layers: the kernel 'auto' chose and what each candidate measured. */
+  /** Layers on codes: the kernel 'auto' chose and what each candidate measured. */
   candidates?: Record<string, number>;
+  /** Layers on codes: the width of the codes they read. */
+  bits?: number;
+  /** Layers on codes run by look-ups: the bytes of their tables. */
+  tableBytes?: number;
+  /** Layers on codes: multiply-adds (or table look-ups) of this run. */
+  macs?: number;
 }
 
 /** What an imported graph's metadata says about running it. */
@@ -45,19 +54,52 @@ export interface GraphMeta {
 /** A tensor given to run(): its dtype is that of its typed array unless stated. */
 export interface Feed { data: IrTensor['data']; shape: number[]; dtype?: DType }
 
+/** A hash of a network's layers and every value they hold (parameters and batch-norm statistics). */
+function fingerprint(net: Sequential): number {
+  let h = 0x811c9dc5;
+  const mix = (v: number) => (h = Math.imul(h ^ v, 0x01000193));
+  const walk = (ls: Layer[]) => {
+    for (const l of ls) {
+      for (const ch of l.type) mix(ch.charCodeAt(0));
+      const arrays = [...l.params().map((p) => p.value), ...(l instanceof BatchNorm2d ? [l.runningMean.value, l.runningVar.value] : [])];
+      for (const a of arrays) {
+        const bits = new Int32Array(a.buffer, a.byteOffset, a.length);
+        for (let i = 0; i < bits.length; i++) mix(bits[i]);
+      }
+      if (l instanceof Residual) walk(l.inner);
+    }
+  };
+  walk(net.layers);
+  return h;
+}
+
 /**
- * A network ready for inference. Trained here (a Sequential): quantized ones run as integers
- * (PCILT), float ones in float. Imported (a runtime graph): `run` maps input names to tensors
- * and returns every output by name; float32, or integer convolutions on activation codes when
- * `meta.activationBits` is set.
+ * A network ready for inference, run by the graph runtime (src/runtime). Imported (a graph):
+ * float32, or convolutions on activation codes when `meta.activationBits` is set. Trained here (a
+ * Sequential): lowered to the same IR (src/nn/lower.ts), its quantized layers on the codes its
+ * training fixed. `run` maps input names to tensors and returns every output by name.
  */
 export class Model {
-  private integer?: IntegerNet;
   readonly session?: Session;
+  private lowered?: Lowered & { session: Session; fingerprint: number };
 
   constructor(private readonly sequential: Sequential | null, readonly meta: Record<string, unknown> & GraphMeta = {}, readonly graph: Graph | null = null) {
     if (!sequential && !graph) throw new ArgumentError('model', null, 'a Sequential or a Graph');
     if (graph) this.session = new Session(graph);
+  }
+
+  /**
+   * The runtime graph of a network trained here, lowered on first use and again whenever its
+   * layers or values changed since (training after a run is seen, not stale).
+   */
+  async lower(): Promise<Lowered & { session: Session }> {
+    const net = this.net, f = fingerprint(net);
+    if (this.lowered?.fingerprint !== f) {
+      const { graph, layers } = lowerSequential(net);
+      const optimized = await optimizeGraph(graph);
+      this.lowered = { graph: optimized, layers, session: new Session(optimized), fingerprint: f };
+    }
+    return this.lowered;
   }
 
   /** The layer stack of a model trained here; imported graphs have none. */
@@ -68,21 +110,15 @@ export class Model {
 
   /** The model's inputs and outputs, in the source's order, with their dtypes and shapes (named sizes are bound per call). */
   get inputs(): ValueInfo[] {
-    return this.graph ? this.graph.inputs : [{ name: 'pixels', dtype: 'float32', shape: ['batch', 1, 28, 28] }];
+    return this.graph ? this.graph.inputs : lowerSequential(this.net).graph.inputs;
   }
 
   get outputs(): ValueInfo[] {
-    return this.graph ? this.graph.outputs : [{ name: 'log_probabilities', dtype: 'float32', shape: ['batch', 10] }];
+    return this.graph ? this.graph.outputs : lowerSequential(this.net).graph.outputs;
   }
 
   get quantized(): boolean {
-    if (!this.sequential) return Boolean(this.meta.activationBits);
-    return this.sequential.layers.some((l) => l instanceof QuantReLU && l.bits);
-  }
-
-  integerNet(): IntegerNet {
-    this.integer ??= IntegerNet.fromQat(this.net);
-    return this.integer;
+    return this.sequential ? isQuantized(this.sequential) : Boolean(this.meta.activationBits);
   }
 
   /**
@@ -90,10 +126,8 @@ export class Model {
    * also takes the tensor alone); resolves to every output by name, in the source's layout.
    */
   async run(feeds: Record<string, Feed> | Feed, opts: PredictOptions = {}): Promise<Record<string, IrTensor>> {
-    if (!this.graph) {
-      const y = await this.predict(feeds as Tensor, opts);
-      return { log_probabilities: { dtype: 'float32', shape: y.shape, data: y.data } };
-    }
+    const trained = this.graph ? null : await this.lower();
+    const session = trained?.session ?? this.session!;
     const single = feeds && typeof feeds === 'object' && 'data' in feeds && 'shape' in feeds && ArrayBuffer.isView((feeds as Feed).data);
     if (single && this.inputs.length !== 1) throw new ArgumentError('feeds', feeds, `an object mapping the model's ${this.inputs.length} inputs (${this.inputs.map((i) => i.name).join(', ')}) to tensors`);
     const named = single ? { [this.inputs[0].name]: feeds as Feed } : (feeds as Record<string, Feed>);
@@ -101,39 +135,37 @@ export class Model {
     for (const [k, v] of Object.entries(named ?? {})) typed[k] = { data: v?.data, shape: v?.shape, dtype: v?.dtype ?? dtypeOf(v?.data) } as IrTensor;
     const bits = opts.activationBits ?? this.meta.activationBits;
     if (bits !== undefined && !(Number.isInteger(bits) && bits >= 0 && bits <= 8)) throw new ArgumentError('activationBits', bits, 'an integer 0..8 (0: float32)');
-    const choices = opts.profile ? new Map<string, { kernel?: string; candidates?: Record<string, number> }>() : undefined;
+    if (trained && opts.activationBits) throw new ArgumentError('activationBits', bits, '0 (float32) or absent for a network trained here: its training fixed its widths');
+    if (opts.kernel !== undefined && !['auto', 'pcilt', 'direct'].includes(opts.kernel)) throw new ArgumentError('kernel', opts.kernel, "'auto', 'pcilt' or 'direct'");
+    const choices = opts.profile ? new Map<string, LayerChoice>() : undefined;
     const timings: NodeTiming[] | undefined = opts.profile ? [] : undefined;
-    const out = await this.session!.run(typed, {
-      threads: opts.threads, profile: timings, keep: opts.keep,
-      quant: bits ? { bits, ranges: this.meta.ranges, kernel: opts.kernel, backend: opts.backend, choices } : undefined,
-    });
+    const on = { kernel: opts.kernel, backend: opts.backend, choices };
+    let quant: QuantOptions | undefined;
+    if (trained) quant = bits === 0 || !Object.keys(trained.layers).length ? undefined : { layers: trained.layers, ...on };
+    else quant = bits ? { bits, ranges: this.meta.ranges, ...on } : undefined;
+    const out = await session.run(typed, { threads: opts.threads, profile: timings, keep: opts.keep, quant });
     if (opts.profile && timings) {
       for (const t of timings) {
         const c = choices?.get(t.node);
-        opts.profile.push(c ? { ...t, kernel: c.kernel ?? t.kernel, ...(c.candidates ? { candidates: c.candidates } : {}) } : t);
+        opts.profile.push(c ? { ...t, ...c, kernel: c.kernel ?? t.kernel } : t);
       }
     }
     return out;
   }
 
   /**
-   * Trained models: pixels in [0, 1], [N, 1, 28, 28] -> log-probabilities [N, 10]. Imported
-   * graphs with one input and one output: the input in the source model's own layout (NHWC for
-   * TF.js models, NCHW for ONNX ones) -> the output.
+   * One input to one output. Trained models: pixels in [0, 1], e.g. [N, 1, 28, 28] ->
+   * log-probabilities [N, 10]. Imported graphs: the input in the source model's own layout (NHWC
+   * for TF.js models, NCHW for ONNX ones) -> the output.
    */
   async predict(x: Tensor, opts: PredictOptions = {}): Promise<Tensor> {
-    if (this.graph) {
-      if (this.inputs.length !== 1 || this.outputs.length !== 1) {
-        throw new ArgumentError('model', `${this.inputs.length} inputs and ${this.outputs.length} outputs`, 'one input and one output for predict(); use run(feeds) for this model');
-      }
-      if (!(x?.data instanceof Float32Array)) throw new ArgumentError('input', x?.shape ?? x, `a { data: Float32Array, shape } tensor for input ${this.inputs[0].name}`);
-      const y = (await this.run({ [this.inputs[0].name]: x }, opts))[this.outputs[0].name];
-      return { data: y.data as Float32Array, shape: y.shape };
+    const { inputs, outputs } = this.graph ?? (await this.lower()).graph;
+    if (inputs.length !== 1 || outputs.length !== 1) {
+      throw new ArgumentError('model', `${inputs.length} inputs and ${outputs.length} outputs`, 'one input and one output for predict(); use run(feeds) for this model');
     }
-    if (!(x?.data instanceof Float32Array) || !Array.isArray(x.shape) || x.shape.length !== 4) {
-      throw new ArgumentError('input', x?.shape ?? x, 'a { data: Float32Array, shape: [N, C, H, W] } tensor');
-    }
-    return this.quantized ? this.integerNet().run(x, { ...opts, kernel: opts.kernel === 'direct' ? 'direct' : 'pcilt' }) : this.net.forward(x, false);
+    if (!(x?.data instanceof Float32Array)) throw new ArgumentError('input', x?.shape ?? x, `a { data: Float32Array, shape } tensor for input ${inputs[0].name}`);
+    const y = (await this.run({ [inputs[0].name]: x }, opts))[outputs[0].name];
+    return { data: y.data as Float32Array, shape: y.shape };
   }
 
   /** The first input's shape for a batch of n, in its source layout (named sizes other than the batch from the preprocessing). */

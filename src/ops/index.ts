@@ -26,6 +26,7 @@ import './reduce.js';
 import './resize.js';
 import './quantize.js';
 import './nms.js';
+import './pcilt-conv.js';
 
 export { registeredOps, opDef, kernelsFor, registerKernel, OpError } from './registry.js';
 export type { OpDef, Kernel, OpContext } from './registry.js';

@@ -14,7 +14,7 @@ export interface RunOptions {
   threads?: number;
   /** Filled with one entry per node run, in run order. */
   profile?: NodeTiming[];
-  /** Run every Conv and Gemm on activation codes of this many bits (see QuantOptions). */
+  /** Run Conv and Gemm nodes on activation codes (all at `bits`, or as `layers` says; see QuantOptions). */
   quant?: QuantOptions;
   /** Calibration: widened to the range every Conv and Gemm input took. */
   observe?: Map<string, Range>;
@@ -70,7 +70,7 @@ export class Session {
   async run(feeds: Record<string, Tensor>, opts: RunOptions = {}): Promise<Record<string, Tensor>> {
     const g = this.graph;
     checkFeeds(g.inputs, feeds);
-    const key = `${signature(g.inputs, feeds)}|${opts.backend ?? 'auto'}|${opts.quant?.bits ?? 0}`;
+    const key = `${signature(g.inputs, feeds)}|${opts.backend ?? 'auto'}|${quantKey(opts.quant)}`;
     let plan = this.plans.get(key);
     const fresh = !plan;
     // The wasm kernels apply once the engine runs: start it before the plan is made (where it cannot run, the plan uses the others).
@@ -135,6 +135,20 @@ export class Session {
       }
     }
   }
+}
+
+const layerIds = new WeakMap<object, number>();
+let nextLayerId = 1;
+
+/** Which quantization a plan was made for: the bit width and the per-layer settings object (by identity). */
+function quantKey(q: QuantOptions | undefined): string {
+  if (!q) return '0';
+  let id = 0;
+  if (q.layers) {
+    id = layerIds.get(q.layers) ?? nextLayerId++;
+    layerIds.set(q.layers, id);
+  }
+  return `${q.bits ?? 0}/${id}`;
 }
 
 function signature(inputs: ValueInfo[], feeds: Record<string, Tensor>): string {

@@ -1,5 +1,5 @@
 // The MNIST drawing page (web/index.html): draw, classify with PCILT, compare with direct multiplication.
-import { getEngine, gpuUnavailableReason, loadModel, toDigit, type Model, type StageTiming } from '../web.js';
+import { getEngine, gpuUnavailableReason, loadModel, toDigit, type Model, type NodeProfile } from '../web.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const pad = $<HTMLCanvasElement>('pad');
@@ -14,7 +14,7 @@ function model(bits: string): Promise<Model> {
       const m = await loadModel(new Uint8Array(await r.arrayBuffer()));
       // Warm up both kernels (table layout, wasm tier-up) so that the first timings shown are fair.
       const blank = { data: new Float32Array(784), shape: [1, 1, 28, 28] };
-      await m.predict(blank, options());
+      await m.predict(blank, { ...options(), kernel: 'pcilt' });
       await m.predict(blank, { ...options(), kernel: 'direct' });
       return m;
     }));
@@ -57,23 +57,22 @@ async function classify() {
   for (let i = 0; i < gray.length; i++) gray[i] = (0.299 * img.data[4 * i] + 0.587 * img.data[4 * i + 1] + 0.114 * img.data[4 * i + 2]) / 255;
   const x = { data: toDigit({ width: pad.width, height: pad.height, data: gray }), shape: [1, 1, 28, 28] };
   const m = await model($<HTMLSelectElement>('bits').value);
-  const tp: StageTiming[] = [], td: StageTiming[] = [];
+  const tp: NodeProfile[] = [], td: NodeProfile[] = [];
   // Idle worker threads take milliseconds to wake: a first pass wakes them, so the timed ones compare kernels.
-  await m.predict(x, options());
-  const y = await m.predict(x, { ...options(), timings: tp });
-  await m.predict(x, { ...options(), kernel: 'direct', timings: td });
+  await m.predict(x, { ...options(), kernel: 'pcilt' });
+  const y = await m.predict(x, { ...options(), kernel: 'pcilt', profile: tp });
+  await m.predict(x, { ...options(), kernel: 'direct', profile: td });
   const probs = Array.from(y.data, Math.exp);
   const top = probs.map((p, d) => ({ d, p })).sort((a, b) => b.p - a.p).slice(0, 3);
   const pred = $('prediction');
   pred.textContent = String(top[0].d);
   pred.dataset.count = String(Number(pred.dataset.count) + 1);
   $('top3').querySelector('tbody')!.innerHTML = top.map((t) => `<tr><td>${t.d}</td><td>${(t.p * 100).toFixed(1)}%</td><td><span class="bar" style="width:${Math.round(t.p * 120)}px"></span></td></tr>`).join('');
-  const convs = tp.map((t, i) => ({ t, d: td[i] })).filter(({ t }) => t.tableBytes);
+  const convs = tp.filter((t) => t.tableBytes).map((t) => ({ t, d: td.find((e) => e.node === t.node) }));
   $('layers').querySelector('tbody')!.innerHTML = convs.map(({ t, d }) => {
     // Bit-serial tables of 4 activations: one look-up per 4 products and bit plane (8-bit pixels into the first layer).
-    const bits = t.stage.startsWith('1->') ? 8 : Number($<HTMLSelectElement>('bits').value);
-    const lookups = t.macs ? (t.macs / 4) * bits : 0;
-    return `<tr><td>${t.stage.replace(' pcilt', '')}</td><td>${t.ms.toFixed(2)}</td><td>${d?.ms.toFixed(2) ?? ''}</td><td>${fmtBytes(t.tableBytes)}</td><td>${Math.round(lookups).toLocaleString()}</td><td>${Math.round(t.macs ?? 0).toLocaleString()}</td></tr>`;
+    const lookups = t.macs ? (t.macs / 4) * (t.bits ?? 8) : 0;
+    return `<tr><td>${t.node} [${t.shape}]</td><td>${t.ms.toFixed(2)}</td><td>${d?.ms.toFixed(2) ?? ''}</td><td>${fmtBytes(t.tableBytes)}</td><td>${Math.round(lookups).toLocaleString()}</td><td>${Math.round(t.macs ?? 0).toLocaleString()}</td></tr>`;
   }).join('');
   const pms = convs.reduce((s, c) => s + c.t.ms, 0), dms = convs.reduce((s, c) => s + (c.d?.ms ?? 0), 0);
   $('why').textContent = `Why it is fast, or not: each packed index of 4 activation bits selects a table entry that already sums 4 products, ` +

@@ -1,3 +1,4 @@
+import { ArgumentError } from '../../errors.js';
 import type { AttrValue, Graph, Node } from '../../ir/graph.js';
 import { fromNumbers, type DType, type Tensor } from '../../ir/tensor.js';
 import { fusedActivation } from '../../ops/conv.js';
@@ -102,6 +103,8 @@ function unfuse(n: Node, extra: Map<string, Tensor>, opset: number): Node[] {
  * onnxruntime as an oracle or a peer, and for `faster-cnn export`.
  */
 export function writeOnnx(g: Graph, name = 'faster-cnn'): Uint8Array {
+  const own = g.nodes.filter((n) => n.op.startsWith('_') && n.op !== '_SiLU');
+  if (own.length) throw new ArgumentError('graph', own.map((n) => `${n.name} (${n.op})`).join(', '), 'nodes ONNX has an operator for (tables trained as weights have none)');
   const extra = new Map<string, Tensor>();
   const nodes = g.nodes.flatMap((n) => unfuse(n, extra, g.opset));
   const w = new ProtoWriter();

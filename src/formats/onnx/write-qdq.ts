@@ -1,17 +1,18 @@
 import type { Graph, Node } from '../../ir/graph.js';
 import { fromNumbers, sizeOf, zeros, type Tensor } from '../../ir/tensor.js';
-import { activationQuant, type Range } from '../../kernels/wasm/int-conv.js';
+import { activationQuant, layerQuant, type QuantOptions } from '../../kernels/wasm/int-conv.js';
 import { writeOnnx } from './write-ir.js';
 
 /**
  * The quantized execution of a graph as ONNX QDQ, for onnxruntime to run as an independent
- * oracle: before each Conv / Gemm that runs on codes, the input is clipped to the range its
- * `bits`-bit codes cover and passed through QuantizeLinear / DequantizeLinear (uint8) with that
- * range's scale and zero point; its weights become int8 per output channel (symmetric, scale
- * max |w| / 127) behind a DequantizeLinear. onnxruntime then computes each layer from codes in
- * float, where faster-cnn adds table entries or multiplies integers.
+ * oracle: before each Conv / Gemm that runs on codes (with a static range: `quant.bits` and
+ * `quant.ranges`, or `quant.layers` per node), the input is clipped to the range its codes cover
+ * and passed through QuantizeLinear / DequantizeLinear (uint8) with that range's scale and zero
+ * point; its weights become int8 per output channel (symmetric, scale max |w| / (2^(b-1) - 1) at
+ * the layer's weight bits b) behind a DequantizeLinear. onnxruntime then computes each layer from
+ * codes in float, where faster-cnn adds table entries or multiplies integers.
  */
-export function writeQdq(g: Graph, bits: number, ranges: Record<string, Range>): Uint8Array {
+export function writeQdq(g: Graph, quant: Pick<QuantOptions, 'bits' | 'ranges' | 'layers'>): Uint8Array {
   const consts = new Map(g.consts);
   const nodes: Node[] = [];
   let k = 0;
@@ -20,15 +21,15 @@ export function writeQdq(g: Graph, bits: number, ranges: Record<string, Range>):
     consts.set(key, t);
     return key;
   };
-  const L = (1 << bits) - 1;
   for (const n of g.nodes) {
     const w = consts.get(n.inputs[1]);
-    const range = ranges[n.inputs[0]];
-    const eligible = (n.op === 'Conv' || (n.op === 'Gemm' && n.attrs.transB === 1)) && w?.dtype === 'float32' && range;
+    const { bits, weightBits, range } = layerQuant(quant, n);
+    const eligible = (n.op === 'Conv' || (n.op === 'Gemm' && n.attrs.transB === 1)) && w?.dtype === 'float32' && bits && range;
     if (!eligible) {
       nodes.push(n);
       continue;
     }
+    const L = (1 << bits) - 1, top = 2 ** (weightBits - 1) - 1;
     const { scale, zero } = activationQuant(range, bits);
     const x = n.inputs[0];
     const clipped = `${x}:clip${k++}`, q = `${x}:q${k++}`, dq = `${x}:dq${k++}`;
@@ -36,14 +37,14 @@ export function writeQdq(g: Graph, bits: number, ranges: Record<string, Range>):
     const s = c('x_scale', fromNumbers('float32', [], [scale])), z = c('x_zero', fromNumbers('uint8', [], [zero]));
     nodes.push({ op: 'QuantizeLinear', name: `${n.name}/quantize`, inputs: [clipped, s, z], outputs: [q], attrs: {} });
     nodes.push({ op: 'DequantizeLinear', name: `${n.name}/dequantize`, inputs: [q, s, z], outputs: [dq], attrs: {} });
-    // int8 weights, one scale per output channel.
+    // int8 weights within ±top, one scale per output channel.
     const O = w!.shape[0], K = sizeOf(w!.shape) / O, wd = w!.data as Float32Array;
     const qw = zeros('int8', w!.shape), scales = new Float32Array(O);
     for (let o = 0; o < O; o++) {
       let m = 0;
       for (let i = o * K; i < (o + 1) * K; i++) m = Math.max(m, Math.abs(wd[i]));
-      scales[o] = m > 0 ? m / 127 : 1;
-      for (let i = o * K; i < (o + 1) * K; i++) (qw.data as Int8Array)[i] = Math.round(wd[i] / scales[o]);
+      scales[o] = m > 0 ? m / top : 1;
+      for (let i = o * K; i < (o + 1) * K; i++) (qw.data as Int8Array)[i] = Math.max(-top, Math.min(top, Math.round(wd[i] / scales[o])));
     }
     const wq = `${n.inputs[1]}:dq${k++}`;
     nodes.push({

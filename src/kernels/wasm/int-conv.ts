@@ -25,15 +25,37 @@ import type { Shape4 } from '../../tensor.js';
 /** [min, max] of the values a tensor took. */
 export type Range = [number, number];
 
+/** One layer's quantization, where it differs from the graph-wide setting. */
+export interface LayerQuant {
+  /** Activation bits of the layer's input codes (0: the layer runs in float32). */
+  bits: number;
+  /** Signed per-output-channel weight bits (2..8, default 8): integer weights within ±(2^(b-1) - 1). */
+  weightBits?: number;
+  /** The input range the codes cover (static); absent: QuantOptions.ranges, else measured per input. */
+  range?: Range;
+}
+
 /** What quantized execution needs from the caller. */
 export interface QuantOptions {
-  bits: number;
+  /** Activation bits of every Conv and Gemm input (0 or absent: only the layers in `layers` run on codes). */
+  bits?: number;
   /** Static ranges by tensor name (calibration); a tensor without one is measured per input. */
   ranges?: Record<string, Range>;
+  /** Per-layer settings by node name; they take precedence over `bits` and `ranges`. */
+  layers?: Record<string, LayerQuant>;
   kernel?: 'auto' | 'pcilt' | 'direct';
   backend?: string;
   /** Filled with the kernel each layer ran (and, under 'auto', what each candidate measured). */
-  choices?: Map<string, { kernel?: string; candidates?: Record<string, number> }>;
+  choices?: Map<string, LayerChoice>;
+}
+
+/** What a layer ran on codes: its kernel, what 'auto' measured, its table size and multiply-adds. */
+export interface LayerChoice { kernel?: string; candidates?: Record<string, number>; bits?: number; tableBytes?: number; macs?: number }
+
+/** The settings a Conv or Gemm node runs with: bits 0 where it stays in float32. */
+export function layerQuant(q: QuantOptions | undefined, node: Node): LayerQuant & { weightBits: number } {
+  const l = q?.layers?.[node.name];
+  return { bits: l?.bits ?? q?.bits ?? 0, weightBits: l?.weightBits ?? 8, range: l?.range ?? q?.ranges?.[node.inputs[0]] };
 }
 
 /** Affine activation quantization with 0 exactly representable (padding and ReLU zeros stay exact). */
@@ -64,13 +86,17 @@ interface IntWeights {
   tables: Map<number, PciltTables>;
 }
 
-const intWeights = new WeakMap<Float32Array, IntWeights>();
+const intWeights = new WeakMap<Float32Array, Map<number, IntWeights>>();
 
-/** A layer's integer weights: once per array where the weight is a constant (`cache`), else made for this call. */
-function weightsOf(w: Tensor, cache: boolean): IntWeights {
+/**
+ * A layer's integer weights at `bits` (symmetric per output channel, scale max |w| / (2^(bits-1) - 1)):
+ * once per array and width where the weight is a constant (`cache`), else made for this call.
+ */
+function weightsOf(w: Tensor, cache: boolean, bits: number): IntWeights {
   const data = w.data as Float32Array;
-  let iw = cache ? intWeights.get(data) : undefined;
+  let iw = cache ? intWeights.get(data)?.get(bits) : undefined;
   if (iw) return iw;
+  const top = 2 ** (bits - 1) - 1;
   const shape = (w.shape.length === 2 ? [w.shape[0], w.shape[1], 1, 1] : w.shape) as [number, number, number, number];
   const O = shape[0], K = data.length / O;
   const q = new Int8Array(data.length), scales = new Float32Array(O), sums = new Float64Array(O);
@@ -78,17 +104,17 @@ function weightsOf(w: Tensor, cache: boolean): IntWeights {
   for (let o = 0; o < O; o++) {
     let m = 0, abs = 0;
     for (let k = o * K; k < (o + 1) * K; k++) m = Math.max(m, Math.abs(data[k]));
-    const s = m > 0 ? m / 127 : 1;
+    const s = m > 0 ? m / top : 1;
     scales[o] = s;
     for (let k = o * K; k < (o + 1) * K; k++) {
-      sums[o] += q[k] = Math.round(data[k] / s);
+      sums[o] += q[k] = Math.max(-top, Math.min(top, Math.round(data[k] / s)));
       abs += Math.abs(q[k]);
     }
     maxAbsSum = Math.max(maxAbsSum, abs);
   }
   freezeWeights(q);
   iw = { weight: { data: q, shape }, scales, sums, maxAbsSum, tables: new Map() };
-  if (cache) intWeights.set(data, iw);
+  if (cache) intWeights.set(data, (intWeights.get(data) ?? new Map()).set(bits, iw));
   return iw;
 }
 
@@ -130,7 +156,7 @@ function requantRecord(w: IntWeights, scale: number, zero: number, bias: Float32
 /** Whether a node runs on codes: a float Conv (2-d) or Gemm (x W^T + b) with constant-shaped weights. */
 function quantizable(ins: Inputs, node: Node, ctx: OpContext): boolean {
   const [x, w, b] = ins;
-  if (!ctx.quant || x?.dtype !== 'float32' || w?.dtype !== 'float32' || (b && b.dtype !== 'float32')) return false;
+  if (!ctx.quant || !layerQuant(ctx.quant, node).bits || x?.dtype !== 'float32' || w?.dtype !== 'float32' || (b && b.dtype !== 'float32')) return false;
   if (node.op === 'Conv') return x.shape.length === 4 && w.shape.length === 4;
   return x.shape.length === 2 && w.shape.length === 2 && attrInt(node, 'transA', 0) === 0 && attrInt(node, 'transB', 0) === 1
     && attrFloat(node, 'alpha', 1) === 1 && attrFloat(node, 'beta', 1) === 1 && (!b || b.data.length === w.shape[0]);
@@ -138,8 +164,9 @@ function quantizable(ins: Inputs, node: Node, ctx: OpContext): boolean {
 
 async function runInteger(ins: Inputs, node: Node, ctx: OpContext): Promise<Tensor[]> {
   const q = ctx.quant!;
-  const x = ins[0]!, w = weightsOf(ins[1]!, ctx.constant?.(ins[1]!) ?? false), bias = ins[2]?.data as Float32Array | undefined;
-  const bits = q.bits, L = (1 << bits) - 1;
+  const { bits, weightBits, range } = layerQuant(q, node);
+  const x = ins[0]!, w = weightsOf(ins[1]!, ctx.constant?.(ins[1]!) ?? false, weightBits), bias = ins[2]?.data as Float32Array | undefined;
+  const L = (1 << bits) - 1;
   const dense = node.op === 'Gemm';
   const act = fusedActivation(node), clamp = storeClamp(act) ?? [-Infinity, Infinity];
   const quant = (r: Range) => {
@@ -153,9 +180,8 @@ async function runInteger(ins: Inputs, node: Node, ctx: OpContext): Promise<Tens
     stride: (win ? win.strides : [1, 1]) as [number, number], dilation: (win ? win.dilations : [1, 1]) as [number, number],
     groups: dense ? 1 : attrInt(node, 'group', 1), backend: q.backend, threads: ctx.threads,
   };
-  const range = q.ranges?.[node.inputs[0]];
   const inWasm = (q.backend === undefined || q.backend === 'auto' || q.backend === 'wasm') && w.maxAbsSum * L <= INT32_MAX && (await engineUnavailableReason()) === null;
-  const choice: { kernel?: string; candidates?: Record<string, number> } = {};
+  const choice: LayerChoice = {};
   let y: Float32Array;
   if (inWasm) {
     const r = await wasmLayer(w, bits, convGeometry(shape, w.weight.shape, conv), { x: x.data as Float32Array, range, quant, keep: storeClamp(act) !== null }, q, ctx, choice);
@@ -164,9 +190,12 @@ async function runInteger(ins: Inputs, node: Node, ctx: OpContext): Promise<Tens
   } else {
     y = await jsLayer(w, bits, { data: x.data as Float32Array, shape }, conv, quant(range ?? rangeOf(x.data as Float32Array)), q, choice);
   }
+  const O = w.weight.shape[0];
+  choice.bits = bits;
+  choice.macs = y.length * (w.weight.data.length / O);
+  if (choice.kernel?.includes('pcilt')) choice.tableBytes = tablesOf(w, bits).bytes;
   q.choices?.set(node.name, choice);
   if (!storeClamp(act)) applyFusedActivation(act, y);
-  const O = w.weight.shape[0];
   return [{ dtype: 'float32', shape: dense ? [x.shape[0], O] : [x.shape[0], O, ...win!.out], data: y }];
 }
 
@@ -174,8 +203,7 @@ async function runInteger(ins: Inputs, node: Node, ctx: OpContext): Promise<Tens
  * The whole layer in wasm: PCILT or direct as asked, or as 'auto' measures on the first call
  * (whose candidates' outputs are copies; later calls may keep theirs in wasm memory).
  */
-async function wasmLayer(w: IntWeights, bits: number, g: ConvGeometry, layer: FloatLayer, q: QuantOptions, ctx: OpContext,
-  choice: { kernel?: string; candidates?: Record<string, number> }) {
+async function wasmLayer(w: IntWeights, bits: number, g: ConvGeometry, layer: FloatLayer, q: QuantOptions, ctx: OpContext, choice: LayerChoice) {
   const none = new Uint8Array(0);
   const pcilt = (threads: number | undefined, l: FloatLayer) =>
     floatLayer('pcilt', { input: none, tables: tablesOf(w, bits), geometry: g, integer: true, threads }, l);
@@ -210,7 +238,7 @@ async function wasmLayer(w: IntWeights, bits: number, g: ConvGeometry, layer: Fl
 
 /** The reference twin: codes, padding and scale-back in JS around conv2dDirect / pciltConv2d on any backend. */
 async function jsLayer(w: IntWeights, bits: number, x: { data: Float32Array; shape: Shape4 }, conv: { padding: [number, number, number, number]; stride: [number, number]; dilation: [number, number]; groups: number; backend?: string; threads?: number },
-  q: { zero: number; scale: number; levels: number; requant: Float32Array }, opts: QuantOptions, choice: { kernel?: string; candidates?: Record<string, number> }): Promise<Float32Array> {
+  q: { zero: number; scale: number; levels: number; requant: Float32Array }, opts: QuantOptions, choice: LayerChoice): Promise<Float32Array> {
   const { zero, scale, levels: L } = q;
   const codes = new Uint8Array(x.data.length);
   const xd = x.data;
