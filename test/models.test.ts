@@ -92,3 +92,42 @@ test('CLI: import with --calibrate, then run --json and --profile on a photo', {
   assert.match(prof.stdout, /^total [\d.]+ ms/m);
   await assert.rejects(run('node', [cli, 'run', out, join(dir, 'missing.png')]), /ENOENT|no such file/);
 });
+
+test('calibration at 4 bits: the MSE clip search with bias correction beats min/max ranges on held-out photos, deterministically, and files keep it', { skip, timeout: 300_000 }, async () => {
+  const path = modelPath('mobilenet_v2');
+  const model: Model = await importModel(path, { activationBits: 4 });
+  const pre = { ...model.meta.preprocessing!, alignCorners: true };
+  const xs = [];
+  for (const p of photos.filter((_, i) => i % 5 === 0)) xs.push(preprocess(await readRgba(p), pre));
+  const calib = xs.filter((_, i) => i % 2 === 0), held = xs.filter((_, i) => i % 2 === 1);
+  const want: Float32Array[] = [];
+  for (const x of held) want.push((await model.predict(x, { activationBits: 0 })).data);
+  const meanDp = async (m: Model) => {
+    let d = 0, n = 0;
+    for (const [i, x] of held.entries()) {
+      const y = (await m.predict(x)).data;
+      for (let k = 0; k < y.length; k++, n++) d += Math.abs(y[k] - want[i][k]);
+    }
+    return d / n;
+  };
+  await model.calibrate(calib, { method: 'minmax' });
+  assert.equal(model.meta.biasCorrection, undefined);
+  const minmax = await meanDp(model);
+  await model.calibrate(calib, { method: 'mse' });
+  const mse = await meanDp(model);
+  const first = { ranges: model.meta.ranges, bias: model.meta.biasCorrection, layers: model.meta.layers };
+  console.log(`mobilenet_v2 4-bit, ${calib.length} calibration / ${held.length} held-out photos: mean |dp| min/max ${minmax.toFixed(4)}, MSE clip + bias correction ${mse.toFixed(4)}`);
+  assert.ok(mse < 0.6 * minmax, `MSE ${mse} against min/max ${minmax}`);
+  assert.ok(Object.values(model.meta.calibration!.clips!).some((c) => c < 1), 'some range clipped');
+  // The first layer (pixels) and the last keep 8 bits.
+  assert.equal(Object.keys(model.meta.layers ?? {}).length, 2);
+  // Deterministic: the same inputs give the same ranges and corrections.
+  await model.calibrate(calib, { method: 'mse' });
+  assert.deepEqual({ ranges: model.meta.ranges, bias: model.meta.biasCorrection, layers: model.meta.layers }, first);
+  // A saved model runs the same.
+  const { saveModel, loadModel } = await import('faster-cnn');
+  const file = join(mkdtempSync(join(tmpdir(), 'fcnn-calib-')), 'm.fcnn');
+  await saveModel(model, file);
+  const back = await loadModel(file);
+  assert.deepEqual((await back.predict(held[0])).data, (await model.predict(held[0])).data);
+});

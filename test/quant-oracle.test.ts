@@ -20,13 +20,13 @@ const skip = required ? false : photos.length < 3 ? 'no photos (bash scripts/fet
  * within float rounding of a code boundary and the two sides pick neighbouring codes: those
  * outputs are counted and must stay rare.
  */
-test('quantized layers at 8, 4, 2 and 1 bits equal onnxruntime running the same layers as ONNX QDQ', { skip }, async () => {
+test('quantized layers at 8, 4, 3, 2 and 1 bits equal onnxruntime running the same layers as ONNX QDQ', { skip }, async () => {
   assert.ok(models.length === 3 && photos.length >= 3, 'torchvision exports and photos are required here');
   const ort = require('onnxruntime-node');
   const images = [];
   for (const p of photos.slice(0, 3)) images.push(preprocess(await readRgba(p), checkPreprocess({ width: 96, height: 96, channels: 'rgb', layout: 'nchw' })));
   for (const path of models) {
-    for (const bits of [8, 4, 2, 1]) {
+    for (const bits of [8, 4, 3, 2, 1]) {
       const m = await importModel(path, { activationBits: bits, calibration: images.slice(0, 2), inputShapes: { input: [1, 3, 96, 96] } });
       const g = m.graph!;
       const convs = g.nodes.filter((n) => n.op === 'Conv' && m.meta.ranges![n.inputs[0]]);
@@ -41,7 +41,7 @@ test('quantized layers at 8, 4, 2 and 1 bits equal onnxruntime running the same 
           nodes: [{ ...n, inputs: ['x', ...n.inputs.slice(1)], outputs: ['y'] }],
           consts: new Map(n.inputs.slice(1).map((t) => [t, g.consts.get(t)!] as [string, RuntimeTensor])),
         };
-        const session = await ort.InferenceSession.create(writeQdq(one, { bits, ranges: { x: m.meta.ranges![n.inputs[0]] } }));
+        const session = await ort.InferenceSession.create(writeQdq(one, { bits, ranges: { x: m.meta.ranges![n.inputs[0]] }, layers: m.meta.layers, biasCorrection: m.meta.biasCorrection }));
         const ref = (await session.run({ x: new ort.Tensor('float32', x.data, x.shape) })).y.data as Float32Array;
         const yd = y.data as Float32Array;
         assert.equal(yd.length, ref.length);

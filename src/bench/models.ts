@@ -26,8 +26,11 @@ export interface ModelReport {
   importMs: number;
   photos: number;
   float: Agreement;
-  /** Per activation bit width: dynamic ranges on every photo, static ranges calibrated on every 4th photo and scored on the rest. */
-  quantized: { bits: number; dynamic: Agreement; static: Agreement }[];
+  /**
+   * Per activation bit width: dynamic ranges on every photo; static ranges calibrated on every 4th
+   * photo and scored on the rest, by min/max ('static') and by the MSE clip search with bias correction ('mse').
+   */
+  quantized: { bits: number; dynamic: Agreement; static: Agreement; mse: Agreement }[];
   /** Median ms per image at batch 1. */
   latency: Record<string, number>;
   threads: number;
@@ -128,11 +131,17 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
   for (const bits of opts.bits) {
     const dynamic = agreement(ref, await run(model, inputs, bits));
     const calibrated = new Model(null, { ...model.meta, activationBits: bits }, model.graph);
-    await calibrated.calibrate(calib);
+    await calibrated.calibrate(calib, { method: 'minmax' });
     const stat = agreement(heldRef, await run(calibrated, held, bits));
-    log(`  ${bits}-bit: dynamic top-1 ${(dynamic.top1 * 100).toFixed(1)}% mean |dp| ${dynamic.meanAbsDiff.toFixed(4)}; `
-      + `static top-1 ${(stat.top1 * 100).toFixed(1)}% mean |dp| ${stat.meanAbsDiff.toFixed(4)} (${held.length} held-out photos)`);
-    quantized.push({ bits, dynamic, static: stat });
+    const t1 = performance.now();
+    await calibrated.calibrate(calib, { method: 'mse', threads, onProgress: (m) => process.stderr.write(`\r  ${m}\x1b[K`) });
+    process.stderr.write('\r\x1b[K');
+    const calibMs = performance.now() - t1;
+    const mse = agreement(heldRef, await run(calibrated, held, bits));
+    const fmt = (a: Agreement) => `top-1 ${(a.top1 * 100).toFixed(1)}% mean |dp| ${a.meanAbsDiff.toFixed(4)}`;
+    log(`  ${bits}-bit: dynamic ${fmt(dynamic)}; static min/max ${fmt(stat)}; static MSE clip + bias correction ${fmt(mse)} `
+      + `(${held.length} held-out photos; MSE calibration ${(calibMs / 1000).toFixed(1)} s)`);
+    quantized.push({ bits, dynamic, static: stat, mse });
   }
 
   const x = inputs[0];
@@ -170,7 +179,8 @@ export function modelsMarkdown(reports: ModelReport[]): string {
     lines.push(`| ${r.model} | ${r.format} | float32 | ${pct(r.float.top1)} (${r.float.images}) | ${r.float.meanAbsDiff.toExponential(2)} | ${r.float.maxAbsDiff.toExponential(2)} |`);
     for (const q of r.quantized) {
       lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit dynamic | ${pct(q.dynamic.top1)} (${q.dynamic.images}) | ${q.dynamic.meanAbsDiff.toFixed(4)} | ${q.dynamic.maxAbsDiff.toFixed(4)} |`);
-      lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static | ${pct(q.static.top1)} (${q.static.images}) | ${q.static.meanAbsDiff.toFixed(4)} | ${q.static.maxAbsDiff.toFixed(4)} |`);
+      lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, min/max | ${pct(q.static.top1)} (${q.static.images}) | ${q.static.meanAbsDiff.toFixed(4)} | ${q.static.maxAbsDiff.toFixed(4)} |`);
+      lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, MSE clip + bias correction | ${pct(q.mse.top1)} (${q.mse.images}) | ${q.mse.meanAbsDiff.toFixed(4)} | ${q.mse.maxAbsDiff.toFixed(4)} |`);
     }
   }
   lines.push('', `| model | ${Object.keys(reports[0]?.latency ?? {}).join(' | ')} |`, `|---|${Object.keys(reports[0]?.latency ?? {}).map(() => '---').join('|')}|`);

@@ -1,5 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CALIBRATION_METHODS, type CalibrationMethod } from '../passes/calibrate.js';
 import { ArgumentError } from '../errors.js';
 import { readRgba } from '../images/decode.js';
 import { checkPreprocess, preprocess, type Preprocess } from '../images/preprocess.js';
@@ -66,10 +67,10 @@ export async function imageTensor(path: string, p: Preprocess): Promise<Tensor> 
   return preprocess(await readRgba(path), p);
 }
 
-/** `faster-cnn import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR]`. */
+/** `faster-cnn import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR [--calibration-method mse|minmax]]`. */
 export async function importCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, {
-    out: { type: 'string' }, 'activation-bits': { type: 'string' }, calibrate: { type: 'string' }, limit: { type: 'string' },
+    out: { type: 'string' }, 'activation-bits': { type: 'string' }, calibrate: { type: 'string' }, limit: { type: 'string' }, 'calibration-method': { type: 'string' },
     'input-shape': { type: 'string', multiple: true }, ...PREPROCESS_FLAGS,
   });
   const src = positionals[0];
@@ -88,7 +89,10 @@ export async function importCommand(argv: string[]): Promise<void> {
       calibration.push(await imageTensor(f, pre));
     }
     process.stderr.write('\n');
-    await model.calibrate(calibration);
+    const method = String(values['calibration-method'] ?? 'mse');
+    if (!(CALIBRATION_METHODS as readonly string[]).includes(method)) throw new ArgumentError('--calibration-method', method, CALIBRATION_METHODS.join(', '));
+    await model.calibrate(calibration, { method: method as CalibrationMethod, onProgress: (m) => process.stderr.write(`\r${m}\x1b[K`) });
+    process.stderr.write('\n');
   }
   await saveModel(model, String(values.out), { importedFrom: src, calibrationImages: values.calibrate });
   const g = model.graph!;

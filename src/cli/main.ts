@@ -40,12 +40,13 @@ Commands:
                             compare with plain QAT
   export FILE --out FILE.onnx
                             the network as ONNX (opset 13, QuantizeLinear/DequantizeLinear around Conv/Gemm)
-  import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR] [--limit N] [--input-shape NAME=1x3x224x224]
-         [preprocessing flags]
+  import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR] [--calibration-method mse|minmax] [--limit N]
+         [--input-shape NAME=1x3x224x224] [preprocessing flags]
                             an ONNX model (any inputs and outputs, named sizes kept open unless pinned
                             with --input-shape), a TF.js model.json (layers or graph) or a JS module
                             exporting one, as a .fcnn graph; activations quantized to B bits (static
-                            ranges from the images in DIR, else measured per input)
+                            ranges from the images in DIR, else measured per input; 'mse' clips each
+                            range where the layers' outputs err least and corrects their mean error)
   run FILE IMAGE [--top 5] [--json] [--profile] [--activation-bits B] [--kernel auto|pcilt|direct]
       [--threads N] [preprocessing flags]
                             one PNG/JPEG through an imported model (.fcnn, .onnx, model.json) with its

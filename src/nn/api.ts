@@ -6,6 +6,7 @@ import { dtypeOf, type DType, type Tensor as IrTensor } from '../ir/tensor.js';
 import { checkPreprocess, type Preprocess } from '../images/preprocess.js';
 import type { Range } from '../kernels/wasm/int-conv.js';
 import { optimizeGraph } from '../passes/optimize.js';
+import { calibrate, type CalibrationMethod, type CalibrationOptions } from '../passes/calibrate.js';
 import { Session, type NodeTiming } from '../runtime/session.js';
 import type { LayerChoice, QuantOptions } from '../kernels/wasm/int-conv.js';
 import { BatchNorm2d, Residual, type Layer } from './layers.js';
@@ -48,6 +49,12 @@ export interface GraphMeta {
   activationBits?: number;
   /** Calibrated (static) activation ranges per tensor; absent: measured per input (dynamic). */
   ranges?: Record<string, Range>;
+  /** Per node: layers on codes at another width than activationBits (calibration keeps the edges at 8 bits). */
+  layers?: Record<string, { bits: number }>;
+  /** Per node: what calibration subtracts from each output channel of a layer on codes. */
+  biasCorrection?: Record<string, number[]>;
+  /** How the ranges were calibrated ('mse': the share of each tensor's min/max range kept). */
+  calibration?: { method: CalibrationMethod; inputs: number; clips?: Record<string, number> };
   preprocessing?: Preprocess;
 }
 
@@ -142,7 +149,11 @@ export class Model {
     const on = { kernel: opts.kernel, backend: opts.backend, choices };
     let quant: QuantOptions | undefined;
     if (trained) quant = bits === 0 || !Object.keys(trained.layers).length ? undefined : { layers: trained.layers, ...on };
-    else quant = bits ? { bits, ranges: this.meta.ranges, ...on } : undefined;
+    else if (bits) {
+      // Per-layer widths and bias corrections were calibrated for the stored width; another width asked for at run time applies to every layer.
+      const stored = bits === this.meta.activationBits;
+      quant = { bits, ranges: this.meta.ranges, ...(stored ? { biasCorrection: this.meta.biasCorrection, layers: this.meta.layers } : {}), ...on };
+    }
     const out = await session.run(typed, { threads: opts.threads, profile: timings, keep: opts.keep, quant });
     if (opts.profile && timings) {
       for (const t of timings) {
@@ -183,16 +194,24 @@ export class Model {
   }
 
   /**
-   * Fixes an imported model's activation ranges (static quantization) to those the inputs
-   * (source layout) reach in float32 at every convolution and dense layer.
+   * Fixes an imported model's activation ranges (static quantization) from inputs in the source
+   * layout: 'mse' (default) clips each layer input's range where its layers' quantized outputs come
+   * closest to float and corrects each layer's mean output error; 'minmax' keeps the full range
+   * the inputs reached (src/passes/calibrate.ts).
    */
-  async calibrate(inputs: Tensor | Tensor[]): Promise<void> {
-    if (!this.graph || !this.meta.activationBits) throw new ArgumentError('calibration', 'given', 'used together with activationBits');
-    const observe = new Map<string, Range>();
-    for (const x of Array.isArray(inputs) ? inputs : [inputs]) {
-      await this.session!.run({ [this.inputs[0].name]: { dtype: 'float32', shape: x.shape, data: x.data } }, { observe });
-    }
-    this.meta.ranges = Object.fromEntries(observe);
+  async calibrate(inputs: Tensor | Tensor[], opts: CalibrationOptions = {}): Promise<void> {
+    const bits = this.meta.activationBits;
+    if (!this.graph || !bits) throw new ArgumentError('calibration', 'given', 'used together with activationBits');
+    const list = Array.isArray(inputs) ? inputs : [inputs];
+    const method = opts.method ?? 'mse';
+    const feeds = list.map((x) => ({ [this.inputs[0].name]: { dtype: 'float32' as const, shape: x?.shape, data: x?.data } as IrTensor }));
+    const c = await calibrate(this.session!, feeds, bits, { ...opts, method });
+    this.meta.ranges = c.ranges;
+    if (c.layers && Object.keys(c.layers).length) this.meta.layers = c.layers;
+    else delete this.meta.layers;
+    if (c.biasCorrection) this.meta.biasCorrection = c.biasCorrection;
+    else delete this.meta.biasCorrection;
+    this.meta.calibration = { method, inputs: list.length, ...(c.clips ? { clips: c.clips } : {}) };
   }
 }
 
@@ -219,6 +238,10 @@ export interface ImportOptions {
    * without them ranges are measured per input at run time (dynamic).
    */
   calibration?: Tensor | Tensor[];
+  /** How calibration chooses ranges: 'mse' (default) or 'minmax'; see Model.calibrate. */
+  calibrationMethod?: CalibrationMethod;
+  /** Calibration progress messages. */
+  onProgress?: (message: string) => void;
   /** How `faster-cnn run` prepares images; defaults from the model's input. */
   preprocessing?: Partial<Preprocess>;
   /** Fixed sizes for named input dimensions, e.g. { input: [1, 3, 224, 224] }. */
@@ -307,7 +330,7 @@ export async function importModel(src: string | Uint8Array, opts: ImportOptions 
     width: w ?? 224, height: h ?? 224, channels: c === 1 ? 'gray' : 'rgb', layout, ...stored, ...opts.preprocessing,
   });
   const model = new Model(null, { source, activationBits: bits, preprocessing }, graph);
-  if (opts.calibration !== undefined) await model.calibrate(opts.calibration);
+  if (opts.calibration !== undefined) await model.calibrate(opts.calibration, { method: opts.calibrationMethod, onProgress: opts.onProgress });
   else if (bits === 8 && source === 'onnx') {
     // A quantized ONNX model's own scales and zero points: its 8-bit codes, reproduced exactly.
     const own = ownRanges(graph);

@@ -12,7 +12,7 @@ import { writeOnnx } from './write-ir.js';
  * the layer's weight bits b) behind a DequantizeLinear. onnxruntime then computes each layer from
  * codes in float, where faster-cnn adds table entries or multiplies integers.
  */
-export function writeQdq(g: Graph, quant: Pick<QuantOptions, 'bits' | 'ranges' | 'layers'>): Uint8Array {
+export function writeQdq(g: Graph, quant: Pick<QuantOptions, 'bits' | 'ranges' | 'layers' | 'biasCorrection'>): Uint8Array {
   const consts = new Map(g.consts);
   const nodes: Node[] = [];
   let k = 0;
@@ -51,7 +51,16 @@ export function writeQdq(g: Graph, quant: Pick<QuantOptions, 'bits' | 'ranges' |
       op: 'DequantizeLinear', name: `${n.name}/weights`, outputs: [wq], attrs: { axis: 0 },
       inputs: [c('w_int8', qw), c('w_scale', { dtype: 'float32', shape: [O], data: scales }), c('w_zero', zeros('int8', [O]))],
     });
-    nodes.push({ ...n, inputs: [dq, wq, ...n.inputs.slice(2)] });
+    // Bias correction (calibration): subtracted from the bias, as the integer kernel's scale-back does.
+    const corr = quant.biasCorrection?.[n.name];
+    let rest = n.inputs.slice(2);
+    if (corr && corr.length === O) {
+      const b = rest[0] ? consts.get(rest[0]) : undefined;
+      const nb = new Float32Array(O);
+      for (let o = 0; o < O; o++) nb[o] = (b ? Number(b.data[o]) : 0) - corr[o];
+      rest = [c('bias', { dtype: 'float32', shape: [O], data: nb })];
+    }
+    nodes.push({ ...n, inputs: [dq, wq, ...rest] });
   }
   return writeOnnx({ ...g, nodes, consts, opset: Math.max(g.opset, 13) });
 }

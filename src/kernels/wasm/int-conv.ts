@@ -43,6 +43,8 @@ export interface QuantOptions {
   ranges?: Record<string, Range>;
   /** Per-layer settings by node name; they take precedence over `bits` and `ranges`. */
   layers?: Record<string, LayerQuant>;
+  /** Per node: amounts subtracted from its output channels (bias correction, src/passes/calibrate.ts). */
+  biasCorrection?: Record<string, ArrayLike<number>>;
   kernel?: 'auto' | 'pcilt' | 'direct';
   backend?: string;
   /** Filled with the kernel each layer ran (and, under 'auto', what each candidate measured). */
@@ -140,13 +142,13 @@ function storeClamp(a: FusedActivation): [number, number] | null {
  * Scale-back of a layer's int32 sums: [k[O], c[O], lo, hi] (float32) with y = clamp(sum * k + c, lo, hi),
  * i.e. (sum - zero * sum(w)) * scale_x * scale_w + bias, as one multiply-add per output.
  */
-function requantRecord(w: IntWeights, scale: number, zero: number, bias: Float32Array | undefined, clamp: [number, number]): Float32Array {
+function requantRecord(w: IntWeights, scale: number, zero: number, bias: Float32Array | undefined, clamp: [number, number], correction?: ArrayLike<number>): Float32Array {
   const O = w.scales.length;
   const r = new Float32Array(2 * O + 2);
   for (let o = 0; o < O; o++) {
     const k = scale * w.scales[o];
     r[o] = k;
-    r[O + o] = (bias ? bias[o] : 0) - zero * w.sums[o] * k;
+    r[O + o] = (bias ? bias[o] : 0) - (correction ? correction[o] : 0) - zero * w.sums[o] * k;
   }
   r[2 * O] = clamp[0];
   r[2 * O + 1] = clamp[1];
@@ -171,7 +173,8 @@ async function runInteger(ins: Inputs, node: Node, ctx: OpContext): Promise<Tens
   const act = fusedActivation(node), clamp = storeClamp(act) ?? [-Infinity, Infinity];
   const quant = (r: Range) => {
     const { scale, zero } = activationQuant(r, bits);
-    return { zero, scale: Math.fround(scale), levels: L, requant: requantRecord(w, Math.fround(scale), zero, bias, clamp) };
+    const correction = q.biasCorrection?.[node.name];
+    return { zero, scale: Math.fround(scale), levels: L, requant: requantRecord(w, Math.fround(scale), zero, bias, clamp, correction?.length === w.scales.length ? correction : undefined) };
   };
   const shape = (dense ? [x.shape[0], x.shape[1], 1, 1] : x.shape) as Shape4;
   const win = dense ? null : windowOf(node, x.shape, ins[1]!.shape.slice(2));

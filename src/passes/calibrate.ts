@@ -1,0 +1,162 @@
+import { ArgumentError } from '../errors.js';
+import { topoSort, type Graph, type Node } from '../ir/graph.js';
+import type { Tensor } from '../ir/tensor.js';
+import type { Range } from '../kernels/wasm/int-conv.js';
+import { Session } from '../runtime/session.js';
+
+/**
+ * Post-training calibration of activation ranges for layers on codes (Conv, Gemm).
+ *
+ * 'minmax' records the range each layer input took. 'mse' then tries clipped ranges (both ends
+ * scaled by each of CLIPS) and keeps, per tensor, the one whose quantized layers' outputs are
+ * closest (summed squared error, after the layer's fused activation, over every calibration input
+ * and every layer reading the tensor) to their float outputs: clipping rare large values buys finer
+ * steps for the common ones, which wins at 2-4 bits. Bias correction then measures each layer's
+ * mean output error per channel (before its activation) with the chosen range and subtracts it.
+ * Each layer is calibrated on its float inputs, alone, with the integer kernel itself (weights
+ * quantized as at run time), so what is measured is what will run.
+ */
+export const CALIBRATION_METHODS = ['minmax', 'mse'] as const;
+export type CalibrationMethod = (typeof CALIBRATION_METHODS)[number];
+
+/** The shares of the observed range tried by 'mse' (1 = min/max). */
+export const CLIPS = [1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.42, 0.35, 0.3, 0.25, 0.2, 0.16, 0.13, 0.1, 0.08, 0.06];
+
+export interface CalibrationOptions {
+  method?: CalibrationMethod;
+  /** Subtract each layer's mean output error per channel (default: with 'mse'). */
+  biasCorrection?: boolean;
+  /**
+   * Activation bits of the first layers (reading a graph input: pixels) and the last one (whose
+   * output becomes the logits) where the rest run narrower: 8 by default; 0 keeps them at `bits`.
+   */
+  edgeBits?: number;
+  threads?: number;
+  onProgress?: (message: string) => void;
+}
+
+export interface Calibration {
+  ranges: Record<string, Range>;
+  /** Per node: the per-channel amount subtracted from its output (bias correction). */
+  biasCorrection?: Record<string, number[]>;
+  /** Per tensor: the share of its min/max range kept ('mse'). */
+  clips?: Record<string, number>;
+  /** Per node: layers that run at other widths than `bits` (the edges). */
+  layers?: Record<string, { bits: number }>;
+}
+
+/** Conv and Gemm nodes the integer kernel may run on codes: constant weights of the right form. */
+function layersOnCodes(g: Graph): Node[] {
+  return topoSort(g).filter((n) => {
+    const w = g.consts.get(n.inputs[1]);
+    if (!w || w.dtype !== 'float32') return false;
+    if (n.op === 'Conv') return w.shape.length === 4;
+    return n.op === 'Gemm' && w.shape.length === 2 && n.attrs.transB === 1 && !n.attrs.transA && (n.attrs.alpha ?? 1) === 1 && (n.attrs.beta ?? 1) === 1;
+  });
+}
+
+/** A graph of one node reading 'x' (the rest of its inputs constants), with or without its fused activation. */
+function alone(g: Graph, n: Node, activation: boolean): Session {
+  const attrs = activation ? n.attrs : Object.fromEntries(Object.entries(n.attrs).filter(([k]) => !k.startsWith('_')));
+  const consts = new Map(n.inputs.slice(1).filter((t) => t).map((t) => [t, g.consts.get(t)!] as [string, Tensor]));
+  return new Session({
+    inputs: [{ name: 'x', dtype: 'float32', shape: null }], outputs: [{ name: 'y', dtype: 'float32', shape: null }], opset: g.opset,
+    nodes: [{ ...n, attrs, inputs: ['x', ...n.inputs.slice(1)], outputs: ['y'] }], consts,
+  });
+}
+
+const data = (t: Tensor) => t.data as Float32Array;
+
+export async function calibrate(session: Session, feeds: Record<string, Tensor>[], bits: number, opts: CalibrationOptions = {}): Promise<Calibration> {
+  const method = opts.method ?? 'minmax';
+  if (!CALIBRATION_METHODS.includes(method)) throw new ArgumentError('calibration method', method, CALIBRATION_METHODS.join(', '));
+  if (!feeds.length) throw new ArgumentError('calibration', feeds, 'at least one input');
+  const g = session.graph, progress = opts.onProgress ?? (() => undefined);
+  const observe = new Map<string, Range>();
+  const nodes = layersOnCodes(g);
+  if (method === 'minmax' && !opts.biasCorrection) {
+    for (const [i, f] of feeds.entries()) {
+      progress(`calibrating: ranges, input ${i + 1}/${feeds.length}`);
+      await session.run(f, { observe, threads: opts.threads });
+    }
+    return { ranges: Object.fromEntries(observe), layers: edgeLayers(g, nodes, bits, opts.edgeBits ?? 8) };
+  }
+  // Every layer's float input on every calibration input.
+  const inputs = new Map<string, Tensor[]>();
+  for (const [i, f] of feeds.entries()) {
+    progress(`calibrating: float run ${i + 1}/${feeds.length}`);
+    const kept = await session.run(f, { observe, threads: opts.threads, keep: nodes.map((n) => n.inputs[0]) });
+    for (const n of nodes) {
+      const t = kept[n.inputs[0]] ?? f[n.inputs[0]];
+      if (t) inputs.set(n.inputs[0], [...(inputs.get(n.inputs[0]) ?? []), t]);
+    }
+  }
+  const ranges: Record<string, Range> = Object.fromEntries(observe);
+  const clips: Record<string, number> = {};
+  const layers = edgeLayers(g, nodes, bits, opts.edgeBits ?? 8);
+  const quant = (n: Node, range: Range) => ({ bits: layers[n.name]?.bits ?? bits, ranges: { x: range }, kernel: 'direct' as const });
+  if (method === 'mse') {
+    // error[tensor][clip]: summed over the layers reading it.
+    const error = new Map<string, Float64Array>();
+    for (const [k, n] of nodes.entries()) {
+      const xs = inputs.get(n.inputs[0]), r = ranges[n.inputs[0]];
+      if (!xs || !r) continue;
+      progress(`calibrating: clipping ranges, layer ${k + 1}/${nodes.length}`);
+      const s = alone(g, n, true);
+      const e = error.get(n.inputs[0]) ?? new Float64Array(CLIPS.length);
+      for (const x of xs) {
+        const want = data((await s.run({ x }, { threads: opts.threads })).y);
+        for (const [c, clip] of CLIPS.entries()) {
+          const got = data((await s.run({ x }, { threads: opts.threads, quant: quant(n, [r[0] * clip, r[1] * clip]) })).y);
+          let sum = 0;
+          for (let i = 0; i < got.length; i++) sum += (got[i] - want[i]) ** 2;
+          e[c] += sum;
+        }
+      }
+      error.set(n.inputs[0], e);
+    }
+    for (const [t, e] of error) {
+      let best = 0;
+      for (let c = 1; c < CLIPS.length; c++) if (e[c] < e[best]) best = c;
+      clips[t] = CLIPS[best];
+      ranges[t] = [ranges[t][0] * CLIPS[best], ranges[t][1] * CLIPS[best]];
+    }
+  }
+  if (!(opts.biasCorrection ?? method === 'mse')) return { ranges, clips, layers };
+  const biasCorrection: Record<string, number[]> = {};
+  for (const [k, n] of nodes.entries()) {
+    const xs = inputs.get(n.inputs[0]), r = ranges[n.inputs[0]];
+    if (!xs || !r) continue;
+    progress(`calibrating: bias correction, layer ${k + 1}/${nodes.length}`);
+    const s = alone(g, n, false);
+    let sums: Float64Array | undefined, count = 0;
+    for (const x of xs) {
+      const want = (await s.run({ x }, { threads: opts.threads })).y;
+      const got = data((await s.run({ x }, { threads: opts.threads, quant: quant(n, r) })).y), w = data(want);
+      const O = want.shape[1], inner = got.length / (want.shape[0] * O);
+      sums ??= new Float64Array(O);
+      for (let i = 0; i < got.length; i++) sums[Math.floor(i / inner) % O] += got[i] - w[i];
+      count += want.shape[0] * inner;
+    }
+    if (sums) biasCorrection[n.name] = Array.from(sums, (v) => v / count);
+  }
+  return { ranges, clips, biasCorrection, layers };
+}
+
+/**
+ * The first layers (no layer on codes before them: they read the pixels, perhaps through a
+ * transpose or a normalization) and the last layer on codes, at `edge` bits where that is wider
+ * than `bits`.
+ */
+function edgeLayers(g: Graph, nodes: Node[], bits: number, edge: number): Record<string, { bits: number }> {
+  if (!(edge > bits)) return {};
+  const layers = new Set(nodes), after = new Set<string>();
+  const edges: Node[] = [];
+  for (const n of topoSort(g)) {
+    const late = n.inputs.some((t) => after.has(t));
+    if (layers.has(n) && !late) edges.push(n);
+    if (late || layers.has(n)) for (const o of n.outputs) after.add(o);
+  }
+  if (nodes.length && !edges.includes(nodes[nodes.length - 1])) edges.push(nodes[nodes.length - 1]);
+  return Object.fromEntries(edges.map((n) => [n.name, { bits: edge }]));
+}
