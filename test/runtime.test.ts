@@ -352,3 +352,72 @@ test('weights fed as inputs may change in place between calls: no layout of them
     for (const o of g.outputs) close(got[o.name], want[o.name], `${o.name} call ${call}`);
   }
 });
+
+test('non-uniform activation levels: PCILT on w * level tables equals the multiply-by-level kernel bit for bit and a naive float twin; files keep them', async () => {
+  const { Model } = await import('faster-cnn');
+  const r = rng(91);
+  // Levels on a grid of max |level| / 64, so that they are exactly the integers the kernel uses.
+  const LEVELS: Record<number, number[]> = { 1: [0, 0.75], 2: [-0.5, 0, 0.25, 1], 3: [-0.75, -0.25, 0, 0.125, 0.25, 0.5, 0.625, 1] };
+  for (let c = 0; c < 12; c++) {
+    const bits = r.pick([1, 2, 3]), levels = LEVELS[bits];
+    const dense = c % 4 === 3;
+    const C = r.int(1, 4), O = r.int(1, 5), K = dense ? 1 : r.pick([1, 3]), S = r.int(1, 2), P = K === 3 ? r.int(0, 1) : 0;
+    const xs = dense ? [r.int(1, 3), C] : [r.int(1, 2), C, r.int(3, 7), r.int(3, 7)];
+    const w = randomTensor(r, 'float32', dense ? [O, C] : [O, C, K, K]), b = randomTensor(r, 'float32', [O]);
+    const graph: RuntimeGraph = {
+      inputs: [{ name: 'x', dtype: 'float32', shape: xs }], outputs: [{ name: 'y', dtype: 'float32', shape: null }], opset: 13,
+      nodes: [dense ? { op: 'Gemm', name: 'n', inputs: ['x', 'w', 'b'], outputs: ['y'], attrs: { transB: 1 } }
+        : { op: 'Conv', name: 'n', inputs: ['x', 'w', 'b'], outputs: ['y'], attrs: { kernel_shape: [K, K], pads: [P, P, P, P], strides: [S, S] } }],
+      consts: new Map([['w', w], ['b', b]]),
+    };
+    const m = new Model(null, { activationBits: bits, layers: { n: { bits, levels } } }, graph);
+    const x = randomTensor(r, 'float32', xs);
+    const at = `${bits}-bit ${dense ? 'dense' : `conv k${K} s${S} p${P}`} [${xs}] -> ${O}`;
+    // The fused wasm layer, the JS steps around the PCILT kernel, and the multiply-by-level reference.
+    const pcilt = await m.run({ x }, { kernel: 'pcilt' }), direct = await m.run({ x }, { kernel: 'direct' });
+    const js = await m.run({ x }, { kernel: 'pcilt', backend: 'js' });
+    const kernels = new Set<string>();
+    for (const opts of [{ kernel: 'pcilt' as const }, { kernel: 'pcilt' as const, backend: 'js' }, { kernel: 'direct' as const }]) {
+      const profile: import('faster-cnn').NodeProfile[] = [];
+      await m.run({ x }, { ...opts, profile });
+      kernels.add(profile[0].kernel);
+    }
+    assert.deepEqual([...kernels], ['wasm-pcilt-levels', 'pcilt-levels', 'direct-levels'], at);
+    assert.deepEqual(pcilt.y.data, direct.y.data, `${at}: PCILT (wasm) against direct`);
+    assert.deepEqual(js.y.data, direct.y.data, `${at}: PCILT (JS steps) against direct`);
+    // The naive twin: nearest level per input (ties to the lower one), int8 per-channel weights, padding as level 0.
+    const xd = x.data as Float32Array, wd = w.data as Float32Array, bd = b.data as Float32Array;
+    const code = (v: number) => levels.reduce((best, l) => (Math.abs(v - l) < Math.abs(v - best) ? l : best), levels[0]);
+    const Kk = wd.length / O, wq = new Float64Array(wd.length);
+    for (let o = 0; o < O; o++) {
+      let mx = 0;
+      for (let k = 0; k < Kk; k++) mx = Math.max(mx, Math.abs(wd[o * Kk + k]));
+      for (let k = 0; k < Kk; k++) wq[o * Kk + k] = Math.round(wd[o * Kk + k] / (mx / 127)) * (mx / 127);
+    }
+    const [N, H, W] = dense ? [xs[0], 1, 1] : [xs[0], xs[2], xs[3]];
+    const OH = dense ? 1 : Math.floor((H + 2 * P - K) / S) + 1, OW = dense ? 1 : Math.floor((W + 2 * P - K) / S) + 1;
+    const got = pcilt.y.data as Float32Array;
+    for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
+      let sum = bd[o];
+      for (let ci = 0; ci < C; ci++) for (let kh = 0; kh < K; kh++) for (let kw = 0; kw < K; kw++) {
+        const ih = oh * S - P + kh, iw = ow * S - P + kw;
+        const v = ih >= 0 && ih < H && iw >= 0 && iw < W ? code(xd[((n * C + ci) * H + ih) * W + iw]) : 0;
+        sum += wq[((o * C + ci) * K + kh) * K + kw] * v;
+      }
+      const y = got[((n * O + o) * OH + oh) * OW + ow];
+      assert.ok(Math.abs(y - sum) <= 1e-4 * (1 + Math.abs(sum)), `${at} at ${n},${o},${oh},${ow}: ${y} vs ${sum}`);
+    }
+    if (c === 0) {
+      const dir = (await import('node:fs')).mkdtempSync(`${(await import('node:os')).tmpdir()}/fcnn-levels-`);
+      await saveModel(m, `${dir}/m.fcnn`);
+      const back = await loadModel(`${dir}/m.fcnn`);
+      assert.deepEqual((await back.run({ x }, { kernel: 'pcilt' })).y.data, pcilt.y.data);
+    }
+  }
+  // Levels that do not fit the width, or without 0, are refused.
+  const bad = new Model(null, { activationBits: 2, layers: { n: { bits: 2, levels: [0.1, 0.2, 0.3, 0.4] } } }, {
+    inputs: [{ name: 'x', dtype: 'float32', shape: [1, 2] }], outputs: [{ name: 'y', dtype: 'float32', shape: null }], opset: 13,
+    nodes: [{ op: 'Gemm', name: 'n', inputs: ['x', 'w'], outputs: ['y'], attrs: { transB: 1 } }], consts: new Map([['w', fromNumbers('float32', [1, 2], [1, 2])]]),
+  });
+  await assert.rejects(bad.run({ x: fromNumbers('float32', [1, 2], [1, 2]) }), /levels.*one of them 0/);
+});

@@ -30,7 +30,7 @@ export interface ModelReport {
    * Per activation bit width: dynamic ranges on every photo; static ranges calibrated on every 4th
    * photo and scored on the rest, by min/max ('static') and by the MSE clip search with bias correction ('mse').
    */
-  quantized: { bits: number; dynamic: Agreement; static: Agreement; mse: Agreement }[];
+  quantized: { bits: number; dynamic: Agreement; static: Agreement; mse: Agreement; levels?: Agreement & { layers: number; ms: number } }[];
   /** Median ms per image at batch 1. */
   latency: Record<string, number>;
   threads: number;
@@ -97,7 +97,7 @@ export async function tfjsPeer(art: TfjsArtifacts, format: string) {
  * onnxruntime-web (running the same graph exported as float ONNX), in one process: ours first,
  * the peers after, so that their thread pools do not spin during our runs.
  */
-export async function benchModel(name: string, photos: string[], opts: { bits: number[]; runs: number; threads: number; log: (s: string) => void }): Promise<ModelReport> {
+export async function benchModel(name: string, photos: string[], opts: { bits: number[]; runs: number; threads: number; levels?: boolean; log: (s: string) => void }): Promise<ModelReport> {
   const spec = NSFWJS_MODELS[name] ?? (() => { throw new ArgumentError('--models', name, Object.keys(NSFWJS_MODELS).join(', ')); })();
   const { createRequire } = await import('node:module');
   // The package's exports hide its model files: find them beside its main module.
@@ -141,7 +141,17 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
     const fmt = (a: Agreement) => `top-1 ${(a.top1 * 100).toFixed(1)}% mean |dp| ${a.meanAbsDiff.toFixed(4)}`;
     log(`  ${bits}-bit: dynamic ${fmt(dynamic)}; static min/max ${fmt(stat)}; static MSE clip + bias correction ${fmt(mse)} `
       + `(${held.length} held-out photos; MSE calibration ${(calibMs / 1000).toFixed(1)} s)`);
-    quantized.push({ bits, dynamic, static: stat, mse });
+    let levels: (Agreement & { layers: number; ms: number }) | undefined;
+    if (opts.levels) {
+      const uniformMs = await timed(opts.runs, () => calibrated.predict(held[0], { threads }));
+      // Non-uniform levels fitted per layer input where they measure better (src/passes/calibrate.ts), and the time of the model that runs them.
+      await calibrated.calibrate(calib, { method: 'mse', levels: 'fit', threads, onProgress: (m) => process.stderr.write(`\r  ${m}\x1b[K`) });
+      process.stderr.write('\r\x1b[K');
+      const fitted = Object.values(calibrated.meta.layers ?? {}).filter((l) => l.levels).length;
+      levels = { ...agreement(heldRef, await run(calibrated, held, bits)), layers: fitted, ms: await timed(opts.runs, () => calibrated.predict(held[0], { threads })) };
+      log(`  ${bits}-bit: fitted non-uniform levels on ${fitted} layers ${fmt(levels)}, ${levels.ms.toFixed(1)} ms (uniform codes: ${uniformMs.toFixed(1)} ms)`);
+    }
+    quantized.push({ bits, dynamic, static: stat, mse, ...(levels ? { levels } : {}) });
   }
 
   const x = inputs[0];
@@ -181,6 +191,7 @@ export function modelsMarkdown(reports: ModelReport[]): string {
       lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit dynamic | ${pct(q.dynamic.top1)} (${q.dynamic.images}) | ${q.dynamic.meanAbsDiff.toFixed(4)} | ${q.dynamic.maxAbsDiff.toFixed(4)} |`);
       lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, min/max | ${pct(q.static.top1)} (${q.static.images}) | ${q.static.meanAbsDiff.toFixed(4)} | ${q.static.maxAbsDiff.toFixed(4)} |`);
       lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, MSE clip + bias correction | ${pct(q.mse.top1)} (${q.mse.images}) | ${q.mse.meanAbsDiff.toFixed(4)} | ${q.mse.maxAbsDiff.toFixed(4)} |`);
+      if (q.levels) lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, as above + fitted levels (${q.levels.layers} layers; ${q.levels.ms.toFixed(1)} ms) | ${pct(q.levels.top1)} (${q.levels.images}) | ${q.levels.meanAbsDiff.toFixed(4)} | ${q.levels.maxAbsDiff.toFixed(4)} |`);
     }
   }
   lines.push('', `| model | ${Object.keys(reports[0]?.latency ?? {}).join(' | ')} |`, `|---|${Object.keys(reports[0]?.latency ?? {}).map(() => '---').join('|')}|`);
@@ -192,14 +203,14 @@ export function modelsMarkdown(reports: ModelReport[]): string {
 export async function benchModelsCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
     photos: { type: 'string' }, models: { type: 'string' }, bits: { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' },
-    json: { type: 'string' }, report: { type: 'string' }, limit: { type: 'string' },
+    json: { type: 'string' }, report: { type: 'string' }, limit: { type: 'string' }, levels: { type: 'boolean' },
   });
   if (!values.photos) throw new ArgumentError('--photos', undefined, 'a folder of real photographs (scripts/fetch-photos.sh makes one)');
   const photos = await imagesIn(String(values.photos), intFlag('limit', values.limit, 1000, 1), '--photos');
   const names = values.models ? String(values.models).split(',') : Object.keys(NSFWJS_MODELS);
   const opts = {
     bits: listFlag('bits', values.bits, [8, 4], 1, 8), runs: intFlag('runs', values.runs, 9, 1, 1000),
-    threads: intFlag('threads', values.threads, 2, 1, 64), log: (s: string) => process.stderr.write(`${s}\n`),
+    threads: intFlag('threads', values.threads, 2, 1, 64), levels: Boolean(values.levels), log: (s: string) => process.stderr.write(`${s}\n`),
   };
   const reports: ModelReport[] = [];
   for (const n of names) reports.push(await benchModel(n, photos, opts));

@@ -67,10 +67,10 @@ export async function imageTensor(path: string, p: Preprocess): Promise<Tensor> 
   return preprocess(await readRgba(path), p);
 }
 
-/** `faster-cnn import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR [--calibration-method mse|minmax]]`. */
+/** `faster-cnn import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR [--calibration-method mse|minmax] [--levels uniform|fit]]`. */
 export async function importCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, {
-    out: { type: 'string' }, 'activation-bits': { type: 'string' }, calibrate: { type: 'string' }, limit: { type: 'string' }, 'calibration-method': { type: 'string' },
+    out: { type: 'string' }, 'activation-bits': { type: 'string' }, calibrate: { type: 'string' }, limit: { type: 'string' }, 'calibration-method': { type: 'string' }, levels: { type: 'string' },
     'input-shape': { type: 'string', multiple: true }, ...PREPROCESS_FLAGS,
   });
   const src = positionals[0];
@@ -91,7 +91,9 @@ export async function importCommand(argv: string[]): Promise<void> {
     process.stderr.write('\n');
     const method = String(values['calibration-method'] ?? 'mse');
     if (!(CALIBRATION_METHODS as readonly string[]).includes(method)) throw new ArgumentError('--calibration-method', method, CALIBRATION_METHODS.join(', '));
-    await model.calibrate(calibration, { method: method as CalibrationMethod, onProgress: (m) => process.stderr.write(`\r${m}\x1b[K`) });
+    const levels = String(values.levels ?? 'uniform');
+    if (levels !== 'uniform' && levels !== 'fit') throw new ArgumentError('--levels', levels, 'uniform or fit');
+    await model.calibrate(calibration, { method: method as CalibrationMethod, levels, onProgress: (m) => process.stderr.write(`\r${m}\x1b[K`) });
     process.stderr.write('\n');
   }
   await saveModel(model, String(values.out), { importedFrom: src, calibrationImages: values.calibrate });

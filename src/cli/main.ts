@@ -40,13 +40,15 @@ Commands:
                             compare with plain QAT
   export FILE --out FILE.onnx
                             the network as ONNX (opset 13, QuantizeLinear/DequantizeLinear around Conv/Gemm)
-  import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR] [--calibration-method mse|minmax] [--limit N]
+  import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR] [--calibration-method mse|minmax]
+         [--levels uniform|fit] [--limit N]
          [--input-shape NAME=1x3x224x224] [preprocessing flags]
                             an ONNX model (any inputs and outputs, named sizes kept open unless pinned
                             with --input-shape), a TF.js model.json (layers or graph) or a JS module
                             exporting one, as a .fcnn graph; activations quantized to B bits (static
                             ranges from the images in DIR, else measured per input; 'mse' clips each
-                            range where the layers' outputs err least and corrects their mean error)
+                            range where the layers' outputs err least and corrects their mean error;
+                            --levels fit: non-uniform levels per layer input where they measure better)
   run FILE IMAGE [--top 5] [--json] [--profile] [--activation-bits B] [--kernel auto|pcilt|direct]
       [--threads N] [preprocessing flags]
                             one PNG/JPEG through an imported model (.fcnn, .onnx, model.json) with its
@@ -63,9 +65,10 @@ Commands:
       preprocessing flags:  --size WxH --resize bilinear|nearest --align-corners --scale X --offset X
                             --mean R,G,B --std R,G,B --channels rgb|bgr|gray
   bench-models --photos DIR [--models mobilenet_v2,mobilenet_v2_mid,inception_v3] [--bits 8,4] [--runs N]
-               [--threads T] [--json FILE] [--report FILE]
+               [--threads T] [--json FILE] [--report FILE] [--levels]
                             imports the pretrained nsfwjs models and checks them against tfjs on real
-                            photographs (float32, 8- and 4-bit), timed against tfjs-wasm and onnxruntime-web
+                            photographs (float32, 8- and 4-bit: dynamic, min/max and MSE-calibrated ranges;
+                            --levels: fitted non-uniform levels too), timed against tfjs-wasm and onnxruntime-web
   web [--port 8080] [--no-isolation]
                             serves the MNIST drawing page on localhost (npm run web)
   help                      this text

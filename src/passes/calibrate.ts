@@ -1,7 +1,7 @@
 import { ArgumentError } from '../errors.js';
 import { topoSort, type Graph, type Node } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
-import type { Range } from '../kernels/wasm/int-conv.js';
+import { activationQuant, type QuantOptions, type Range } from '../kernels/wasm/int-conv.js';
 import { Session } from '../runtime/session.js';
 
 /**
@@ -24,6 +24,12 @@ export const CLIPS = [1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.42, 0.35, 0.3, 0.25, 0.2, 0.
 
 export interface CalibrationOptions {
   method?: CalibrationMethod;
+  /**
+   * 'fit': give each layer input (but the 8-bit edges) 2^bits non-uniform levels fitted to its values
+   * (Lloyd-Max, 0 kept as a level), kept where its layers' outputs come closer to float than with
+   * the uniform codes; PCILT runs them on tables of w * level. Default 'uniform'.
+   */
+  levels?: 'uniform' | 'fit';
   /** Subtract each layer's mean output error per channel (default: with 'mse'). */
   biasCorrection?: boolean;
   /**
@@ -41,8 +47,8 @@ export interface Calibration {
   biasCorrection?: Record<string, number[]>;
   /** Per tensor: the share of its min/max range kept ('mse'). */
   clips?: Record<string, number>;
-  /** Per node: layers that run at other widths than `bits` (the edges). */
-  layers?: Record<string, { bits: number }>;
+  /** Per node: layers that run at other widths than `bits` (the edges) or on non-uniform levels. */
+  layers?: Record<string, { bits: number; levels?: number[] }>;
 }
 
 /** Conv and Gemm nodes the integer kernel may run on codes: constant weights of the right form. */
@@ -93,8 +99,12 @@ export async function calibrate(session: Session, feeds: Record<string, Tensor>[
   }
   const ranges: Record<string, Range> = Object.fromEntries(observe);
   const clips: Record<string, number> = {};
-  const layers = edgeLayers(g, nodes, bits, opts.edgeBits ?? 8);
-  const quant = (n: Node, range: Range) => ({ bits: layers[n.name]?.bits ?? bits, ranges: { x: range }, kernel: 'direct' as const });
+  const layers: Record<string, { bits: number; levels?: number[] }> = edgeLayers(g, nodes, bits, opts.edgeBits ?? 8);
+  const quant = (n: Node, range: Range, levels = layers[n.name]?.levels): QuantOptions => {
+    const b = layers[n.name]?.bits ?? bits;
+    // Non-uniform layers run on look-ups (their multiplying twin is the slow reference).
+    return { bits: b, ranges: { x: range }, kernel: levels ? 'pcilt' : 'direct', ...(levels ? { layers: { [n.name]: { bits: b, levels } } } : {}) };
+  };
   if (method === 'mse') {
     // error[tensor][clip]: summed over the layers reading it.
     const error = new Map<string, Float64Array>();
@@ -120,6 +130,29 @@ export async function calibrate(session: Session, feeds: Record<string, Tensor>[
       for (let c = 1; c < CLIPS.length; c++) if (e[c] < e[best]) best = c;
       clips[t] = CLIPS[best];
       ranges[t] = [ranges[t][0] * CLIPS[best], ranges[t][1] * CLIPS[best]];
+    }
+  }
+  if (opts.levels === 'fit') {
+    const tensors = [...new Set(nodes.filter((n) => !layers[n.name]).map((n) => n.inputs[0]))].filter((t) => inputs.has(t) && ranges[t]);
+    for (const [k, t] of tensors.entries()) {
+      progress(`calibrating: fitting levels, tensor ${k + 1}/${tensors.length}`);
+      const readers = nodes.filter((n) => n.inputs[0] === t && !layers[n.name]);
+      const fitted = lloydMax(inputs.get(t)!, ranges[t], bits);
+      if (!fitted) continue;
+      let uniform = 0, fit = 0;
+      for (const n of readers) {
+        const s = alone(g, n, true);
+        for (const x of inputs.get(t)!) {
+          const want = data((await s.run({ x }, { threads: opts.threads })).y);
+          const a = data((await s.run({ x }, { threads: opts.threads, quant: quant(n, ranges[t], undefined) })).y);
+          const b = data((await s.run({ x }, { threads: opts.threads, quant: quant(n, ranges[t], fitted) })).y);
+          for (let i = 0; i < want.length; i++) {
+            uniform += (a[i] - want[i]) ** 2;
+            fit += (b[i] - want[i]) ** 2;
+          }
+        }
+      }
+      if (fit < uniform) for (const n of readers) layers[n.name] = { bits, levels: fitted };
     }
   }
   if (!(opts.biasCorrection ?? method === 'mse')) return { ranges, clips, layers };
@@ -159,4 +192,50 @@ function edgeLayers(g: Graph, nodes: Node[], bits: number, edge: number): Record
   }
   if (nodes.length && !edges.includes(nodes[nodes.length - 1])) edges.push(nodes[nodes.length - 1]);
   return Object.fromEntries(edges.map((n) => [n.name, { bits: edge }]));
+}
+
+/**
+ * Lloyd-Max levels for the values of a tensor (a sample of them), 2^bits of them, one pinned at 0,
+ * starting from the uniform codes of `range`; null where the values do not span two levels.
+ */
+export function lloydMax(tensors: Tensor[], range: Range, bits: number): number[] | null {
+  const total = tensors.reduce((n, t) => n + t.data.length, 0);
+  const stride = Math.max(1, Math.floor(total / 200_000));
+  const sample: number[] = [];
+  let i = 0;
+  for (const t of tensors) for (const v of t.data as Float32Array) if (i++ % stride === 0) sample.push(v);
+  const xs = Float64Array.from(sample).sort();
+  const prefix = new Float64Array(xs.length + 1);
+  for (let j = 0; j < xs.length; j++) prefix[j + 1] = prefix[j] + xs[j];
+  const { scale, zero } = activationQuant(range, bits);
+  const L = 1 << bits;
+  let levels = Array.from({ length: L }, (_, c) => (c - zero) * scale);
+  if (!(scale > 0) || xs.length < L) return null;
+  /** First index with xs[index] > v. */
+  const upper = (v: number) => {
+    let lo = 0, hi = xs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (xs[mid] <= v) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+  };
+  for (let iter = 0; iter < 30; iter++) {
+    const next = levels.slice();
+    let from = 0;
+    for (let c = 0; c < L; c++) {
+      const to = c === L - 1 ? xs.length : upper((levels[c] + levels[c + 1]) / 2);
+      if (c !== zero && to > from) next[c] = (prefix[to] - prefix[from]) / (to - from);
+      from = to;
+    }
+    // Keep them increasing (an empty or degenerate cell keeps its place).
+    for (let c = 1; c < L; c++) if (!(next[c] > next[c - 1])) next[c] = next[c - 1] + scale * 1e-3;
+    if (next.every((v, c) => Math.abs(v - levels[c]) < scale * 1e-4)) {
+      levels = next;
+      break;
+    }
+    levels = next;
+  }
+  levels[zero] = 0;
+  return levels;
 }

@@ -1,3 +1,4 @@
+import { ArgumentError } from '../../errors.js';
 import { autoRun, knownWinner, lastAutoChoice, type Candidate } from '../../backends/auto.js';
 import { candidateAdder } from '../../backends/registry.js';
 import { floatLayer, freezeWeights, wasmBackend, type FloatLayer } from '../../backends/wasm/backend.js';
@@ -33,6 +34,12 @@ export interface LayerQuant {
   weightBits?: number;
   /** The input range the codes cover (static); absent: QuantOptions.ranges, else measured per input. */
   range?: Range;
+  /**
+   * Non-uniform codes: the real value of each of the 2^bits codes (increasing, one of them 0). The
+   * input is quantized to the nearest level and the layer runs on PCILT tables of w * level,
+   * which cost what uniform tables cost; `range` is then unused.
+   */
+  levels?: number[];
 }
 
 /** What quantized execution needs from the caller. */
@@ -57,7 +64,7 @@ export interface LayerChoice { kernel?: string; candidates?: Record<string, numb
 /** The settings a Conv or Gemm node runs with: bits 0 where it stays in float32. */
 export function layerQuant(q: QuantOptions | undefined, node: Node): LayerQuant & { weightBits: number } {
   const l = q?.layers?.[node.name];
-  return { bits: l?.bits ?? q?.bits ?? 0, weightBits: l?.weightBits ?? 8, range: l?.range ?? q?.ranges?.[node.inputs[0]] };
+  return { bits: l?.bits ?? q?.bits ?? 0, weightBits: l?.weightBits ?? 8, range: l?.range ?? q?.ranges?.[node.inputs[0]], levels: l?.levels };
 }
 
 /** Affine activation quantization with 0 exactly representable (padding and ReLU zeros stay exact). */
@@ -85,7 +92,7 @@ interface IntWeights {
   sums: Float64Array;
   /** The largest sum of |w| over one output channel: with codes up to L, sums stay within L times it. */
   maxAbsSum: number;
-  tables: Map<number, PciltTables>;
+  tables: Map<number | string, PciltTables>;
 }
 
 const intWeights = new WeakMap<Float32Array, Map<number, IntWeights>>();
@@ -166,7 +173,7 @@ function quantizable(ins: Inputs, node: Node, ctx: OpContext): boolean {
 
 async function runInteger(ins: Inputs, node: Node, ctx: OpContext): Promise<Tensor[]> {
   const q = ctx.quant!;
-  const { bits, weightBits, range } = layerQuant(q, node);
+  const { bits, weightBits, range, levels } = layerQuant(q, node);
   const x = ins[0]!, w = weightsOf(ins[1]!, ctx.constant?.(ins[1]!) ?? false, weightBits), bias = ins[2]?.data as Float32Array | undefined;
   const L = (1 << bits) - 1;
   const dense = node.op === 'Gemm';
@@ -183,6 +190,15 @@ async function runInteger(ins: Inputs, node: Node, ctx: OpContext): Promise<Tens
     stride: (win ? win.strides : [1, 1]) as [number, number], dilation: (win ? win.dilations : [1, 1]) as [number, number],
     groups: dense ? 1 : attrInt(node, 'group', 1), backend: q.backend, threads: ctx.threads,
   };
+  if (levels) {
+    const choice: LayerChoice = {};
+    const r = await levelLayer(w, bits, levels, { data: x.data as Float32Array, shape }, conv, bias, q.biasCorrection?.[node.name], act, q, choice);
+    if (r.release) releases.set(r.data, r.release);
+    const O = w.weight.shape[0];
+    Object.assign(choice, { bits, macs: r.data.length * (w.weight.data.length / O) });
+    q.choices?.set(node.name, choice);
+    return [{ dtype: 'float32', shape: dense ? [x.shape[0], O] : [x.shape[0], O, ...win!.out], data: r.data }];
+  }
   const inWasm = (q.backend === undefined || q.backend === 'auto' || q.backend === 'wasm') && w.maxAbsSum * L <= INT32_MAX && (await engineUnavailableReason()) === null;
   const choice: LayerChoice = {};
   let y: Float32Array;
@@ -285,6 +301,92 @@ async function jsLayer(w: IntWeights, bits: number, x: { data: Float32Array; sha
     }
   }
   return y;
+}
+
+/** Integer levels reach at most this magnitude: with int8 weights and 4 activations an index, table entries stay within int16. */
+const LEVEL_TOP = 64;
+
+/** A layer's levels as integers in steps of `step` (strictly increasing, 0 kept exactly). */
+export function integerLevels(levels: number[], bits: number): { ints: number[]; step: number } {
+  if (!Array.isArray(levels) || levels.length !== 1 << bits || !levels.every((v, i) => Number.isFinite(v) && (i === 0 || v > levels[i - 1])) || !levels.includes(0)) {
+    throw new ArgumentError('levels', levels, `${1 << bits} increasing finite numbers, one of them 0`);
+  }
+  const step = Math.max(...levels.map(Math.abs)) / LEVEL_TOP;
+  const ints = levels.map((v) => Math.round(v / step));
+  for (let i = 1; i < ints.length; i++) if (ints[i] <= ints[i - 1]) ints[i] = ints[i - 1] + 1;
+  return { ints, step };
+}
+
+/**
+ * A layer on non-uniform codes. Code 0 is the level 0 (so padding reads real 0), the other codes
+ * the other levels in increasing order; tables hold w * level. On the wasm engine the nearest-level
+ * codes go in as floats (x = code, scale 1) and the fused layer does the rest: look-ups, scale-back,
+ * activation, as for uniform codes. Elsewhere, or with kernel 'direct' (the products multiplied out:
+ * the reference), the steps run in JS around pciltConv2d / conv2dDirect.
+ */
+async function levelLayer(w: IntWeights, bits: number, levels: number[], x: { data: Float32Array; shape: Shape4 },
+  conv: { padding: [number, number, number, number]; stride: [number, number]; dilation: [number, number]; groups: number; backend?: string; threads?: number },
+  bias: Float32Array | undefined, correction: ArrayLike<number> | undefined, act: FusedActivation, opts: QuantOptions, choice: LayerChoice,
+): Promise<{ data: Float32Array; release?: () => void }> {
+  const { ints, step } = integerLevels(levels, bits);
+  const zero = ints.indexOf(0);
+  const order = [zero, ...ints.map((_, i) => i).filter((i) => i !== zero)];
+  const codeOf = new Uint8Array(ints.length);
+  order.forEach((i, c) => (codeOf[i] = c));
+  // Nearest level: the midpoints between levels split the line.
+  const mids = ints.slice(1).map((v, i) => ((v + ints[i]) / 2) * step);
+  const xd = x.data, codes = new Uint8Array(xd.length);
+  for (let i = 0; i < xd.length; i++) {
+    const v = xd[i];
+    let c = 0;
+    while (c < mids.length && v > mids[c]) c++;
+    codes[i] = codeOf[c];
+  }
+  const fn = (wv: number, c: number) => wv * ints[order[c]];
+  const key = `levels:${ints.join(',')}`;
+  const tables = () => {
+    let t = w.tables.get(key);
+    // Indices of at most 4 bits (16 entries a table): wider ones (256 entries at 2 bits) measured slower, the tables outgrowing the caches.
+    if (!t) w.tables.set(key, (t = buildPcilt(w.weight, { activationBits: bits, fn, groupSize: Math.max(1, Math.floor(4 / bits)) })));
+    choice.tableBytes = t.bytes;
+    return t;
+  };
+  const clamp = storeClamp(act);
+  const requant = requantRecord(w, step, 0, bias, clamp ?? [-Infinity, Infinity], correction);
+  const onWasm = opts.kernel !== 'direct' && (opts.backend === undefined || opts.backend === 'auto' || opts.backend === 'wasm')
+    && w.maxAbsSum * Math.max(...ints.map(Math.abs)) <= INT32_MAX && (await engineUnavailableReason()) === null;
+  if (onWasm && wasmBackend.supportsPcilt!({ tables: tables() } as Parameters<NonNullable<typeof wasmBackend.supportsPcilt>>[0]) === null) {
+    choice.kernel = 'wasm-pcilt-levels';
+    const L = (1 << bits) - 1;
+    const g = convGeometry(x.shape, w.weight.shape, conv);
+    const r = await floatLayer('pcilt', { input: new Uint8Array(0), tables: tables(), geometry: g, integer: true, threads: conv.threads },
+      { x: Float32Array.from(codes), range: [0, L], quant: () => ({ scale: 1, zero: 0, levels: L, requant }), keep: clamp !== null });
+    if (!clamp) applyFusedActivation(act, r.data);
+    return r;
+  }
+  let acc;
+  if (opts.kernel === 'direct') {
+    acc = await conv2dDirect({ data: codes, shape: x.shape }, w.weight, { ...conv, activationBits: bits, fn });
+    choice.kernel = 'direct-levels';
+  } else {
+    acc = await pciltConv2d({ data: codes, shape: x.shape }, tables(), { ...conv, backend: opts.backend });
+    choice.kernel = 'pcilt-levels';
+  }
+  const O = w.weight.shape[0], N = acc.shape[0], P = acc.data.length / (N * O), ad = acc.data;
+  const y = new Float32Array(ad.length);
+  const [lo, hi] = clamp ?? [-Infinity, Infinity];
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      const k = requant[o], c = requant[O + o], base = (n * O + o) * P;
+      for (let i = base; i < base + P; i++) {
+        // In float32 step by step, as the wasm stores compute it.
+        const v = Math.fround(Math.fround(Math.fround(ad[i]) * k) + c);
+        y[i] = v < lo ? lo : v > hi ? hi : v;
+      }
+    }
+  }
+  if (!clamp) applyFusedActivation(act, y);
+  return { data: y };
 }
 
 /** Codes padded with the zero code (which stands for real 0) on the spatial edges. */
