@@ -414,6 +414,9 @@ test('non-uniform activation levels: PCILT on w * level tables equals the multip
       assert.deepEqual((await back.run({ x }, { kernel: 'pcilt' })).y.data, pcilt.y.data);
     }
   }
+  // QDQ has no form for them: the writer says so instead of writing uniform codes.
+  const { writeQdq } = await import('faster-cnn');
+  assert.throws(() => writeQdq({ inputs: [], outputs: [], nodes: [], consts: new Map(), opset: 13 }, { bits: 2, layers: { n: { bits: 2, levels: LEVELS[2] } } }), /QDQ has no form for non-uniform levels/);
   // Levels that do not fit the width, or without 0, are refused.
   const bad = new Model(null, { activationBits: 2, layers: { n: { bits: 2, levels: [0.1, 0.2, 0.3, 0.4] } } }, {
     inputs: [{ name: 'x', dtype: 'float32', shape: [1, 2] }], outputs: [{ name: 'y', dtype: 'float32', shape: null }], opset: 13,

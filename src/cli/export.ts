@@ -18,7 +18,7 @@ export async function exportCommand(argv: string[]): Promise<void> {
   const model = await importModel(file);
   const g = model.graph;
   const bits = model.meta.activationBits, ranges = model.meta.ranges;
-  const bytes = !g ? exportOnnx(model.net) : bits && ranges ? writeQdq(g, { bits, ranges, biasCorrection: model.meta.biasCorrection }) : writeOnnx(g);
+  const bytes = !g ? exportOnnx(model.net) : bits && ranges ? writeQdq(g, { bits, ranges, layers: model.meta.layers, biasCorrection: model.meta.biasCorrection }) : writeOnnx(g);
   await writeFile(String(values.out), bytes);
   const form = !g ? (model.quantized ? 'QDQ form' : 'float') : bits && ranges ? `QDQ form, ${bits}-bit activation codes` : 'float';
   console.log(`${values.out}: ONNX opset ${g ? Math.max(g.opset, bits && ranges ? 13 : 0) : 13}, ${form}, ${bytes.length} bytes`);

@@ -1,3 +1,4 @@
+import { ArgumentError } from '../../errors.js';
 import type { Graph, Node } from '../../ir/graph.js';
 import { fromNumbers, sizeOf, zeros, type Tensor } from '../../ir/tensor.js';
 import { activationQuant, layerQuant, type QuantOptions } from '../../kernels/wasm/int-conv.js';
@@ -21,6 +22,8 @@ export function writeQdq(g: Graph, quant: Pick<QuantOptions, 'bits' | 'ranges' |
     consts.set(key, t);
     return key;
   };
+  const levels = Object.entries(quant.layers ?? {}).filter(([, l]) => l.levels).map(([name]) => name);
+  if (levels.length) throw new ArgumentError('quant.layers', levels.join(', '), 'uniform codes only: QDQ has no form for non-uniform levels');
   for (const n of g.nodes) {
     const w = consts.get(n.inputs[1]);
     const { bits, weightBits, range } = layerQuant(quant, n);
