@@ -286,20 +286,7 @@ async function jsLayer(w: IntWeights, bits: number, x: { data: Float32Array; sha
     choice.kernel = auto?.winner ?? 'pcilt';
     if (auto && Object.keys(auto.ms).length) choice.candidates = auto.ms;
   }
-  const O = w.weight.shape[0], N = acc.shape[0], P = acc.data.length / (N * O);
-  const y = new Float32Array(acc.data.length);
-  const r = q.requant, lo = r[2 * O], hi = r[2 * O + 1];
-  const ad = acc.data;
-  for (let b = 0; b < N; b++) {
-    for (let o = 0; o < O; o++) {
-      const k = r[o], c = r[O + o], base = (b * O + o) * P;
-      for (let i = base; i < base + P; i++) {
-        // In float32 step by step, as the wasm stores compute it.
-        const v = Math.fround(Math.fround(Math.fround(ad[i]) * k) + c);
-        y[i] = v < lo ? lo : v > hi ? hi : v;
-      }
-    }
-  }
+  const y = scaleBack(acc, q.requant);
   return y;
 }
 
@@ -372,21 +359,25 @@ async function levelLayer(w: IntWeights, bits: number, levels: number[], x: { da
     acc = await pciltConv2d({ data: codes, shape: x.shape }, tables(), { ...conv, backend: opts.backend });
     choice.kernel = 'pcilt-levels';
   }
-  const O = w.weight.shape[0], N = acc.shape[0], P = acc.data.length / (N * O), ad = acc.data;
-  const y = new Float32Array(ad.length);
-  const [lo, hi] = clamp ?? [-Infinity, Infinity];
+  const y = scaleBack(acc, requant);
+  if (!clamp) applyFusedActivation(act, y);
+  return { data: y };
+}
+
+/** int32 sums [N, O, ...] scaled back by a requant record [k[O], c[O], lo, hi], in float32 step by step as the wasm stores compute it. */
+function scaleBack(acc: { data: ArrayLike<number>; shape: number[] }, r: Float32Array): Float32Array {
+  const O = (r.length - 2) / 2, N = acc.shape[0], P = acc.data.length / (N * O), ad = acc.data;
+  const y = new Float32Array(ad.length), lo = r[2 * O], hi = r[2 * O + 1];
   for (let n = 0; n < N; n++) {
     for (let o = 0; o < O; o++) {
-      const k = requant[o], c = requant[O + o], base = (n * O + o) * P;
+      const k = r[o], c = r[O + o], base = (n * O + o) * P;
       for (let i = base; i < base + P; i++) {
-        // In float32 step by step, as the wasm stores compute it.
         const v = Math.fround(Math.fround(Math.fround(ad[i]) * k) + c);
         y[i] = v < lo ? lo : v > hi ? hi : v;
       }
     }
   }
-  if (!clamp) applyFusedActivation(act, y);
-  return { data: y };
+  return y;
 }
 
 /** Codes padded with the zero code (which stands for real 0) on the spatial edges. */
