@@ -112,6 +112,20 @@ test('integer inference folds BatchNorm, keeps residual and average-pool blocks,
   const plain = new Sequential([...net.layers.slice(0, 5), new MaxPool2d(2), new Flatten(), net.layers[9], new LogSoftmax()]);
   const [fake, want] = [await new Model(plain).predict(x, { activationBits: 0 }), await plain.forward(x, false)];
   for (let i = 0; i < want.data.length; i++) assert.ok(Math.abs(fake.data[i] - want.data[i]) < 1e-4, `float graph [${i}]: ${fake.data[i]} vs ${want.data[i]}`);
+  // The graph integer inference runs drops QuantizeLinear/DequantizeLinear where only layers on codes read
+  // them (they quantize to the same codes): outputs equal to the graph with the pairs written out.
+  for (const bits of [1, 2, 4]) {
+    const mnist = new Model(mnistNet({ activationBits: bits, seed: bits }));
+    const img = { data: Float32Array.from({ length: 3 * 784 }, () => r.next()), shape: [3, 1, 28, 28] };
+    const [integer, written] = [await mnist.lower('integer'), await mnist.lower('float')];
+    const count = (g: typeof integer.graph) => g.nodes.filter((n) => n.op === 'QuantizeLinear').length;
+    assert.equal(count(integer.graph), 0);
+    assert.equal(count(written.graph), 3);
+    for (const kernel of ['pcilt', 'direct'] as const) {
+      const want = await written.session.run({ pixels: { dtype: 'float32', ...img } }, { quant: { layers: written.layers, kernel } });
+      assert.deepEqual((await mnist.predict(img, { kernel })).data, want.log_probabilities.data, `${bits}-bit ${kernel}`);
+    }
+  }
   // A layer on codes after a plain ReLU has no codes to read.
   const noCodes = new Sequential([new QuantReLU(2), new PCILTConv2d(1, 1, 1, 1, 0, 8), new ReLU(), new PCILTConv2d(1, 1, 1, 1, 0, 8)]);
   await assert.rejects(new Model(noCodes).predict({ data: new Float32Array(4), shape: [1, 1, 2, 2] }), /the input of 3\.PCILTConv2d must be activation codes/);

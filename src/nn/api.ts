@@ -88,7 +88,7 @@ function fingerprint(net: Sequential): number {
  */
 export class Model {
   readonly session?: Session;
-  private lowered?: Lowered & { session: Session; fingerprint: number };
+  private lowered?: { fingerprint: number; float: Lowered & { session: Session }; integer: Lowered & { session: Session } };
 
   constructor(private readonly sequential: Sequential | null, readonly meta: Record<string, unknown> & GraphMeta = {}, readonly graph: Graph | null = null) {
     if (!sequential && !graph) throw new ArgumentError('model', null, 'a Sequential or a Graph');
@@ -99,14 +99,18 @@ export class Model {
    * The runtime graph of a network trained here, lowered on first use and again whenever its
    * layers or values changed since (training after a run is seen, not stale).
    */
-  async lower(): Promise<Lowered & { session: Session }> {
+  async lower(form: 'float' | 'integer' = 'integer'): Promise<Lowered & { session: Session }> {
     const net = this.net, f = fingerprint(net);
     if (this.lowered?.fingerprint !== f) {
-      const { graph, layers } = lowerSequential(net);
-      const optimized = await optimizeGraph(graph);
-      this.lowered = { graph: optimized, layers, session: new Session(optimized), fingerprint: f };
+      // Two forms: the float graph (fake quantization written out) and the graph integer inference runs.
+      const make = async (integer: boolean) => {
+        const { graph, layers } = lowerSequential(net, { integer });
+        const optimized = await optimizeGraph(graph);
+        return { graph: optimized, layers, session: new Session(optimized) };
+      };
+      this.lowered = { fingerprint: f, float: await make(false), integer: await make(true) };
     }
-    return this.lowered;
+    return this.lowered[form];
   }
 
   /** The layer stack of a model trained here; imported graphs have none. */
@@ -133,7 +137,7 @@ export class Model {
    * also takes the tensor alone); resolves to every output by name, in the source's layout.
    */
   async run(feeds: Record<string, Feed> | Feed, opts: PredictOptions = {}): Promise<Record<string, IrTensor>> {
-    const trained = this.graph ? null : await this.lower();
+    const trained = this.graph ? null : await this.lower(opts.activationBits === 0 ? 'float' : 'integer');
     const session = trained?.session ?? this.session!;
     const single = feeds && typeof feeds === 'object' && 'data' in feeds && 'shape' in feeds && ArrayBuffer.isView((feeds as Feed).data);
     if (single && this.inputs.length !== 1) throw new ArgumentError('feeds', feeds, `an object mapping the model's ${this.inputs.length} inputs (${this.inputs.map((i) => i.name).join(', ')}) to tensors`);

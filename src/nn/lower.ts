@@ -34,13 +34,26 @@ const f32 = (shape: number[], data: Float32Array): IrTensor => ({ dtype: 'float3
  * forward pass computes; each Conv2d / Linear after it runs on those codes (`layers` says with
  * which width, range and weight bits), and table layers become `_PciltConv` nodes.
  */
-export function lowerSequential(net: Sequential): Lowered {
+export function lowerSequential(net: Sequential, opts: { integer?: boolean } = {}): Lowered {
   const quantized = isQuantized(net);
   const b = irBuilder();
   const layers: Record<string, LayerQuant> = {};
   const codesBefore = (at: string, codes: Codes): { bits: number; scale: number } => {
     if (!codes) throw new ArgumentError(`the input of ${at}`, 'floats', 'activation codes: put a QuantReLU before it');
     return codes;
+  };
+  /**
+   * With `integer`, a QuantReLU whose codes only layers on codes read (through max pools and
+   * flattens) keeps its Clip but drops QuantizeLinear / DequantizeLinear: those layers quantize the
+   * clipped values to the same codes themselves, so the pair only costs time.
+   */
+  const onlyCodeReaders = (ls: Layer[], i: number) => {
+    for (let j = i + 1; j < ls.length; j++) {
+      const l = ls[j];
+      if (l instanceof MaxPool2d || l instanceof Flatten || l instanceof Dropout) continue;
+      return l instanceof Conv2d || l instanceof Linear || l instanceof TableConv2d || l instanceof TableLinear;
+    }
+    return false;
   };
   const emit = (ls: Layer[], x: string, codes: Codes, path: string): { x: string; codes: Codes } => {
     ls.forEach((l, i) => {
@@ -74,8 +87,10 @@ export function lowerSequential(net: Sequential): Lowered {
         const a = Math.max(1e-8, l.alpha.value[0]);
         x = b.add('Clip', at, [x, b.f32('min', 0), b.f32('max', a)]);
         if (l.bits) {
-          const s = b.f32('scale', l.scale), z = b.constant('zero', fromNumbers('uint8', [], [0]));
-          x = b.add('DequantizeLinear', `${at}/dequantize`, [b.add('QuantizeLinear', `${at}/quantize`, [x, s, z]), s, z]);
+          if (!(opts.integer && onlyCodeReaders(ls, i))) {
+            const s = b.f32('scale', l.scale), z = b.constant('zero', fromNumbers('uint8', [], [0]));
+            x = b.add('DequantizeLinear', `${at}/dequantize`, [b.add('QuantizeLinear', `${at}/quantize`, [x, s, z]), s, z]);
+          }
           codes = { bits: l.bits, scale: l.scale };
         } else codes = null;
       } else if (l instanceof ReLU) {
