@@ -10,7 +10,7 @@ import { calibrate, type CalibrationMethod, type CalibrationOptions } from '../p
 import { Session, type NodeTiming } from '../runtime/session.js';
 import type { LayerChoice, QuantOptions } from '../kernels/wasm/int-conv.js';
 import { BatchNorm2d, Residual, type Layer } from './layers.js';
-import { isQuantized, lowerSequential, type Lowered } from './lower.js';
+import { isQuantized, lowerSequential, sequentialIo, type Lowered } from './lower.js';
 import type { Sequential } from './model.js';
 import type { Tensor } from './tensor.js';
 
@@ -88,7 +88,7 @@ function fingerprint(net: Sequential): number {
  */
 export class Model {
   readonly session?: Session;
-  private lowered?: { fingerprint: number; float: Lowered & { session: Session }; integer: Lowered & { session: Session } };
+  private lowered?: { fingerprint: number; forms: Partial<Record<'float' | 'integer', Lowered & { session: Session }>> };
 
   constructor(private readonly sequential: Sequential | null, readonly meta: Record<string, unknown> & GraphMeta = {}, readonly graph: Graph | null = null) {
     if (!sequential && !graph) throw new ArgumentError('model', null, 'a Sequential or a Graph');
@@ -101,16 +101,15 @@ export class Model {
    */
   async lower(form: 'float' | 'integer' = 'integer'): Promise<Lowered & { session: Session }> {
     const net = this.net, f = fingerprint(net);
-    if (this.lowered?.fingerprint !== f) {
-      // Two forms: the float graph (fake quantization written out) and the graph integer inference runs.
-      const make = async (integer: boolean) => {
-        const { graph, layers } = lowerSequential(net, { integer });
-        const optimized = await optimizeGraph(graph);
-        return { graph: optimized, layers, session: new Session(optimized) };
-      };
-      this.lowered = { fingerprint: f, float: await make(false), integer: await make(true) };
+    if (this.lowered?.fingerprint !== f) this.lowered = { fingerprint: f, forms: {} };
+    // Two forms, each made when first asked for: the float graph (fake quantization written out) and the graph integer inference runs.
+    let lowered = this.lowered.forms[form];
+    if (!lowered) {
+      const { graph, layers } = lowerSequential(net, { integer: form === 'integer' });
+      const optimized = await optimizeGraph(graph);
+      lowered = this.lowered.forms[form] = { graph: optimized, layers, session: new Session(optimized) };
     }
-    return this.lowered[form];
+    return lowered;
   }
 
   /** The layer stack of a model trained here; imported graphs have none. */
@@ -121,11 +120,11 @@ export class Model {
 
   /** The model's inputs and outputs, in the source's order, with their dtypes and shapes (named sizes are bound per call). */
   get inputs(): ValueInfo[] {
-    return this.graph ? this.graph.inputs : lowerSequential(this.net).graph.inputs;
+    return this.graph ? this.graph.inputs : sequentialIo(this.net).inputs;
   }
 
   get outputs(): ValueInfo[] {
-    return this.graph ? this.graph.outputs : lowerSequential(this.net).graph.outputs;
+    return this.graph ? this.graph.outputs : sequentialIo(this.net).outputs;
   }
 
   get quantized(): boolean {
@@ -138,10 +137,10 @@ export class Model {
    */
   async run(feeds: Record<string, Feed> | Feed, opts: PredictOptions = {}): Promise<Record<string, IrTensor>> {
     const trained = this.graph ? null : await this.lower(opts.activationBits === 0 ? 'float' : 'integer');
-    const session = trained?.session ?? this.session!;
+    const session = trained?.session ?? this.session!, inputs = session.inputs;
     const single = feeds && typeof feeds === 'object' && 'data' in feeds && 'shape' in feeds && ArrayBuffer.isView((feeds as Feed).data);
-    if (single && this.inputs.length !== 1) throw new ArgumentError('feeds', feeds, `an object mapping the model's ${this.inputs.length} inputs (${this.inputs.map((i) => i.name).join(', ')}) to tensors`);
-    const named = single ? { [this.inputs[0].name]: feeds as Feed } : (feeds as Record<string, Feed>);
+    if (single && inputs.length !== 1) throw new ArgumentError('feeds', feeds, `an object mapping the model's ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ')}) to tensors`);
+    const named = single ? { [inputs[0].name]: feeds as Feed } : (feeds as Record<string, Feed>);
     const typed: Record<string, IrTensor> = {};
     for (const [k, v] of Object.entries(named ?? {})) typed[k] = { data: v?.data, shape: v?.shape, dtype: v?.dtype ?? dtypeOf(v?.data) } as IrTensor;
     const bits = opts.activationBits ?? this.meta.activationBits;
@@ -174,7 +173,7 @@ export class Model {
    * for TF.js models, NCHW for ONNX ones) -> the output.
    */
   async predict(x: Tensor, opts: PredictOptions = {}): Promise<Tensor> {
-    const { inputs, outputs } = this.graph ?? (await this.lower()).graph;
+    const { inputs, outputs } = this;
     if (inputs.length !== 1 || outputs.length !== 1) {
       throw new ArgumentError('model', `${inputs.length} inputs and ${outputs.length} outputs`, 'one input and one output for predict(); use run(feeds) for this model');
     }

@@ -1,6 +1,6 @@
 import { ArgumentError } from '../errors.js';
 import { irBuilder } from '../formats/ir-builder.js';
-import type { Graph, Node } from '../ir/graph.js';
+import type { Graph, Node, ValueInfo } from '../ir/graph.js';
 import { fromNumbers, type Tensor as IrTensor } from '../ir/tensor.js';
 import type { LayerQuant } from '../kernels/wasm/int-conv.js';
 import { AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, QuantReLU, ReLU, Residual, type Layer } from './layers.js';
@@ -21,6 +21,16 @@ type Codes = { bits: number; scale: number } | null;
 export function isQuantized(net: Sequential): boolean {
   const any = (ls: Layer[]): boolean => ls.some((l) => (l instanceof QuantReLU && Boolean(l.bits)) || l instanceof TableConv2d || l instanceof TableLinear || (l instanceof Residual && any(l.inner)));
   return any(net.layers);
+}
+
+/** The graph input and output a network lowers to, without lowering it. */
+export function sequentialIo(net: Sequential): { inputs: ValueInfo[]; outputs: ValueInfo[] } {
+  const first = net.layers[0];
+  const shape = first instanceof Linear || first instanceof TableLinear
+    ? ['batch', first.inFeatures]
+    : ['batch', first instanceof Conv2d || first instanceof TableConv2d ? first.inChannels : 'channels', 'height', 'width'];
+  const name = net.layers.at(-1) instanceof LogSoftmax ? 'log_probabilities' : 'output';
+  return { inputs: [{ name: 'pixels', dtype: 'float32', shape }], outputs: [{ name, dtype: 'float32', shape: null }] };
 }
 
 const f32 = (shape: number[], data: Float32Array): IrTensor => ({ dtype: 'float32', shape, data: data.slice() });
@@ -121,24 +131,16 @@ export function lowerSequential(net: Sequential, opts: { integer?: boolean } = {
     });
     return { x, codes };
   };
-  const first = net.layers[0];
-  const input = first instanceof Linear || first instanceof TableLinear
-    ? ['batch', first.inFeatures]
-    : ['batch', first instanceof Conv2d || first instanceof TableConv2d ? first.inChannels : 'channels', 'height', 'width'];
   const pixels: Codes = quantized ? { bits: 8, scale: 1 / 255 } : null;
   const { x: last } = emit(net.layers, 'pixels', pixels, '');
-  const name = net.layers.at(-1) instanceof LogSoftmax ? 'log_probabilities' : 'output';
+  const { inputs, outputs } = sequentialIo(net), name = outputs[0].name;
   // The last node writes the output under its name (an Identity where no node wrote anything).
   const producer = b.nodes.find((n) => n.outputs[0] === last);
   if (producer) producer.outputs = [name];
   else b.add('Identity', 'output', [last], {}, [name]);
   for (const n of b.nodes) n.inputs = n.inputs.map((t) => (t === last ? name : t));
   return {
-    graph: {
-      inputs: [{ name: 'pixels', dtype: 'float32', shape: input }],
-      outputs: [{ name, dtype: 'float32', shape: null }],
-      nodes: b.nodes, consts: b.consts, opset: 13,
-    },
+    graph: { inputs, outputs, nodes: b.nodes, consts: b.consts, opset: 13 },
     layers,
   };
 }

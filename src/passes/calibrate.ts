@@ -1,7 +1,7 @@
 import { ArgumentError } from '../errors.js';
 import { topoSort, type Graph, type Node } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
-import { activationQuant, type QuantOptions, type Range } from '../kernels/wasm/int-conv.js';
+import { activationQuant, takesCodes, type QuantOptions, type Range } from '../kernels/wasm/int-conv.js';
 import { Session } from '../runtime/session.js';
 
 /**
@@ -51,14 +51,9 @@ export interface Calibration {
   layers?: Record<string, { bits: number; levels?: number[] }>;
 }
 
-/** Conv and Gemm nodes the integer kernel may run on codes: constant weights of the right form. */
+/** Conv and Gemm nodes with constant weights the integer kernel may run on codes, in run order. */
 function layersOnCodes(g: Graph): Node[] {
-  return topoSort(g).filter((n) => {
-    const w = g.consts.get(n.inputs[1]);
-    if (!w || w.dtype !== 'float32') return false;
-    if (n.op === 'Conv') return w.shape.length === 4;
-    return n.op === 'Gemm' && w.shape.length === 2 && n.attrs.transB === 1 && !n.attrs.transA && (n.attrs.alpha ?? 1) === 1 && (n.attrs.beta ?? 1) === 1;
-  });
+  return topoSort(g).filter((n) => takesCodes(n, g.consts.get(n.inputs[1])));
 }
 
 /** A graph of one node reading 'x' (the rest of its inputs constants), with or without its fused activation. */
@@ -105,6 +100,18 @@ export async function calibrate(session: Session, feeds: Record<string, Tensor>[
     // Non-uniform layers run on look-ups (their multiplying twin is the slow reference).
     return { bits: b, ranges: { x: range }, kernel: levels ? 'pcilt' : 'direct', ...(levels ? { layers: { [n.name]: { bits: b, levels } } } : {}) };
   };
+  /** Summed squared error of a layer's outputs (after its fused activation) under each quantization, against float, over its inputs. */
+  const outputError = async (n: Node, xs: Tensor[], candidates: QuantOptions[]): Promise<Float64Array> => {
+    const s = alone(g, n, true), e = new Float64Array(candidates.length);
+    for (const x of xs) {
+      const want = data((await s.run({ x }, { threads: opts.threads })).y);
+      for (const [c, quant] of candidates.entries()) {
+        const got = data((await s.run({ x }, { threads: opts.threads, quant })).y);
+        for (let i = 0; i < got.length; i++) e[c] += (got[i] - want[i]) ** 2;
+      }
+    }
+    return e;
+  };
   if (method === 'mse') {
     // error[tensor][clip]: summed over the layers reading it.
     const error = new Map<string, Float64Array>();
@@ -112,18 +119,9 @@ export async function calibrate(session: Session, feeds: Record<string, Tensor>[
       const xs = inputs.get(n.inputs[0]), r = ranges[n.inputs[0]];
       if (!xs || !r) continue;
       progress(`calibrating: clipping ranges, layer ${k + 1}/${nodes.length}`);
-      const s = alone(g, n, true);
-      const e = error.get(n.inputs[0]) ?? new Float64Array(CLIPS.length);
-      for (const x of xs) {
-        const want = data((await s.run({ x }, { threads: opts.threads })).y);
-        for (const [c, clip] of CLIPS.entries()) {
-          const got = data((await s.run({ x }, { threads: opts.threads, quant: quant(n, [r[0] * clip, r[1] * clip]) })).y);
-          let sum = 0;
-          for (let i = 0; i < got.length; i++) sum += (got[i] - want[i]) ** 2;
-          e[c] += sum;
-        }
-      }
-      error.set(n.inputs[0], e);
+      const e = await outputError(n, xs, CLIPS.map((clip) => quant(n, [r[0] * clip, r[1] * clip])));
+      const sum = error.get(n.inputs[0]);
+      error.set(n.inputs[0], sum ? sum.map((v, c) => v + e[c]) : e);
     }
     for (const [t, e] of error) {
       let best = 0;
@@ -141,16 +139,9 @@ export async function calibrate(session: Session, feeds: Record<string, Tensor>[
       if (!fitted) continue;
       let uniform = 0, fit = 0;
       for (const n of readers) {
-        const s = alone(g, n, true);
-        for (const x of inputs.get(t)!) {
-          const want = data((await s.run({ x }, { threads: opts.threads })).y);
-          const a = data((await s.run({ x }, { threads: opts.threads, quant: quant(n, ranges[t], undefined) })).y);
-          const b = data((await s.run({ x }, { threads: opts.threads, quant: quant(n, ranges[t], fitted) })).y);
-          for (let i = 0; i < want.length; i++) {
-            uniform += (a[i] - want[i]) ** 2;
-            fit += (b[i] - want[i]) ** 2;
-          }
-        }
+        const [a, b] = await outputError(n, inputs.get(t)!, [quant(n, ranges[t]), quant(n, ranges[t], fitted)]);
+        uniform += a;
+        fit += b;
       }
       if (fit < uniform) for (const n of readers) layers[n.name] = { bits, levels: fitted };
     }

@@ -1,7 +1,7 @@
 import { ArgumentError } from '../../errors.js';
 import type { Graph, Node } from '../../ir/graph.js';
 import { fromNumbers, sizeOf, zeros, type Tensor } from '../../ir/tensor.js';
-import { activationQuant, layerQuant, type QuantOptions } from '../../kernels/wasm/int-conv.js';
+import { activationQuant, layerQuant, takesCodes, type QuantOptions } from '../../kernels/wasm/int-conv.js';
 import { writeOnnx } from './write-ir.js';
 
 /**
@@ -27,7 +27,7 @@ export function writeQdq(g: Graph, quant: Pick<QuantOptions, 'bits' | 'ranges' |
   for (const n of g.nodes) {
     const w = consts.get(n.inputs[1]);
     const { bits, weightBits, range } = layerQuant(quant, n);
-    const eligible = (n.op === 'Conv' || (n.op === 'Gemm' && n.attrs.transB === 1)) && w?.dtype === 'float32' && bits && range;
+    const eligible = takesCodes(n, w) && bits && range;
     if (!eligible) {
       nodes.push(n);
       continue;

@@ -151,6 +151,8 @@ function storeClamp(a: FusedActivation): [number, number] | null {
  */
 function requantRecord(w: IntWeights, scale: number, zero: number, bias: Float32Array | undefined, clamp: [number, number], correction?: ArrayLike<number>): Float32Array {
   const O = w.scales.length;
+  // A correction for another number of channels (a stale calibration) is not applied.
+  if (correction?.length !== O) correction = undefined;
   const r = new Float32Array(2 * O + 2);
   for (let o = 0; o < O; o++) {
     const k = scale * w.scales[o];
@@ -162,13 +164,22 @@ function requantRecord(w: IntWeights, scale: number, zero: number, bias: Float32
   return r;
 }
 
-/** Whether a node runs on codes: a float Conv (2-d) or Gemm (x W^T + b) with constant-shaped weights. */
+/**
+ * Whether a Conv or Gemm node with weight `w` is a layer that can run on codes: float32 weights of a
+ * 2-d convolution, or x W^T (+ b) with alpha = beta = 1. Calibration and the QDQ writer ask this too.
+ */
+export function takesCodes(node: Node, w: Tensor | undefined): boolean {
+  if (w?.dtype !== 'float32') return false;
+  if (node.op === 'Conv') return w.shape.length === 4;
+  return node.op === 'Gemm' && w.shape.length === 2 && attrInt(node, 'transA', 0) === 0 && attrInt(node, 'transB', 0) === 1
+    && attrFloat(node, 'alpha', 1) === 1 && attrFloat(node, 'beta', 1) === 1;
+}
+
+/** Whether a node runs on codes now: quantization asked for it, float32 inputs of the ranks its layer reads. */
 function quantizable(ins: Inputs, node: Node, ctx: OpContext): boolean {
   const [x, w, b] = ins;
-  if (!ctx.quant || !layerQuant(ctx.quant, node).bits || x?.dtype !== 'float32' || w?.dtype !== 'float32' || (b && b.dtype !== 'float32')) return false;
-  if (node.op === 'Conv') return x.shape.length === 4 && w.shape.length === 4;
-  return x.shape.length === 2 && w.shape.length === 2 && attrInt(node, 'transA', 0) === 0 && attrInt(node, 'transB', 0) === 1
-    && attrFloat(node, 'alpha', 1) === 1 && attrFloat(node, 'beta', 1) === 1 && (!b || b.data.length === w.shape[0]);
+  if (!ctx.quant || !layerQuant(ctx.quant, node).bits || x?.dtype !== 'float32' || (b && b.dtype !== 'float32') || !takesCodes(node, w)) return false;
+  return node.op === 'Conv' ? x.shape.length === 4 : x.shape.length === 2 && (!b || b.data.length === w!.shape[0]);
 }
 
 async function runInteger(ins: Inputs, node: Node, ctx: OpContext): Promise<Tensor[]> {
@@ -177,11 +188,11 @@ async function runInteger(ins: Inputs, node: Node, ctx: OpContext): Promise<Tens
   const x = ins[0]!, w = weightsOf(ins[1]!, ctx.constant?.(ins[1]!) ?? false, weightBits), bias = ins[2]?.data as Float32Array | undefined;
   const L = (1 << bits) - 1;
   const dense = node.op === 'Gemm';
-  const act = fusedActivation(node), clamp = storeClamp(act) ?? [-Infinity, Infinity];
+  const act = fusedActivation(node), store = storeClamp(act), clamp = store ?? [-Infinity, Infinity];
+  const correction = q.biasCorrection?.[node.name];
   const quant = (r: Range) => {
     const { scale, zero } = activationQuant(r, bits);
-    const correction = q.biasCorrection?.[node.name];
-    return { zero, scale: Math.fround(scale), levels: L, requant: requantRecord(w, Math.fround(scale), zero, bias, clamp, correction?.length === w.scales.length ? correction : undefined) };
+    return { zero, scale: Math.fround(scale), levels: L, requant: requantRecord(w, Math.fround(scale), zero, bias, clamp, correction) };
   };
   const shape = (dense ? [x.shape[0], x.shape[1], 1, 1] : x.shape) as Shape4;
   const win = dense ? null : windowOf(node, x.shape, ins[1]!.shape.slice(2));
@@ -190,32 +201,21 @@ async function runInteger(ins: Inputs, node: Node, ctx: OpContext): Promise<Tens
     stride: (win ? win.strides : [1, 1]) as [number, number], dilation: (win ? win.dilations : [1, 1]) as [number, number],
     groups: dense ? 1 : attrInt(node, 'group', 1), backend: q.backend, threads: ctx.threads,
   };
-  if (levels) {
-    const choice: LayerChoice = {};
-    const r = await levelLayer(w, bits, levels, { data: x.data as Float32Array, shape }, conv, bias, q.biasCorrection?.[node.name], act, q, choice);
-    if (r.release) releases.set(r.data, r.release);
-    const O = w.weight.shape[0];
-    Object.assign(choice, { bits, macs: r.data.length * (w.weight.data.length / O) });
-    q.choices?.set(node.name, choice);
-    return [{ dtype: 'float32', shape: dense ? [x.shape[0], O] : [x.shape[0], O, ...win!.out], data: r.data }];
-  }
   const inWasm = (q.backend === undefined || q.backend === 'auto' || q.backend === 'wasm') && w.maxAbsSum * L <= INT32_MAX && (await engineUnavailableReason()) === null;
   const choice: LayerChoice = {};
-  let y: Float32Array;
-  if (inWasm) {
-    const r = await wasmLayer(w, bits, convGeometry(shape, w.weight.shape, conv), { x: x.data as Float32Array, range, quant, keep: storeClamp(act) !== null }, q, ctx, choice);
-    y = r.data;
-    if (r.release) releases.set(y, r.release);
-  } else {
-    y = await jsLayer(w, bits, { data: x.data as Float32Array, shape }, conv, quant(range ?? rangeOf(x.data as Float32Array)), q, choice);
-  }
+  let y: { data: Float32Array; release?: () => void };
+  if (levels) y = await levelLayer(w, bits, levels, { data: x.data as Float32Array, shape }, conv, bias, correction, store, q, choice);
+  else if (inWasm) y = await wasmLayer(w, bits, convGeometry(shape, w.weight.shape, conv), { x: x.data as Float32Array, range, quant, keep: store !== null }, q, ctx, choice);
+  else y = { data: await jsLayer(w, bits, { data: x.data as Float32Array, shape }, conv, quant(range ?? rangeOf(x.data as Float32Array)), q, choice) };
+  if (y.release) releases.set(y.data, y.release);
   const O = w.weight.shape[0];
   choice.bits = bits;
-  choice.macs = y.length * (w.weight.data.length / O);
-  if (choice.kernel?.includes('pcilt')) choice.tableBytes = tablesOf(w, bits).bytes;
+  choice.macs = y.data.length * (w.weight.data.length / O);
+  // Uniform look-ups ran on the layer's bit-serial tables (level layers report their own).
+  if (!levels && choice.kernel?.includes('pcilt')) choice.tableBytes = tablesOf(w, bits).bytes;
   q.choices?.set(node.name, choice);
-  if (!storeClamp(act)) applyFusedActivation(act, y);
-  return [{ dtype: 'float32', shape: dense ? [x.shape[0], O] : [x.shape[0], O, ...win!.out], data: y }];
+  if (!store) applyFusedActivation(act, y.data);
+  return [{ dtype: 'float32', shape: dense ? [x.shape[0], O] : [x.shape[0], O, ...win!.out], data: y.data }];
 }
 
 /**
@@ -286,8 +286,7 @@ async function jsLayer(w: IntWeights, bits: number, x: { data: Float32Array; sha
     choice.kernel = auto?.winner ?? 'pcilt';
     if (auto && Object.keys(auto.ms).length) choice.candidates = auto.ms;
   }
-  const y = scaleBack(acc, q.requant);
-  return y;
+  return scaleBack(acc, q.requant);
 }
 
 /** Integer levels reach at most this magnitude: with int8 weights and 4 activations an index, table entries stay within int16. */
@@ -307,13 +306,13 @@ export function integerLevels(levels: number[], bits: number): { ints: number[];
 /**
  * A layer on non-uniform codes. Code 0 is the level 0 (so padding reads real 0), the other codes
  * the other levels in increasing order; tables hold w * level. On the wasm engine the nearest-level
- * codes go in as floats (x = code, scale 1) and the fused layer does the rest: look-ups, scale-back,
- * activation, as for uniform codes. Elsewhere, or with kernel 'direct' (the products multiplied out:
+ * codes go in as floats (x = code, scale 1) and the fused layer does the rest: look-ups, scale-back
+ * and the store's clamp, as for uniform codes. Elsewhere, or with kernel 'direct' (the products multiplied out:
  * the reference), the steps run in JS around pciltConv2d / conv2dDirect.
  */
 async function levelLayer(w: IntWeights, bits: number, levels: number[], x: { data: Float32Array; shape: Shape4 },
   conv: { padding: [number, number, number, number]; stride: [number, number]; dilation: [number, number]; groups: number; backend?: string; threads?: number },
-  bias: Float32Array | undefined, correction: ArrayLike<number> | undefined, act: FusedActivation, opts: QuantOptions, choice: LayerChoice,
+  bias: Float32Array | undefined, correction: ArrayLike<number> | undefined, store: [number, number] | null, opts: QuantOptions, choice: LayerChoice,
 ): Promise<{ data: Float32Array; release?: () => void }> {
   const { ints, step } = integerLevels(levels, bits);
   const zero = ints.indexOf(0);
@@ -338,18 +337,16 @@ async function levelLayer(w: IntWeights, bits: number, levels: number[], x: { da
     choice.tableBytes = t.bytes;
     return t;
   };
-  const clamp = storeClamp(act);
-  const requant = requantRecord(w, step, 0, bias, clamp ?? [-Infinity, Infinity], correction);
+  const requant = requantRecord(w, step, 0, bias, store ?? [-Infinity, Infinity], correction);
   const onWasm = opts.kernel !== 'direct' && (opts.backend === undefined || opts.backend === 'auto' || opts.backend === 'wasm')
     && w.maxAbsSum * Math.max(...ints.map(Math.abs)) <= INT32_MAX && (await engineUnavailableReason()) === null;
   if (onWasm && wasmBackend.supportsPcilt!({ tables: tables() } as Parameters<NonNullable<typeof wasmBackend.supportsPcilt>>[0]) === null) {
     choice.kernel = 'wasm-pcilt-levels';
     const L = (1 << bits) - 1;
     const g = convGeometry(x.shape, w.weight.shape, conv);
-    const r = await floatLayer('pcilt', { input: new Uint8Array(0), tables: tables(), geometry: g, integer: true, threads: conv.threads },
-      { x: Float32Array.from(codes), range: [0, L], quant: () => ({ scale: 1, zero: 0, levels: L, requant }), keep: clamp !== null });
-    if (!clamp) applyFusedActivation(act, r.data);
-    return r;
+    // Kept in wasm memory where the store applies the whole activation (as for uniform codes).
+    return floatLayer('pcilt', { input: new Uint8Array(0), tables: tables(), geometry: g, integer: true, threads: conv.threads },
+      { x: Float32Array.from(codes), range: [0, L], quant: () => ({ scale: 1, zero: 0, levels: L, requant }), keep: store !== null });
   }
   let acc;
   if (opts.kernel === 'direct') {
@@ -359,9 +356,7 @@ async function levelLayer(w: IntWeights, bits: number, levels: number[], x: { da
     acc = await pciltConv2d({ data: codes, shape: x.shape }, tables(), { ...conv, backend: opts.backend });
     choice.kernel = 'pcilt-levels';
   }
-  const y = scaleBack(acc, requant);
-  if (!clamp) applyFusedActivation(act, y);
-  return { data: y };
+  return { data: scaleBack(acc, requant) };
 }
 
 /** int32 sums [N, O, ...] scaled back by a requant record [k[O], c[O], lo, hi], in float32 step by step as the wasm stores compute it. */
