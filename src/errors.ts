@@ -42,6 +42,17 @@ export class BackendUnavailableError extends FasterCnnError {
   }
 }
 
+/** An optional package that a feature needs is not installed (faster-cnn does not pull it in by default). */
+export class MissingPackageError extends FasterCnnError {
+  constructor(
+    readonly packageName: string,
+    readonly feature: string,
+    detail = '',
+  ) {
+    super(`${feature} needs the npm package '${packageName}', which is not installed: npm install ${packageName}${detail ? ` (${detail})` : ''}`);
+  }
+}
+
 /** A kernel failed while running (a worker died, a device was lost). */
 export class KernelError extends FasterCnnError {}
 

@@ -13,7 +13,7 @@ export type { ActivationQuantizer } from './quant/activations.js';
 export { quantizeWeights, dequantizeWeights } from './quant/weights.js';
 export type { QuantizedWeight } from './quant/weights.js';
 export { registerBackend, backendNames } from './backends/registry.js';
-export { autoChoices } from './backends/auto.js';
+export { autoChoices, autoDecision } from './backends/auto.js';
 export type { AutoChoice } from './backends/auto.js';
 export type { Backend, PciltJob, DirectJob } from './backends/types.js';
 export * from './errors.js';

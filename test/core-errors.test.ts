@@ -88,7 +88,7 @@ test('tables over the memory cap are refused before allocation, with a hint', ()
     assert.match(e.message, /PCILT tables would need 4.83 GB, over the cap of 256\.00 MB; use bitSerial/);
     return true;
   });
-  assert.throws(() => buildPcilt(w, { activationBits: 8, maxTableBytes: 1000 }), MemoryCapError);
+  assert.throws(() => buildPcilt(w, { activationBits: 8, maxTableBytes: 100 }), MemoryCapError);
   // Sharing makes the same weights fit: every segment here is identical.
   const shared = buildPcilt(big, { activationBits: 8, groupSize: 2, share: true });
   assert.equal(shared.numTables, 1);

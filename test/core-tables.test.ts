@@ -64,13 +64,29 @@ test("the seed layer's tables: ours against its 75.5 MB of float32", () => {
 
 test('auto group size fills an 8-bit index and backs off under the memory cap', () => {
   const w = { data: new Int8Array(8 * 16 * 9).fill(1), shape: [8, 16, 3, 3] };
-  assert.equal(buildPcilt(w, { activationBits: 1 }).groupSize, 8);
-  assert.equal(buildPcilt(w, { activationBits: 2 }).groupSize, 4);
-  assert.equal(buildPcilt(w, { activationBits: 3 }).groupSize, 2);
-  assert.equal(buildPcilt(w, { activationBits: 5 }).groupSize, 1);
+  const packed = (bits: number) => buildPcilt(w, { activationBits: bits, bitSerial: false }).groupSize;
+  assert.equal(packed(1), 8);
+  assert.equal(packed(2), 4);
+  assert.equal(packed(3), 2);
+  assert.equal(packed(5), 1);
   assert.equal(buildPcilt(w, { activationBits: 1, bitSerial: true }).groupSize, 8);
   const capped = buildPcilt(w, { activationBits: 1, maxTableBytes: 20_000 });
   assert.ok(capped.groupSize < 8 && capped.bytes <= 20_000, `${capped.groupSize} ${capped.bytes}`);
+});
+
+test('defaults give the fast layout: bit-serial, 8 activations an index on the CPU, 5 for WebGPU', () => {
+  const w = { data: Int8Array.from({ length: 16 * 8 * 9 }, (_, i) => (i % 15) - 7), shape: [16, 8, 3, 3] };
+  for (const bits of [1, 2, 3, 4, 8]) {
+    const t = buildPcilt(w, { activationBits: bits });
+    assert.equal(t.variant, 'bit-serial', `${bits} bits`);
+    assert.equal(t.groupSize, 8);
+    assert.equal(t.tableSize, 256);
+    assert.equal(buildPcilt(w, { activationBits: bits, backend: 'webgpu' }).tableSize, 32);
+  }
+  // An explicit option still wins: a groupSize packs whole codes, a custom fn needs no linearity.
+  assert.equal(buildPcilt(w, { activationBits: 2, groupSize: 2 }).variant, 'grouped');
+  assert.equal(buildPcilt(w, { activationBits: 2, fn: (p, a) => p * a * a }).variant, 'grouped');
+  assert.equal(buildPcilt(w, { activationBits: 2, bitSerial: false }).variant, 'grouped');
 });
 
 test('affine activation quantizer: codes, range, round trip', () => {

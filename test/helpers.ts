@@ -99,3 +99,13 @@ export function firstDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
   return -1;
 }
+
+/**
+ * A test's skip reason when no WebGPU adapter exists, else false. CI installs a CPU Vulkan driver and
+ * sets FASTER_CNN_REQUIRE_WEBGPU=1, so that a missing adapter fails there instead of skipping.
+ */
+export async function webgpuSkip(): Promise<string | false> {
+  const { gpuUnavailableReason } = await import(new URL('../../dist/backends/webgpu/device.js', import.meta.url).href);
+  const reason: string | null = await gpuUnavailableReason();
+  return reason && process.env.FASTER_CNN_REQUIRE_WEBGPU !== '1' ? `no WebGPU adapter: ${reason}` : false;
+}

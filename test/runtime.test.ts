@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import {
   ArgumentError, OpError, ONNX_DT as DT, Session, getEngine, opDef, writeOnnx, encodeOnnx, fromNumbers, importModel, kernelsFor, onnxTensor as tensor, registeredOps, saveModel, loadModel,
-  type RuntimeGraph, type RuntimeNode, type RuntimeTensor, type DType,
+  type RuntimeGraph, type RuntimeNode, type RuntimeTensor, type DType, type NodeProfile,
 } from 'faster-cnn';
 import { conformance, ONNX_TESTDATA } from 'faster-cnn';
 import { rng, type Rng } from './helpers.js';
@@ -423,4 +423,37 @@ test('non-uniform activation levels: PCILT on w * level tables equals the multip
     nodes: [{ op: 'Gemm', name: 'n', inputs: ['x', 'w'], outputs: ['y'], attrs: { transB: 1 } }], consts: new Map([['w', fromNumbers('float32', [1, 2], [1, 2])]]),
   });
   await assert.rejects(bad.run({ x: fromNumbers('float32', [1, 2], [1, 2]) }), /levels.*one of them 0/);
+});
+
+test("a saved model keeps what 'auto' chose per layer for this machine; on another machine it measures anew", async () => {
+  const { Model, autoChoices } = await import('faster-cnn');
+  const r = rng(77);
+  // A shape no other test uses, so that this process has measured nothing for it yet.
+  const w = fromNumbers('float32', [24, 7, 3, 3], Array.from({ length: 24 * 7 * 9 }, () => r.next() * 2 - 1));
+  const graph: RuntimeGraph = {
+    inputs: [{ name: 'x', dtype: 'float32', shape: [1, 7, 19, 19] }], outputs: [{ name: 'y', dtype: 'float32', shape: null }], opset: 13,
+    nodes: [{ op: 'Conv', name: 'conv', inputs: ['x', 'w'], outputs: ['y'], attrs: { pads: [1, 1, 1, 1] } }], consts: new Map([['w', w]]),
+  };
+  const x = fromNumbers('float32', [1, 7, 19, 19], Array.from({ length: 7 * 19 * 19 }, () => r.next()));
+  const m = new Model(null, { activationBits: 2 }, graph);
+  const profile: NodeProfile[] = [];
+  const y = await m.run({ x }, { profile });
+  assert.ok(profile[0].candidates && Object.keys(profile[0].candidates).length >= 2, 'the first run timed the candidates');
+  const dir = (await import('node:fs')).mkdtempSync(`${(await import('node:os')).tmpdir()}/fcnn-auto-`);
+  await saveModel(m, `${dir}/m.fcnn`);
+  const raw = new Uint8Array((await import('node:fs')).readFileSync(`${dir}/m.fcnn`));
+  const saved = (await loadModel(raw)).meta.autoChoices!;
+  const mine = Object.entries(saved.choices).filter(([k]) => k.startsWith('layer|') && k.includes(',19,19,') && k.includes('|2b|'));
+  assert.equal(mine.length, 1, JSON.stringify(saved));
+  assert.equal(mine[0][1], profile[0].kernel);
+  assert.match(saved.machine, / threads$/);
+  // In a process that has not measured the layer (here: its choice forgotten), the saved one is taken as is.
+  const { restoreChoices } = await import(new URL('../../dist/backends/auto.js', import.meta.url).href);
+  const key = mine[0][0];
+  assert.equal(restoreChoices({ machine: 'another CPU | simd | 64 threads', choices: { 'layer|elsewhere': 'wasm-pcilt' } }, saved.machine), 0, 'another machine: nothing taken');
+  assert.equal(autoChoices().find((c) => c.key === 'layer|elsewhere'), undefined);
+  assert.equal(restoreChoices(saved, saved.machine), 0, 'kinds measured in this process keep their measurement');
+  assert.ok(autoChoices().some((c) => c.key === key && !c.restored));
+  const back = await loadModel(raw);
+  assert.deepEqual((await back.run({ x })).y.data, y.y.data);
 });

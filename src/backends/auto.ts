@@ -10,43 +10,96 @@ export interface Candidate {
 export interface AutoChoice {
   key: string;
   winner: string;
-  /** Each candidate's fastest calibration run, in milliseconds. */
+  /** Each candidate's median calibration run, in milliseconds. */
   ms: Record<string, number>;
+  /** Interleaved rounds it timed (every candidate once a round). */
+  rounds: number;
+  /**
+   * Candidates whose medians came within 5% of the fastest median: a tie, which the candidate
+   * listed first wins (the registry lists the kernel of the op asked for before its alternatives,
+   * imported models' layers direct multiplication, which needs no tables, before PCILT).
+   */
+  tiedWith: string[];
+  /** Taken from a saved model measured on this machine (restoreChoices), not measured in this process. */
+  restored?: boolean;
+}
+
+/** What 'auto' learned, as a model stores it: valid on the machine it was measured on. */
+export interface SavedChoices {
+  /** CPU, wasm features and thread count (machineKey()). */
+  machine: string;
+  /** Job kind -> winning candidate. */
+  choices: Record<string, string>;
 }
 
 const choices = new Map<string, AutoChoice>();
 let lastKey: string | undefined;
 
-/** Calibration stops after this many rounds, or once it has spent this long. */
-const MAX_ROUNDS = 9;
-const BUDGET_MS = 60;
+/** Calibration takes at least MIN_ROUNDS rounds and at most MAX_ROUNDS. */
+const MIN_ROUNDS = 3;
+const MAX_ROUNDS = 15;
+/** Rounds go on while they are this cheap (ms so far), separated or not: more samples, nearly free. */
+const CHEAP_MS = 20;
+/** Rounds beyond MIN_ROUNDS stop once calibration has spent this long (ms), separated or not. */
+const BUDGET_MS = 400;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Medians within this share of the fastest one are a tie. */
+const TIE = 0.05;
 
 /**
- * Runs the fastest candidate for this kind of job. The first job of a kind warms every
- * candidate up (V8 compiles wasm in tiers), then times them in interleaved rounds (at least
- * three, more for short jobs) and keeps the one with the lowest time; later jobs run the winner.
+ * The decision from per-candidate run times (ms), in candidate order. `separated`: every other
+ * candidate's fastest run is slower than the fastest median (the noise no longer mixes them; until
+ * then calibration goes on). The lowest median wins, except that candidates whose medians are within
+ * TIE of it tie with it, and the tied candidate listed first wins.
+ */
+export function autoDecision(times: Record<string, number[]>): { winner: string; ms: Record<string, number>; tiedWith: string[]; separated: boolean } {
+  const labels = Object.keys(times);
+  const ms: Record<string, number> = {};
+  for (const l of labels) ms[l] = median(times[l]);
+  const fastest = labels.reduce((a, b) => (ms[b] < ms[a] ? b : a));
+  const separated = labels.every((l) => l === fastest || Math.min(...times[l]) > ms[fastest]);
+  const tied = labels.filter((l) => ms[l] <= ms[fastest] * (1 + TIE));
+  return { winner: tied[0], ms, tiedWith: tied.filter((l) => l !== tied[0]), separated };
+}
+
+/**
+ * Runs the fastest candidate for this kind of job. The first job of a kind warms every candidate
+ * up (V8 compiles wasm in tiers), then times them in interleaved rounds until their medians
+ * separate beyond the noise (at least MIN_ROUNDS; more while rounds are cheap), within a budget;
+ * later jobs of the kind run the winner.
  */
 export async function autoRun(key: string, candidates: Candidate[]): Promise<OutputData> {
   if (candidates.length === 1) {
-    choices.set(key, { key, winner: candidates[0].label, ms: {} });
+    choices.set(key, { key, winner: candidates[0].label, ms: {}, rounds: 0, tiedWith: [] });
     return candidates[0].run();
   }
-  const ms: Record<string, number> = {};
+  const times: Record<string, number[]> = {};
   let out: OutputData | undefined;
   for (const c of candidates) {
     await c.run();
-    ms[c.label] = Infinity;
+    times[c.label] = [];
   }
   const start = performance.now();
-  for (let round = 0; round < MAX_ROUNDS && (round < 3 || performance.now() - start < BUDGET_MS); round++) {
+  let rounds = 0;
+  for (; rounds < MAX_ROUNDS; rounds++) {
+    if (rounds >= MIN_ROUNDS) {
+      const spent = performance.now() - start;
+      if (spent >= BUDGET_MS || (spent >= CHEAP_MS && autoDecision(times).separated)) break;
+    }
     for (const c of candidates) {
       const t0 = performance.now();
       out = await c.run();
-      ms[c.label] = Math.min(ms[c.label], performance.now() - t0);
+      times[c.label].push(performance.now() - t0);
     }
   }
-  const winner = candidates.reduce((a, b) => (ms[b.label] < ms[a.label] ? b : a)).label;
-  choices.set(key, { key, winner, ms });
+  const { winner, ms, tiedWith } = autoDecision(times);
+  choices.set(key, { key, winner, ms, tiedWith, rounds });
   return out!;
 }
 
@@ -64,4 +117,28 @@ export function lastAutoChoice(): AutoChoice | undefined {
 /** The choices 'auto' has made so far in this process (for profiles and the bench report). */
 export function autoChoices(): AutoChoice[] {
   return [...choices.values()];
+}
+
+/** The winners of the job kinds whose keys start with `prefix`, to store with a model. */
+export function saveChoices(machine: string, prefix = ''): SavedChoices {
+  const out: Record<string, string> = {};
+  for (const c of choices.values()) if (c.key.startsWith(prefix) && !c.restored) out[c.key] = c.winner;
+  return { machine, choices: out };
+}
+
+/**
+ * Takes saved winners as this process's choices when they were measured on this machine (same
+ * CPU, wasm features and thread count), so that the first run of a saved model does not time
+ * every candidate again; on another machine nothing is taken and 'auto' measures anew. Kinds
+ * already measured here keep their measurement. Returns how many were taken.
+ */
+export function restoreChoices(saved: SavedChoices | undefined, machine: string): number {
+  if (!saved || typeof saved !== 'object' || saved.machine !== machine || !saved.choices || typeof saved.choices !== 'object') return 0;
+  let n = 0;
+  for (const [key, winner] of Object.entries(saved.choices)) {
+    if (typeof winner !== 'string' || choices.has(key)) continue;
+    choices.set(key, { key, winner, ms: {}, rounds: 0, tiedWith: [], restored: true });
+    n++;
+  }
+  return n;
 }

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, totalmem, tmpdir } from 'node:os';
+import { availableParallelism, cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ArgumentError } from '../errors.js';
@@ -13,7 +13,7 @@ import { benchWebgpu } from './webgpu.js';
 import { OUR_IMPLS, PEER_IMPLS, type Impl, type WorkerOrder, type WorkerResult } from './worker.js';
 import type { LayerSpec } from './layers.js';
 
-export interface BenchResult extends Omit<WorkerResult, 'outFile' | 'outType' | 'times'> {
+export interface BenchResult extends Omit<WorkerResult, 'outFile' | 'outType' | 'times' | 'rivalsMs'> {
   gmacs: number;
   rssMB: number;
   /** Elements that disagree with our exact reference, requantized as QLinearConv (a +-1 code step is allowed for peers). */
@@ -22,6 +22,8 @@ export interface BenchResult extends Omit<WorkerResult, 'outFile' | 'outType' | 
   offByOne?: number;
   /** The median of each round (a child process each); medianMs is the lowest of them. */
   roundMs: number[];
+  /** auto-wasm, each round: its median over the lower of its candidates' medians (timed interleaved with it) - 1. */
+  regrets?: number[];
 }
 
 export interface BenchReport {
@@ -149,9 +151,11 @@ export async function benchCommand(argv: string[]): Promise<BenchReport> {
           const res: BenchResult = { impl: w.impl, layer, bits: w.bits, threads: w.threads, medianMs: w.medianMs, gmacs, tableBytes: w.tableBytes, rssMB: 0, mismatches: bad, ...(off !== undefined ? { offByOne: off } : {}), ...(w.auto ? { auto: w.auto } : {}), ...(w.kernel ? { kernel: w.kernel } : {}), roundMs: [] };
           const key = `${w.impl}|${w.bits}|${w.threads}`;
           const seen = kept.get(key);
+          const regret = w.rivalsMs ? [w.medianMs / Math.min(...Object.values(w.rivalsMs)) - 1] : [];
           const best = seen && seen.medianMs <= w.medianMs ? seen : res;
           best.rssMB = seen?.rssMB ?? 0;
           best.roundMs = [...(seen?.roundMs ?? []), w.medianMs];
+          if (regret.length) best.regrets = [...(seen?.regrets ?? []), ...regret];
           if (seen && bad !== null) best.mismatches = Math.max(seen.mismatches ?? 0, bad);
           kept.set(key, best);
           mine.push(best);
@@ -165,7 +169,8 @@ export async function benchCommand(argv: string[]): Promise<BenchReport> {
           // tfjs-backend-wasm runs one thread in Node; the JS reference is single-threaded.
           // One child per thread count: onnxruntime-web fixes its thread count when its first session
           // starts, so a second thread count in the same process would silently run with the first.
-          for (const t of impl === 'tfjs-wasm-f32' || impl === 'ref-js' ? [1] : threads) {
+          // The plain call leaves the thread count to the library (the cores there are).
+          for (const t of impl === 'tfjs-wasm-f32' || impl === 'ref-js' ? [1] : impl === 'plain-call' ? [availableParallelism()] : threads) {
             if (t === 1 && round > 0) continue;
             await runChild({ impl, layer, bits, threads: [t], runs: impl === 'ref-js' ? Math.min(runs, 3) : runs, outDir, yScales });
           }

@@ -11,7 +11,7 @@ import { P, PARAM_COUNT } from '../backends/wasm/params.js';
 import { LAYERS, layerData, type LayerSpec } from './layers.js';
 import { nhwcToNchw, ortRunner, qlinearRequant, tfjsRunner, type PeerRunner } from './peers.js';
 
-export const OUR_IMPLS = ['pcilt-wasm', 'direct-wasm', 'auto-wasm', 'ref-js'] as const;
+export const OUR_IMPLS = ['plain-call', 'pcilt-wasm', 'direct-wasm', 'auto-wasm', 'ref-js'] as const;
 export const PEER_IMPLS = ['ort-node-qlinearconv', 'ort-web-qlinearconv', 'tfjs-wasm-f32'] as const;
 export type Impl = (typeof OUR_IMPLS)[number] | (typeof PEER_IMPLS)[number];
 
@@ -39,6 +39,8 @@ export interface WorkerResult {
   outFile?: string;
   outType?: 'int32' | 'uint8' | 'float32';
   auto?: string;
+  /** auto-wasm: its candidates' medians, each run by name, timed interleaved with it in the same process. */
+  rivalsMs?: Record<string, number>;
   /** direct-wasm: the wasm direct kernel that ran (the backend's default for the job). */
   kernel?: string;
   /** Where a child given no yScale wrote the exact int32 sums (the reference), and the yScale it derived. */
@@ -71,14 +73,19 @@ async function ours(order: WorkerOrder, l: LayerSpec, bits: number, threads: num
   // into one reused output array (options.out), as a caller running a layer repeatedly would.
   const opts = { padding: l.pad, threads, requantize: qlinearRequant(yScale), out: new Uint8Array(l.N * l.O * l.H * l.W) };
   let tables: PciltTables | undefined;
-  if (order.impl !== 'direct-wasm') tables = benchTables(weight, l, bits);
+  if (order.impl === 'plain-call') tables = buildPcilt(w, { activationBits: bits });
+  else if (order.impl !== 'direct-wasm') tables = benchTables(weight, l, bits);
   const run = {
+    // What a user gets with defaults only: default tables, backend ('auto') and thread count, a fresh output.
+    'plain-call': () => pciltConv2d(x, tables!, { padding: l.pad, requantize: opts.requantize }),
     'pcilt-wasm': () => pciltConv2d(x, tables!, { ...opts, backend: 'wasm' }),
     'auto-wasm': () => pciltConv2d(x, tables!, { ...opts, backend: 'auto' }),
     'direct-wasm': () => conv2dDirect(x, w, { ...opts, backend: 'wasm', activationBits: bits }),
     'ref-js': () => pciltConv2d(x, tables!, { ...opts, backend: 'js' }),
   }[order.impl as (typeof OUR_IMPLS)[number]];
-  return { run: async () => (await run()).data, tableBytes: tables?.bytes ?? 0 };
+  // 'auto' is timed interleaved with its two candidates, run by name, in the same process: the regret.
+  const rivals = order.impl === 'auto-wasm' ? { 'pcilt-wasm': async () => (await pciltConv2d(x, tables!, { ...opts, backend: 'wasm' })).data, 'direct-wasm': async () => (await conv2dDirect(x, w, { ...opts, backend: 'wasm', activationBits: bits })).data } : undefined;
+  return { run: async () => (await run()).data, tableBytes: tables?.bytes ?? 0, rivals };
 }
 
 async function peer(order: WorkerOrder, l: LayerSpec, bits: number, threads: number, input: Uint8Array, weight: Int8Array): Promise<PeerRunner> {
@@ -112,15 +119,26 @@ export async function runOrder(order: WorkerOrder): Promise<void> {
       const warm = order.impl === 'ref-js' ? 1 : 2;
       let out: ArrayLike<number> = [];
       const w0 = performance.now();
-      for (let i = 0; i < warm || (order.impl !== 'ref-js' && i < 500 && performance.now() - w0 < 150); i++) out = await r.run();
+      const rivals = Object.entries(('rivals' in r ? r.rivals : undefined) ?? {});
+      for (let i = 0; i < warm || (order.impl !== 'ref-js' && i < 500 && performance.now() - w0 < 150); i++) {
+        out = await r.run();
+        for (const [, run] of rivals) await run();
+      }
       const times: number[] = [];
+      const rivalTimes: Record<string, number[]> = Object.fromEntries(rivals.map(([k]) => [k, []]));
       for (let i = 0; i < order.runs; i++) {
         const t0 = performance.now();
         out = await r.run();
         times.push(performance.now() - t0);
+        for (const [k, run] of rivals) {
+          const t1 = performance.now();
+          await run();
+          rivalTimes[k].push(performance.now() - t1);
+        }
       }
       await (r as PeerRunner).close?.();
       const result: WorkerResult = { impl: order.impl, layer: l.name, bits, threads, medianMs: median(times), times, tableBytes: r.tableBytes };
+      if (rivals.length) result.rivalsMs = Object.fromEntries(Object.entries(rivalTimes).map(([k, t]) => [k, median(t)]));
       if (ti === 0 && refFile) Object.assign(result, { refFile, yScale });
       if (ti === 0) {
         const data = order.impl === 'tfjs-wasm-f32' ? nhwcToNchw(out, l) : (out as Int32Array | Uint8Array);
@@ -132,9 +150,9 @@ export async function runOrder(order: WorkerOrder): Promise<void> {
       if (order.impl === 'direct-wasm') {
         result.kernel = wasmBackend.directKernels!({ input, weight, geometry: g, activationBits: bits, integer: true })[0];
       }
-      if (order.impl === 'auto-wasm') {
+      if (order.impl === 'auto-wasm' || order.impl === 'plain-call') {
         const key = `|${[g.N, g.C, g.H, g.W, g.O].join(',')}`;
-        result.auto = autoChoices().filter((c) => c.key.includes(key) && c.key.includes(`|${bits}b/`) && c.key.endsWith(`t${threads}`)).map((c) => c.winner).join(',');
+        result.auto = autoChoices().filter((c) => c.key.includes(key) && c.key.includes(`|${bits}b/`) && c.key.endsWith(`t${order.impl === 'plain-call' ? 'default' : threads}`)).map((c) => c.winner).join(',');
       }
       console.log(JSON.stringify(result));
     }

@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../passes/calibrate.js';
 import { ArgumentError } from '../errors.js';
-import { readRgba } from '../images/decode.js';
+import { readRgba, type Rgba } from '../images/decode.js';
 import { checkPreprocess, preprocess, type Preprocess } from '../images/preprocess.js';
 import { importModel, saveModel, type Model, type NodeProfile } from '../nn/api.js';
 import type { Tensor } from '../nn/tensor.js';
@@ -63,6 +63,13 @@ export async function imagesIn(dir: string, limit = Infinity, flag = '--calibrat
   return files;
 }
 
+/** A deterministic noise picture: stands in for a photo where the kernels are only timed. */
+function noiseImage(width: number, height: number): Rgba {
+  let r = 12345;
+  const data = Uint8Array.from({ length: width * height * 4 }, () => ((r = (Math.imul(r, 1103515245) + 12345) >>> 0) >>> 24));
+  return { width, height, data };
+}
+
 export async function imageTensor(path: string, p: Preprocess): Promise<Tensor> {
   return preprocess(await readRgba(path), p);
 }
@@ -80,6 +87,7 @@ export async function importCommand(argv: string[]): Promise<void> {
   const t0 = performance.now();
   if (values.calibrate !== undefined && !bits) throw new ArgumentError('--calibrate', values.calibrate, 'used together with --activation-bits');
   const model = await importModel(src, { activationBits: bits, preprocessing: overrides, inputShapes: inputShapeFlags(values['input-shape']) });
+  let sample: Tensor | undefined;
   if (values.calibrate !== undefined) {
     const files = await imagesIn(String(values.calibrate), intFlag('limit', values.limit, 100, 1));
     const pre = model.meta.preprocessing!;
@@ -95,6 +103,14 @@ export async function importCommand(argv: string[]): Promise<void> {
     if (levels !== 'uniform' && levels !== 'fit') throw new ArgumentError('--levels', levels, 'uniform or fit');
     await model.calibrate(calibration, { method: method as CalibrationMethod, levels, onProgress: (m) => process.stderr.write(`\r${m}\x1b[K`) });
     process.stderr.write('\n');
+    sample = calibration[0];
+  }
+  if (bits) {
+    // One run, so that 'auto' measures each layer's kernels here, once; the .fcnn keeps its choices
+    // for this machine (a first run elsewhere measures anew).
+    process.stderr.write('measuring each layer\'s kernels on this machine...\n');
+    const pre = model.meta.preprocessing!;
+    await model.run(sample ?? preprocess(noiseImage(pre.width, pre.height), pre));
   }
   await saveModel(model, String(values.out), { importedFrom: src, calibrationImages: values.calibrate });
   const g = model.graph!;
@@ -157,7 +173,7 @@ export function formatProfile(profile: NodeProfile[]): string {
   const rows = profile.map((p) => {
     const why = p.candidates ? Object.entries(p.candidates).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(' / ') : '';
     return `${p.node.slice(-40).padEnd(40)} ${p.op.padEnd(18)} ${p.ms.toFixed(2).padStart(8)} ms  [${p.shape}]`
-      + `${p.kernel ? `  ${p.kernel}` : ''}${why ? ` (measured ms: ${why})` : ''}`;
+      + `${p.kernel ? `  ${p.kernel}` : ''}${why ? ` (measured ms: ${why})` : p.saved ? ' (measured when the model was saved, on this machine)' : ''}`;
   });
   const total = profile.reduce((s, p) => s + p.ms, 0);
   const byOp = new Map<string, number>();

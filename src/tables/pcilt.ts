@@ -11,13 +11,24 @@ export interface PciltOptions {
   /** Activation code width b: codes are 0..2^b-1. */
   activationBits: number;
   /**
-   * g activations packed into one table index ('auto': the widest index of at most 8 bits that
-   * fits maxTableBytes). g * (bitSerial ? 1 : activationBits) may be at most 16; a g longer than
-   * the reduction (C/groups * KH * KW) is cut to it.
+   * g activations packed into one table index ('auto', the default: the widest index the kernel of
+   * `backend` stages well, 8 bits on the CPU and 5 on WebGPU, that fits maxTableBytes).
+   * g * (bitSerial ? 1 : activationBits) may be at most 16; a g longer than the reduction
+   * (C/groups * KH * KW) is cut to it.
    */
   groupSize?: number | 'auto';
-  /** Split b-bit codes into b bit-planes that share one binary table (shift-and-add). */
+  /**
+   * Split b-bit codes into b bit-planes that share one binary table (shift-and-add). Default: true
+   * when neither groupSize nor fn is given (the layout the fastest kernels want at every width);
+   * false otherwise (an explicit groupSize packs whole codes, as the paper's tables do, and bit-planes
+   * need an fn linear in a).
+   */
   bitSerial?: boolean;
+  /**
+   * The backend the tables are for, when not the CPU: 'webgpu' sizes the default groupSize for its
+   * kernel (tables of at most 32 entries in workgroup memory). Default: the CPU's ('wasm', 'js', 'auto').
+   */
+  backend?: string;
   /** Store identical tables once and reference them. */
   share?: boolean;
   /** Table entries are sums of fn(w, a); default w * a. */
@@ -179,10 +190,14 @@ export function buildPcilt(weight: WeightTensor, options: PciltOptions): PciltTa
   const shape = checkWeight(weight);
   if (!options || typeof options !== 'object') throw new ArgumentError('options', options, 'an object with activationBits');
   const bits = checkInt('options.activationBits', options.activationBits, 1, 8);
-  const bitSerial = checkBool('options.bitSerial', options.bitSerial);
-  const share = checkBool('options.share', options.share);
   const fn = options.fn ?? multiply;
   if (typeof fn !== 'function') throw new ArgumentError('options.fn', fn, 'a function (w, a) => number');
+  const bitSerial = options.bitSerial === undefined
+    ? options.groupSize === undefined && options.fn === undefined
+    : checkBool('options.bitSerial', options.bitSerial);
+  const share = checkBool('options.share', options.share);
+  if (options.backend !== undefined && typeof options.backend !== 'string') throw new ArgumentError('options.backend', options.backend, "a backend name ('wasm', 'webgpu', 'js', 'auto')");
+  const widestIndex = options.backend === 'webgpu' ? 5 : 8;
   const cap = options.maxTableBytes ?? DEFAULT_MAX_TABLE_BYTES;
   if (typeof cap !== 'number' || !(cap > 0)) throw new ArgumentError('options.maxTableBytes', cap, 'a positive number of bytes');
 
@@ -195,7 +210,7 @@ export function buildPcilt(weight: WeightTensor, options: PciltOptions): PciltTa
   let plan: Plan;
   const g = options.groupSize ?? 'auto';
   if (g === 'auto') {
-    let size = Math.max(1, Math.min(K, Math.floor(8 / indexBits)));
+    let size = Math.max(1, Math.min(K, Math.floor(widestIndex / indexBits)));
     plan = makePlan(weight, shape, size, indexBits, bits, bitSerial, share, rows);
     while (plan.bytes > cap && size > 1) plan = makePlan(weight, shape, --size, indexBits, bits, bitSerial, share, rows);
   } else {

@@ -1,6 +1,6 @@
 import type { ConvGeometry } from '../../conv/geometry.js';
 import type { PciltTables } from '../../tables/pcilt.js';
-import { checkCodeRange, type OutputData } from '../../tensor.js';
+import { checkCodeRange, copyOf, type OutputData } from '../../tensor.js';
 import type { Backend, DirectJob, PciltJob } from '../types.js';
 import { engineIfReady, engineUnavailableReason, getEngine, stageF32, threadCount, type Engine } from './engine.js';
 import { MODE, P, PARAM_COUNT } from './params.js';
@@ -324,21 +324,21 @@ async function runRows(e: Engine, fn: 'pcilt_rows' | 'direct_rows' | 'direct8_ro
     }
     if (call.codes) {
       const codes = new Uint8Array(e.memory.buffer, outPtr, size);
-      const y = dest ? ((dest as Uint8Array).set(codes), dest) : codes.slice();
+      const y = dest ? ((dest as Uint8Array).set(codes), dest) : copyOf(codes);
       if (times) times.copyOut += performance.now();
       return y;
     }
     const out = new Int32Array(e.memory.buffer, outPtr, size);
     if (call.requant) {
       const view = new Float32Array(e.memory.buffer, outPtr, size);
-      const y = call.keep ? view : view.slice();
+      const y = call.keep ? view : copyOf(view);
       kept = call.keep;
       if (times) times.copyOut += performance.now();
       return y;
     }
     if (integer) {
       // Into the caller's array when given: a fresh 25 MB array costs more in page faults than the copy.
-      const copy = dest ? ((dest as Int32Array).set(out), dest) : out.slice();
+      const copy = dest ? ((dest as Int32Array).set(out), dest) : copyOf(out);
       if (times) times.copyOut += performance.now();
       return copy;
     }

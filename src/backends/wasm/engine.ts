@@ -1,6 +1,6 @@
 import { Heap } from './heap.js';
 import { Pool } from './pool.js';
-import { cores, enableRelaxedSimd, readKernel, sharedMemoryReason } from './platform.js';
+import { cores, cpuName, enableRelaxedSimd, readKernel, sharedMemoryReason } from './platform.js';
 
 export interface KernelExports {
   pcilt_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
@@ -90,6 +90,15 @@ async function create(): Promise<Engine> {
     kernels: instance.exports as unknown as KernelExports,
     pool: new Pool({ module, memory }),
   };
+}
+
+/**
+ * What kernel timings depend on here: the CPU, the wasm build in use and the default thread count.
+ * Saved 'auto' choices are used only where this is the same.
+ */
+export async function machineKey(): Promise<string> {
+  const e = await getEngine();
+  return `${await cpuName()} | ${e.features.relaxedSimd ? 'relaxed-simd' : 'simd'} | ${e.features.threads === null ? e.features.cores : 1} threads`;
 }
 
 /** The wasm engine, created on first use; rejects with the reason it cannot run here. */

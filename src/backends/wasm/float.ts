@@ -1,5 +1,6 @@
 import { getEngine, stageF32, threadCount, type Engine } from './engine.js';
 import { P, PARAM_COUNT } from './params.js';
+import { copyOf } from '../../tensor.js';
 
 /**
  * A float layer's output: a view of wasm memory that the next layer reads in place, freed by
@@ -11,7 +12,7 @@ export interface Kept { data: Float32Array; release(): void }
 export function keep(e: Engine, ptr: number, length: number): Kept {
   const view = new Float32Array(e.memory.buffer, ptr, length);
   if (e.features.threads === null) return { data: view, release: () => e.heap.release(ptr) };
-  const data = view.slice();
+  const data = copyOf(view);
   e.heap.release(ptr);
   return { data, release: () => {} };
 }

@@ -17,8 +17,9 @@ export class Heap {
     this.top = align(base);
   }
 
+  /** Every block has at least 16 bytes of slack past `bytes`: a kernel's vector load may read up to 15 bytes past its end. */
   alloc(bytes: number): number {
-    const size = align(Math.max(bytes, 1));
+    const size = align(Math.max(bytes, 0) + 16);
     for (let i = 0; i < this.free.length; i++) {
       const [start, end] = this.free[i];
       if (end - start < size) continue;

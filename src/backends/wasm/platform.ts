@@ -23,6 +23,12 @@ export async function cores(): Promise<number> {
   return Math.max(1, globalThis.navigator?.hardwareConcurrency ?? 1);
 }
 
+/** The CPU's name where the platform tells it (Node), else the user agent's platform. */
+export async function cpuName(): Promise<string> {
+  if (isNode) return (await import('node:os')).cpus()[0]?.model?.trim() || 'unknown CPU';
+  return (globalThis.navigator as { platform?: string } | undefined)?.platform || 'unknown CPU';
+}
+
 /** Whether shared memory (and so threads) can be used here. */
 export function sharedMemoryReason(): string | null {
   if (!isNode && !(globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated) {

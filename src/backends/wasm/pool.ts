@@ -120,6 +120,16 @@ export class Pool {
     if (failed) throw failed.reason;
   }
 
+  /**
+   * Starts workers ahead of the first call that needs n of them (starting one takes tens of ms);
+   * in turn with runs, so that none waits twice.
+   */
+  prepare(n: number): Promise<void> {
+    const mine = this.turn.then(() => this.ensure(n));
+    this.turn = mine.catch(() => {});
+    return mine;
+  }
+
   /** Workers currently alive (for tests and diagnostics). */
   get size(): number {
     return this.slots.filter((s) => !s.dead).length;

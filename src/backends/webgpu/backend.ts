@@ -20,7 +20,7 @@ const U = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE:
 function pciltSupport(t: PciltTables): string | null {
   if (!t.integer) return 'the tables hold float entries; the WebGPU kernels are integer-exact only';
   if (t.tableSize > MAX_ROWS) {
-    return `the kernel stages tables of at most ${MAX_ROWS} entries in workgroup memory, these have ${t.tableSize}; build them with bitSerial: true and groupSize <= 5, or a groupSize whose index is <= 5 bits`;
+    return `the kernel stages tables of at most ${MAX_ROWS} entries in workgroup memory, these have ${t.tableSize}; build them with buildPcilt(w, { activationBits, backend: 'webgpu' }), or bitSerial: true and groupSize <= 5`;
   }
   const big = t.maxAbsEntry;
   if (big > MAX_ENTRY) return `the kernel adds two channels' int16 entries in one u32, and these tables hold entries up to ${big} in magnitude`;

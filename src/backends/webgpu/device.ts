@@ -1,4 +1,5 @@
 import { isNode } from '../wasm/platform.js';
+import { MissingPackageError } from '../../errors.js';
 
 /** One acquired GPU device and what it offers, shared by every call until it is lost. */
 export interface GpuContext {
@@ -30,6 +31,8 @@ async function findGpu(): Promise<GPU> {
   try {
     m = (await import('webgpu')) as never;
   } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' && /'webgpu'/.test((e as Error).message)) throw new MissingPackageError('webgpu', 'WebGPU in Node', 'Dawn for Node, 132 MB');
     throw new Error(`the npm package 'webgpu' (Dawn for Node) could not be loaded: ${(e as Error).message}`);
   }
   Object.assign(globalThis, m.globals);

@@ -59,7 +59,8 @@ export interface QuantOptions {
 }
 
 /** What a layer ran on codes: its kernel, what 'auto' measured, its table size and multiply-adds. */
-export interface LayerChoice { kernel?: string; candidates?: Record<string, number>; bits?: number; tableBytes?: number; macs?: number }
+/** What ran for a layer on codes; `saved`: 'auto' took the choice stored with the model for this machine (no timings here). */
+export interface LayerChoice { kernel?: string; candidates?: Record<string, number>; saved?: boolean; bits?: number; tableBytes?: number; macs?: number }
 
 /** The settings a Conv or Gemm node runs with: bits 0 where it stays in float32. */
 export function layerQuant(q: QuantOptions | undefined, node: Node): LayerQuant & { weightBits: number } {
@@ -238,8 +239,9 @@ async function wasmLayer(w: IntWeights, bits: number, g: ConvGeometry, layer: Fl
   const candidates = (l: FloatLayer) => {
     const found: Candidate[] = [];
     const add = candidateAdder(found, g, ctx.threads);
-    add('wasm-pcilt', async (t) => (last = await pcilt(t, l)).data);
+    // Direct first: on a tie 'auto' keeps the first listed, and direct needs no tables.
     add('wasm-direct', async (t) => (last = await direct(t, l)).data);
+    add('wasm-pcilt', async (t) => (last = await pcilt(t, l)).data);
     const job = { input: none, weight: w.weight.data, geometry: g, activationBits: bits, integer: true };
     for (const k of wasmBackend.directKernels!(job).slice(1)) add(`wasm-direct-${k}`, async (t) => (last = await direct(t, l, k)).data);
     return found;
@@ -252,6 +254,7 @@ async function wasmLayer(w: IntWeights, bits: number, g: ConvGeometry, layer: Fl
   const auto = lastAutoChoice();
   choice.kernel = auto?.winner;
   if (auto && Object.keys(auto.ms).length) choice.candidates = auto.ms;
+  if (auto?.restored) choice.saved = true;
   return last!;
 }
 
@@ -285,6 +288,7 @@ async function jsLayer(w: IntWeights, bits: number, x: { data: Float32Array; sha
     const auto = opts.kernel === 'pcilt' ? undefined : lastAutoChoice();
     choice.kernel = auto?.winner ?? 'pcilt';
     if (auto && Object.keys(auto.ms).length) choice.candidates = auto.ms;
+    if (auto?.restored) choice.saved = true;
   }
   return scaleBack(acc, q.requant);
 }

@@ -652,6 +652,8 @@ export function direct8_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch:
  * the borders and the tail up to dstBytes, and returns the OR of the bytes copied: a range check of
  * codes (one at or above 2^bits sets a bit at or above bits) that costs no second pass over them.
  */
+const LANE_INDEX = i8x16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+
 export function pad_input(src: usize, dst: usize, planes: i32, H: i32, W: i32, Hp: i32, Wp: i32, padT: i32, padL: i32, dstBytes: i32): i32 {
   let v = i8x16.splat(0);
   let r = 0;
@@ -667,12 +669,19 @@ export function pad_input(src: usize, dst: usize, planes: i32, H: i32, W: i32, H
         v = v128.or(v, x);
         v128.store(to + <usize>i, x);
       }
-      for (; i < W; i++) {
-        const x = load<u8>(from + <usize>i);
-        r |= <i32>x;
-        store<u8>(to + <usize>i, x);
+      if (i < W) {
+        // The row's last W - i < 16 bytes in one vector: the load may read up to 15 bytes past the
+        // source (every heap block has 16 bytes of slack), which the range check masks out; the
+        // store's extra bytes land in this row's right padding, zeroed just below, or in later
+        // rows and planes, written after it.
+        const x = v128.load(from + <usize>i);
+        v = v128.or(v, v128.and(x, i8x16.lt_u(LANE_INDEX, i8x16.splat(<i8>(W - i)))));
+        v128.store(to + <usize>i, x);
       }
-      memory.fill(to + <usize>W, 0, <usize>(h + 1 < H ? Wp - W : (Hp - H - padT) * Wp - padL + Wp - W));
+      const gap = h + 1 < H ? Wp - W : (Hp - H - padT) * Wp - padL + Wp - W;
+      // A short gap in one vector store (its extra zeros land where later rows are written, or in the slack).
+      if (gap <= 16) v128.store(to + <usize>W, i8x16.splat(0));
+      else memory.fill(to + <usize>W, 0, <usize>gap);
     }
   }
   memory.fill(dst + <usize>(planes * Hp * Wp), 0, <usize>(dstBytes - planes * Hp * Wp));
