@@ -35,11 +35,12 @@ export interface SavedChoices {
 const choices = new Map<string, AutoChoice>();
 let lastKey: string | undefined;
 
-/** Calibration takes at least MIN_ROUNDS rounds and at most MAX_ROUNDS. */
+/** Calibration takes at least MIN_ROUNDS rounds and at most MAX_ROUNDS, after WARM_UP calls of each candidate. */
+const WARM_UP = 2;
 const MIN_ROUNDS = 3;
 const MAX_ROUNDS = 15;
 /** Rounds go on while they are this cheap (ms so far), separated or not: more samples, nearly free. */
-const CHEAP_MS = 20;
+const CHEAP_MS = 10;
 /** Rounds beyond MIN_ROUNDS stop once calibration has spent this long (ms), separated or not. */
 const BUDGET_MS = 400;
 
@@ -81,10 +82,9 @@ export async function autoRun(key: string, candidates: Candidate[]): Promise<Out
   }
   const times: Record<string, number[]> = {};
   let out: OutputData | undefined;
-  for (const c of candidates) {
-    await c.run();
-    times[c.label] = [];
-  }
+  // V8 compiles wasm and JS in tiers during the first calls, on the workers too.
+  for (let i = 0; i < WARM_UP; i++) for (const c of candidates) await c.run();
+  for (const c of candidates) times[c.label] = [];
   const start = performance.now();
   let rounds = 0;
   for (; rounds < MAX_ROUNDS; rounds++) {

@@ -13,7 +13,7 @@ import { benchWebgpu } from './webgpu.js';
 import { OUR_IMPLS, PEER_IMPLS, type Impl, type WorkerOrder, type WorkerResult } from './worker.js';
 import type { LayerSpec } from './layers.js';
 
-export interface BenchResult extends Omit<WorkerResult, 'outFile' | 'outType' | 'times' | 'rivalsMs'> {
+export interface BenchResult extends Omit<WorkerResult, 'outFile' | 'outType' | 'times' | 'rivalsMs' | 'chosen'> {
   gmacs: number;
   rssMB: number;
   /** Elements that disagree with our exact reference, requantized as QLinearConv (a +-1 code step is allowed for peers). */
@@ -22,8 +22,15 @@ export interface BenchResult extends Omit<WorkerResult, 'outFile' | 'outType' | 
   offByOne?: number;
   /** The median of each round (a child process each); medianMs is the lowest of them. */
   roundMs: number[];
-  /** auto-wasm, each round: its median over the lower of its candidates' medians (timed interleaved with it) - 1. */
+  /**
+   * auto-wasm, each round (a fresh process): the chosen candidate's median over the best candidate's - 1,
+   * every candidate run by name, interleaved call for call with 'auto' itself.
+   */
   regrets?: number[];
+  /** auto-wasm, each round: auto's own median (its dispatch included) over the best candidate's - 1. */
+  autoOverBest?: number[];
+  /** auto-wasm, each round: the candidate it chose. */
+  choices?: string[];
 }
 
 export interface BenchReport {
@@ -151,11 +158,18 @@ export async function benchCommand(argv: string[]): Promise<BenchReport> {
           const res: BenchResult = { impl: w.impl, layer, bits: w.bits, threads: w.threads, medianMs: w.medianMs, gmacs, tableBytes: w.tableBytes, rssMB: 0, mismatches: bad, ...(off !== undefined ? { offByOne: off } : {}), ...(w.auto ? { auto: w.auto } : {}), ...(w.kernel ? { kernel: w.kernel } : {}), roundMs: [] };
           const key = `${w.impl}|${w.bits}|${w.threads}`;
           const seen = kept.get(key);
-          const regret = w.rivalsMs ? [w.medianMs / Math.min(...Object.values(w.rivalsMs)) - 1] : [];
+          // The decision's regret: the chosen candidate's median over the best candidate's, both run by name.
+          const bestMs = w.rivalsMs ? Math.min(...Object.values(w.rivalsMs)) : NaN;
+          const regret = w.rivalsMs ? [(w.rivalsMs[w.chosen ?? ''] ?? w.medianMs) / bestMs - 1] : [];
+          const rawRegret = w.rivalsMs ? [w.medianMs / bestMs - 1] : [];
           const best = seen && seen.medianMs <= w.medianMs ? seen : res;
           best.rssMB = seen?.rssMB ?? 0;
           best.roundMs = [...(seen?.roundMs ?? []), w.medianMs];
-          if (regret.length) best.regrets = [...(seen?.regrets ?? []), ...regret];
+          if (regret.length) {
+            best.regrets = [...(seen?.regrets ?? []), ...regret];
+            best.autoOverBest = [...(seen?.autoOverBest ?? []), ...rawRegret];
+            best.choices = [...(seen?.choices ?? []), w.chosen ?? '?'];
+          }
           if (seen && bad !== null) best.mismatches = Math.max(seen.mismatches ?? 0, bad);
           kept.set(key, best);
           mine.push(best);

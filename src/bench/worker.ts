@@ -41,6 +41,8 @@ export interface WorkerResult {
   auto?: string;
   /** auto-wasm: its candidates' medians, each run by name, timed interleaved with it in the same process. */
   rivalsMs?: Record<string, number>;
+  /** auto-wasm: the candidate it chose (one of rivalsMs's keys). */
+  chosen?: string;
   /** direct-wasm: the wasm direct kernel that ran (the backend's default for the job). */
   kernel?: string;
   /** Where a child given no yScale wrote the exact int32 sums (the reference), and the yScale it derived. */
@@ -83,8 +85,18 @@ async function ours(order: WorkerOrder, l: LayerSpec, bits: number, threads: num
     'direct-wasm': () => conv2dDirect(x, w, { ...opts, backend: 'wasm', activationBits: bits }),
     'ref-js': () => pciltConv2d(x, tables!, { ...opts, backend: 'js' }),
   }[order.impl as (typeof OUR_IMPLS)[number]];
-  // 'auto' is timed interleaved with its two candidates, run by name, in the same process: the regret.
-  const rivals = order.impl === 'auto-wasm' ? { 'pcilt-wasm': async () => (await pciltConv2d(x, tables!, { ...opts, backend: 'wasm' })).data, 'direct-wasm': async () => (await conv2dDirect(x, w, { ...opts, backend: 'wasm', activationBits: bits })).data } : undefined;
+  // 'auto' is timed interleaved with each of its candidates, run by name under auto's labels, in the
+  // same process: its regret.
+  let rivals: Record<string, () => Promise<ArrayLike<number>>> | undefined;
+  if (order.impl === 'auto-wasm') {
+    const geometry = convGeometry([l.N, l.C, l.H, l.W], [l.O, l.C, l.K, l.K], { padding: l.pad });
+    const requant = checkRequantize(opts.requantize, l.O, true);
+    const job = { input, weight, geometry, activationBits: bits, integer: true, threads, requant, out: opts.out };
+    rivals = { 'wasm-pcilt': async () => (await pciltConv2d(x, tables!, { ...opts, backend: 'wasm' })).data };
+    for (const [i, kernel] of wasmBackend.directKernels!(job).entries()) {
+      rivals[i === 0 ? 'wasm-direct' : `wasm-direct-${kernel}`] = async () => wasmBackend.direct({ ...job, kernel });
+    }
+  }
   return { run: async () => (await run()).data, tableBytes: tables?.bytes ?? 0, rivals };
 }
 
@@ -126,7 +138,9 @@ export async function runOrder(order: WorkerOrder): Promise<void> {
       }
       const times: number[] = [];
       const rivalTimes: Record<string, number[]> = Object.fromEntries(rivals.map(([k]) => [k, []]));
-      for (let i = 0; i < order.runs; i++) {
+      // With rivals, runs go on for 300 ms at least: the regret compares medians a few percent apart.
+      const t00 = performance.now();
+      for (let i = 0; i < order.runs || (rivals.length && i < 1000 && performance.now() - t00 < 300); i++) {
         const t0 = performance.now();
         out = await r.run();
         times.push(performance.now() - t0);
@@ -138,7 +152,11 @@ export async function runOrder(order: WorkerOrder): Promise<void> {
       }
       await (r as PeerRunner).close?.();
       const result: WorkerResult = { impl: order.impl, layer: l.name, bits, threads, medianMs: median(times), times, tableBytes: r.tableBytes };
-      if (rivals.length) result.rivalsMs = Object.fromEntries(Object.entries(rivalTimes).map(([k, t]) => [k, median(t)]));
+      if (rivals.length) {
+        result.rivalsMs = Object.fromEntries(Object.entries(rivalTimes).map(([k, t]) => [k, median(t)]));
+        // The one choice this process made for the job (2 threads given: no one-thread variants).
+        result.chosen = autoChoices().find((c) => c.key.startsWith('pcilt|') && c.key.includes(`|${bits}b/`) && c.key.includes(`|${[l.N, l.C, l.H, l.W, l.O].join(',')},`) && c.key.endsWith(`t${threads}`))?.winner;
+      }
       if (ti === 0 && refFile) Object.assign(result, { refFile, yScale });
       if (ti === 0) {
         const data = order.impl === 'tfjs-wasm-f32' ? nhwcToNchw(out, l) : (out as Int32Array | Uint8Array);
@@ -174,6 +192,21 @@ function peakRssMB(): number {
   return process.resourceUsage().maxRSS / 1024;
 }
 
+/** The micro-benchmark build's exports (src/backends/wasm/assembly/micro-bench.ts). */
+interface MicroBenchmarks {
+  lookup_bench(params: number, ptrs: number, ptrTiles: number, acc: number, tiles: number): void;
+  swizzle_bench(iters: number, relaxed: number): number;
+  swizzle_stream_bench(buf: number, iters: number): number;
+}
+
+/** The micro-benchmarks, a build of their own that the library never loads, over the engine's memory. */
+async function microBenchmarks(e: Engine): Promise<MicroBenchmarks> {
+  const { readKernel } = await import('../backends/wasm/platform.js');
+  const bytes = await readKernel(e.features.relaxedSimd ? 'bench-relaxed' : 'bench-simd');
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: e.memory, abort: () => { throw new Error('wasm abort'); } } });
+  return instance.exports as unknown as MicroBenchmarks;
+}
+
 /** Phase profiles of our kernels and the swizzle micro-benchmarks, printed as one JSON line. */
 export async function runProfile(layer: string, bitsList: number[], threadsList: number[]): Promise<void> {
   const { profileKernel } = await import('../backends/wasm/backend.js');
@@ -206,15 +239,16 @@ export async function runProfile(layer: string, bitsList: number[], threadsList:
     }
   }
   const e = await getEngine();
+  const b = await microBenchmarks(e);
   const timeIt = (f: () => void) => { f(); const t0 = performance.now(); f(); return performance.now() - t0; };
   const n = 2e7;
-  const peak = (n * 8 * 16) / (timeIt(() => e.kernels.swizzle_bench(n, 0)) / 1e3);
-  const peakRelaxed = e.features.relaxedSimd ? (n * 8 * 16) / (timeIt(() => e.kernels.swizzle_bench(n, 1)) / 1e3) : null;
+  const peak = (n * 8 * 16) / (timeIt(() => b.swizzle_bench(n, 0)) / 1e3);
+  const peakRelaxed = e.features.relaxedSimd ? (n * 8 * 16) / (timeIt(() => b.swizzle_bench(n, 1)) / 1e3) : null;
   const buf = e.heap.alloc(16384);
   new Uint8Array(e.memory.buffer, buf, 16384).forEach((_, i, a) => (a[i] = (i * 7) & 15));
-  const stream = (n * 64) / (timeIt(() => e.kernels.swizzle_stream_bench(buf, n)) / 1e3);
+  const stream = (n * 64) / (timeIt(() => b.swizzle_stream_bench(buf, n)) / 1e3);
   e.heap.release(buf);
-  const rowLoop = lookupLoopRates(e, LAYERS.seed, timeIt);
+  const rowLoop = lookupLoopRates(e, b, LAYERS.seed, timeIt);
   console.log(JSON.stringify({ profiles, micro: { swizzlePeak: peak, relaxedSwizzlePeak: peakRelaxed, swizzleStream: stream, rowLoop }, features: e.features }));
 }
 
@@ -224,7 +258,7 @@ export async function runProfile(layer: string, bitsList: number[], threadsList:
  * vectors read per second: `hot` with every pixel reading code 0 (each segment's one row stays in
  * L1: the loop's own bound), `random` with uniform random codes (the bench's data).
  */
-function lookupLoopRates(e: Engine, l: LayerSpec, timeIt: (f: () => void) => number): { hot: number; random: number } {
+function lookupLoopRates(e: Engine, b: MicroBenchmarks, l: LayerSpec, timeIt: (f: () => void) => number): { hot: number; random: number } {
   const S = (l.C / 8) * l.K * l.K, R = 256, OgPad = Math.ceil(l.O / 8) * 8, segBytes = R * OgPad * 2 + 64;
   const ptrTiles = 64, tiles = 2000;
   const table = e.heap.alloc(S * segBytes), ptrs = e.heap.alloc(ptrTiles * S * 16 * 4), acc = e.heap.alloc(16 * OgPad * 4);
@@ -237,7 +271,7 @@ function lookupLoopRates(e: Engine, l: LayerSpec, timeIt: (f: () => void) => num
     const rate = (code: () => number) => {
       const a = new Uint32Array(e.memory.buffer, ptrs, ptrTiles * S * 16);
       for (let i = 0; i < a.length; i++) a[i] = table + (Math.floor(i / 16) % S) * segBytes + code() * OgPad * 2;
-      return (tiles * 16 * S * (OgPad / 8)) / (timeIt(() => e.kernels.lookup_bench(params, ptrs, ptrTiles, acc, tiles)) / 1e3);
+      return (tiles * 16 * S * (OgPad / 8)) / (timeIt(() => b.lookup_bench(params, ptrs, ptrTiles, acc, tiles)) / 1e3);
     };
     return { hot: rate(() => 0), random: rate(() => Math.floor(Math.random() * R)) };
   } finally {

@@ -14,6 +14,7 @@ import { importCommand, runCommand } from './import.js';
 import { conformanceCommand, inspectCommand } from './inspect.js';
 import { checkModelsCommand } from '../bench/real-models.js';
 import { benchModelsCommand } from '../bench/models.js';
+import { firstCallCommand, firstCallWorker } from '../bench/first-call.js';
 import { runOrder, runProfile } from '../bench/worker.js';
 
 const HELP = `faster-cnn: exact lookup-table (PCILT) convolution
@@ -69,6 +70,9 @@ Commands:
                             imports the pretrained nsfwjs models and checks them against tfjs on real
                             photographs (float32, 8- and 4-bit: dynamic, min/max and MSE-calibrated ranges;
                             --levels: fitted non-uniform levels too), timed against tfjs-wasm and onnxruntime-web
+  bench-first-call --photos DIR [--models mobilenet_v2,...,mnist-a2] [--bits 8] [--runs N] [--report FILE] [--json]
+                            each model's first call, second call and steady state in fresh processes, from a
+                            fresh import and from the .fcnn that faster-cnn import writes
   web [--port 8080] [--no-isolation]
                             serves the MNIST drawing page on localhost (npm run web)
   help                      this text
@@ -84,6 +88,8 @@ const commands: Record<string, (argv: string[]) => unknown> = {
   'finetune-tables': finetuneCommand,
   import: importCommand,
   'bench-models': benchModelsCommand,
+  'bench-first-call': firstCallCommand,
+  'bench-first-call-worker': (argv) => firstCallWorker(JSON.parse(argv[0])),
   run: runCommand,
   inspect: inspectCommand,
   conformance: conformanceCommand,

@@ -15,15 +15,12 @@ export interface KernelExports {
   pool_f32(src: number, dst: number, p0: number, p1: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number, sh: number, sw: number, pt: number, pl: number, mode: number): void;
   /** Returns the OR of the bytes copied. */
   pad_input(src: number, dst: number, planes: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, dstBytes: number): number;
-  lookup_bench(params: number, ptrs: number, ptrTiles: number, acc: number, tiles: number): void;
-  swizzle_bench(iters: number, relaxed: number): number;
   pack_panels(src: number, dst: number, K: number, N: number, N8: number, trans: number): void;
   transpose_f32(src: number, dst: number, rows: number, cols: number): void;
   sgemm(A: number, Bp: number, C: number, M: number, N: number, K: number, accumulate: number, rowBegin: number, rowEnd: number): void;
   pack_conv_panels(x: number, dst: number, geo: number, j0: number, j1: number): void;
   sgemm_bias_act(A: number, Bp: number, C: number, M4: number, N8: number, K: number, rowBegin: number, rowEnd: number,
     dst: number, M: number, P: number, bias: number, act: number): void;
-  swizzle_stream_bench(buf: number, iters: number): number;
   unary_f32(op: number, x: number, y: number, n: number, p: number, q: number): void;
   binary_f32(op: number, a: number, sa: number, b: number, sb: number, y: number, n: number): void;
 }

@@ -1,0 +1,67 @@
+// Depthwise float32 convolution with bias and activation.
+
+import { actLo, actHi } from './f32-gemm-4x8-minmax';
+import { P_ACT, P_BIAS, P_C, P_HP, P_IN, P_K, P_KOFF, P_OH, P_OUT, P_OW, P_SH, P_SW, P_W, P_WP, prm } from './params';
+
+/**
+ * The same in float32 (imported float models): input zero-bordered f32, weights w[C][K] f32,
+ * optional bias; 8 pixels per step for stride 1, scalar otherwise. koff counts f32 elements.
+ */
+export function depthwise_f32_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: usize): void {
+  const C = prm(params, P_C), Hp = prm(params, P_HP), Wp = prm(params, P_WP);
+  const OH = prm(params, P_OH), OW = prm(params, P_OW), sh = prm(params, P_SH), sw = prm(params, P_SW), K = prm(params, P_K);
+  const koff = <usize>prm(params, P_KOFF), bias = <usize>prm(params, P_BIAS), act = prm(params, P_ACT);
+  const flo = actLo(act), fhi = actHi(act), lo = f32x4.splat(flo), hi = f32x4.splat(fhi);
+  // Stride 1: 8 pixels a step, then 4; stride 2: 4, their inputs the even lanes of two vectors.
+  const vec8 = sw == 1 ? OW & ~7 : 0;
+  const vec = sw == 1 || sw == 2 ? OW & ~3 : 0;
+  for (let row = rowBegin; row < rowEnd; row++) {
+    const n = row / OH, oh = row % OH;
+    for (let c = 0; c < C; c++) {
+      const src = <usize>prm(params, P_IN) + (<usize>(((n * C + c) * Hp + oh * sh) * Wp) << 2);
+      const w = <usize>prm(params, P_W) + (<usize>(c * K) << 2);
+      const dst = <usize>prm(params, P_OUT) + (<usize>(((n * C + c) * OH + oh) * OW) << 2);
+      const b = bias ? load<f32>(bias + (<usize>c << 2)) : 0;
+      if (sw == 1) {
+        for (let ow = 0; ow < vec8; ow += 8) {
+          let a0 = f32x4.splat(b), a1 = a0;
+          const px = src + (<usize>ow << 2);
+          for (let k = 0; k < K; k++) {
+            const at = px + (<usize>load<i32>(koff + (<usize>k << 2)) << 2);
+            const wk = f32x4.splat(load<f32>(w + (<usize>k << 2)));
+            a0 = f32x4.add(a0, f32x4.mul(v128.load(at), wk));
+            a1 = f32x4.add(a1, f32x4.mul(v128.load(at, 16), wk));
+          }
+          v128.store(dst + (<usize>ow << 2), f32x4.pmin(f32x4.pmax(a0, lo), hi));
+          v128.store(dst + (<usize>ow << 2), f32x4.pmin(f32x4.pmax(a1, lo), hi), 16);
+        }
+        for (let ow = vec8; ow < vec; ow += 4) {
+          let a0 = f32x4.splat(b);
+          const px = src + (<usize>ow << 2);
+          for (let k = 0; k < K; k++) {
+            const at = px + (<usize>load<i32>(koff + (<usize>k << 2)) << 2);
+            a0 = f32x4.add(a0, f32x4.mul(v128.load(at), f32x4.splat(load<f32>(w + (<usize>k << 2)))));
+          }
+          v128.store(dst + (<usize>ow << 2), f32x4.pmin(f32x4.pmax(a0, lo), hi));
+        }
+      } else {
+        for (let ow = 0; ow < vec; ow += 4) {
+          let a = f32x4.splat(b);
+          const px = src + (<usize>(ow << 1) << 2);
+          for (let k = 0; k < K; k++) {
+            const at = px + (<usize>load<i32>(koff + (<usize>k << 2)) << 2);
+            const x = i32x4.shuffle(v128.load(at), v128.load(at, 16), 0, 2, 4, 6);
+            a = f32x4.add(a, f32x4.mul(x, f32x4.splat(load<f32>(w + (<usize>k << 2)))));
+          }
+          v128.store(dst + (<usize>ow << 2), f32x4.pmin(f32x4.pmax(a, lo), hi));
+        }
+      }
+      for (let ow = vec; ow < OW; ow++) {
+        const px = src + (<usize>(ow * sw) << 2);
+        let s: f32 = b;
+        for (let k = 0; k < K; k++) s += load<f32>(px + (<usize>load<i32>(koff + (<usize>k << 2)) << 2)) * load<f32>(w + (<usize>k << 2));
+        store<f32>(dst + (<usize>ow << 2), s < flo ? flo : s > fhi ? fhi : s);
+      }
+    }
+  }
+}

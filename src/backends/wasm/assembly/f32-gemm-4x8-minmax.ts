@@ -1,0 +1,175 @@
+// Float32 matrix products, 4 x 8 register tiles, with bias and clamp (ReLU/ReLU6) in the epilogue; their
+// operand packing (panels of 8 columns, convolution inputs packed straight into panels).
+
+
+
+/** c + a * b, fused where relaxed SIMD offers it (training is float, not bit-exact). */
+// @ts-ignore: decorator
+@inline function fma(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
+/**
+ * Float matrix product for training: C[M][N] (+)= A[M][K] * B[K][N], rows [rowBegin, rowEnd) of C
+ * (multiples of 4). B comes packed in panels of 8 columns, Bp[N/8][K][8]; N is a multiple of 8.
+ * 4 rows x 8 columns of C stay in registers through the whole K loop.
+ */
+export function sgemm(A: usize, Bp: usize, C: usize, M: i32, N: i32, K: i32, accumulate: i32, rowBegin: i32, rowEnd: i32): void {
+  const rowEnd2 = min(rowEnd, M);
+  // The smaller operand goes inside, so that it stays in cache while the other streams once:
+  // when this task's rows of A are fewer than B's columns, B's K x 8 panels go outside (each
+  // stays in L1 while every row block passes over it), else A's row blocks do.
+  if (rowEnd2 - rowBegin <= N) {
+    for (let j = 0; j < N; j += 8) {
+      for (let i = rowBegin; i < rowEnd2; i += 4) sgemmTile(A, Bp, C, N, K, accumulate, i, j);
+    }
+  } else {
+    for (let i = rowBegin; i < rowEnd2; i += 4) {
+      for (let j = 0; j < N; j += 8) sgemmTile(A, Bp, C, N, K, accumulate, i, j);
+    }
+  }
+}
+
+/** One 4 x 8 tile of C: rows i..i+3 of A times panel j of B (C += when accumulate). */
+// @ts-ignore: decorator
+@inline function sgemmTile(A: usize, Bp: usize, C: usize, N: i32, K: i32, accumulate: i32, i: i32, j: i32): void {
+  const rowA = <usize>K << 2, rowC = <usize>N << 2;
+  const a0p = A + <usize>i * rowA, a1p = a0p + rowA, a2p = a1p + rowA, a3p = a2p + rowA;
+  const c0p = C + <usize>i * rowC + (<usize>j << 2), c1p = c0p + rowC, c2p = c1p + rowC, c3p = c2p + rowC;
+  let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  if (accumulate) {
+    c00 = v128.load(c0p); c01 = v128.load(c0p, 16); c10 = v128.load(c1p); c11 = v128.load(c1p, 16);
+    c20 = v128.load(c2p); c21 = v128.load(c2p, 16); c30 = v128.load(c3p); c31 = v128.load(c3p, 16);
+  }
+  let b = Bp + (<usize>j * <usize>K << 2);
+  for (let k = 0; k < K; k++) {
+    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    const ko = <usize>k << 2;
+    let a = v128.load32_splat(a0p + ko);
+    c00 = fma(a, b0, c00); c01 = fma(a, b1, c01);
+    a = v128.load32_splat(a1p + ko);
+    c10 = fma(a, b0, c10); c11 = fma(a, b1, c11);
+    a = v128.load32_splat(a2p + ko);
+    c20 = fma(a, b0, c20); c21 = fma(a, b1, c21);
+    a = v128.load32_splat(a3p + ko);
+    c30 = fma(a, b0, c30); c31 = fma(a, b1, c31);
+    b += 32;
+  }
+  v128.store(c0p, c00); v128.store(c0p, c01, 16); v128.store(c1p, c10); v128.store(c1p, c11, 16);
+  v128.store(c2p, c20); v128.store(c2p, c21, 16); v128.store(c3p, c30); v128.store(c3p, c31, 16);
+}
+
+/** The clamp of the float kernels' activations (P_ACT: 0 none, 1 ReLU, 2 ReLU6): y = min(max(x, lo), hi). */
+// @ts-ignore: decorator
+@inline export function actLo(act: i32): f32 {
+  return act ? 0 : -Infinity;
+}
+
+// @ts-ignore: decorator
+@inline export function actHi(act: i32): f32 {
+  return act == 2 ? 6 : Infinity;
+}
+
+/**
+ * A float convolution's rows [rowBegin, rowEnd) (multiples of 4) as one task: sgemm into C[M4][N8],
+ * then its epilogue for the rows below M, dst[o][i] = act(C[o][i] + bias[o]) for i < P (bias 0:
+ * none; act 0 none, 1 ReLU, 2 ReLU6), in float32 as the JS twin computes it (add, then clamp).
+ */
+export function sgemm_bias_act(A: usize, Bp: usize, C: usize, M4: i32, N8: i32, K: i32, rowBegin: i32, rowEnd: i32,
+  dst: usize, M: i32, P: i32, bias: usize, act: i32): void {
+  sgemm(A, Bp, C, M4, N8, K, 0, rowBegin, rowEnd);
+  const flo = actLo(act), fhi = actHi(act), lo = f32x4.splat(flo), hi = f32x4.splat(fhi);
+  for (let o = rowBegin; o < min(rowEnd, M); o++) {
+    const b: f32 = bias ? load<f32>(bias + (<usize>o << 2)) : 0;
+    const bv = f32x4.splat(b);
+    const s = C + (<usize>(o * N8) << 2), d = dst + (<usize>(o * P) << 2);
+    let i = 0;
+    for (; i + 4 <= P; i += 4) {
+      v128.store(d + (<usize>i << 2), f32x4.pmin(f32x4.pmax(f32x4.add(v128.load(s + (<usize>i << 2)), bv), lo), hi));
+    }
+    for (; i < P; i++) {
+      const v = load<f32>(s + (<usize>i << 2)) + b;
+      store<f32>(d + (<usize>i << 2), v < flo ? flo : v > fhi ? fhi : v);
+    }
+  }
+}
+
+/**
+ * Packs a float convolution's im2col matrix straight into sgemm panels, Bp[N8/8][K][8], panels
+ * [j0, j1): B[k][p] = x[c][oh * sh - pt + kh * dh][ow * sw - pl + kw * dw] (0 outside the input) for
+ * k = (c * KH + kh) * KW + kw and p = oh * OW + ow (0 for p >= P). x holds the group's C planes of
+ * H x W. geo: i32 [C, H, W, KH, KW, sh, sw, dh, dw, pt, pl, OW, P]. Eight pixels of one output row
+ * whose taps all fall inside the input at stride 1 are two vector loads.
+ */
+export function pack_conv_panels(x: usize, dst: usize, geo: usize, j0: i32, j1: i32): void {
+  const C = load<i32>(geo), H = load<i32>(geo, 4), W = load<i32>(geo, 8), KH = load<i32>(geo, 12), KW = load<i32>(geo, 16);
+  const sh = load<i32>(geo, 20), sw = load<i32>(geo, 24), dh = load<i32>(geo, 28), dw = load<i32>(geo, 32);
+  const pt = load<i32>(geo, 36), pl = load<i32>(geo, 40), OW = load<i32>(geo, 44), P = load<i32>(geo, 48);
+  const K = C * KH * KW;
+  for (let j = j0; j < j1; j++) {
+    const p0 = j << 3;
+    const oh = p0 / OW, ow = p0 % OW;
+    // One output row, stride 1: a tap reads 8 consecutive input floats.
+    const row = sw == 1 && ow + 8 <= OW && p0 + 8 <= P;
+    let d = dst + (<usize>(p0 * K) << 2);
+    for (let c = 0; c < C; c++) {
+      const plane = x + (<usize>(c * H * W) << 2);
+      for (let kh = 0; kh < KH; kh++) {
+        for (let kw = 0; kw < KW; kw++) {
+          if (row) {
+            const ih = oh * sh - pt + kh * dh, iw = ow - pl + kw * dw;
+            if (ih >= 0 && ih < H && iw >= 0 && iw + 8 <= W) {
+              const s = plane + (<usize>(ih * W + iw) << 2);
+              v128.store(d, v128.load(s));
+              v128.store(d, v128.load(s, 16), 16);
+              d += 32;
+              continue;
+            }
+          }
+          for (let jj = 0; jj < 8; jj++) {
+            const p = p0 + jj;
+            let v: f32 = 0;
+            if (p < P) {
+              const ih = (p / OW) * sh - pt + kh * dh, iw = (p % OW) * sw - pl + kw * dw;
+              if (ih >= 0 && ih < H && iw >= 0 && iw < W) v = load<f32>(plane + (<usize>(ih * W + iw) << 2));
+            }
+            store<f32>(d + (<usize>jj << 2), v);
+          }
+          d += 32;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Packs B for sgemm into panels of 8 columns, Bp[N8/8][K][8] (zero beyond N). B is [K][N], or
+ * [N][K] when trans is set.
+ */
+export function pack_panels(src: usize, dst: usize, K: i32, N: i32, N8: i32, trans: i32): void {
+  memory.fill(dst, 0, <usize>(N8 * K) << 2);
+  for (let jb = 0; jb < N; jb += 8) {
+    const jn = min(8, N - jb);
+    let d = dst + (<usize>(jb * K) << 2);
+    for (let k = 0; k < K; k++) {
+      if (trans) {
+        for (let jj = 0; jj < jn; jj++) store<f32>(d + (<usize>jj << 2), load<f32>(src + (<usize>((jb + jj) * K + k) << 2)));
+      } else if (jn == 8) {
+        const s = src + (<usize>(k * N + jb) << 2);
+        v128.store(d, v128.load(s));
+        v128.store(d, v128.load(s, 16), 16);
+      } else {
+        for (let jj = 0; jj < jn; jj++) store<f32>(d + (<usize>jj << 2), load<f32>(src + (<usize>(k * N + jb + jj) << 2)));
+      }
+      d += 32;
+    }
+  }
+}
+
+/** dst[c][r] = src[r][c] for a rows x cols float matrix. */
+export function transpose_f32(src: usize, dst: usize, rows: i32, cols: i32): void {
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) store<f32>(dst + (<usize>(c * rows + r) << 2), load<f32>(src + (<usize>(r * cols + c) << 2)));
+  }
+}

@@ -1,0 +1,158 @@
+// Inputs into the layouts the kernels read: zero-bordered codes (with the range check), channel-grouped
+// index bytes, float32 quantized to codes with their padding, and a tensor's range.
+
+
+
+/**
+ * Copies planes of H x W bytes into zero-bordered planes of Hp x Wp, top-left at (padT, padL), zeroes
+ * the borders and the tail up to dstBytes, and returns the OR of the bytes copied: a range check of
+ * codes (one at or above 2^bits sets a bit at or above bits) that costs no second pass over them.
+ */
+const LANE_INDEX = i8x16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+
+export function pad_input(src: usize, dst: usize, planes: i32, H: i32, W: i32, Hp: i32, Wp: i32, padT: i32, padL: i32, dstBytes: i32): i32 {
+  let v = i8x16.splat(0);
+  let r = 0;
+  for (let p = 0; p < planes; p++) {
+    const d = dst + <usize>(p * Hp * Wp);
+    // Zeros before the first row, then after each row up to the next one's start, then to the plane's end.
+    memory.fill(d, 0, <usize>(padT * Wp + padL));
+    for (let h = 0; h < H; h++) {
+      const from = src + <usize>((p * H + h) * W), to = d + <usize>((h + padT) * Wp + padL);
+      let i = 0;
+      for (; i + 16 <= W; i += 16) {
+        const x = v128.load(from + <usize>i);
+        v = v128.or(v, x);
+        v128.store(to + <usize>i, x);
+      }
+      if (i < W) {
+        // The row's last W - i < 16 bytes in one vector: the load may read up to 15 bytes past the
+        // source (every heap block has 16 bytes of slack), which the range check masks out; the
+        // store's extra bytes land in this row's right padding, zeroed just below, or in later
+        // rows and planes, written after it.
+        const x = v128.load(from + <usize>i);
+        v = v128.or(v, v128.and(x, i8x16.lt_u(LANE_INDEX, i8x16.splat(<i8>(W - i)))));
+        v128.store(to + <usize>i, x);
+      }
+      const gap = h + 1 < H ? Wp - W : (Hp - H - padT) * Wp - padL + Wp - W;
+      // A short gap in one vector store (its extra zeros land where later rows are written, or in the slack).
+      if (gap <= 16) v128.store(to + <usize>W, i8x16.splat(0));
+      else memory.fill(to + <usize>W, 0, <usize>gap);
+    }
+  }
+  memory.fill(dst + <usize>(planes * Hp * Wp), 0, <usize>(dstBytes - planes * Hp * Wp));
+  v = v128.or(v, i64x2.shuffle(v, v, 1, 0));
+  const x = <i32>(i64x2.extract_lane(v, 0) | (i64x2.extract_lane(v, 0) >>> 32));
+  return (r | x | (x >>> 8) | (x >>> 16) | (x >>> 24)) & 0xff;
+}
+
+/**
+ * Pre-packs zero-bordered codes [N][C][Hp][Wp] for channel-grouped PCILT tables: for channel groups
+ * u = n * C/G + cg in [u0, u1) and each plane j, the bytes sum_i v_i << (i * ib) of the G channels
+ * cg * G + i at every position, v_i the code (or its bit j, bit-serial), into [N][planes][C/G][Hp][Wp].
+ */
+export function pack_groups(src: usize, dst: usize, u0: i32, u1: i32, C: i32, HW: i32, G: i32, ib: i32, planes: i32, bitSerial: i32): void {
+  const CG = C / G, one = i8x16.splat(1);
+  for (let u = u0; u < u1; u++) {
+    const n = u / CG, cg = u % CG;
+    const from = src + <usize>(n * C + cg * G) * <usize>HW;
+    for (let j = 0; j < planes; j++) {
+      const to = dst + <usize>((n * planes + j) * CG + cg) * <usize>HW;
+      let x = 0;
+      for (; x + 16 <= HW; x += 16) {
+        let v = i8x16.splat(0);
+        for (let i = 0; i < G; i++) {
+          let codes = v128.load(from + <usize>i * <usize>HW + <usize>x);
+          if (bitSerial) codes = v128.and(i8x16.shr_u(codes, j), one);
+          v = v128.or(v, i8x16.shl(codes, i * ib));
+        }
+        v128.store(to + <usize>x, v);
+      }
+      // The last bytes one by one: a vector store would reach into a plane another thread writes.
+      for (; x < HW; x++) {
+        let v = 0;
+        for (let i = 0; i < G; i++) {
+          let code = <i32>load<u8>(from + <usize>i * <usize>HW + <usize>x);
+          if (bitSerial) code = (code >> j) & 1;
+          v |= code << (i * ib);
+        }
+        store<u8>(to + <usize>x, <u8>v);
+      }
+    }
+  }
+}
+
+/**
+ * Codes of 4 float32 values as quantize_pad defines them, in lanes 0..3 (i32). x * (1 / scale)
+ * is within a few ulps of x / scale; only where that lands within 2^-20 (relative) of a half
+ * (a rounding tie, which the two could break differently) is the vector divided instead.
+ */
+// @ts-ignore: decorator
+@inline function codes4(x: v128, scale: v128, inv: v128, zero: v128, L: v128): v128 {
+  let u = f32x4.mul(x, inv);
+  const off = f32x4.abs(f32x4.sub(f32x4.sub(u, f32x4.floor(u)), f32x4.splat(0.5)));
+  const near = f32x4.le(off, f32x4.add(f32x4.mul(f32x4.abs(u), f32x4.splat(9.5367431640625e-7)), f32x4.splat(9.5367431640625e-7)));
+  if (v128.any_true(near)) u = f32x4.div(x, scale);
+  return i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.nearest(u), zero)), i32x4.splat(0)), L);
+}
+
+/** Codes of n consecutive float32 values at s, as bytes at d. */
+function quantizeRun(s: usize, d: usize, n: i32, scale: f32, zero: f32, L: i32): void {
+  const vs = f32x4.splat(scale), vi = f32x4.splat(<f32>1 / scale), vz = f32x4.splat(zero), vL = i32x4.splat(L);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const at = s + (<usize>i << 2);
+    const q0 = codes4(v128.load(at), vs, vi, vz, vL), q1 = codes4(v128.load(at, 16), vs, vi, vz, vL);
+    const q2 = codes4(v128.load(at, 32), vs, vi, vz, vL), q3 = codes4(v128.load(at, 48), vs, vi, vz, vL);
+    v128.store(d + <usize>i, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
+  }
+  for (; i + 4 <= n; i += 4) {
+    const q = i16x8.narrow_i32x4_s(codes4(v128.load(s + (<usize>i << 2)), vs, vi, vz, vL), i32x4.splat(0));
+    store<u32>(d + <usize>i, i32x4.extract_lane(i8x16.narrow_i16x8_u(q, q), 0));
+  }
+  for (; i < n; i++) {
+    const t = nearest<f32>(load<f32>(s + (<usize>i << 2)) / scale) + zero;
+    store<u8>(d + <usize>i, <u8>(t > 0 ? (t < <f32>L ? <i32>t : L) : 0));
+  }
+}
+
+/**
+ * Activation codes from float32 for planes [p0, p1) of H x W, as ONNX QuantizeLinear computes
+ * them: code = clamp(round_half_even(x / scale) + zero, 0, L) in float32, written into
+ * zero-bordered planes of Hp x Wp whose border holds the zero code (real 0), top-left at (padT, padL).
+ */
+export function quantize_pad(src: usize, dst: usize, p0: i32, p1: i32, H: i32, W: i32, Hp: i32, Wp: i32, padT: i32, padL: i32, scale: f32, zero: f32, L: i32): void {
+  if (Hp == H && Wp == W) {
+    // No border: the planes are one run.
+    quantizeRun(src + (<usize>(p0 * H * W) << 2), dst + <usize>(p0 * H * W), (p1 - p0) * H * W, scale, zero, L);
+    return;
+  }
+  const bytes = <usize>(Hp * Wp);
+  for (let p = p0; p < p1; p++) {
+    const plane = dst + <usize>p * bytes;
+    memory.fill(plane, <u8>(<i32>zero), bytes);
+    for (let h = 0; h < H; h++) {
+      quantizeRun(src + (<usize>((p * H + h) * W) << 2), plane + <usize>((h + padT) * Wp + padL), W, scale, zero, L);
+    }
+  }
+}
+
+/** [min, max] of n float32 values at src, stored as two f32 at out (NaN-free inputs). */
+export function range_f32(src: usize, n: i32, out: usize): void {
+  let lo = f32x4.splat(Infinity), hi = f32x4.splat(-Infinity);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const x = v128.load(src + (<usize>i << 2));
+    lo = f32x4.pmin(lo, x);
+    hi = f32x4.pmax(hi, x);
+  }
+  let l = min(min(f32x4.extract_lane(lo, 0), f32x4.extract_lane(lo, 1)), min(f32x4.extract_lane(lo, 2), f32x4.extract_lane(lo, 3)));
+  let u = max(max(f32x4.extract_lane(hi, 0), f32x4.extract_lane(hi, 1)), max(f32x4.extract_lane(hi, 2), f32x4.extract_lane(hi, 3)));
+  for (; i < n; i++) {
+    const v = load<f32>(src + (<usize>i << 2));
+    if (v < l) l = v;
+    if (v > u) u = v;
+  }
+  store<f32>(out, l);
+  store<f32>(out, u, 4);
+}

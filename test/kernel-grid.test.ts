@@ -1,0 +1,86 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildPcilt, checkRequantize, conv2dDirect, convGeometry, pciltConv2d, type DirectJob, type PciltJob } from 'faster-cnn';
+import { firstDiff, rng, type Case } from './helpers.js';
+
+// Generated tests of the wasm integer kernel families (src/backends/wasm/assembly/), each run by
+// name over one shape grid against its reference twin (the JS backend), as XNNPACK generates its
+// kernel tests: every family x every grid shape x every output form (int32 sums, float32 with a
+// float bias, u8 codes requantized in the stores) x 1 and 2 threads. (The float32 families run
+// through the graph runtime's ops and are compared with the ops' reference kernels on generated
+// cases in runtime.test.ts.)
+
+const { wasmBackend } = await import(new URL('../../dist/backends/wasm/backend.js', import.meta.url).href);
+const { getEngine } = await import(new URL('../../dist/backends/wasm/engine.js', import.meta.url).href);
+const relaxed: boolean = (await getEngine()).features.relaxedSimd;
+
+/** The grid: kernel size, stride, width (around the 16-pixel tile and the 4-pixel steps), channels in and out. */
+function* grid(depthwise: boolean): Generator<Case> {
+  for (const K of [1, 3, 5]) for (const s of [1, 2]) for (const W of [1, 4, 15, 17]) for (const [C, O] of depthwise ? [[1, 1], [9, 9], [16, 16]] : [[1, 1], [3, 8], [9, 13], [16, 24]]) {
+    const pad = K >> 1;
+    yield { N: 1 + (W % 2), C, H: 5, W, O, KH: K, KW: K, groups: depthwise ? C : 1, stride: [s, s], dilation: [1, 1], padding: [pad, pad, pad, pad] };
+  }
+}
+
+type Family = { name: string; depthwise?: boolean; bits: number[]; run: (c: Case, x: Uint8Array, w: Int8Array, bits: number, extra: Extra, threads: number) => Promise<ArrayLike<number>> };
+interface Extra { bias?: Int32Array | Float32Array; requantize?: { scale: number; zeroPoint: number; bits: number } }
+
+const geometryOf = (c: Case) => convGeometry([c.N, c.C, c.H, c.W], [c.O, c.C / c.groups, c.KH, c.KW], { stride: c.stride, padding: c.padding, groups: c.groups });
+/** A direct job for one named kernel of the wasm backend. */
+function directJob(c: Case, x: Uint8Array, w: Int8Array, bits: number, extra: Extra, threads: number, kernel?: string): DirectJob {
+  const geometry = geometryOf(c);
+  const integer = !(extra.bias instanceof Float32Array);
+  return { input: x, weight: w, geometry, bias: extra.bias, activationBits: bits, integer, threads, kernel, requant: checkRequantize(extra.requantize, geometry.O, integer) };
+}
+function pciltJob(c: Case, x: Uint8Array, w: Int8Array, bits: number, extra: Extra, threads: number, opts: { bitSerial: boolean; groupSize: number }): PciltJob {
+  const geometry = geometryOf(c);
+  const integer = !(extra.bias instanceof Float32Array);
+  const tables = buildPcilt({ data: w, shape: [c.O, c.C / c.groups, c.KH, c.KW] }, { activationBits: bits, ...opts });
+  return { input: x, tables, geometry, bias: extra.bias, integer, threads, requant: checkRequantize(extra.requantize, geometry.O, integer) };
+}
+
+const FAMILIES: Family[] = [
+  { name: 'pcilt-bitserial-i16rows (bit-serial, 8 activations an index)', bits: [1, 2, 4, 8], run: (c, x, w, b, e, t) => wasmBackend.pcilt(pciltJob(c, x, w, b, e, t, { bitSerial: true, groupSize: 8 })) },
+  { name: 'pcilt-bitserial-i16rows (grouped codes, 4-bit index)', bits: [1, 2, 4], run: (c, x, w, b, e, t) => wasmBackend.pcilt(pciltJob(c, x, w, b, e, t, { bitSerial: false, groupSize: Math.max(1, 4 / b) })) },
+  { name: 'qconv-u8s8-i32dot-4x8', bits: [1, 4, 8], run: (c, x, w, b, e, t) => wasmBackend.direct(directJob(c, x, w, b, e, t, 'dot-i16')) },
+  ...(relaxed ? [{ name: 'qconv-u8s8-i16relaxeddot-4x8', bits: [1, 4, 7], run: (c: Case, x: Uint8Array, w: Int8Array, b: number, e: Extra, t: number) => wasmBackend.direct(directJob(c, x, w, b, e, t, 'relaxed-dot-i8')) }] : []),
+  { name: 'qdwconv-u8s8', depthwise: true, bits: [2, 8], run: (c, x, w, b, e, t) => wasmBackend.direct(directJob(c, x, w, b, e, t)) },
+];
+
+for (const f of FAMILIES) {
+  test(`kernel family ${f.name}: every grid shape, output form and thread count equals the reference twin`, async () => {
+    const r = rng(f.name.length * 7919);
+    let cases = 0;
+    for (const c of grid(!!f.depthwise)) {
+      const bits = f.bits[cases % f.bits.length];
+      const w = Int8Array.from({ length: c.O * (c.C / c.groups) * c.KH * c.KW }, () => r.int(-127, 127));
+      const x = Uint8Array.from({ length: c.N * c.C * c.H * c.W }, () => r.int(0, (1 << bits) - 1));
+      const forms: Extra[] = [
+        { bias: Int32Array.from({ length: c.O }, () => r.int(-300, 300)) },
+        { bias: Float32Array.from({ length: c.O }, () => r.int(-300, 300) / 8) },
+        { requantize: { scale: 1 / (64 + r.int(0, 512)), zeroPoint: r.int(0, 20), bits: 8 } },
+      ];
+      for (const extra of forms) {
+        const ref = await conv2dDirect({ data: x, shape: [c.N, c.C, c.H, c.W] }, { data: w, shape: [c.O, c.C / c.groups, c.KH, c.KW] },
+          { stride: c.stride, padding: c.padding, groups: c.groups, activationBits: bits, bias: extra.bias, requantize: extra.requantize, backend: 'js' });
+        for (const threads of [1, 2]) {
+          const y = await f.run(c, x, w, bits, extra, threads);
+          const at = firstDiff(y, ref.data);
+          assert.equal(at, -1, `${f.name} ${bits}-bit, ${extra.requantize ? 'u8 codes' : extra.bias instanceof Float32Array ? 'float bias' : 'int32'}, ${threads} thread(s), at ${at}: ${JSON.stringify(c)}`);
+        }
+      }
+      cases++;
+    }
+    assert.ok(cases >= 72, `${cases} grid shapes`);
+  });
+}
+
+test('the same PCILT job through pciltConv2d and through the kernel family by name agree (the grid calls the kernels as the API does)', async () => {
+  const c: Case = { N: 1, C: 9, H: 5, W: 17, O: 13, KH: 3, KW: 3, groups: 1, stride: [1, 1], dilation: [1, 1], padding: [1, 1, 1, 1] };
+  const r = rng(3);
+  const w = Int8Array.from({ length: 13 * 9 * 9 }, () => r.int(-127, 127));
+  const x = Uint8Array.from({ length: 9 * 5 * 17 }, () => r.int(0, 3));
+  const direct = await wasmBackend.pcilt(pciltJob(c, x, w, 2, {}, 2, { bitSerial: true, groupSize: 8 }));
+  const api = await pciltConv2d({ data: x, shape: [1, 9, 5, 17] }, buildPcilt({ data: w, shape: [13, 9, 3, 3] }, { activationBits: 2 }), { padding: 1, backend: 'wasm' });
+  assert.equal(firstDiff(direct, api.data), -1);
+});
