@@ -84,3 +84,21 @@ test('the same PCILT job through pciltConv2d and through the kernel family by na
   const api = await pciltConv2d({ data: x, shape: [1, 9, 5, 17] }, buildPcilt({ data: w, shape: [13, 9, 3, 3] }, { activationBits: 2 }), { padding: 1, backend: 'wasm' });
   assert.equal(firstDiff(direct, api.data), -1);
 });
+
+test('kernel pack/quantize_weights: per-channel int8 weights equal their JS twin bit for bit, halves and zero channels included', async () => {
+  const { quantizePerChannel, quantizePerChannelWasm } = await import(new URL('../../dist/kernels/wasm/int-conv.js', import.meta.url).href);
+  const e = await getEngine();
+  const r = rng(808);
+  for (const [O, K, top] of [[1, 1, 127], [3, 7, 127], [16, 9, 127], [64, 288, 127], [5, 100, 7], [8, 33, 1]]) {
+    const data = Float32Array.from({ length: O * K }, () => (r.next() - 0.5) * 2 ** r.int(-6, 6));
+    // Exact halves of the scale: channel 0's largest weight is top * 2^-3, others on the half grid.
+    for (let k = 0; k < K; k++) data[k] = (r.int(-2 * top, 2 * top) / 2) * 2 ** -3;
+    data[0] = top * 2 ** -3;
+    if (O > 2) data.fill(0, K, 2 * K); // an all-zero channel: scale 1
+    const a = quantizePerChannel(data, O, top), b = quantizePerChannelWasm(e, data, O, top);
+    assert.equal(firstDiff(b.q, a.q), -1, `q, O ${O} K ${K}`);
+    assert.deepEqual([...b.scales], [...a.scales]);
+    assert.deepEqual([...b.sums], [...a.sums]);
+    assert.equal(b.maxAbsSum, a.maxAbsSum);
+  }
+});

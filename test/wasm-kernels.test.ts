@@ -334,3 +334,20 @@ test('wasm checks every code of rows narrower than a vector, and nothing past th
     }
   }
 });
+
+test("'auto' measures a job kind again when the thread count changes, and keeps each choice apart", async () => {
+  const r = rng(91);
+  const w = { data: Int8Array.from({ length: 24 * 12 * 9 }, () => r.int(-127, 127)), shape: [24, 12, 3, 3] };
+  const x = { data: Uint8Array.from({ length: 12 * 23 * 23 }, () => r.int(0, 1)), shape: [1, 12, 23, 23] };
+  const t = buildPcilt(w, { activationBits: 1 });
+  const ref = await pciltConv2d(x, t, { padding: 1, backend: 'js' });
+  for (const threads of [1, 2, undefined]) {
+    const y = await pciltConv2d(x, t, { padding: 1, threads });
+    assert.equal(firstDiff(y.data, ref.data), -1, `threads ${threads}`);
+  }
+  const mine = autoChoices().filter((c) => c.key.startsWith('pcilt|1,12,23,23,24'));
+  assert.deepEqual(mine.map((c) => c.key.slice(c.key.lastIndexOf('|') + 1)).sort(), ['t1', 't2', 'tdefault']);
+  // Left open on a small layer, the calling thread alone is a candidate too.
+  assert.ok(Object.keys(mine.find((c) => c.key.endsWith('tdefault'))!.ms).some((l) => l.endsWith('-1t')));
+  for (const c of mine) assert.ok(c.rounds >= 3, `${c.key}: ${c.rounds} rounds`);
+});

@@ -60,35 +60,47 @@ async function named(name: unknown, op: 'pcilt' | 'direct', job: PciltJob | Dire
   return b;
 }
 
+/** How one candidate runs a job: found when the candidates are listed, kept for the winner of a job kind. */
+interface Route { backend: Backend; op: 'pcilt' | 'direct'; kernel?: string; oneThread: boolean }
+
+/** The winners' routes by job kind: a known winner runs without listing the candidates again. */
+const routes = new Map<string, Route>();
+
+function runRoute(r: Route, op: 'pcilt' | 'direct', job: PciltJob | DirectJob): Promise<OutputData> | null {
+  const threads = r.oneThread ? 1 : job.threads;
+  if (r.op === 'pcilt') return runOn(r.backend, 'pcilt', { ...(job as PciltJob), threads });
+  const d = op === 'direct' ? (job as DirectJob) : directTwin(job as PciltJob);
+  return d ? runOn(r.backend, 'direct', { ...d, kernel: r.kernel, threads }) : null;
+}
+
 /**
  * The ways 'auto' may run a job: every usable backend's kernel for the op, and for a PCILT job
  * whose tables still determine their weights, direct multiplication with those weights.
  * The reference 'js' is only a candidate when nothing faster can run the job. WebGPU is not a
  * candidate: a single op pays for uploads and a read-back, so it is used when asked for.
  */
-async function candidates(op: 'pcilt' | 'direct', job: PciltJob | DirectJob, only?: string): Promise<Candidate[]> {
+async function candidates(op: 'pcilt' | 'direct', job: PciltJob | DirectJob): Promise<(Candidate & { route: Route })[]> {
   const found: Candidate[] = [];
+  const routed: Route[] = [];
   const add = candidateAdder(found, job.geometry, job.threads);
-  // A known PCILT winner needs no direct twin (reading weights back from tables costs time).
-  const wantDirect = !only || only.includes('-direct');
-  const direct = op === 'direct' ? (job as DirectJob) : wantDirect ? directTwin(job as PciltJob) : null;
+  const route = (label: string, r: Omit<Route, 'oneThread'>) => {
+    const before = found.length;
+    // The adder gives each variant its thread count; the route records which variant it is.
+    add(label, (threads) => runRoute({ ...r, oneThread: false }, op, { ...job, threads })!);
+    for (let i = before; i < found.length; i++) routed.push({ ...r, oneThread: found[i].label.endsWith('-1t') });
+  };
+  const direct = op === 'direct' ? (job as DirectJob) : directTwin(job as PciltJob);
   for (const b of backends.values()) {
-    if (!b.inAuto || (only && !only.startsWith(`${b.name}-`))) continue;
-    if (op === 'pcilt' && (!only || only.includes('-pcilt')) && (await usable(b, b.supportsPcilt(job as PciltJob)))) {
-      add(`${b.name}-pcilt`, (threads) => runOn(b, 'pcilt', { ...job, threads }));
-    }
+    if (!b.inAuto) continue;
+    if (op === 'pcilt' && (await usable(b, b.supportsPcilt(job as PciltJob)))) route(`${b.name}-pcilt`, { backend: b, op: 'pcilt' });
     if (direct && (await usable(b, b.supportsDirect(direct)))) {
       const kernels = b.directKernels?.(direct) ?? [];
-      add(`${b.name}-direct`, (threads) => runOn(b, 'direct', { ...direct, threads }));
-      for (const kernel of kernels.slice(1)) add(`${b.name}-direct-${kernel}`, (threads) => runOn(b, 'direct', { ...direct, kernel, threads }));
+      route(`${b.name}-direct`, { backend: b, op: 'direct' });
+      for (const kernel of kernels.slice(1)) route(`${b.name}-direct-${kernel}`, { backend: b, op: 'direct', kernel });
     }
   }
-  if (found.length === 0) {
-    found.push(op === 'pcilt'
-      ? { label: 'js-pcilt', run: () => runOn(jsBackend, 'pcilt', job) }
-      : { label: 'js-direct', run: () => runOn(jsBackend, 'direct', job) });
-  }
-  return found;
+  if (found.length === 0) route(`js-${op}`, { backend: jsBackend, op });
+  return found.map((c, i) => ({ ...c, route: routed[i] }));
 }
 
 /** The direct job that computes the same output as a PCILT job, when the tables allow it. */
@@ -115,11 +127,20 @@ export async function runJob(name: unknown, op: 'pcilt' | 'direct', job: PciltJo
   if ((name ?? 'auto') === 'auto') {
     const key = autoKey(op, job);
     const winner = knownWinner(key);
-    if (winner) {
-      const pick = (await candidates(op, job, winner)).find((c) => c.label === winner);
-      if (pick) return pick.run();
+    const known = winner ? routes.get(key) : undefined;
+    const fast = known ? runRoute(known, op, job) : null;
+    if (fast) return fast;
+    const found = await candidates(op, job);
+    const pick = winner ? found.find((c) => c.label === winner) : undefined;
+    if (pick) {
+      // A winner restored from a saved model, or measured before its route was kept.
+      routes.set(key, pick.route);
+      return pick.run();
     }
-    return autoRun(key, await candidates(op, job));
+    const out = await autoRun(key, found);
+    const chosen = found.find((c) => c.label === knownWinner(key));
+    if (chosen) routes.set(key, chosen.route);
+    return out;
   }
   return runOn(await named(name, op, job), op, job);
 }

@@ -11,6 +11,8 @@ export interface KernelExports {
   scratch_bytes(planes: number, S: number, Kp: number, OgPad: number): number;
   quantize_pad(src: number, dst: number, p0: number, p1: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, scale: number, zero: number, L: number): void;
   range_f32(src: number, n: number, out: number): void;
+  /** Returns the largest sum of |q| over one channel. */
+  quantize_weights(src: number, dst: number, O: number, K: number, top: number, scales: number, sums: number): number;
   pack_groups(src: number, dst: number, u0: number, u1: number, C: number, HW: number, G: number, ib: number, planes: number, bitSerial: number): void;
   pool_f32(src: number, dst: number, p0: number, p1: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number, sh: number, sw: number, pt: number, pl: number, mode: number): void;
   /** Returns the OR of the bytes copied. */

@@ -156,3 +156,34 @@ export function range_f32(src: usize, n: i32, out: usize): void {
   store<f32>(out, l);
   store<f32>(out, u, 4);
 }
+
+/**
+ * Float32 weights [O][K] to symmetric per-channel integers, as the JS twin (kernels/wasm/int-conv.ts
+ * weightsOf) computes them in float64: s = max|w| / top (1 where all are 0), q = clamp(round(w / s),
+ * -top, top) with JavaScript's Math.round (halves up). Writes q as int8 at dst, s as f32 at scales,
+ * the sum of q per channel as f64 at sums; returns the largest sum of |q| over one channel.
+ */
+export function quantize_weights(src: usize, dst: usize, O: i32, K: i32, top: i32, scales: usize, sums: usize): i32 {
+  let maxAbsSum = 0;
+  const t = <f64>top;
+  for (let o = 0; o < O; o++) {
+    const from = src + (<usize>o * <usize>K << 2), to = dst + <usize>o * <usize>K;
+    let m: f64 = 0;
+    for (let k = 0; k < K; k++) m = max(m, abs(<f64>load<f32>(from + (<usize>k << 2))));
+    const s: f64 = m > 0 ? m / t : 1;
+    store<f32>(scales + (<usize>o << 2), <f32>s);
+    let sum = 0, absSum = 0;
+    for (let k = 0; k < K; k++) {
+      const x = <f64>load<f32>(from + (<usize>k << 2)) / s;
+      let r = floor(x);
+      if (x - r >= 0.5) r += 1;
+      const q = <i32>min(t, max(-t, r));
+      store<i8>(to + <usize>k, <i8>q);
+      sum += q;
+      absSum += q < 0 ? -q : q;
+    }
+    store<f64>(sums + (<usize>o << 3), <f64>sum);
+    if (absSum > maxAbsSum) maxAbsSum = absSum;
+  }
+  return maxAbsSum;
+}
