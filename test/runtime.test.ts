@@ -457,3 +457,44 @@ test("a saved model keeps what 'auto' chose per layer for this machine; on anoth
   const back = await loadModel(raw);
   assert.deepEqual((await back.run({ x })).y.data, y.y.data);
 });
+
+test('tuning per-layer widths: deterministic with estimated latency, within its budget, and a tuned model round-trips through .fcnn', async () => {
+  const { Model } = await import('faster-cnn');
+  const r = rng(31);
+  const rand = (shape: number[], scale: number) => fromNumbers('float32', shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (r.next() * 2 - 1) * scale));
+  const g: RuntimeGraph = {
+    inputs: [{ name: 'x', dtype: 'float32', shape: [1, 3, 12, 12] }], outputs: [{ name: 'p', dtype: 'float32', shape: null }], opset: 13,
+    nodes: [
+      { op: 'Conv', name: 'c1', inputs: ['x', 'w1', 'b1'], outputs: ['h1'], attrs: { pads: [1, 1, 1, 1] } },
+      { op: 'Relu', name: 'r1', inputs: ['h1'], outputs: ['a1'], attrs: {} },
+      { op: 'Conv', name: 'c2', inputs: ['a1', 'w2', 'b2'], outputs: ['h2'], attrs: { pads: [1, 1, 1, 1], strides: [2, 2] } },
+      { op: 'Relu', name: 'r2', inputs: ['h2'], outputs: ['a2'], attrs: {} },
+      { op: 'Conv', name: 'c3', inputs: ['a2', 'w3'], outputs: ['h3'], attrs: { pads: [1, 1, 1, 1] } },
+      { op: 'Relu', name: 'r3', inputs: ['h3'], outputs: ['a3'], attrs: {} },
+      { op: 'GlobalAveragePool', name: 'gap', inputs: ['a3'], outputs: ['g'], attrs: {} },
+      { op: 'Flatten', name: 'f', inputs: ['g'], outputs: ['v'], attrs: {} },
+      { op: 'Gemm', name: 'fc', inputs: ['v', 'wf'], outputs: ['z'], attrs: { transB: 1 } },
+      { op: 'Softmax', name: 's', inputs: ['z'], outputs: ['p'], attrs: { axis: 1 } },
+    ],
+    consts: new Map([['w1', rand([8, 3, 3, 3], 0.5)], ['b1', rand([8], 0.1)], ['w2', rand([12, 8, 3, 3], 0.3)], ['b2', rand([12], 0.1)], ['w3', rand([16, 12, 3, 3], 0.3)], ['wf', rand([5, 16], 1)]]),
+  };
+  const xs = Array.from({ length: 6 }, () => ({ data: rand([1, 3, 12, 12], 1).data as Float32Array, shape: [1, 3, 12, 12] }));
+  const opts = { widths: [8, 4, 2], budget: 0.05, agreement: 0, latency: 'estimated' as const };
+  const a = new Model(null, { activationBits: 8 }, g), b = new Model(null, { activationBits: 8 }, g);
+  const ra = await a.tune(xs, opts), rb = await b.tune(xs, opts);
+  assert.deepEqual(ra.chosen.widths, rb.chosen.widths, 'the same plan from the same calibration set');
+  assert.deepEqual(ra.meta, rb.meta);
+  assert.deepEqual(ra.tried.map((p) => p.widths), rb.tried.map((p) => p.widths));
+  assert.ok(ra.tried.length >= 2 && ra.references.length === 4, `${ra.tried.length} plans, ${ra.references.length} references`);
+  assert.ok(ra.chosen.meanAbsDiff <= 0.05, `chosen mean |dp| ${ra.chosen.meanAbsDiff}`);
+  assert.ok(Object.values(ra.chosen.widths).some((w) => w < 8), `some layer narrower than 8 bits: ${JSON.stringify(ra.chosen.widths)}`);
+  // The model now runs the chosen plan; the file keeps it.
+  const y = (await a.run({ x: { data: xs[0].data, shape: xs[0].shape } })).p.data;
+  const dir = (await import('node:fs')).mkdtempSync(`${(await import('node:os')).tmpdir()}/fcnn-tune-`);
+  await saveModel(a, `${dir}/t.fcnn`);
+  const back = await loadModel(`${dir}/t.fcnn`);
+  assert.deepEqual(back.meta.layers, ra.meta.layers);
+  assert.deepEqual((await back.run({ x: { data: xs[0].data, shape: xs[0].shape } })).p.data, y);
+  await assert.rejects(a.tune(xs, { widths: [4, 2] }), /widths must be integers 1\.\.8, 8 among them/);
+  await assert.rejects(a.tune(xs, { budget: 0 }), /budget must be a positive mean/);
+});

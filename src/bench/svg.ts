@@ -46,3 +46,36 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
   out.push('</svg>');
   return out.join('\n');
 }
+
+/** A scatter chart as SVG text: linear x and y; each series' points joined in order (a path) or not. */
+export function scatterChart(title: string, xLabel: string, yLabel: string, series: (Series & { joined?: boolean })[]): string {
+  const W = 640, H = 400, left = 70, right = 190, top = 40, bottom = 50;
+  const all = series.flatMap((s) => s.points);
+  const span = (vs: number[]) => {
+    const lo = Math.min(...vs), hi = Math.max(...vs), pad = (hi - lo || Math.abs(hi) || 1) * 0.08;
+    return [lo - pad, hi + pad];
+  };
+  const [x0, x1] = span(all.map((p) => p[0])), [y0, y1] = span(all.map((p) => p[1]));
+  const px = (x: number) => left + ((x - x0) / (x1 - x0)) * (W - left - right);
+  const py = (y: number) => top + (1 - (y - y0) / (y1 - y0)) * (H - top - bottom);
+  const ticks = (lo: number, hi: number) => Array.from({ length: 6 }, (_, i) => lo + ((hi - lo) * i) / 5);
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2 - right / 2 + left / 2}" y="22" text-anchor="middle" font-size="14">${esc(title)}</text>`,
+  ];
+  for (const v of ticks(y0, y1)) out.push(`<line x1="${left}" x2="${W - right}" y1="${py(v)}" y2="${py(v)}" stroke="#ddd"/>`, `<text x="${left - 6}" y="${py(v) + 4}" text-anchor="end">${v.toPrecision(3)}</text>`);
+  for (const v of ticks(x0, x1)) out.push(`<text x="${px(v)}" y="${H - bottom + 18}" text-anchor="middle">${v.toPrecision(3)}</text>`);
+  out.push(`<text x="${(left + W - right) / 2}" y="${H - 12}" text-anchor="middle">${esc(xLabel)}</text>`,
+    `<text transform="translate(18 ${(top + H - bottom) / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`,
+    `<line x1="${left}" x2="${left}" y1="${top}" y2="${H - bottom}" stroke="black"/>`,
+    `<line x1="${left}" x2="${W - right}" y1="${H - bottom}" y2="${H - bottom}" stroke="black"/>`);
+  series.forEach((s, i) => {
+    const c = COLORS[i % COLORS.length];
+    if (s.joined && s.points.length > 1) out.push(`<polyline fill="none" stroke="${c}" stroke-width="1.5" points="${s.points.map((p) => `${px(p[0])},${py(p[1])}`).join(' ')}"/>`);
+    for (const p of s.points) out.push(`<circle cx="${px(p[0])}" cy="${py(p[1])}" r="4" fill="${c}"/>`);
+    out.push(`<circle cx="${W - right + 22}" cy="${top + 10 + i * 20}" r="4" fill="${c}"/>`, `<text x="${W - right + 38}" y="${top + 14 + i * 20}">${esc(s.name)}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n');
+}

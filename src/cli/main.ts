@@ -15,6 +15,7 @@ import { conformanceCommand, inspectCommand } from './inspect.js';
 import { checkModelsCommand } from '../bench/real-models.js';
 import { benchModelsCommand } from '../bench/models.js';
 import { firstCallCommand, firstCallWorker } from '../bench/first-call.js';
+import { tuneCommand } from './tune.js';
 import { runOrder, runProfile } from '../bench/worker.js';
 
 const HELP = `faster-cnn: exact lookup-table (PCILT) convolution
@@ -70,6 +71,10 @@ Commands:
                             imports the pretrained nsfwjs models and checks them against tfjs on real
                             photographs (float32, 8- and 4-bit: dynamic, min/max and MSE-calibrated ranges;
                             --levels: fitted non-uniform levels too), timed against tfjs-wasm and onnxruntime-web
+  tune MODEL --calibrate DIR --out FILE.fcnn [--budget 0.02] [--agreement 0.97] [--widths 8,6,4,3,2]
+       [--latency measured|estimated] [--report FILE.svg] [--limit N] [--align-corners] [--json]
+                            per-layer activation widths chosen by measured speed and error against float:
+                            prints every plan tried, writes the fastest within the budget; --report: SVG
   bench-first-call --photos DIR [--models mobilenet_v2,...,mnist-a2] [--bits 8] [--runs N] [--report FILE] [--json]
                             each model's first call, second call and steady state in fresh processes, from a
                             fresh import and from the .fcnn that faster-cnn import writes
@@ -89,6 +94,7 @@ const commands: Record<string, (argv: string[]) => unknown> = {
   import: importCommand,
   'bench-models': benchModelsCommand,
   'bench-first-call': firstCallCommand,
+  tune: tuneCommand,
   'bench-first-call-worker': (argv) => firstCallWorker(JSON.parse(argv[0])),
   run: runCommand,
   inspect: inspectCommand,

@@ -9,6 +9,7 @@ import { checkPreprocess, type Preprocess } from '../images/preprocess.js';
 import type { Range } from '../kernels/wasm/int-conv.js';
 import { optimizeGraph } from '../passes/optimize.js';
 import { calibrate, type CalibrationMethod, type CalibrationOptions } from '../passes/calibrate.js';
+import { tune, type TuneOptions, type TuneResult } from '../passes/tune.js';
 import { Session, type NodeTiming } from '../runtime/session.js';
 import type { LayerChoice, QuantOptions } from '../kernels/wasm/int-conv.js';
 import { BatchNorm2d, Residual, type Layer } from './layers.js';
@@ -224,6 +225,22 @@ export class Model {
     if (c.biasCorrection) this.meta.biasCorrection = c.biasCorrection;
     else delete this.meta.biasCorrection;
     this.meta.calibration = { method, inputs: list.length, ...(c.clips ? { clips: c.clips } : {}) };
+  }
+
+  /**
+   * Chooses each layer input's activation width (from `widths`) by measured speed and error against
+   * the float model on `inputs` (src/passes/tune.ts), and keeps the fastest plan within the budget:
+   * the model then runs it (its meta holds the widths, ranges and bias corrections; .fcnn keeps them).
+   */
+  async tune(inputs: Tensor | Tensor[], opts: TuneOptions = {}): Promise<TuneResult> {
+    if (!this.graph) throw new ArgumentError('model', 'a network trained here', 'an imported model (its training fixed a trained network\'s widths)');
+    const list = Array.isArray(inputs) ? inputs : [inputs];
+    const feeds = list.map((x) => ({ [this.inputs[0].name]: { dtype: 'float32' as const, shape: x?.shape, data: x?.data } as IrTensor }));
+    const r = await tune(this.session!, feeds, opts);
+    Object.assign(this.meta, r.meta);
+    this.meta.calibration = { method: 'mse', inputs: list.length };
+    this.meta.tuned = { widths: r.chosen.widths, ms: r.chosen.ms, agreement: r.chosen.agreement, meanAbsDiff: r.chosen.meanAbsDiff, budget: opts.budget ?? 0.02 };
+    return r;
   }
 }
 

@@ -1,0 +1,212 @@
+import { ArgumentError } from '../errors.js';
+import { topoSort } from '../ir/graph.js';
+import type { Tensor } from '../ir/tensor.js';
+import { takesCodes, type QuantOptions, type Range } from '../kernels/wasm/int-conv.js';
+import type { Session } from '../runtime/session.js';
+import { calibrate, type Calibration } from './calibrate.js';
+
+/**
+ * Per-layer activation widths chosen by measured speed and error (issue 19): each tensor that layers
+ * on codes read (a "group": its readers share one width and one range) gets a width from `widths`.
+ * A sensitivity pass measures the model's output error with each group alone narrower than 8 bits;
+ * the runtime's per-node times give each width's cost; a greedy search lowers, one step at a time,
+ * the group with the most time saved per unit of error added, while the predicted error stays
+ * within the budget, and measures the plans it passes (agreement with float and latency). The
+ * fastest measured plan within the budget wins.
+ */
+export interface TuneOptions {
+  /** Widths a group may take, 8 included (default 8, 6, 4, 3, 2). */
+  widths?: number[];
+  /** Largest mean |output - float output| allowed (default 0.02). */
+  budget?: number;
+  /** Smallest top-1 agreement with float allowed (default 0.97). */
+  agreement?: number;
+  /**
+   * 'measured' (default): the runtime's per-node times; 'estimated': multiply-adds scaled by a fixed
+   * cost per width (deterministic: tests, or machines too noisy to time).
+   */
+  latency?: 'measured' | 'estimated';
+  threads?: number;
+  onProgress?: (message: string) => void;
+}
+
+/** One plan the search measured. */
+export interface TunedPlan {
+  label: string;
+  /** Width per group (the tensor its layers read); 0 for float32 everywhere. */
+  widths: Record<string, number>;
+  /** Median ms of a batch-1 run. */
+  ms: number;
+  /** Top-1 agreement with the float model, and mean |dp| of the first output, over the inputs. */
+  agreement: number;
+  meanAbsDiff: number;
+}
+
+export interface TuneResult {
+  chosen: TunedPlan;
+  /** Every plan the search measured, in order, and the uniform and float reference points. */
+  tried: TunedPlan[];
+  references: TunedPlan[];
+  /** What a .fcnn stores for the chosen plan (model.meta fields). */
+  meta: { activationBits: number; ranges: Record<string, Range>; layers: Record<string, { bits: number }>; biasCorrection: Record<string, number[]> };
+}
+
+/** Relative cost of a layer's work per width for 'estimated' latency: the direct kernels' (relaxed dot below 8 bits). */
+const WIDTH_COST: Record<number, number> = { 1: 0.4, 2: 0.5, 3: 0.55, 4: 0.6, 5: 0.6, 6: 0.6, 7: 0.6, 8: 1 };
+
+function argmax(a: ArrayLike<number>): number {
+  let b = 0;
+  for (let i = 1; i < a.length; i++) if (a[i] > a[b]) b = i;
+  return b;
+}
+
+export async function tune(session: Session, feeds: Record<string, Tensor>[], opts: TuneOptions = {}): Promise<TuneResult> {
+  const widths = [...new Set(opts.widths ?? [8, 6, 4, 3, 2])].sort((a, b) => b - a);
+  if (!widths.every((w) => Number.isInteger(w) && w >= 1 && w <= 8) || widths[0] !== 8) throw new ArgumentError('widths', opts.widths, 'integers 1..8, 8 among them');
+  const budget = opts.budget ?? 0.02, minAgree = opts.agreement ?? 0.97;
+  if (!(budget > 0)) throw new ArgumentError('budget', opts.budget, 'a positive mean |dp|');
+  if (!(minAgree >= 0 && minAgree <= 1)) throw new ArgumentError('agreement', opts.agreement, 'a share 0..1');
+  if (!feeds.length) throw new ArgumentError('calibration', feeds, 'at least one input');
+  const progress = opts.onProgress ?? (() => undefined), threads = opts.threads;
+  const g = session.graph;
+  const out = g.outputs[0].name;
+  const nodes = topoSort(g).filter((n) => takesCodes(n, g.consts.get(n.inputs[1])));
+  const groups = [...new Set(nodes.map((n) => n.inputs[0]))];
+  const readers = new Map(groups.map((t) => [t, nodes.filter((n) => n.inputs[0] === t)]));
+
+  // The float model's outputs, and each width's calibration (MSE ranges, bias correction; no edge rule: widths are the search's).
+  const want: Float32Array[] = [];
+  for (const f of feeds) want.push((await session.run(f, { threads }))[out].data as Float32Array);
+  const cal = new Map<number, Calibration>();
+  for (const w of widths) {
+    cal.set(w, await calibrate(session, feeds, w, { method: 'mse', edgeBits: 0, threads, onProgress: (m) => progress(`${w}-bit ${m}`) }));
+  }
+
+  const quantOf = (plan: Record<string, number>): QuantOptions => {
+    const layers: Record<string, { bits: number; range?: Range }> = {}, biasCorrection: Record<string, number[]> = {};
+    for (const t of groups) {
+      const w = plan[t] ?? 8, c = cal.get(w)!;
+      for (const n of readers.get(t)!) {
+        layers[n.name] = { bits: w, range: c.ranges[t] };
+        if (c.biasCorrection?.[n.name]) biasCorrection[n.name] = c.biasCorrection[n.name];
+      }
+    }
+    return { layers, biasCorrection };
+  };
+  const score = async (quant: QuantOptions | undefined, count = feeds.length) => {
+    let agree = 0, diff = 0, n = 0;
+    for (let i = 0; i < count; i++) {
+      const got = (await session.run(feeds[i], { threads, quant }))[out].data as Float32Array;
+      if (argmax(got) === argmax(want[i])) agree++;
+      for (let k = 0; k < got.length; k++) diff += Math.abs(got[k] - want[i][k]);
+      n += got.length;
+    }
+    return { agreement: agree / count, meanAbsDiff: diff / n };
+  };
+  /**
+   * A plan's batch-1 time, robust to this kind of VM's slow spells: 7 runs alternated with the
+   * all-8-bit plan; its median time times the median of the per-pair ratios.
+   */
+  let reference: QuantOptions | undefined;
+  const timeOf = async (quant: QuantOptions | undefined) => {
+    const once = async (q: QuantOptions | undefined) => {
+      const t0 = performance.now();
+      await session.run(feeds[0], { threads, quant: q });
+      return performance.now() - t0;
+    };
+    await once(quant);
+    const ratios: number[] = [], base: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const b = await once(reference);
+      ratios.push((await once(quant)) / b);
+      base.push(b);
+    }
+    const mid = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1];
+    return mid(base) * mid(ratios);
+  };
+  // 'estimated': a plan's time is the sum of its groups' estimates (the rest of the graph left out), so the choice is deterministic.
+  const estimate = (plan: Record<string, number>) => groups.reduce((a, t) => a + cost.get(t)![plan[t] ?? 8], 0);
+  const measure = async (label: string, plan: Record<string, number>, quant = quantOf(plan)): Promise<TunedPlan> =>
+    ({ label, widths: { ...plan }, ms: opts.latency === 'estimated' ? estimate(plan) : await timeOf(quant), ...(await score(quant)) });
+
+  // Sensitivity: each group alone at each narrower width, the rest at 8 bits, on up to 8 inputs.
+  const few = Math.min(8, feeds.length);
+  const all8 = Object.fromEntries(groups.map((t) => [t, 8]));
+  reference = quantOf(all8);
+  const base = (await score(quantOf(all8), few)).meanAbsDiff;
+  const sens = new Map<string, Record<number, number>>();
+  for (const [k, t] of groups.entries()) {
+    progress(`tuning: sensitivity, group ${k + 1}/${groups.length}`);
+    const s: Record<number, number> = { 8: base };
+    for (const w of widths.slice(1)) s[w] = (await score(quantOf({ ...all8, [t]: w }), few)).meanAbsDiff;
+    sens.set(t, s);
+  }
+
+  // Each group's time at each width: per-node times of uniform plans (or the estimate).
+  const cost = new Map<string, Record<number, number>>(groups.map((t) => [t, {}]));
+  for (const w of widths) {
+    progress(`tuning: layer times at ${w} bits`);
+    const ms = new Map<string, number>();
+    if (opts.latency === 'estimated') {
+      for (const n of nodes) ms.set(n.name, (g.consts.get(n.inputs[1])!.data.length * WIDTH_COST[w]) / 1e6);
+    } else {
+      const quant = quantOf(Object.fromEntries(groups.map((t) => [t, w])));
+      await session.run(feeds[0], { threads, quant });
+      const runs: Map<string, number>[] = [];
+      for (let i = 0; i < 3; i++) {
+        const profile: { node: string; ms: number }[] = [];
+        await session.run(feeds[0], { threads, quant, profile: profile as never });
+        runs.push(new Map(profile.map((p) => [p.node, p.ms])));
+      }
+      for (const n of nodes) ms.set(n.name, runs.map((r) => r.get(n.name) ?? 0).sort((a, b) => a - b)[1]);
+    }
+    for (const t of groups) cost.get(t)![w] = readers.get(t)!.reduce((a, n) => a + ms.get(n.name)!, 0);
+  }
+
+  // Greedy: lower the group with the most time saved per error added, while the predicted error fits.
+  const plan = { ...all8 };
+  let predicted = base;
+  const steps: Record<string, number>[] = [];
+  for (;;) {
+    let best: { t: string; w: number; ratio: number; add: number } | undefined;
+    for (const t of groups) {
+      const next = widths[widths.indexOf(plan[t]) + 1];
+      if (next === undefined) continue;
+      const saved = cost.get(t)![plan[t]] - cost.get(t)![next];
+      const add = Math.max(1e-9, sens.get(t)![next] - sens.get(t)![plan[t]]);
+      if (saved <= 0 || predicted + add > budget) continue;
+      // Ties (equal ratios) go to the earlier group: deterministic for a given calibration set.
+      if (!best || saved / add > best.ratio) best = { t, w: next, ratio: saved / add, add };
+    }
+    if (!best) break;
+    plan[best.t] = best.w;
+    predicted += best.add;
+    steps.push({ ...plan });
+  }
+
+  // Measure the plans passed: every step up to 12 of them, spread evenly, the last always.
+  const tried: TunedPlan[] = [await measure('all 8-bit', all8)];
+  const every = Math.max(1, Math.ceil(steps.length / 12));
+  for (const [i, s] of steps.entries()) {
+    if (i % every !== every - 1 && i !== steps.length - 1) continue;
+    progress(`tuning: measuring plan ${i + 1}/${steps.length}`);
+    tried.push(await measure(`step ${i + 1}`, s));
+  }
+  const references: TunedPlan[] = [];
+  for (const w of [8, 4, 2].filter((v) => widths.includes(v))) references.push(await measure(`uniform ${w}-bit`, Object.fromEntries(groups.map((t) => [t, w]))));
+  references.push({ label: 'float32', widths: {}, ms: opts.latency === 'estimated' ? estimate(Object.fromEntries(groups.map((t) => [t, 8]))) / WIDTH_COST[8] : await timeOf(undefined), agreement: 1, meanAbsDiff: 0 });
+
+  const fits = tried.filter((p) => p.meanAbsDiff <= budget && p.agreement >= minAgree);
+  const chosen = (fits.length ? fits : [tried[0]]).reduce((a, b) => (b.ms < a.ms ? b : a));
+  const q = quantOf(chosen.widths);
+  const ranges: Record<string, Range> = {};
+  for (const t of groups) ranges[t] = cal.get(chosen.widths[t] ?? 8)!.ranges[t];
+  return {
+    chosen, tried, references,
+    meta: {
+      activationBits: 8, ranges,
+      layers: Object.fromEntries(Object.entries(q.layers!).map(([k, v]) => [k, { bits: v.bits }])),
+      biasCorrection: Object.fromEntries(Object.entries(q.biasCorrection!).map(([k, v]) => [k, Array.from(v)])),
+    },
+  };
+}
