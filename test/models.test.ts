@@ -133,3 +133,26 @@ test('calibration at 4 bits: the MSE clip search with bias correction beats min/
   const back = await loadModel(file);
   assert.deepEqual((await back.predict(held[0])).data, (await model.predict(held[0])).data);
 });
+
+test("an 8-bit calibrated model's QDQ export runs in onnxruntime-web with its graph optimizations on, as ours does", { skip, timeout: 300_000 }, async () => {
+  const { writeQdq } = await import('faster-cnn');
+  const model: Model = await importModel(modelPath('mobilenet_v2'), { activationBits: 8, preprocessing: { alignCorners: true } });
+  const pre = model.meta.preprocessing!;
+  const xs = [];
+  for (const p of photos.slice(0, 6)) xs.push(preprocess(await readRgba(p), pre));
+  await model.calibrate(xs.slice(0, 3), { method: 'minmax' });
+  const bytes = writeQdq(model.graph!, { bits: 8, ranges: model.meta.ranges, layers: model.meta.layers });
+  const ort = await import('onnxruntime-web');
+  ort.env.wasm.numThreads = 1;
+  // 'all' (the default) fuses DQ -> Conv -> Q into QLinearConv; an extra Clip before each QuantizeLinear made it fail.
+  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  let agree = 0;
+  for (const x of xs.slice(3)) {
+    const theirs = (await session.run({ [model.inputs[0].name]: new ort.Tensor('float32', x.data as Float32Array, x.shape) }))[model.outputs[0].name].data as Float32Array;
+    const ours = (await model.predict(x)).data;
+    if (argmax(theirs) === argmax(ours)) agree++;
+    for (let i = 0; i < ours.length; i++) assert.ok(Math.abs(ours[i] - theirs[i]) < 0.05, `class ${i}: ours ${ours[i]} theirs ${theirs[i]}`);
+  }
+  assert.equal(agree, 3);
+  await session.release();
+});

@@ -31,6 +31,8 @@ export interface ModelReport {
    * photo and scored on the rest, by min/max ('static') and by the MSE clip search with bias correction ('mse').
    */
   quantized: { bits: number; dynamic: Agreement; static: Agreement; mse: Agreement; levels?: Agreement & { layers: number; ms: number } }[];
+  /** onnxruntime-web on the QDQ export of the 8-bit MSE calibration, on the held-out photos. */
+  ortInt8?: Agreement;
   /** Median ms per image at batch 1. */
   latency: Record<string, number>;
   threads: number;
@@ -126,6 +128,8 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
   const float = agreement(ref, await run(model));
   log(`  float32: top-1 agreement ${(float.top1 * 100).toFixed(1)}%, max |diff| ${float.maxAbsDiff.toExponential(2)}`);
   const quantized = [];
+  /** Per width: the MSE-calibrated model (its static ranges are timed, and at 8 bits exported as QDQ for onnxruntime-web). */
+  const mseModels = new Map<number, Model>();
   const calib = inputs.filter((_, i) => i % 4 === 0), held = inputs.filter((_, i) => i % 4 !== 0);
   const heldRef = ref.filter((_, i) => i % 4 !== 0);
   for (const bits of opts.bits) {
@@ -138,6 +142,7 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
     process.stderr.write('\r\x1b[K');
     const calibMs = performance.now() - t1;
     const mse = agreement(heldRef, await run(calibrated, held, bits));
+    mseModels.set(bits, new Model(null, { ...calibrated.meta }, model.graph));
     const fmt = (a: Agreement) => `top-1 ${(a.top1 * 100).toFixed(1)}% mean |dp| ${a.meanAbsDiff.toFixed(4)}`;
     log(`  ${bits}-bit: dynamic ${fmt(dynamic)}; static min/max ${fmt(stat)}; static MSE clip + bias correction ${fmt(mse)} `
       + `(${held.length} held-out photos; MSE calibration ${(calibMs / 1000).toFixed(1)} s)`);
@@ -162,6 +167,7 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
   };
   await time('faster-cnn float32', () => model.predict(x, { threads, activationBits: 0 }));
   for (const bits of opts.bits) await time(`faster-cnn ${bits}-bit (auto)`, () => model.predict(x, { threads, activationBits: bits }));
+  for (const [bits, m] of mseModels) await time(`faster-cnn ${bits}-bit static (MSE)`, () => m.predict(x, { threads }));
   await time('tfjs-backend-wasm float32 (1 thread in Node)', () => tfjs.predict(x));
   tfjs.dispose();
   const ort = await import('onnxruntime-web');
@@ -173,9 +179,23 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
   log(`  onnxruntime-web on the exported graph: max |diff| to tfjs ${ortDiff.toExponential(2)}`);
   await time('onnxruntime-web float32', () => session.run(feed));
   await session.release();
+  // onnxruntime-web int8: the 8-bit MSE calibration written as a QDQ model (int8 per-channel weights, u8 activations), which
+  // its graph optimizer turns into QLinearConv; scored on the held-out photos like ours.
+  let ortInt8: Agreement | undefined;
+  const m8 = mseModels.get(8);
+  if (m8) {
+    const { writeQdq } = await import('../formats/onnx/write-qdq.js');
+    const q = await ort.InferenceSession.create(writeQdq(m8.graph!, { bits: 8, ranges: m8.meta.ranges, layers: m8.meta.layers, biasCorrection: m8.meta.biasCorrection }), { executionProviders: ['wasm'] });
+    const outs: Float32Array[] = [];
+    for (const h of held) outs.push((await q.run({ [model.inputs[0].name]: new ort.Tensor('float32', h.data, h.shape) }))[model.outputs[0].name].data as Float32Array);
+    ortInt8 = agreement(heldRef, outs);
+    log(`  onnxruntime-web int8 (QDQ of our 8-bit MSE calibration): top-1 ${(ortInt8.top1 * 100).toFixed(1)}% mean |dp| ${ortInt8.meanAbsDiff.toFixed(4)}`);
+    await time('onnxruntime-web int8 (QDQ)', () => q.run(feed));
+    await q.release();
+  }
   return {
     model: name, format: spec.format, input: model.inputShape(), nodes: model.graph!.nodes.length, importMs, photos: inputs.length,
-    float, quantized, latency, threads,
+    float, quantized, ...(ortInt8 ? { ortInt8 } : {}), latency, threads,
   };
 }
 
@@ -191,6 +211,7 @@ export function modelsMarkdown(reports: ModelReport[]): string {
       lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit dynamic | ${pct(q.dynamic.top1)} (${q.dynamic.images}) | ${q.dynamic.meanAbsDiff.toFixed(4)} | ${q.dynamic.maxAbsDiff.toFixed(4)} |`);
       lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, min/max | ${pct(q.static.top1)} (${q.static.images}) | ${q.static.meanAbsDiff.toFixed(4)} | ${q.static.maxAbsDiff.toFixed(4)} |`);
       lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, MSE clip + bias correction | ${pct(q.mse.top1)} (${q.mse.images}) | ${q.mse.meanAbsDiff.toFixed(4)} | ${q.mse.maxAbsDiff.toFixed(4)} |`);
+      if (q.bits === 8 && r.ortInt8) lines.push(`| ${r.model} | ${r.format} | onnxruntime-web int8, QDQ of the 8-bit MSE calibration | ${pct(r.ortInt8.top1)} (${r.ortInt8.images}) | ${r.ortInt8.meanAbsDiff.toFixed(4)} | ${r.ortInt8.maxAbsDiff.toFixed(4)} |`);
       if (q.levels) lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, as above + fitted levels (${q.levels.layers} layers; ${q.levels.ms.toFixed(1)} ms) | ${pct(q.levels.top1)} (${q.levels.images}) | ${q.levels.meanAbsDiff.toFixed(4)} | ${q.levels.maxAbsDiff.toFixed(4)} |`);
     }
   }

@@ -35,8 +35,14 @@ export function writeQdq(g: Graph, quant: Pick<QuantOptions, 'bits' | 'ranges' |
     const L = (1 << bits) - 1, top = 2 ** (weightBits - 1) - 1;
     const { scale, zero } = activationQuant(range, bits);
     const x = n.inputs[0];
-    const clipped = `${x}:clip${k++}`, q = `${x}:q${k++}`, dq = `${x}:dq${k++}`;
-    nodes.push({ op: 'Clip', name: `${n.name}/clip`, inputs: [x, c('lo', fromNumbers('float32', [], [(0 - zero) * scale])), c('hi', fromNumbers('float32', [], [(L - zero) * scale]))], outputs: [clipped], attrs: {} });
+    // Below 8 bits a Clip keeps the codes within 0..2^bits - 1; at 8 bits QuantizeLinear's own
+    // saturation does (and onnxruntime's QDQ fusions then see the usual DQ -> Conv -> Q form).
+    const q = `${x}:q${k++}`, dq = `${x}:dq${k++}`;
+    let clipped = x;
+    if (L < 255) {
+      clipped = `${x}:clip${k++}`;
+      nodes.push({ op: 'Clip', name: `${n.name}/clip`, inputs: [x, c('lo', fromNumbers('float32', [], [(0 - zero) * scale])), c('hi', fromNumbers('float32', [], [(L - zero) * scale]))], outputs: [clipped], attrs: {} });
+    }
     const s = c('x_scale', fromNumbers('float32', [], [scale])), z = c('x_zero', fromNumbers('uint8', [], [zero]));
     nodes.push({ op: 'QuantizeLinear', name: `${n.name}/quantize`, inputs: [clipped, s, z], outputs: [q], attrs: {} });
     nodes.push({ op: 'DequantizeLinear', name: `${n.name}/dequantize`, inputs: [q, s, z], outputs: [dq], attrs: {} });
