@@ -99,7 +99,11 @@ async function candidates(op: 'pcilt' | 'direct', job: PciltJob | DirectJob): Pr
       for (const kernel of kernels.slice(1)) route(`${b.name}-direct-${kernel}`, { backend: b, op: 'direct', kernel });
     }
   }
-  if (found.length === 0) route(`js-${op}`, { backend: jsBackend, op });
+  if (found.length === 0) {
+    // The reference alone (single-threaded: no '-1t' twin to time).
+    found.push({ label: `js-${op}`, run: () => runOn(jsBackend, op, job) });
+    routed.push({ backend: jsBackend, op, oneThread: false });
+  }
   return found.map((c, i) => ({ ...c, route: routed[i] }));
 }
 
