@@ -44,7 +44,8 @@ const CHEAP_MS = 10;
 /** Rounds beyond MIN_ROUNDS stop once calibration has spent this long (ms), separated or not. */
 const BUDGET_MS = 400;
 
-function median(xs: number[]): number {
+/** The median of some times (the mean of the middle two for an even count). */
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;

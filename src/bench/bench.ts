@@ -13,7 +13,7 @@ import { benchWebgpu } from './webgpu.js';
 import { OUR_IMPLS, PEER_IMPLS, type Impl, type WorkerOrder, type WorkerResult } from './worker.js';
 import type { LayerSpec } from './layers.js';
 
-export interface BenchResult extends Omit<WorkerResult, 'outFile' | 'outType' | 'times' | 'rivalsMs' | 'chosen'> {
+export interface BenchResult extends Omit<WorkerResult, 'outFile' | 'outType' | 'times' | 'rivalsMs'> {
   gmacs: number;
   rssMB: number;
   /** Elements that disagree with our exact reference, requantized as QLinearConv (a +-1 code step is allowed for peers). */
@@ -44,8 +44,8 @@ export interface BenchReport {
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
-/** Runs a bench child process; resolves with its JSON lines. */
-function child(args: string[], onLine: (o: Record<string, unknown>) => void): Promise<void> {
+/** Runs a faster-cnn child process; hands each JSON line it prints to onLine (other lines are ignored). */
+export function child(args: string[], onLine: (o: Record<string, unknown>) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let buf = '';
@@ -160,7 +160,7 @@ export async function benchCommand(argv: string[]): Promise<BenchReport> {
           const seen = kept.get(key);
           // The decision's regret: the chosen candidate's median over the best candidate's, both run by name.
           const bestMs = w.rivalsMs ? Math.min(...Object.values(w.rivalsMs)) : NaN;
-          const regret = w.rivalsMs ? [(w.rivalsMs[w.chosen ?? ''] ?? w.medianMs) / bestMs - 1] : [];
+          const regret = w.rivalsMs ? [(w.rivalsMs[w.auto ?? ''] ?? w.medianMs) / bestMs - 1] : [];
           const rawRegret = w.rivalsMs ? [w.medianMs / bestMs - 1] : [];
           const best = seen && seen.medianMs <= w.medianMs ? seen : res;
           best.rssMB = seen?.rssMB ?? 0;
@@ -168,7 +168,7 @@ export async function benchCommand(argv: string[]): Promise<BenchReport> {
           if (regret.length) {
             best.regrets = [...(seen?.regrets ?? []), ...regret];
             best.autoOverBest = [...(seen?.autoOverBest ?? []), ...rawRegret];
-            best.choices = [...(seen?.choices ?? []), w.chosen ?? '?'];
+            best.choices = [...(seen?.choices ?? []), w.auto ?? '?'];
           }
           if (seen && bad !== null) best.mismatches = Math.max(seen.mismatches ?? 0, bad);
           kept.set(key, best);

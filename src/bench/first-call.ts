@@ -1,18 +1,16 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join, sep } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
 import { intFlag, listFlag, parse } from '../cli/args.js';
 import { imageTensor, imagesIn } from '../cli/import.js';
 import { ArgumentError } from '../errors.js';
 import { importModel, loadModel, type Model } from '../nn/api.js';
 import type { Tensor } from '../nn/tensor.js';
-import { NSFWJS_MODELS } from './models.js';
-import { median } from './worker.js';
+import { child } from './bench.js';
+import { NSFWJS_MODELS, nsfwjsModelPath } from './models.js';
+import { median } from '../backends/auto.js';
 
-const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** What one fresh process measured: how long the model took to become ready, its first calls and its steady state. */
@@ -24,21 +22,6 @@ export interface FirstCall {
   firstMs: number;
   secondMs: number;
   steadyMs: number;
-}
-
-function nsfwjsPath(name: string): string {
-  const main = createRequire(import.meta.url).resolve('nsfwjs');
-  return join(main.slice(0, main.lastIndexOf(`${sep}dist${sep}`)), 'dist', 'models', NSFWJS_MODELS[name].dir, 'model.min.js');
-}
-
-function child(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('error', reject);
-    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`faster-cnn ${args[0]} exited with code ${code}`))));
-  });
 }
 
 /** In this (fresh) process: import or load the model, then time `runs` calls on the photos in turn. */
@@ -82,7 +65,9 @@ export async function firstCallCommand(argv: string[]): Promise<FirstCall[]> {
   const dir = mkdtempSync(join(tmpdir(), 'fcnn-first-call-'));
   const results: FirstCall[] = [];
   const measure = async (o: Omit<Parameters<typeof firstCallWorker>[0], 'photos' | 'runs'>) => {
-    const r = JSON.parse((await child(['bench-first-call-worker', JSON.stringify({ ...o, photos, runs })])).trim().split('\n').pop()!) as FirstCall;
+    let r: FirstCall | undefined;
+    await child(['bench-first-call-worker', JSON.stringify({ ...o, photos, runs })], (line) => (r = line as unknown as FirstCall));
+    if (!r) throw new Error(`bench-first-call-worker printed no result for ${o.model}`);
     process.stderr.write(`[first-call] ${r.model} ${r.how}: ready ${r.readyMs.toFixed(0)} ms, first ${r.firstMs.toFixed(1)} ms, second ${r.secondMs.toFixed(1)} ms, steady ${r.steadyMs.toFixed(1)} ms\n`);
     results.push(r);
   };
@@ -90,8 +75,8 @@ export async function firstCallCommand(argv: string[]): Promise<FirstCall[]> {
     for (const name of names) {
       if (NSFWJS_MODELS[name]) {
         const fcnn = join(dir, `${name}-a${bits}.fcnn`);
-        await child(['import', nsfwjsPath(name), '--activation-bits', String(bits), '--out', fcnn, '--align-corners']);
-        await measure({ model: name, src: nsfwjsPath(name), how: 'fresh import', bits });
+        await child(['import', nsfwjsModelPath(name), '--activation-bits', String(bits), '--out', fcnn, '--align-corners'], () => {});
+        await measure({ model: name, src: nsfwjsModelPath(name), how: 'fresh import', bits });
         await measure({ model: name, src: fcnn, how: 'saved .fcnn', bits });
       } else {
         await measure({ model: name, src: join(ROOT, 'models', `${name}.fcnn`), how: 'saved .fcnn', bits: null });

@@ -1,11 +1,13 @@
 import { writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join, sep } from 'node:path';
 import { ArgumentError } from '../errors.js';
 import { writeOnnx } from '../formats/onnx/write-ir.js';
 import { readTfjs, type TfjsArtifacts } from '../formats/tfjs.js';
 import { imageTensor, imagesIn } from '../cli/import.js';
 import { intFlag, listFlag, parse } from '../cli/args.js';
-import { median } from './worker.js';
+import { median } from '../backends/auto.js';
+import { agreement, type Agreement } from '../passes/tune.js';
 import { Model, importModel } from '../nn/api.js';
 import type { Tensor } from '../nn/tensor.js';
 
@@ -16,7 +18,11 @@ export const NSFWJS_MODELS: Record<string, { dir: string; format: string }> = {
   inception_v3: { dir: 'inception_v3', format: 'layers' },
 };
 
-interface Agreement { images: number; top1: number; meanAbsDiff: number; maxAbsDiff: number }
+/** Where one of the nsfwjs models lives: the package's exports hide its model files, so beside its main module. */
+export function nsfwjsModelPath(name: string): string {
+  const main = createRequire(import.meta.url).resolve('nsfwjs');
+  return join(main.slice(0, main.lastIndexOf(`${sep}dist${sep}`)), 'dist', 'models', NSFWJS_MODELS[name].dir, 'model.min.js');
+}
 
 export interface ModelReport {
   model: string;
@@ -38,25 +44,6 @@ export interface ModelReport {
   threads: number;
 }
 
-function argmax(a: ArrayLike<number>): number {
-  let b = 0;
-  for (let i = 1; i < a.length; i++) if (a[i] > a[b]) b = i;
-  return b;
-}
-
-function agreement(ref: Float32Array[], got: Float32Array[]): Agreement {
-  let top1 = 0, sum = 0, n = 0, max = 0;
-  for (let i = 0; i < ref.length; i++) {
-    if (argmax(ref[i]) === argmax(got[i])) top1++;
-    for (let k = 0; k < ref[i].length; k++) {
-      const d = Math.abs(ref[i][k] - got[i][k]);
-      sum += d;
-      n++;
-      max = Math.max(max, d);
-    }
-  }
-  return { images: ref.length, top1: top1 / ref.length, meanAbsDiff: sum / n, maxAbsDiff: max };
-}
 
 /** Median ms of `runs` calls after two warm-up calls. */
 export async function timed(runs: number, f: () => Promise<unknown>): Promise<number> {
@@ -101,10 +88,7 @@ export async function tfjsPeer(art: TfjsArtifacts, format: string) {
  */
 export async function benchModel(name: string, photos: string[], opts: { bits: number[]; runs: number; threads: number; levels?: boolean; log: (s: string) => void }): Promise<ModelReport> {
   const spec = NSFWJS_MODELS[name] ?? (() => { throw new ArgumentError('--models', name, Object.keys(NSFWJS_MODELS).join(', ')); })();
-  const { createRequire } = await import('node:module');
-  // The package's exports hide its model files: find them beside its main module.
-  const main = createRequire(import.meta.url).resolve('nsfwjs');
-  const modelPath = join(main.slice(0, main.lastIndexOf(`${sep}dist${sep}`)), 'dist', 'models', spec.dir, 'model.min.js');
+  const modelPath = nsfwjsModelPath(name);
   const t0 = performance.now();
   const model: Model = await importModel(modelPath);
   const importMs = performance.now() - t0;

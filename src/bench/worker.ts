@@ -4,7 +4,7 @@ import { conv2dDirect, pciltConv2d } from '../conv/conv2d.js';
 import { convGeometry } from '../conv/geometry.js';
 import { checkRequantize } from '../conv/requantize.js';
 import { buildPcilt, type PciltTables } from '../tables/pcilt.js';
-import { autoChoices } from '../backends/auto.js';
+import { autoChoices, median } from '../backends/auto.js';
 import { wasmBackend, type PhaseProfile } from '../backends/wasm/backend.js';
 import type { Engine } from '../backends/wasm/engine.js';
 import { P, PARAM_COUNT } from '../backends/wasm/params.js';
@@ -38,11 +38,10 @@ export interface WorkerResult {
   /** Where the output was written (first thread count only), and its element type. */
   outFile?: string;
   outType?: 'int32' | 'uint8' | 'float32';
+  /** auto-wasm, plain-call: what 'auto' chose (auto-wasm, its thread count given: one of rivalsMs's keys). */
   auto?: string;
   /** auto-wasm: its candidates' medians, each run by name, timed interleaved with it in the same process. */
   rivalsMs?: Record<string, number>;
-  /** auto-wasm: the candidate it chose (one of rivalsMs's keys). */
-  chosen?: string;
   /** direct-wasm: the wasm direct kernel that ran (the backend's default for the job). */
   kernel?: string;
   /** Where a child given no yScale wrote the exact int32 sums (the reference), and the yScale it derived. */
@@ -105,10 +104,6 @@ async function peer(order: WorkerOrder, l: LayerSpec, bits: number, threads: num
   return ortRunner(order.impl === 'ort-node-qlinearconv' ? 'node' : 'web', l, input, weight, order.yScales?.[bits] ?? 1, threads);
 }
 
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 /** Runs one order in this process and prints one JSON line per result. */
 export async function runOrder(order: WorkerOrder): Promise<void> {
@@ -152,11 +147,7 @@ export async function runOrder(order: WorkerOrder): Promise<void> {
       }
       await (r as PeerRunner).close?.();
       const result: WorkerResult = { impl: order.impl, layer: l.name, bits, threads, medianMs: median(times), times, tableBytes: r.tableBytes };
-      if (rivals.length) {
-        result.rivalsMs = Object.fromEntries(Object.entries(rivalTimes).map(([k, t]) => [k, median(t)]));
-        // The one choice this process made for the job (2 threads given: no one-thread variants).
-        result.chosen = autoChoices().find((c) => c.key.startsWith('pcilt|') && c.key.includes(`|${bits}b/`) && c.key.includes(`|${[l.N, l.C, l.H, l.W, l.O].join(',')},`) && c.key.endsWith(`t${threads}`))?.winner;
-      }
+      if (rivals.length) result.rivalsMs = Object.fromEntries(Object.entries(rivalTimes).map(([k, t]) => [k, median(t)]));
       if (ti === 0 && refFile) Object.assign(result, { refFile, yScale });
       if (ti === 0) {
         const data = order.impl === 'tfjs-wasm-f32' ? nhwcToNchw(out, l) : (out as Int32Array | Uint8Array);

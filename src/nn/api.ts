@@ -206,6 +206,11 @@ export class Model {
     });
   }
 
+  /** Calibration or tuning inputs (one tensor or several, in the source layout) as feeds of the model's first input. */
+  private feedsOf(inputs: Tensor | Tensor[]): Record<string, IrTensor>[] {
+    return (Array.isArray(inputs) ? inputs : [inputs]).map((x) => ({ [this.inputs[0].name]: { dtype: 'float32' as const, shape: x?.shape, data: x?.data } as IrTensor }));
+  }
+
   /**
    * Fixes an imported model's activation ranges (static quantization) from inputs in the source
    * layout: 'mse' (default) clips each layer input's range where its layers' quantized outputs come
@@ -215,16 +220,15 @@ export class Model {
   async calibrate(inputs: Tensor | Tensor[], opts: CalibrationOptions = {}): Promise<void> {
     const bits = this.meta.activationBits;
     if (!this.graph || !bits) throw new ArgumentError('calibration', 'given', 'used together with activationBits');
-    const list = Array.isArray(inputs) ? inputs : [inputs];
+    const feeds = this.feedsOf(inputs);
     const method = opts.method ?? 'mse';
-    const feeds = list.map((x) => ({ [this.inputs[0].name]: { dtype: 'float32' as const, shape: x?.shape, data: x?.data } as IrTensor }));
     const c = await calibrate(this.session!, feeds, bits, { ...opts, method });
     this.meta.ranges = c.ranges;
     if (c.layers && Object.keys(c.layers).length) this.meta.layers = c.layers;
     else delete this.meta.layers;
     if (c.biasCorrection) this.meta.biasCorrection = c.biasCorrection;
     else delete this.meta.biasCorrection;
-    this.meta.calibration = { method, inputs: list.length, ...(c.clips ? { clips: c.clips } : {}) };
+    this.meta.calibration = { method, inputs: feeds.length, ...(c.clips ? { clips: c.clips } : {}) };
   }
 
   /**
@@ -234,11 +238,10 @@ export class Model {
    */
   async tune(inputs: Tensor | Tensor[], opts: TuneOptions = {}): Promise<TuneResult> {
     if (!this.graph) throw new ArgumentError('model', 'a network trained here', 'an imported model (its training fixed a trained network\'s widths)');
-    const list = Array.isArray(inputs) ? inputs : [inputs];
-    const feeds = list.map((x) => ({ [this.inputs[0].name]: { dtype: 'float32' as const, shape: x?.shape, data: x?.data } as IrTensor }));
+    const feeds = this.feedsOf(inputs);
     const r = await tune(this.session!, feeds, opts);
     Object.assign(this.meta, r.meta);
-    this.meta.calibration = { method: 'mse', inputs: list.length };
+    this.meta.calibration = { method: 'mse', inputs: feeds.length };
     this.meta.tuned = { widths: r.chosen.widths, ms: r.chosen.ms, agreement: r.chosen.agreement, meanAbsDiff: r.chosen.meanAbsDiff, budget: opts.budget ?? 0.02 };
     return r;
   }

@@ -52,7 +52,7 @@ export interface Calibration {
 }
 
 /** Conv and Gemm nodes with constant weights the integer kernel may run on codes, in run order. */
-function layersOnCodes(g: Graph): Node[] {
+export function layersOnCodes(g: Graph): Node[] {
   return topoSort(g).filter((n) => takesCodes(n, g.consts.get(n.inputs[1])));
 }
 

@@ -1,9 +1,9 @@
 import { ArgumentError } from '../errors.js';
-import { topoSort } from '../ir/graph.js';
+import { median } from '../backends/auto.js';
 import type { Tensor } from '../ir/tensor.js';
-import { takesCodes, type QuantOptions, type Range } from '../kernels/wasm/int-conv.js';
-import type { Session } from '../runtime/session.js';
-import { calibrate, type Calibration } from './calibrate.js';
+import type { QuantOptions, Range } from '../kernels/wasm/int-conv.js';
+import type { NodeTiming, Session } from '../runtime/session.js';
+import { calibrate, layersOnCodes, type Calibration } from './calibrate.js';
 
 /**
  * Per-layer activation widths chosen by measured speed and error (issue 19): each tensor that layers
@@ -54,10 +54,27 @@ export interface TuneResult {
 /** Relative cost of a layer's work per width for 'estimated' latency: the direct kernels' (relaxed dot below 8 bits). */
 const WIDTH_COST: Record<number, number> = { 1: 0.4, 2: 0.5, 3: 0.55, 4: 0.6, 5: 0.6, 6: 0.6, 7: 0.6, 8: 1 };
 
-function argmax(a: ArrayLike<number>): number {
+export function argmax(a: ArrayLike<number>): number {
   let b = 0;
   for (let i = 1; i < a.length; i++) if (a[i] > a[b]) b = i;
   return b;
+}
+
+/** How close outputs come to reference outputs: top-1 agreement, and mean and largest |difference|. */
+export interface Agreement { images: number; top1: number; meanAbsDiff: number; maxAbsDiff: number }
+
+export function agreement(ref: Float32Array[], got: Float32Array[]): Agreement {
+  let top1 = 0, sum = 0, n = 0, max = 0;
+  for (let i = 0; i < ref.length; i++) {
+    if (argmax(ref[i]) === argmax(got[i])) top1++;
+    for (let k = 0; k < ref[i].length; k++) {
+      const d = Math.abs(ref[i][k] - got[i][k]);
+      sum += d;
+      n++;
+      max = Math.max(max, d);
+    }
+  }
+  return { images: ref.length, top1: top1 / ref.length, meanAbsDiff: sum / n, maxAbsDiff: max };
 }
 
 export async function tune(session: Session, feeds: Record<string, Tensor>[], opts: TuneOptions = {}): Promise<TuneResult> {
@@ -70,7 +87,7 @@ export async function tune(session: Session, feeds: Record<string, Tensor>[], op
   const progress = opts.onProgress ?? (() => undefined), threads = opts.threads;
   const g = session.graph;
   const out = g.outputs[0].name;
-  const nodes = topoSort(g).filter((n) => takesCodes(n, g.consts.get(n.inputs[1])));
+  const nodes = layersOnCodes(g);
   const groups = [...new Set(nodes.map((n) => n.inputs[0]))];
   const readers = new Map(groups.map((t) => [t, nodes.filter((n) => n.inputs[0] === t)]));
 
@@ -94,20 +111,18 @@ export async function tune(session: Session, feeds: Record<string, Tensor>[], op
     return { layers, biasCorrection };
   };
   const score = async (quant: QuantOptions | undefined, count = feeds.length) => {
-    let agree = 0, diff = 0, n = 0;
-    for (let i = 0; i < count; i++) {
-      const got = (await session.run(feeds[i], { threads, quant }))[out].data as Float32Array;
-      if (argmax(got) === argmax(want[i])) agree++;
-      for (let k = 0; k < got.length; k++) diff += Math.abs(got[k] - want[i][k]);
-      n += got.length;
-    }
-    return { agreement: agree / count, meanAbsDiff: diff / n };
+    const got: Float32Array[] = [];
+    for (let i = 0; i < count; i++) got.push((await session.run(feeds[i], { threads, quant }))[out].data as Float32Array);
+    const a = agreement(want.slice(0, count), got);
+    return { agreement: a.top1, meanAbsDiff: a.meanAbsDiff };
   };
+  /** The plan with every group at width w. */
+  const uniform = (w: number) => Object.fromEntries(groups.map((t) => [t, w]));
+  const all8 = uniform(8), reference = quantOf(all8);
   /**
    * A plan's batch-1 time, robust to this kind of VM's slow spells: 7 runs alternated with the
    * all-8-bit plan; its median time times the median of the per-pair ratios.
    */
-  let reference: QuantOptions | undefined;
   const timeOf = async (quant: QuantOptions | undefined) => {
     const once = async (q: QuantOptions | undefined) => {
       const t0 = performance.now();
@@ -121,8 +136,7 @@ export async function tune(session: Session, feeds: Record<string, Tensor>[], op
       ratios.push((await once(quant)) / b);
       base.push(b);
     }
-    const mid = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1];
-    return mid(base) * mid(ratios);
+    return median(base) * median(ratios);
   };
   // 'estimated': a plan's time is the sum of its groups' estimates (the rest of the graph left out), so the choice is deterministic.
   const estimate = (plan: Record<string, number>) => groups.reduce((a, t) => a + cost.get(t)![plan[t] ?? 8], 0);
@@ -131,9 +145,7 @@ export async function tune(session: Session, feeds: Record<string, Tensor>[], op
 
   // Sensitivity: each group alone at each narrower width, the rest at 8 bits, on up to 8 inputs.
   const few = Math.min(8, feeds.length);
-  const all8 = Object.fromEntries(groups.map((t) => [t, 8]));
-  reference = quantOf(all8);
-  const base = (await score(quantOf(all8), few)).meanAbsDiff;
+  const base = (await score(reference, few)).meanAbsDiff;
   const sens = new Map<string, Record<number, number>>();
   for (const [k, t] of groups.entries()) {
     progress(`tuning: sensitivity, group ${k + 1}/${groups.length}`);
@@ -150,15 +162,15 @@ export async function tune(session: Session, feeds: Record<string, Tensor>[], op
     if (opts.latency === 'estimated') {
       for (const n of nodes) ms.set(n.name, (g.consts.get(n.inputs[1])!.data.length * WIDTH_COST[w]) / 1e6);
     } else {
-      const quant = quantOf(Object.fromEntries(groups.map((t) => [t, w])));
+      const quant = quantOf(uniform(w));
       await session.run(feeds[0], { threads, quant });
       const runs: Map<string, number>[] = [];
       for (let i = 0; i < 3; i++) {
-        const profile: { node: string; ms: number }[] = [];
-        await session.run(feeds[0], { threads, quant, profile: profile as never });
+        const profile: NodeTiming[] = [];
+        await session.run(feeds[0], { threads, quant, profile });
         runs.push(new Map(profile.map((p) => [p.node, p.ms])));
       }
-      for (const n of nodes) ms.set(n.name, runs.map((r) => r.get(n.name) ?? 0).sort((a, b) => a - b)[1]);
+      for (const n of nodes) ms.set(n.name, median(runs.map((r) => r.get(n.name) ?? 0)));
     }
     for (const t of groups) cost.get(t)![w] = readers.get(t)!.reduce((a, n) => a + ms.get(n.name)!, 0);
   }
@@ -193,8 +205,8 @@ export async function tune(session: Session, feeds: Record<string, Tensor>[], op
     tried.push(await measure(`step ${i + 1}`, s));
   }
   const references: TunedPlan[] = [];
-  for (const w of [8, 4, 2].filter((v) => widths.includes(v))) references.push(await measure(`uniform ${w}-bit`, Object.fromEntries(groups.map((t) => [t, w]))));
-  references.push({ label: 'float32', widths: {}, ms: opts.latency === 'estimated' ? estimate(Object.fromEntries(groups.map((t) => [t, 8]))) / WIDTH_COST[8] : await timeOf(undefined), agreement: 1, meanAbsDiff: 0 });
+  for (const w of [8, 4, 2].filter((v) => widths.includes(v))) references.push(await measure(`uniform ${w}-bit`, uniform(w)));
+  references.push({ label: 'float32', widths: {}, ms: opts.latency === 'estimated' ? estimate(all8) / WIDTH_COST[8] : await timeOf(undefined), agreement: 1, meanAbsDiff: 0 });
 
   const fits = tried.filter((p) => p.meanAbsDiff <= budget && p.agreement >= minAgree);
   const chosen = (fits.length ? fits : [tried[0]]).reduce((a, b) => (b.ms < a.ms ? b : a));

@@ -92,7 +92,12 @@ export class Pool {
 
   /** Runs tasks[0] through `here` and the rest on workers; resolves when all are done. Concurrent calls queue. */
   run(tasks: Task[], here: (t: Task) => void): Promise<void> {
-    const mine = this.turn.then(() => this.runNow(tasks, here));
+    return this.inTurn(() => this.runNow(tasks, here));
+  }
+
+  /** Runs f once everything queued before it has settled. */
+  private inTurn(f: () => Promise<void>): Promise<void> {
+    const mine = this.turn.then(f);
     this.turn = mine.catch(() => {});
     return mine;
   }
@@ -125,9 +130,7 @@ export class Pool {
    * in turn with runs, so that none waits twice.
    */
   prepare(n: number): Promise<void> {
-    const mine = this.turn.then(() => this.ensure(n));
-    this.turn = mine.catch(() => {});
-    return mine;
+    return this.inTurn(() => this.ensure(n));
   }
 
   /** Workers currently alive (for tests and diagnostics). */

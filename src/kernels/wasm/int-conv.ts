@@ -1,5 +1,5 @@
 import { ArgumentError } from '../../errors.js';
-import { autoRun, knownWinner, lastAutoChoice, type Candidate } from '../../backends/auto.js';
+import { autoRun, knownWinner, lastAutoChoice, type AutoChoice, type Candidate } from '../../backends/auto.js';
 import { candidateAdder } from '../../backends/registry.js';
 import { floatLayer, freezeWeights, wasmBackend, type FloatLayer } from '../../backends/wasm/backend.js';
 import { engineIfReady, engineUnavailableReason, stageF32, type Engine } from '../../backends/wasm/engine.js';
@@ -58,8 +58,10 @@ export interface QuantOptions {
   choices?: Map<string, LayerChoice>;
 }
 
-/** What a layer ran on codes: its kernel, what 'auto' measured, its table size and multiply-adds. */
-/** What ran for a layer on codes; `saved`: 'auto' took the choice stored with the model for this machine (no timings here). */
+/**
+ * What a layer ran on codes: its kernel, what 'auto' measured (`saved`: it took the choice stored with
+ * the model for this machine, so no timings here), its table size and multiply-adds.
+ */
 export interface LayerChoice { kernel?: string; candidates?: Record<string, number>; saved?: boolean; bits?: number; tableBytes?: number; macs?: number }
 
 /** The settings a Conv or Gemm node runs with: bits 0 where it stays in float32. */
@@ -287,11 +289,15 @@ async function wasmLayer(w: IntWeights, bits: number, g: ConvGeometry, layer: Fl
   const pick = known ? candidates(layer).find((c) => c.label === known) : undefined;
   if (pick) await pick.run();
   else await autoRun(key, candidates({ ...layer, keep: false }));
-  const auto = lastAutoChoice();
+  noteAuto(choice, lastAutoChoice());
+  return last!;
+}
+
+/** A layer's choice as 'auto' made it: the winner, what each candidate measured, or that it was saved with the model. */
+function noteAuto(choice: LayerChoice, auto: AutoChoice | undefined): void {
   choice.kernel = auto?.winner;
   if (auto && Object.keys(auto.ms).length) choice.candidates = auto.ms;
   if (auto?.restored) choice.saved = true;
-  return last!;
 }
 
 /** The reference twin: codes, padding and scale-back in JS around conv2dDirect / pciltConv2d on any backend. */
@@ -321,10 +327,8 @@ async function jsLayer(w: IntWeights, bits: number, x: { data: Float32Array; sha
     choice.kernel = 'direct';
   } else {
     acc = await pciltConv2d(input, tablesOf(w, bits), { ...conv, padding, backend: opts.kernel === 'pcilt' && !opts.backend ? 'wasm' : opts.backend });
-    const auto = opts.kernel === 'pcilt' ? undefined : lastAutoChoice();
-    choice.kernel = auto?.winner ?? 'pcilt';
-    if (auto && Object.keys(auto.ms).length) choice.candidates = auto.ms;
-    if (auto?.restored) choice.saved = true;
+    noteAuto(choice, opts.kernel === 'pcilt' ? undefined : lastAutoChoice());
+    choice.kernel ??= 'pcilt';
   }
   return scaleBack(acc, q.requant);
 }
