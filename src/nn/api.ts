@@ -18,8 +18,14 @@ import type { Sequential } from './model.js';
 import type { Tensor } from './tensor.js';
 
 export interface PredictOptions {
-  /** Engine for the layers on activation codes ('auto', 'wasm', 'webgpu', 'js'). */
+  /**
+   * 'webgpu': the whole model on the WebGPU device (tensors stay there between nodes; ops without a
+   * GPU kernel run on the CPU, and `profile` counts the bytes they move). Otherwise the engine of the
+   * layers on activation codes ('auto', 'wasm', 'js').
+   */
   backend?: string;
+  /** backend 'webgpu': filled with the bytes that crossed between host and device for CPU-run ops, and the dispatches. */
+  gpu?: { crossedBytes?: number; dispatches?: number };
   /** Layers on activation codes: 'auto' (default) measures table look-ups against direct multiplication; 'pcilt' or 'direct' forces one. */
   kernel?: 'auto' | 'pcilt' | 'direct';
   threads?: number;
@@ -167,7 +173,7 @@ export class Model {
       const stored = bits === this.meta.activationBits;
       quant = { bits, ranges: this.meta.ranges, ...(stored ? { biasCorrection: this.meta.biasCorrection, layers: this.meta.layers } : {}), ...on };
     }
-    const out = await session.run(typed, { threads: opts.threads, profile: timings, keep: opts.keep, quant });
+    const out = await session.run(typed, { threads: opts.threads, profile: timings, keep: opts.keep, quant, backend: opts.backend === 'webgpu' ? 'webgpu' : undefined, gpu: opts.gpu });
     if (opts.profile && timings) {
       for (const t of timings) {
         const c = choices?.get(t.node);

@@ -7,11 +7,16 @@ import { fail } from '../ops/registry.js';
 import '../kernels/index.js';
 import { getEngine } from '../backends/wasm/engine.js';
 import { releases } from './memory.js';
+import { GpuExecutor } from './gpu-executor.js';
 import { rangeOf, type QuantOptions, type Range } from '../kernels/wasm/int-conv.js';
 
 export interface RunOptions {
-  /** 'auto' (default): the registered fast kernels where they apply, the reference elsewhere; 'ref': reference kernels only. */
-  backend?: 'auto' | 'ref';
+  /**
+   * 'auto' (default): the registered fast kernels where they apply, the reference elsewhere; 'ref':
+   * reference kernels only; 'webgpu': tensors on the WebGPU device, its kernels where they apply
+   * and the CPU's elsewhere (src/runtime/gpu-executor.ts).
+   */
+  backend?: 'auto' | 'ref' | 'webgpu';
   threads?: number;
   /** Filled with one entry per node run, in run order. */
   profile?: NodeTiming[];
@@ -21,9 +26,12 @@ export interface RunOptions {
   observe?: Map<string, Range>;
   /** Inner values to return besides the outputs, by name (copies). */
   keep?: string[];
+  /** backend 'webgpu': filled with the bytes CPU kernels made cross between host and device, and the dispatches. */
+  gpu?: { crossedBytes?: number; dispatches?: number };
 }
 
-export interface NodeTiming { node: string; op: string; kernel: string; ms: number; shape: number[] }
+/** One node's run; `crossedBytes`: on WebGPU, what its inputs had to cross between host and device. */
+export interface NodeTiming { node: string; op: string; kernel: string; ms: number; shape: number[]; crossedBytes?: number }
 
 /** What one input-shape signature resolved to: the kernel each node runs, and every value's shape. */
 interface Plan { kernels: (Kernel | null)[]; shapes: Map<string, number[]> }
@@ -38,6 +46,7 @@ export class Session {
   private readonly plans = new Map<string, Plan>();
   private readonly lastUse = new Map<string, number>();
   private readonly constData: Set<unknown>;
+  private gpu?: GpuExecutor;
 
   constructor(readonly graph: Graph) {
     this.nodes = topoSort(graph);
@@ -72,6 +81,10 @@ export class Session {
     const g = this.graph;
     checkFeeds(g.inputs, feeds);
     const key = `${signature(g.inputs, feeds)}|${opts.backend ?? 'auto'}|${quantKey(opts.quant)}`;
+    if (opts.backend === 'webgpu') {
+      this.gpu ??= new GpuExecutor(g, this.nodes, this.lastUse, (t) => this.constData.has(t.data));
+      return this.gpu.run(feeds, key, opts);
+    }
     let plan = this.plans.get(key);
     const fresh = !plan;
     // The wasm kernels apply once the engine runs: start it before the plan is made (where it cannot run, the plan uses the others).

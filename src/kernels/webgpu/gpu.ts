@@ -1,0 +1,253 @@
+import type { GpuContext } from '../../backends/webgpu/device.js';
+import type { Node } from '../../ir/graph.js';
+import { sizeOf, type Tensor } from '../../ir/tensor.js';
+import type { OpContext } from '../../ops/registry.js';
+
+/**
+ * What the WebGPU kernels of the graph runtime share: tensors kept on the device, one command
+ * encoder a run (submitted when the CPU needs a value, and at the end), buffers pooled by size and
+ * reused across calls, pipelines and parameter records cached per device.
+ */
+
+/** A float32 tensor in a device buffer (row-major, as a CPU tensor's data). */
+export interface GpuTensor { dtype: 'float32'; shape: number[]; buffer: GPUBuffer; gpu: true }
+
+/** A kernel's input: on the device, on the CPU (constants, shapes, values a CPU kernel made), or left out. */
+export type Arg = Tensor | GpuTensor | undefined;
+
+export const isGpu = (a: unknown): a is GpuTensor => (a as GpuTensor | undefined)?.gpu === true;
+
+/** An input as `supports` sees it: dtype and shape always; data only for CPU tensors. */
+export interface Meta { dtype: string; shape: number[]; data?: Tensor['data']; gpu?: boolean }
+
+/**
+ * A graph op's WebGPU kernel. `run` encodes its dispatches on `run`'s encoder and returns its outputs:
+ * device tensors, or CPU tensors for ops that only read shapes (Shape).
+ */
+export interface GpuKernel {
+  op: string;
+  variant: string;
+  supports(ins: (Meta | undefined)[], node: Node, ctx: OpContext): boolean;
+  run(ins: Arg[], node: Node, ctx: OpContext, run: GpuRun): (GpuTensor | Tensor)[];
+}
+
+const KERNELS = new Map<string, GpuKernel[]>();
+
+export function registerGpuKernel(k: GpuKernel): void {
+  KERNELS.set(k.op, [...(KERNELS.get(k.op) ?? []), k]);
+}
+
+export function gpuKernelsFor(op: string): GpuKernel[] {
+  return KERNELS.get(op) ?? [];
+}
+
+/** Every op with a WebGPU kernel. */
+export function gpuOps(): string[] {
+  return [...KERNELS.keys()].sort();
+}
+
+/** GPUBufferUsage's values from the spec (the global exists only once a GPU is loaded). */
+const U = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, STORAGE: 0x80 };
+
+/** Elements one workgroup of an elementwise kernel covers. */
+export const WG = 64;
+
+/** What a device keeps across runs: free buffers by size, constants by array, parameter records by content. */
+interface DeviceCache {
+  free: Map<number, GPUBuffer[]>;
+  constants: WeakMap<object, GpuTensor>;
+  /** Buffers of constants: never returned to the pool. */
+  constantBuffers: WeakSet<GPUBuffer>;
+  params: Map<string, GPUBuffer>;
+}
+const caches = new WeakMap<GpuContext, DeviceCache>();
+
+/** Parameter records kept per device before the cache starts over (each is a few dozen bytes). */
+const MAX_PARAMS = 4096;
+
+/** One run's device work: the encoder, its pass, and the host-device traffic it caused. */
+export class GpuRun {
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private staging: GPUBuffer[] = [];
+  private readonly cache: DeviceCache;
+  /** Bytes copied to and from the device for values a CPU kernel made or needed (not the feeds and results). */
+  crossedBytes = 0;
+  dispatches = 0;
+
+  constructor(readonly ctx: GpuContext) {
+    let c = caches.get(ctx);
+    if (!c) caches.set(ctx, (c = { free: new Map(), constants: new WeakMap(), constantBuffers: new WeakSet(), params: new Map() }));
+    this.cache = c;
+  }
+
+  private enc(): GPUCommandEncoder {
+    this.encoder ??= this.ctx.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
+
+  /** A buffer of at least `bytes` from the pool (sizes rounded up to 256 bytes, so that plans reuse them). */
+  alloc(bytes: number): GPUBuffer {
+    const size = Math.max(256, Math.ceil(bytes / 256) * 256);
+    const b = this.cache.free.get(size)?.pop();
+    return b ?? this.ctx.device.createBuffer({ size, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST });
+  }
+
+  /** Returns a buffer to the pool: later dispatches of this device may reuse it (the queue keeps them in order). */
+  free(b: GPUBuffer): void {
+    if (this.cache.constantBuffers.has(b)) return;
+    const list = this.cache.free.get(b.size) ?? [];
+    list.push(b);
+    this.cache.free.set(b.size, list);
+  }
+
+  tensor(shape: number[]): GpuTensor {
+    return { dtype: 'float32', shape, buffer: this.alloc(sizeOf(shape) * 4), gpu: true };
+  }
+
+  /** Copies host data into `dst` in order with the encoded work (a staging buffer, not queue.writeBuffer, which would run ahead of it). */
+  private write(dst: GPUBuffer, data: ArrayBufferView): void {
+    const bytes = Math.ceil(data.byteLength / 4) * 4;
+    if (!bytes) return;
+    const s = this.ctx.device.createBuffer({ size: bytes, usage: U.COPY_SRC, mappedAtCreation: true });
+    new Uint8Array(s.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    s.unmap();
+    this.endPass();
+    this.enc().copyBufferToBuffer(s, 0, dst, 0, bytes);
+    this.staging.push(s);
+  }
+
+  /**
+   * A float32 input on the device: device tensors as they are, graph constants uploaded once per
+   * device and array, anything else uploaded now (`crossing`: counted as traffic a CPU kernel caused).
+   */
+  onDevice(a: Tensor | GpuTensor, constant: boolean, crossing = true): GpuTensor {
+    if (isGpu(a)) return a;
+    if (a.dtype !== 'float32') throw new Error(`a ${a.dtype} tensor cannot go to the device (float32 only)`);
+    if (constant) {
+      const had = this.cache.constants.get(a.data);
+      if (had) return { ...had, shape: a.shape };
+      const b = this.ctx.device.createBuffer({ size: Math.max(16, Math.ceil(a.data.byteLength / 4) * 4), usage: U.STORAGE | U.COPY_SRC | U.COPY_DST, mappedAtCreation: true });
+      new Uint8Array(b.getMappedRange()).set(new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength));
+      b.unmap();
+      this.cache.constantBuffers.add(b);
+      const t: GpuTensor = { dtype: 'float32', shape: a.shape, buffer: b, gpu: true };
+      this.cache.constants.set(a.data, t);
+      return t;
+    }
+    const t = this.tensor(a.shape);
+    this.write(t.buffer, a.data);
+    if (crossing) this.crossedBytes += a.data.byteLength;
+    return t;
+  }
+
+  /** A parameter record (u32 words; floats as their bits, see `f32`), cached by content. */
+  private params(words: ArrayLike<number>): GPUBuffer {
+    const arr = Uint32Array.from(words as ArrayLike<number>);
+    const key = arr.join(',');
+    let b = this.cache.params.get(key);
+    if (!b) {
+      if (this.cache.params.size >= MAX_PARAMS) {
+        for (const old of this.cache.params.values()) old.destroy();
+        this.cache.params.clear();
+      }
+      b = this.ctx.device.createBuffer({ size: Math.max(16, arr.byteLength), usage: U.STORAGE, mappedAtCreation: true });
+      new Uint32Array(b.getMappedRange()).set(arr);
+      b.unmap();
+      this.cache.params.set(key, b);
+    }
+    return b;
+  }
+
+  /**
+   * One dispatch: the pipeline for `key` (WGSL from `code()` the first time), binding 0 the
+   * parameter record, then `buffers` in order (the shader's bindings 1..n), over `groups` workgroups
+   * (folded into y beyond 65535; shaders index with `flatGroup`).
+   */
+  dispatch(key: string, code: () => string, words: ArrayLike<number>, buffers: GPUBuffer[], groups: number | [number, number, number]): void {
+    let pipe = this.ctx.pipelines.get(key);
+    if (!pipe) {
+      pipe = this.ctx.device.createComputePipeline({ layout: 'auto', compute: { module: this.ctx.device.createShaderModule({ code: code() }), entryPoint: 'main' } });
+      this.ctx.pipelines.set(key, pipe);
+    }
+    const entries = [this.params(words), ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } }));
+    const bind = this.ctx.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
+    this.pass ??= this.enc().beginComputePass();
+    this.pass.setPipeline(pipe);
+    this.pass.setBindGroup(0, bind);
+    const [x, y, z] = typeof groups === 'number' ? [Math.min(groups, 65535), Math.ceil(groups / 65535), 1] : groups;
+    if (x * y * z > 0) this.pass.dispatchWorkgroups(x, y, z);
+    this.dispatches++;
+  }
+
+  /** Submits what is encoded. */
+  submit(): void {
+    this.endPass();
+    if (this.encoder) this.ctx.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    for (const s of this.staging) s.destroy();
+    this.staging = [];
+  }
+
+  /** Waits for everything submitted (for per-node timings). */
+  async settle(): Promise<void> {
+    this.submit();
+    await this.ctx.device.queue.onSubmittedWorkDone();
+  }
+
+  /** Device tensors read back to the CPU, all in one submission (`crossing`: counted as traffic). */
+  async download(ts: GpuTensor[], crossing = true): Promise<Tensor[]> {
+    this.endPass();
+    const reads = ts.map((t) => {
+      const bytes = Math.max(4, sizeOf(t.shape) * 4);
+      const r = this.ctx.device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: U.MAP_READ | U.COPY_DST });
+      if (sizeOf(t.shape)) this.enc().copyBufferToBuffer(t.buffer, 0, r, 0, sizeOf(t.shape) * 4);
+      return r;
+    });
+    this.submit();
+    const out = await Promise.all(reads.map(async (r, i) => {
+      await r.mapAsync(1);
+      const n = sizeOf(ts[i].shape);
+      const data = new Float32Array(n);
+      data.set(new Float32Array(r.getMappedRange(), 0, n));
+      r.destroy();
+      if (crossing) this.crossedBytes += n * 4;
+      return { dtype: 'float32' as const, shape: ts[i].shape, data };
+    }));
+    if (this.ctx.lost) throw new Error(this.ctx.lost);
+    return out;
+  }
+}
+
+/** A float's bits for a parameter record. */
+const f32buf = new Float32Array(1), u32buf = new Uint32Array(f32buf.buffer);
+export function f32(x: number): number {
+  f32buf[0] = x;
+  return u32buf[0];
+}
+
+/** WGSL: the flat index of this invocation in a 1-d grid of WG-wide workgroups folded into y. */
+export const FLAT = `
+fn flat(g: vec3<u32>, n: vec3<u32>, l: u32) -> u32 { return (g.y * n.x + g.x) * ${WG}u + l; }`;
+
+/** WGSL header of an elementwise kernel: parameters, `count` inputs, one output. */
+export function header(count: number): string {
+  let s = '@group(0) @binding(0) var<storage, read> P: array<u32>;\n';
+  for (let i = 0; i < count; i++) s += `@group(0) @binding(${i + 1}) var<storage, read> X${i}: array<f32>;\n`;
+  return `${s}@group(0) @binding(${count + 1}) var<storage, read_write> Y: array<f32>;\n${FLAT}\n`;
+}
+
+export const MAIN = `@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) g: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>, @builtin(local_invocation_index) l: u32) {
+  let i = flat(g, n, l);`;
+
+/** Workgroups for `n` elements. */
+export const groupsFor = (n: number): number => Math.ceil(n / WG);
+
+/** Largest rank the strided kernels index. */
+export const MAX_RANK = 6;

@@ -1,0 +1,152 @@
+import { getGpu } from '../backends/webgpu/device.js';
+import { getEngine } from '../backends/wasm/engine.js';
+import type { Graph, Node } from '../ir/graph.js';
+import type { Tensor } from '../ir/tensor.js';
+import { kernelsFor, opDef, fail, type Kernel, type OpContext } from '../ops/registry.js';
+import { copyOf } from '../tensor.js';
+import { gpuKernelsFor, isGpu, GpuRun, type GpuKernel, type GpuTensor, type Meta } from '../kernels/webgpu/gpu.js';
+import '../kernels/webgpu/index.js';
+import { releases } from './memory.js';
+import type { NodeTiming, RunOptions } from './session.js';
+
+/** Each node's engine for one input-shape signature: a WebGPU kernel, or a CPU kernel (null: the reference). */
+type Step = { gpu: GpuKernel } | { cpu?: Kernel | null };
+
+/**
+ * Runs a graph with its tensors on the WebGPU device: one upload per input, one read-back per
+ * output. Nodes without a WebGPU kernel run on the CPU (the wasm kernels or the reference); the
+ * values they read are copied down and what they make goes back up when a GPU kernel reads it,
+ * and `profile` counts those bytes per node. Plans are kept per input-shape signature.
+ */
+export class GpuExecutor {
+  private readonly plans = new Map<string, Step[]>();
+
+  constructor(private readonly graph: Graph, private readonly nodes: Node[], private readonly lastUse: Map<string, number>,
+    private readonly isConstant: (t: Tensor) => boolean) {}
+
+  async run(feeds: Record<string, Tensor>, key: string, opts: RunOptions): Promise<Record<string, Tensor>> {
+    const g = this.graph;
+    const gctx = await getGpu();
+    // CPU kernels the plan falls back to use the wasm engine where it runs.
+    if (!this.plans.has(key)) await getEngine().catch(() => undefined);
+    const run = new GpuRun(gctx);
+    let plan = this.plans.get(key);
+    const fresh = !plan;
+    plan ??= [];
+    const ctx: OpContext = { opset: g.opset, threads: opts.threads, quant: opts.quant, constant: this.isConstant };
+    // A value is on the device, on the CPU, or both (a device value a CPU kernel read).
+    const dev = new Map<string, GpuTensor>(), host = new Map<string, Tensor>();
+    const outputs = new Set(g.outputs.map((o) => o.name));
+    // Device buffers are shared by values that alias them (Reshape and kin): freed when the last goes.
+    const holders = new Map<GPUBuffer, number>();
+    const hold = (t: GpuTensor) => holders.set(t.buffer, (holders.get(t.buffer) ?? 0) + 1);
+    // Float inputs go up once, at the start (not counted as crossings); others stay on the host for the CPU kernels.
+    for (const i of g.inputs) {
+      const f = feeds[i.name];
+      host.set(i.name, f);
+      if (f.dtype === 'float32') {
+        const d = run.onDevice(f, false, false);
+        dev.set(i.name, d);
+        hold(d);
+      }
+    }
+    const drop = (t: GpuTensor) => {
+      const n = (holders.get(t.buffer) ?? 0) - 1;
+      if (n > 0) holders.set(t.buffer, n);
+      else if (holders.delete(t.buffer)) run.free(t.buffer);
+    };
+    const keep = new Set(opts.keep ?? []), kept = new Map<string, Tensor>();
+    for (const name of keep) if (feeds[name]) kept.set(name, feeds[name]);
+    try {
+      for (let i = 0; i < this.nodes.length; i++) {
+        const n = this.nodes[i];
+        const t0 = performance.now(), crossed0 = run.crossedBytes;
+        const args = n.inputs.map((t) => (t === '' ? undefined : dev.get(t) ?? host.get(t) ?? g.consts.get(t)));
+        if (fresh) plan[i] = this.choose(n, args, ctx);
+        const step = plan[i];
+        let outs: (Tensor | GpuTensor)[];
+        if ('gpu' in step) {
+          outs = step.gpu.run(args, n, ctx, run);
+        } else {
+          // The CPU kernels read device values copied down (once per value).
+          const down = n.inputs.filter((t, j) => t !== '' && isGpu(args[j]) && !host.has(t));
+          const got = await run.download(down.map((t) => dev.get(t)!));
+          down.forEach((t, j) => host.set(t, got[j]));
+          const ins = n.inputs.map((t) => (t === '' ? undefined : host.get(t) ?? g.consts.get(t)));
+          if (step.cpu === undefined) step.cpu = kernelsFor(n.op).find((x) => x.supports(ins, n, ctx)) ?? null;
+          outs = step.cpu ? await step.cpu.run(ins, n, ctx) : await opDef(n.op)!.run(ins, n, ctx);
+        }
+        n.outputs.forEach((o, j) => {
+          if (o === '') return;
+          const v = outs[j] ?? fail(n, `produced no output ${j} (${o})`);
+          if (isGpu(v)) {
+            dev.set(o, v);
+            hold(v);
+          } else host.set(o, v);
+        });
+        if (opts.profile) {
+          await run.settle();
+          const shape = outs[0]?.shape ?? [];
+          const timing: NodeTiming = { node: n.name, op: n.op, kernel: 'gpu' in step ? `webgpu:${step.gpu.variant}` : step.cpu ? `${step.cpu.backend}:${step.cpu.variant}` : 'ref', ms: performance.now() - t0, shape };
+          if (run.crossedBytes > crossed0) timing.crossedBytes = run.crossedBytes - crossed0;
+          opts.profile.push(timing);
+        }
+        for (const o of n.outputs) if (keep.has(o) && host.has(o)) kept.set(o, { ...host.get(o)!, data: copyOf(host.get(o)!.data) });
+        for (const t of n.inputs) {
+          if (this.lastUse.get(t) !== i || outputs.has(t) || keep.has(t)) continue;
+          const d = dev.get(t);
+          if (d) {
+            dev.delete(t);
+            drop(d);
+          }
+          const h = host.get(t);
+          if (h && !g.inputs.some((x) => x.name === t)) {
+            host.delete(t);
+            const release = releases.get(h.data);
+            if (release && ![...host.values()].some((v) => v.data === h.data)) {
+              releases.delete(h.data);
+              release();
+            }
+          }
+        }
+      }
+      if (fresh) this.plans.set(key, plan);
+      // Outputs and kept inner values still on the device come back in one submission.
+      const back = [...new Set([...outputs, ...keep])].filter((o) => dev.has(o) && !host.has(o));
+      const got = await run.download(back.map((o) => dev.get(o)!), false);
+      back.forEach((o, j) => host.set(o, got[j]));
+      const result: Record<string, Tensor> = {};
+      for (const name of keep) {
+        const v = kept.get(name) ?? host.get(name);
+        if (v) result[name] = v;
+      }
+      for (const o of g.outputs) {
+        const v = host.get(o.name) ?? g.consts.get(o.name) ?? feeds[o.name];
+        result[o.name] = releases.has(v.data) || g.consts.get(o.name) === v ? { ...v, data: copyOf(v.data) } : v;
+      }
+      if (opts.gpu) {
+        opts.gpu.crossedBytes = run.crossedBytes;
+        opts.gpu.dispatches = run.dispatches;
+      }
+      return result;
+    } finally {
+      run.submit();
+      for (const [b] of holders) run.free(b);
+      for (const v of host.values()) {
+        const release = releases.get(v.data);
+        if (release) {
+          releases.delete(v.data);
+          release();
+        }
+      }
+    }
+  }
+
+  /** A node's engine: the first WebGPU kernel that takes its inputs, else the CPU's choice. */
+  private choose(n: Node, args: (Tensor | GpuTensor | undefined)[], ctx: OpContext): Step {
+    const meta = args.map((a): Meta | undefined => (a === undefined ? undefined : isGpu(a) ? { dtype: a.dtype, shape: a.shape, gpu: true } : a));
+    const k = gpuKernelsFor(n.op).find((x) => x.supports(meta, n, ctx));
+    // Else the CPU kernel is chosen when the node first runs, on its real inputs.
+    return k ? { gpu: k } : {};
+  }
+}

@@ -1,0 +1,207 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import {
+  OpError, Session, conformance, fromNumbers, importModel, opDef, ONNX_TESTDATA,
+  type RuntimeGraph, type RuntimeNode, type RuntimeTensor, type NodeProfile,
+} from 'faster-cnn';
+import { CASES, close, familyOf, randomTensor } from './op-cases.js';
+import { rng, webgpuSkip, type Rng } from './helpers.js';
+
+const { gpuKernelsFor, gpuOps } = await import(new URL('../../dist/kernels/webgpu/gpu.js', import.meta.url).href);
+const skip = await webgpuSkip();
+
+const GPU_UNARY = ['Relu', 'Sigmoid', 'Tanh', 'Exp', 'Log', 'Sqrt', 'Erf', 'Sin', 'Cos', 'Reciprocal', 'Softplus', 'Softsign', 'HardSwish', 'Mish', '_SiLU',
+  'Abs', 'Neg', 'Floor', 'Ceil', 'Round', 'Sign', 'LeakyRelu', 'Elu', 'Selu', 'HardSigmoid', 'ThresholdedRelu', 'Gelu'];
+const GPU_BINARY = ['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Pow', 'PRelu'];
+let gpuUnaryTurn = 0, gpuBinaryTurn = 0;
+
+/** Cases for WebGPU kernels the CPU cases do not reach (float Pad modes, Split, Expand, aliases, Shape, Softmax, Concat). */
+const GPU_CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' | 'outputs'>; ins: RuntimeTensor[]; outputs?: number; tol?: number }> = {
+  Pad: (r) => {
+    const s = Array.from({ length: r.int(1, 4) }, () => r.int(2, 5));
+    const pads = [...s.map(() => r.int(0, 2)), ...s.map(() => r.int(0, 2))];
+    const mode = r.pick(['constant', 'edge', 'reflect', 'wrap']);
+    return { node: { op: 'Pad', inputs: ['x', 'p', 'v'], attrs: { mode } }, ins: [randomTensor(r, 'float32', s), fromNumbers('int64', [pads.length], pads), fromNumbers('float32', [], [r.next()])], tol: 0 };
+  },
+  Split: (r) => {
+    const s = Array.from({ length: r.int(1, 4) }, () => r.int(1, 6)), axis = r.int(0, s.length - 1);
+    const a = r.int(0, s[axis]);
+    return { node: { op: 'Split', inputs: ['x', 's'], attrs: { axis } }, ins: [randomTensor(r, 'float32', s), fromNumbers('int64', [2], [a, s[axis] - a])], outputs: 2, tol: 0 };
+  },
+  Expand: (r) => {
+    const s = Array.from({ length: r.int(1, 3) }, () => r.pick([1, r.int(1, 4)]));
+    const to = [...(r.next() < 0.5 ? [r.int(1, 3)] : []), ...s.map((d) => (d === 1 ? r.int(1, 4) : d))];
+    return { node: { op: 'Expand', inputs: ['x', 's'], attrs: {} }, ins: [randomTensor(r, 'float32', s), fromNumbers('int64', [to.length], to)], tol: 0 };
+  },
+  alias: (r) => {
+    const s = [r.int(1, 3), r.int(1, 4), r.int(1, 4)];
+    const op = r.pick(['Reshape', 'Flatten', 'Unsqueeze', 'Identity']);
+    const ins = [randomTensor(r, 'float32', s)];
+    if (op === 'Reshape') ins.push(fromNumbers('int64', [2], [s[0], -1]));
+    if (op === 'Unsqueeze') ins.push(fromNumbers('int64', [1], [r.int(0, 3)]));
+    return { node: { op, inputs: ins.map((_, i) => `i${i}`), attrs: (op === 'Flatten' ? { axis: r.int(0, 3) } : {}) as RuntimeNode['attrs'] }, ins, tol: 0 };
+  },
+  Softmax: (r) => {
+    const s = Array.from({ length: r.int(1, 4) }, () => r.int(1, 7));
+    return { node: { op: r.pick(['Softmax', 'LogSoftmax']), inputs: ['x'], attrs: { axis: r.int(-s.length, s.length - 1) } }, ins: [randomTensor(r, 'float32', s)] };
+  },
+  Concat: (r) => {
+    const s = Array.from({ length: r.int(1, 4) }, () => r.int(1, 5)), axis = r.int(0, s.length - 1);
+    const ins = Array.from({ length: r.int(1, 4) }, () => randomTensor(r, 'float32', s.map((d, i) => (i === axis ? r.int(1, 4) : d))));
+    return { node: { op: 'Concat', inputs: ins.map((_, i) => `i${i}`), attrs: { axis } }, ins, tol: 0 };
+  },
+  /** Several 64 x 64 tiles and K steps, with groups, strides and padding. */
+  bigConv: (r) => {
+    const g = r.pick([1, 2]), C = g * r.int(5, 12), O = g * r.int(33, 45), k = r.pick([1, 3]);
+    const ins = [randomTensor(r, 'float32', [r.int(1, 2), C, r.int(9, 20), r.int(9, 20)]), randomTensor(r, 'float32', [O, C / g, k, k]), randomTensor(r, 'float32', [O])];
+    return { node: { op: 'Conv', inputs: ['x', 'w', 'b'], attrs: { group: g, pads: [k >> 1, k >> 1, k >> 1, k >> 1], strides: [r.int(1, 2), 1], _act: 'relu' } }, ins, tol: 1e-3 };
+  },
+  GlobalMaxPool: (r) => ({ node: { op: 'GlobalMaxPool', inputs: ['x'], attrs: {} }, ins: [randomTensor(r, 'float32', [r.int(1, 2), r.int(1, 5), r.int(1, 9), r.int(1, 9)])], tol: 0 }),
+  unary: (r) => {
+    const op = GPU_UNARY[gpuUnaryTurn++ % GPU_UNARY.length];
+    const x = randomTensor(r, 'float32', [r.int(1, 3), r.int(1, 40)]);
+    if (op === 'Sqrt' || op === 'Log') (x.data as Float32Array).forEach((v, i, a) => (a[i] = Math.abs(v) + 0.1));
+    return { node: { op, inputs: ['x'], attrs: {} }, ins: [x] };
+  },
+  binary: (r) => {
+    const op = GPU_BINARY[gpuBinaryTurn++ % GPU_BINARY.length];
+    const s = Array.from({ length: r.int(1, 5) }, () => r.int(1, 4)), t = s.map((d) => (r.next() < 0.4 ? 1 : d)).slice(r.int(0, s.length - 1));
+    const a = randomTensor(r, 'float32', s), b = randomTensor(r, 'float32', t);
+    // Pow: positive bases, and negative ones with integer exponents.
+    if (op === 'Pow') (b.data as Float32Array).forEach((v, i, q) => (q[i] = Math.round(v)));
+    return { node: { op, inputs: ['a', 'b'], attrs: {} }, ins: r.next() < 0.5 || op === 'PRelu' ? [a, b] : [b, a] };
+  },
+};
+
+/** One node as a graph: inputs given either as graph inputs (uploaded per call) or as constants (uploaded once). */
+async function runNode(node: Omit<RuntimeNode, 'name' | 'outputs'>, ins: RuntimeTensor[], outputs: number, asConst: boolean[]) {
+  const outs = Array.from({ length: outputs }, (_, i) => `y${i}`);
+  const n: RuntimeNode = { ...node, inputs: node.inputs.map((name, i) => (ins[i] ? name : '')), name: 'n', outputs: outs };
+  const consts = new Map<string, RuntimeTensor>();
+  const inputs: { name: string; dtype: RuntimeTensor['dtype']; shape: number[] }[] = [];
+  const feeds: Record<string, RuntimeTensor> = {};
+  n.inputs.forEach((name, i) => {
+    if (!name || !ins[i]) return;
+    // Scalars after the first input (Clip's bounds) are constants, as in real models.
+    if (asConst[i] || ins[i].dtype !== 'float32' || (i > 0 && ins[i].data.length === 1)) consts.set(name, ins[i]);
+    else {
+      inputs.push({ name, dtype: ins[i].dtype, shape: ins[i].shape });
+      feeds[name] = ins[i];
+    }
+  });
+  // A node with only constant inputs still needs a graph input: an unused one.
+  if (!inputs.length) {
+    inputs.push({ name: 'unused', dtype: 'float32', shape: [1] });
+    feeds.unused = fromNumbers('float32', [1], [0]);
+  }
+  const session = new Session({ inputs, outputs: outs.map((name) => ({ name, dtype: 'float32', shape: null })), nodes: [n], consts, opset: 18 });
+  const profile: NodeProfile[] = [];
+  const first = await session.run(feeds, { backend: 'webgpu', profile });
+  const again = await session.run(feeds, { backend: 'webgpu' });
+  return { first: outs.map((o) => first[o]), again: outs.map((o) => again[o]), kernel: profile[0].kernel };
+}
+
+test('every WebGPU kernel equals its reference twin on generated cases, first call and after, inputs uploaded or constant', { skip }, async () => {
+  const r = rng(91);
+  const hit = new Set<string>();
+  const families = [...Object.keys(CASES).map((f) => ['cpu', f]), ...Object.keys(GPU_CASES).map((f) => ['gpu', f])];
+  for (let i = 0; i < 30 * families.length; i++) {
+    const [where, fam] = families[i % families.length];
+    const c = where === 'cpu' ? { outputs: 1, ...CASES[fam](r) } : GPU_CASES[fam](r);
+    const outputs = c.outputs ?? 1;
+    const n: RuntimeNode = { ...c.node, name: 'n', outputs: Array.from({ length: outputs }, (_, j) => `y${j}`) };
+    let ref: RuntimeTensor[];
+    try {
+      ref = await opDef(n.op)!.run(c.ins, n, { opset: 18 });
+    } catch (e) {
+      if (e instanceof OpError) continue;
+      throw e;
+    }
+    const got = await runNode(c.node, c.ins, outputs, c.ins.map(() => r.next() < 0.4));
+    hit.add(`${n.op}:${got.kernel}`);
+    const at = `${fam} ${n.op} ${JSON.stringify(n.attrs)} [${c.ins.map((t) => t?.shape.join('x') ?? '-').join(', ')}] via ${got.kernel}`;
+    ref.slice(0, outputs).forEach((want, j) => {
+      close(got.first[j], want, `${at} output ${j}`, c.tol === 0 ? 0 : 2e-4);
+      close(got.again[j], want, `${at} output ${j} (again)`, c.tol === 0 ? 0 : 2e-4);
+    });
+  }
+  // Each WebGPU kernel ran at least once (a kernel that stops applying fails here).
+  const ops: string[] = gpuOps();
+  assert.ok(ops.length >= 40, `${ops.length} ops with WebGPU kernels`);
+  for (const op of ops) {
+    if (op === 'Shape' || op === 'Dropout' || op === 'Squeeze') continue; // covered by the model tests below
+    for (const k of gpuKernelsFor(op) as { variant: string }[]) {
+      assert.ok(hit.has(`${op}:webgpu:${k.variant}`), `${op} webgpu:${k.variant} never ran (family ${familyOf(op)}; ran: ${[...hit].filter((h) => h.startsWith(`${op}:`)).join(', ') || 'nothing'})`);
+    }
+  }
+});
+
+const { nsfwjsModelPath } = await import(new URL('../../dist/bench/models.js', import.meta.url).href);
+const NSFWJS: string | null = (() => {
+  try {
+    return nsfwjsModelPath('mobilenet_v2');
+  } catch {
+    return null;
+  }
+})();
+
+test('a whole imported model runs on WebGPU: every node on the device, outputs equal to the wasm run, plans reused', { skip: skip || (NSFWJS ? false : 'nsfwjs is not installed') }, async () => {
+  const m = await importModel(NSFWJS!);
+  const shape = m.inputShape(1), n = shape.reduce((a, b) => a * b, 1);
+  const r = rng(5);
+  const x = { data: Float32Array.from({ length: n }, () => r.next()), shape };
+  const want = (await m.run(x))[m.outputs[0].name].data as Float32Array;
+  const profile: NodeProfile[] = [];
+  const gpu: { crossedBytes?: number; dispatches?: number } = {};
+  for (let round = 0; round < 2; round++) {
+    const got = (await m.run(x, { backend: 'webgpu', profile: round ? undefined : profile, gpu }))[m.outputs[0].name].data as Float32Array;
+    const big = Math.max(...Array.from(want, Math.abs));
+    want.forEach((v, i) => assert.ok(Math.abs(got[i] - v) <= 1e-4 * big, `round ${round} [${i}] ${got[i]} vs ${v}`));
+  }
+  assert.deepEqual(profile.filter((p) => !p.kernel.startsWith('webgpu:')).map((p) => `${p.op} ${p.kernel}`), [], 'nodes off the device');
+  assert.equal(gpu.crossedBytes, 0);
+  assert.ok((gpu.dispatches ?? 0) >= 50, `${gpu.dispatches} dispatches`);
+});
+
+test('on WebGPU, ops without a GPU kernel run on the CPU: results exact, crossings counted per node; sizes bind per call', { skip }, async () => {
+  // Add on the device, Shape from the shape alone, ReduceMax and Greater on the CPU, then Mul back on the device.
+  const graph: RuntimeGraph = {
+    inputs: [{ name: 'x', dtype: 'float32' as const, shape: ['n', 3, 'h'] }],
+    outputs: [{ name: 'y', dtype: 'float32' as const, shape: null }, { name: 's', dtype: 'int64' as const, shape: null }, { name: 'pos', dtype: 'bool' as const, shape: null }],
+    nodes: [
+      { name: 'add', op: 'Add', inputs: ['x', 'one'], outputs: ['a'], attrs: {} },
+      { name: 'shape', op: 'Shape', inputs: ['a'], outputs: ['s'], attrs: {} },
+      { name: 'max', op: 'ReduceMax', inputs: ['a'], outputs: ['m'], attrs: { axes: [2], keepdims: 1 } },
+      { name: 'mul', op: 'Mul', inputs: ['a', 'm'], outputs: ['y'], attrs: {} },
+      { name: 'gt', op: 'Greater', inputs: ['y', 'one'], outputs: ['pos'], attrs: {} },
+    ],
+    consts: new Map([['one', fromNumbers('float32', [], [1])]]),
+    opset: 13,
+  };
+  const s = new Session(graph);
+  for (const [N, H] of [[1, 4], [2, 7], [1, 4]]) {
+    const x = fromNumbers('float32', [N, 3, H], Array.from({ length: N * 3 * H }, (_, i) => (i % 5) - 2));
+    const want = await s.run({ x }, { backend: 'ref' });
+    const profile: NodeProfile[] = [];
+    const got = await s.run({ x }, { backend: 'webgpu', profile });
+    for (const k of ['y', 's', 'pos']) close(got[k], want[k], `${k} [${N},3,${H}]`, 0);
+    const by = Object.fromEntries(profile.map((p) => [p.node, p]));
+    assert.match(by.add.kernel, /^webgpu:/);
+    assert.match(by.shape.kernel, /^webgpu:host/);
+    assert.doesNotMatch(by.max.kernel, /^webgpu:/);
+    // ReduceMax read the sum from the device; Mul sent nothing up (its CPU input is uploaded as a crossing).
+    assert.equal(by.max.crossedBytes, N * 3 * H * 4);
+    assert.equal(by.mul.crossedBytes, N * 3 * 4);
+  }
+});
+
+test('ONNX conformance on WebGPU: the same tests pass as on the CPU kernels', { skip: skip || (existsSync(ONNX_TESTDATA) ? false : `ONNX's backend test data is not installed at ${ONNX_TESTDATA}`) }, async () => {
+  const cpu = await conformance(ONNX_TESTDATA, { backend: 'auto' });
+  const gpu = await conformance(ONNX_TESTDATA, { backend: 'webgpu' });
+  const passed = (cs: typeof cpu) => new Set(cs.filter((c) => c.status === 'pass').map((c) => `${c.suite}/${c.name}`));
+  const a = passed(cpu), b = passed(gpu);
+  assert.ok(b.size >= 500, `${b.size} pass on WebGPU`);
+  assert.deepEqual([...a].filter((c) => !b.has(c)), [], 'pass on the CPU, fail on WebGPU');
+  assert.deepEqual([...b].filter((c) => !a.has(c)), [], 'pass on WebGPU, fail on the CPU');
+});
