@@ -8,15 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/gpu-out}
 mkdir -p "$out"
-for f in .gl/*.deb; do [ -f "$f" ] && dpkg -x "$f" /; done
-ldconfig
-icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f $icd ]; then export VK_DRIVER_FILES=$icd; fi
-if ! command -v node >/dev/null; then
-  mkdir -p /tmp/nodebin && xz -dc .device/node.xz > /tmp/nodebin/node && chmod +x /tmp/nodebin/node
-  export PATH=/tmp/nodebin:$PATH
-fi
-if [ ! -e node_modules/webgpu ]; then mkdir -p node_modules && cp -r .device/webgpu node_modules/; fi
+. scripts/gpu/device-env.sh
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 python3 scripts/gpu/torch_anchor.py > "$out/torch.json" 2>&1
 echo "torch anchor exit $?"

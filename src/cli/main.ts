@@ -16,6 +16,7 @@ import { checkModelsCommand } from '../bench/real-models.js';
 import { benchModelsCommand } from '../bench/models.js';
 import { firstCallCommand, firstCallWorker } from '../bench/first-call.js';
 import { tuneCommand } from './tune.js';
+import { webgpuModelsCommand } from '../bench/webgpu-models.js';
 import { runOrder, runProfile } from '../bench/worker.js';
 
 const HELP = `faster-cnn: exact lookup-table (PCILT) convolution
@@ -78,6 +79,9 @@ Commands:
   bench-first-call --photos DIR [--models mobilenet_v2,...,mnist-a2] [--bits 8] [--runs N] [--report FILE] [--json]
                             each model's first call, second call and steady state in fresh processes, from a
                             fresh import and from the .fcnn that faster-cnn import writes
+  bench-webgpu-models MODEL... [--batch 1,16] [--runs N] [--anchor torch.json] [--report FILE] [--json]
+                            whole models on WebGPU (model.run with backend 'webgpu'), checked against wasm
+                            at batch 1; --anchor: PyTorch's figures from scripts/gpu/torch_models.py
   web [--port 8080] [--no-isolation]
                             serves the MNIST drawing page on localhost (npm run web)
   help                      this text
@@ -95,6 +99,7 @@ const commands: Record<string, (argv: string[]) => unknown> = {
   'bench-models': benchModelsCommand,
   'bench-first-call': firstCallCommand,
   tune: tuneCommand,
+  'bench-webgpu-models': webgpuModelsCommand,
   'bench-first-call-worker': (argv) => firstCallWorker(JSON.parse(argv[0])),
   run: runCommand,
   inspect: inspectCommand,
