@@ -205,3 +205,12 @@ test('ONNX conformance on WebGPU: the same tests pass as on the CPU kernels', { 
   assert.deepEqual([...a].filter((c) => !b.has(c)), [], 'pass on the CPU, fail on WebGPU');
   assert.deepEqual([...b].filter((c) => !a.has(c)), [], 'pass on WebGPU, fail on the CPU');
 });
+
+test('bench-webgpu-models: the plain WebGPU call of a model, checked against wasm, with its placement counted', { skip: skip || (NSFWJS ? false : 'nsfwjs is not installed') }, async () => {
+  const { benchWebgpuModels, webgpuModelsReport } = await import(new URL('../../dist/bench/webgpu-models.js', import.meta.url).href);
+  const rows = await benchWebgpuModels([NSFWJS!], [1], 1, () => {});
+  assert.equal(rows.length, 1);
+  assert.ok(rows[0].ms > 0 && rows[0].relError < 1e-4 && rows[0].offDevice === 0 && rows[0].nodes > 50, JSON.stringify(rows[0]));
+  const md: string = webgpuModelsReport(rows, 'test adapter', [{ model: 'mobilenet_v2', impl: 'torch-float16-channels-last', batch: 1, medianMs: rows[0].ms / 2 }], 'cmd');
+  assert.match(md, /\| mobilenet_v2 \| 1 \| [\d.]+ \| - \| [\d.]+ \| 2\.0x \|/);
+});

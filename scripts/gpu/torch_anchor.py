@@ -3,26 +3,12 @@ kernels are compared with on a real GPU. Prints one JSON line per precision."""
 import json
 import torch
 
+from cuda_timing import timed
+
 torch.backends.cudnn.benchmark = True
 
 x = torch.randint(0, 16, (1, 64, 224, 224), device="cuda")
 w = torch.randint(-127, 128, (128, 64, 3, 3), device="cuda")
-
-
-def timed(fn, reps=50):
-    for _ in range(5):
-        fn()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    times = []
-    for _ in range(reps):
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    times.sort()
-    return times[len(times) // 2]
 
 
 name = torch.cuda.get_device_name()

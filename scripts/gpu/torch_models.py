@@ -9,6 +9,8 @@ import os
 import sys
 
 import torch
+
+from cuda_timing import timed
 import torch.nn as nn
 
 torch.backends.cudnn.benchmark = True
@@ -83,22 +85,6 @@ def build(name):
                 "resnext50_32x4d": lambda: resnet((3, 4, 6, 3), True, 32, 4)}[name](), "written out in torch_models.py"
 
 
-def timed(fn, reps=30):
-    for _ in range(5):
-        fn()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    times = []
-    for _ in range(reps):
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    times.sort()
-    return times[len(times) // 2]
-
-
 device = torch.cuda.get_device_name()
 print(json.dumps({"torch": torch.__version__, "device": device}), flush=True)
 for name in ("mobilenet_v2", "resnet18", "resnext50_32x4d"):
@@ -119,7 +105,7 @@ for name in ("mobilenet_v2", "resnet18", "resnext50_32x4d"):
             m = model.to("cuda", dtype).to(memory_format=fmt)
             xi = x.to(dtype).contiguous(memory_format=fmt)
             with torch.no_grad():
-                ms = timed(lambda: m(xi))
+                ms = timed(lambda: m(xi), 30)
             print(json.dumps({"model": name, "impl": f"torch-{str(dtype).split('.')[-1]}{'-channels-last' if fmt is torch.channels_last else ''}",
                               "batch": batch, "device": device, "medianMs": ms}), flush=True)
         model = model.to("cpu", torch.float32).to(memory_format=torch.contiguous_format)

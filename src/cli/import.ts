@@ -119,12 +119,13 @@ export async function importCommand(argv: string[]): Promise<void> {
     + `${bits ? `${bits}-bit activations, ${model.meta.ranges ? 'static ranges' : 'dynamic ranges'}` : 'float32'}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
-/** `faster-cnn run FILE IMAGE [--top K] [--json] [--profile]`: one image through an imported model. */
+/** `faster-cnn run FILE IMAGE [--top K] [--json] [--profile] [--backend webgpu]`: one image through an imported model. */
 export async function runCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, {
     top: { type: 'string' }, json: { type: 'boolean' }, profile: { type: 'boolean' }, 'activation-bits': { type: 'string' },
-    kernel: { type: 'string' }, threads: { type: 'string' }, ...PREPROCESS_FLAGS,
+    kernel: { type: 'string' }, threads: { type: 'string' }, backend: { type: 'string' }, ...PREPROCESS_FLAGS,
   });
+  if (values.backend !== undefined && values.backend !== 'webgpu') throw new ArgumentError('--backend', values.backend, "'webgpu' (absent: the CPU)");
   const [file, image] = positionals;
   if (!file || !image) throw new ArgumentError('arguments', positionals, 'a model file and an image (faster-cnn run FILE.fcnn IMAGE)');
   const kernel = values.kernel as 'auto' | 'pcilt' | 'direct' | undefined;
@@ -136,6 +137,7 @@ export async function runCommand(argv: string[]): Promise<void> {
   const opts = {
     activationBits: values['activation-bits'] === undefined ? undefined : intFlag('activation-bits', values['activation-bits'], 8, 0, 8),
     kernel, threads: values.threads === undefined ? undefined : intFlag('threads', values.threads, 2, 1, 256),
+    backend: values.backend as string | undefined,
   };
   let profile: NodeProfile[] | undefined;
   if (values.profile) {
@@ -173,11 +175,16 @@ export function formatProfile(profile: NodeProfile[]): string {
   const rows = profile.map((p) => {
     const why = p.candidates ? Object.entries(p.candidates).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(' / ') : '';
     return `${p.node.slice(-40).padEnd(40)} ${p.op.padEnd(18)} ${p.ms.toFixed(2).padStart(8)} ms  [${p.shape}]`
-      + `${p.kernel ? `  ${p.kernel}` : ''}${why ? ` (measured ms: ${why})` : p.saved ? ' (measured when the model was saved, on this machine)' : ''}`;
+      + `${p.kernel ? `  ${p.kernel}` : ''}${why ? ` (measured ms: ${why})` : p.saved ? ' (measured when the model was saved, on this machine)' : ''}`
+      + `${p.crossedBytes ? `  (${(p.crossedBytes / 1024).toFixed(1)} KiB crossed host/device)` : ''}`;
   });
   const total = profile.reduce((s, p) => s + p.ms, 0);
   const byOp = new Map<string, number>();
   for (const p of profile) byOp.set(p.kernel ?? p.op, (byOp.get(p.kernel ?? p.op) ?? 0) + p.ms);
   rows.push(`total ${total.toFixed(1)} ms: ${[...byOp].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
+  const crossed = profile.filter((p) => p.crossedBytes);
+  if (profile.some((p) => p.kernel?.startsWith('webgpu:'))) {
+    rows.push(`WebGPU: ${profile.filter((p) => !p.kernel?.startsWith('webgpu:')).length} of ${profile.length} nodes on the CPU; ${crossed.length} crossings, ${(crossed.reduce((s, p) => s + p.crossedBytes!, 0) / 1024).toFixed(1)} KiB`);
+  }
   return rows.join('\n');
 }

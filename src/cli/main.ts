@@ -53,7 +53,7 @@ Commands:
                             range where the layers' outputs err least and corrects their mean error;
                             --levels fit: non-uniform levels per layer input where they measure better)
   run FILE IMAGE [--top 5] [--json] [--profile] [--activation-bits B] [--kernel auto|pcilt|direct]
-      [--threads N] [preprocessing flags]
+      [--threads N] [--backend webgpu] [preprocessing flags]
                             one PNG/JPEG through an imported model (.fcnn, .onnx, model.json) with its
                             stored preprocessing; prints every output; --profile: per-node times and
                             the kernel each ran ('auto': what it measured)
@@ -61,7 +61,7 @@ Commands:
                             a model's inputs, outputs, op histogram, parameters and multiply-accumulates
   conformance [--dir DIR] [--report FILE] [--json] [--backend auto|ref]
                             ONNX's backend conformance tests (Debian's libonnx-testdata) through the runtime
-  check-models [--photos DIR] [--models a,b] [--time] [--runs N] [--report FILE] [--json FILE]
+  check-models [--photos DIR] [--models a,b] [--time] [--runs N] [--backend webgpu] [--report FILE] [--json FILE]
                             real pretrained models from npm packages and PyTorch exports: each output
                             against tfjs / onnxruntime on a photo; --time: speed against tfjs-backend-wasm
                             and onnxruntime-web

@@ -1,7 +1,7 @@
 import { getGpu } from '../backends/webgpu/device.js';
 import { getEngine } from '../backends/wasm/engine.js';
 import type { Graph, Node } from '../ir/graph.js';
-import type { Tensor } from '../ir/tensor.js';
+import { sizeOf, type Tensor } from '../ir/tensor.js';
 import { kernelsFor, opDef, fail, type Kernel, type OpContext } from '../ops/registry.js';
 import { copyOf } from '../tensor.js';
 import { gpuKernelsFor, isGpu, GpuRun, type GpuKernel, type GpuTensor, type Meta } from '../kernels/webgpu/gpu.js';
@@ -62,7 +62,7 @@ export class GpuExecutor {
         const n = this.nodes[i];
         const t0 = performance.now(), crossed0 = run.crossedBytes;
         const args = n.inputs.map((t) => (t === '' ? undefined : dev.get(t) ?? host.get(t) ?? g.consts.get(t)));
-        if (fresh) plan[i] = this.choose(n, args, ctx);
+        if (fresh) plan[i] = this.choose(n, args, ctx, gctx.device.limits.maxStorageBufferBindingSize);
         const step = plan[i];
         let outs: (Tensor | GpuTensor)[];
         if ('gpu' in step) {
@@ -143,8 +143,10 @@ export class GpuExecutor {
   }
 
   /** A node's engine: the first WebGPU kernel that takes its inputs, else the CPU's choice. */
-  private choose(n: Node, args: (Tensor | GpuTensor | undefined)[], ctx: OpContext): Step {
+  private choose(n: Node, args: (Tensor | GpuTensor | undefined)[], ctx: OpContext, limit: number): Step {
     const meta = args.map((a): Meta | undefined => (a === undefined ? undefined : isGpu(a) ? { dtype: a.dtype, shape: a.shape, gpu: true } : a));
+    // A tensor larger than one binding may be (128 MiB on some adapters) stays on the CPU.
+    if (meta.some((m) => m && sizeOf(m.shape) * 4 > limit)) return {};
     const k = gpuKernelsFor(n.op).find((x) => x.supports(meta, n, ctx));
     // Else the CPU kernel is chosen when the node first runs, on its real inputs.
     return k ? { gpu: k } : {};
