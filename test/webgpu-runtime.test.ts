@@ -131,7 +131,8 @@ test('every WebGPU kernel equals its reference twin on generated cases, first ca
   assert.ok(ops.length >= 40, `${ops.length} ops with WebGPU kernels`);
   for (const op of ops) {
     if (op === 'Shape' || op === 'Dropout' || op === 'Squeeze') continue; // covered by the model tests below
-    for (const k of gpuKernelsFor(op) as { variant: string }[]) {
+    // Layers on codes have a test of their own (below).
+    for (const k of (gpuKernelsFor(op) as { variant: string }[]).filter((q) => q.variant !== 'codes-i32-gemm-tiled')) {
       assert.ok(hit.has(`${op}:webgpu:${k.variant}`), `${op} webgpu:${k.variant} never ran (family ${familyOf(op)}; ran: ${[...hit].filter((h) => h.startsWith(`${op}:`)).join(', ') || 'nothing'})`);
     }
   }
@@ -213,4 +214,63 @@ test('bench-webgpu-models: the plain WebGPU call of a model, checked against was
   assert.ok(rows[0].ms > 0 && rows[0].relError < 1e-4 && rows[0].offDevice === 0 && rows[0].nodes > 50, JSON.stringify(rows[0]));
   const md: string = webgpuModelsReport(rows, 'test adapter', [{ model: 'mobilenet_v2', impl: 'torch-float16-channels-last', batch: 1, medianMs: rows[0].ms / 2 }], 'cmd');
   assert.match(md, /\| mobilenet_v2 \| 1 \| [\d.]+ \| - \| [\d.]+ \| 2\.0x \|/);
+});
+
+/** One Conv or Gemm layer as a graph with its weights (and bias) as constants. */
+function layerGraph(r: Rng, dense: boolean): { graph: RuntimeGraph; x: RuntimeTensor } {
+  const C = r.int(1, 40), O = r.int(1, 70), g = dense ? 1 : r.pick([1, 1, 2]);
+  const Cg = dense ? C : C - (C % g) || g, Og = O - (O % g) || g;
+  const k = dense ? 1 : r.pick([1, 3]);
+  const w = randomTensor(r, 'float32', dense ? [Og, Cg] : [Og, Cg / g, k, k]);
+  const b = randomTensor(r, 'float32', [Og]);
+  const xs = dense ? [r.int(1, 3), Cg] : [r.int(1, 2), Cg, r.int(3, 12), r.int(3, 12)];
+  const x = randomTensor(r, 'float32', xs);
+  const attrs: RuntimeNode['attrs'] = dense ? { transB: 1 } : { group: g, pads: [k >> 1, k >> 1, k >> 1, k >> 1], strides: [r.int(1, 2), r.int(1, 2)] };
+  if (r.next() < 0.5) Object.assign(attrs, { _act: 'clip', _min: 0, _max: 6 });
+  const graph: RuntimeGraph = {
+    inputs: [{ name: 'x', dtype: 'float32', shape: xs }], outputs: [{ name: 'y', dtype: 'float32', shape: null }],
+    nodes: [{ name: 'layer', op: dense ? 'Gemm' : 'Conv', inputs: ['x', 'w', 'b'], outputs: ['y'], attrs }],
+    consts: new Map([['w', w], ['b', b]]), opset: 13,
+  };
+  return { graph, x };
+}
+
+test('layers on activation codes on WebGPU: calibrated ranges give the CPU layer bit for bit, measured ranges within a code step', { skip }, async () => {
+  const r = rng(23);
+  for (let i = 0; i < 24; i++) {
+    const dense = i % 3 === 2, bits = r.pick([1, 2, 4, 8]);
+    const { graph, x } = layerGraph(r, dense);
+    const s = new Session(graph);
+    const stat = i % 2 === 0;
+    const xd = x.data as Float32Array;
+    let lo = Infinity, hi = -Infinity;
+    for (const v of xd) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+    // A static range that clips a little (as calibration does), or none: measured per input.
+    const quant = { bits, ...(stat ? { ranges: { x: [lo * 0.8, hi * 0.9] as [number, number] } } : {}) };
+    const want = (await s.run({ x }, { quant })).y.data as Float32Array;
+    const profile: NodeProfile[] = [];
+    const got = (await s.run({ x }, { backend: 'webgpu', quant, profile })).y.data as Float32Array;
+    assert.equal(profile[0].kernel, 'webgpu:codes-i32-gemm-tiled');
+    const at = `case ${i}: ${graph.nodes[0].op} ${JSON.stringify(graph.nodes[0].attrs)} x [${x.shape}] ${bits} bits ${stat ? 'static' : 'measured'}`;
+    const big = Math.max(...Array.from(want, Math.abs), 1e-6);
+    want.forEach((v, j) => {
+      if (stat) assert.equal(got[j], v, `${at} [${j}]`);
+      else assert.ok(Math.abs(got[j] - v) <= 0.02 * big, `${at} [${j}] ${got[j]} vs ${v}`);
+    });
+  }
+});
+
+test('a calibrated 4-bit model on WebGPU: every layer on codes on the device, outputs equal to the CPU run', { skip: skip || (NSFWJS ? false : 'nsfwjs is not installed') }, async () => {
+  const m = await importModel(NSFWJS!, { activationBits: 4 });
+  const shape = m.inputShape(1), n = shape.reduce((a, b) => a * b, 1);
+  const r = rng(8);
+  const input = () => ({ data: Float32Array.from({ length: n }, () => r.next()), shape });
+  await m.calibrate([input(), input()], { method: 'minmax' });
+  const x = input();
+  const want = (await m.run(x))[m.outputs[0].name].data as Float32Array;
+  const profile: NodeProfile[] = [];
+  const got = (await m.run(x, { backend: 'webgpu', profile }))[m.outputs[0].name].data as Float32Array;
+  assert.deepEqual(profile.filter((p) => !p.kernel.startsWith('webgpu:')).map((p) => `${p.op} ${p.kernel}`), []);
+  assert.ok(profile.filter((p) => p.kernel === 'webgpu:codes-i32-gemm-tiled').length >= 50);
+  want.forEach((v, i) => assert.ok(Math.abs(got[i] - v) <= 1e-5, `[${i}] ${got[i]} vs ${v}`));
 });

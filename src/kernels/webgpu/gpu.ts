@@ -146,8 +146,23 @@ export class GpuRun {
     return t;
   }
 
-  /** A parameter record (u32 words; floats as their bits, see `f32`), cached by content. */
-  private params(words: ArrayLike<number>): GPUBuffer {
+  /**
+   * A host array the kernels read as it is (int32 weights, per-channel scales), uploaded once per device
+   * and array: the array must not change afterwards (callers keep them in caches of their own).
+   */
+  constantArray(data: Int32Array | Float32Array): GPUBuffer {
+    const had = this.cache.constants.get(data);
+    if (had) return had.buffer;
+    const b = this.ctx.device.createBuffer({ size: Math.max(16, data.byteLength), usage: U.STORAGE | U.COPY_SRC | U.COPY_DST, mappedAtCreation: true });
+    new Uint8Array(b.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    b.unmap();
+    this.cache.constantBuffers.add(b);
+    this.cache.constants.set(data, { dtype: 'float32', shape: [data.length], buffer: b, gpu: true });
+    return b;
+  }
+
+  /** A parameter record (u32 words; floats as their bits, see `f32`), cached by content (also read as f32 by kernels). */
+  record(words: ArrayLike<number>): GPUBuffer {
     const arr = Uint32Array.from(words as ArrayLike<number>);
     const key = arr.join(',');
     let b = this.cache.params.get(key);
@@ -175,7 +190,7 @@ export class GpuRun {
       pipe = this.ctx.device.createComputePipeline({ layout: 'auto', compute: { module: this.ctx.device.createShaderModule({ code: code() }), entryPoint: 'main' } });
       this.ctx.pipelines.set(key, pipe);
     }
-    const entries = [this.params(words), ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } }));
+    const entries = [this.record(words), ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } }));
     const bind = this.ctx.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
     this.pass ??= this.enc().beginComputePass();
     this.pass.setPipeline(pipe);

@@ -2,7 +2,7 @@ import { sizeOf } from '../../ir/tensor.js';
 import { fusedActivation } from '../../ops/conv.js';
 import { attrInt } from '../../ops/registry.js';
 import { windowOf } from '../../ops/window.js';
-import { activationParams, activationWgsl } from './gemm-f32-tiled.js';
+import { activationParams, activationWgsl, quantized } from './gemm-f32-tiled.js';
 import { MAIN, groupsFor, header, registerGpuKernel, type Meta } from './gpu.js';
 
 /**
@@ -24,8 +24,7 @@ registerGpuKernel({
   op: 'Conv', variant: 'f32-depthwise',
   supports: (ins, node, ctx) => {
     const [x, w, b] = ins;
-    const q = ctx.quant, bits = q ? q.layers?.[node.name]?.bits ?? q.bits ?? 0 : 0;
-    return f32In(x) && f32In(w) && (!b || f32In(b)) && x!.shape.length === 4 && w!.shape.length === 4 && w!.shape[1] === 1 && attrInt(node, 'group', 1) > 1 && bits === 0;
+    return f32In(x) && f32In(w) && (!b || f32In(b)) && x!.shape.length === 4 && w!.shape.length === 4 && w!.shape[1] === 1 && attrInt(node, 'group', 1) > 1 && !quantized(node, ctx, w);
   },
   run(ins, node, ctx, run) {
     const xt = ins[0]!, wt = ins[1]!, bt = ins[2];
