@@ -209,11 +209,12 @@ test('ONNX conformance on WebGPU: the same tests pass as on the CPU kernels', { 
 
 test('bench-webgpu-models: the plain WebGPU call of a model, checked against wasm, with its placement counted', { skip: skip || (NSFWJS ? false : 'nsfwjs is not installed') }, async () => {
   const { benchWebgpuModels, webgpuModelsReport } = await import(new URL('../../dist/bench/webgpu-models.js', import.meta.url).href);
-  const rows = await benchWebgpuModels([NSFWJS!], [1], 1, () => {});
-  assert.equal(rows.length, 1);
-  assert.ok(rows[0].ms > 0 && rows[0].relError < 1e-4 && rows[0].offDevice === 0 && rows[0].nodes > 50, JSON.stringify(rows[0]));
+  const rows = await benchWebgpuModels([NSFWJS!], [1], 1, () => {}, [0, 8]);
+  assert.deepEqual(rows.map((r: { bits: number }) => r.bits), [0, 8]);
+  for (const r of rows) assert.ok(r.ms > 0 && r.relError < 1e-4 && r.offDevice === 0 && r.nodes > 50, JSON.stringify(r));
   const md: string = webgpuModelsReport(rows, 'test adapter', [{ model: 'mobilenet_v2', impl: 'torch-float16-channels-last', batch: 1, medianMs: rows[0].ms / 2 }], 'cmd');
-  assert.match(md, /\| mobilenet_v2 \| 1 \| [\d.]+ \| - \| [\d.]+ \| 2\.0x \|/);
+  assert.match(md, /\| mobilenet_v2 \| float32 \| 1 \| [\d.]+ \| - \| [\d.]+ \| 2\.0x \|/);
+  assert.match(md, /\| mobilenet_v2 \| 8-bit codes \| 1 \|/);
 });
 
 /** One Conv or Gemm layer as a graph with its weights (and bias) as constants. */
@@ -246,7 +247,15 @@ test('layers on activation codes on WebGPU: calibrated ranges give the CPU layer
     let lo = Infinity, hi = -Infinity;
     for (const v of xd) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
     // A static range that clips a little (as calibration does), or none: measured per input.
-    const quant = { bits, ...(stat ? { ranges: { x: [lo * 0.8, hi * 0.9] as [number, number] } } : {}) };
+    const range: [number, number] = [lo * 0.8, hi * 0.9];
+    const quant = { bits, ...(stat ? { ranges: { x: range } } : {}) };
+    if (stat) {
+      // A third of the values on or next to a rounding tie of x / scale (scale as activationQuant forms it).
+      const L = 2 ** bits - 1, scale = Math.fround((Math.max(range[1], 0) - Math.min(range[0], 0)) / L);
+      xd.forEach((v, j) => {
+        if (j % 3 === 0) xd[j] = Math.fround((Math.round(v / scale) + 0.5) * scale) * (j % 2 ? 1 : 1 + 2 ** -23);
+      });
+    }
     const want = (await s.run({ x }, { quant })).y.data as Float32Array;
     const profile: NodeProfile[] = [];
     const got = (await s.run({ x }, { backend: 'webgpu', quant, profile })).y.data as Float32Array;

@@ -15,7 +15,7 @@ echo "torch models exit $?"
 cat "$out/torch-models.json"; tail -5 "$out/torch-models.log"
 models=(.device/models/nsfwjs-mobilenet_v2/model.min.js)
 for m in mobilenet_v2 resnet18 resnext50_32x4d; do [ -f /tmp/models/$m.onnx ] && models+=(/tmp/models/$m.onnx); done
-node dist/cli/main.js bench-webgpu-models "${models[@]}" --batch 1,16 --runs "${RUNS:-20}" --anchor "$out/torch-models.json" \
+node dist/cli/main.js bench-webgpu-models "${models[@]}" --batch 1,16 --bits 0,8 --runs "${RUNS:-20}" --anchor "$out/torch-models.json" \
   --report "$out/webgpu-models.md" --json > "$out/webgpu-models.json" 2> "$out/webgpu-models.log"
 echo "webgpu models exit $?" | tee -a "$out/webgpu-models.log"
 grep -v '^Warning' "$out/webgpu-models.log" | tail -20

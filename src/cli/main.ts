@@ -79,9 +79,10 @@ Commands:
   bench-first-call --photos DIR [--models mobilenet_v2,...,mnist-a2] [--bits 8] [--runs N] [--report FILE] [--json]
                             each model's first call, second call and steady state in fresh processes, from a
                             fresh import and from the .fcnn that faster-cnn import writes
-  bench-webgpu-models MODEL... [--batch 1,16] [--runs N] [--anchor torch.json] [--report FILE] [--json]
+  bench-webgpu-models MODEL... [--batch 1,16] [--bits 0,8] [--runs N] [--anchor torch.json] [--report FILE] [--json]
                             whole models on WebGPU (model.run with backend 'webgpu'), checked against wasm
-                            at batch 1; --anchor: PyTorch's figures from scripts/gpu/torch_models.py
+                            at batch 1; --bits: float32 (0) and layers on codes (calibrated min/max);
+                            --anchor: PyTorch's figures from scripts/gpu/torch_models.py
   web [--port 8080] [--no-isolation]
                             serves the MNIST drawing page on localhost (npm run web)
   help                      this text

@@ -91,6 +91,28 @@ function biasMinusCorrection(w: GpuWeights, O: number, bias: Float32Array | unde
   return v;
 }
 
+/**
+ * WGSL: round_half_even(float32(x / s)), the code the CPU computes from its correctly rounded
+ * quotient; WGSL's own division may be 2.5 ulp off, which flips codes on rounding edges, and one
+ * flipped code changes a low-bit network's later layers. x * (1 / s) picks the candidate c; then
+ * e = x - (c + 0.5) * s is formed exactly: s splits into a 12-bit head and its tail by a bit mask
+ * (no arithmetic a compiler could contract), so (c + 0.5) * s = p1 + p2 with both products exact,
+ * and x - p1 and the difference to p2 are exact where it matters (Sterbenz). Where |e| is within
+ * half an ulp of c + 0.5 (times s) the float32 quotient is c + 0.5 itself: a tie, to even; else e's
+ * sign decides. Checked against the CPU's rule on 935k values, rounding ties included.
+ */
+const CODE = `fn code(x: f32, s: f32, inv: f32) -> f32 {
+  let c = floor(x * inv);
+  let h = c + 0.5;
+  let sh = bitcast<f32>(bitcast<u32>(s) & 0xFFFFF000u);
+  let sl = s - sh;
+  let p1 = h * sh; let p2 = h * sl;
+  let e = (x - p1) - p2;
+  let m = s * ldexp(1.0, i32((bitcast<u32>(abs(h)) >> 23u) & 0xFFu) - 151);
+  if (abs(e) <= m) { return select(c + 1.0, c, c - 2.0 * floor(c * 0.5) == 0.0); }
+  return select(c, c + 1.0, e > 0.0);
+}`;
+
 function supports(ins: (Meta | undefined)[], node: Node, ctx: OpContext): boolean {
   const [x, w, b] = ins;
   const q = ctx.quant;
@@ -124,7 +146,7 @@ fn main(@builtin(local_invocation_index) l: u32) {
     let L = bitcast<f32>(P[1]);
     let mn = min(lo[0], 0.0); let mx = max(hi[0], 0.0);
     let scale = select(1.0, (mx - mn) / L, mx > mn);
-    Y[0] = scale; Y[1] = clamp(floor(-mn / scale + 0.5), 0.0, L); Y[2] = L;
+    Y[0] = scale; Y[1] = clamp(floor(-mn / scale + 0.5), 0.0, L); Y[2] = L; Y[3] = 1.0 / scale;
   }
 }`, [n, f32((1 << bits) - 1)], [x, out], 1);
   return out;
@@ -149,9 +171,9 @@ for (const op of ['Conv', 'Gemm']) {
       if (l.range) {
         // Static range: the CPU's record; the sum over every tap (padding reads the zero code) as the CPU forms it.
         const { scale, zero } = activationQuant(l.range, l.bits);
-        qp = run.record([f32(Math.fround(scale)), f32(zero), f32(L), O]);
+        qp = run.record([f32(Math.fround(scale)), f32(zero), f32(L), f32(Math.fround(1 / Math.fround(scale))), O]);
         more = [qp, run.constantArray(recordFor(w, Math.fround(scale), zero, bias, correction)), run.constantArray(w.sums)];
-        epilogue = 'let o = z * P[0] + m; let full = a + i32(Q[1]) * i32(S[o]); var v = f32(full) * R[o] + R[bitcast<u32>(Q[3]) + o];';
+        epilogue = 'let o = z * P[0] + m; let full = a + i32(Q[1]) * i32(S[o]); var v = f32(full) * R[o] + R[bitcast<u32>(Q[4]) + o];';
       } else {
         // Measured range: scale and zero exist only on the device; the record is formed there (float32, not the CPU's float64).
         qp = measuredRange(run, x.buffer, sizeOf(xt.shape), l.bits);
@@ -162,11 +184,10 @@ for (const op of ['Conv', 'Gemm']) {
         ...c.g,
         type: 'i32',
         more: ['Q', 'R', 'S'],
-        // x / scale, with one correction step (WGSL's division may be 2.5 ulp off; the CPU's is correctly rounded).
         helpers: `fn xAt(z: u32, k: u32, n: u32) -> f32 { ${c.g.loadB} }
-fn quot(x: f32, s: f32) -> f32 { let q = x / s; return q + (x - q * s) / s; }`,
+${CODE}`,
         loadA: `return A[(z * p(14u) + m) * P[2] + k];`,
-        loadB: 'return i32(clamp(round(quot(xAt(z, k, n), Q[0])) + Q[1], 0.0, Q[2]) - Q[1]);',
+        loadB: 'return i32(clamp(code(xAt(z, k, n), Q[0], Q[3]) + Q[1], 0.0, Q[2]) - Q[1]);',
         epilogue,
       };
       const y = run.tensor(dense ? [xt.shape[0], O] : c.out);
