@@ -14,7 +14,8 @@ const skip = await webgpuSkip();
 const GPU_UNARY = ['Relu', 'Sigmoid', 'Tanh', 'Exp', 'Log', 'Sqrt', 'Erf', 'Sin', 'Cos', 'Reciprocal', 'Softplus', 'Softsign', 'HardSwish', 'Mish', '_SiLU',
   'Abs', 'Neg', 'Floor', 'Ceil', 'Round', 'Sign', 'LeakyRelu', 'Elu', 'Selu', 'HardSigmoid', 'ThresholdedRelu', 'Gelu'];
 const GPU_BINARY = ['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Pow', 'PRelu'];
-let gpuUnaryTurn = 0, gpuBinaryTurn = 0;
+const GPU_REDUCE = ['ReduceSum', 'ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceSumSquare', 'ReduceLogSum', 'ReduceLogSumExp'];
+let gpuUnaryTurn = 0, gpuBinaryTurn = 0, gpuReduceTurn = 0;
 
 /** Cases for WebGPU kernels the CPU cases do not reach (float Pad modes, Split, Expand, aliases, Shape, Softmax, Concat). */
 const GPU_CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' | 'outputs'>; ins: RuntimeTensor[]; outputs?: number; tol?: number }> = {
@@ -56,6 +57,39 @@ const GPU_CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' | '
     const g = r.pick([1, 2]), C = g * r.int(5, 12), O = g * r.int(33, 45), k = r.pick([1, 3]);
     const ins = [randomTensor(r, 'float32', [r.int(1, 2), C, r.int(9, 20), r.int(9, 20)]), randomTensor(r, 'float32', [O, C / g, k, k]), randomTensor(r, 'float32', [O])];
     return { node: { op: 'Conv', inputs: ['x', 'w', 'b'], attrs: { group: g, pads: [k >> 1, k >> 1, k >> 1, k >> 1], strides: [r.int(1, 2), 1], _act: 'relu' } }, ins, tol: 1e-3 };
+  },
+  reduce: (r) => {
+    const op = GPU_REDUCE[gpuReduceTurn++ % GPU_REDUCE.length];
+    const s = Array.from({ length: r.int(1, 4) }, () => r.int(1, 5)), axes = s.map((_, i) => i).filter(() => r.next() < 0.5);
+    const x = randomTensor(r, 'float32', s);
+    if (op === 'ReduceLogSum' || op === 'ReduceProd') (x.data as Float32Array).forEach((v, i, a) => (a[i] = Math.abs(v) * 0.5 + 0.5));
+    return { node: { op, inputs: ['x', 'axes'], attrs: { keepdims: r.int(0, 1) } }, ins: [x, fromNumbers('int64', [axes.length], axes)], tol: 1e-4 };
+  },
+  Resize: (r) => {
+    const H = r.int(1, 7), W = r.int(1, 7), mode = r.pick(['nearest', 'linear', 'cubic']);
+    const coord = r.pick(['half_pixel', 'pytorch_half_pixel', 'align_corners', 'asymmetric', 'half_pixel_symmetric']);
+    const attrs: RuntimeNode['attrs'] = { mode, coordinate_transformation_mode: coord, nearest_mode: r.pick(['round_prefer_floor', 'round_prefer_ceil', 'floor', 'ceil']) };
+    const x = randomTensor(r, 'float32', [r.int(1, 2), r.int(1, 3), H, W]);
+    const bySizes = r.next() < 0.5;
+    const scales = fromNumbers('float32', [4], [1, 1, r.pick([0.5, 1, 2, 1.7, 3]), r.pick([0.5, 1, 2, 0.75, 3])]);
+    const sizes = fromNumbers('int64', [4], [x.shape[0], x.shape[1], r.int(1, 12), r.int(1, 12)]);
+    // Upsample (opset 7-9): scales as an input, asymmetric coordinates, floor.
+    if (r.next() < 0.2) return { node: { op: 'Upsample', inputs: ['x', 's'], attrs: { mode: r.pick(['nearest', 'linear']) } }, ins: [x, scales], tol: 1e-5 };
+    return { node: { op: 'Resize', inputs: bySizes ? ['x', '', '', 's'] : ['x', '', 's'], attrs }, ins: (bySizes ? [x, undefined, undefined, sizes] : [x, undefined, scales]) as RuntimeTensor[], tol: 1e-5 };
+  },
+  depthSpace: (r) => {
+    const b = r.int(1, 3), d2s = r.next() < 0.5;
+    const x = randomTensor(r, 'float32', d2s ? [r.int(1, 2), b * b * r.int(1, 3), r.int(1, 4), r.int(1, 4)] : [r.int(1, 2), r.int(1, 3), b * r.int(1, 3), b * r.int(1, 3)]);
+    return { node: { op: d2s ? 'DepthToSpace' : 'SpaceToDepth', inputs: ['x'], attrs: { blocksize: b, ...(d2s ? { mode: r.pick(['DCR', 'CRD']) } : {}) } }, ins: [x], tol: 0 };
+  },
+  InstanceNormalization: (r) => {
+    const C = r.int(1, 5);
+    return { node: { op: 'InstanceNormalization', inputs: ['x', 's', 'b'], attrs: { epsilon: 1e-5 } }, ins: [randomTensor(r, 'float32', [r.int(1, 2), C, r.int(1, 6), r.int(1, 6)]), randomTensor(r, 'float32', [C]), randomTensor(r, 'float32', [C])] };
+  },
+  variadic: (r) => {
+    const s = Array.from({ length: r.int(1, 4) }, () => r.int(1, 4));
+    const ins = Array.from({ length: r.int(1, 4) }, () => randomTensor(r, 'float32', s.slice(r.int(0, s.length - 1)).map((d) => (r.next() < 0.3 ? 1 : d))));
+    return { node: { op: r.pick(['Sum', 'Mean']), inputs: ins.map((_, i) => `i${i}`), attrs: {} }, ins };
   },
   GlobalMaxPool: (r) => ({ node: { op: 'GlobalMaxPool', inputs: ['x'], attrs: {} }, ins: [randomTensor(r, 'float32', [r.int(1, 2), r.int(1, 5), r.int(1, 9), r.int(1, 9)])], tol: 0 }),
   unary: (r) => {
@@ -166,18 +200,18 @@ test('a whole imported model runs on WebGPU: every node on the device, outputs e
 });
 
 test('on WebGPU, ops without a GPU kernel run on the CPU: results exact, crossings counted per node; sizes bind per call', { skip }, async () => {
-  // Add on the device, Shape from the shape alone, ReduceMax and Greater on the CPU, then Mul back on the device.
+  // Add on the device, Shape from the shape alone, Tile and Greater on the CPU, then Mul back on the device.
   const graph: RuntimeGraph = {
     inputs: [{ name: 'x', dtype: 'float32' as const, shape: ['n', 3, 'h'] }],
     outputs: [{ name: 'y', dtype: 'float32' as const, shape: null }, { name: 's', dtype: 'int64' as const, shape: null }, { name: 'pos', dtype: 'bool' as const, shape: null }],
     nodes: [
       { name: 'add', op: 'Add', inputs: ['x', 'one'], outputs: ['a'], attrs: {} },
       { name: 'shape', op: 'Shape', inputs: ['a'], outputs: ['s'], attrs: {} },
-      { name: 'max', op: 'ReduceMax', inputs: ['a'], outputs: ['m'], attrs: { axes: [2], keepdims: 1 } },
+      { name: 'max', op: 'Tile', inputs: ['a', 'reps'], outputs: ['m'], attrs: {} },
       { name: 'mul', op: 'Mul', inputs: ['a', 'm'], outputs: ['y'], attrs: {} },
       { name: 'gt', op: 'Greater', inputs: ['y', 'one'], outputs: ['pos'], attrs: {} },
     ],
-    consts: new Map([['one', fromNumbers('float32', [], [1])]]),
+    consts: new Map([['one', fromNumbers('float32', [], [1])], ['reps', fromNumbers('int64', [3], [1, 1, 1])]]),
     opset: 13,
   };
   const s = new Session(graph);
@@ -191,9 +225,9 @@ test('on WebGPU, ops without a GPU kernel run on the CPU: results exact, crossin
     assert.match(by.add.kernel, /^webgpu:/);
     assert.match(by.shape.kernel, /^webgpu:host/);
     assert.doesNotMatch(by.max.kernel, /^webgpu:/);
-    // ReduceMax read the sum from the device; Mul sent nothing up (its CPU input is uploaded as a crossing).
+    // Tile read the sum from the device; Mul's CPU input went up.
     assert.equal(by.max.crossedBytes, N * 3 * H * 4);
-    assert.equal(by.mul.crossedBytes, N * 3 * 4);
+    assert.equal(by.mul.crossedBytes, N * 3 * H * 4);
   }
 });
 

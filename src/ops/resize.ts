@@ -1,6 +1,6 @@
 import type { Node } from '../ir/graph.js';
 import { ints, numbers, sizeOf, zeros, type Tensor } from '../ir/tensor.js';
-import { attrFloat, attrInt, attrInts, attrStr, axisOf, checkDType, defineOp, fail, need } from './registry.js';
+import { attrFloat, attrInt, attrInts, attrStr, axisOf, checkDType, defineOp, fail, need, type Inputs } from './registry.js';
 
 interface Mode {
   mode: string; coord: string; nearest: string; cubicA: number; excludeOutside: boolean; extrapolation: number;
@@ -85,8 +85,13 @@ function resizeAxis(x: Float32Array, shape: number[], axis: number, lenOut: numb
   return y;
 }
 
-function resize(node: Node, x: Tensor, m: Mode, scalesGiven: number[] | undefined, sizesGiven: number[] | undefined, roiGiven: number[] | undefined, axesGiven: number[] | undefined): Tensor {
-  checkDType(node, x, ['float32']);
+/** One axis a Resize changes: its new length and the taps of each output position along it. */
+export interface ResizeStep { axis: number; lenOut: number; taps: ([number[], number[]] | null)[] }
+
+/** The axes a Resize changes, in order, and the value of taps outside the input (tf_crop_and_resize). */
+export function resizeSteps(node: Node, x: { dtype: string; shape: number[] }, m: Mode, scalesGiven: number[] | undefined, sizesGiven: number[] | undefined,
+  roiGiven: number[] | undefined, axesGiven: number[] | undefined): ResizeStep[] {
+  checkDType(node, x as Tensor, ['float32']);
   const r = x.shape.length;
   const axes = (axesGiven ?? x.shape.map((_, i) => i)).map((a) => axisOf(node, a, r, 'axes'));
   const scales = x.shape.map(() => 1), sizes = x.shape.slice();
@@ -106,13 +111,37 @@ function resize(node: Node, x: Tensor, m: Mode, scalesGiven: number[] | undefine
       sizes[a] = Math.floor(x.shape[a] * scalesGiven[i]);
     });
   } else fail(node, 'needs scales or sizes');
-  let data = x.data as Float32Array, shape = x.shape.slice();
+  const steps: ResizeStep[] = [];
   for (let a = 0; a < r; a++) {
-    if (sizes[a] === shape[a] && scales[a] === 1 && m.coord !== 'tf_crop_and_resize') continue;
+    if (sizes[a] === x.shape[a] && scales[a] === 1 && m.coord !== 'tf_crop_and_resize') continue;
     const k = axes.indexOf(a);
     const roi: [number, number] = roiGiven && k >= 0 ? [roiGiven[k], roiGiven[k + axes.length]] : [0, 1];
-    data = resizeAxis(data, shape, a, sizes[a], taps(m, scales[a], shape[a], sizes[a], roi), m.extrapolation);
-    shape = shape.map((d, i) => (i === a ? sizes[a] : d));
+    steps.push({ axis: a, lenOut: sizes[a], taps: taps(m, scales[a], x.shape[a], sizes[a], roi) });
+  }
+  return steps;
+}
+
+/** A Resize or Upsample node's steps, from its inputs and attributes (only the shape of input 0 is read). */
+export function resizePlan(node: Node, ins: Inputs, opset: number): { steps: ResizeStep[]; extrapolation: number } {
+  const x = need(ins, 0, node);
+  if (node.op === 'Upsample') {
+    const scales = ins[1] ? Array.from(numbers(ins[1])) : (node.attrs.scales as number[] | undefined);
+    const m = modeOf(node, true);
+    return { steps: resizeSteps(node, x, m, scales, undefined, undefined, undefined), extrapolation: m.extrapolation };
+  }
+  if (attrInt(node, 'antialias', 0) === 1) fail(node, 'antialias is not supported');
+  const old = opset < 11;
+  const list = (t: Tensor | undefined) => (t && sizeOf(t.shape) > 0 ? Array.from(numbers(t)) : undefined);
+  const scales = list(old ? ins[1] : ins[2]), sizes = old ? undefined : ins[3] && sizeOf(ins[3].shape) > 0 ? ints(ins[3]) : undefined;
+  const m = modeOf(node, old);
+  return { steps: resizeSteps(node, x, m, scales, sizes, old ? undefined : list(ins[1]), attrInts(node, 'axes')), extrapolation: m.extrapolation };
+}
+
+function resize(x: Tensor, plan: { steps: ResizeStep[]; extrapolation: number }): Tensor {
+  let data = x.data as Float32Array, shape = x.shape.slice();
+  for (const s of plan.steps) {
+    data = resizeAxis(data, shape, s.axis, s.lenOut, s.taps, plan.extrapolation);
+    shape = shape.map((d, i) => (i === s.axis ? s.lenOut : d));
   }
   const y = zeros('float32', shape);
   (y.data as Float32Array).set(data);
@@ -132,23 +161,11 @@ function modeOf(node: Node, old: boolean): Mode {
   };
 }
 
-defineOp({
-  op: 'Resize', inputs: [1, 4],
-  run(ins, node, ctx) {
-    const x = need(ins, 0, node);
-    if (attrInt(node, 'antialias', 0) === 1) fail(node, 'antialias is not supported');
-    const old = ctx.opset < 11;
-    const list = (t: Tensor | undefined) => (t && sizeOf(t.shape) > 0 ? Array.from(numbers(t)) : undefined);
-    const scales = list(old ? ins[1] : ins[2]), sizes = old ? undefined : ins[3] && sizeOf(ins[3].shape) > 0 ? ints(ins[3]) : undefined;
-    return [resize(node, x, modeOf(node, old), scales, sizes, old ? undefined : list(ins[1]), attrInts(node, 'axes'))];
-  },
-});
-
-defineOp({
-  op: 'Upsample', inputs: [1, 2],
-  run(ins, node) {
-    const x = need(ins, 0, node);
-    const scales = ins[1] ? Array.from(numbers(ins[1])) : (node.attrs.scales as number[] | undefined);
-    return [resize(node, x, modeOf(node, true), scales, undefined, undefined, undefined)];
-  },
-});
+for (const op of ['Resize', 'Upsample']) {
+  defineOp({
+    op, inputs: op === 'Resize' ? [1, 4] : [1, 2],
+    run(ins, node, ctx) {
+      return [resize(need(ins, 0, node), resizePlan(node, ins, ctx.opset))];
+    },
+  });
+}

@@ -2,7 +2,7 @@ import type { Node } from '../../ir/graph.js';
 import { sizeOf, stridesOf } from '../../ir/tensor.js';
 import { broadcastShapes } from '../../ops/broadcast.js';
 import { attrFloat, attrInt, attrStr } from '../../ops/registry.js';
-import { f32, MAIN, MAX_RANK, groupsFor, header, registerGpuKernel, type Meta } from './gpu.js';
+import { f32, MAIN, MAX_RANK, groupsFor, header, registerGpuKernel, type GpuRun, type GpuTensor, type Meta } from './gpu.js';
 
 /**
  * Float32 elementwise kernels on the GPU: unary functions (their attributes as record words) and
@@ -99,26 +99,12 @@ function broadcastWords(out: number[], as: number[], bs: number[]): number[] {
   return [out.length, ...fill(out), ...fill(st(as)), ...fill(st(bs))];
 }
 
-for (const [op, f] of Object.entries(BINARY)) {
-  registerGpuKernel({
-    op, variant: 'f32-binary-broadcast',
-    supports: (ins, node, ctx) => {
-      const [a, b] = ins;
-      if (node.inputs.length !== 2 || !f32In(a) || !f32In(b)) return false;
-      // Before opset 7 a PRelu slope is per channel: the reference reshapes it (left to the CPU).
-      if (op === 'PRelu' && ctx.opset < 7) return false;
-      const r = Math.max(a!.shape.length, b!.shape.length);
-      return r <= MAX_RANK;
-    },
-    run(ins, node, ctx, run) {
-      const [at, bt] = [ins[0]!, ins[1]!];
-      const out = broadcastShapes(node, [at.shape, bt.shape]);
-      const dev = (t: typeof at) => run.onDevice(t, !('gpu' in t) && (ctx.constant?.(t) ?? false));
-      const a = dev(at), b = dev(bt), y = run.tensor(out);
-      const n = sizeOf(out);
-      // Same shapes: no index arithmetic.
-      const same = at.shape.length === bt.shape.length && at.shape.every((d, i) => d === bt.shape[i]);
-      run.dispatch(`binary-f32/${op}/${same ? 'same' : 'bcast'}`, () => `${header(2)}
+/** One binary op with broadcasting: Y = f(a, b) over `out` (the broadcast of both shapes). */
+export function binary(run: GpuRun, op: string, a: GpuTensor, b: GpuTensor, out: number[]): GpuTensor {
+  const y = run.tensor(out), n = sizeOf(out);
+  // Same shapes: no index arithmetic.
+  const same = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+  run.dispatch(`binary-f32/${op}/${same ? 'same' : 'bcast'}`, () => `${header(2)}
 ${MAIN}
   if (i >= P[0]) { return; }
   ${same ? 'let ia = i; let ib = i;' : `var rem = i; var ia = 0u; var ib = 0u;
@@ -129,9 +115,25 @@ ${MAIN}
     ia += c * P[${2 + MAX_RANK} + d]; ib += c * P[${2 + 2 * MAX_RANK} + d];
   }`}
   let a = X0[ia]; let b = X1[ib];
-  Y[i] = ${f};
-}`, [n, ...broadcastWords(out, at.shape, bt.shape)], [a.buffer, b.buffer, y.buffer], groupsFor(n));
-      return [y];
+  Y[i] = ${BINARY[op]};
+}`, [n, ...broadcastWords(out, a.shape, b.shape)], [a.buffer, b.buffer, y.buffer], groupsFor(n));
+  return y;
+}
+
+for (const op of Object.keys(BINARY)) {
+  registerGpuKernel({
+    op, variant: 'f32-binary-broadcast',
+    supports: (ins, node, ctx) => {
+      const [a, b] = ins;
+      if (node.inputs.length !== 2 || !f32In(a) || !f32In(b)) return false;
+      // Before opset 7 a PRelu slope is per channel: the reference reshapes it (left to the CPU).
+      if (op === 'PRelu' && ctx.opset < 7) return false;
+      return Math.max(a!.shape.length, b!.shape.length) <= MAX_RANK;
+    },
+    run(ins, node, ctx, run) {
+      const [at, bt] = [ins[0]!, ins[1]!];
+      const dev = (t: typeof at) => run.onDevice(t, !('gpu' in t) && (ctx.constant?.(t) ?? false));
+      return [binary(run, op, dev(at), dev(bt), broadcastShapes(node, [at.shape, bt.shape]))];
     },
   });
 }

@@ -1,4 +1,5 @@
 import type { GpuContext } from '../../backends/webgpu/device.js';
+import { KernelError } from '../../errors.js';
 import type { Node } from '../../ir/graph.js';
 import { sizeOf, type Tensor } from '../../ir/tensor.js';
 import type { OpContext } from '../../ops/registry.js';
@@ -74,6 +75,8 @@ export class GpuRun {
   /** Bytes copied to and from the device for values a CPU kernel made or needed (not the feeds and results). */
   crossedBytes = 0;
   dispatches = 0;
+  /** Validation of the pipelines this run created: checked before any result is read. */
+  private compiled: Promise<void>[] = [];
 
   constructor(readonly ctx: GpuContext) {
     let c = caches.get(ctx);
@@ -187,8 +190,16 @@ export class GpuRun {
   dispatch(key: string, code: () => string, words: ArrayLike<number>, buffers: GPUBuffer[], groups: number | [number, number, number]): void {
     let pipe = this.ctx.pipelines.get(key);
     if (!pipe) {
-      pipe = this.ctx.device.createComputePipeline({ layout: 'auto', compute: { module: this.ctx.device.createShaderModule({ code: code() }), entryPoint: 'main' } });
-      this.ctx.pipelines.set(key, pipe);
+      // A kernel whose WGSL does not compile must fail the run, not leave its output unwritten.
+      const device = this.ctx.device, pipelines = this.ctx.pipelines;
+      device.pushErrorScope('validation');
+      pipe = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: code() }), entryPoint: 'main' } });
+      pipelines.set(key, pipe);
+      this.compiled.push(device.popErrorScope().then((e) => {
+        if (!e) return;
+        pipelines.delete(key);
+        throw new KernelError(`the WebGPU kernel ${key} does not compile on this adapter: ${e.message.split('\n').slice(0, 6).join(' ')}`);
+      }));
     }
     const entries = [this.record(words), ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } }));
     const bind = this.ctx.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
@@ -212,6 +223,9 @@ export class GpuRun {
   /** Waits for everything submitted (for per-node timings). */
   async settle(): Promise<void> {
     this.submit();
+    const compiled = this.compiled;
+    this.compiled = [];
+    await Promise.all(compiled);
     await this.ctx.device.queue.onSubmittedWorkDone();
   }
 
@@ -225,6 +239,9 @@ export class GpuRun {
       return r;
     });
     this.submit();
+    const compiled = this.compiled;
+    this.compiled = [];
+    await Promise.all(compiled);
     const out = await Promise.all(reads.map(async (r, i) => {
       await r.mapAsync(1);
       const n = sizeOf(ts[i].shape);
@@ -258,8 +275,8 @@ export function header(count: number): string {
 }
 
 export const MAIN = `@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) g: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>, @builtin(local_invocation_index) l: u32) {
-  let i = flat(g, n, l);`;
+fn main(@builtin(workgroup_id) wgId: vec3<u32>, @builtin(num_workgroups) wgCount: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = flat(wgId, wgCount, lid);`;
 
 /** Workgroups for `n` elements. */
 export const groupsFor = (n: number): number => Math.ceil(n / WG);

@@ -4,3 +4,5 @@ import './window-f32.js';
 import './gemm-f32-tiled.js';
 import './eltwise-f32.js';
 import './movement-f32.js';
+import './reduce-f32.js';
+import './resize-f32.js';

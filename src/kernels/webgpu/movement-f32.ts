@@ -131,6 +131,34 @@ ${MAIN}
   },
 });
 
+/** DepthToSpace and SpaceToDepth as strided views over the 6-d shapes they pass through (ONNX's definitions). */
+registerGpuKernel({
+  op: 'DepthToSpace', variant: 'f32-view',
+  supports: (ins, node) => f32In(ins[0]) && ins[0]!.shape.length === 4 && attrInt(node, 'blocksize', 0) >= 1 && ins[0]!.shape[1] % attrInt(node, 'blocksize', 1) ** 2 === 0,
+  run(ins, node, ctx, run) {
+    const x = dev(run, ctx, ins[0]!), b = attrInt(node, 'blocksize', 1), [N, C, H, W] = x.shape, c = C / (b * b);
+    const dcr = attrStr(node, 'mode', 'DCR', ['DCR', 'CRD']) === 'DCR';
+    // Output [N, c, H, b, W, b]: DCR reads channel (by * b + bx) * c + ci, CRD ci * b * b + by * b + bx.
+    const strides = dcr ? [C * H * W, H * W, W, b * c * H * W, 1, c * H * W] : [C * H * W, b * b * H * W, W, b * H * W, 1, H * W];
+    const y = view(run, x, [N, c, H, b, W, b], 0, strides);
+    return [{ ...y, shape: [N, c, H * b, W * b] }];
+  },
+});
+
+registerGpuKernel({
+  op: 'SpaceToDepth', variant: 'f32-view',
+  supports: (ins, node) => {
+    const b = attrInt(node, 'blocksize', 0), x = ins[0];
+    return f32In(x) && x!.shape.length === 4 && b >= 1 && x!.shape[2] % b === 0 && x!.shape[3] % b === 0;
+  },
+  run(ins, node, ctx, run) {
+    const x = dev(run, ctx, ins[0]!), b = attrInt(node, 'blocksize', 1), [N, C, H, W] = x.shape;
+    // Output channel (by * b + bx) * C + c at (h, w) reads (c, h * b + by, w * b + bx).
+    const y = view(run, x, [N, b, b, C, H / b, W / b], 0, [C * H * W, W, 1, H * W, b * W, b]);
+    return [{ ...y, shape: [N, C * b * b, H / b, W / b] }];
+  },
+});
+
 const PAD_MODES = ['constant', 'edge', 'reflect', 'wrap'];
 
 registerGpuKernel({

@@ -1,5 +1,5 @@
 import { sizeOf } from '../../ir/tensor.js';
-import { fusedActivation } from '../../ops/conv.js';
+import { fusedActivation, transposeGeometry } from '../../ops/conv.js';
 import { attrInt } from '../../ops/registry.js';
 import { windowOf } from '../../ops/window.js';
 import { activationParams, activationWgsl, quantized } from './gemm-f32-tiled.js';
@@ -119,3 +119,47 @@ ${MAIN}
     },
   });
 }
+
+/**
+ * ConvTranspose (2-d, any groups) one invocation an output element: it gathers the input pixels
+ * whose taps reach it (ih = (oh + pad - kh * dilation) / stride where that divides). Geometry: the reference's.
+ */
+registerGpuKernel({
+  op: 'ConvTranspose', variant: 'f32-gather',
+  supports: (ins) => f32In(ins[0]) && f32In(ins[1]) && (!ins[2] || f32In(ins[2])) && ins[0]!.shape.length === 4 && ins[1]!.shape.length === 4,
+  run(ins, node, ctx, run) {
+    const xt = ins[0]!, wt = ins[1]!, bt = ins[2];
+    const [N, C, H, W] = xt.shape, [, Og, KH, KW] = wt.shape;
+    const groups = attrInt(node, 'group', 1), Cg = C / groups, O = Og * groups;
+    const geo = transposeGeometry(node, xt.shape, wt.shape);
+    const [OH, OW] = geo.out;
+    const k = (t: typeof xt) => run.onDevice(t, !('gpu' in t) && (ctx.constant?.(t) ?? false));
+    const x = k(xt), w = k(wt), b = bt && k(bt);
+    const y = run.tensor([N, O, OH, OW]);
+    const words = [N, C, H, W, O, OH, OW, KH, KW, geo.strides[0], geo.strides[1], geo.dilations[0], geo.dilations[1], geo.begin[0], geo.begin[1], Cg, Og];
+    run.dispatch(`convtranspose-f32/${b ? 'b' : ''}`, () => `${header(b ? 3 : 2)}
+${MAIN}
+  ${WINDOW}
+  let Cg = P[15]; let Og = P[16]; let grp = o / Og; let oo = o % Og;
+  var v = ${b ? 'X2[o]' : '0.0'};
+  for (var ky = 0u; ky < KH; ky++) {
+    let ty = i32(oy) + pt - i32(ky * dh);
+    if (ty < 0 || ty % i32(sh) != 0) { continue; }
+    let iy = u32(ty) / sh;
+    if (iy >= H) { continue; }
+    for (var kx = 0u; kx < KW; kx++) {
+      let tx = i32(ox) + pl - i32(kx * dw);
+      if (tx < 0 || tx % i32(sw) != 0) { continue; }
+      let ix = u32(tx) / sw;
+      if (ix >= W) { continue; }
+      for (var c = 0u; c < Cg; c++) {
+        let ci = grp * Cg + c;
+        v += X0[((b * C + ci) * H + iy) * W + ix] * X1[((ci * Og + oo) * KH + ky) * KW + kx];
+      }
+    }
+  }
+  Y[i] = v;
+}`, words, [x.buffer, w.buffer, ...(b ? [b.buffer] : []), y.buffer], groupsFor(sizeOf(y.shape)));
+    return [y];
+  },
+});
