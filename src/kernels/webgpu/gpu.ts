@@ -170,10 +170,8 @@ export class GpuRun {
     const key = arr.join(',');
     let b = this.cache.params.get(key);
     if (!b) {
-      if (this.cache.params.size >= MAX_PARAMS) {
-        for (const old of this.cache.params.values()) old.destroy();
-        this.cache.params.clear();
-      }
+      // Dropped, not destroyed: work encoded but not yet submitted may still bind them (they go when collected).
+      if (this.cache.params.size >= MAX_PARAMS) this.cache.params.clear();
       b = this.ctx.device.createBuffer({ size: Math.max(16, arr.byteLength), usage: U.STORAGE, mappedAtCreation: true });
       new Uint32Array(b.getMappedRange()).set(arr);
       b.unmap();

@@ -118,7 +118,8 @@ function supports(ins: (Meta | undefined)[], node: Node, ctx: OpContext): boolea
   const q = ctx.quant;
   if (!q || x?.dtype !== 'float32' || !w?.data || (b && !b.data) || !takesCodes(node, w as Tensor) || !(ctx.constant?.(w as Tensor) ?? false)) return false;
   const l = layerQuant(q, node);
-  if (!l.bits || l.levels) return false;
+  // An explicit kernel ('pcilt' or 'direct') asks for the single-layer WebGPU kernels (look-ups or dot4I8Packed), through the CPU path.
+  if (!l.bits || l.levels || (q.kernel !== undefined && q.kernel !== 'auto')) return false;
   if (node.op === 'Conv' ? x.shape.length !== 4 : x.shape.length !== 2 || (b !== undefined && b.shape.length !== 1)) return false;
   // int32 sums: at most 2^bits - 1 times the largest sum of |w| over a channel.
   return weightsOf(w as Tensor, l.weightBits).maxAbsSum * ((1 << l.bits) - 1) <= INT32_MAX;
