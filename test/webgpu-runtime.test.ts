@@ -8,7 +8,8 @@ import {
 import { CASES, close, familyOf, randomTensor } from './op-cases.js';
 import { rng, webgpuSkip, type Rng } from './helpers.js';
 
-const { gpuKernelsFor, gpuOps } = await import(new URL('../../dist/kernels/webgpu/gpu.js', import.meta.url).href);
+const { gpuKernelsFor, gpuOps, GpuRun } = await import(new URL('../../dist/kernels/webgpu/gpu.js', import.meta.url).href);
+const { getGpu } = await import(new URL('../../dist/backends/webgpu/device.js', import.meta.url).href);
 const skip = await webgpuSkip();
 
 const GPU_UNARY = ['Relu', 'Sigmoid', 'Tanh', 'Exp', 'Log', 'Sqrt', 'Erf', 'Sin', 'Cos', 'Reciprocal', 'Softplus', 'Softsign', 'HardSwish', 'Mish', '_SiLU',
@@ -166,7 +167,7 @@ test('every WebGPU kernel equals its reference twin on generated cases, first ca
   for (const op of ops) {
     if (op === 'Shape' || op === 'Dropout' || op === 'Squeeze') continue; // covered by the model tests below
     // Layers on codes have a test of their own (below).
-    for (const k of (gpuKernelsFor(op) as { variant: string }[]).filter((q) => q.variant !== 'codes-i32-gemm-tiled')) {
+    for (const k of (gpuKernelsFor(op) as { variant: string }[]).filter((q) => !q.variant.startsWith('codes-'))) {
       assert.ok(hit.has(`${op}:webgpu:${k.variant}`), `${op} webgpu:${k.variant} never ran (family ${familyOf(op)}; ran: ${[...hit].filter((h) => h.startsWith(`${op}:`)).join(', ') || 'nothing'})`);
     }
   }
@@ -270,7 +271,8 @@ function layerGraph(r: Rng, dense: boolean): { graph: RuntimeGraph; x: RuntimeTe
   return { graph, x };
 }
 
-test('layers on activation codes on WebGPU: calibrated ranges give the CPU layer bit for bit, measured ranges within a code step', { skip }, async () => {
+test('layers on activation codes on WebGPU, both variants (int32 GEMM, dot4U8Packed): calibrated ranges give the CPU layer bit for bit, measured ranges within a code step', { skip }, async () => {
+  const gpu = await getGpu();
   const r = rng(23);
   for (let i = 0; i < 24; i++) {
     const dense = i % 3 === 2, bits = r.pick([1, 2, 4, 8]);
@@ -292,14 +294,26 @@ test('layers on activation codes on WebGPU: calibrated ranges give the CPU layer
     }
     const want = (await s.run({ x }, { quant })).y.data as Float32Array;
     const profile: NodeProfile[] = [];
-    const got = (await s.run({ x }, { backend: 'webgpu', quant, profile })).y.data as Float32Array;
-    assert.equal(profile[0].kernel, 'webgpu:codes-i32-gemm-tiled');
-    const at = `case ${i}: ${graph.nodes[0].op} ${JSON.stringify(graph.nodes[0].attrs)} x [${x.shape}] ${bits} bits ${stat ? 'static' : 'measured'}`;
+    // Through the session (the faster variant, measured), and each variant on its own.
+    const runs: [string, Float32Array][] = [['session', (await s.run({ x }, { backend: 'webgpu', quant, profile })).y.data as Float32Array]];
+    assert.match(profile[0].kernel, /^webgpu:codes-(i32|dot4)-gemm-tiled$/);
+    const node = graph.nodes[0], ctx = { opset: 13, quant, constant: (t: RuntimeTensor) => t === graph.consts.get('w') || t === graph.consts.get('b'), device: { dot4: gpu.dot4 } };
+    const ins = [x, graph.consts.get('w'), graph.consts.get('b')];
+    for (const k of gpuKernelsFor(node.op).filter((q: { variant: string }) => q.variant.startsWith('codes-'))) {
+      if (!k.supports(ins, node, ctx)) continue;
+      const run = new GpuRun(gpu);
+      const [y] = await run.download(k.run(ins, node, ctx, run));
+      runs.push([k.variant, y.data as Float32Array]);
+    }
+    assert.equal(runs.length, gpu.dot4 ? 3 : 2, `variants run: ${runs.map((r) => r[0])}`);
     const big = Math.max(...Array.from(want, Math.abs), 1e-6);
-    want.forEach((v, j) => {
-      if (stat) assert.equal(got[j], v, `${at} [${j}]`);
-      else assert.ok(Math.abs(got[j] - v) <= 0.02 * big, `${at} [${j}] ${got[j]} vs ${v}`);
-    });
+    for (const [variant, got] of runs) {
+      const at = `case ${i}: ${node.op} ${JSON.stringify(node.attrs)} x [${x.shape}] ${bits} bits ${stat ? 'static' : 'measured'} via ${variant}`;
+      want.forEach((v, j) => {
+        if (stat) assert.equal(got[j], v, `${at} [${j}]`);
+        else assert.ok(Math.abs(got[j] - v) <= 0.02 * big, `${at} [${j}] ${got[j]} vs ${v}`);
+      });
+    }
   }
 });
 
@@ -314,6 +328,6 @@ test('a calibrated 4-bit model on WebGPU: every layer on codes on the device, ou
   const profile: NodeProfile[] = [];
   const got = (await m.run(x, { backend: 'webgpu', profile }))[m.outputs[0].name].data as Float32Array;
   assert.deepEqual(profile.filter((p) => !p.kernel.startsWith('webgpu:')).map((p) => `${p.op} ${p.kernel}`), []);
-  assert.ok(profile.filter((p) => p.kernel === 'webgpu:codes-i32-gemm-tiled').length >= 50);
+  assert.ok(profile.filter((p) => /^webgpu:codes-/.test(p.kernel) && p.candidates && Object.keys(p.candidates).length === 2).length >= 50);
   want.forEach((v, i) => assert.ok(Math.abs(got[i] - v) <= 1e-5, `[${i}] ${got[i]} vs ${v}`));
 });

@@ -12,6 +12,8 @@ export interface OpContext {
    * layout (keyed by the array); anything else can change between calls. Absent: nothing is.
    */
   constant?: (t: Tensor) => boolean;
+  /** The WebGPU device a run uses (src/runtime/gpu-executor.ts): what its kernels may rely on. */
+  device?: { dot4: boolean };
   /** Quantized execution: Conv and Gemm run on activation codes (src/kernels/wasm/int-conv.ts). */
   quant?: import('../kernels/wasm/int-conv.js').QuantOptions;
 }

@@ -2,6 +2,7 @@ import { getGpu } from '../backends/webgpu/device.js';
 import { getEngine } from '../backends/wasm/engine.js';
 import type { Graph, Node } from '../ir/graph.js';
 import { sizeOf, type Tensor } from '../ir/tensor.js';
+import { median } from '../backends/auto.js';
 import { kernelsFor, opDef, fail, type Kernel, type OpContext } from '../ops/registry.js';
 import { copyOf } from '../tensor.js';
 import { gpuKernelsFor, isGpu, GpuRun, type GpuKernel, type GpuTensor, type Meta } from '../kernels/webgpu/gpu.js';
@@ -10,7 +11,7 @@ import { releases } from './memory.js';
 import type { NodeTiming, RunOptions } from './session.js';
 
 /** Each node's engine for one input-shape signature: a WebGPU kernel, or a CPU kernel (null: the reference). */
-type Step = { gpu: GpuKernel } | { cpu?: Kernel | null };
+type Step = { gpu: GpuKernel; rivals?: GpuKernel[] } | { cpu?: Kernel | null };
 
 /**
  * Runs a graph with its tensors on the WebGPU device: one upload per input, one read-back per
@@ -33,7 +34,7 @@ export class GpuExecutor {
     let plan = this.plans.get(key);
     const fresh = !plan;
     plan ??= [];
-    const ctx: OpContext = { opset: g.opset, threads: opts.threads, quant: opts.quant, constant: this.isConstant };
+    const ctx: OpContext = { opset: g.opset, threads: opts.threads, quant: opts.quant, constant: this.isConstant, device: { dot4: gctx.dot4 } };
     // A value is on the device, on the CPU, or both (a device value a CPU kernel read).
     const dev = new Map<string, GpuTensor>(), host = new Map<string, Tensor>();
     const outputs = new Set(g.outputs.map((o) => o.name));
@@ -66,6 +67,10 @@ export class GpuExecutor {
         const step = plan[i];
         let outs: (Tensor | GpuTensor)[];
         if ('gpu' in step) {
+          if (step.rivals) {
+            step.gpu = await this.measure(step.rivals, args, n, ctx, run);
+            delete step.rivals;
+          }
           outs = step.gpu.run(args, n, ctx, run);
         } else {
           // The CPU kernels read device values copied down (once per value).
@@ -142,13 +147,42 @@ export class GpuExecutor {
     }
   }
 
+  /**
+   * The fastest of several kernels for a node, on its real inputs: each run once (its pipeline
+   * compiles), then timed 3 times to the queue's completion; the median decides (ties: the first
+   * registered). Layers on codes record what each measured in `quant.choices`, as 'auto' does on the CPU.
+   */
+  private async measure(ks: GpuKernel[], args: (Tensor | GpuTensor | undefined)[], n: Node, ctx: OpContext, run: GpuRun): Promise<GpuKernel> {
+    await run.settle();
+    const times: number[] = [];
+    for (const k of ks) {
+      const ms: number[] = [];
+      for (let r = 0; r < 4; r++) {
+        const t0 = performance.now();
+        const outs = k.run(args, n, ctx, run);
+        await run.settle();
+        if (r) ms.push(performance.now() - t0);
+        for (const o of outs) if (isGpu(o) && !args.some((a) => isGpu(a) && a.buffer === o.buffer)) run.free(o.buffer);
+      }
+      times.push(median(ms));
+    }
+    let best = 0;
+    times.forEach((t, i) => {
+      if (t < times[best] * 0.95) best = i;
+    });
+    const choices = ctx.quant?.choices;
+    if (choices) choices.set(n.name, { ...choices.get(n.name), candidates: Object.fromEntries(ks.map((k, i) => [`webgpu:${k.variant}`, times[i]])) });
+    return ks[best];
+  }
+
   /** A node's engine: the first WebGPU kernel that takes its inputs, else the CPU's choice. */
   private choose(n: Node, args: (Tensor | GpuTensor | undefined)[], ctx: OpContext, limit: number): Step {
     const meta = args.map((a): Meta | undefined => (a === undefined ? undefined : isGpu(a) ? { dtype: a.dtype, shape: a.shape, gpu: true } : a));
     // A tensor larger than one binding may be (128 MiB on some adapters) stays on the CPU.
     if (meta.some((m) => m && sizeOf(m.shape) * 4 > limit)) return {};
-    const k = gpuKernelsFor(n.op).find((x) => x.supports(meta, n, ctx));
+    const ks = gpuKernelsFor(n.op).filter((x) => x.supports(meta, n, ctx));
+    // Several kernels for one node (layers on codes: int32 GEMM, dot4U8Packed): measured when it first runs.
     // Else the CPU kernel is chosen when the node first runs, on its real inputs.
-    return k ? { gpu: k } : {};
+    return ks.length ? { gpu: ks[0], ...(ks.length > 1 ? { rivals: ks } : {}) } : {};
   }
 }

@@ -153,7 +153,7 @@ export class GpuRun {
    * A host array the kernels read as it is (int32 weights, per-channel scales), uploaded once per device
    * and array: the array must not change afterwards (callers keep them in caches of their own).
    */
-  constantArray(data: Int32Array | Float32Array): GPUBuffer {
+  constantArray(data: Int32Array | Uint32Array | Float32Array): GPUBuffer {
     const had = this.cache.constants.get(data);
     if (had) return had.buffer;
     const b = this.ctx.device.createBuffer({ size: Math.max(16, data.byteLength), usage: U.STORAGE | U.COPY_SRC | U.COPY_DST, mappedAtCreation: true });
@@ -187,20 +187,22 @@ export class GpuRun {
    */
   dispatch(key: string, code: () => string, words: ArrayLike<number>, buffers: GPUBuffer[], groups: number | [number, number, number]): void {
     let pipe = this.ctx.pipelines.get(key);
-    if (!pipe) {
-      // A kernel whose WGSL does not compile must fail the run, not leave its output unwritten.
-      const device = this.ctx.device, pipelines = this.ctx.pipelines;
-      device.pushErrorScope('validation');
-      pipe = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: code() }), entryPoint: 'main' } });
+    const device = this.ctx.device, fresh = !pipe;
+    // A kernel whose WGSL does not compile, or whose bindings do not match it, must fail the run, not
+    // leave its output unwritten: checked on the pipeline's first use.
+    if (fresh) device.pushErrorScope('validation');
+    pipe ??= device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: code() }), entryPoint: 'main' } });
+    const entries = [this.record(words), ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } }));
+    const bind = device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
+    if (fresh) {
+      const pipelines = this.ctx.pipelines;
       pipelines.set(key, pipe);
       this.compiled.push(device.popErrorScope().then((e) => {
         if (!e) return;
         pipelines.delete(key);
-        throw new KernelError(`the WebGPU kernel ${key} does not compile on this adapter: ${e.message.split('\n').slice(0, 6).join(' ')}`);
+        throw new KernelError(`the WebGPU kernel ${key} fails on this adapter: ${e.message.split('\n').slice(0, 6).join(' ')}`);
       }));
     }
-    const entries = [this.record(words), ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } }));
-    const bind = this.ctx.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
     this.pass ??= this.enc().beginComputePass();
     this.pass.setPipeline(pipe);
     this.pass.setBindGroup(0, bind);

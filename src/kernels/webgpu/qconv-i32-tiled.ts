@@ -5,8 +5,8 @@ import { attrInt, type OpContext } from '../../ops/registry.js';
 import { windowOf } from '../../ops/window.js';
 import { INT32_MAX } from '../../conv/geometry.js';
 import { activationQuant, layerQuant, quantizePerChannel, takesCodes } from '../wasm/int-conv.js';
-import { convGemm, gemm, type Gemm } from './gemm-f32-tiled.js';
-import { f32, registerGpuKernel, type GpuRun, type Meta } from './gpu.js';
+import { activationParams, activationWgsl, convGemm, gemm, type Gemm } from './gemm-f32-tiled.js';
+import { f32, isGpu, registerGpuKernel, type Arg, type GpuRun, type Meta } from './gpu.js';
 
 /**
  * Convolutions and dense layers on activation codes on the GPU (a model run with activation bits,
@@ -29,6 +29,23 @@ interface GpuWeights {
   bc: WeakMap<object, WeakMap<object, Float32Array>>;
   /** Static-range scale-back records [k | c] by range and bias/correction arrays. */
   records: Map<string, Float32Array>;
+  /** The weights + 128 as unsigned bytes, four a word, rows of K4 words (made when the dot4 kernel first runs). */
+  packed?: Uint32Array;
+}
+
+/** Rows of K weights as w + 128 in u8 lanes, each row padded to whole words (the padding meets code 0). */
+function packedOf(w: GpuWeights, K: number): Uint32Array {
+  if (!w.packed) {
+    const rows = w.q.length / K, K4 = Math.ceil(K / 4), out = new Uint32Array(rows * K4);
+    for (let r = 0; r < rows; r++) {
+      for (let k = 0; k < K4 * 4; k++) {
+        const v = k < K ? w.q[r * K + k] + 128 : 128;
+        out[r * K4 + (k >> 2)] |= v << (8 * (k & 3));
+      }
+    }
+    w.packed = out;
+  }
+  return w.packed;
 }
 const weights = new WeakMap<Float32Array, Map<number, GpuWeights>>();
 
@@ -153,49 +170,140 @@ fn main(@builtin(local_invocation_index) l: u32) {
   return out;
 }
 
+/** What both variants need for one layer: its GEMM geometry, input on the device, range and scale-back. */
+function prepare(ins: Arg[], node: Node, ctx: OpContext, run: GpuRun) {
+  const q = ctx.quant!, l = layerQuant(q, node), L = (1 << l.bits) - 1;
+  const xt = ins[0]!, wt = ins[1] as Tensor, bt = ins[2] as Tensor | undefined;
+  const dense = node.op === 'Gemm';
+  const w = weightsOf(wt, l.weightBits), O = wt.shape[0];
+  const xShape = dense ? [xt.shape[0], xt.shape[1], 1, 1] : xt.shape;
+  const wShape = dense ? [wt.shape[0], wt.shape[1], 1, 1] : wt.shape;
+  const win = dense ? { out: [1, 1], strides: [1, 1], dilations: [1, 1], begin: [0, 0], end: [0, 0] } : windowOf(node, xt.shape, wt.shape.slice(2));
+  const c = convGemm(xShape, wShape, win, dense ? 1 : attrInt(node, 'group', 1), false);
+  const x = run.onDevice(xt, !isGpu(xt) && (ctx.constant?.(xt as Tensor) ?? false));
+  const bias = bt?.data as Float32Array | undefined, correction = q.biasCorrection?.[node.name];
+  let qp: GPUBuffer, scaleBack: GPUBuffer[];
+  if (l.range) {
+    // Static range: the CPU's record; sums over every tap (padding reads the zero code) as the CPU forms them.
+    const { scale, zero } = activationQuant(l.range, l.bits);
+    qp = run.record([f32(Math.fround(scale)), f32(zero), f32(L), f32(Math.fround(1 / Math.fround(scale))), O]);
+    scaleBack = [run.constantArray(recordFor(w, Math.fround(scale), zero, bias, correction)), run.constantArray(w.sums)];
+  } else {
+    // Measured range: scale and zero exist only on the device; the record is formed there (float32, not the CPU's float64).
+    qp = measuredRange(run, x.buffer, sizeOf(xt.shape), l.bits);
+    scaleBack = [run.constantArray(w.scales), run.constantArray(w.sums), run.constantArray(biasMinusCorrection(w, O, bias, correction))];
+  }
+  const y = run.tensor(dense ? [xt.shape[0], O] : c.out);
+  const done = () => {
+    if (!l.range) run.free(qp);
+    q.choices?.set(node.name, { ...q.choices?.get(node.name), bits: l.bits, macs: sizeOf(y.shape) * (w.q.length / O) });
+  };
+  return { l, w, c, x, y, qp, scaleBack, done, static: l.range !== undefined };
+}
+
+/** The scale-back of `full` (the sum of code x w over every tap) at output channel o, statically or with a measured range. */
+const scaleBackWgsl = (stat: boolean) => (stat
+  ? 'var v = f32(full) * R[o] + R[bitcast<u32>(Q[4]) + o];'
+  : 'var v = f32(full - i32(Q[1]) * i32(S[o])) * (Q[0] * R[o]) + T[o];');
+
 for (const op of ['Conv', 'Gemm']) {
   registerGpuKernel({
     op, variant: 'codes-i32-gemm-tiled',
     supports,
     run(ins, node, ctx, run) {
-      const q = ctx.quant!, l = layerQuant(q, node), L = (1 << l.bits) - 1;
-      const xt = ins[0]!, wt = ins[1] as Tensor, bt = ins[2] as Tensor | undefined;
-      const dense = node.op === 'Gemm';
-      const w = weightsOf(wt, l.weightBits), O = wt.shape[0];
-      const xShape = dense ? [xt.shape[0], xt.shape[1], 1, 1] : xt.shape;
-      const wShape = dense ? [wt.shape[0], wt.shape[1], 1, 1] : wt.shape;
-      const win = dense ? { out: [1, 1], strides: [1, 1], dilations: [1, 1], begin: [0, 0], end: [0, 0] } : windowOf(node, xt.shape, wt.shape.slice(2));
-      const c = convGemm(xShape, wShape, win, dense ? 1 : attrInt(node, 'group', 1), false);
-      const x = run.onDevice(xt, !('gpu' in xt) && (ctx.constant?.(xt) ?? false));
-      const bias = bt?.data as Float32Array | undefined, correction = q.biasCorrection?.[node.name];
-      let qp: GPUBuffer, more: GPUBuffer[], epilogue: string;
-      if (l.range) {
-        // Static range: the CPU's record; the sum over every tap (padding reads the zero code) as the CPU forms it.
-        const { scale, zero } = activationQuant(l.range, l.bits);
-        qp = run.record([f32(Math.fround(scale)), f32(zero), f32(L), f32(Math.fround(1 / Math.fround(scale))), O]);
-        more = [qp, run.constantArray(recordFor(w, Math.fround(scale), zero, bias, correction)), run.constantArray(w.sums)];
-        epilogue = 'let o = z * P[0] + m; let full = a + i32(Q[1]) * i32(S[o]); var v = f32(full) * R[o] + R[bitcast<u32>(Q[4]) + o];';
-      } else {
-        // Measured range: scale and zero exist only on the device; the record is formed there (float32, not the CPU's float64).
-        qp = measuredRange(run, x.buffer, sizeOf(xt.shape), l.bits);
-        more = [qp, run.constantArray(w.scales), run.constantArray(biasMinusCorrection(w, O, bias, correction))];
-        epilogue = 'let o = z * P[0] + m; var v = f32(a) * (Q[0] * R[o]) + S[o];';
-      }
+      const p = prepare(ins, node, ctx, run);
       const g: Gemm = {
-        ...c.g,
+        ...p.c.g,
         type: 'i32',
-        more: ['Q', 'R', 'S'],
-        helpers: `fn xAt(z: u32, k: u32, n: u32) -> f32 { ${c.g.loadB} }
+        more: p.static ? ['Q', 'R', 'S'] : ['Q', 'R', 'S', 'T'],
+        helpers: `fn xAt(z: u32, k: u32, n: u32) -> f32 { ${p.c.g.loadB} }
 ${CODE}`,
         loadA: `return A[(z * p(14u) + m) * P[2] + k];`,
         loadB: 'return i32(clamp(code(xAt(z, k, n), Q[0], Q[3]) + Q[1], 0.0, Q[2]) - Q[1]);',
-        epilogue,
+        // a sums (code - zero) x w over the taps: the zero code's share added back.
+        epilogue: `let o = z * P[0] + m; let full = a + i32(Q[1]) * i32(S[o]); ${scaleBackWgsl(p.static)}`,
       };
-      const y = run.tensor(dense ? [xt.shape[0], O] : c.out);
-      gemm(run, `${c.key}/${l.range ? 'static' : 'measured'}`, g, fusedActivation(node), c.dims, run.constantArray(w.q), x.buffer, undefined, y, more);
-      if (!l.range) run.free(qp);
-      q.choices?.set(node.name, { kernel: 'webgpu:codes-i32-gemm-tiled', bits: l.bits, macs: sizeOf(y.shape) * (w.q.length / O) });
-      return [y];
+      gemm(run, `${p.c.key}/${p.static ? 'static' : 'measured'}`, g, fusedActivation(node), p.c.dims, run.constantArray(p.w.q), p.x.buffer, undefined, p.y, [p.qp, ...p.scaleBack]);
+      p.done();
+      return [p.y];
+    },
+  });
+
+  /**
+   * The same layer with dot4U8Packed: codes packed four a word as they are read, weights + 128 as
+   * unsigned bytes; sum(code x w) = dot(code, w + 128) - 128 x sum(code), both exact in 32 bits.
+   * Where the adapter has the packed dot product and K x 255 x 255 fits 31 bits.
+   */
+  registerGpuKernel({
+    op, variant: 'codes-dot4-gemm-tiled',
+    supports: (ins, node, ctx) => (ctx.device?.dot4 ?? false) && supports(ins, node, ctx)
+      && (node.op === 'Gemm' ? ins[1]!.shape[1] : sizeOf(ins[1]!.shape.slice(1))) * 255 * 255 < 2 ** 31,
+    run(ins, node, ctx, run) {
+      const p = prepare(ins, node, ctx, run), act = fusedActivation(node), g = p.c.g;
+      const K = p.c.dims.K;
+      // The static record needs no channel sums here (the full sums come out of the dot products).
+      const more = p.static ? ['Q', 'R'] : ['Q', 'R', 'S', 'T'], scaleBack = p.static ? p.scaleBack.slice(0, 1) : p.scaleBack;
+      const code = () => `@group(0) @binding(0) var<storage, read> P: array<u32>;
+@group(0) @binding(1) var<storage, read> A: array<u32>;
+@group(0) @binding(2) var<storage, read> B: array<f32>;
+${more.map((n, i) => `@group(0) @binding(${3 + i}) var<storage, read> ${n}: array<f32>;`).join('\n')}
+@group(0) @binding(${3 + more.length}) var<storage, read_write> Y: array<f32>;
+var<workgroup> As: array<u32, 256>;
+var<workgroup> Bs: array<u32, 256>;
+fn p(i: u32) -> u32 { return P[7u + i]; }
+fn xAt(z: u32, k: u32, n: u32) -> f32 { ${g.loadB} }
+fn outIndex(z: u32, m: u32, n: u32) -> u32 { ${g.outIndex} }
+${CODE}
+fn codeAt(z: u32, k: u32, n: u32) -> u32 {
+  if (k >= P[2]) { return 0u; }
+  return u32(clamp(code(xAt(z, k, n), Q[0], Q[3]) + Q[1], 0.0, Q[2]));
+}
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let M = P[0]; let N = P[1]; let K4 = (P[2] + 3u) / 4u;
+  let act0 = bitcast<f32>(P[3]); let act1 = bitcast<f32>(P[4]);
+  let z = wg.z; let m0 = wg.y * 64u; let n0 = wg.x * 64u;
+  var acc: array<i32, 16>;
+  var csum: array<u32, 4>;
+  for (var w0 = 0u; w0 < K4; w0 += 4u) {
+    let kk = li % 4u; let rr = li / 4u;
+    var a = 0u;
+    if (m0 + rr < M && w0 + kk < K4) { a = A[(z * M + m0 + rr) * K4 + w0 + kk]; }
+    As[kk * 64u + rr] = a;
+    var b = 0u;
+    if (n0 + rr < N && w0 + kk < K4) {
+      let k = (w0 + kk) * 4u; let n = n0 + rr;
+      b = codeAt(z, k, n) | (codeAt(z, k + 1u, n) << 8u) | (codeAt(z, k + 2u, n) << 16u) | (codeAt(z, k + 3u, n) << 24u);
+    }
+    Bs[kk * 64u + rr] = b;
+    workgroupBarrier();
+    for (var k = 0u; k < 4u; k++) {
+      for (var j = 0u; j < 4u; j++) {
+        let bw = Bs[k * 64u + l.x * 4u + j];
+        csum[j] += dot4U8Packed(bw, 0x01010101u);
+        for (var i = 0u; i < 4u; i++) { acc[i * 4u + j] += i32(dot4U8Packed(As[k * 64u + l.y * 4u + i], bw)); }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + l.y * 4u + i;
+    if (m >= M) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let n = n0 + l.x * 4u + j;
+      if (n >= N) { continue; }
+      let o = z * M + m;
+      let full = acc[i * 4u + j] - 128 * i32(csum[j]);
+      ${scaleBackWgsl(p.static)}
+      Y[outIndex(z, m, n)] = ${activationWgsl(act)};
+    }
+  }
+}`;
+      const words = [p.c.dims.M, p.c.dims.N, K, ...activationParams(act), f32(1), f32(1), ...g.extra];
+      run.dispatch(`codes-dot4/${p.c.key}/${p.static ? 'static' : 'measured'}/${act.kind}`, code, words,
+        [run.constantArray(packedOf(p.w, K)), p.x.buffer, p.qp, ...scaleBack, p.y.buffer], [Math.ceil(p.c.dims.N / 64), Math.ceil(p.c.dims.M / 64), p.c.dims.Z]);
+      p.done();
+      return [p.y];
     },
   });
 }
