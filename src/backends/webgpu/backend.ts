@@ -17,7 +17,7 @@ const MAX_ENTRY = 32767;
 /** GPUBufferUsage's values from the spec: the global itself only exists once a GPU is loaded. */
 const U = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 };
 
-function pciltSupport(t: PciltTables): string | null {
+export function pciltSupport(t: PciltTables): string | null {
   if (!t.integer) return 'the tables hold float entries; the WebGPU kernels are integer-exact only';
   if (t.tableSize > MAX_ROWS) {
     return `the kernel stages tables of at most ${MAX_ROWS} entries in workgroup memory, these have ${t.tableSize}; build them with buildPcilt(w, { activationBits, backend: 'webgpu' }), or bitSerial: true and groupSize <= 5`;
@@ -81,13 +81,13 @@ function pipeline(ctx: GpuContext, key: string, code: string): GPUComputePipelin
 }
 
 /** One dispatch: its pipeline, bindings and grid. */
-interface Step {
+export interface Step {
   pipe: GPUComputePipeline;
   bind: GPUBindGroup;
   grid: [number, number, number];
 }
 
-interface Prepared {
+export interface Prepared {
   ctx: GpuContext;
   steps: Step[];
   out: GPUBuffer;
@@ -108,19 +108,29 @@ function grid(count: number, y: number): [number, number, number] {
   return [Math.min(count, 65535), y, Math.ceil(count / 65535)];
 }
 
+/** The padded input's plane size, for a geometry. */
+export function paddedPlanes(g: ConvGeometry): { Hp: number; Wp: number } {
+  return { Hp: g.H + g.padT + g.padB, Wp: g.W + g.padL + g.padR };
+}
+
 /**
- * Input, parameters and output shared by both kernels: the padded input, each tap's offset in
- * it, the bias and the output, by binding number (each step binds those its shader uses).
+ * Input, parameters and output shared by both kernels: the padded input (codes as bytes, planes of
+ * Hp x Wp, given on the device or uploaded from `input`), each tap's offset in it, the bias and the
+ * output, by binding number (each step binds those its shader uses).
  */
-function prepare(ctx: GpuContext, g: ConvGeometry, input: Uint8Array, bias: PciltJob['bias'],
+function prepare(ctx: GpuContext, g: ConvGeometry, input: Uint8Array | GPUBuffer, bias: PciltJob['bias'],
   params: Partial<Record<string, number>>): { P: Record<string, number>; buffers: Record<number, GPUBuffer>; out: GPUBuffer; outBytes: number; temps: GPUBuffer[] } {
-  const Hp = g.H + g.padT + g.padB, Wp = g.W + g.padL + g.padR;
-  const padded = new Uint8Array(g.N * g.C * Hp * Wp + 4);
-  for (let plane = 0; plane < g.N * g.C; plane++) {
-    for (let h = 0; h < g.H; h++) {
-      const src = (plane * g.H + h) * g.W;
-      padded.set(input.subarray(src, src + g.W), (plane * Hp + h + g.padT) * Wp + g.padL);
+  const { Hp, Wp } = paddedPlanes(g);
+  let inputBuffer: GPUBuffer | undefined;
+  if (input instanceof Uint8Array) {
+    const padded = new Uint8Array(g.N * g.C * Hp * Wp + 4);
+    for (let plane = 0; plane < g.N * g.C; plane++) {
+      for (let h = 0; h < g.H; h++) {
+        const src = (plane * g.H + h) * g.W;
+        padded.set(input.subarray(src, src + g.W), (plane * Hp + h + g.padT) * Wp + g.padL);
+      }
     }
+    inputBuffer = buffer(ctx, padded, U.STORAGE);
   }
   const K = g.Cg * g.KH * g.KW;
   const koff = new Uint32Array(K);
@@ -135,14 +145,14 @@ function prepare(ctx: GpuContext, g: ConvGeometry, input: Uint8Array, bias: Pcil
   const order = ['N', 'C', 'Hp', 'Wp', 'O', 'groups', 'Cg', 'Og', 'OgPad', 'OH', 'OW', 'sh', 'sw', 'K', 'S', 'G', 'ib', 'blocks', 'hasBias', 'KQ', 'NP', 'SW'];
   const temps = [
     buffer(ctx, Uint32Array.from(order, (k) => P[k]), U.UNIFORM),
-    buffer(ctx, padded, U.STORAGE),
     buffer(ctx, koff, U.STORAGE),
     buffer(ctx, bias instanceof Int32Array ? bias : new Int32Array(1), U.STORAGE),
+    ...(inputBuffer ? [inputBuffer] : []),
   ];
   const outBytes = g.N * g.O * g.OH * g.OW * 4;
   const out = ctx.device.createBuffer({ size: Math.max(16, outBytes), usage: U.STORAGE | U.COPY_SRC });
   temps.push(out);
-  return { P, buffers: { 0: temps[0], 1: temps[1], 3: temps[2], 4: temps[3], 5: out }, out, outBytes, temps };
+  return { P, buffers: { 0: temps[0], 1: inputBuffer ?? (input as GPUBuffer), 3: temps[1], 4: temps[2], 5: out }, out, outBytes, temps };
 }
 
 function step(ctx: GpuContext, pipe: GPUComputePipeline, buffers: Record<number, GPUBuffer>, uses: number[], at: [number, number, number]): Step {
@@ -195,7 +205,17 @@ async function runPrepared(p: Prepared, integer: boolean, bias: PciltJob['bias']
 async function preparePcilt(job: PciltJob, shape: PciltGpuConfig = PCILT_CONFIG): Promise<Prepared> {
   const ctx = await getGpu();
   if (ctx.lost) throw new KernelError(ctx.lost);
-  const t = job.tables, g = job.geometry, NP = g.N * g.OH * g.OW;
+  return pciltSteps(ctx, job.tables, job.geometry, job.input, job.bias, shape);
+}
+
+/**
+ * The PCILT index and look-up passes for tables `t` (which pciltSupport accepts) over codes given as
+ * bytes on the host or as a padded-codes buffer already on the device (planes of Hp x Wp, see
+ * paddedPlanes): int32 sums [N, O, OH, OW] in `out`. The graph runtime's layers on codes call it
+ * with device codes (src/kernels/webgpu/codes-pcilt.ts).
+ */
+export function pciltSteps(ctx: GpuContext, t: PciltTables, g: ConvGeometry, input: Uint8Array | GPUBuffer, bias: PciltJob['bias'], shape: PciltGpuConfig = PCILT_CONFIG): Prepared {
+  const NP = g.N * g.OH * g.OW;
   const cfg = { ...shape, threads: workgroupSize(ctx, shape.threads, NP) };
   const planes = t.planes, S = t.segments, R = t.tableSize, SW = Math.ceil(S / segmentsPerWord(R));
   // Segments staged at once: as many as workgroup memory holds, and few enough that a chunk's
@@ -204,7 +224,7 @@ async function preparePcilt(job: PciltJob, shape: PciltGpuConfig = PCILT_CONFIG)
   const CH = Math.max(1, Math.min(S, fit, Math.floor(MAX_ENTRY / Math.max(1, t.maxAbsEntry))));
   const blocks = Math.ceil(g.Og / (2 * cfg.pairs));
   const idx = ctx.device.createBuffer({ size: Math.max(16, g.groups * planes * SW * NP * 4), usage: U.STORAGE });
-  const base = prepare(ctx, g, job.input, job.bias, { S, G: t.groupSize, ib: t.indexBits, SW, blocks, OgPad: blocks * 2 * cfg.pairs });
+  const base = prepare(ctx, g, input, bias, { S, G: t.groupSize, ib: t.indexBits, SW, blocks, OgPad: blocks * 2 * cfg.pairs });
   base.temps.push(idx);
   const buffers = { ...base.buffers, 2: uploadRows(ctx, t, g.groups, blocks * cfg.pairs), 6: idx };
   const index = pipeline(ctx, `index/${R}/${planes}/${t.groupSize}/${t.indexBits}/${t.bitSerial}`, indexShader(R, planes, t.groupSize, t.indexBits, t.bitSerial));

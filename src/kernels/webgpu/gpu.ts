@@ -230,6 +230,20 @@ export class GpuRun {
     this.dispatches++;
   }
 
+  /** One dispatch of a pipeline and bind group made elsewhere (the single-layer PCILT kernel's passes). */
+  encode(step: { pipe: GPUComputePipeline; bind: GPUBindGroup; grid: [number, number, number] }): void {
+    this.pass ??= this.enc().beginComputePass();
+    this.pass.setPipeline(step.pipe);
+    this.pass.setBindGroup(0, step.bind);
+    this.pass.dispatchWorkgroups(...step.grid);
+    this.dispatches++;
+  }
+
+  /** A buffer made for this run only: destroyed once the work that uses it is submitted (it stays alive until that work is done). */
+  temp(b: GPUBuffer): void {
+    this.staging.push(b);
+  }
+
   /** Submits what is encoded. */
   submit(): void {
     this.endPass();

@@ -22,8 +22,10 @@ import { f32, isGpu, registerGpuKernel, type Arg, type GpuRun, type Meta } from 
  * neighbouring code).
  */
 
-interface GpuWeights {
+export interface GpuWeights {
   q: Int32Array; scales: Float32Array; maxAbsSum: number;
+  /** The same integers as int8 [O][Cg][KH][KW] (the PCILT tables are built from them). */
+  q8: Int8Array;
   /** Each output channel's sum of integer weights (exact in float32: at most 127 x K). */
   sums: Float32Array;
   bc: WeakMap<object, WeakMap<object, Float32Array>>;
@@ -49,12 +51,12 @@ function packedOf(w: GpuWeights, K: number): Uint32Array {
 }
 const weights = new WeakMap<Float32Array, Map<number, GpuWeights>>();
 
-function weightsOf(w: Tensor, bits: number): GpuWeights {
+export function weightsOf(w: Tensor, bits: number): GpuWeights {
   const data = w.data as Float32Array;
   let had = weights.get(data)?.get(bits);
   if (!had) {
     const { q, scales, maxAbsSum, sums } = quantizePerChannel(data, w.shape[0], 2 ** (bits - 1) - 1);
-    had = { q: Int32Array.from(q), scales, maxAbsSum, sums: Float32Array.from(sums), bc: new WeakMap(), records: new Map() };
+    had = { q: Int32Array.from(q), q8: q, scales, maxAbsSum, sums: Float32Array.from(sums), bc: new WeakMap(), records: new Map() };
     weights.set(data, (weights.get(data) ?? new Map()).set(bits, had));
   }
   return had;
@@ -118,7 +120,7 @@ function biasMinusCorrection(w: GpuWeights, O: number, bias: Float32Array | unde
  * half an ulp of c + 0.5 (times s) the float32 quotient is c + 0.5 itself: a tie, to even; else e's
  * sign decides. Checked against the CPU's rule on 935k values, rounding ties included.
  */
-const CODE = `fn code(x: f32, s: f32, inv: f32) -> f32 {
+export const CODE = `fn code(x: f32, s: f32, inv: f32) -> f32 {
   let c = floor(x * inv);
   let h = c + 0.5;
   let sh = bitcast<f32>(bitcast<u32>(s) & 0xFFFFF000u);
@@ -130,7 +132,7 @@ const CODE = `fn code(x: f32, s: f32, inv: f32) -> f32 {
   return select(c, c + 1.0, e > 0.0);
 }`;
 
-function supports(ins: (Meta | undefined)[], node: Node, ctx: OpContext): boolean {
+export function codesSupport(ins: (Meta | undefined)[], node: Node, ctx: OpContext): boolean {
   const [x, w, b] = ins;
   const q = ctx.quant;
   if (!q || x?.dtype !== 'float32' || !w?.data || (b && !b.data) || !takesCodes(node, w as Tensor) || !(ctx.constant?.(w as Tensor) ?? false)) return false;
@@ -171,7 +173,7 @@ fn main(@builtin(local_invocation_index) l: u32) {
 }
 
 /** What both variants need for one layer: its GEMM geometry, input on the device, range and scale-back. */
-function prepare(ins: Arg[], node: Node, ctx: OpContext, run: GpuRun) {
+export function prepareCodes(ins: Arg[], node: Node, ctx: OpContext, run: GpuRun) {
   const q = ctx.quant!, l = layerQuant(q, node), L = (1 << l.bits) - 1;
   const xt = ins[0]!, wt = ins[1] as Tensor, bt = ins[2] as Tensor | undefined;
   const dense = node.op === 'Gemm';
@@ -198,20 +200,20 @@ function prepare(ins: Arg[], node: Node, ctx: OpContext, run: GpuRun) {
     if (!l.range) run.free(qp);
     q.choices?.set(node.name, { ...q.choices?.get(node.name), bits: l.bits, macs: sizeOf(y.shape) * (w.q.length / O) });
   };
-  return { l, w, c, x, y, qp, scaleBack, done, static: l.range !== undefined };
+  return { l, w, c, x, y, qp, scaleBack, done, static: l.range !== undefined, dense, win, xShape, wShape };
 }
 
 /** The scale-back of `full` (the sum of code x w over every tap) at output channel o, statically or with a measured range. */
-const scaleBackWgsl = (stat: boolean) => (stat
+export const scaleBackWgsl = (stat: boolean) => (stat
   ? 'var v = f32(full) * R[o] + R[bitcast<u32>(Q[4]) + o];'
   : 'var v = f32(full - i32(Q[1]) * i32(S[o])) * (Q[0] * R[o]) + T[o];');
 
 for (const op of ['Conv', 'Gemm']) {
   registerGpuKernel({
     op, variant: 'codes-i32-gemm-tiled',
-    supports,
+    supports: codesSupport,
     run(ins, node, ctx, run) {
-      const p = prepare(ins, node, ctx, run);
+      const p = prepareCodes(ins, node, ctx, run);
       const g: Gemm = {
         ...p.c.g,
         type: 'i32',
@@ -236,10 +238,10 @@ ${CODE}`,
    */
   registerGpuKernel({
     op, variant: 'codes-dot4-gemm-tiled',
-    supports: (ins, node, ctx) => (ctx.device?.dot4 ?? false) && supports(ins, node, ctx)
+    supports: (ins, node, ctx) => (ctx.device?.dot4 ?? false) && codesSupport(ins, node, ctx)
       && (node.op === 'Gemm' ? ins[1]!.shape[1] : sizeOf(ins[1]!.shape.slice(1))) * 255 * 255 < 2 ** 31,
     run(ins, node, ctx, run) {
-      const p = prepare(ins, node, ctx, run), act = fusedActivation(node), g = p.c.g;
+      const p = prepareCodes(ins, node, ctx, run), act = fusedActivation(node), g = p.c.g;
       const K = p.c.dims.K;
       // The static record needs no channel sums here (the full sums come out of the dot products).
       const more = p.static ? ['Q', 'R'] : ['Q', 'R', 'S', 'T'], scaleBack = p.static ? p.scaleBack.slice(0, 1) : p.scaleBack;
