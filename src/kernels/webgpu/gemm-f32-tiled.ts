@@ -55,6 +55,23 @@ export interface Gemm {
   helpers?: string;
 }
 
+/**
+ * WGSL: an invocation's 4 x 4 outputs of its tile (rows m0 + 4 l.y + i, columns n0 + 4 l.x + j), each
+ * computed by `value` (statements that define v from i, j, m, n), activated and stored.
+ */
+export function storeTileWgsl(value: string, act: string): string {
+  return `for (var i = 0u; i < 4u; i++) {
+    let m = m0 + l.y * 4u + i;
+    if (m >= M) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let n = n0 + l.x * 4u + j;
+      if (n >= N) { continue; }
+      ${value}
+      Y[outIndex(z, m, n)] = ${act};
+    }
+  }`;
+}
+
 function shader(g: Gemm, act: string): string {
   const bias = g.biasAt !== undefined, t = g.type ?? 'f32', more = g.more ?? [];
   const names = [...(bias ? ['Bias'] : []), ...more];
@@ -104,16 +121,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l: v
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + l.y * 4u + i;
-    if (m >= M) { continue; }
-    for (var j = 0u; j < 4u; j++) {
-      let n = n0 + l.x * 4u + j;
-      if (n >= N) { continue; }
-      let v = epilogue(z, m, n, acc[i * 4u + j], alpha, beta);
-      Y[outIndex(z, m, n)] = ${act};
-    }
-  }
+  ${storeTileWgsl('let v = epilogue(z, m, n, acc[i * 4u + j], alpha, beta);', act)}
 }`;
 }
 

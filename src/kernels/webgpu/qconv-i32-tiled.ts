@@ -5,7 +5,7 @@ import { attrInt, type OpContext } from '../../ops/registry.js';
 import { windowOf } from '../../ops/window.js';
 import { INT32_MAX } from '../../conv/geometry.js';
 import { activationQuant, layerQuant, quantizePerChannel, takesCodes } from '../wasm/int-conv.js';
-import { activationParams, activationWgsl, convGemm, gemm, type Gemm } from './gemm-f32-tiled.js';
+import { activationParams, activationWgsl, convGemm, gemm, storeTileWgsl, type Gemm } from './gemm-f32-tiled.js';
 import { f32, isGpu, registerGpuKernel, type Arg, type GpuRun, type Meta } from './gpu.js';
 
 /**
@@ -288,18 +288,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l: v
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + l.y * 4u + i;
-    if (m >= M) { continue; }
-    for (var j = 0u; j < 4u; j++) {
-      let n = n0 + l.x * 4u + j;
-      if (n >= N) { continue; }
-      let o = z * M + m;
-      let full = acc[i * 4u + j] - 128 * i32(csum[j]);
-      ${scaleBackWgsl(p.static)}
-      Y[outIndex(z, m, n)] = ${activationWgsl(act)};
-    }
-  }
+  ${storeTileWgsl(`let o = z * M + m; let full = acc[i * 4u + j] - 128 * i32(csum[j]); ${scaleBackWgsl(p.static)}`, activationWgsl(act))}
 }`;
       const words = [p.c.dims.M, p.c.dims.N, K, ...activationParams(act), f32(1), f32(1), ...g.extra];
       run.dispatch(`codes-dot4/${p.c.key}/${p.static ? 'static' : 'measured'}/${act.kind}`, code, words,
