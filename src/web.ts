@@ -1,5 +1,5 @@
 // The browser entry: everything here loads without Node (no file system, no child processes).
-export { loadModel, Model } from './nn/api.js';
+export { importModel, loadModel, Model } from './nn/api.js';
 export type { PredictOptions } from './nn/api.js';
 export type { NodeProfile } from './nn/api.js';
 export { toDigit } from './images/digit.js';

@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { loadMnist } from 'faster-cnn';
+import { encodeOnnx, loadMnist, ONNX_DT as DT, onnxTensor as tensor } from 'faster-cnn';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -123,6 +125,58 @@ test('in Chromium with WebGPU on, the page classifies through the WGSL kernels e
     assert.doesNotMatch((await page.textContent('#status'))!, /error/);
     assert.deepEqual(errors, []);
   } finally {
+    await close();
+  }
+});
+
+/** A small CNN written with our ONNX writer: conv, ReLU, pooling, a pointwise conv, global pooling and a dense layer. */
+function smallCnn(): Uint8Array {
+  let seed = 7;
+  const rand = (n: number) => Float32Array.from({ length: n }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647) - 0.5);
+  return encodeOnnx({
+    name: 'small-cnn',
+    inputs: [{ name: 'image', dataType: DT.FLOAT, dims: [1, 3, 32, 32] }],
+    outputs: [{ name: 'logits', dataType: DT.FLOAT, dims: [1, 10] }],
+    initializers: [
+      tensor('w1', DT.FLOAT, [16, 3, 3, 3], rand(432)), tensor('b1', DT.FLOAT, [16], rand(16)),
+      tensor('w2', DT.FLOAT, [24, 16, 1, 1], rand(384)), tensor('w3', DT.FLOAT, [10, 24], rand(240)), tensor('b3', DT.FLOAT, [10], rand(10)),
+    ],
+    nodes: [
+      { op: 'Conv', inputs: ['image', 'w1', 'b1'], outputs: ['c1'], attrs: { pads: [1, 1, 1, 1] } },
+      { op: 'Relu', inputs: ['c1'], outputs: ['r1'] },
+      { op: 'MaxPool', inputs: ['r1'], outputs: ['p1'], attrs: { kernel_shape: [2, 2], strides: [2, 2] } },
+      { op: 'Conv', inputs: ['p1', 'w2'], outputs: ['c2'] },
+      { op: 'GlobalAveragePool', inputs: ['c2'], outputs: ['g'] },
+      { op: 'Flatten', inputs: ['g'], outputs: ['f'] },
+      { op: 'Gemm', inputs: ['f', 'w3', 'b3'], outputs: ['logits'], attrs: { transB: 1 } },
+    ],
+  });
+}
+
+test('in Chromium, the page imports an ONNX model and runs it through WebGPU, every node on the device, as through wasm', { skip, timeout: 240_000 }, async (t) => {
+  const { page, errors, close } = await openPage(true, ['--enable-unsafe-webgpu']);
+  const dir = mkdtempSync(join(tmpdir(), 'fcnn-web-'));
+  try {
+    if (!/WebGPU available/.test((await page.textContent('#status'))!)) {
+      assert.ok(process.env.FASTER_CNN_REQUIRE_WEBGPU !== '1', String(await page.textContent('#status')));
+      t.skip('Chromium offers no WebGPU adapter');
+      return;
+    }
+    const file = join(dir, 'small-cnn.onnx');
+    writeFileSync(file, smallCnn());
+    await page.setInputFiles('#own-file', file);
+    await page.click('#own-run');
+    await page.waitForFunction(() => document.getElementById('own-result')!.dataset.count === '1', null, { timeout: 120_000 })
+      .catch(async (e) => { throw new Error(`${(e as Error).message}; page status: ${await page.textContent('#status')}; errors: ${errors.join('; ')}`); });
+    const cell = (k: string) => page.textContent(`#own-result [data-key="${k}"]`);
+    // 6 nodes: the ReLU is fused into its convolution at import.
+    assert.match((await cell('model'))!, /small-cnn\.onnx: 6 nodes, input \[1,3,32,32\], output logits \[1,10\]/);
+    assert.ok(Number(await cell('largest difference')) < 1e-5, `difference ${await cell('largest difference')}`);
+    assert.match((await cell('nodes on the CPU within the WebGPU run'))!, /^0 of 6$/);
+    assert.ok(Number(await cell('WebGPU ms')) > 0 && Number(await cell('wasm ms')) > 0);
+    assert.deepEqual(errors, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
     await close();
   }
 });

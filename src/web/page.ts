@@ -1,5 +1,5 @@
 // The MNIST drawing page (web/index.html): draw, classify with PCILT, compare with direct multiplication.
-import { getEngine, gpuUnavailableReason, loadModel, toDigit, type Model, type NodeProfile } from '../web.js';
+import { getEngine, gpuUnavailableReason, importModel, loadModel, toDigit, type Model, type NodeProfile } from '../web.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const pad = $<HTMLCanvasElement>('pad');
@@ -81,10 +81,54 @@ async function classify() {
     `tiny, so fixed costs (copying into wasm memory, waking threads) weigh as much as the look-ups; the bench shows the large layers.`;
 }
 
+/**
+ * The chosen file imported in the page and run on a seeded random input, through wasm and through
+ * WebGPU (second calls, after each engine's first): times, the largest output difference relative
+ * to the output's magnitude, and how many nodes WebGPU left to the CPU.
+ */
+async function runOwnModel() {
+  const file = $<HTMLInputElement>('own-file').files?.[0];
+  if (!file) throw new Error('choose an .onnx or .fcnn file first');
+  const m = await importModel(new Uint8Array(await file.arrayBuffer()));
+  if (m.inputs.length !== 1) throw new Error(`${file.name} has ${m.inputs.length} inputs; this page feeds one`);
+  const shape = m.inputShape(1);
+  let seed = 1;
+  const data = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647));
+  const feed = { [m.inputs[0].name]: { data, shape } };
+  // The first call (which profiles: it waits for the GPU after each node) makes the plan; the second is timed.
+  const timed = async (backend: string | undefined, profile?: NodeProfile[]) => {
+    await m.run(feed, { backend, profile });
+    const t0 = performance.now();
+    const y = await m.run(feed, { backend });
+    return { y, ms: performance.now() - t0 };
+  };
+  const cpu = await timed(undefined);
+  const profile: NodeProfile[] = [];
+  const gpu = await timed('webgpu', profile);
+  const name = m.outputs[0].name, a = cpu.y[name].data as Float32Array, b = gpu.y[name].data as Float32Array;
+  let big = 0, diff = 0;
+  a.forEach((v, i) => {
+    big = Math.max(big, Math.abs(v));
+    diff = Math.max(diff, Math.abs(v - b[i]));
+  });
+  const off = profile.filter((p) => !p.kernel.startsWith('webgpu:'));
+  const rows = [
+    ['model', `${file.name}: ${m.graph?.nodes.length ?? '?'} nodes, input [${shape}], output ${name} [${cpu.y[name].shape}]`],
+    ['wasm ms', cpu.ms.toFixed(1)],
+    ['WebGPU ms', gpu.ms.toFixed(1)],
+    ['largest difference', (diff / Math.max(big, 1e-30)).toExponential(1)],
+    ['nodes on the CPU within the WebGPU run', `${off.length} of ${profile.length}${off.length ? `: ${[...new Set(off.map((p) => p.op))].join(', ')}` : ''}`],
+  ];
+  const table = $('own-result');
+  table.querySelector('tbody')!.innerHTML = rows.map(([k, v]) => `<tr><td>${k}</td><td data-key="${k}">${v}</td></tr>`).join('');
+  table.dataset.count = String(Number(table.dataset.count) + 1);
+}
+
 async function start() {
   clear();
   $('clear').addEventListener('click', clear);
   $('classify').addEventListener('click', () => classify().catch((e) => (status.textContent = `error: ${e.message}`)));
+  $('own-run').addEventListener('click', () => runOwnModel().catch((e) => (status.textContent = `error: ${e.message}`)));
   const notes: string[] = [];
   try {
     const e = await getEngine();
