@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkModel, realModels } from 'faster-cnn';
+import { checkModel, realModels, type RealResult } from 'faster-cnn';
+import { webgpuSkip } from './helpers.js';
 
 const photoDir = '.cache/photos';
 const photos = existsSync(photoDir) ? readdirSync(photoDir).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort().map((f) => join(photoDir, f)) : [];
@@ -28,4 +29,21 @@ test('real pretrained models from npm packages and PyTorch exports match tfjs / 
     if (r.status === 'fail') assert.ok((r.relErr ?? 1) < 1e-2, `${r.id}: ${r.why}`);
   }
   if (existsSync('.cache/torchvision/models.json')) assert.ok(results.filter((r) => r.source.startsWith('torchvision') && r.status === 'pass').length >= 14, summary);
+  cpuResults = results;
+});
+
+let cpuResults: RealResult[] | undefined;
+const gpuSkip = skip || (await webgpuSkip());
+
+test('the same real models pass on WebGPU (tensors on the device) as on the CPU', { skip: gpuSkip }, async (t) => {
+  if (!cpuResults) return t.skip('the CPU run above did not finish');
+  const gpu: RealResult[] = [];
+  for (const m of realModels()) gpu.push(await checkModel(m, photos[0], { backend: 'webgpu' }));
+  const pass = (rs: RealResult[]) => rs.filter((r) => r.status === 'pass').map((r) => `${r.source}/${r.id}`);
+  const onCpu = new Set(pass(cpuResults)), onGpu = new Set(pass(gpu));
+  const why = (id: string) => gpu.find((r) => `${r.source}/${r.id}` === id)?.why;
+  assert.deepEqual([...onCpu].filter((id) => !onGpu.has(id)).map((id) => `${id}: ${why(id)}`), [], 'pass on the CPU, not on WebGPU');
+  assert.deepEqual([...onGpu].filter((id) => !onCpu.has(id)), [], 'pass on WebGPU, not on the CPU');
+  // Most models run wholly on the device (the rest leave shape arithmetic or post-processing to the CPU).
+  assert.ok(gpu.filter((r) => r.offDevice && Object.keys(r.offDevice).length === 0).length >= 0.5 * onGpu.size, JSON.stringify(gpu.map((r) => [r.id, r.offDevice])));
 });
