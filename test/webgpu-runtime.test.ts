@@ -332,3 +332,21 @@ test('a calibrated 4-bit model on WebGPU: every layer on codes on the device, ou
   assert.ok(profile.filter((p) => /^webgpu:codes-/.test(p.kernel) && p.candidates && Object.keys(p.candidates).length >= 2).length >= 50);
   want.forEach((v, i) => assert.ok(Math.abs(got[i] - v) <= 1e-5, `[${i}] ${got[i]} vs ${v}`));
 });
+
+test('a device lost during a whole-model run gives a clear error, and the next run gets a new device and the same outputs', { skip: skip || (NSFWJS ? false : 'nsfwjs is not installed') }, async () => {
+  const { KernelError } = await import('faster-cnn');
+  const m = await importModel(NSFWJS!);
+  const shape = m.inputShape(1), n = shape.reduce((a, b) => a * b, 1);
+  const x = { data: Float32Array.from({ length: n }, (_, i) => (i % 97) / 97), shape };
+  const name = m.outputs[0].name;
+  const good = (await m.run(x, { backend: 'webgpu' }))[name].data as Float32Array;
+  const before = await getGpu();
+  // Lose the device while the run waits for its result (lavapipe takes ~0.5 s for this model).
+  const pending = m.run(x, { backend: 'webgpu' });
+  setTimeout(() => before.device.destroy(), 30);
+  const outcome = await pending.then(() => null, (e: unknown) => e);
+  if (outcome !== null) assert.ok(outcome instanceof KernelError && /WebGPU device was (destroyed|lost)/.test((outcome as Error).message), String(outcome));
+  const again = (await m.run(x, { backend: 'webgpu' }))[name].data as Float32Array;
+  assert.notEqual(await getGpu(), before);
+  assert.deepEqual(Array.from(again), Array.from(good));
+});

@@ -1,4 +1,5 @@
 import { getGpu } from '../backends/webgpu/device.js';
+import { ArgumentError, FasterCnnError, KernelError } from '../errors.js';
 import { getEngine } from '../backends/wasm/engine.js';
 import type { Graph, Node } from '../ir/graph.js';
 import { sizeOf, type Tensor } from '../ir/tensor.js';
@@ -27,7 +28,11 @@ export class GpuExecutor {
 
   async run(feeds: Record<string, Tensor>, key: string, opts: RunOptions): Promise<Record<string, Tensor>> {
     const g = this.graph;
-    const gctx = await getGpu();
+    // No adapter (or no 'webgpu' package in Node): a typed error that says why, before any work.
+    const gctx = await getGpu().catch((e: Error) => {
+      throw e instanceof FasterCnnError ? e : new ArgumentError("options.backend", 'webgpu', `an engine this machine has (WebGPU: ${e.message})`);
+    });
+    if (gctx.lost) throw new KernelError(gctx.lost);
     // CPU kernels the plan falls back to use the wasm engine where it runs.
     if (!this.plans.has(key)) await getEngine().catch(() => undefined);
     const run = new GpuRun(gctx);

@@ -276,7 +276,11 @@ export class GpuRun {
     this.compiled = [];
     await Promise.all(compiled);
     const out = await Promise.all(reads.map(async (r, i) => {
-      await r.mapAsync(1);
+      await r.mapAsync(1).catch((e: Error) => {
+        throw new KernelError(this.ctx.lost ?? `reading a result back from the GPU failed: ${e.message}`);
+      });
+      // A destroyed device can still 'complete' a mapping, with stale memory: never return that.
+      if (this.ctx.lost) throw new KernelError(this.ctx.lost);
       const n = sizeOf(ts[i].shape);
       const data = new Float32Array(n);
       data.set(new Float32Array(r.getMappedRange(), 0, n));
@@ -284,7 +288,6 @@ export class GpuRun {
       if (crossing) this.crossedBytes += n * 4;
       return { dtype: 'float32' as const, shape: ts[i].shape, data };
     }));
-    if (this.ctx.lost) throw new Error(this.ctx.lost);
     return out;
   }
 }
