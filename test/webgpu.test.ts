@@ -18,8 +18,8 @@ test('WebGPU PCILT and dot4I8Packed direct kernels equal the reference bit for b
       const w = { data: randomIntWeights(r, c, r.int(2, 8)), shape: [c.O, c.C / c.groups, c.KH, c.KW] };
       const x = { data: randomCodes(r, c, bits), shape: [c.N, c.C, c.H, c.W] };
       const bias = rep === 1 ? Int32Array.from({ length: c.O }, () => r.int(-300, 300)) : undefined;
-      // Tables of at most 32 entries: bit-serial with up to 5 activations per index, or a plain
-      // index of at most 5 bits.
+      // Tables of at most 32 entries (the GPU layout): bit-serial with up to 5 activations per index,
+      // or a plain index of at most 5 bits; wider ones in the test below.
       const opts = rep === 2 && bits <= 5 ? { groupSize: Math.floor(5 / bits), share: true } : { bitSerial: true, groupSize: r.int(1, 5) };
       const t = buildPcilt(w, { activationBits: bits, ...opts });
       const ref = await conv2dDirect(x, w, { ...options(c), bias, backend: 'js' });
@@ -28,6 +28,22 @@ test('WebGPU PCILT and dot4I8Packed direct kernels equal the reference bit for b
       assert.equal(firstDiff(y.data, ref.data), -1, `pcilt bits=${bits} ${t.variant} g=${t.groupSize}: ${describeCase(c)}`);
       assert.equal(firstDiff(z.data, ref.data), -1, `direct bits=${bits}: ${describeCase(c)}`);
     }
+  }
+});
+
+test('WebGPU PCILT runs tables of 64 to 256 entries (fewer channel pairs a workgroup) bit for bit', { skip }, async () => {
+  const r = rng(608);
+  for (const [bits, opts] of [[1, { bitSerial: true, groupSize: 6 }], [2, { bitSerial: true, groupSize: 8 }], [1, { groupSize: 8, share: true }], [4, { groupSize: 2, share: true }]] as const) {
+    // A case whose receptive field holds a whole group (a smaller one gets a narrower table).
+    let c = randomCase(r, 20_000);
+    while ((c.C / c.groups) * c.KH * c.KW < 8) c = randomCase(r, 20_000);
+    const w = { data: randomIntWeights(r, c, 8), shape: [c.O, c.C / c.groups, c.KH, c.KW] };
+    const x = { data: randomCodes(r, c, bits), shape: [c.N, c.C, c.H, c.W] };
+    const t = buildPcilt(w, { activationBits: bits, ...opts });
+    assert.ok(t.tableSize > 32, `${t.tableSize} entries`);
+    const ref = await conv2dDirect(x, w, { ...options(c), backend: 'js' });
+    const y = await pciltConv2d(x, t, { ...options(c), backend: 'webgpu' });
+    assert.equal(firstDiff(y.data, ref.data), -1, `pcilt bits=${bits} ${t.variant} g=${t.groupSize} (${t.tableSize} entries): ${describeCase(c)}`);
   }
 });
 
@@ -45,11 +61,11 @@ test('WebGPU PCILT flushes its packed int16 sums often enough for entries near t
   }
 });
 
-test('WebGPU says why it cannot run tables wider than 32 entries, entries beyond int16, or int16 weights', { skip }, async () => {
+test('WebGPU says why it cannot run tables wider than 256 entries, entries beyond int16, or int16 weights', { skip }, async () => {
   const w = { data: Int8Array.from({ length: 4 * 2 * 9 }, (_, i) => (i % 9) - 4), shape: [4, 2, 3, 3] };
   const x = { data: new Uint8Array(2 * 6 * 6).fill(3), shape: [1, 2, 6, 6] };
-  await assert.rejects(() => pciltConv2d(x, buildPcilt(w, { activationBits: 8, groupSize: 1 }), { backend: 'webgpu' }), (e: unknown) =>
-    e instanceof BackendUnavailableError && /backend 'webgpu' is unavailable: the kernel stages tables of at most 32 entries in workgroup memory, these have 256/.test(e.message));
+  await assert.rejects(() => pciltConv2d(x, buildPcilt(w, { activationBits: 5, groupSize: 2 }), { backend: 'webgpu' }), (e: unknown) =>
+    e instanceof BackendUnavailableError && /backend 'webgpu' is unavailable: the kernel stages tables of at most 256 entries in workgroup memory, these have 1024/.test(e.message));
   const wide = { data: Int16Array.from(w.data, (v) => v * 5000), shape: w.shape };
   await assert.rejects(() => pciltConv2d(x, buildPcilt(wide, { activationBits: 1, bitSerial: true, groupSize: 4 }), { backend: 'webgpu' }), (e: unknown) =>
     e instanceof BackendUnavailableError && /two channels' int16 entries in one u32, and these tables hold entries up to 50000 in magnitude/.test(e.message));

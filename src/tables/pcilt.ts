@@ -26,7 +26,7 @@ export interface PciltOptions {
   bitSerial?: boolean;
   /**
    * The backend the tables are for, when not the CPU: 'webgpu' sizes the default groupSize for its
-   * kernel (tables of at most 32 entries in workgroup memory). Default: the CPU's ('wasm', 'js', 'auto').
+   * kernel (5 activations an index: 32 entries, whose rows a warp reads from distinct workgroup-memory banks). Default: the CPU's ('wasm', 'js', 'auto').
    */
   backend?: string;
   /** Store identical tables once and reference them. */

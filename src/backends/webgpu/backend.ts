@@ -9,8 +9,11 @@ import {
   type DirectGpuConfig, type PciltGpuConfig,
 } from './shaders.js';
 
-/** Largest table the kernel stages: 32 entries, a 5-bit index (32 rows fall in 32 distinct banks). */
-const MAX_ROWS = 32;
+/**
+ * Largest table the kernel stages: 256 entries, an 8-bit index. Up to 32 entries the rows a warp reads
+ * fall in distinct banks; wider tables stage fewer segments and channel pairs at a time (see pciltSteps).
+ */
+const MAX_ROWS = 256;
 /** Largest |entry| two channels can share a u32 with: int16. */
 const MAX_ENTRY = 32767;
 
@@ -20,7 +23,7 @@ const U = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE:
 export function pciltSupport(t: PciltTables): string | null {
   if (!t.integer) return 'the tables hold float entries; the WebGPU kernels are integer-exact only';
   if (t.tableSize > MAX_ROWS) {
-    return `the kernel stages tables of at most ${MAX_ROWS} entries in workgroup memory, these have ${t.tableSize}; build them with buildPcilt(w, { activationBits, backend: 'webgpu' }), or bitSerial: true and groupSize <= 5`;
+    return `the kernel stages tables of at most ${MAX_ROWS} entries in workgroup memory, these have ${t.tableSize}; build them with buildPcilt(w, { activationBits, backend: 'webgpu' }), or bitSerial: true and groupSize <= 8`;
   }
   const big = t.maxAbsEntry;
   if (big > MAX_ENTRY) return `the kernel adds two channels' int16 entries in one u32, and these tables hold entries up to ${big} in magnitude`;
@@ -216,7 +219,10 @@ async function preparePcilt(job: PciltJob, shape: PciltGpuConfig = PCILT_CONFIG)
  */
 export function pciltSteps(ctx: GpuContext, t: PciltTables, g: ConvGeometry, input: Uint8Array | GPUBuffer, bias: PciltJob['bias'], shape: PciltGpuConfig = PCILT_CONFIG): Prepared {
   const NP = g.N * g.OH * g.OW;
-  const cfg = { ...shape, threads: workgroupSize(ctx, shape.threads, NP) };
+  // Wide tables: fewer channel pairs a workgroup, so that one segment's rows fit in workgroup memory.
+  let pairs = shape.pairs;
+  while (pairs > 4 && t.tableSize * (pairs + 1) * 4 > ctx.workgroupStorage) pairs -= 4;
+  const cfg = { pairs, threads: workgroupSize(ctx, shape.threads, NP) };
   const planes = t.planes, S = t.segments, R = t.tableSize, SW = Math.ceil(S / segmentsPerWord(R));
   // Segments staged at once: as many as workgroup memory holds, and few enough that a chunk's
   // packed int16 sums cannot overflow.

@@ -154,12 +154,12 @@ export interface PciltGpuConfig {
  */
 export const PCILT_CONFIG: PciltGpuConfig = { threads: 768, pairs: 16 };
 
-/** Bits a segment's index takes in the index buffer: 4 for tables of up to 16 entries, else 5. */
+/** Bits a segment's index takes in the index buffer: 4 for tables of up to 16 entries, else log2 of the entries (up to 8). */
 function slotBits(R: number): number {
-  return R <= 16 ? 4 : 5;
+  return R <= 16 ? 4 : Math.ceil(Math.log2(R));
 }
 
-/** Segments whose indices one u32 of the index buffer holds: 8 of 4 bits, or 6 of 5. */
+/** Segments whose indices one u32 of the index buffer holds: 8 of 4 bits, 6 of 5, ... 4 of 8. */
 export function segmentsPerWord(R: number): number {
   return Math.floor(32 / slotBits(R));
 }

@@ -11,7 +11,7 @@ import { registerGpuKernel, WG } from './gpu.js';
 /**
  * Layers on codes by table look-ups on the GPU (`webgpu:codes-pcilt`): the input is quantized and
  * padded with the zero code on the device (codes as bytes), the single-layer PCILT kernel's index
- * and look-up passes (src/backends/webgpu/backend.ts: bit-serial tables of at most 32 entries,
+ * and look-up passes (src/backends/webgpu/backend.ts: bit-serial tables of 32 entries,
  * int16 entries two channels a word) add the tables' entries into int32 sums over every tap, and a
  * last pass scales them back as the other variants do. The executor measures it against them per
  * layer. Twin: the CPU's layers on codes, bit for bit with calibrated ranges.
