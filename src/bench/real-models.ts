@@ -11,6 +11,7 @@ import { checkPreprocess, preprocess } from '../images/preprocess.js';
 import { sizeOf, zeros, type Tensor } from '../ir/tensor.js';
 import { importModel, type Model, type NodeProfile } from '../nn/api.js';
 import { machineName } from './machine.js';
+import { getGpu } from '../backends/webgpu/device.js';
 import { timed } from './models.js';
 
 /**
@@ -266,7 +267,8 @@ export async function checkModelsCommand(argv: string[]): Promise<void> {
     results.push(r);
     process.stderr.write(`[${i + 1}/${models.length}] ${m.id}: ${r.status}${r.relErr !== undefined ? ` (rel. error ${r.relErr.toExponential(1)})` : ''}${r.ms ? ` ${r.ms.toFixed(1)} ms vs ${r.peerMs!.toFixed(1)} ms` : ''}${r.why ? ` - ${r.why.slice(0, 120)}` : ''}\n`);
   }
-  const md = realModelsMarkdown(results, machineName(), rounds, backend);
+  const adapter = backend ? ` with the WebGPU adapter ${(await getGpu()).adapterName}` : '';
+  const md = realModelsMarkdown(results, `${machineName()}${adapter}`, rounds, backend);
   if (values.report) await writeFile(String(values.report), md);
   if (values.json) await writeFile(String(values.json), JSON.stringify(results, null, 1));
   console.log(md);

@@ -69,8 +69,8 @@ export async function inspectCommand(argv: string[]): Promise<void> {
 /** `faster-cnn conformance [--dir DIR] [--report FILE] [--json]`: ONNX's backend tests through the runtime. */
 export async function conformanceCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, { dir: { type: 'string' }, report: { type: 'string' }, json: { type: 'boolean' }, backend: { type: 'string' } });
-  const backend = (values.backend ?? 'auto') as 'auto' | 'ref';
-  if (!['auto', 'ref'].includes(backend)) throw new ArgumentError('--backend', backend, 'auto or ref');
+  const backend = (values.backend ?? 'auto') as 'auto' | 'ref' | 'webgpu';
+  if (!['auto', 'ref', 'webgpu'].includes(backend)) throw new ArgumentError('--backend', backend, 'auto, ref or webgpu');
   const cases = await conformance(String(values.dir ?? ONNX_TESTDATA), { backend }, (done, all) => (done % 100 === 0 || done === all) && process.stderr.write(`\rconformance: ${done}/${all} tests`));
   process.stderr.write('\n');
   const run = cases.filter((c) => c.status !== 'skip'), pass = run.filter((c) => c.status === 'pass');

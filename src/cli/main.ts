@@ -59,7 +59,7 @@ Commands:
                             the kernel each ran ('auto': what it measured)
   inspect FILE [--input-shape NAME=AxBxC] [--json]
                             a model's inputs, outputs, op histogram, parameters and multiply-accumulates
-  conformance [--dir DIR] [--report FILE] [--json] [--backend auto|ref]
+  conformance [--dir DIR] [--report FILE] [--json] [--backend auto|ref|webgpu]
                             ONNX's backend conformance tests (Debian's libonnx-testdata) through the runtime
   check-models [--photos DIR] [--models a,b] [--time] [--runs N] [--backend webgpu] [--report FILE] [--json FILE]
                             real pretrained models from npm packages and PyTorch exports: each output
