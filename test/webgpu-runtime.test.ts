@@ -301,7 +301,7 @@ test('layers on activation codes on WebGPU, every variant (int32 GEMM, dot4U8Pac
     const ins = [x, graph.consts.get('w'), graph.consts.get('b')];
     for (const k of gpuKernelsFor(node.op).filter((q: { variant: string }) => q.variant.startsWith('codes-'))) {
       if (!k.supports(ins, node, ctx)) continue;
-      const run = new GpuRun(gpu);
+      const run = new GpuRun(gpu, ctx.constant);
       const [y] = await run.download(k.run(ins, node, ctx, run));
       runs.push([k.variant, y.data as Float32Array]);
     }

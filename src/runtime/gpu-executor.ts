@@ -8,7 +8,7 @@ import { kernelsFor, opDef, fail, type Kernel, type OpContext } from '../ops/reg
 import { copyOf } from '../tensor.js';
 import { gpuKernelsFor, isGpu, GpuRun, type GpuKernel, type GpuTensor, type Meta } from '../kernels/webgpu/gpu.js';
 import '../kernels/webgpu/index.js';
-import { releases } from './memory.js';
+import { freeData, ownCopy } from './memory.js';
 import type { NodeTiming, RunOptions } from './session.js';
 
 /** Each node's engine for one input-shape signature: a WebGPU kernel, or a CPU kernel (null: the reference). */
@@ -35,7 +35,7 @@ export class GpuExecutor {
     if (gctx.lost) throw new KernelError(gctx.lost);
     // CPU kernels the plan falls back to use the wasm engine where it runs.
     if (!this.plans.has(key)) await getEngine().catch(() => undefined);
-    const run = new GpuRun(gctx);
+    const run = new GpuRun(gctx, this.isConstant);
     let plan = this.plans.get(key);
     const fresh = !plan;
     plan ??= [];
@@ -51,7 +51,7 @@ export class GpuExecutor {
       const f = feeds[i.name];
       host.set(i.name, f);
       if (f.dtype === 'float32') {
-        const d = run.onDevice(f, false, false);
+        const d = run.onDevice(f, false);
         dev.set(i.name, d);
         hold(d);
       }
@@ -112,11 +112,7 @@ export class GpuExecutor {
           const h = host.get(t);
           if (h && !g.inputs.some((x) => x.name === t)) {
             host.delete(t);
-            const release = releases.get(h.data);
-            if (release && ![...host.values()].some((v) => v.data === h.data)) {
-              releases.delete(h.data);
-              release();
-            }
+            if (![...host.values()].some((v) => v.data === h.data)) freeData(h.data);
           }
         }
       }
@@ -132,7 +128,7 @@ export class GpuExecutor {
       }
       for (const o of g.outputs) {
         const v = host.get(o.name) ?? g.consts.get(o.name) ?? feeds[o.name];
-        result[o.name] = releases.has(v.data) || g.consts.get(o.name) === v ? { ...v, data: copyOf(v.data) } : v;
+        result[o.name] = ownCopy(v, g.consts.get(o.name) === v);
       }
       if (opts.gpu) {
         opts.gpu.crossedBytes = run.crossedBytes;
@@ -142,13 +138,7 @@ export class GpuExecutor {
     } finally {
       run.submit();
       for (const [b] of holders) run.free(b);
-      for (const v of host.values()) {
-        const release = releases.get(v.data);
-        if (release) {
-          releases.delete(v.data);
-          release();
-        }
-      }
+      for (const v of host.values()) freeData(v.data);
     }
   }
 

@@ -6,7 +6,7 @@ import { kernelsFor, opDef, type Kernel, type OpContext } from '../ops/index.js'
 import { fail } from '../ops/registry.js';
 import '../kernels/index.js';
 import { getEngine } from '../backends/wasm/engine.js';
-import { releases } from './memory.js';
+import { freeData, ownCopy } from './memory.js';
 import { GpuExecutor } from './gpu-executor.js';
 import { rangeOf, type QuantOptions, type Range } from '../kernels/wasm/int-conv.js';
 
@@ -122,11 +122,7 @@ export class Session {
           if (this.lastUse.get(t) !== i || outputs.has(t) || !values.has(t)) continue;
           const d = values.get(t)!.data;
           values.delete(t);
-          const release = releases.get(d);
-          if (release && !held().has(d)) {
-            releases.delete(d);
-            release();
-          }
+          if (!held().has(d)) freeData(d);
         }
       }
       if (fresh) this.plans.set(key, plan);
@@ -135,18 +131,12 @@ export class Session {
       for (const o of g.outputs) {
         const v = values.get(o.name) ?? g.consts.get(o.name) ?? feeds[o.name];
         // Outputs never point into wasm memory or at a constant the caller could change.
-        result[o.name] = releases.has(v.data) || g.consts.get(o.name) === v ? { ...v, data: copyOf(v.data) } : v;
+        result[o.name] = ownCopy(v, g.consts.get(o.name) === v);
       }
       return result;
     } finally {
       // Results were copied out of wasm memory above: everything still held there goes.
-      for (const v of values.values()) {
-        const release = releases.get(v.data);
-        if (release) {
-          releases.delete(v.data);
-          release();
-        }
-      }
+      for (const v of values.values()) freeData(v.data);
     }
   }
 }

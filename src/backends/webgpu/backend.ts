@@ -3,7 +3,7 @@ import type { ConvGeometry } from '../../conv/geometry.js';
 import type { PciltTables } from '../../tables/pcilt.js';
 import type { OutputData } from '../../tensor.js';
 import type { Backend, DirectJob, PciltJob } from '../types.js';
-import { getGpu, gpuUnavailableReason, type GpuContext } from './device.js';
+import { buffer, getGpu, gpuUnavailableReason, USAGE as U, type GpuContext } from './device.js';
 import {
   DIRECT_CONFIG, PCILT_CONFIG, QUADS_PER_INVOCATION, segmentsPerWord, dotShader, indexShader, pciltShader, quadShader,
   type DirectGpuConfig, type PciltGpuConfig,
@@ -17,8 +17,6 @@ const MAX_ROWS = 256;
 /** Largest |entry| two channels can share a u32 with: int16. */
 const MAX_ENTRY = 32767;
 
-/** GPUBufferUsage's values from the spec: the global itself only exists once a GPU is loaded. */
-const U = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 };
 
 export function pciltSupport(t: PciltTables): string | null {
   if (!t.integer) return 'the tables hold float entries; the WebGPU kernels are integer-exact only';
@@ -36,14 +34,6 @@ function directSupport(job: DirectJob): string | null {
   if (w instanceof Float32Array) return 'float weights; the WebGPU kernels are integer-exact only';
   if (!(w instanceof Int8Array) && w.some((v) => v < -128 || v > 127)) return 'weights beyond int8 (dot4I8Packed takes int8)';
   return null;
-}
-
-function buffer(ctx: GpuContext, data: ArrayBufferView, usage: number): GPUBuffer {
-  const size = Math.max(16, Math.ceil(data.byteLength / 4) * 4);
-  const b = ctx.device.createBuffer({ size, usage: usage | U.COPY_DST, mappedAtCreation: true });
-  new Uint8Array(b.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  b.unmap();
-  return b;
 }
 
 /** Uploaded tables, per tables object, device and channel-pair padding. */

@@ -18,6 +18,18 @@ export interface GpuContext {
   facts: Record<string, unknown>;
 }
 
+/** GPUBufferUsage's values from the spec (the global itself only exists once a GPU is loaded). */
+export const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 };
+
+/** A buffer holding `data` (its size rounded up to whole words, at least 16 bytes), with `usage` and COPY_DST. */
+export function buffer(ctx: GpuContext, data: ArrayBufferView, usage: number): GPUBuffer {
+  const size = Math.max(16, Math.ceil(data.byteLength / 4) * 4);
+  const b = ctx.device.createBuffer({ size, usage: usage | USAGE.COPY_DST, mappedAtCreation: true });
+  new Uint8Array(b.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  b.unmap();
+  return b;
+}
+
 let context: Promise<GpuContext> | undefined;
 /** Dawn's GPU object must stay referenced while any device from it is in use. */
 let dawnGpu: GPU | undefined;

@@ -89,7 +89,7 @@ export function rangeOf(d: Float32Array): Range {
 }
 
 /** A layer's weights as 8-bit integers, once per weight array (and its tables, once per bit width). */
-interface IntWeights {
+export interface IntWeights {
   weight: { data: Int8Array; shape: [number, number, number, number] };
   scales: Float32Array;
   sums: Float64Array;
@@ -104,7 +104,7 @@ const intWeights = new WeakMap<Float32Array, Map<number, IntWeights>>();
  * A layer's integer weights at `bits` (symmetric per output channel, scale max |w| / (2^(bits-1) - 1)):
  * once per array and width where the weight is a constant (`cache`), else made for this call.
  */
-function weightsOf(w: Tensor, cache: boolean, bits: number): IntWeights {
+export function weightsOf(w: Tensor, cache: boolean, bits: number): IntWeights {
   const data = w.data as Float32Array;
   let iw = cache ? intWeights.get(data)?.get(bits) : undefined;
   if (iw) return iw;
@@ -188,7 +188,7 @@ function storeClamp(a: FusedActivation): [number, number] | null {
  * Scale-back of a layer's int32 sums: [k[O], c[O], lo, hi] (float32) with y = clamp(sum * k + c, lo, hi),
  * i.e. (sum - zero * sum(w)) * scale_x * scale_w + bias, as one multiply-add per output.
  */
-function requantRecord(w: IntWeights, scale: number, zero: number, bias: Float32Array | undefined, clamp: [number, number], correction?: ArrayLike<number>): Float32Array {
+export function requantRecord(w: { scales: Float32Array; sums: ArrayLike<number> }, scale: number, zero: number, bias: Float32Array | undefined, clamp: [number, number], correction?: ArrayLike<number>): Float32Array {
   const O = w.scales.length;
   // A correction for another number of channels (a stale calibration) is not applied.
   if (correction?.length !== O) correction = undefined;

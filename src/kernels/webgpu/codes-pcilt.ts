@@ -19,11 +19,11 @@ import { registerGpuKernel, WG } from './gpu.js';
 
 /** GPU tables per weights and width: bit-serial, 5 activations an index (32 entries), or null where the kernel refuses them. */
 const tables = new WeakMap<GpuWeights, Map<number, PciltTables | null>>();
-function tablesFor(w: GpuWeights, shape: number[], bits: number): PciltTables | null {
+function tablesFor(w: GpuWeights, bits: number): PciltTables | null {
   const byBits = tables.get(w) ?? new Map<number, PciltTables | null>();
   tables.set(w, byBits);
   if (!byBits.has(bits)) {
-    const t = buildPcilt({ data: w.q8, shape: shape as [number, number, number, number] }, { activationBits: bits, backend: 'webgpu' });
+    const t = buildPcilt(w.int.weight, { activationBits: bits, backend: 'webgpu' });
     byBits.set(bits, pciltSupport(t) === null ? t : null);
   }
   return byBits.get(bits)!;
@@ -31,8 +31,6 @@ function tablesFor(w: GpuWeights, shape: number[], bits: number): PciltTables | 
 
 /** Widest codes the look-up variant is measured for. */
 const MAX_BITS = 2;
-
-const shape4 = (s: number[]) => (s.length === 2 ? [s[0], s[1], 1, 1] : s);
 
 for (const op of ['Conv', 'Gemm']) {
   registerGpuKernel({
@@ -44,11 +42,11 @@ for (const op of ['Conv', 'Gemm']) {
       // multiplying kernels cost the same at every width (on an H100 the look-ups lost from 2 bits on,
       // docs/perf-notes.md section 25), and each layer shape compiles a pass of its own.
       if (l.bits > MAX_BITS) return false;
-      return tablesFor(weightsOf(ins[1] as Tensor, l.weightBits), shape4(ins[1]!.shape), l.bits) !== null;
+      return tablesFor(weightsOf(ins[1] as Tensor, l.weightBits), l.bits) !== null;
     },
     run(ins, node, ctx, run) {
       const p = prepareCodes(ins, node, ctx, run), act = fusedActivation(node);
-      const t = tablesFor(p.w, p.wShape, p.l.bits)!;
+      const t = tablesFor(p.w, p.l.bits)!;
       const g = convGeometry(p.xShape as [number, number, number, number], p.wShape as [number, number, number, number], {
         padding: [p.win.begin[0], p.win.begin[1], p.win.end[0], p.win.end[1]], stride: [p.win.strides[0], p.win.strides[1]],
         dilation: [p.win.dilations[0], p.win.dilations[1]], groups: p.c.dims.Z,

@@ -2,14 +2,13 @@ import type { Node } from '../../ir/graph.js';
 import { sizeOf, stridesOf } from '../../ir/tensor.js';
 import { broadcastShapes } from '../../ops/broadcast.js';
 import { attrFloat, attrInt, attrStr } from '../../ops/registry.js';
-import { f32, MAIN, MAX_RANK, groupsFor, header, registerGpuKernel, type GpuRun, type GpuTensor, type Meta } from './gpu.js';
+import { isF32, f32, MAIN, MAX_RANK, groupsFor, header, registerGpuKernel, type GpuRun, type GpuTensor } from './gpu.js';
 
 /**
  * Float32 elementwise kernels on the GPU: unary functions (their attributes as record words) and
  * binary arithmetic with broadcasting over up to 6 axes. Twins: src/ops/unary.ts, src/ops/binary.ts.
  */
 
-const f32In = (m: Meta | undefined): boolean => m?.dtype === 'float32';
 
 /** erf as the reference computes it (Abramowitz and Stegun 7.1.26). */
 const ERF = `fn erf_(x: f32) -> f32 {
@@ -46,9 +45,9 @@ const UNARY: Record<string, { f: string; attrs?: (n: Node) => [number, number] }
 for (const [op, { f, attrs }] of Object.entries(UNARY)) {
   registerGpuKernel({
     op, variant: 'f32-unary',
-    supports: (ins, node) => f32In(ins[0]) && (op !== 'Gelu' || attrStr(node, 'approximate', 'none') === 'none'),
-    run(ins, node, ctx, run) {
-      const x = run.onDevice(ins[0]!, !('gpu' in ins[0]!) && (ctx.constant?.(ins[0]!) ?? false));
+    supports: (ins, node) => isF32(ins[0]) && (op !== 'Gelu' || attrStr(node, 'approximate', 'none') === 'none'),
+    run(ins, node, _ctx, run) {
+      const x = run.onDevice(ins[0]!);
       const y = run.tensor(x.shape.slice());
       const n = sizeOf(x.shape), [a0, a1] = attrs?.(node) ?? [0, 0];
       run.dispatch(`unary-f32/${op}`, () => `${header(1)}${f.includes('erf_') ? ERF : ''}
@@ -66,11 +65,11 @@ ${MAIN}
 /** Clip with its bounds as inputs (opset 11 on, constants) or attributes. */
 registerGpuKernel({
   op: 'Clip', variant: 'f32-unary',
-  supports: (ins) => f32In(ins[0]) && [ins[1], ins[2]].every((b) => b === undefined || (b.data !== undefined && b.data.length === 1)),
-  run(ins, node, ctx, run) {
+  supports: (ins) => isF32(ins[0]) && [ins[1], ins[2]].every((b) => b === undefined || (b.data !== undefined && b.data.length === 1)),
+  run(ins, node, _ctx, run) {
     const lo = ins[1] && !('gpu' in ins[1]) ? Number(ins[1].data[0]) : attrFloat(node, 'min', -3.4e38);
     const hi = ins[2] && !('gpu' in ins[2]) ? Number(ins[2].data[0]) : attrFloat(node, 'max', 3.4e38);
-    const x = run.onDevice(ins[0]!, !('gpu' in ins[0]!) && (ctx.constant?.(ins[0]!) ?? false));
+    const x = run.onDevice(ins[0]!);
     const y = run.tensor(x.shape.slice());
     const n = sizeOf(x.shape);
     run.dispatch('unary-f32/Clip', () => `${header(1)}
@@ -125,15 +124,14 @@ for (const op of Object.keys(BINARY)) {
     op, variant: 'f32-binary-broadcast',
     supports: (ins, node, ctx) => {
       const [a, b] = ins;
-      if (node.inputs.length !== 2 || !f32In(a) || !f32In(b)) return false;
+      if (node.inputs.length !== 2 || !isF32(a) || !isF32(b)) return false;
       // Before opset 7 a PRelu slope is per channel: the reference reshapes it (left to the CPU).
       if (op === 'PRelu' && ctx.opset < 7) return false;
       return Math.max(a!.shape.length, b!.shape.length) <= MAX_RANK;
     },
-    run(ins, node, ctx, run) {
+    run(ins, node, _ctx, run) {
       const [at, bt] = [ins[0]!, ins[1]!];
-      const dev = (t: typeof at) => run.onDevice(t, !('gpu' in t) && (ctx.constant?.(t) ?? false));
-      return [binary(run, op, dev(at), dev(bt), broadcastShapes(node, [at.shape, bt.shape]))];
+      return [binary(run, op, run.onDevice(at), run.onDevice(bt), broadcastShapes(node, [at.shape, bt.shape]))];
     },
   });
 }
@@ -141,9 +139,9 @@ for (const op of Object.keys(BINARY)) {
 /** Inference batch normalization over axis 1: y = (x - mean) / sqrt(var + eps) * scale + bias. */
 registerGpuKernel({
   op: 'BatchNormalization', variant: 'f32-affine',
-  supports: (ins, node) => ins.every((t) => f32In(t)) && ins[0]!.shape.length >= 2 && node.outputs.length === 1 && attrInt(node, 'training_mode', 0) === 0,
-  run(ins, node, ctx, run) {
-    const [x, s, b, m, v] = ins.map((t) => run.onDevice(t!, !('gpu' in t!) && (ctx.constant?.(t!) ?? false)));
+  supports: (ins, node) => ins.every((t) => isF32(t)) && ins[0]!.shape.length >= 2 && node.outputs.length === 1 && attrInt(node, 'training_mode', 0) === 0,
+  run(ins, node, _ctx, run) {
+    const [x, s, b, m, v] = ins.map((t) => run.onDevice(t!));
     const y = run.tensor(x.shape.slice());
     const n = sizeOf(x.shape), C = x.shape[1], S = sizeOf(x.shape.slice(2));
     run.dispatch('batchnorm-f32', () => `${header(5)}

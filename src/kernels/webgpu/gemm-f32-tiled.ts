@@ -4,7 +4,7 @@ import { fusedActivation, type FusedActivation } from '../../ops/conv.js';
 import { attrFloat, attrInt, type OpContext } from '../../ops/registry.js';
 import { windowOf } from '../../ops/window.js';
 import { takesCodes } from '../wasm/int-conv.js';
-import { f32, registerGpuKernel, type Arg, type GpuRun, type GpuTensor, type Meta } from './gpu.js';
+import { isF32, f32, registerGpuKernel, type GpuRun, type GpuTensor, type Meta } from './gpu.js';
 
 /**
  * Float32 products on the GPU as one tiled GEMM: Conv (im2col read on the fly, one GEMM per group
@@ -133,13 +133,11 @@ export function gemm(run: GpuRun, key: string, g: Gemm, act: FusedActivation, di
     [a, b, ...(bias ? [bias] : []), ...more, out.buffer], [Math.ceil(dims.N / TILE), Math.ceil(dims.M / TILE), dims.Z]);
 }
 
-const f32In = (m: Meta | undefined): boolean => m?.dtype === 'float32';
-const isConst = (ctx: OpContext, a: Arg): boolean => a !== undefined && !('gpu' in a) && (ctx.constant?.(a as Tensor) ?? false);
 
 /** Where Conv runs as a GEMM: 2-d, any groups, strides, dilations and padding; depthwise layers go to their own kernel. */
 function convSupports(ins: (Meta | undefined)[], node: Node): boolean {
   const [x, w, b] = ins;
-  if (!f32In(x) || !f32In(w) || (b && !f32In(b)) || x!.shape.length !== 4 || w!.shape.length !== 4) return false;
+  if (!isF32(x) || !isF32(w) || (b && !isF32(b)) || x!.shape.length !== 4 || w!.shape.length !== 4) return false;
   const groups = attrInt(node, 'group', 1);
   return !(w!.shape[1] === 1 && groups > 1);
 }
@@ -174,11 +172,11 @@ export function convGemm(xShape: number[], wShape: number[], win: { out: number[
 registerGpuKernel({
   op: 'Conv', variant: 'f32-gemm-tiled',
   supports: (ins, node, ctx) => convSupports(ins, node) && !quantized(node, ctx, ins[1]),
-  run(ins, node, ctx, run) {
+  run(ins, node, _ctx, run) {
     const xt = ins[0]!, wt = ins[1]!, bt = ins[2];
     const groups = attrInt(node, 'group', 1);
     const c = convGemm(xt.shape, wt.shape, windowOf(node, xt.shape, wt.shape.slice(2)), groups, bt !== undefined);
-    const x = run.onDevice(xt, isConst(ctx, xt)), w = run.onDevice(wt, isConst(ctx, wt)), b = bt && run.onDevice(bt, isConst(ctx, bt));
+    const x = run.onDevice(xt), w = run.onDevice(wt), b = bt && run.onDevice(bt);
     const y = run.tensor(c.out);
     gemm(run, c.key, c.g, fusedActivation(node), c.dims, w.buffer, x.buffer, b?.buffer, y);
     return [y];
@@ -195,16 +193,16 @@ registerGpuKernel({
   op: 'Gemm', variant: 'f32-gemm-tiled',
   supports: (ins, node, ctx) => {
     const [a, b, c] = ins;
-    if (!f32In(a) || !f32In(b) || a!.shape.length !== 2 || b!.shape.length !== 2 || quantized(node, ctx, b)) return false;
+    if (!isF32(a) || !isF32(b) || a!.shape.length !== 2 || b!.shape.length !== 2 || quantized(node, ctx, b)) return false;
     if (!c) return true;
     const M = attrInt(node, 'transA', 0) ? a!.shape[1] : a!.shape[0], N = attrInt(node, 'transB', 0) ? b!.shape[0] : b!.shape[1];
-    return f32In(c) && c.shape.length <= 2 && broadcastsTo(c.shape, M, N);
+    return isF32(c) && c.shape.length <= 2 && broadcastsTo(c.shape, M, N);
   },
-  run(ins, node, ctx, run) {
+  run(ins, node, _ctx, run) {
     const at = ins[0]!, bt = ins[1]!, ct = ins[2];
     const tA = attrInt(node, 'transA', 0), tB = attrInt(node, 'transB', 0);
     const M = tA ? at.shape[1] : at.shape[0], K = tA ? at.shape[0] : at.shape[1], N = tB ? bt.shape[0] : bt.shape[1];
-    const a = run.onDevice(at, isConst(ctx, at)), b = run.onDevice(bt, isConst(ctx, bt)), c = ct && run.onDevice(ct, isConst(ctx, ct));
+    const a = run.onDevice(at), b = run.onDevice(bt), c = ct && run.onDevice(ct);
     const y = run.tensor([M, N]);
     const cs = ct ? biasStrides(ct.shape, M, N) : [0, 0];
     const g: Gemm = {
@@ -235,17 +233,17 @@ registerGpuKernel({
   op: 'MatMul', variant: 'f32-gemm-tiled',
   supports: (ins) => {
     const [a, b] = ins;
-    if (!f32In(a) || !f32In(b) || a!.shape.length < 2 || b!.shape.length < 2) return false;
+    if (!isF32(a) || !isF32(b) || a!.shape.length < 2 || b!.shape.length < 2) return false;
     const ra = a!.shape.length, rb = b!.shape.length;
     if (a!.shape[ra - 1] !== b!.shape[rb - 2]) return false;
     return rb === 2 || (ra === rb && a!.shape.slice(0, -2).every((d, i) => d === b!.shape[i]));
   },
-  run(ins, _node, ctx, run) {
+  run(ins, _node, _ctx, run) {
     const at = ins[0]!, bt = ins[1]!;
     const ra = at.shape.length, rb = bt.shape.length;
     const M = at.shape[ra - 2], K = at.shape[ra - 1], N = bt.shape[rb - 1];
     const Z = sizeOf(at.shape.slice(0, -2));
-    const a = run.onDevice(at, isConst(ctx, at)), b = run.onDevice(bt, isConst(ctx, bt));
+    const a = run.onDevice(at), b = run.onDevice(bt);
     const y = run.tensor([...at.shape.slice(0, -1), N]);
     const g: Gemm = {
       extra: [rb === 2 ? 0 : K * N],

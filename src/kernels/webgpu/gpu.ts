@@ -1,4 +1,4 @@
-import type { GpuContext } from '../../backends/webgpu/device.js';
+import { buffer, USAGE as U, type GpuContext } from '../../backends/webgpu/device.js';
 import { KernelError } from '../../errors.js';
 import type { Node } from '../../ir/graph.js';
 import { sizeOf, type Tensor } from '../../ir/tensor.js';
@@ -17,6 +17,9 @@ export interface GpuTensor { dtype: 'float32'; shape: number[]; buffer: GPUBuffe
 export type Arg = Tensor | GpuTensor | undefined;
 
 export const isGpu = (a: unknown): a is GpuTensor => (a as GpuTensor | undefined)?.gpu === true;
+
+/** Whether a kernel input is a float32 tensor (the dtype the WebGPU kernels compute in). */
+export const isF32 = (m: Meta | undefined): boolean => m?.dtype === 'float32';
 
 /** An input as `supports` sees it: dtype and shape always; data only for CPU tensors. */
 export interface Meta { dtype: string; shape: number[]; data?: Tensor['data']; gpu?: boolean }
@@ -47,16 +50,13 @@ export function gpuOps(): string[] {
   return [...KERNELS.keys()].sort();
 }
 
-/** GPUBufferUsage's values from the spec (the global exists only once a GPU is loaded). */
-const U = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, STORAGE: 0x80 };
-
 /** Elements one workgroup of an elementwise kernel covers. */
 export const WG = 64;
 
 /** What a device keeps across runs: free buffers by size, constants by array, parameter records by content. */
 interface DeviceCache {
   free: Map<number, GPUBuffer[]>;
-  constants: WeakMap<object, GpuTensor>;
+  constants: WeakMap<object, GPUBuffer>;
   /** Buffers of constants: never returned to the pool. */
   constantBuffers: WeakSet<GPUBuffer>;
   params: Map<string, GPUBuffer>;
@@ -90,7 +90,11 @@ export class GpuRun {
   /** Validation of the pipelines this run created: checked before any result is read. */
   private compiled: Promise<void>[] = [];
 
-  constructor(readonly ctx: GpuContext) {
+  /**
+   * `isConstant`: which host tensors are the graph's constants (uploaded once per device and array);
+   * anything else a kernel reads from the host is uploaded for this run.
+   */
+  constructor(readonly ctx: GpuContext, private readonly isConstant: (t: Tensor) => boolean = () => false) {
     let c = caches.get(ctx);
     if (!c) caches.set(ctx, (c = { free: new Map(), constants: new WeakMap(), constantBuffers: new WeakSet(), params: new Map(), binds: new Map() }));
     this.cache = c;
@@ -127,34 +131,21 @@ export class GpuRun {
 
   /** Copies host data into `dst` in order with the encoded work (a staging buffer, not queue.writeBuffer, which would run ahead of it). */
   private write(dst: GPUBuffer, data: ArrayBufferView): void {
-    const bytes = Math.ceil(data.byteLength / 4) * 4;
-    if (!bytes) return;
-    const s = this.ctx.device.createBuffer({ size: bytes, usage: U.COPY_SRC, mappedAtCreation: true });
-    new Uint8Array(s.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    s.unmap();
+    if (!data.byteLength) return;
+    const s = buffer(this.ctx, data, U.COPY_SRC);
     this.endPass();
-    this.enc().copyBufferToBuffer(s, 0, dst, 0, bytes);
+    this.enc().copyBufferToBuffer(s, 0, dst, 0, Math.ceil(data.byteLength / 4) * 4);
     this.staging.push(s);
   }
 
   /**
-   * A float32 input on the device: device tensors as they are, graph constants uploaded once per
+   * A float32 input on the device: device tensors as they are, the graph's constants uploaded once per
    * device and array, anything else uploaded now (`crossing`: counted as traffic a CPU kernel caused).
    */
-  onDevice(a: Tensor | GpuTensor, constant: boolean, crossing = true): GpuTensor {
+  onDevice(a: Tensor | GpuTensor, crossing = true): GpuTensor {
     if (isGpu(a)) return a;
     if (a.dtype !== 'float32') throw new Error(`a ${a.dtype} tensor cannot go to the device (float32 only)`);
-    if (constant) {
-      const had = this.cache.constants.get(a.data);
-      if (had) return { ...had, shape: a.shape };
-      const b = this.ctx.device.createBuffer({ size: Math.max(16, Math.ceil(a.data.byteLength / 4) * 4), usage: U.STORAGE | U.COPY_SRC | U.COPY_DST, mappedAtCreation: true });
-      new Uint8Array(b.getMappedRange()).set(new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength));
-      b.unmap();
-      this.cache.constantBuffers.add(b);
-      const t: GpuTensor = { dtype: 'float32', shape: a.shape, buffer: b, gpu: true };
-      this.cache.constants.set(a.data, t);
-      return t;
-    }
+    if (this.isConstant(a)) return { dtype: 'float32', shape: a.shape, buffer: this.constantArray(a.data as Float32Array), gpu: true };
     const t = this.tensor(a.shape);
     this.write(t.buffer, a.data);
     if (crossing) this.crossedBytes += a.data.byteLength;
@@ -162,17 +153,16 @@ export class GpuRun {
   }
 
   /**
-   * A host array the kernels read as it is (int32 weights, per-channel scales), uploaded once per device
-   * and array: the array must not change afterwards (callers keep them in caches of their own).
+   * A host array the kernels read as it is (constants, int32 weights, per-channel scales), uploaded once
+   * per device and array: the array must not change afterwards (callers keep them in caches of their own).
    */
   constantArray(data: Int32Array | Uint32Array | Float32Array): GPUBuffer {
-    const had = this.cache.constants.get(data);
-    if (had) return had.buffer;
-    const b = this.ctx.device.createBuffer({ size: Math.max(16, data.byteLength), usage: U.STORAGE | U.COPY_SRC | U.COPY_DST, mappedAtCreation: true });
-    new Uint8Array(b.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    b.unmap();
-    this.cache.constantBuffers.add(b);
-    this.cache.constants.set(data, { dtype: 'float32', shape: [data.length], buffer: b, gpu: true });
+    let b = this.cache.constants.get(data);
+    if (!b) {
+      b = buffer(this.ctx, data, U.STORAGE | U.COPY_SRC);
+      this.cache.constantBuffers.add(b);
+      this.cache.constants.set(data, b);
+    }
     return b;
   }
 
@@ -184,9 +174,7 @@ export class GpuRun {
     if (!b) {
       // Dropped, not destroyed: work encoded but not yet submitted may still bind them (they go when collected).
       if (this.cache.params.size >= MAX_PARAMS) this.cache.params.clear();
-      b = this.ctx.device.createBuffer({ size: Math.max(16, arr.byteLength), usage: U.STORAGE, mappedAtCreation: true });
-      new Uint32Array(b.getMappedRange()).set(arr);
-      b.unmap();
+      b = buffer(this.ctx, arr, U.STORAGE);
       this.cache.params.set(key, b);
     }
     return b;
@@ -195,7 +183,7 @@ export class GpuRun {
   /**
    * One dispatch: the pipeline for `key` (WGSL from `code()` the first time), binding 0 the
    * parameter record, then `buffers` in order (the shader's bindings 1..n), over `groups` workgroups
-   * (folded into y beyond 65535; shaders index with `flatGroup`).
+   * (folded into y beyond 65535; shaders index with `flat`).
    */
   dispatch(key: string, code: () => string, words: ArrayLike<number>, buffers: GPUBuffer[], groups: number | [number, number, number]): void {
     let pipe = this.ctx.pipelines.get(key);
@@ -253,12 +241,17 @@ export class GpuRun {
     this.staging = [];
   }
 
-  /** Waits for everything submitted (for per-node timings). */
-  async settle(): Promise<void> {
+  /** Submits what is encoded, then fails if a pipeline this run made did not validate. */
+  private async flush(): Promise<void> {
     this.submit();
     const compiled = this.compiled;
     this.compiled = [];
     await Promise.all(compiled);
+  }
+
+  /** Waits for everything submitted (for per-node timings). */
+  async settle(): Promise<void> {
+    await this.flush();
     await this.ctx.device.queue.onSubmittedWorkDone();
   }
 
@@ -271,10 +264,7 @@ export class GpuRun {
       if (sizeOf(t.shape)) this.enc().copyBufferToBuffer(t.buffer, 0, r, 0, sizeOf(t.shape) * 4);
       return r;
     });
-    this.submit();
-    const compiled = this.compiled;
-    this.compiled = [];
-    await Promise.all(compiled);
+    await this.flush();
     const out = await Promise.all(reads.map(async (r, i) => {
       await r.mapAsync(1).catch((e: Error) => {
         throw new KernelError(this.ctx.lost ?? `reading a result back from the GPU failed: ${e.message}`);

@@ -1,9 +1,9 @@
 import type { Node } from '../../ir/graph.js';
 import { ints, numberAt, sizeOf, stridesOf, type Tensor } from '../../ir/tensor.js';
 import { broadcastShapes } from '../../ops/broadcast.js';
-import { attrFloat, attrInt, attrInts, attrStr, axisOf, opDef, type OpContext } from '../../ops/registry.js';
+import { attrFloat, attrInt, attrInts, attrStr, axisOf, opDef } from '../../ops/registry.js';
 import { sliceView } from '../../ops/slice.js';
-import { f32, MAIN, MAX_RANK, groupsFor, header, isGpu, registerGpuKernel, type Arg, type GpuRun, type GpuTensor, type Meta } from './gpu.js';
+import { isF32, f32, MAIN, MAX_RANK, groupsFor, header, registerGpuKernel, type Arg, type GpuRun, type GpuTensor, type Meta } from './gpu.js';
 
 /**
  * Data movement on the GPU for float32 tensors: a strided view copy (Transpose, Slice, Split,
@@ -12,8 +12,6 @@ import { f32, MAIN, MAX_RANK, groupsFor, header, isGpu, registerGpuKernel, type 
  * reads the shape alone. Softmax/LogSoftmax over any axis. Twins: the reference ops in src/ops.
  */
 
-const f32In = (m: Meta | undefined): boolean => m?.dtype === 'float32';
-const dev = (run: GpuRun, ctx: OpContext, t: Tensor | GpuTensor): GpuTensor => run.onDevice(t, !isGpu(t) && (ctx.constant?.(t) ?? false));
 /** The CPU inputs after the first (shapes, axes, pads): present as data, not device tensors. */
 const cpuRest = (ins: (Meta | undefined)[]): boolean => ins.slice(1).every((t) => t === undefined || t.data !== undefined);
 
@@ -42,9 +40,9 @@ const viewable = (shape: number[]): boolean => shape.length >= 1 && shape.length
 
 registerGpuKernel({
   op: 'Transpose', variant: 'f32-view',
-  supports: (ins) => f32In(ins[0]) && viewable(ins[0]!.shape),
-  run(ins, node, ctx, run) {
-    const x = dev(run, ctx, ins[0]!), r = x.shape.length;
+  supports: (ins) => isF32(ins[0]) && viewable(ins[0]!.shape),
+  run(ins, node, _ctx, run) {
+    const x = run.onDevice(ins[0]!), r = x.shape.length;
     const perm = r >= 2 && node.attrs._swapLast === 1 ? x.shape.map((_, i) => (i < r - 2 ? i : 2 * r - 3 - i)) : attrInts(node, 'perm') ?? x.shape.map((_, i) => r - 1 - i);
     const st = stridesOf(x.shape);
     return [view(run, x, perm.map((p) => x.shape[p]), 0, perm.map((p) => st[p]))];
@@ -53,9 +51,9 @@ registerGpuKernel({
 
 registerGpuKernel({
   op: 'Slice', variant: 'f32-view',
-  supports: (ins) => f32In(ins[0]) && viewable(ins[0]!.shape) && cpuRest(ins),
-  run(ins, node, ctx, run) {
-    const x = dev(run, ctx, ins[0]!), r = x.shape.length;
+  supports: (ins) => isF32(ins[0]) && viewable(ins[0]!.shape) && cpuRest(ins),
+  run(ins, node, _ctx, run) {
+    const x = run.onDevice(ins[0]!), r = x.shape.length;
     const arg = (i: number, key: string) => (ins[i] ? ints(ins[i] as Tensor) : attrInts(node, key));
     const starts = arg(1, 'starts')!, ends = arg(2, 'ends')!;
     const axes = (arg(3, 'axes') ?? starts.map((_, i) => i)).map((a) => axisOf(node, a, r));
@@ -68,9 +66,9 @@ registerGpuKernel({
 
 registerGpuKernel({
   op: 'Split', variant: 'f32-view',
-  supports: (ins) => f32In(ins[0]) && viewable(ins[0]!.shape) && cpuRest(ins),
+  supports: (ins) => isF32(ins[0]) && viewable(ins[0]!.shape) && cpuRest(ins),
   run(ins, node, ctx, run) {
-    const x = dev(run, ctx, ins[0]!), r = x.shape.length;
+    const x = run.onDevice(ins[0]!), r = x.shape.length;
     const axis = axisOf(node, attrInt(node, 'axis', 0), r), D = x.shape[axis], n = node.outputs.length;
     let parts = ins[1] ? ints(ins[1] as Tensor) : attrInts(node, 'split');
     if (!parts) {
@@ -95,9 +93,9 @@ registerGpuKernel({
 
 registerGpuKernel({
   op: 'Expand', variant: 'f32-view',
-  supports: (ins) => f32In(ins[0]) && cpuRest(ins) && ins[1] !== undefined,
-  run(ins, node, ctx, run) {
-    const x = dev(run, ctx, ins[0]!);
+  supports: (ins) => isF32(ins[0]) && cpuRest(ins) && ins[1] !== undefined,
+  run(ins, node, _ctx, run) {
+    const x = run.onDevice(ins[0]!);
     const shape = broadcastShapes(node, [x.shape, ints(ins[1] as Tensor)]);
     if (!viewable(shape)) return [run.tensor(shape)];
     const padded = [...new Array(shape.length - x.shape.length).fill(1), ...x.shape], st = stridesOf(padded);
@@ -107,9 +105,9 @@ registerGpuKernel({
 
 registerGpuKernel({
   op: 'Concat', variant: 'f32-copy',
-  supports: (ins) => ins.length >= 1 && ins.every((t) => f32In(t)),
-  run(ins, node, ctx, run) {
-    const xs = ins.map((t) => dev(run, ctx, t!));
+  supports: (ins) => ins.length >= 1 && ins.every((t) => isF32(t)),
+  run(ins, node, _ctx, run) {
+    const xs = ins.map((t) => run.onDevice(t!));
     const r = xs[0].shape.length, axis = axisOf(node, attrInt(node, 'axis', 0), r);
     const shape = xs[0].shape.slice();
     shape[axis] = xs.reduce((s, x) => s + x.shape[axis], 0);
@@ -134,9 +132,9 @@ ${MAIN}
 /** DepthToSpace and SpaceToDepth as strided views over the 6-d shapes they pass through (ONNX's definitions). */
 registerGpuKernel({
   op: 'DepthToSpace', variant: 'f32-view',
-  supports: (ins, node) => f32In(ins[0]) && ins[0]!.shape.length === 4 && attrInt(node, 'blocksize', 0) >= 1 && ins[0]!.shape[1] % attrInt(node, 'blocksize', 1) ** 2 === 0,
-  run(ins, node, ctx, run) {
-    const x = dev(run, ctx, ins[0]!), b = attrInt(node, 'blocksize', 1), [N, C, H, W] = x.shape, c = C / (b * b);
+  supports: (ins, node) => isF32(ins[0]) && ins[0]!.shape.length === 4 && attrInt(node, 'blocksize', 0) >= 1 && ins[0]!.shape[1] % attrInt(node, 'blocksize', 1) ** 2 === 0,
+  run(ins, node, _ctx, run) {
+    const x = run.onDevice(ins[0]!), b = attrInt(node, 'blocksize', 1), [N, C, H, W] = x.shape, c = C / (b * b);
     const dcr = attrStr(node, 'mode', 'DCR', ['DCR', 'CRD']) === 'DCR';
     // Output [N, c, H, b, W, b]: DCR reads channel (by * b + bx) * c + ci, CRD ci * b * b + by * b + bx.
     const strides = dcr ? [C * H * W, H * W, W, b * c * H * W, 1, c * H * W] : [C * H * W, b * b * H * W, W, b * H * W, 1, H * W];
@@ -149,10 +147,10 @@ registerGpuKernel({
   op: 'SpaceToDepth', variant: 'f32-view',
   supports: (ins, node) => {
     const b = attrInt(node, 'blocksize', 0), x = ins[0];
-    return f32In(x) && x!.shape.length === 4 && b >= 1 && x!.shape[2] % b === 0 && x!.shape[3] % b === 0;
+    return isF32(x) && x!.shape.length === 4 && b >= 1 && x!.shape[2] % b === 0 && x!.shape[3] % b === 0;
   },
-  run(ins, node, ctx, run) {
-    const x = dev(run, ctx, ins[0]!), b = attrInt(node, 'blocksize', 1), [N, C, H, W] = x.shape;
+  run(ins, node, _ctx, run) {
+    const x = run.onDevice(ins[0]!), b = attrInt(node, 'blocksize', 1), [N, C, H, W] = x.shape;
     // Output channel (by * b + bx) * C + c at (h, w) reads (c, h * b + by, w * b + bx).
     const y = view(run, x, [N, b, b, C, H / b, W / b], 0, [C * H * W, W, 1, H * W, b * W, b]);
     return [{ ...y, shape: [N, C * b * b, H / b, W / b] }];
@@ -163,9 +161,9 @@ const PAD_MODES = ['constant', 'edge', 'reflect', 'wrap'];
 
 registerGpuKernel({
   op: 'Pad', variant: 'f32-pad',
-  supports: (ins) => f32In(ins[0]) && viewable(ins[0]!.shape) && cpuRest(ins),
-  run(ins, node, ctx, run) {
-    const x = dev(run, ctx, ins[0]!), r = x.shape.length;
+  supports: (ins) => isF32(ins[0]) && viewable(ins[0]!.shape) && cpuRest(ins),
+  run(ins, node, _ctx, run) {
+    const x = run.onDevice(ins[0]!), r = x.shape.length;
     const mode = attrStr(node, 'mode', 'constant', PAD_MODES);
     const given = ins[1] ? ints(ins[1] as Tensor) : attrInts(node, 'pads')!;
     const axes = ins[3] ? ints(ins[3] as Tensor).map((a) => axisOf(node, a, r)) : x.shape.map((_, i) => i);
@@ -205,9 +203,9 @@ ${MAIN}
 for (const op of ['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity', 'Dropout']) {
   registerGpuKernel({
     op, variant: 'alias',
-    supports: (ins, node) => f32In(ins[0]) && cpuRest(ins) && node.outputs.length === 1,
+    supports: (ins, node) => isF32(ins[0]) && cpuRest(ins) && node.outputs.length === 1,
     run(ins, node, ctx, run) {
-      const x = dev(run, ctx, ins[0]!);
+      const x = run.onDevice(ins[0]!);
       // The reference reads only the shape of input 0 (and the CPU inputs): an empty stand-in carries it.
       const stand = { dtype: 'float32' as const, shape: x.shape, data: new Float32Array(0) };
       const out = opDef(op)!.run([stand, ...(ins.slice(1) as (Tensor | undefined)[])], node, ctx) as Tensor[];
@@ -228,9 +226,9 @@ registerGpuKernel({
 for (const op of ['Softmax', 'LogSoftmax']) {
   registerGpuKernel({
     op, variant: 'f32-rows',
-    supports: (ins) => f32In(ins[0]) && ins[0]!.shape.length >= 1,
+    supports: (ins) => isF32(ins[0]) && ins[0]!.shape.length >= 1,
     run(ins, node, ctx, run) {
-      const x = dev(run, ctx, ins[0]!), r = x.shape.length, old = ctx.opset < 13;
+      const x = run.onDevice(ins[0]!), r = x.shape.length, old = ctx.opset < 13;
       const axis = axisOf(node, attrInt(node, 'axis', old ? 1 : -1), r);
       const len = old ? sizeOf(x.shape.slice(axis)) : x.shape[axis];
       const stride = old ? 1 : sizeOf(x.shape.slice(axis + 1));

@@ -4,9 +4,9 @@ import { fusedActivation } from '../../ops/conv.js';
 import { attrInt, type OpContext } from '../../ops/registry.js';
 import { windowOf } from '../../ops/window.js';
 import { INT32_MAX } from '../../conv/geometry.js';
-import { activationQuant, layerQuant, quantizePerChannel, takesCodes } from '../wasm/int-conv.js';
+import { activationQuant, layerQuant, requantRecord, takesCodes, weightsOf as cpuWeightsOf, type IntWeights } from '../wasm/int-conv.js';
 import { activationParams, activationWgsl, convGemm, gemm, storeTileWgsl, type Gemm } from './gemm-f32-tiled.js';
-import { f32, isGpu, registerGpuKernel, type Arg, type GpuRun, type Meta } from './gpu.js';
+import { f32, registerGpuKernel, type Arg, type GpuRun, type Meta } from './gpu.js';
 
 /**
  * Convolutions and dense layers on activation codes on the GPU (a model run with activation bits,
@@ -17,19 +17,20 @@ import { f32, isGpu, registerGpuKernel, type Arg, type GpuRun, type Meta } from 
  * sums back: sum * scale * w_scale[o] + bias[o] - correction[o], then the fused activation.
  * Ranges: static (calibrated) from the record, else measured on the device per input (min/max
  * reduction, then scale and zero as activationQuant computes them). Non-uniform levels stay on the
- * CPU. Twin: the CPU's layers on codes (src/kernels/wasm/int-conv.ts), within float tolerance (the
- * division x / scale is not correctly rounded in WGSL, so a value on a rounding edge may take the
- * neighbouring code).
+ * CPU. Twin: the CPU's layers on codes (src/kernels/wasm/int-conv.ts): bit for bit with static
+ * ranges (codes rounded as the CPU rounds them, see CODE, and the CPU's record); within a code step
+ * with measured ranges (scale and zero formed on the device in float32).
  */
 
+/** A layer's integer weights as the GPU kernels read them, beside the CPU's (the same integers, quantized once). */
 export interface GpuWeights {
-  q: Int32Array; scales: Float32Array; maxAbsSum: number;
-  /** The same integers as int8 [O][Cg][KH][KW] (the PCILT tables are built from them). */
-  q8: Int8Array;
+  /** The CPU's quantized weights (int8 [O][Cg][KH][KW], per-channel scales and sums of w). */
+  int: IntWeights;
+  /** The integers as int32, for the int32 GEMM. */
+  q: Int32Array;
   /** Each output channel's sum of integer weights (exact in float32: at most 127 x K). */
   sums: Float32Array;
-  bc: WeakMap<object, WeakMap<object, Float32Array>>;
-  /** Static-range scale-back records [k | c] by range and bias/correction arrays. */
+  /** Scale-back records and biases by range and bias/correction arrays (see perLayer). */
   records: Map<string, Float32Array>;
   /** The weights + 128 as unsigned bytes, four a word, rows of K4 words (made when the dot4 kernel first runs). */
   packed?: Uint32Array;
@@ -49,20 +50,17 @@ function packedOf(w: GpuWeights, K: number): Uint32Array {
   }
   return w.packed;
 }
-const weights = new WeakMap<Float32Array, Map<number, GpuWeights>>();
 
+const gpuWeights = new WeakMap<IntWeights, GpuWeights>();
+
+/** A constant weight's integers at `bits` (the CPU's cache, src/kernels/wasm/int-conv.ts), with what the GPU kernels add. */
 export function weightsOf(w: Tensor, bits: number): GpuWeights {
-  const data = w.data as Float32Array;
-  let had = weights.get(data)?.get(bits);
-  if (!had) {
-    const { q, scales, maxAbsSum, sums } = quantizePerChannel(data, w.shape[0], 2 ** (bits - 1) - 1);
-    had = { q: Int32Array.from(q), q8: q, scales, maxAbsSum, sums: Float32Array.from(sums), bc: new WeakMap(), records: new Map() };
-    weights.set(data, (weights.get(data) ?? new Map()).set(bits, had));
-  }
-  return had;
+  const int = cpuWeightsOf(w, true, bits);
+  let g = gpuWeights.get(int);
+  if (!g) gpuWeights.set(int, (g = { int, q: Int32Array.from(int.weight.data), sums: Float32Array.from(int.sums), records: new Map() }));
+  return g;
 }
 
-const NO_BIAS = {};
 const ids = new WeakMap<object, number>();
 let nextId = 1;
 const idOf = (o: object | undefined): number => {
@@ -71,43 +69,31 @@ const idOf = (o: object | undefined): number => {
   return ids.get(o)!;
 };
 
-/**
- * The CPU's scale-back record for a static range: k[o] = scale * w_scale[o] and
- * c[o] = bias[o] - correction[o] - zero * sum(w[o]) * k[o], in float64 and then float32, as
- * requantRecord computes them; the kernel then computes float32(sum of codes x w) * k + c as the
- * CPU does, so that layers on codes give the CPU's outputs bit for bit where the codes agree.
- */
-function recordFor(w: GpuWeights, scale: number, zero: number, bias: Float32Array | undefined, correction: ArrayLike<number> | undefined): Float32Array {
-  const key = `${scale}/${zero}/${idOf(bias)}/${idOf(correction as object | undefined)}`;
+/** A layer's per-channel host array, made once per weights and key (bias and correction arrays by identity). */
+function perLayer(w: GpuWeights, key: string, make: () => Float32Array): Float32Array {
   let r = w.records.get(key);
-  if (!r) {
-    const O = w.scales.length;
-    const corr = correction?.length === O ? correction : undefined;
-    r = new Float32Array(2 * O);
-    for (let o = 0; o < O; o++) {
-      const k = scale * w.scales[o];
-      r[o] = k;
-      r[O + o] = (bias ? bias[o] : 0) - (corr ? corr[o] : 0) - zero * w.sums[o] * k;
-    }
-    w.records.set(key, r);
-  }
+  if (!r) w.records.set(key, (r = make()));
   return r;
 }
 
-/** bias - correction per output channel, once per weights, bias and correction arrays. */
+/**
+ * The CPU's own scale-back record for a static range (requantRecord: k[o] = scale * w_scale[o],
+ * c[o] = bias[o] - correction[o] - zero * sum(w[o]) * k[o], formed in float64); the kernels then
+ * compute float32(sum of codes x w) * k + c as the CPU does, so that layers on codes give the CPU's
+ * outputs bit for bit where the codes agree.
+ */
+function recordFor(w: GpuWeights, scale: number, zero: number, bias: Float32Array | undefined, correction: ArrayLike<number> | undefined): Float32Array {
+  return perLayer(w, `record/${scale}/${zero}/${idOf(bias)}/${idOf(correction as object | undefined)}`,
+    () => requantRecord(w.int, scale, zero, bias, [-Infinity, Infinity], correction));
+}
+
+/** bias - correction per output channel (for ranges measured on the device). */
 function biasMinusCorrection(w: GpuWeights, O: number, bias: Float32Array | undefined, correction: ArrayLike<number> | undefined): Float32Array {
-  const key = bias ?? NO_BIAS;
-  let byCorr = w.bc.get(key);
-  if (!byCorr) w.bc.set(key, (byCorr = new WeakMap()));
-  const ck = (correction as object | undefined) ?? NO_BIAS;
-  let v = byCorr.get(ck);
-  if (!v) {
+  return perLayer(w, `bias/${idOf(bias)}/${idOf(correction as object | undefined)}`, () => {
     // A correction for another number of channels (a stale calibration) is not applied, as on the CPU.
     const corr = correction?.length === O ? correction : undefined;
-    v = Float32Array.from({ length: O }, (_, o) => (bias ? bias[o] : 0) - (corr ? corr[o] : 0));
-    byCorr.set(ck, v);
-  }
-  return v;
+    return Float32Array.from({ length: O }, (_, o) => (bias ? bias[o] : 0) - (corr ? corr[o] : 0));
+  });
 }
 
 /**
@@ -141,7 +127,7 @@ export function codesSupport(ins: (Meta | undefined)[], node: Node, ctx: OpConte
   if (!l.bits || l.levels || (q.kernel !== undefined && q.kernel !== 'auto')) return false;
   if (node.op === 'Conv' ? x.shape.length !== 4 : x.shape.length !== 2 || (b !== undefined && b.shape.length !== 1)) return false;
   // int32 sums: at most 2^bits - 1 times the largest sum of |w| over a channel.
-  return weightsOf(w as Tensor, l.weightBits).maxAbsSum * ((1 << l.bits) - 1) <= INT32_MAX;
+  return weightsOf(w as Tensor, l.weightBits).int.maxAbsSum * ((1 << l.bits) - 1) <= INT32_MAX;
 }
 
 /** One workgroup: min and max of X0, then [scale, zero, top code] as activationQuant computes them. */
@@ -182,7 +168,7 @@ export function prepareCodes(ins: Arg[], node: Node, ctx: OpContext, run: GpuRun
   const wShape = dense ? [wt.shape[0], wt.shape[1], 1, 1] : wt.shape;
   const win = dense ? { out: [1, 1], strides: [1, 1], dilations: [1, 1], begin: [0, 0], end: [0, 0] } : windowOf(node, xt.shape, wt.shape.slice(2));
   const c = convGemm(xShape, wShape, win, dense ? 1 : attrInt(node, 'group', 1), false);
-  const x = run.onDevice(xt, !isGpu(xt) && (ctx.constant?.(xt as Tensor) ?? false));
+  const x = run.onDevice(xt);
   const bias = bt?.data as Float32Array | undefined, correction = q.biasCorrection?.[node.name];
   let qp: GPUBuffer, scaleBack: GPUBuffer[];
   if (l.range) {
@@ -193,7 +179,7 @@ export function prepareCodes(ins: Arg[], node: Node, ctx: OpContext, run: GpuRun
   } else {
     // Measured range: scale and zero exist only on the device; the record is formed there (float32, not the CPU's float64).
     qp = measuredRange(run, x.buffer, sizeOf(xt.shape), l.bits);
-    scaleBack = [run.constantArray(w.scales), run.constantArray(w.sums), run.constantArray(biasMinusCorrection(w, O, bias, correction))];
+    scaleBack = [run.constantArray(w.int.scales), run.constantArray(w.sums), run.constantArray(biasMinusCorrection(w, O, bias, correction))];
   }
   const y = run.tensor(dense ? [xt.shape[0], O] : c.out);
   const done = () => {

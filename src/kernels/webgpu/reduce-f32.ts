@@ -2,7 +2,7 @@ import { ints, sizeOf, stridesOf, type Tensor } from '../../ir/tensor.js';
 import { broadcastShapes } from '../../ops/broadcast.js';
 import { attrFloat, attrInt, attrInts, axisOf } from '../../ops/registry.js';
 import { binary } from './eltwise-f32.js';
-import { f32, MAIN, MAX_RANK, groupsFor, header, isGpu, registerGpuKernel, type Meta } from './gpu.js';
+import { isF32, f32, MAIN, MAX_RANK, groupsFor, header, registerGpuKernel, type GpuTensor } from './gpu.js';
 
 /**
  * Float32 reductions and normalizations on the GPU, one invocation an output element (or row):
@@ -11,7 +11,6 @@ import { f32, MAIN, MAX_RANK, groupsFor, header, isGpu, registerGpuKernel, type 
  * variadic Sum and Mean (pairwise with broadcasting). Twins: src/ops/reduce.ts, normalization.ts, binary.ts.
  */
 
-const f32In = (m: Meta | undefined): boolean => m?.dtype === 'float32';
 
 /** WGSL of each reduction: the start, the step on v, the finish given the count n. */
 const REDUCE: Record<string, [string, string, string]> = {
@@ -32,9 +31,9 @@ const fill = (v: number[]) => [...new Array(MAX_RANK - v.length).fill(0), ...v];
 for (const [op, [start, step, finish]] of Object.entries(REDUCE)) {
   registerGpuKernel({
     op, variant: 'f32-view-rows',
-    supports: (ins) => f32In(ins[0]) && ins[0]!.shape.length >= 1 && ins[0]!.shape.length <= MAX_RANK && sizeOf(ins[0]!.shape) > 0 && (!ins[1] || ins[1].data !== undefined),
-    run(ins, node, ctx, run) {
-      const x = run.onDevice(ins[0]!, !isGpu(ins[0]) && (ctx.constant?.(ins[0] as Tensor) ?? false)), r = x.shape.length;
+    supports: (ins) => isF32(ins[0]) && ins[0]!.shape.length >= 1 && ins[0]!.shape.length <= MAX_RANK && sizeOf(ins[0]!.shape) > 0 && (!ins[1] || ins[1].data !== undefined),
+    run(ins, node, _ctx, run) {
+      const x = run.onDevice(ins[0]!), r = x.shape.length;
       const given = ins[1] ? ints(ins[1] as Tensor) : attrInts(node, 'axes');
       const axes = !given || given.length === 0
         ? (attrInt(node, 'noop_with_empty_axes', 0) === 1 ? [] : x.shape.map((_, i) => i))
@@ -88,18 +87,17 @@ registerGpuKernel({
   op: 'LayerNormalization', variant: 'f32-rows',
   supports: (ins, node) => {
     const [x, s, b] = ins;
-    if (!f32In(x) || !f32In(s) || (b && !f32In(b)) || node.outputs.length !== 1 || !x!.shape.length) return false;
+    if (!isF32(x) || !isF32(s) || (b && !isF32(b)) || node.outputs.length !== 1 || !x!.shape.length) return false;
     const axis = axisOf(node, attrInt(node, 'axis', -1), x!.shape.length), inner = sizeOf(x!.shape.slice(axis));
     // Scale and bias of the normalized shape itself (as models have them).
     return sizeOf(s!.shape) === inner && (!b || sizeOf(b.shape) === inner);
   },
-  run(ins, node, ctx, run) {
-    const dev = (t: Tensor | import('./gpu.js').GpuTensor) => run.onDevice(t, !isGpu(t) && (ctx.constant?.(t as Tensor) ?? false));
-    const x = dev(ins[0]!), s = dev(ins[1]!);
+  run(ins, node, _ctx, run) {
+    const x = run.onDevice(ins[0]!), s = run.onDevice(ins[1]!);
     const axis = axisOf(node, attrInt(node, 'axis', -1), x.shape.length), inner = sizeOf(x.shape.slice(axis)), rows = sizeOf(x.shape.slice(0, axis));
-    const b = ins[2] ? dev(ins[2]) : run.onDevice({ dtype: 'float32', shape: [inner], data: zerosOf(inner) }, true);
+    const b = ins[2] ? run.onDevice(ins[2]).buffer : run.constantArray(zerosOf(inner));
     const y = run.tensor(x.shape.slice());
-    run.dispatch('layernorm-f32', () => NORMALIZE(false), [rows, inner, f32(attrFloat(node, 'epsilon', 1e-5))], [x.buffer, s.buffer, b.buffer, y.buffer], groupsFor(rows));
+    run.dispatch('layernorm-f32', () => NORMALIZE(false), [rows, inner, f32(attrFloat(node, 'epsilon', 1e-5))], [x.buffer, s.buffer, b, y.buffer], groupsFor(rows));
     return [y];
   },
 });
@@ -114,10 +112,10 @@ function zerosOf(n: number): Float32Array {
 
 registerGpuKernel({
   op: 'InstanceNormalization', variant: 'f32-rows',
-  supports: (ins) => f32In(ins[0]) && f32In(ins[1]) && f32In(ins[2]) && ins[0]!.shape.length >= 3
+  supports: (ins) => isF32(ins[0]) && isF32(ins[1]) && isF32(ins[2]) && ins[0]!.shape.length >= 3
     && sizeOf(ins[1]!.shape) === ins[0]!.shape[1] && sizeOf(ins[2]!.shape) === ins[0]!.shape[1],
-  run(ins, node, ctx, run) {
-    const [x, s, b] = ins.map((t) => run.onDevice(t!, !isGpu(t) && (ctx.constant?.(t as Tensor) ?? false)));
+  run(ins, node, _ctx, run) {
+    const [x, s, b] = ins.map((t) => run.onDevice(t!));
     const [N, C] = x.shape, inner = sizeOf(x.shape.slice(2));
     const y = run.tensor(x.shape.slice());
     run.dispatch('instancenorm-f32', () => NORMALIZE(true), [N * C, inner, f32(attrFloat(node, 'epsilon', 1e-5)), C], [x.buffer, s.buffer, b.buffer, y.buffer], groupsFor(N * C));
@@ -129,9 +127,9 @@ registerGpuKernel({
 for (const op of ['Sum', 'Mean']) {
   registerGpuKernel({
     op, variant: 'f32-pairwise',
-    supports: (ins) => ins.length >= 1 && ins.every((t) => f32In(t) && t!.shape.length <= MAX_RANK),
-    run(ins, node, ctx, run) {
-      const xs = ins.map((t) => run.onDevice(t!, !isGpu(t) && (ctx.constant?.(t as Tensor) ?? false)));
+    supports: (ins) => ins.length >= 1 && ins.every((t) => isF32(t) && t!.shape.length <= MAX_RANK),
+    run(ins, node, _ctx, run) {
+      const xs = ins.map((t) => run.onDevice(t!));
       const shape = broadcastShapes(node, xs.map((x) => x.shape));
       let acc = xs[0];
       for (let i = 1; i < xs.length; i++) {
@@ -141,7 +139,7 @@ for (const op of ['Sum', 'Mean']) {
       }
       if (op === 'Mean' || xs.length === 1) {
         // A copy (one input) or the mean's scale, as a broadcast with a scalar.
-        const k = run.onDevice({ dtype: 'float32', shape: [], data: scalar(op === 'Mean' ? 1 / xs.length : 1) }, true);
+        const k: GpuTensor = { dtype: 'float32', shape: [], buffer: run.constantArray(scalar(op === 'Mean' ? 1 / xs.length : 1)), gpu: true };
         const y = binary(run, 'Mul', acc, k, shape);
         if (xs.length > 1) run.free(acc.buffer);
         acc = y;

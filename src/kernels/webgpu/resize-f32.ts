@@ -1,7 +1,7 @@
 import type { Node } from '../../ir/graph.js';
 import { sizeOf, type Tensor } from '../../ir/tensor.js';
 import { resizePlan, type ResizeStep } from '../../ops/resize.js';
-import { MAIN, groupsFor, header, isGpu, registerGpuKernel, type Meta } from './gpu.js';
+import { MAIN, groupsFor, header, registerGpuKernel, type Meta } from './gpu.js';
 
 /**
  * Resize and Upsample of the two spatial axes of NCHW tensors on the GPU (nearest, linear and
@@ -57,7 +57,7 @@ for (const op of ['Resize', 'Upsample']) {
     },
     run(ins, node, ctx, run) {
       const plan = planOf(node, ins as (Meta | undefined)[], ctx.opset)!;
-      const x = run.onDevice(ins[0]!, !isGpu(ins[0]) && (ctx.constant?.(ins[0] as Tensor) ?? false));
+      const x = run.onDevice(ins[0]!);
       const [, , H, W] = x.shape, [, , OH, OW] = plan.out;
       const y = run.tensor(plan.out), n = sizeOf(plan.out);
       run.dispatch(`resize-f32/${plan.y.k}x${plan.x.k}`, () => `${header(5)}

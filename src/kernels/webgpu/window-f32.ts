@@ -3,7 +3,7 @@ import { fusedActivation, transposeGeometry } from '../../ops/conv.js';
 import { attrInt } from '../../ops/registry.js';
 import { windowOf } from '../../ops/window.js';
 import { activationParams, activationWgsl, quantized } from './gemm-f32-tiled.js';
-import { MAIN, groupsFor, header, registerGpuKernel, type Meta } from './gpu.js';
+import { isF32, MAIN, groupsFor, header, registerGpuKernel } from './gpu.js';
 
 /**
  * Float32 window kernels on the GPU, one invocation an output element: depthwise convolution (one
@@ -11,7 +11,6 @@ import { MAIN, groupsFor, header, registerGpuKernel, type Meta } from './gpu.js'
  * mode) and the global pools. Twins: the reference Conv, MaxPool, AveragePool, Global*Pool.
  */
 
-const f32In = (m: Meta | undefined): boolean => m?.dtype === 'float32';
 
 /** Record words shared by the window kernels: N, C, H, W, O, OH, OW, KH, KW, sh, sw, dh, dw, pt, pl, then per kernel. */
 const WINDOW = `
@@ -24,16 +23,15 @@ registerGpuKernel({
   op: 'Conv', variant: 'f32-depthwise',
   supports: (ins, node, ctx) => {
     const [x, w, b] = ins;
-    return f32In(x) && f32In(w) && (!b || f32In(b)) && x!.shape.length === 4 && w!.shape.length === 4 && w!.shape[1] === 1 && attrInt(node, 'group', 1) > 1 && !quantized(node, ctx, w);
+    return isF32(x) && isF32(w) && (!b || isF32(b)) && x!.shape.length === 4 && w!.shape.length === 4 && w!.shape[1] === 1 && attrInt(node, 'group', 1) > 1 && !quantized(node, ctx, w);
   },
-  run(ins, node, ctx, run) {
+  run(ins, node, _ctx, run) {
     const xt = ins[0]!, wt = ins[1]!, bt = ins[2];
     const [N, C, H, W] = xt.shape, [O, , KH, KW] = wt.shape;
     const groups = attrInt(node, 'group', 1), mult = O / groups;
     const win = windowOf(node, xt.shape, [KH, KW]);
     const [OH, OW] = win.out;
-    const k = (t: typeof xt) => run.onDevice(t, !('gpu' in t) && (ctx.constant?.(t) ?? false));
-    const x = k(xt), w = k(wt), b = bt && k(bt);
+    const x = run.onDevice(xt), w = run.onDevice(wt), b = bt && run.onDevice(bt);
     const y = run.tensor([N, O, OH, OW]);
     const act = fusedActivation(node);
     const words = [N, C, H, W, O, OH, OW, KH, KW, win.strides[0], win.strides[1], win.dilations[0], win.dilations[1], win.begin[0], win.begin[1], mult, ...activationParams(act)];
@@ -62,13 +60,13 @@ ${MAIN}
 for (const [op, max] of [['MaxPool', true], ['AveragePool', false]] as const) {
   registerGpuKernel({
     op, variant: 'f32-pool-2d',
-    supports: (ins, node) => f32In(ins[0]) && ins[0]!.shape.length === 4 && node.outputs.length === 1,
-    run(ins, node, ctx, run) {
+    supports: (ins, node) => isF32(ins[0]) && ins[0]!.shape.length === 4 && node.outputs.length === 1,
+    run(ins, node, _ctx, run) {
       const xt = ins[0]!;
       const [N, C, H, W] = xt.shape;
       const win = windowOf(node, xt.shape);
       const [OH, OW] = win.out;
-      const x = run.onDevice(xt, !('gpu' in xt) && (ctx.constant?.(xt) ?? false));
+      const x = run.onDevice(xt);
       const y = run.tensor([N, C, OH, OW]);
       const countPad = attrInt(node, 'count_include_pad', 0);
       const words = [N, C, H, W, C, OH, OW, win.kernel[0], win.kernel[1], win.strides[0], win.strides[1], win.dilations[0], win.dilations[1], win.begin[0], win.begin[1], win.end[0], win.end[1], countPad];
@@ -101,11 +99,11 @@ ${MAIN}
 for (const [op, max] of [['GlobalAveragePool', false], ['GlobalMaxPool', true]] as const) {
   registerGpuKernel({
     op, variant: 'f32-global-pool',
-    supports: (ins) => f32In(ins[0]) && ins[0]!.shape.length >= 3,
-    run(ins, _node, ctx, run) {
+    supports: (ins) => isF32(ins[0]) && ins[0]!.shape.length >= 3,
+    run(ins, _node, _ctx, run) {
       const xt = ins[0]!;
       const [N, C] = xt.shape, S = sizeOf(xt.shape.slice(2));
-      const x = run.onDevice(xt, !('gpu' in xt) && (ctx.constant?.(xt) ?? false));
+      const x = run.onDevice(xt);
       const y = run.tensor([N, C, ...xt.shape.slice(2).map(() => 1)]);
       run.dispatch(`global-pool-f32/${max ? 'max' : 'avg'}`, () => `${header(1)}
 ${MAIN}
@@ -126,15 +124,14 @@ ${MAIN}
  */
 registerGpuKernel({
   op: 'ConvTranspose', variant: 'f32-gather',
-  supports: (ins) => f32In(ins[0]) && f32In(ins[1]) && (!ins[2] || f32In(ins[2])) && ins[0]!.shape.length === 4 && ins[1]!.shape.length === 4,
-  run(ins, node, ctx, run) {
+  supports: (ins) => isF32(ins[0]) && isF32(ins[1]) && (!ins[2] || isF32(ins[2])) && ins[0]!.shape.length === 4 && ins[1]!.shape.length === 4,
+  run(ins, node, _ctx, run) {
     const xt = ins[0]!, wt = ins[1]!, bt = ins[2];
     const [N, C, H, W] = xt.shape, [, Og, KH, KW] = wt.shape;
     const groups = attrInt(node, 'group', 1), Cg = C / groups, O = Og * groups;
     const geo = transposeGeometry(node, xt.shape, wt.shape);
     const [OH, OW] = geo.out;
-    const k = (t: typeof xt) => run.onDevice(t, !('gpu' in t) && (ctx.constant?.(t) ?? false));
-    const x = k(xt), w = k(wt), b = bt && k(bt);
+    const x = run.onDevice(xt), w = run.onDevice(wt), b = bt && run.onDevice(bt);
     const y = run.tensor([N, O, OH, OW]);
     const words = [N, C, H, W, O, OH, OW, KH, KW, geo.strides[0], geo.strides[1], geo.dilations[0], geo.dilations[1], geo.begin[0], geo.begin[1], Cg, Og];
     run.dispatch(`convtranspose-f32/${b ? 'b' : ''}`, () => `${header(b ? 3 : 2)}
