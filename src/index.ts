@@ -14,6 +14,8 @@ export { quantizeWeights, dequantizeWeights } from './quant/weights.js';
 export type { QuantizedWeight } from './quant/weights.js';
 export { registerBackend, backendNames } from './backends/registry.js';
 export { autoChoices, autoDecision } from './backends/auto.js';
+export { calibrateMachine, ensureCostModel } from './kernels/wasm/calibrate.js';
+export { costModel, setCostModel, type CostModel, type CostLine } from './backends/cost-model.js';
 export type { AutoChoice } from './backends/auto.js';
 export type { Backend, PciltJob, DirectJob } from './backends/types.js';
 export * from './errors.js';

@@ -248,7 +248,10 @@ test('non-uniform activation levels: PCILT on w * level tables equals the multip
 });
 
 test("a saved model keeps what 'auto' chose per layer for this machine; on another machine it measures anew", async () => {
-  const { Model, autoChoices } = await import('faster-cnn');
+  const { Model, autoChoices, costModel, setCostModel } = await import('faster-cnn');
+  // Measured choices (the cost model's predicted ones are tested in cost-model.test.ts).
+  const before = costModel();
+  setCostModel(null);
   const r = rng(77);
   // A shape no other test uses, so that this process has measured nothing for it yet.
   const w = fromNumbers('float32', [24, 7, 3, 3], Array.from({ length: 24 * 7 * 9 }, () => r.next() * 2 - 1));
@@ -278,6 +281,7 @@ test("a saved model keeps what 'auto' chose per layer for this machine; on anoth
   assert.ok(autoChoices().some((c) => c.key === key && !c.restored));
   const back = await loadModel(raw);
   assert.deepEqual((await back.run({ x })).y.data, y.y.data);
+  setCostModel(before ?? undefined);
 });
 
 test('tuning per-layer widths: deterministic with estimated latency, within its budget, and a tuned model round-trips through .fcnn', async () => {

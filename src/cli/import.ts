@@ -4,6 +4,8 @@ import { CALIBRATION_METHODS, type CalibrationMethod } from '../passes/calibrate
 import { ArgumentError } from '../errors.js';
 import { readRgba, type Rgba } from '../images/decode.js';
 import { checkPreprocess, preprocess, type Preprocess } from '../images/preprocess.js';
+import { probing } from '../backends/auto.js';
+import { ensureCostModel } from '../kernels/wasm/calibrate.js';
 import { importModel, saveModel, type Model, type NodeProfile } from '../nn/api.js';
 import type { Tensor } from '../nn/tensor.js';
 import { intFlag, parse } from './args.js';
@@ -75,6 +77,9 @@ export async function imageTensor(path: string, p: Preprocess): Promise<Tensor> 
 }
 
 /** `faster-cnn import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR [--calibration-method mse|minmax] [--levels uniform|fit]]`. */
+/** At most this many runs at import measure the layers whose kernels the cost model found close. */
+const MEASURING_RUNS = 60;
+
 export async function importCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, {
     out: { type: 'string' }, 'activation-bits': { type: 'string' }, calibrate: { type: 'string' }, limit: { type: 'string' }, 'calibration-method': { type: 'string' }, levels: { type: 'string' },
@@ -108,9 +113,16 @@ export async function importCommand(argv: string[]): Promise<void> {
   if (bits) {
     // One run, so that 'auto' measures each layer's kernels here, once; the .fcnn keeps its choices
     // for this machine (a first run elsewhere measures anew).
-    process.stderr.write('measuring each layer\'s kernels on this machine...\n');
+    await ensureCostModel((m) => process.stderr.write(`\r${m}\x1b[K`)).catch(() => null);
     const pre = model.meta.preprocessing!;
-    await model.run(sample ?? preprocess(noiseImage(pre.width, pre.height), pre));
+    const x = sample ?? preprocess(noiseImage(pre.width, pre.height), pre);
+    // The cost model predicts each layer's kernel; the close calls are measured over the next runs.
+    for (let runs = 1; ; runs++) {
+      process.stderr.write(`\rmeasuring each layer's kernels on this machine: run ${runs}, ${probing('layer|')} layers still measuring\x1b[K`);
+      await model.run(x);
+      if (probing('layer|') === 0 || runs >= MEASURING_RUNS) break;
+    }
+    process.stderr.write('\n');
   }
   await saveModel(model, String(values.out), { importedFrom: src, calibrationImages: values.calibrate });
   const g = model.graph!;
@@ -173,9 +185,12 @@ export async function runCommand(argv: string[]): Promise<void> {
 /** One line per node; integer layers say which kernel ran and what 'auto' measured. */
 export function formatProfile(profile: NodeProfile[]): string {
   const rows = profile.map((p) => {
-    const why = p.candidates ? Object.entries(p.candidates).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(' / ') : '';
+    const list = (ms: Record<string, number>) => Object.entries(ms).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(' / ');
+    const why = p.candidates ? ` (measured ms: ${list(p.candidates)})`
+      : p.predicted ? ` (predicted by this machine's cost model, ms: ${list(p.predicted)}${p.probing ? '; measuring over the next calls' : ''})`
+        : p.saved ? ' (measured when the model was saved, on this machine)' : '';
     return `${p.node.slice(-40).padEnd(40)} ${p.op.padEnd(18)} ${p.ms.toFixed(2).padStart(8)} ms  [${p.shape}]`
-      + `${p.kernel ? `  ${p.kernel}` : ''}${why ? ` (measured ms: ${why})` : p.saved ? ' (measured when the model was saved, on this machine)' : ''}`
+      + `${p.kernel ? `  ${p.kernel}` : ''}${why}`
       + `${p.crossedBytes ? `  (${(p.crossedBytes / 1024).toFixed(1)} KiB crossed host/device)` : ''}`;
   });
   const total = profile.reduce((s, p) => s + p.ms, 0);

@@ -1,6 +1,7 @@
 import { ArgumentError } from '../errors.js';
 import { restoreChoices, saveChoices, type SavedChoices } from '../backends/auto.js';
-import { engineIfReady, machineKey } from '../backends/wasm/engine.js';
+import { engineIfReady, machineKey, startWorkers } from '../backends/wasm/engine.js';
+import { ensureCostModel } from '../kernels/wasm/calibrate.js';
 import { decodeAny, encodeIr, encodeModel } from '../formats/fcnn.js';
 import { lowerLegacy } from '../formats/lower-legacy.js';
 import type { Graph, ValueInfo } from '../ir/graph.js';
@@ -12,6 +13,7 @@ import { calibrate, type CalibrationMethod, type CalibrationOptions } from '../p
 import { tune, type TuneOptions, type TuneResult } from '../passes/tune.js';
 import { Session, type NodeTiming } from '../runtime/session.js';
 import type { LayerChoice, QuantOptions } from '../kernels/wasm/int-conv.js';
+import { prepareLayers } from '../kernels/wasm/int-conv.js';
 import { BatchNorm2d, Residual, type Layer } from './layers.js';
 import { isQuantized, lowerSequential, sequentialIo, type Lowered } from './lower.js';
 import type { Sequential } from './model.js';
@@ -45,6 +47,9 @@ export interface NodeProfile extends NodeTiming {
   candidates?: Record<string, number>;
   /** Layers on codes: 'auto' took the choice saved with the model, measured on this machine. */
   saved?: boolean;
+  /** Layers on codes: what this machine's cost model predicted for each candidate, when it chose; `probing` while later calls still measure them. */
+  predicted?: Record<string, number>;
+  probing?: boolean;
   /** Layers on codes: the width of the codes they read. */
   bits?: number;
   /** Layers on codes run by look-ups: the bytes of their tables. */
@@ -173,6 +178,8 @@ export class Model {
       const stored = bits === this.meta.activationBits;
       quant = { bits, ranges: this.meta.ranges, ...(stored ? { biasCorrection: this.meta.biasCorrection, layers: this.meta.layers } : {}), ...on };
     }
+    // 'auto' predicts each layer's kernel from this machine's cost model (calibrated on first use, then kept).
+    if (quant && (opts.kernel ?? 'auto') === 'auto' && opts.backend !== 'webgpu') await ensureCostModel().catch(() => null);
     const out = await session.run(typed, { threads: opts.threads, profile: timings, keep: opts.keep, quant, backend: opts.backend === 'webgpu' ? 'webgpu' : undefined, gpu: opts.gpu });
     if (opts.profile && timings) {
       for (const t of timings) {
@@ -238,6 +245,16 @@ export class Model {
   }
 
   /**
+   * What a quantized model does as it loads rather than in its first call: starts the worker
+   * threads its layers run on (50-90 ms to spawn) and quantizes its layers' constant weights.
+   */
+  async prepare(): Promise<void> {
+    if (!this.quantized) return;
+    startWorkers();
+    if (this.graph) await prepareLayers(this.graph, { bits: this.meta.activationBits, layers: this.meta.layers });
+  }
+
+  /**
    * Chooses each layer input's activation width (from `widths`) by measured speed and error against
    * the float model on `inputs` (src/passes/tune.ts), and keeps the fastest plan within the budget:
    * the model then runs it (its meta holds the widths, ranges and bias corrections; .fcnn keeps them).
@@ -262,13 +279,11 @@ export async function loadModel(pathOrBytes: string | Uint8Array): Promise<Model
   if (meta.autoChoices) {
     // Where the wasm engine cannot run, there is nothing to choose between.
     const machine = await machineKey().catch(() => null);
-    if (machine && restoreChoices(meta.autoChoices as SavedChoices, machine) > 0) {
-      // Its layers will run on every core: start the workers now, while the caller prepares an input.
-      const e = engineIfReady();
-      if (e && e.features.threads === null) e.pool.prepare(e.features.cores - 1).catch(() => {});
-    }
+    if (machine) restoreChoices(meta.autoChoices as SavedChoices, machine);
   }
-  return new Model(model ?? null, meta, g);
+  const m = new Model(model ?? null, meta, g);
+  await m.prepare();
+  return m;
 }
 
 export async function saveModel(model: Model | Sequential, path: string, meta: Record<string, unknown> = {}): Promise<void> {
@@ -386,5 +401,6 @@ export async function importModel(src: string | Uint8Array, opts: ImportOptions 
     const own = ownRanges(graph);
     if (Object.keys(own).length) model.meta.ranges = own;
   }
+  await model.prepare();
   return model;
 }

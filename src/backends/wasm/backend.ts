@@ -448,12 +448,20 @@ function weightLayout(e: Engine, weight: DirectJob['weight'], g: ConvGeometry, K
   const wl = bytes === 1 ? new Int8Array(e.memory.buffer, ptr, count) : new Int16Array(e.memory.buffer, ptr, count);
   wl.fill(0);
   let maxAbs = 0;
+  const groupsOfTaps = Kp / taps;
   for (let o = 0; o < g.O; o++) {
     const gi = Math.floor(o / g.Og), oo = o % g.Og;
-    for (let k = 0; k < K; k++) {
-      const v = weight[o * K + k];
-      wl[((gi * (Kp / taps) + Math.floor(k / taps)) * OgPad + oo) * taps + (k % taps)] = v;
-      maxAbs = Math.max(maxAbs, Math.abs(v));
+    const src = o * K;
+    // Tap k of channel o goes to tap group k / taps, slot k % taps of that channel's dot product.
+    for (let k0 = 0; k0 < K; k0 += taps) {
+      const dst = ((gi * groupsOfTaps + k0 / taps) * OgPad + oo) * taps;
+      const n = Math.min(taps, K - k0);
+      for (let t = 0; t < n; t++) {
+        const v = weight[src + k0 + t];
+        wl[dst + t] = v;
+        if (v > maxAbs) maxAbs = v;
+        else if (-v > maxAbs) maxAbs = -v;
+      }
     }
   }
   if (hit) {
@@ -499,9 +507,12 @@ function int16Steps(maxW: number, bits: number): number {
   return step === 0 ? 1 << 20 : Math.max(1, Math.floor(32767 / step));
 }
 
-async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTimes, input = codesInput(job.input, job.activationBits)): Promise<OutputData> {
-  const e = await getEngine();
-  const t0 = performance.now();
+/**
+ * How a direct job's kernel reads its weights: the depthwise kernel w[O][K] (K rounded up to even)
+ * as int16, else dot products of `taps` taps (4 int8 for the relaxed kernel, 2 int16), K padded
+ * with zero weights to a multiple of them; laid out once per weight array and geometry.
+ */
+function directLayout(e: Engine, job: DirectJob): { ptr: number; depthwise: boolean; relaxed: boolean; Kp: number; OgPad: number } {
   const g = job.geometry;
   const OgPad = padTo8(g.Og), K = g.Cg * g.KH * g.KW;
   if (job.kernel !== undefined && !directKernels(e, job).includes(job.kernel)) {
@@ -509,24 +520,41 @@ async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTime
   }
   if (g.Cg === 1 && g.Og === 1 && job.kernel === undefined) {
     // Depthwise: one input channel per output channel; the GEMM-shaped kernels would fill 8 lanes for 1.
-    const call = setup(e, await input(e, g, job.threads), g, job, OgPad);
-    call.params[P.W] = weightLayout(e, job.weight, g, K + (K & 1), 1, K + (K & 1), 2);
+    const Kp = K + (K & 1);
+    return { ptr: weightLayout(e, job.weight, g, Kp, 1, Kp, 2), depthwise: true, relaxed: false, Kp, OgPad };
+  }
+  const relaxed = (job.kernel ?? directKernels(e, job)[0]) === 'relaxed-dot-i8';
+  const taps = relaxed ? 4 : 2;
+  const Kp = Math.ceil(K / taps) * taps;
+  return { ptr: weightLayout(e, job.weight, g, Kp, OgPad, taps, relaxed ? 1 : 2), depthwise: false, relaxed, Kp, OgPad };
+}
+
+/**
+ * Lays out a direct job's weights for its kernel ahead of its first run (a model's layers as it
+ * loads: 5-10 ns a weight in JS); its input and output are not read.
+ */
+export async function prepareDirect(job: DirectJob): Promise<void> {
+  directLayout(await getEngine(), job);
+}
+
+async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTimes, input = codesInput(job.input, job.activationBits)): Promise<OutputData> {
+  const e = await getEngine();
+  const t0 = performance.now();
+  const g = job.geometry;
+  const layout = directLayout(e, job);
+  const call = setup(e, await input(e, g, job.threads), g, job, layout.OgPad);
+  const p = call.params;
+  p[P.W] = layout.ptr;
+  if (layout.depthwise) {
     if (times) times.setup += performance.now() - t0;
     return runRows(e, 'depthwise_rows', call, job, 0, times);
   }
-  const relaxed = (job.kernel ?? directKernels(e, job)[0]) === 'relaxed-dot-i8';
-  // Taps per dot product: 4 int8 (relaxed) or 2 int16; K is padded with zero weights to a multiple.
-  const taps = relaxed ? 4 : 2;
-  const Kp = Math.ceil(K / taps) * taps;
-  const call = setup(e, await input(e, g, job.threads), g, job, OgPad);
-  const p = call.params;
-  p[P.W] = weightLayout(e, job.weight, g, Kp, OgPad, taps, relaxed ? 1 : 2);
-  p[P.KP] = Kp;
+  p[P.KP] = layout.Kp;
   p[P.MODE] = mode;
-  if (relaxed) p[P.CHUNK] = int16Steps(layoutCache.get(job.weight)!.maxAbs, job.activationBits);
-  const scratch = e.kernels.scratch_bytes(0, 0, Kp, 0);
+  if (layout.relaxed) p[P.CHUNK] = int16Steps(layoutCache.get(job.weight)!.maxAbs, job.activationBits);
+  const scratch = e.kernels.scratch_bytes(0, 0, layout.Kp, 0);
   if (times) times.setup += performance.now() - t0;
-  return runRows(e, relaxed ? 'direct8_rows' : 'direct_rows', call, job, scratch, times);
+  return runRows(e, layout.relaxed ? 'direct8_rows' : 'direct_rows', call, job, scratch, times);
 }
 
 /**

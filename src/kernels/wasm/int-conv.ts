@@ -1,19 +1,20 @@
 import { ArgumentError } from '../../errors.js';
-import { autoRun, knownWinner, lastAutoChoice, type AutoChoice, type Candidate } from '../../backends/auto.js';
+import { autoRun, knownWinner, lastAutoChoice, predictChoice, type AutoChoice, type Candidate } from '../../backends/auto.js';
 import { candidateAdder } from '../../backends/registry.js';
-import { floatLayer, freezeWeights, wasmBackend, type FloatLayer } from '../../backends/wasm/backend.js';
+import { predict } from '../../backends/cost-model.js';
+import { floatLayer, freezeWeights, prepareDirect, wasmBackend, type FloatLayer } from '../../backends/wasm/backend.js';
 import { engineIfReady, engineUnavailableReason, stageF32, type Engine } from '../../backends/wasm/engine.js';
 import { conv2dDirect, pciltConv2d } from '../../conv/conv2d.js';
 import { INT32_MAX, convGeometry, type ConvGeometry } from '../../conv/geometry.js';
-import type { Node } from '../../ir/graph.js';
+import type { Graph, Node } from '../../ir/graph.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { applyFusedActivation, fusedActivation, type FusedActivation } from '../../ops/conv.js';
 import { roundEven } from '../../ops/unary.js';
-import { attrFloat, attrInt, registerKernel, type Inputs, type OpContext } from '../../ops/registry.js';
+import { attrFloat, attrInt, attrInts, registerKernel, type Inputs, type OpContext } from '../../ops/registry.js';
 import { windowOf } from '../../ops/window.js';
 import { releases } from '../../runtime/memory.js';
 import { buildPcilt, type PciltTables } from '../../tables/pcilt.js';
-import { copyOf, type Shape4 } from '../../tensor.js';
+import { copyOf, type Shape4, type WeightTensor } from '../../tensor.js';
 
 /**
  * Convolutions and fully connected layers on activation codes (ctx.quant set): the input is
@@ -62,7 +63,11 @@ export interface QuantOptions {
  * What a layer ran on codes: its kernel, what 'auto' measured (`saved`: it took the choice stored with
  * the model for this machine, so no timings here), its table size and multiply-adds.
  */
-export interface LayerChoice { kernel?: string; candidates?: Record<string, number>; saved?: boolean; bits?: number; tableBytes?: number; macs?: number }
+export interface LayerChoice {
+  kernel?: string; candidates?: Record<string, number>; saved?: boolean; bits?: number; tableBytes?: number; macs?: number;
+  /** The machine's cost model's ms per candidate, when it chose (see AutoChoice.predicted); `probing` while later calls still measure. */
+  predicted?: Record<string, number>; probing?: boolean;
+}
 
 /** The settings a Conv or Gemm node runs with: bits 0 where it stays in float32. */
 export function layerQuant(q: QuantOptions | undefined, node: Node): LayerQuant & { weightBits: number } {
@@ -119,6 +124,34 @@ export function weightsOf(w: Tensor, cache: boolean, bits: number): IntWeights {
   return iw;
 }
 
+/**
+ * Quantizes the weights of every layer of `graph` that will run on codes and lays them out for the
+ * default direct kernel, ahead of its first run (40 + 20 ms for MobileNetV2 at 8 bits), as they are
+ * constants: what a model does while it loads rather than in its first call. Returns how many
+ * layers it prepared.
+ */
+export async function prepareLayers(graph: Graph, q: QuantOptions): Promise<number> {
+  // Large weight arrays are quantized in wasm: wait for the engine, where it can run.
+  await engineUnavailableReason();
+  let n = 0;
+  for (const node of graph.nodes) {
+    if (node.op !== 'Conv' && node.op !== 'Gemm') continue;
+    const w = graph.consts.get(node.inputs[1]);
+    const { bits, weightBits, levels } = layerQuant(q, node);
+    if (!bits || !takesCodes(node, w)) continue;
+    const iw = weightsOf(w!, true, weightBits);
+    n++;
+    if (levels || !engineIfReady()) continue;
+    // The direct kernel's weight layout depends on the weights' shape and the groups, not on the input's size.
+    const [O, Cg, KH, KW] = iw.weight.shape;
+    const groups = node.op === 'Conv' ? attrInt(node, 'group', 1) : 1;
+    const dil = node.op === 'Conv' ? attrInts(node, 'dilations', [1, 1])! : [1, 1];
+    const g = convGeometry([1, Cg * groups, (KH - 1) * dil[0] + 1, (KW - 1) * dil[1] + 1], [O, Cg, KH, KW], { groups, dilation: [dil[0], dil[1]] });
+    if (iw.maxAbsSum * ((1 << bits) - 1) <= INT32_MAX) await prepareDirect({ input: new Uint8Array(0), weight: iw.weight.data, geometry: g, activationBits: bits, integer: true });
+  }
+  return n;
+}
+
 /** From this many weights on, weightsOf quantizes in wasm. */
 const WASM_QUANT_MIN = 1 << 14;
 
@@ -166,11 +199,16 @@ export function quantizePerChannelWasm(e: Engine, data: Float32Array, O: number,
   }
 }
 
-/** Bit-serial tables of 4 activations per index (16 entries per table at every bit width), built once per layer and width. */
+/** Bit-serial tables of 4 activations per index (16 entries per table at every bit width). */
+export function layerTables(weight: WeightTensor, bits: number): PciltTables {
+  return buildPcilt(weight, { activationBits: bits, bitSerial: bits > 1, groupSize: 4 });
+}
+
+/** A layer's tables, built once per layer and width. */
 function tablesOf(w: IntWeights, bits: number): PciltTables {
   let t = w.tables.get(bits);
   if (!t) {
-    t = buildPcilt(w.weight, { activationBits: bits, bitSerial: bits > 1, groupSize: 4 });
+    t = layerTables(w.weight, bits);
     w.tables.set(bits, t);
   }
   return t;
@@ -262,42 +300,61 @@ async function runInteger(ins: Inputs, node: Node, ctx: OpContext): Promise<Tens
  * (whose candidates' outputs are copies; later calls may keep theirs in wasm memory).
  */
 async function wasmLayer(w: IntWeights, bits: number, g: ConvGeometry, layer: FloatLayer, q: QuantOptions, ctx: OpContext, choice: LayerChoice) {
-  const none = new Uint8Array(0);
-  const pcilt = (threads: number | undefined, l: FloatLayer) =>
-    floatLayer('pcilt', { input: none, tables: tablesOf(w, bits), geometry: g, integer: true, threads }, l);
-  const direct = (threads: number | undefined, l: FloatLayer, kernel?: string) =>
-    floatLayer('direct', { input: none, weight: w.weight.data, geometry: g, activationBits: bits, integer: true, threads, kernel }, l);
+  const tables = () => tablesOf(w, bits);
   if (q.kernel === 'direct' || q.kernel === 'pcilt') {
     choice.kernel = `wasm-${q.kernel}`;
-    return q.kernel === 'direct' ? direct(ctx.threads, layer) : pcilt(ctx.threads, layer);
+    const none = new Uint8Array(0);
+    return q.kernel === 'direct'
+      ? floatLayer('direct', { input: none, weight: w.weight.data, geometry: g, activationBits: bits, integer: true, threads: ctx.threads }, layer)
+      : floatLayer('pcilt', { input: none, tables: tables(), geometry: g, integer: true, threads: ctx.threads }, layer);
   }
   // The candidates return their output's data, as 'auto' compares them; the latest run's whole
   // result (with its release, when kept) is `last`.
-  let last: Awaited<ReturnType<typeof pcilt>> | undefined;
-  const candidates = (l: FloatLayer) => {
-    const found: Candidate[] = [];
-    const add = candidateAdder(found, g, ctx.threads);
-    // Direct first: on a tie 'auto' keeps the first listed, and direct needs no tables.
-    add('wasm-direct', async (t) => (last = await direct(t, l)).data);
-    add('wasm-pcilt', async (t) => (last = await pcilt(t, l)).data);
-    const job = { input: none, weight: w.weight.data, geometry: g, activationBits: bits, integer: true };
-    for (const k of wasmBackend.directKernels!(job).slice(1)) add(`wasm-direct-${k}`, async (t) => (last = await direct(t, l, k)).data);
-    return found;
-  };
+  let last: LayerRun | undefined;
+  const candidates = (l: FloatLayer) => layerCandidates(w.weight.data, tables, bits, g, ctx.threads, l, (r) => (last = r));
   const key = `layer|${Object.values(g).join(',')}|${bits}b|t${ctx.threads ?? 'default'}`;
-  const known = knownWinner(key);
-  const pick = known ? candidates(layer).find((c) => c.label === known) : undefined;
+  const all = candidates(layer);
+  const labels = all.map((c) => c.label);
+  const known = knownWinner(key) ?? predictChoice(key, labels, predict(labels, g, bits, ctx.threads));
+  const pick = known ? all.find((c) => c.label === known) : undefined;
   if (pick) await pick.run();
   else await autoRun(key, candidates({ ...layer, keep: false }));
   noteAuto(choice, lastAutoChoice());
   return last!;
 }
 
-/** A layer's choice as 'auto' made it: the winner, what each candidate measured, or that it was saved with the model. */
+type LayerRun = Awaited<ReturnType<typeof floatLayer>>;
+
+/**
+ * The ways 'auto' may run a layer on codes (each on every core and, for small layers, on one):
+ * direct first (on a tie 'auto' keeps the first listed, and direct needs no tables), look-ups,
+ * the other direct kernels. Each hands its whole result to `done`.
+ */
+export function layerCandidates(weight: Int8Array, tables: () => PciltTables, bits: number, g: ConvGeometry, threads: number | undefined, l: FloatLayer, done: (r: LayerRun) => void): Candidate[] {
+  const none = new Uint8Array(0);
+  const found: Candidate[] = [];
+  const add = candidateAdder(found, g, threads);
+  const direct = async (t: number | undefined, kernel?: string) => {
+    const r = await floatLayer('direct', { input: none, weight, geometry: g, activationBits: bits, integer: true, threads: t, kernel }, l);
+    done(r);
+    return r.data;
+  };
+  add('wasm-direct', (t) => direct(t));
+  add('wasm-pcilt', async (t) => {
+    const r = await floatLayer('pcilt', { input: none, tables: tables(), geometry: g, integer: true, threads: t }, l);
+    done(r);
+    return r.data;
+  });
+  for (const k of wasmBackend.directKernels!({ input: none, weight, geometry: g, activationBits: bits, integer: true }).slice(1)) add(`wasm-direct-${k}`, (t) => direct(t, k));
+  return found;
+}
+
+/** A layer's choice as 'auto' made it: the winner, what each candidate measured or was predicted to take, or that it was saved with the model. */
 function noteAuto(choice: LayerChoice, auto: AutoChoice | undefined): void {
   choice.kernel = auto?.winner;
   if (auto && Object.keys(auto.ms).length) choice.candidates = auto.ms;
   if (auto?.restored) choice.saved = true;
+  if (auto?.predicted) { choice.predicted = auto.predicted; choice.probing = auto.probing; }
 }
 
 /** The reference twin: codes, padding and scale-back in JS around conv2dDirect / pciltConv2d on any backend. */
