@@ -26,6 +26,24 @@ test('grouped entries are sums over the packed slots, slot i at bits i*b', () =>
   for (let a = 0; a < 4; a++) assert.equal(t.entries[16 + a], 2 * a);
 });
 
+test('tables of products, built in place, equal the same tables built slot by slot through a product function', () => {
+  const r = rng(808);
+  for (let rep = 0; rep < 60; rep++) {
+    const bits = r.int(1, 8), O = r.int(1, 9), Cg = r.int(1, 11), K = r.int(1, 3);
+    const top = r.next() < 0.3 ? 32767 : 127;
+    const w = { data: Int16Array.from({ length: O * Cg * K * K }, () => r.int(-top, top)), shape: [O, Cg, K, K] };
+    const bitSerial = r.next() < 0.5;
+    const groupSize = r.int(1, Math.max(1, Math.floor(8 / (bitSerial ? 1 : bits))));
+    const share = r.next() < 0.3;
+    const opts = { activationBits: bits, bitSerial, groupSize, share, maxTableBytes: 1 << 30 };
+    // A product function that is not the library's own multiply takes the slot-by-slot path.
+    const fast = buildPcilt(w, opts), slow = buildPcilt(w, { ...opts, fn: (p: number, q: number) => p * q });
+    assert.equal(fast.entryType, slow.entryType);
+    assert.deepEqual(fast.tableOf, slow.tableOf);
+    assert.deepEqual(fast.entries, slow.entries, JSON.stringify({ ...opts, shape: w.shape }));
+  }
+});
+
 test('entry type is the narrowest that holds every entry', () => {
   const mk = (v: number, bits: number, g = 1) => buildPcilt({ data: Int16Array.from([v, v]), shape: [1, 2, 1, 1] }, { activationBits: bits, groupSize: g }).entryType;
   assert.equal(mk(127, 1), 'int8');

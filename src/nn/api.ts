@@ -246,12 +246,18 @@ export class Model {
 
   /**
    * What a quantized model does as it loads rather than in its first call: starts the worker
-   * threads its layers run on (50-90 ms to spawn) and quantizes its layers' constant weights.
+   * threads its layers run on (50-90 ms to spawn), lowers a network trained here to its integer
+   * graph, and quantizes and lays out its layers' constant weights.
    */
   async prepare(): Promise<void> {
     if (!this.quantized) return;
     startWorkers();
     if (this.graph) await prepareLayers(this.graph, { bits: this.meta.activationBits, layers: this.meta.layers });
+    else {
+      // A network trained here runs as the integer graph it lowers to: made now, once.
+      const lowered = await this.lower('integer');
+      await prepareLayers(lowered.graph, { layers: lowered.layers });
+    }
   }
 
   /**

@@ -47,28 +47,46 @@ function padTo8(n: number): number {
 }
 
 /**
- * The entries of the channel-grouped segments, seg[o][s][code], from the weights the tables were built
- * from (plain products only): entry = sum_i v_i(code) * w[o][(cg * G + i) * KK + tap]. Null when the
- * tables cannot be regrouped or an entry would not fit int16.
+ * The weights of tables that can be channel-grouped: plain products, G >= 2 channels per group
+ * dividing C, and every grouped entry within int16 (an entry is sum_i v_i * w_i over the G slots,
+ * v_i in 0..2^indexBits - 1, so the extremes are the codes at the top on the positive or on the
+ * negative weights). Null otherwise.
  */
-function groupedEntries(t: PciltTables): Int32Array | null {
-  const [O, Cg, KH, KW] = t.weightShape, G = t.groupSize, ib = t.indexBits, R = t.tableSize, KK = KH * KW;
+function regroupable(t: PciltTables): ArrayLike<number> | null {
+  const [O, Cg, KH, KW] = t.weightShape, G = t.groupSize, KK = KH * KW, top = (1 << t.indexBits) - 1;
   if (G < 2 || Cg % G !== 0) return null;
   const w = t.derivedWeights();
   if (!w) return null;
-  const S = (Cg / G) * KK, mask = (1 << ib) - 1;
-  const seg = new Int32Array(O * S * R);
   for (let o = 0; o < O; o++) {
-    for (let s = 0; s < S; s++) {
-      const cg = Math.floor(s / KK), tap = s % KK, e = (o * S + s) * R;
-      // Code by code from the codes of fewer slots: slot i's value v added to every code of slots < i.
-      for (let i = 0; i < G; i++) {
-        const wi = w[o * Cg * KK + (cg * G + i) * KK + tap], low = 1 << (i * ib);
-        for (let v = 1; v <= mask; v++) for (let c = 0; c < low; c++) seg[e + c + v * low] = seg[e + c] + v * wi;
+    for (let cg = 0; cg < Cg / G; cg++) {
+      for (let tap = 0; tap < KK; tap++) {
+        let pos = 0, neg = 0;
+        for (let i = 0; i < G; i++) {
+          const wi = w[o * Cg * KK + (cg * G + i) * KK + tap];
+          if (wi > 0) pos += wi;
+          else neg += wi;
+        }
+        if (pos * top > 32767 || neg * top < -32768) return null;
       }
     }
   }
-  return seg.every((v) => v >= -32768 && v <= 32767) ? seg : null;
+  return w;
+}
+
+/**
+ * The entries of channel-grouped segment s of channel o, seg[code] (into `out`, R long): entry =
+ * sum_i v_i(code) * w[o][(cg * G + i) * KK + tap], s = cg * KK + tap.
+ */
+function groupedSegment(t: PciltTables, w: ArrayLike<number>, o: number, s: number, out: Int32Array): Int32Array {
+  const [, Cg, KH, KW] = t.weightShape, G = t.groupSize, ib = t.indexBits, KK = KH * KW, mask = (1 << ib) - 1;
+  const cg = Math.floor(s / KK), tap = s % KK;
+  out[0] = 0;
+  // Code by code from the codes of fewer slots: slot i's value v added to every code of slots < i.
+  for (let i = 0; i < G; i++) {
+    const wi = w[o * Cg * KK + (cg * G + i) * KK + tap], low = 1 << (i * ib);
+    for (let v = 1; v <= mask; v++) for (let c = 0; c < low; c++) out[c + v * low] = out[c] + v * wi;
+  }
+  return out;
 }
 
 /**
@@ -84,9 +102,9 @@ function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
   if (cached) return cached;
   const [O] = t.weightShape;
   const Og = O / groups, OgPad = padTo8(Og), S = t.segments, R = t.tableSize;
-  const regrouped = groupedEntries(t);
+  const regrouped = regroupable(t);
   const grouped = regrouped !== null;
-  const src = regrouped ?? t.entries;
+  const segment = new Int32Array(R);
   // Segments one cache line further apart than their R rows: at R * OgPad * 2 bytes (64 KB on the seed
   // layer) the same code's row in every segment fell into one L1 set, and frequent codes (0 after a
   // ReLU) were read from L2 at half the speed (docs/perf-notes.md section 18).
@@ -107,12 +125,21 @@ function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
     const gi = Math.floor(o / Og), oo = o % Og;
     let bound = 0;
     for (let s = 0; s < S; s++) {
-      const from = (grouped ? o * S + s : t.tableOf[o * S + s]) * R;
+      // One segment's R entries, regrouped or as the tables hold them.
+      let src: ArrayLike<number>, from: number;
+      if (grouped) {
+        src = groupedSegment(t, regrouped, o, s, segment);
+        from = 0;
+      } else {
+        src = t.entries;
+        from = t.tableOf[o * S + s] * R;
+      }
       const dst = (gi * S + s) * segElems + oo;
       let lo = src[from], hi = lo;
       for (let c = 1; c < R; c++) {
-        lo = Math.min(lo, src[from + c]);
-        hi = Math.max(hi, src[from + c]);
+        const v = src[from + c];
+        if (v < lo) lo = v;
+        else if (v > hi) hi = v;
       }
       const mid = Math.floor((lo + hi) / 2);
       for (let c = 0; c < R; c++) rows[dst + c * OgPad] = src[from + c] - mid;
