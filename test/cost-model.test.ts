@@ -133,3 +133,10 @@ test("machine calibration: kept per machine for later processes; a model's first
     setCostModel(before ?? undefined);
   }
 });
+
+test('a model prepares as it loads (workers started, weights quantized), and a process that only loads it still exits', () => {
+  const model = new URL('../../models/mnist-a4.fcnn', import.meta.url).pathname;
+  const script = `import('faster-cnn').then(async (f) => { const m = await f.loadModel(${JSON.stringify(model)}); console.log(m.quantized); })`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: new URL('.', import.meta.url).pathname, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(out.trim(), 'true');
+});

@@ -111,7 +111,7 @@ export function predict(labels: string[], g: ConvGeometry, bits: number, threads
 const REACH = 8;
 
 /** Where Node keeps models between processes: $FASTER_CNN_CACHE, else ~/.cache/faster-cnn. */
-async function cacheFile(): Promise<string> {
+export async function costModelFile(): Promise<string> {
   const { join } = await import('node:path');
   const dir = process.env.FASTER_CNN_CACHE || join((await import('node:os')).homedir(), '.cache', 'faster-cnn');
   return join(dir, 'cost-model.json');
@@ -123,7 +123,7 @@ export async function loadCostModel(machine: string): Promise<CostModel | null> 
   current = null;
   if (!isNode) return null;
   try {
-    const all = JSON.parse(await (await import('node:fs/promises')).readFile(await cacheFile(), 'utf8')) as Record<string, CostModel>;
+    const all = JSON.parse(await (await import('node:fs/promises')).readFile(await costModelFile(), 'utf8')) as Record<string, CostModel>;
     const m = all?.[machine];
     if (m && m.version === COST_MODEL_VERSION && m.lines && typeof m.lines === 'object') current = m;
   } catch {
@@ -138,7 +138,7 @@ export async function storeCostModel(m: CostModel): Promise<void> {
   if (!isNode) return;
   const fs = await import('node:fs/promises');
   const { dirname } = await import('node:path');
-  const file = await cacheFile();
+  const file = await costModelFile();
   let all: Record<string, CostModel> = {};
   try { all = JSON.parse(await fs.readFile(file, 'utf8')); } catch { /* a new file */ }
   all[m.machine] = m;

@@ -16,6 +16,7 @@ import { checkModelsCommand } from '../bench/real-models.js';
 import { benchModelsCommand } from '../bench/models.js';
 import { firstCallCommand, firstCallWorker } from '../bench/first-call.js';
 import { tuneCommand } from './tune.js';
+import { calibrateCommand } from './calibrate.js';
 import { webgpuModelsCommand } from '../bench/webgpu-models.js';
 import { runOrder, runProfile } from '../bench/worker.js';
 
@@ -79,6 +80,9 @@ Commands:
   bench-first-call --photos DIR [--models mobilenet_v2,...,mnist-a2] [--bits 8] [--runs N] [--report FILE] [--json]
                             each model's first call, second call and steady state in fresh processes, from a
                             fresh import and from the .fcnn that faster-cnn import writes
+  calibrate-machine [--json]
+                            measures this machine's kernels anew (about 1.5 s; otherwise done once, on a
+                            quantized model's first run) and prints the cost lines 'auto' predicts from
   bench-webgpu-models MODEL... [--batch 1,16] [--bits 0,8] [--runs N] [--anchor torch.json] [--report FILE] [--json]
                             whole models on WebGPU (model.run with backend 'webgpu'), checked against wasm
                             at batch 1; --bits: float32 (0) and layers on codes (calibrated min/max);
@@ -99,6 +103,7 @@ const commands: Record<string, (argv: string[]) => unknown> = {
   import: importCommand,
   'bench-models': benchModelsCommand,
   'bench-first-call': firstCallCommand,
+  'calibrate-machine': calibrateCommand,
   tune: tuneCommand,
   'bench-webgpu-models': webgpuModelsCommand,
   'bench-first-call-worker': (argv) => firstCallWorker(JSON.parse(argv[0])),

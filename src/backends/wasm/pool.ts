@@ -147,7 +147,10 @@ export class Pool {
     this.slots = this.slots.filter((s) => !s.dead);
     while (this.slots.length < n) {
       const ctrl = new SharedArrayBuffer(CTRL.BYTES);
-      this.slots.push(new Slot(await spawnWorker({ ...this.init, ctrl }), this.slots.length, ctrl));
+      const port = await spawnWorker({ ...this.init, ctrl });
+      // Idle until a task: an idle worker must not keep the process alive.
+      port.busy(false);
+      this.slots.push(new Slot(port, this.slots.length, ctrl));
     }
   }
 }
