@@ -25,7 +25,7 @@ export function randomCase(r: Rng, maxMacs = 400_000): Case {
   for (;;) {
     const groupsKind = r.pick(['one', 'one', 'some', 'depthwise'] as const);
     const Cg = r.int(1, 12);
-    const groups = groupsKind === 'one' ? 1 : groupsKind === 'depthwise' ? r.int(1, 40) : r.int(2, 4);
+    const groups = groupsKind === 'one' ? 1 : groupsKind === 'depthwise' ? r.int(1, 40) : r.int(2, 8);
     const C = groupsKind === 'depthwise' ? groups : Cg * groups;
     const O = groups * r.int(1, Math.max(1, Math.floor(40 / groups)));
     const c: Case = {

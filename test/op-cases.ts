@@ -54,7 +54,8 @@ export const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' 
     return { node: { op, inputs: ['a', 'b'], attrs: {} }, ins: [randomTensor(r, 'float32', x), randomTensor(r, 'float32', y)] };
   },
   Conv: (r) => {
-    const g = r.pick([1, 1, 2, 3]), Cg = r.int(1, 4), O = g * r.int(1, 4), K = [r.int(1, 4), r.int(1, 4)];
+    // 4 and 6 groups: whole groups per thread (conv_groups_f32).
+    const g = r.pick([1, 1, 2, 3, 4, 6]), Cg = r.int(1, 4), O = g * r.int(1, 4), K = [r.int(1, 4), r.int(1, 4)];
     const depthwise = r.next() < 0.3;
     const C = depthwise ? O : Cg * g, groups = depthwise ? O : g;
     const x = randomTensor(r, 'float32', [r.int(1, 2), C, r.int(4, 12), r.int(4, 12)]);

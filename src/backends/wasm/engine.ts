@@ -23,6 +23,8 @@ export interface KernelExports {
   pack_conv_panels(x: number, dst: number, geo: number, j0: number, j1: number): void;
   sgemm_bias_act(A: number, Bp: number, C: number, M4: number, N8: number, K: number, rowBegin: number, rowEnd: number,
     dst: number, M: number, P: number, bias: number, act: number): void;
+  conv_groups_f32(x: number, out: number, A: number, Bp: number, C: number, geo: number, M4: number, N8: number,
+    M: number, P: number, bias: number, act: number, g0: number, g1: number, pointwise: number): void;
   unary_f32(op: number, x: number, y: number, n: number, p: number, q: number): void;
   binary_f32(op: number, a: number, sa: number, b: number, sb: number, y: number, n: number): void;
 }

@@ -64,6 +64,9 @@ function weightsFor(e: Engine, w: Float32Array, s: { O: number; groups: number; 
   return { ptr, temp: false };
 }
 
+/** From this many groups on, a float convolution runs whole groups per thread (conv_groups_f32). */
+const GROUPS_PER_TASK = 4;
+
 /**
  * Float convolution as GEMMs in wasm on the worker threads: y[n][o][p] = act(sum_k w[o][k] b[k][p] +
  * bias[o]) for each image n and group g, b the group's im2col matrix [K][P], packed into sgemm's
@@ -95,6 +98,25 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
     if (bias) new Float32Array(e.memory.buffer, pbias, O).set(bias);
     new Int32Array(e.memory.buffer, geo, 13).set([Cg, s.H, s.W, s.KH, s.KW, s.sh, s.sw, s.dh, s.dw, s.pt, s.pl, OW, P]);
     const blocks = M4 / 4, panels = N8 / 8;
+    if (groups >= GROUPS_PER_TASK) {
+      // Many groups: each thread takes a run of whole groups, with scratch panels of its own.
+      const T = threadCount(e, threads, groups);
+      const scratch = Array.from({ length: T }, () => [heap.alloc(N8 * K * 4), heap.alloc(M4 * N8 * 4)]);
+      try {
+        for (let n = 0; n < N; n++) {
+          const tasks = scratch.map(([b, c], t) => ({
+            fn: 'conv_groups_f32',
+            args: [staged.ptr + n * s.C * HW * 4, out + n * O * P * 4, pa, b, c, geo, M4, N8, Og, P, pbias, act,
+              Math.floor((groups * t) / T), Math.floor((groups * (t + 1)) / T), pointwise ? 1 : 0],
+          }));
+          await e.pool.run(tasks, (t) => (e.kernels.conv_groups_f32 as (...a: number[]) => void)(...t.args));
+        }
+      } finally {
+        for (const a of scratch.flat()) heap.release(a);
+      }
+      kept = true;
+      return keep(e, out, N * O * P);
+    }
     const T = threadCount(e, threads, blocks);
     const Tp = threadCount(e, threads, panels);
     for (let n = 0; n < N; n++) {

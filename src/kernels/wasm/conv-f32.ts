@@ -116,7 +116,8 @@ export async function conv(x: Tensor, wt: Tensor, bias: Tensor | undefined, a: A
   if (depthwiseShape && O === w.C) {
     const [, , pb, pr] = a.pad as number[];
     kept = await depthwiseF32(x.data, wt.data, bias?.data, { ...w, pb, pr }, FLOAT_ACTS[fused], threads);
-  } else if (!depthwiseShape) {
+  } else {
+    // Depthwise with a channel multiplier too: groups of one input channel, several outputs each.
     kept = await convF32(x.data, wt.data, bias?.data, { ...w, O, groups: g }, FLOAT_ACTS[fused], threads, constantWeights);
   }
   if (kept && act !== fused) activate(kept.data, act);
