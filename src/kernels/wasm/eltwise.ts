@@ -3,7 +3,7 @@ import { keep } from '../../backends/wasm/float.js';
 import type { Node } from '../../ir/graph.js';
 import { numberAt, sizeOf, type Tensor } from '../../ir/tensor.js';
 import { broadcastRuns, broadcastShapes } from '../../ops/broadcast.js';
-import { attrFloat, registerKernel, type Inputs } from '../../ops/registry.js';
+import { attrFloat, attrInt, registerKernel, type Inputs } from '../../ops/registry.js';
 import { applyFusedActivation, type FusedActivation } from '../../ops/conv.js';
 import { releases } from '../../runtime/memory.js';
 
@@ -55,6 +55,35 @@ for (const [op, code] of Object.entries(UNARY)) {
     },
   });
 }
+
+/** unary_f32's affine op: y = x * p + q. */
+const AFFINE = 14;
+
+/**
+ * Inference batch normalization, plane by plane: y = x * k + (b - mean * k), k = scale / sqrt(var + eps),
+ * k and the offset rounded to float32 (the JS twin keeps them in float64: within float tolerance).
+ */
+registerKernel({
+  op: 'BatchNormalization', backend: 'wasm', variant: 'f32-simd-planes',
+  supports: (ins, node) => !!engineIfReady() && ins.slice(0, 5).every((t) => t?.dtype === 'float32') && attrInt(node, 'training_mode', 0) === 0
+    && ins[0]!.shape.length >= 2 && sizeOf(ins[0]!.shape) > 0 && ins.slice(1, 5).every((t) => sizeOf(t!.shape) === ins[0]!.shape[1]),
+  async run(ins, node) {
+    const e = engineIfReady()!;
+    const [x, s, b, m, v] = ins.map((t) => t!.data as Float32Array);
+    const eps = attrFloat(node, 'epsilon', 1e-5), [N, C] = ins[0]!.shape, P = sizeOf(ins[0]!.shape.slice(2));
+    const src = stageF32(e, x);
+    try {
+      const out = e.heap.alloc(N * C * P * 4);
+      for (let c = 0; c < C; c++) {
+        const k = s[c] / Math.sqrt(v[c] + eps), off = b[c] - m[c] * k;
+        for (let n = 0; n < N; n++) e.kernels.unary_f32(AFFINE, src.ptr + (n * C + c) * P * 4, out + (n * C + c) * P * 4, P, k, off);
+      }
+      return [finish(e, out, ins[0]!.shape)];
+    } finally {
+      src.release();
+    }
+  },
+});
 
 for (const [op, code] of Object.entries(BINARY)) {
   registerKernel({

@@ -38,7 +38,7 @@
 /**
  * y[i] = f(x[i]) for n floats (in place allowed). op: 0 relu, 1 clip(p, q), 2 sigmoid, 3 tanh,
  * 4 exp, 5 hardsigmoid(alpha p, beta q), 6 hardswish, 7 leaky relu(p), 8 gelu (erf), 9 silu,
- * 10 sqrt, 11 neg, 12 abs, 13 reciprocal.
+ * 10 sqrt, 11 neg, 12 abs, 13 reciprocal, 14 affine x * p + q (a batch-norm plane).
  */
 export function unary_f32(op: i32, x: usize, y: usize, n: i32, p: f32, q: f32): void {
   const vp = f32x4.splat(p), vq = f32x4.splat(q), zero = f32x4.splat(0), one = f32x4.splat(1);
@@ -61,6 +61,7 @@ export function unary_f32(op: i32, x: usize, y: usize, n: i32, p: f32, q: f32): 
       case 10: r = f32x4.sqrt(v); break;
       case 11: r = f32x4.neg(v); break;
       case 12: r = f32x4.abs(v); break;
+      case 14: r = f32x4.add(f32x4.mul(v, vp), vq); break;
       default: r = f32x4.div(one, v);
     }
     v128.store(y + o, r);
