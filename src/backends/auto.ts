@@ -102,6 +102,7 @@ export async function autoRun(key: string, candidates: Candidate[]): Promise<Out
   if (probe) return probeStep(key, probe, candidates);
   const times: Record<string, number[]> = {};
   let out: OutputData | undefined;
+  // V8 compiles wasm and JS in tiers during the first calls, on the workers too.
   for (let i = 0; i < WARM_UP; i++) for (const c of candidates) await c.run();
   for (const c of candidates) times[c.label] = [];
   const start = performance.now();
