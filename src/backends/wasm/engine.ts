@@ -26,6 +26,7 @@ export interface KernelExports {
   conv_groups_f32(x: number, out: number, A: number, Bp: number, C: number, geo: number, M4: number, N8: number,
     M: number, P: number, bias: number, act: number, g0: number, g1: number, pointwise: number): void;
   unary_f32(op: number, x: number, y: number, n: number, p: number, q: number): void;
+  affine_planes_f32(x: number, y: number, N: number, C: number, P: number, k: number, off: number): void;
   binary_f32(op: number, a: number, sa: number, b: number, sb: number, y: number, n: number): void;
 }
 

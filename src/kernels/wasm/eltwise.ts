@@ -56,11 +56,8 @@ for (const [op, code] of Object.entries(UNARY)) {
   });
 }
 
-/** unary_f32's affine op: y = x * p + q. */
-const AFFINE = 14;
-
 /**
- * Inference batch normalization, plane by plane: y = x * k + (b - mean * k), k = scale / sqrt(var + eps),
+ * Inference batch normalization in one wasm call: y = x * k + (b - mean * k), k = scale / sqrt(var + eps),
  * k and the offset rounded to float32 (the JS twin keeps them in float64: within float tolerance).
  */
 registerKernel({
@@ -71,16 +68,19 @@ registerKernel({
     const e = engineIfReady()!;
     const [x, s, b, m, v] = ins.map((t) => t!.data as Float32Array);
     const eps = attrFloat(node, 'epsilon', 1e-5), [N, C] = ins[0]!.shape, P = sizeOf(ins[0]!.shape.slice(2));
-    const src = stageF32(e, x);
+    const src = stageF32(e, x), ko = e.heap.alloc(C * 8);
     try {
-      const out = e.heap.alloc(N * C * P * 4);
+      const k = new Float32Array(e.memory.buffer, ko, 2 * C);
       for (let c = 0; c < C; c++) {
-        const k = s[c] / Math.sqrt(v[c] + eps), off = b[c] - m[c] * k;
-        for (let n = 0; n < N; n++) e.kernels.unary_f32(AFFINE, src.ptr + (n * C + c) * P * 4, out + (n * C + c) * P * 4, P, k, off);
+        k[c] = s[c] / Math.sqrt(v[c] + eps);
+        k[C + c] = b[c] - m[c] * (s[c] / Math.sqrt(v[c] + eps));
       }
+      const out = e.heap.alloc(N * C * P * 4);
+      e.kernels.affine_planes_f32(src.ptr, out, N, C, P, ko, ko + C * 4);
       return [finish(e, out, ins[0]!.shape)];
     } finally {
       src.release();
+      e.heap.release(ko);
     }
   },
 });

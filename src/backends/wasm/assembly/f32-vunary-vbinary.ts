@@ -36,6 +36,19 @@
 }
 
 /**
+ * Inference batch norm over N x C planes of P floats: y = x * k[c] + off[c] (unary_f32's affine op
+ * per plane), in one call instead of one call a plane.
+ */
+export function affine_planes_f32(x: usize, y: usize, N: i32, C: i32, P: i32, k: usize, off: usize): void {
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      const at = <usize>((n * C + c) * P) << 2;
+      unary_f32(14, x + at, y + at, P, load<f32>(k + (<usize>c << 2)), load<f32>(off + (<usize>c << 2)));
+    }
+  }
+}
+
+/**
  * y[i] = f(x[i]) for n floats (in place allowed). op: 0 relu, 1 clip(p, q), 2 sigmoid, 3 tanh,
  * 4 exp, 5 hardsigmoid(alpha p, beta q), 6 hardswish, 7 leaky relu(p), 8 gelu (erf), 9 silu,
  * 10 sqrt, 11 neg, 12 abs, 13 reciprocal, 14 affine x * p + q (a batch-norm plane).
