@@ -378,3 +378,16 @@ test('fine-tuning the tables of a trained MNIST network: convolutions and fully 
   assert.ok(correct / n >= 0.97, `accuracy ${correct / n}`);
   assert.ok(agree / n >= 0.99, `integer and float predictions agree on ${agree} of ${n}`);
 });
+
+test('a trained network changed in place is lowered again: the next run uses the new weights', async () => {
+  const model = await loadModel('models/mnist-a4.fcnn');
+  const img = { data: Float32Array.from(loadMnist('test').images.subarray(0, 2 * 784), (v) => v / 255), shape: [2, 1, 28, 28] };
+  const before = await model.predict(img);
+  assert.deepEqual((await model.predict(img)).data, before.data, 'unchanged weights: the same outputs');
+  // One parameter of the first convolution, edited in place (as training steps do).
+  const w = model.net.layers[0].params()[0].value;
+  for (let i = 0; i < w.length; i += 7) w[i] += 0.25;
+  const after = await model.predict(img);
+  assert.notDeepEqual(after.data, before.data);
+  assert.deepEqual(after.data, (await new Model(model.net).predict(img)).data, 'as a model made from the edited network');
+});

@@ -84,21 +84,31 @@ export interface Feed { data: IrTensor['data']; shape: number[]; dtype?: DType }
 
 /** A hash of a network's layers and every value they hold (parameters and batch-norm statistics). */
 function fingerprint(net: Sequential): number {
-  let h = 0x811c9dc5;
-  const mix = (v: number) => (h = Math.imul(h ^ v, 0x01000193));
+  // Four interleaved FNV-style lanes: one lane's multiply chain bounds the speed (0.95 ms a call on
+  // MNIST's 420k parameters, 40% of its 2.4 ms run); four independent chains run side by side.
+  const P = 0x01000193;
+  let h0 = 0x811c9dc5, h1 = 0x2545f491, h2 = 0x9e3779b9, h3 = 0x7f4a7c15;
   const walk = (ls: Layer[]) => {
     for (const l of ls) {
-      for (const ch of l.type) mix(ch.charCodeAt(0));
+      for (const ch of l.type) h0 = Math.imul(h0 ^ ch.charCodeAt(0), P);
       const arrays = [...l.params().map((p) => p.value), ...(l instanceof BatchNorm2d ? [l.runningMean.value, l.runningVar.value] : [])];
       for (const a of arrays) {
-        const bits = new Int32Array(a.buffer, a.byteOffset, a.length);
-        for (let i = 0; i < bits.length; i++) mix(bits[i]);
+        const bits = new Int32Array(a.buffer, a.byteOffset, a.length), n = bits.length;
+        h0 = Math.imul(h0 ^ n, P);
+        let i = 0;
+        for (; i + 4 <= n; i += 4) {
+          h0 = Math.imul(h0 ^ bits[i], P);
+          h1 = Math.imul(h1 ^ bits[i + 1], P);
+          h2 = Math.imul(h2 ^ bits[i + 2], P);
+          h3 = Math.imul(h3 ^ bits[i + 3], P);
+        }
+        for (; i < n; i++) h0 = Math.imul(h0 ^ bits[i], P);
       }
       if (l instanceof Residual) walk(l.inner);
     }
   };
   walk(net.layers);
-  return h;
+  return Math.imul(Math.imul(Math.imul(h0 ^ h1, P) ^ h2, P) ^ h3, P);
 }
 
 /**
