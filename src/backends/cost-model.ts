@@ -1,4 +1,4 @@
-import type { ConvGeometry } from '../conv/geometry.js';
+import { macsOf, type ConvGeometry } from '../conv/geometry.js';
 import { isNode } from './wasm/platform.js';
 
 /**
@@ -51,10 +51,6 @@ export function costModelOff(): boolean {
 export function convClass(g: ConvGeometry): 'dw' | 'pw' | 'conv' {
   if (g.Cg === 1 && g.groups > 1) return 'dw';
   return g.KH * g.KW === 1 ? 'pw' : 'conv';
-}
-
-export function macsOf(g: ConvGeometry): number {
-  return g.N * g.O * g.OH * g.OW * g.Cg * g.KH * g.KW;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { ArgumentError, BackendUnavailableError } from '../errors.js';
-import type { ConvGeometry } from '../conv/geometry.js';
+import { macsOf, type ConvGeometry } from '../conv/geometry.js';
 import { requantizeSums } from '../conv/requantize.js';
 import { checkCodeRange, type OutputData } from '../tensor.js';
 import { autoRun, knownWinner, type Candidate } from './auto.js';
@@ -44,7 +44,7 @@ const SMALL_MACS = 20e6;
  * not repay waking worker threads.
  */
 export function candidateAdder(found: Candidate[], g: ConvGeometry, threads: number | undefined) {
-  const alsoOneThread = threads === undefined && g.N * g.O * g.OH * g.OW * g.Cg * g.KH * g.KW < SMALL_MACS;
+  const alsoOneThread = threads === undefined && macsOf(g) < SMALL_MACS;
   return (label: string, run: (threads: number | undefined) => Promise<OutputData> | OutputData) => {
     found.push({ label, run: () => run(threads) });
     if (alsoOneThread) found.push({ label: `${label}-1t`, run: () => run(1) });

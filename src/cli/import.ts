@@ -76,10 +76,10 @@ export async function imageTensor(path: string, p: Preprocess): Promise<Tensor> 
   return preprocess(await readRgba(path), p);
 }
 
-/** `faster-cnn import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR [--calibration-method mse|minmax] [--levels uniform|fit]]`. */
 /** At most this many runs at import measure the layers whose kernels the cost model found close. */
 const MEASURING_RUNS = 60;
 
+/** `faster-cnn import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR [--calibration-method mse|minmax] [--levels uniform|fit]]`. */
 export async function importCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, {
     out: { type: 'string' }, 'activation-bits': { type: 'string' }, calibrate: { type: 'string' }, limit: { type: 'string' }, 'calibration-method': { type: 'string' }, levels: { type: 'string' },
@@ -111,12 +111,13 @@ export async function importCommand(argv: string[]): Promise<void> {
     sample = calibration[0];
   }
   if (bits) {
-    // One run, so that 'auto' measures each layer's kernels here, once; the .fcnn keeps its choices
-    // for this machine (a first run elsewhere measures anew).
+    // 'auto' chooses each layer's kernel here; the .fcnn keeps the choices for this machine (a first
+    // run elsewhere chooses anew).
     await ensureCostModel((m) => process.stderr.write(`\r${m}\x1b[K`)).catch(() => null);
     const pre = model.meta.preprocessing!;
     const x = sample ?? preprocess(noiseImage(pre.width, pre.height), pre);
-    // The cost model predicts each layer's kernel; the close calls are measured over the next runs.
+    // The cost model predicts each layer's kernel; the close calls are measured over the next runs,
+    // until none is left (a choice still being measured is not saved).
     for (let runs = 1; ; runs++) {
       process.stderr.write(`\rmeasuring each layer's kernels on this machine: run ${runs}, ${probing('layer|')} layers still measuring\x1b[K`);
       await model.run(x);

@@ -97,6 +97,11 @@ export function checkBias(bias: unknown, O: number): bias is Float32Array {
   return bias instanceof Float32Array;
 }
 
+/** Multiply-accumulates of one convolution. */
+export function macsOf(g: ConvGeometry): number {
+  return g.N * g.O * g.OH * g.OW * g.Cg * g.KH * g.KW;
+}
+
 export function allocOutput(g: ConvGeometry, integer: boolean): OutputData {
   const size = g.N * g.O * g.OH * g.OW;
   return integer ? new Int32Array(size) : new Float32Array(size);

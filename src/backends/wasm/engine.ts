@@ -94,13 +94,16 @@ async function create(): Promise<Engine> {
   };
 }
 
+let key: Promise<string> | undefined;
+
 /**
  * What kernel timings depend on here: the CPU, the wasm build in use and the default thread count.
- * Saved 'auto' choices are used only where this is the same.
+ * Saved 'auto' choices and the cost model are used only where this is the same. Found once per process
+ * (asking the OS for the CPU's name takes 80-90 us, and every quantized model run asks).
  */
-export async function machineKey(): Promise<string> {
-  const e = await getEngine();
-  return `${await cpuName()} | ${e.features.relaxedSimd ? 'relaxed-simd' : 'simd'} | ${e.features.threads === null ? e.features.cores : 1} threads`;
+export function machineKey(): Promise<string> {
+  key ??= getEngine().then(async (e) => `${await cpuName()} | ${e.features.relaxedSimd ? 'relaxed-simd' : 'simd'} | ${threadCount(e, undefined, Infinity)} threads`);
+  return key;
 }
 
 /** The wasm engine, created on first use; rejects with the reason it cannot run here. */
@@ -114,7 +117,7 @@ export function getEngine(): Promise<Engine> {
  * core: spawning them takes 50-90 ms, which its first call would otherwise wait for.
  */
 export function startWorkers(): void {
-  getEngine().then((e) => (e.features.threads === null ? e.pool.prepare(e.features.cores - 1) : undefined)).catch(() => {});
+  getEngine().then((e) => e.pool.prepare(threadCount(e, undefined, Infinity) - 1)).catch(() => {});
 }
 
 /** The engine if it has started, without waiting. */

@@ -101,7 +101,9 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
     if (groups >= GROUPS_PER_TASK) {
       // Many groups: each thread takes a run of whole groups, with scratch panels of its own.
       const T = threadCount(e, threads, groups);
-      const scratch = Array.from({ length: T }, () => [heap.alloc(N8 * K * 4), heap.alloc(M4 * N8 * 4)]);
+      // The first thread packs into the panels allocated above; the others get their own.
+      const extra = Array.from({ length: T - 1 }, () => [heap.alloc(N8 * K * 4), heap.alloc(M4 * N8 * 4)]);
+      const scratch = [[pb, pc], ...extra];
       try {
         for (let n = 0; n < N; n++) {
           const tasks = scratch.map(([b, c], t) => ({
@@ -112,7 +114,7 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
           await e.pool.run(tasks, (t) => (e.kernels.conv_groups_f32 as (...a: number[]) => void)(...t.args));
         }
       } finally {
-        for (const a of scratch.flat()) heap.release(a);
+        for (const a of extra.flat()) heap.release(a);
       }
       kept = true;
       return keep(e, out, N * O * P);

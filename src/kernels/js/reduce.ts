@@ -64,10 +64,15 @@ registerKernel({
   },
 });
 
+/** A float32 batch norm in inference mode with one statistic per channel (axis 1): what the plane kernels run. */
+export function inferenceBatchNorm(ins: Inputs, node: Node): boolean {
+  return ins.slice(0, 5).every((t) => t?.dtype === 'float32') && attrInt(node, 'training_mode', 0) === 0 && ins[0]!.shape.length >= 2
+    && ins.slice(1, 5).every((t) => sizeOf(t!.shape) === ins[0]!.shape[1]);
+}
+
 registerKernel({
   op: 'BatchNormalization', backend: 'js', variant: 'f32-planes',
-  supports: (ins, node) => ins.slice(0, 5).every((t) => t?.dtype === 'float32') && attrInt(node, 'training_mode', 0) === 0 && ins[0]!.shape.length >= 2
-    && ins.slice(1, 5).every((t) => sizeOf(t!.shape) === ins[0]!.shape[1]),
+  supports: inferenceBatchNorm,
   async run(ins, node) {
     const [x, s, b, m, v] = ins as NonNullable<Inputs[number]>[];
     const eps = attrFloat(node, 'epsilon', 1e-5), [N, C] = x.shape, P = sizeOf(x.shape.slice(2));

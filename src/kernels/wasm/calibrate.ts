@@ -1,7 +1,7 @@
 import type { Candidate } from '../../backends/auto.js';
 import { COST_MODEL_VERSION, costModelOff, familyOf, fitLine, loadCostModel, storeCostModel, type CostModel } from '../../backends/cost-model.js';
 import type { FloatLayer } from '../../backends/wasm/backend.js';
-import { getEngine, machineKey } from '../../backends/wasm/engine.js';
+import { getEngine, machineKey, threadCount } from '../../backends/wasm/engine.js';
 import { convGeometry, type ConvGeometry } from '../../conv/geometry.js';
 import { layerCandidates, layerTables } from './int-conv.js';
 
@@ -93,7 +93,7 @@ export async function calibrateMachine(onProgress?: (message: string) => void): 
   }
   const lines: CostModel['lines'] = {};
   for (const [family, ps] of points) lines[family] = fitLine(ps);
-  const threads = e.features.threads === null ? e.features.cores : 1;
+  const threads = threadCount(e, undefined, Infinity);
   const model: CostModel = { machine, version: COST_MODEL_VERSION, lines, threads, calibrationMs: performance.now() - start };
   await storeCostModel(model);
   return model;

@@ -3,7 +3,8 @@ import { keep } from '../../backends/wasm/float.js';
 import type { Node } from '../../ir/graph.js';
 import { numberAt, sizeOf, type Tensor } from '../../ir/tensor.js';
 import { broadcastRuns, broadcastShapes } from '../../ops/broadcast.js';
-import { attrFloat, attrInt, registerKernel, type Inputs } from '../../ops/registry.js';
+import { attrFloat, registerKernel, type Inputs } from '../../ops/registry.js';
+import { inferenceBatchNorm } from '../js/reduce.js';
 import { applyFusedActivation, type FusedActivation } from '../../ops/conv.js';
 import { releases } from '../../runtime/memory.js';
 
@@ -62,8 +63,7 @@ for (const [op, code] of Object.entries(UNARY)) {
  */
 registerKernel({
   op: 'BatchNormalization', backend: 'wasm', variant: 'f32-simd-planes',
-  supports: (ins, node) => !!engineIfReady() && ins.slice(0, 5).every((t) => t?.dtype === 'float32') && attrInt(node, 'training_mode', 0) === 0
-    && ins[0]!.shape.length >= 2 && sizeOf(ins[0]!.shape) > 0 && ins.slice(1, 5).every((t) => sizeOf(t!.shape) === ins[0]!.shape[1]),
+  supports: (ins, node) => !!engineIfReady() && inferenceBatchNorm(ins, node) && sizeOf(ins[0]!.shape) > 0,
   async run(ins, node) {
     const e = engineIfReady()!;
     const [x, s, b, m, v] = ins.map((t) => t!.data as Float32Array);
@@ -72,8 +72,9 @@ registerKernel({
     try {
       const k = new Float32Array(e.memory.buffer, ko, 2 * C);
       for (let c = 0; c < C; c++) {
-        k[c] = s[c] / Math.sqrt(v[c] + eps);
-        k[C + c] = b[c] - m[c] * (s[c] / Math.sqrt(v[c] + eps));
+        const kc = s[c] / Math.sqrt(v[c] + eps);
+        k[c] = kc;
+        k[C + c] = b[c] - m[c] * kc;
       }
       const out = e.heap.alloc(N * C * P * 4);
       e.kernels.affine_planes_f32(src.ptr, out, N, C, P, ko, ko + C * 4);
