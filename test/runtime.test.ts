@@ -148,6 +148,50 @@ test('a PyTorch export with dynamic batch, height and width runs every size and 
   }
 });
 
+test('shape arithmetic runs once per input-shape plan; a shape that depends on data is checked on every call', async () => {
+  // NonMaxSuppression keeps a data-dependent number of boxes; Shape -> Gather -> Unsqueeze -> Concat -> ConstantOfShape
+  // and a Reshape read it, and a second Shape reads the (fixed) input shape.
+  const g: RuntimeGraph = {
+    inputs: [{ name: 'boxes', dtype: 'float32', shape: [1, 4, 4] }, { name: 'scores', dtype: 'float32', shape: [1, 1, 4] }],
+    outputs: [{ name: 'count', dtype: 'int64', shape: null }, { name: 'fill', dtype: 'float32', shape: null }, { name: 'flat', dtype: 'int64', shape: null }, { name: 'inShape', dtype: 'int64', shape: null }],
+    nodes: [
+      { op: 'NonMaxSuppression', name: 'nms', inputs: ['boxes', 'scores', 'max', 'iou'], outputs: ['sel'], attrs: {} },
+      { op: 'Shape', name: 'shape', inputs: ['sel'], outputs: ['selShape'], attrs: {} },
+      { op: 'Gather', name: 'gather', inputs: ['selShape', 'zero'], outputs: ['n'], attrs: { axis: 0 } },
+      { op: 'Unsqueeze', name: 'unsqueeze', inputs: ['n', 'axes'], outputs: ['count'], attrs: {} },
+      { op: 'Concat', name: 'concat', inputs: ['count', 'two'], outputs: ['fillShape'], attrs: { axis: 0 } },
+      { op: 'ConstantOfShape', name: 'fill', inputs: ['fillShape'], outputs: ['fill'], attrs: { value: { dtype: 'float32', shape: [1], data: Float32Array.of(1.5) } } },
+      { op: 'Reshape', name: 'reshape', inputs: ['sel', 'minusOne'], outputs: ['flat'], attrs: {} },
+      { op: 'Shape', name: 'inShape', inputs: ['boxes'], outputs: ['inShape'], attrs: {} },
+    ],
+    consts: new Map<string, RuntimeTensor>([
+      ['max', fromNumbers('int64', [1], [4])], ['iou', fromNumbers('float32', [1], [0.5])], ['zero', fromNumbers('int64', [], [0])],
+      ['axes', fromNumbers('int64', [1], [0])], ['two', fromNumbers('int64', [1], [2])], ['minusOne', fromNumbers('int64', [1], [-1])],
+    ]),
+    opset: 13,
+  };
+  const scores = { dtype: 'float32' as const, shape: [1, 1, 4], data: Float32Array.of(0.9, 0.8, 0.7, 0.6) };
+  const apart = { dtype: 'float32' as const, shape: [1, 4, 4], data: Float32Array.of(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7) };
+  const overlapping = { dtype: 'float32' as const, shape: [1, 4, 4], data: Float32Array.of(0, 0, 1, 1, 0, 0, 1, 1.05, 4, 4, 5, 5, 0, 0.01, 1, 1) };
+  const s = new Session(g);
+  for (const [call, boxes] of [apart, apart, overlapping, overlapping, overlapping, apart].entries()) {
+    const profile: NodeProfile[] = [];
+    const got = await s.run({ boxes, scores }, { profile });
+    // A new session each time: a plan of its own, nothing reused.
+    const want = await new Session(g).run({ boxes, scores });
+    for (const o of g.outputs) assert.deepEqual(Array.from(got[o.name].data as ArrayLike<unknown>), Array.from(want[o.name].data as ArrayLike<unknown>), `${o.name}, call ${call}`);
+    assert.deepEqual(got.fill.shape, [boxes === apart ? 4 : 2, 2], `call ${call}`);
+    const folded = profile.filter((p) => p.kernel === 'folded').map((p) => p.node);
+    // Calls 1 and 4 find the count that the call before recorded: its shape arithmetic is reused. Calls 2 and 5 find
+    // another count (the plan's recorded results go); call 3 records anew.
+    if (call === 1 || call === 4) assert.deepEqual(folded, ['shape', 'gather', 'unsqueeze', 'concat', 'fill', 'inShape'], `call ${call}`);
+    else if (call !== 0) assert.ok(!folded.includes('fill'), `call ${call}: ${folded}`);
+    // Results are the caller's: changing one does not reach the next call.
+    (got.fill.data as Float32Array).fill(-1);
+    (got.inShape.data as BigInt64Array).fill(0n);
+  }
+});
+
 test('weights fed as inputs may change in place between calls: no layout of them is kept', async () => {
   const r = rng(5);
   const g: RuntimeGraph = {

@@ -5,7 +5,10 @@ import { opDef } from '../ops/index.js';
 import { sinkTransposes } from './layout.js';
 
 /** Largest tensor constant folding may create (elements): bigger results stay computed at run time. */
-const FOLD_LIMIT = 1 << 22;
+export const FOLD_LIMIT = 1 << 22;
+
+/** Ops never folded: their outputs are not a function of their inputs' values alone. */
+const UNFOLDED = new Set(['Dropout', 'NonMaxSuppression']);
 
 /**
  * Runs every node whose inputs are all constants once, at import, and keeps its outputs as
@@ -17,7 +20,7 @@ export async function foldConstants(g: Graph): Promise<Graph> {
   for (const n of g.nodes) {
     const def = opDef(n.op);
     const ins = n.inputs.map((t) => (t === '' ? undefined : consts.get(t)));
-    const foldable = def && n.inputs.every((t, i) => t === '' || ins[i]) && n.op !== 'Dropout' && n.op !== 'NonMaxSuppression';
+    const foldable = def && n.inputs.every((t, i) => t === '' || ins[i]) && !UNFOLDED.has(n.op);
     if (foldable) {
       const outs = await def.run(ins, n, { opset: g.opset });
       if (outs.every((o) => sizeOf(o.shape) <= FOLD_LIMIT)) {
@@ -28,6 +31,21 @@ export async function foldConstants(g: Graph): Promise<Graph> {
     nodes.push(n);
   }
   return dropDead({ ...g, nodes, consts });
+}
+
+/**
+ * Which of `nodes` (in run order) compute from constants and input shapes alone: Shape and Size,
+ * and any node whose inputs are constants or such nodes' outputs (a Shape -> Gather -> Concat ->
+ * Reshape chain, up to the Reshape). Their outputs are fixed once the graph's input shapes are,
+ * unless a shape they read depends on data (a runtime checks the shapes Shape and Size read).
+ */
+export function shapeOnly(g: Graph, nodes: Node[]): boolean[] {
+  const fixed = new Set(g.consts.keys());
+  return nodes.map((n) => {
+    const only = !UNFOLDED.has(n.op) && (n.op === 'Shape' || n.op === 'Size' || n.inputs.every((t) => t === '' || fixed.has(t)));
+    if (only) for (const o of n.outputs) fixed.add(o);
+    return only;
+  });
 }
 
 /** Removes nodes nothing reads on the way to the outputs, and constants no node reads. */

@@ -1,6 +1,6 @@
 import { ArgumentError } from '../errors.js';
 import { topoSort, type Graph, type Node, type ValueInfo } from '../ir/graph.js';
-import { checkTensor, sizeOf, type Tensor } from '../ir/tensor.js';
+import { checkTensor, sizeOf, type Tensor, type TypedData } from '../ir/tensor.js';
 import { copyOf } from '../tensor.js';
 import { kernelsFor, opDef, type Kernel, type OpContext } from '../ops/index.js';
 import { fail } from '../ops/registry.js';
@@ -8,6 +8,7 @@ import '../kernels/index.js';
 import { getEngine } from '../backends/wasm/engine.js';
 import { freeData, ownCopy } from './memory.js';
 import { GpuExecutor } from './gpu-executor.js';
+import { FOLD_LIMIT, shapeOnly } from '../passes/optimize.js';
 import { rangeOf, type QuantOptions, type Range } from '../kernels/wasm/int-conv.js';
 
 export interface RunOptions {
@@ -33,19 +34,31 @@ export interface RunOptions {
 /** One node's run; `crossedBytes`: on WebGPU, what its inputs had to cross between host and device. */
 export interface NodeTiming { node: string; op: string; kernel: string; ms: number; shape: number[]; crossedBytes?: number }
 
-/** What one input-shape signature resolved to: the kernel each node runs, and every value's shape. */
-interface Plan { kernels: (Kernel | null)[]; shapes: Map<string, number[]> }
+/**
+ * What one input-shape signature resolved to: the kernel each node runs, every value's shape, and
+ * the outputs of the nodes that compute from constants and shapes alone (`folded`, by node index;
+ * `read`: the input shape each Shape or Size node among them read, checked on every run).
+ */
+interface Plan {
+  kernels: (Kernel | null)[];
+  shapes: Map<string, number[]>;
+  folded: Map<number, Tensor[]>;
+  read: Map<number, number[]>;
+  foldedData: WeakSet<TypedData>;
+}
 
 /**
  * Runs an IR graph: any inputs and outputs, sizes bound per call. The first call for a set of
- * input shapes picks each node's kernel (and records every shape); later calls with the same
- * shapes reuse that plan.
+ * input shapes picks each node's kernel (and records every shape and the outputs of shape
+ * arithmetic); later calls with the same shapes reuse that plan and skip the shape arithmetic.
  */
 export class Session {
   readonly nodes: Node[];
   private readonly plans = new Map<string, Plan>();
   private readonly lastUse = new Map<string, number>();
   private readonly constData: Set<unknown>;
+  /** Per node: computes from constants and shapes alone (src/passes/optimize.ts shapeOnly). */
+  private readonly shapeOnly: boolean[];
   private gpu?: GpuExecutor;
 
   constructor(readonly graph: Graph) {
@@ -61,6 +74,7 @@ export class Session {
       }
       for (const o of n.outputs) known.add(o);
     });
+    this.shapeOnly = shapeOnly(graph, this.nodes);
     for (const o of graph.outputs) if (!known.has(o.name)) throw new ArgumentError('graph', o.name, 'a graph whose outputs are produced by its nodes');
   }
 
@@ -89,14 +103,17 @@ export class Session {
     const fresh = !plan;
     // The wasm kernels apply once the engine runs: start it before the plan is made (where it cannot run, the plan uses the others).
     if (fresh && opts.backend !== 'ref') await getEngine().catch(() => undefined);
-    plan ??= { kernels: [], shapes: new Map() };
-    const ctx: OpContext = { opset: g.opset, threads: opts.threads, quant: opts.quant, constant: (t) => this.constData.has(t.data) };
+    plan ??= { kernels: [], shapes: new Map(), folded: new Map(), read: new Map(), foldedData: new WeakSet() };
+    const folded = plan.foldedData;
+    const ctx: OpContext = { opset: g.opset, threads: opts.threads, quant: opts.quant, constant: (t) => this.constData.has(t.data) || folded.has(t.data) };
     const values = new Map<string, Tensor>();
     for (const i of g.inputs) values.set(i.name, feeds[i.name]);
     const outputs = new Set(g.outputs.map((o) => o.name));
     const keep = new Set(opts.keep ?? []), kept = new Map<string, Tensor>();
     for (const name of keep) if (feeds[name]) kept.set(name, feeds[name]);
     const held = () => new Set([...values.values()].map((v) => v.data));
+    // Set once a Shape or Size node reads another shape than the plan recorded (a shape that depends on data).
+    let stale = false;
     try {
       for (let i = 0; i < this.nodes.length; i++) {
         const n = this.nodes[i];
@@ -108,15 +125,31 @@ export class Session {
           opts.observe.set(n.inputs[0], was ? [Math.min(was[0], r[0]), Math.max(was[1], r[1])] : r);
         }
         const t0 = performance.now();
-        const outs = k ? await k.run(ins, n, ctx) : await opDef(n.op)!.run(ins, n, ctx);
+        let outs = this.shapeOnly[i] && !stale ? plan.folded.get(i) : undefined;
+        const read = plan.read.get(i);
+        if (outs && read && !sameShape(ins[0]?.shape, read)) {
+          stale = true;
+          plan.folded.clear();
+          outs = undefined;
+        }
+        const reused = !!outs;
+        if (!outs) {
+          outs = k ? await k.run(ins, n, ctx) : await opDef(n.op)!.run(ins, n, ctx);
+          if (this.shapeOnly[i] && !stale && outs.every((o) => !o || sizeOf(o.shape) <= FOLD_LIMIT)) {
+            outs = outs.map((o) => o && { ...o, data: copyOf(o.data) });
+            for (const o of outs) if (o) folded.add(o.data);
+            plan.folded.set(i, outs);
+            if (n.op === 'Shape' || n.op === 'Size') plan.read.set(i, ins[0]!.shape);
+          }
+        }
         n.outputs.forEach((o, j) => {
           if (o === '') return;
-          if (!outs[j]) fail(n, `produced no output ${j} (${o})`);
-          if (keep.has(o)) kept.set(o, { ...outs[j], data: copyOf(outs[j].data) });
-          values.set(o, outs[j]);
-          if (fresh) plan!.shapes.set(o, outs[j].shape);
+          if (!outs![j]) fail(n, `produced no output ${j} (${o})`);
+          if (keep.has(o)) kept.set(o, { ...outs![j], data: copyOf(outs![j].data) });
+          values.set(o, outs![j]);
+          if (fresh) plan!.shapes.set(o, outs![j].shape);
         });
-        opts.profile?.push({ node: n.name, op: n.op, kernel: k ? `${k.backend}:${k.variant}` : 'ref', ms: performance.now() - t0, shape: outs[0]?.shape ?? [] });
+        opts.profile?.push({ node: n.name, op: n.op, kernel: reused ? 'folded' : k ? `${k.backend}:${k.variant}` : 'ref', ms: performance.now() - t0, shape: outs[0]?.shape ?? [] });
         // Values whose last reader this was are dropped; wasm memory behind them is freed once no value holds it.
         for (const t of n.inputs) {
           if (this.lastUse.get(t) !== i || outputs.has(t) || !values.has(t)) continue;
@@ -131,7 +164,7 @@ export class Session {
       for (const o of g.outputs) {
         const v = values.get(o.name) ?? g.consts.get(o.name) ?? feeds[o.name];
         // Outputs never point into wasm memory or at a constant the caller could change.
-        result[o.name] = ownCopy(v, g.consts.get(o.name) === v);
+        result[o.name] = ownCopy(v, g.consts.get(o.name) === v || folded.has(v.data));
       }
       return result;
     } finally {
@@ -153,6 +186,10 @@ function quantKey(q: QuantOptions | undefined): string {
     layerIds.set(q.layers, id);
   }
   return `${q.bits ?? 0}/${id}`;
+}
+
+function sameShape(a: number[] | undefined, b: number[]): boolean {
+  return !!a && a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 function signature(inputs: ValueInfo[], feeds: Record<string, Tensor>): string {
