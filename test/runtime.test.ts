@@ -219,16 +219,27 @@ test('weights fed as inputs may change in place between calls: no layout of them
   }
 });
 
-test('non-uniform activation levels: PCILT on w * level tables equals the multiply-by-level kernel bit for bit and a naive float twin; files keep them', async () => {
+test('non-uniform activation levels: PCILT on w * level tables, or on bit-serial tables with plane weights for additive levels, equals the multiply-by-level kernel bit for bit and a naive float twin; files keep them', async () => {
   const { Model } = await import('faster-cnn');
   const r = rng(91);
-  // Levels on a grid of max |level| / 64, so that they are exactly the integers the kernel uses.
-  const LEVELS: Record<number, number[]> = { 1: [0, 0.75], 2: [-0.5, 0, 0.25, 1], 3: [-0.75, -0.25, 0, 0.125, 0.25, 0.5, 0.625, 1] };
-  for (let c = 0; c < 12; c++) {
-    const bits = r.pick([1, 2, 3]), levels = LEVELS[bits];
+  // Levels on a grid of max |level| / 64, so that they are exactly the integers the kernel uses. Additive ones
+  // (level(c) = level(0) + sum of c's bits' steps) run on the layer's bit-serial tables; the others on tables of w * level.
+  const LEVELS: { levels: number[]; additive: boolean }[] = [
+    { levels: [0, 0.75], additive: true },
+    { levels: [-0.5, 0, 0.25, 1], additive: false },
+    { levels: [-0.25, 0, 0.75, 1], additive: true },
+    // A negative plane weight: look-ups only (the direct kernel's bytes are levels above code 0's).
+    { levels: [0, 0.5, -0.25, 0.25], additive: true },
+    { levels: [-0.75, -0.25, 0, 0.125, 0.25, 0.5, 0.625, 1], additive: false },
+    { levels: [-16, 0, 4, 20, 28, 44, 48, 64].map((v) => v / 64), additive: true },
+    { levels: Array.from({ length: 16 }, (_, c) => [3, 7, 15, 39].reduce((a, v, j) => a + ((c >> j) & 1) * v, 0) / 64), additive: true },
+  ];
+  for (let c = 0; c < 18; c++) {
+    const { levels, additive } = LEVELS[c % LEVELS.length], bits = Math.log2(levels.length);
     const dense = c % 4 === 3;
     const C = r.int(1, 4), O = r.int(1, 5), K = dense ? 1 : r.pick([1, 3]), S = r.int(1, 2), P = K === 3 ? r.int(0, 1) : 0;
-    const xs = dense ? [r.int(1, 3), C] : [r.int(1, 2), C, r.int(3, 7), r.int(3, 7)];
+    // Rows of 16 values and more reach the wasm quantizer's vector loop.
+    const xs = dense ? [r.int(1, 3), C] : [r.int(1, 2), C, r.int(3, 7), r.int(3, 20)];
     const w = randomTensor(r, 'float32', dense ? [O, C] : [O, C, K, K]), b = randomTensor(r, 'float32', [O]);
     const graph: RuntimeGraph = {
       inputs: [{ name: 'x', dtype: 'float32', shape: xs }], outputs: [{ name: 'y', dtype: 'float32', shape: null }], opset: 13,
@@ -239,7 +250,9 @@ test('non-uniform activation levels: PCILT on w * level tables equals the multip
     const m = new Model(null, { activationBits: bits, layers: { n: { bits, levels } } }, graph);
     const x = randomTensor(r, 'float32', xs);
     const at = `${bits}-bit ${dense ? 'dense' : `conv k${K} s${S} p${P}`} [${xs}] -> ${O}`;
-    // The fused wasm layer, the JS steps around the PCILT kernel, and the multiply-by-level reference.
+    // The default call (additive levels: its first call runs the wasm look-ups and the wasm direct kernel, and
+    // returns the second's output), the fused wasm layer, the JS steps around the PCILT kernel, and the multiply-by-level reference.
+    const auto = await m.run({ x });
     const pcilt = await m.run({ x }, { kernel: 'pcilt' }), direct = await m.run({ x }, { kernel: 'direct' });
     const js = await m.run({ x }, { kernel: 'pcilt', backend: 'js' });
     const kernels = new Set<string>();
@@ -248,12 +261,19 @@ test('non-uniform activation levels: PCILT on w * level tables equals the multip
       await m.run({ x }, { ...opts, profile });
       kernels.add(profile[0].kernel);
     }
-    assert.deepEqual([...kernels], ['wasm-pcilt-levels', 'pcilt-levels', 'direct-levels'], at);
+    const kind = additive ? 'additive' : 'levels';
+    assert.deepEqual([...kernels], [`wasm-pcilt-${kind}`, `pcilt-${kind}`, `direct-${kind}`], at);
+    const profile: import('faster-cnn').NodeProfile[] = [];
+    await m.run({ x }, { profile });
+    const twoKernels = additive && Array.from({ length: bits }, (_, j) => levels[1 << j] - levels[0]).every((v) => v > 0);
+    assert.ok(twoKernels ? ['wasm-pcilt-additive', 'wasm-direct-additive'].includes(profile[0].kernel) : profile[0].kernel === `wasm-pcilt-${kind}`, `${at}: ${profile[0].kernel}`);
+    assert.deepEqual(auto.y.data, direct.y.data, `${at}: the default call against direct`);
     assert.deepEqual(pcilt.y.data, direct.y.data, `${at}: PCILT (wasm) against direct`);
     assert.deepEqual(js.y.data, direct.y.data, `${at}: PCILT (JS steps) against direct`);
     // The naive twin: nearest level per input (ties to the lower one), int8 per-channel weights, padding as level 0.
     const xd = x.data as Float32Array, wd = w.data as Float32Array, bd = b.data as Float32Array;
-    const code = (v: number) => levels.reduce((best, l) => (Math.abs(v - l) < Math.abs(v - best) ? l : best), levels[0]);
+    const sorted = [...levels].sort((p, q) => p - q);
+    const code = (v: number) => sorted.reduce((best, l) => (Math.abs(v - l) < Math.abs(v - best) ? l : best), sorted[0]);
     const Kk = wd.length / O, wq = new Float64Array(wd.length);
     for (let o = 0; o < O; o++) {
       let mx = 0;
@@ -282,7 +302,7 @@ test('non-uniform activation levels: PCILT on w * level tables equals the multip
   }
   // QDQ has no form for them: the writer says so instead of writing uniform codes.
   const { writeQdq } = await import('faster-cnn');
-  assert.throws(() => writeQdq({ inputs: [], outputs: [], nodes: [], consts: new Map(), opset: 13 }, { bits: 2, layers: { n: { bits: 2, levels: LEVELS[2] } } }), /QDQ has no form for non-uniform levels/);
+  assert.throws(() => writeQdq({ inputs: [], outputs: [], nodes: [], consts: new Map(), opset: 13 }, { bits: 2, layers: { n: { bits: 2, levels: LEVELS[1].levels } } }), /QDQ has no form for non-uniform levels/);
   // Levels that do not fit the width, or without 0, are refused.
   const bad = new Model(null, { activationBits: 2, layers: { n: { bits: 2, levels: [0.1, 0.2, 0.3, 0.4] } } }, {
     inputs: [{ name: 'x', dtype: 'float32', shape: [1, 2] }], outputs: [{ name: 'y', dtype: 'float32', shape: null }], opset: 13,

@@ -16,6 +16,11 @@ export interface PciltJob {
   requant?: Requant;
   /** Where to write the output (validated: the output's type and length); a new array when absent. */
   out?: OutputData;
+  /**
+   * Bit-serial tables only (wasm): the integer weight of each bit plane, so that a code c stands for
+   * sum_j bit_j(c) * planeWeights[j] (additive levels); 2^j when absent (the code itself).
+   */
+  planeWeights?: number[];
 }
 
 /** A validated direct convolution: out = sum fn(w, a) (+ bias). */

@@ -36,7 +36,7 @@ export interface ModelReport {
    * Per activation bit width: dynamic ranges on every photo; static ranges calibrated on every 4th
    * photo and scored on the rest, by min/max ('static') and by the MSE clip search with bias correction ('mse').
    */
-  quantized: { bits: number; dynamic: Agreement; static: Agreement; mse: Agreement; levels?: Agreement & { layers: number; ms: number } }[];
+  quantized: { bits: number; dynamic: Agreement; static: Agreement; mse: Agreement; uniformMs?: number; levels?: LevelsReport[] }[];
   /** onnxruntime-web on the QDQ export of the 8-bit MSE calibration, on the held-out photos. */
   ortInt8?: Agreement;
   /** Median ms per image at batch 1. */
@@ -44,6 +44,23 @@ export interface ModelReport {
   threads: number;
 }
 
+
+/**
+ * Median ms of each of fs over `runs` rounds that call each once in turn (this VM's slow spells then
+ * fall on all of them), after 8 warm-up calls each ('auto' settles its choices in a model's first calls).
+ */
+async function timedTogether(runs: number, fs: (() => Promise<unknown>)[]): Promise<number[]> {
+  for (let i = 0; i < 8; i++) for (const f of fs) await f();
+  const t = fs.map(() => [] as number[]);
+  for (let r = 0; r < runs; r++) {
+    for (const [i, f] of fs.entries()) {
+      const t0 = performance.now();
+      await f();
+      t[i].push(performance.now() - t0);
+    }
+  }
+  return t.map(median);
+}
 
 /** Median ms of `runs` calls after two warm-up calls. */
 export async function timed(runs: number, f: () => Promise<unknown>): Promise<number> {
@@ -130,17 +147,26 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
     const fmt = (a: Agreement) => `top-1 ${(a.top1 * 100).toFixed(1)}% mean |dp| ${a.meanAbsDiff.toFixed(4)}`;
     log(`  ${bits}-bit: dynamic ${fmt(dynamic)}; static min/max ${fmt(stat)}; static MSE clip + bias correction ${fmt(mse)} `
       + `(${held.length} held-out photos; MSE calibration ${(calibMs / 1000).toFixed(1)} s)`);
-    let levels: (Agreement & { layers: number; ms: number }) | undefined;
+    const levels: LevelsReport[] = [];
+    let uniformMs: number | undefined;
     if (opts.levels) {
-      const uniformMs = await timed(opts.runs, () => calibrated.predict(held[0], { threads }));
-      // Non-uniform levels fitted per layer input where they measure better (src/passes/calibrate.ts), and the time of the model that runs them.
-      await calibrated.calibrate(calib, { method: 'mse', levels: 'fit', threads, onProgress: (m) => process.stderr.write(`\r  ${m}\x1b[K`) });
-      process.stderr.write('\r\x1b[K');
-      const fitted = Object.values(calibrated.meta.layers ?? {}).filter((l) => l.levels).length;
-      levels = { ...agreement(heldRef, await run(calibrated, held, bits)), layers: fitted, ms: await timed(opts.runs, () => calibrated.predict(held[0], { threads })) };
-      log(`  ${bits}-bit: fitted non-uniform levels on ${fitted} layers ${fmt(levels)}, ${levels.ms.toFixed(1)} ms (uniform codes: ${uniformMs.toFixed(1)} ms)`);
+      // Non-uniform levels per layer input where they measure better (src/passes/calibrate.ts), each kind on a model of
+      // its own, and the time of the models that run them, alternated with the uniform one's.
+      const kinds = [];
+      for (const kind of ['fit', 'additive'] as const) {
+        const m = new Model(null, { ...model.meta, activationBits: bits }, model.graph);
+        await m.calibrate(calib, { method: 'mse', levels: kind, threads, onProgress: (p) => process.stderr.write(`\r  ${p}\x1b[K`) });
+        process.stderr.write('\r\x1b[K');
+        kinds.push({ kind, m, agreement: agreement(heldRef, await run(m, held, bits)), layers: Object.values(m.meta.layers ?? {}).filter((l) => l.levels).length });
+      }
+      const times = await timedTogether(opts.runs, [calibrated, ...kinds.map((k) => k.m)].map((m) => () => m.predict(held[0], { threads })));
+      uniformMs = times[0];
+      kinds.forEach((k, i) => {
+        levels.push({ kind: k.kind, ...k.agreement, layers: k.layers, ms: times[i + 1] });
+        log(`  ${bits}-bit: ${k.kind} non-uniform levels on ${k.layers} layers ${fmt(k.agreement)}, ${times[i + 1].toFixed(1)} ms (uniform codes: ${uniformMs!.toFixed(1)} ms)`);
+      });
     }
-    quantized.push({ bits, dynamic, static: stat, mse, ...(levels ? { levels } : {}) });
+    quantized.push({ bits, dynamic, static: stat, mse, ...(opts.levels ? { uniformMs, levels } : {}) });
   }
 
   const x = inputs[0];
@@ -183,6 +209,9 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
   };
 }
 
+/** A model calibrated as 'mse' plus non-uniform levels of one kind (src/passes/calibrate.ts): its agreement, layers on levels and time. */
+export interface LevelsReport extends Agreement { kind: 'fit' | 'additive'; layers: number; ms: number }
+
 export function modelsMarkdown(reports: ModelReport[]): string {
   const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
   const lines = [
@@ -196,7 +225,10 @@ export function modelsMarkdown(reports: ModelReport[]): string {
       lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, min/max | ${pct(q.static.top1)} (${q.static.images}) | ${q.static.meanAbsDiff.toFixed(4)} | ${q.static.maxAbsDiff.toFixed(4)} |`);
       lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, MSE clip + bias correction | ${pct(q.mse.top1)} (${q.mse.images}) | ${q.mse.meanAbsDiff.toFixed(4)} | ${q.mse.maxAbsDiff.toFixed(4)} |`);
       if (q.bits === 8 && r.ortInt8) lines.push(`| ${r.model} | ${r.format} | onnxruntime-web int8, QDQ of the 8-bit MSE calibration | ${pct(r.ortInt8.top1)} (${r.ortInt8.images}) | ${r.ortInt8.meanAbsDiff.toFixed(4)} | ${r.ortInt8.maxAbsDiff.toFixed(4)} |`);
-      if (q.levels) lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, as above + fitted levels (${q.levels.layers} layers; ${q.levels.ms.toFixed(1)} ms) | ${pct(q.levels.top1)} (${q.levels.images}) | ${q.levels.meanAbsDiff.toFixed(4)} | ${q.levels.maxAbsDiff.toFixed(4)} |`);
+      for (const l of q.levels ?? []) {
+        const what = l.kind === 'fit' ? 'Lloyd-Max levels' : 'additive levels';
+        lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, as above + ${what} (${l.layers} layers; ${l.ms.toFixed(1)} ms, uniform ${q.uniformMs!.toFixed(1)} ms) | ${pct(l.top1)} (${l.images}) | ${l.meanAbsDiff.toFixed(4)} | ${l.maxAbsDiff.toFixed(4)} |`);
+      }
     }
   }
   lines.push('', `| model | ${Object.keys(reports[0]?.latency ?? {}).join(' | ')} |`, `|---|${Object.keys(reports[0]?.latency ?? {}).map(() => '---').join('|')}|`);

@@ -258,7 +258,7 @@ function lookupLoopRates(e: Engine, b: MicroBenchmarks, l: LayerSpec, timeIt: (f
     new Int16Array(e.memory.buffer, table, (S * segBytes) / 2).forEach((_, i, a) => (a[i] = (i * 7) & 63));
     const p = new Int32Array(e.memory.buffer, params, PARAM_COUNT);
     p.fill(0);
-    p[P.S] = S; p[P.PLANES] = 1; p[P.CHUNK] = S; p[P.OGPAD] = OgPad;
+    p[P.S] = S; p[P.PLANES] = 1; p[P.PW0] = 1; p[P.CHUNK] = S; p[P.OGPAD] = OgPad;
     const rate = (code: () => number) => {
       const a = new Uint32Array(e.memory.buffer, ptrs, ptrTiles * S * 16);
       for (let i = 0; i < a.length; i++) a[i] = table + (Math.floor(i / 16) % S) * segBytes + code() * OgPad * 2;

@@ -79,7 +79,7 @@ export async function imageTensor(path: string, p: Preprocess): Promise<Tensor> 
 /** At most this many runs at import measure the layers whose kernels the cost model found close. */
 const MEASURING_RUNS = 60;
 
-/** `faster-cnn import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR [--calibration-method mse|minmax] [--levels uniform|fit]]`. */
+/** `faster-cnn import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR [--calibration-method mse|minmax] [--levels uniform|fit|additive]]`. */
 export async function importCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, {
     out: { type: 'string' }, 'activation-bits': { type: 'string' }, calibrate: { type: 'string' }, limit: { type: 'string' }, 'calibration-method': { type: 'string' }, levels: { type: 'string' },
@@ -105,7 +105,7 @@ export async function importCommand(argv: string[]): Promise<void> {
     const method = String(values['calibration-method'] ?? 'mse');
     if (!(CALIBRATION_METHODS as readonly string[]).includes(method)) throw new ArgumentError('--calibration-method', method, CALIBRATION_METHODS.join(', '));
     const levels = String(values.levels ?? 'uniform');
-    if (levels !== 'uniform' && levels !== 'fit') throw new ArgumentError('--levels', levels, 'uniform or fit');
+    if (levels !== 'uniform' && levels !== 'fit' && levels !== 'additive') throw new ArgumentError('--levels', levels, 'uniform, fit or additive');
     await model.calibrate(calibration, { method: method as CalibrationMethod, levels, onProgress: (m) => process.stderr.write(`\r${m}\x1b[K`) });
     process.stderr.write('\n');
     sample = calibration[0];

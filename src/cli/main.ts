@@ -45,14 +45,15 @@ Commands:
   export FILE --out FILE.onnx
                             the network as ONNX (opset 13, QuantizeLinear/DequantizeLinear around Conv/Gemm)
   import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR] [--calibration-method mse|minmax]
-         [--levels uniform|fit] [--limit N]
+         [--levels uniform|fit|additive] [--limit N]
          [--input-shape NAME=1x3x224x224] [preprocessing flags]
                             an ONNX model (any inputs and outputs, named sizes kept open unless pinned
                             with --input-shape), a TF.js model.json (layers or graph) or a JS module
                             exporting one, as a .fcnn graph; activations quantized to B bits (static
                             ranges from the images in DIR, else measured per input; 'mse' clips each
                             range where the layers' outputs err least and corrects their mean error;
-                            --levels fit: non-uniform levels per layer input where they measure better)
+                            --levels fit|additive: non-uniform levels per layer input where they measure
+                            better; additive ones run on the bit-serial tables at the speed of uniform codes)
   run FILE IMAGE [--top 5] [--json] [--profile] [--activation-bits B] [--kernel auto|pcilt|direct]
       [--threads N] [--backend webgpu] [preprocessing flags]
                             one PNG/JPEG through an imported model (.fcnn, .onnx, model.json) with its
@@ -72,7 +73,8 @@ Commands:
                [--threads T] [--json FILE] [--report FILE] [--levels]
                             imports the pretrained nsfwjs models and checks them against tfjs on real
                             photographs (float32, 8- and 4-bit: dynamic, min/max and MSE-calibrated ranges;
-                            --levels: fitted non-uniform levels too), timed against tfjs-wasm and onnxruntime-web
+                            --levels: Lloyd-Max and additive non-uniform levels too), timed against
+                            tfjs-wasm and onnxruntime-web
   tune MODEL --calibrate DIR --out FILE.fcnn [--budget 0.02] [--agreement 0.97] [--widths 8,6,4,3,2]
        [--latency measured|estimated] [--report FILE.svg] [--limit N] [--align-corners] [--json]
                             per-layer activation widths chosen by measured speed and error against float:

@@ -27,9 +27,11 @@ export interface CalibrationOptions {
   /**
    * 'fit': give each layer input (but the 8-bit edges) 2^bits non-uniform levels fitted to its values
    * (Lloyd-Max, 0 kept as a level), kept where its layers' outputs come closer to float than with
-   * the uniform codes; PCILT runs them on tables of w * level. Default 'uniform'.
+   * the uniform codes; PCILT runs them on tables of w * level. 'additive': the same with levels of
+   * the form sum_j bit_j(code) * v_j (less the zero code's), fitted by least squares, which PCILT runs on
+   * the layer's bit-serial tables at the speed of uniform codes. Default 'uniform'.
    */
-  levels?: 'uniform' | 'fit';
+  levels?: 'uniform' | 'fit' | 'additive';
   /** Subtract each layer's mean output error per channel (default: with 'mse'). */
   biasCorrection?: boolean;
   /**
@@ -130,12 +132,13 @@ export async function calibrate(session: Session, feeds: Record<string, Tensor>[
       ranges[t] = [ranges[t][0] * CLIPS[best], ranges[t][1] * CLIPS[best]];
     }
   }
-  if (opts.levels === 'fit') {
+  if (opts.levels === 'fit' || opts.levels === 'additive') {
+    const fitLevels = opts.levels === 'fit' ? lloydMax : additiveLevels;
     const tensors = [...new Set(nodes.filter((n) => !layers[n.name]).map((n) => n.inputs[0]))].filter((t) => inputs.has(t) && ranges[t]);
     for (const [k, t] of tensors.entries()) {
       progress(`calibrating: fitting levels, tensor ${k + 1}/${tensors.length}`);
       const readers = nodes.filter((n) => n.inputs[0] === t && !layers[n.name]);
-      const fitted = lloydMax(inputs.get(t)!, ranges[t], bits);
+      const fitted = fitLevels(inputs.get(t)!, ranges[t], bits);
       if (!fitted) continue;
       let uniform = 0, fit = 0;
       for (const n of readers) {
@@ -185,17 +188,83 @@ function edgeLayers(g: Graph, nodes: Node[], bits: number, edge: number): Record
   return Object.fromEntries(edges.map((n) => [n.name, { bits: edge }]));
 }
 
-/**
- * Lloyd-Max levels for the values of a tensor (a sample of them), 2^bits of them, one pinned at 0,
- * starting from the uniform codes of `range`; null where the values do not span two levels.
- */
-export function lloydMax(tensors: Tensor[], range: Range, bits: number): number[] | null {
+/** Every `stride`-th value of the tensors, sorted, so that at most about 200k are kept. */
+function sortedSample(tensors: Tensor[]): Float64Array {
   const total = tensors.reduce((n, t) => n + t.data.length, 0);
   const stride = Math.max(1, Math.floor(total / 200_000));
   const sample: number[] = [];
   let i = 0;
   for (const t of tensors) for (const v of t.data as Float32Array) if (i++ % stride === 0) sample.push(v);
-  const xs = Float64Array.from(sample).sort();
+  return Float64Array.from(sample).sort();
+}
+
+/**
+ * Additive levels for the values of a tensor: level(c) = sum_j (bit_j(c) - bit_j(z)) * v_j, z the
+ * zero point of `range`'s uniform codes (whose level is exactly 0), starting from those codes
+ * (v_j = 2^j * scale) and alternating nearest-level assignment with the least-squares v (as LQ-Nets
+ * fits its basis); null where the values do not span two levels or the levels collapse.
+ */
+export function additiveLevels(tensors: Tensor[], range: Range, bits: number): number[] | null {
+  const xs = sortedSample(tensors);
+  const { scale, zero } = activationQuant(range, bits);
+  const L = 1 << bits;
+  if (!(scale > 0) || xs.length < L) return null;
+  const f = (c: number, j: number) => ((c >> j) & 1) - ((zero >> j) & 1);
+  const levelsOf = (v: number[]) => Array.from({ length: L }, (_, c) => v.reduce((a, vj, j) => a + f(c, j) * vj, 0));
+  let v = Array.from({ length: bits }, (_, j) => 2 ** j * scale);
+  for (let iter = 0; iter < 30; iter++) {
+    const levels = levelsOf(v);
+    const order = levels.map((_, c) => c).sort((a, b) => levels[a] - levels[b]);
+    // Sorted values against sorted levels: each value's nearest level, by count and sum per code.
+    const count = new Float64Array(L), sum = new Float64Array(L);
+    let r = 0;
+    for (const x of xs) {
+      while (r + 1 < L && x > (levels[order[r]] + levels[order[r + 1]]) / 2) r++;
+      count[order[r]]++;
+      sum[order[r]] += x;
+    }
+    // Normal equations A v = b of sum_c count_c (f_c . v - mean_c)^2.
+    const A = Array.from({ length: bits }, () => new Float64Array(bits + 1));
+    for (let c = 0; c < L; c++) {
+      for (let j = 0; j < bits; j++) {
+        for (let k = 0; k < bits; k++) A[j][k] += count[c] * f(c, j) * f(c, k);
+        A[j][bits] += sum[c] * f(c, j);
+      }
+    }
+    const next = solve(A);
+    if (!next || next.some((x) => !(Math.abs(x) > scale * 1e-3))) break;
+    const moved = Math.max(...next.map((x, j) => Math.abs(x - v[j])));
+    v = next;
+    if (moved < scale * 1e-4) break;
+  }
+  const levels = levelsOf(v);
+  levels[zero] = 0;
+  return new Set(levels).size === L ? levels : null;
+}
+
+/** Solves the augmented system [A | b] by Gaussian elimination with partial pivoting; null where singular. */
+function solve(m: Float64Array[]): number[] | null {
+  const n = m.length;
+  for (let c = 0; c < n; c++) {
+    let p = c;
+    for (let r = c + 1; r < n; r++) if (Math.abs(m[r][c]) > Math.abs(m[p][c])) p = r;
+    if (!(Math.abs(m[p][c]) > 1e-12)) return null;
+    [m[c], m[p]] = [m[p], m[c]];
+    for (let r = 0; r < n; r++) {
+      if (r === c) continue;
+      const k = m[r][c] / m[c][c];
+      for (let k2 = c; k2 <= n; k2++) m[r][k2] -= k * m[c][k2];
+    }
+  }
+  return m.map((row, i) => row[n] / row[i]);
+}
+
+/**
+ * Lloyd-Max levels for the values of a tensor (a sample of them), 2^bits of them, one pinned at 0,
+ * starting from the uniform codes of `range`; null where the values do not span two levels.
+ */
+export function lloydMax(tensors: Tensor[], range: Range, bits: number): number[] | null {
+  const xs = sortedSample(tensors);
   const prefix = new Float64Array(xs.length + 1);
   for (let j = 0; j < xs.length; j++) prefix[j + 1] = prefix[j] + xs[j];
   const { scale, zero } = activationQuant(range, bits);

@@ -24,8 +24,8 @@ interface Rows {
   grouped: boolean;
   /**
    * Each segment's entries are stored less their midpoint m (so that more segments fit int16 between
-   * flushes); offset[o], added back through the bias, is the sum over segments of m times 2^planes - 1
-   * (every plane reads every segment, plane j scaled by 2^j).
+   * flushes); offset[o] is the sum over segments of m, added back through the bias times the sum of
+   * the plane weights (every plane reads every segment, plane j scaled by its weight: 2^j for codes).
    */
   offset: Int32Array;
 }
@@ -150,8 +150,6 @@ function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
     }
     perPlane = Math.max(perPlane, bound);
   }
-  // Int32Array arithmetic wraps, as the kernels' int32 sums do: the output is exact wherever it fits.
-  for (let o = 0; o < O; o++) offset[o] *= 2 ** t.planes - 1;
   const chunk = perPlane <= 32767 || maxAbs === 0 ? S : Math.max(1, Math.floor(32767 / maxAbs));
   const prepared = { ptr, bytes: count * 2, OgPad, chunk, segBytes: segElems * 2, grouped, offset };
   layouts.set(groups, prepared);
@@ -207,13 +205,19 @@ export interface FloatLayer {
    * (scale a float32 value, as ONNX QuantizeLinear), and the output record [k[O], c[O], lo, hi]: y = clamp(sum * k + c, lo, hi),
    * also in float32.
    */
-  quant(range: [number, number]): { scale: number; zero: number; levels: number; requant: Float32Array };
+  quant(range: [number, number]): { scale: number; zero: number; levels: number; requant: Float32Array; nonUniform?: NonUniformCodes };
   /**
    * Return the output as a view of wasm memory (no copy), to be released by the caller; only
    * where the memory is shared (growing it then leaves views intact).
    */
   keep?: boolean;
 }
+
+/**
+ * Codes of non-uniform levels (at most 16): a value's code is codes[r], r the number of the sorted
+ * float32 midpoints between levels below it (x > mid); `zero` (FloatLayer.quant's) is the code of the level 0.
+ */
+export interface NonUniformCodes { mids: Float32Array; codes: Uint8Array }
 
 /** Below this many input values the calling thread quantizes alone (waking workers costs more). */
 const QUANT_THREADED = 1 << 18;
@@ -237,14 +241,23 @@ function floatInput(layer: FloatLayer): InputWriter {
       new Uint8Array(e.memory.buffer, ptr + planes * Hp * Wp, 64).fill(q.zero);
       const T = x.length < QUANT_THREADED ? 1 : threadCount(e, threads, planes);
       const tasks: Task[] = [];
+      const nu = q.nonUniform, table = nu ? e.heap.alloc(16 + 4 * nu.mids.length) : 0;
+      if (nu) {
+        new Uint8Array(e.memory.buffer, table, 16).set(nu.codes);
+        new Float32Array(e.memory.buffer, table + 16, nu.mids.length).set(nu.mids);
+      }
       for (let i = 0; i < T; i++) {
-        tasks.push({ fn: 'quantize_pad', args: [staging, ptr, Math.floor((planes * i) / T), Math.floor((planes * (i + 1)) / T), g.H, g.W, Hp, Wp, g.padT, g.padL, q.scale, q.zero, q.levels] });
+        const planeRange = [staging, ptr, Math.floor((planes * i) / T), Math.floor((planes * (i + 1)) / T), g.H, g.W, Hp, Wp, g.padT, g.padL];
+        tasks.push(nu ? { fn: 'quantize_levels_pad', args: [...planeRange, table + 16, nu.mids.length, table, q.zero] }
+          : { fn: 'quantize_pad', args: [...planeRange, q.scale, q.zero, q.levels] });
       }
       try {
-        await e.pool.run(tasks, (t) => (e.kernels.quantize_pad as (...a: number[]) => void)(...t.args));
+        await e.pool.run(tasks, (t) => (e.kernels[t.fn as 'quantize_pad'] as (...a: number[]) => void)(...t.args));
       } catch (err) {
         e.heap.release(ptr);
         throw err;
+      } finally {
+        if (table) e.heap.release(table);
       }
       return { ptr, Hp, Wp, requant: q.requant, keep: layer.keep && e.features.threads === null };
     } finally {
@@ -385,8 +398,12 @@ async function pcilt(job: PciltJob, mode: number = MODE.FULL, times?: CallTimes,
   const t0 = performance.now();
   const t = job.tables, g = job.geometry;
   const rows = prepareRows(e, t, g.groups);
-  const call = setup(e, await input(e, g, job.threads), g, job, rows.OgPad, rows.offset);
+  const weights = planeWeights(job);
+  // Int32 arithmetic wraps, as the kernels' int32 sums do: the output is exact wherever it fits.
+  const total = weights.reduce((a, v) => (a + v) | 0, 0);
+  const call = setup(e, await input(e, g, job.threads), g, job, rows.OgPad, rows.offset.map((m) => Math.imul(m, total)));
   const p = call.params;
+  weights.forEach((v, j) => (p[P.PW0 + j] = v));
   p[P.S] = t.segments; p[P.G] = t.groupSize; p[P.IB] = t.indexBits; p[P.PLANES] = t.planes;
   p[P.CHUNK] = rows.chunk; p[P.ROWS] = rows.ptr; p[P.SEGBYTES] = rows.segBytes; p[P.BITSERIAL] = t.bitSerial ? 1 : 0;
   p[P.MODE] = mode;
@@ -401,6 +418,12 @@ async function pcilt(job: PciltJob, mode: number = MODE.FULL, times?: CallTimes,
     }
   }
   return runRows(e, 'pcilt_rows', call, job, scratch, times);
+}
+
+/** A PCILT job's plane weights: 2^j for codes (one plane: 1), or the job's additive levels. */
+function planeWeights(job: PciltJob): number[] {
+  const planes = job.tables.planes;
+  return job.planeWeights ?? Array.from({ length: planes }, (_, j) => 2 ** j);
 }
 
 /**

@@ -10,6 +10,7 @@ export interface KernelExports {
   depthwise_f32_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
   scratch_bytes(planes: number, S: number, Kp: number, OgPad: number): number;
   quantize_pad(src: number, dst: number, p0: number, p1: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, scale: number, zero: number, L: number): void;
+  quantize_levels_pad(src: number, dst: number, p0: number, p1: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, mids: number, m: number, codes: number, zero: number): void;
   range_f32(src: number, n: number, out: number): void;
   /** Returns the largest sum of |q| over one channel. */
   quantize_weights(src: number, dst: number, O: number, K: number, top: number, scales: number, sums: number): number;

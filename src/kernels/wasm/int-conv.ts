@@ -6,6 +6,7 @@ import { floatLayer, freezeWeights, prepareDirect, wasmBackend, type FloatLayer 
 import { engineIfReady, engineUnavailableReason, stageF32, type Engine } from '../../backends/wasm/engine.js';
 import { conv2dDirect, pciltConv2d } from '../../conv/conv2d.js';
 import { INT32_MAX, convGeometry, type ConvGeometry } from '../../conv/geometry.js';
+import type { DirectJob } from '../../backends/types.js';
 import type { Graph, Node } from '../../ir/graph.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { applyFusedActivation, fusedActivation, type FusedActivation } from '../../ops/conv.js';
@@ -393,14 +394,37 @@ async function jsLayer(w: IntWeights, bits: number, x: { data: Float32Array; sha
 /** Integer levels reach at most this magnitude: with int8 weights and 4 activations an index, table entries stay within int16. */
 const LEVEL_TOP = 64;
 
-/** A layer's levels as integers in steps of `step` (strictly increasing, 0 kept exactly). */
-export function integerLevels(levels: number[], bits: number): { ints: number[]; step: number } {
-  if (!Array.isArray(levels) || levels.length !== 1 << bits || !levels.every((v, i) => Number.isFinite(v) && (i === 0 || v > levels[i - 1])) || !levels.includes(0)) {
-    throw new ArgumentError('levels', levels, `${1 << bits} increasing finite numbers, one of them 0`);
+/** sum_j bit_j(c) * weights[j]. */
+function additive(c: number, weights: number[]): number {
+  let v = 0;
+  for (let j = 0; j < weights.length; j++) if ((c >> j) & 1) v += weights[j];
+  return v;
+}
+
+/**
+ * A layer's levels as integers in steps of `step` (distinct, 0 kept exactly). Additive levels,
+ * levels[c] = levels[0] + sum_j bit_j(c) * (levels[2^j] - levels[0]) (within float rounding), stay
+ * additive: `planeWeights` are the integers of levels[2^j] - levels[0], and every integer level is
+ * levels[0]'s plus its code's plane weights. Other levels are rounded one by one (nudged apart where
+ * rounding merges two).
+ */
+export function integerLevels(levels: number[], bits: number): { ints: number[]; step: number; planeWeights?: number[] } {
+  const n = 1 << bits;
+  if (!Array.isArray(levels) || levels.length !== n || !levels.every((v) => Number.isFinite(v)) || new Set(levels).size !== n || !levels.includes(0)) {
+    throw new ArgumentError('levels', levels, `${n} distinct finite numbers, one of them 0`);
   }
-  const step = Math.max(...levels.map(Math.abs)) / LEVEL_TOP;
+  const top = Math.max(...levels.map(Math.abs)), step = top / LEVEL_TOP;
+  const steps = Array.from({ length: bits }, (_, j) => levels[1 << j] - levels[0]);
+  if (levels.every((v, c) => Math.abs(levels[0] + additive(c, steps) - v) <= 1e-6 * top)) {
+    const planeWeights = steps.map((v) => Math.round(v / step));
+    // The level 0 stays exactly 0: levels[0]'s integer is minus the zero code's plane weights.
+    const base = -additive(levels.indexOf(0), planeWeights);
+    const ints = levels.map((_, c) => base + additive(c, planeWeights));
+    if (new Set(ints).size === n) return { ints, step, planeWeights };
+  }
+  const order = levels.map((_, c) => c).sort((a, b) => levels[a] - levels[b]);
   const ints = levels.map((v) => Math.round(v / step));
-  for (let i = 1; i < ints.length; i++) if (ints[i] <= ints[i - 1]) ints[i] = ints[i - 1] + 1;
+  for (let k = 1; k < n; k++) if (ints[order[k]] <= ints[order[k - 1]]) ints[order[k]] = ints[order[k - 1]] + 1;
   return { ints, step };
 }
 
@@ -415,7 +439,10 @@ async function levelLayer(w: IntWeights, bits: number, levels: number[], x: { da
   conv: { padding: [number, number, number, number]; stride: [number, number]; dilation: [number, number]; groups: number; backend?: string; threads?: number },
   bias: Float32Array | undefined, correction: ArrayLike<number> | undefined, store: [number, number] | null, opts: QuantOptions, choice: LayerChoice,
 ): Promise<{ data: Float32Array; release?: () => void }> {
-  const { ints, step } = integerLevels(levels, bits);
+  const levelInts = integerLevels(levels, bits), { step, planeWeights } = levelInts;
+  if (planeWeights) return additiveLayer(w, bits, levelInts.ints, step, planeWeights, x, conv, bias, correction, store, opts, choice);
+  // Codes here are the layer's own: 0 for the level 0, then the others in increasing order.
+  const ints = [...levelInts.ints].sort((a, b) => a - b);
   const zero = ints.indexOf(0);
   const order = [zero, ...ints.map((_, i) => i).filter((i) => i !== zero)];
   const codeOf = new Uint8Array(ints.length);
@@ -456,6 +483,93 @@ async function levelLayer(w: IntWeights, bits: number, levels: number[], x: { da
   } else {
     acc = await pciltConv2d({ data: codes, shape: x.shape }, tables(), { ...conv, backend: opts.backend });
     choice.kernel = 'pcilt-levels';
+  }
+  return { data: scaleBack(acc, requant) };
+}
+
+/** Per layer's weights and additive levels (their integers, joined): the wasm kernel its first call measured faster. */
+const additiveChoices = new WeakMap<IntWeights, Map<string, 'pcilt' | 'direct'>>();
+
+/**
+ * A layer on additive levels (integerLevels' planeWeights): code c stands for ints[c] =
+ * ints[0] + sum_j bit_j(c) * planeWeights[j], in steps of `step`. On the wasm engine, up to 4 bits, the
+ * layer's own bit-serial tables run it at the speed of uniform codes: plane j's sums are weighted by
+ * planeWeights[j] instead of 2^j, ints[0] is the zero point, and the input is quantized to its nearest
+ * level in wasm. The direct kernel runs the same levels as bytes (each code's level above code 0's);
+ * unless the kernel is given, the first call measures both and the layer keeps the faster. Elsewhere, or with kernel 'direct' (the reference: each weight multiplied by its
+ * code's level above code 0's), nearest-level codes are found in JS.
+ */
+async function additiveLayer(w: IntWeights, bits: number, ints: number[], step: number, planeWeights: number[], x: { data: Float32Array; shape: Shape4 },
+  conv: { padding: [number, number, number, number]; stride: [number, number]; dilation: [number, number]; groups: number; backend?: string; threads?: number },
+  bias: Float32Array | undefined, correction: ArrayLike<number> | undefined, store: [number, number] | null, opts: QuantOptions, choice: LayerChoice,
+): Promise<{ data: Float32Array; release?: () => void }> {
+  const zeroCode = ints.indexOf(0), base = ints[0];
+  const order = ints.map((_, c) => c).sort((a, b) => ints[a] - ints[b]);
+  // A value's code: that of the level after the midpoints below it (x > mid in float32, ties to the lower level).
+  const mids = Float32Array.from(order.slice(1), (c, k) => ((ints[order[k]] + ints[c]) / 2) * step);
+  const requant = requantRecord(w, step, -base, bias, store ?? [-Infinity, Infinity], correction);
+  const tables = tablesOf(w, bits);
+  const span = planeWeights.reduce((a, v) => a + Math.abs(v), 0);
+  const onWasm = opts.kernel !== 'direct' && bits <= 4 && (opts.backend === undefined || opts.backend === 'auto' || opts.backend === 'wasm')
+    && w.maxAbsSum * span <= INT32_MAX && (await engineUnavailableReason()) === null;
+  if (onWasm && wasmBackend.supportsPcilt!({ tables } as Parameters<NonNullable<typeof wasmBackend.supportsPcilt>>[0]) === null) {
+    const g = convGeometry(x.shape, w.weight.shape, conv), none = new Uint8Array(0);
+    /** The float layer whose input bytes are byte(c) for code c, the border byte(zeroCode). */
+    const layer = (byte: (c: number) => number, levels: number): FloatLayer => {
+      const codes = new Uint8Array(16);
+      order.forEach((c, r) => (codes[r] = byte(c)));
+      return { x: x.data, range: [0, 1], quant: () => ({ scale: 1, zero: byte(zeroCode), levels, requant, nonUniform: { mids, codes } }), keep: store !== null };
+    };
+    const L = (1 << bits) - 1;
+    const pcilt = () => floatLayer('pcilt', { input: none, tables, geometry: g, integer: true, threads: conv.threads, planeWeights }, layer((c) => c, L));
+    // The direct kernel multiplies each code's level above code 0's as a byte, with the same zero point and
+    // record as the look-ups (so the same sums and outputs): where every plane weight is positive, code 0's
+    // level is the lowest.
+    const span = ints[L] - base, direct: DirectJob = { input: none, weight: w.weight.data, geometry: g, activationBits: Math.ceil(Math.log2(span + 1)), integer: true, threads: conv.threads };
+    const directOk = opts.kernel !== 'pcilt' && planeWeights.every((v) => v > 0) && span <= 255 && w.maxAbsSum * span <= INT32_MAX && wasmBackend.supportsDirect!(direct) === null;
+    const runDirect = () => floatLayer('direct', direct, layer((c) => ints[c] - base, span));
+    choice.tableBytes = tables.bytes;
+    const key = ints.join(','), chosen = additiveChoices.get(w) ?? new Map<string, 'pcilt' | 'direct'>();
+    additiveChoices.set(w, chosen);
+    let pick = directOk ? chosen.get(key) : 'pcilt';
+    let y: { data: Float32Array; release?: () => void } | undefined;
+    if (!pick) {
+      // The first call runs both (weights laid out, tables built beforehand) and keeps the faster.
+      await prepareDirect(direct);
+      const t0 = performance.now();
+      const a = await pcilt();
+      const t1 = performance.now();
+      a.release?.();
+      y = await runDirect();
+      const t2 = performance.now();
+      choice.candidates = { 'wasm-pcilt-additive': t1 - t0, 'wasm-direct-additive': t2 - t1 };
+      pick = t1 - t0 <= t2 - t1 ? 'pcilt' : 'direct';
+      chosen.set(key, pick);
+    }
+    choice.kernel = `wasm-${pick}-additive`;
+    return y ?? (pick === 'pcilt' ? pcilt() : runDirect());
+  }
+  const xd = x.data, codes = new Uint8Array(xd.length);
+  for (let i = 0; i < xd.length; i++) {
+    let r = 0;
+    while (r < mids.length && xd[i] > mids[r]) r++;
+    codes[i] = order[r];
+  }
+  const [N, C, H, W] = x.shape, [pt, pl, pb, pr] = conv.padding;
+  const input = { data: padCodes(codes, x.shape, conv.padding, zeroCode), shape: [N, C, H + pt + pb, W + pl + pr] as Shape4 };
+  const unpadded = { ...conv, padding: [0, 0, 0, 0] as [number, number, number, number] };
+  const fn = (wv: number, c: number) => wv * (ints[c] - base);
+  let acc;
+  if (opts.kernel === 'direct') {
+    acc = await conv2dDirect(input, w.weight, { ...unpadded, activationBits: bits, fn });
+    choice.kernel = 'direct-additive';
+  } else {
+    const key = `additive:${ints.join(',')}`;
+    let t = w.tables.get(key);
+    if (!t) w.tables.set(key, (t = buildPcilt(w.weight, { activationBits: bits, fn, groupSize: Math.max(1, Math.floor(4 / bits)) })));
+    choice.tableBytes = t.bytes;
+    acc = await pciltConv2d(input, t, { ...unpadded, backend: opts.backend });
+    choice.kernel = 'pcilt-additive';
   }
   return { data: scaleBack(acc, requant) };
 }

@@ -137,6 +137,55 @@ export function quantize_pad(src: usize, dst: usize, p0: i32, p1: i32, H: i32, W
   }
 }
 
+/**
+ * Codes of non-uniform levels: a value's rank among the m sorted midpoints between levels (the
+ * number of midpoints below it, x > mid in float32: the nearest level, ties to the lower), mapped
+ * to its code through the 16-byte table at codes (rank -> code).
+ */
+function levelsRun(s: usize, d: usize, n: i32, mids: usize, m: i32, codes: v128): void {
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const at = s + (<usize>i << 2);
+    const x0 = v128.load(at), x1 = v128.load(at, 16), x2 = v128.load(at, 32), x3 = v128.load(at, 48);
+    let r0 = i32x4.splat(0), r1 = r0, r2 = r0, r3 = r0;
+    for (let k = 0; k < m; k++) {
+      // A comparison is -1 where true: subtracting counts.
+      const mid = v128.load32_splat(mids + (<usize>k << 2));
+      r0 = i32x4.sub(r0, f32x4.gt(x0, mid));
+      r1 = i32x4.sub(r1, f32x4.gt(x1, mid));
+      r2 = i32x4.sub(r2, f32x4.gt(x2, mid));
+      r3 = i32x4.sub(r3, f32x4.gt(x3, mid));
+    }
+    const rank = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(r0, r1), i16x8.narrow_i32x4_s(r2, r3));
+    v128.store(d + <usize>i, i8x16.swizzle(codes, rank));
+  }
+  for (; i < n; i++) {
+    const x = load<f32>(s + (<usize>i << 2));
+    let r = 0;
+    for (let k = 0; k < m; k++) if (x > load<f32>(mids + (<usize>k << 2))) r++;
+    store<u8>(d + <usize>i, i8x16.extract_lane_u(i8x16.swizzle(codes, i8x16.splat(<i8>r)), 0));
+  }
+}
+
+/**
+ * quantize_pad for non-uniform levels (at most 16): each value's code is that of its nearest level
+ * (levelsRun; mids: m sorted f32 midpoints, codes: 16 bytes rank -> code), the border holds `zero`,
+ * the code of the level 0.
+ */
+export function quantize_levels_pad(src: usize, dst: usize, p0: i32, p1: i32, H: i32, W: i32, Hp: i32, Wp: i32, padT: i32, padL: i32, mids: usize, m: i32, codes: usize, zero: i32): void {
+  const table = v128.load(codes);
+  if (Hp == H && Wp == W) {
+    levelsRun(src + (<usize>(p0 * H * W) << 2), dst + <usize>(p0 * H * W), (p1 - p0) * H * W, mids, m, table);
+    return;
+  }
+  const bytes = <usize>(Hp * Wp);
+  for (let p = p0; p < p1; p++) {
+    const plane = dst + <usize>p * bytes;
+    memory.fill(plane, <u8>zero, bytes);
+    for (let h = 0; h < H; h++) levelsRun(src + (<usize>((p * H + h) * W) << 2), plane + <usize>((h + padT) * Wp + padL), W, mids, m, table);
+  }
+}
+
 /** [min, max] of n float32 values at src, stored as two f32 at out (NaN-free inputs). */
 export function range_f32(src: usize, n: i32, out: usize): void {
   let lo = f32x4.splat(Infinity), hi = f32x4.splat(-Infinity);

@@ -1,7 +1,7 @@
 // PCILT convolution: bit-serial (or grouped) int16 table rows, 16 pixels a tile, row vectors of 8 channels added
 // in int16 and flushed to int32 sums; the sums stored through requant-store.
 
-import { MODE_PACK_ONLY, P_BITSERIAL, P_C, P_CG, P_CHUNK, P_G, P_GROUPED, P_GROUPS, P_HP, P_IB, P_IN, P_K, P_KOFF, P_MODE, P_OG, P_OGPAD, P_OH, P_OW, P_PLANES, P_ROWS, P_S, P_SEGBYTES, P_SH, P_SW, P_WP, prm } from './params';
+import { MODE_PACK_ONLY, P_BITSERIAL, P_C, P_CG, P_CHUNK, P_G, P_GROUPED, P_GROUPS, P_HP, P_IB, P_IN, P_K, P_KOFF, P_MODE, P_OG, P_OGPAD, P_OH, P_OW, P_PLANES, P_PW0, P_ROWS, P_S, P_SEGBYTES, P_SH, P_SW, P_WP, prm } from './params';
 import { storeTile } from './requant-store';
 
 /** Pixels handled together: one v128 of packed indices. */
@@ -127,12 +127,12 @@ function groupedRowPointers(params: usize, n: i32, gi: i32, oh: i32, ow0: i32, r
 }
 
 /**
- * acc32[q*8 .. q*8+7] (+)= widen(a) << shift, for one i16x8 partial sum: the first flush of a
- * pixel's channels stores, so the sums need no clearing.
+ * acc32[q*8 .. q*8+7] (+)= widen(a) * weight (the plane's weight, P_PW0 + j), for one i16x8 partial sum:
+ * the first flush of a pixel's channels stores, so the sums need no clearing.
  */
 // @ts-ignore: decorator
-@inline function flush(acc: usize, a: v128, shift: i32, first: bool): void {
-  const lo = i32x4.shl(i32x4.extend_low_i16x8_s(a), shift), hi = i32x4.shl(i32x4.extend_high_i16x8_s(a), shift);
+@inline function flush(acc: usize, a: v128, weight: v128, first: bool): void {
+  const lo = i32x4.mul(i32x4.extend_low_i16x8_s(a), weight), hi = i32x4.mul(i32x4.extend_high_i16x8_s(a), weight);
   v128.store(acc, first ? lo : i32x4.add(v128.load(acc), lo));
   v128.store(acc, first ? hi : i32x4.add(v128.load(acc, 16), hi), 16);
 }
@@ -170,13 +170,15 @@ function groupedRowPointers(params: usize, n: i32, gi: i32, oh: i32, ow0: i32, r
         if (nv > 5) a5 = i16x8.add(a5, v128.load(r, at + 80));
         if (nv > 6) a6 = i16x8.add(a6, v128.load(r, at + 96));
       } while (ip < ipStop);
-      flush(acc, a0, j, first);
-      if (nv > 1) flush(acc + 32, a1, j, first);
-      if (nv > 2) flush(acc + 64, a2, j, first);
-      if (nv > 3) flush(acc + 96, a3, j, first);
-      if (nv > 4) flush(acc + 128, a4, j, first);
-      if (nv > 5) flush(acc + 160, a5, j, first);
-      if (nv > 6) flush(acc + 192, a6, j, first);
+      // Read here, not kept across the loop above (whose accumulators use every vector register).
+      const weight = i32x4.splat(prm(params, P_PW0 + j));
+      flush(acc, a0, weight, first);
+      if (nv > 1) flush(acc + 32, a1, weight, first);
+      if (nv > 2) flush(acc + 64, a2, weight, first);
+      if (nv > 3) flush(acc + 96, a3, weight, first);
+      if (nv > 4) flush(acc + 128, a4, weight, first);
+      if (nv > 5) flush(acc + 160, a5, weight, first);
+      if (nv > 6) flush(acc + 192, a6, weight, first);
       first = false;
     }
   }
