@@ -134,6 +134,34 @@ test('calibration at 4 bits: the MSE clip search with bias correction beats min/
   assert.deepEqual((await back.predict(held[0])).data, (await model.predict(held[0])).data);
 });
 
+test('additive levels at 3 bits: fitted deterministically, additive, run by the wasm look-up or direct kernels, kept by files', { skip, timeout: 300_000 }, async () => {
+  const model: Model = await importModel(modelPath('mobilenet_v2'), { activationBits: 3, preprocessing: { alignCorners: true } });
+  const pre = model.meta.preprocessing!;
+  const xs = [];
+  for (const p of photos.filter((_, i) => i % 8 === 0)) xs.push(preprocess(await readRgba(p), pre));
+  await model.calibrate(xs.slice(0, 3), { method: 'mse', levels: 'additive' });
+  const first = structuredClone(model.meta.layers);
+  const additive = Object.entries(first ?? {}).filter(([, l]) => l.levels);
+  assert.ok(additive.length > 0, 'some layer input keeps additive levels');
+  for (const [name, { levels }] of additive) {
+    // level(c) = level(0) + the sum of its bits' steps, one level exactly 0.
+    const steps = [1, 2, 4].map((c) => levels![c] - levels![0]);
+    levels!.forEach((v, c) => assert.ok(Math.abs(levels![0] + steps.reduce((a, s, j) => a + ((c >> j) & 1) * s, 0) - v) < 1e-9, `${name} code ${c}`));
+    assert.ok(levels!.includes(0), name);
+  }
+  await model.calibrate(xs.slice(0, 3), { method: 'mse', levels: 'additive' });
+  assert.deepEqual(model.meta.layers, first, 'deterministic');
+  const profile: import('faster-cnn').NodeProfile[] = [];
+  const y = await model.run({ [model.inputs[0].name]: xs[3] }, { profile });
+  const kernels = new Set(profile.filter((p) => additive.some(([n]) => n === p.node)).map((p) => p.kernel));
+  assert.ok([...kernels].every((k) => k === 'wasm-pcilt-additive' || k === 'wasm-direct-additive'), [...kernels].join(', '));
+  const { saveModel, loadModel } = await import('faster-cnn');
+  const file = join(mkdtempSync(join(tmpdir(), 'fcnn-additive-')), 'm.fcnn');
+  await saveModel(model, file);
+  const back = await loadModel(file);
+  assert.deepEqual((await back.run({ [model.inputs[0].name]: xs[3] }))[model.outputs[0].name].data, y[model.outputs[0].name].data);
+});
+
 test("an 8-bit calibrated model's QDQ export runs in onnxruntime-web with its graph optimizations on, as ours does", { skip, timeout: 300_000 }, async () => {
   const { writeQdq } = await import('faster-cnn');
   const model: Model = await importModel(modelPath('mobilenet_v2'), { activationBits: 8, preprocessing: { alignCorners: true } });

@@ -222,8 +222,8 @@ test('weights fed as inputs may change in place between calls: no layout of them
 test('non-uniform activation levels: PCILT on w * level tables, or on bit-serial tables with plane weights for additive levels, equals the multiply-by-level kernel bit for bit and a naive float twin; files keep them', async () => {
   const { Model } = await import('faster-cnn');
   const r = rng(91);
-  // Levels on a grid of max |level| / 64, so that they are exactly the integers the kernel uses. Additive ones
-  // (level(c) = level(0) + sum of c's bits' steps) run on the layer's bit-serial tables; the others on tables of w * level.
+  // Levels on the grids the kernels use, so that they are exactly its integers: max |level| / 64, and for additive
+  // levels (level(c) = level(0) + sum of c's bits' steps, run on the layer's bit-serial tables) their span / (2^(bits+2) - 1).
   const LEVELS: { levels: number[]; additive: boolean }[] = [
     { levels: [0, 0.75], additive: true },
     { levels: [-0.5, 0, 0.25, 1], additive: false },
@@ -231,8 +231,8 @@ test('non-uniform activation levels: PCILT on w * level tables, or on bit-serial
     // A negative plane weight: look-ups only (the direct kernel's bytes are levels above code 0's).
     { levels: [0, 0.5, -0.25, 0.25], additive: true },
     { levels: [-0.75, -0.25, 0, 0.125, 0.25, 0.5, 0.625, 1], additive: false },
-    { levels: [-16, 0, 4, 20, 28, 44, 48, 64].map((v) => v / 64), additive: true },
-    { levels: Array.from({ length: 16 }, (_, c) => [3, 7, 15, 39].reduce((a, v, j) => a + ((c >> j) & 1) * v, 0) / 64), additive: true },
+    { levels: [-4, 0, 5, 9, 14, 18, 23, 27].map((v) => v / 27), additive: true },
+    { levels: Array.from({ length: 16 }, (_, c) => [3, 7, 15, 38].reduce((a, v, j) => a + ((c >> j) & 1) * v, 0) / 63), additive: true },
   ];
   for (let c = 0; c < 18; c++) {
     const { levels, additive } = LEVELS[c % LEVELS.length], bits = Math.log2(levels.length);

@@ -405,7 +405,9 @@ function additive(c: number, weights: number[]): number {
  * A layer's levels as integers in steps of `step` (distinct, 0 kept exactly). Additive levels,
  * levels[c] = levels[0] + sum_j bit_j(c) * (levels[2^j] - levels[0]) (within float rounding), stay
  * additive: `planeWeights` are the integers of levels[2^j] - levels[0], and every integer level is
- * levels[0]'s plus its code's plane weights. Other levels are rounded one by one (nudged apart where
+ * levels[0]'s plus its code's plane weights; their span is at most 2^(bits + 2) - 1, so that the direct
+ * kernel reads them as codes two bits wider than the layer's (uniform codes are the plane weights
+ * 4 * 2^j). Other levels are rounded one by one on a grid of max |level| / 64 (nudged apart where
  * rounding merges two).
  */
 export function integerLevels(levels: number[], bits: number): { ints: number[]; step: number; planeWeights?: number[] } {
@@ -416,11 +418,17 @@ export function integerLevels(levels: number[], bits: number): { ints: number[];
   const top = Math.max(...levels.map(Math.abs)), step = top / LEVEL_TOP;
   const steps = Array.from({ length: bits }, (_, j) => levels[1 << j] - levels[0]);
   if (levels.every((v, c) => Math.abs(levels[0] + additive(c, steps) - v) <= 1e-6 * top)) {
-    const planeWeights = steps.map((v) => Math.round(v / step));
+    const limit = 2 ** (bits + 2) - 1, span = steps.reduce((a, v) => a + Math.abs(v), 0);
+    let unit = span / limit, planeWeights = steps.map((v) => Math.round(v / unit));
+    // Rounding may add up past the limit: a slightly coarser grid then.
+    for (let k = 0; k < 4 && planeWeights.reduce((a, v) => a + Math.abs(v), 0) > limit; k++) {
+      unit *= planeWeights.reduce((a, v) => a + Math.abs(v), 0) / limit;
+      planeWeights = steps.map((v) => Math.round(v / unit));
+    }
     // The level 0 stays exactly 0: levels[0]'s integer is minus the zero code's plane weights.
     const base = -additive(levels.indexOf(0), planeWeights);
     const ints = levels.map((_, c) => base + additive(c, planeWeights));
-    if (new Set(ints).size === n) return { ints, step, planeWeights };
+    if (new Set(ints).size === n && planeWeights.reduce((a, v) => a + Math.abs(v), 0) <= limit) return { ints, step: unit, planeWeights };
   }
   const order = levels.map((_, c) => c).sort((a, b) => levels[a] - levels[b]);
   const ints = levels.map((v) => Math.round(v / step));
