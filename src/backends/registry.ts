@@ -43,9 +43,9 @@ const SMALL_MACS = 20e6;
  * whose caller left the count open, also on the calling thread alone ('-1t'): small layers may
  * not repay waking worker threads.
  */
-export function candidateAdder(found: Candidate[], g: ConvGeometry, threads: number | undefined) {
+export function candidateAdder<T = OutputData>(found: { label: string; run: () => Promise<T> | T }[], g: ConvGeometry, threads: number | undefined) {
   const alsoOneThread = threads === undefined && macsOf(g) < SMALL_MACS;
-  return (label: string, run: (threads: number | undefined) => Promise<OutputData> | OutputData) => {
+  return (label: string, run: (threads: number | undefined) => Promise<T> | T) => {
     found.push({ label, run: () => run(threads) });
     if (alsoOneThread) found.push({ label: `${label}-1t`, run: () => run(1) });
   };
