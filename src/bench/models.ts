@@ -36,7 +36,7 @@ export interface ModelReport {
    * Per activation bit width: dynamic ranges on every photo; static ranges calibrated on every 4th
    * photo and scored on the rest, by min/max ('static') and by the MSE clip search with bias correction ('mse').
    */
-  quantized: { bits: number; dynamic: Agreement; static: Agreement; mse: Agreement; uniformMs?: number; levels?: LevelsReport[] }[];
+  quantized: { bits: number; dynamic: Agreement; static: Agreement; mse: Agreement; levels?: LevelsReport[] }[];
   /** onnxruntime-web on the QDQ export of the 8-bit MSE calibration, on the held-out photos. */
   ortInt8?: Agreement;
   /** Median ms per image at batch 1. */
@@ -148,25 +148,18 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
     log(`  ${bits}-bit: dynamic ${fmt(dynamic)}; static min/max ${fmt(stat)}; static MSE clip + bias correction ${fmt(mse)} `
       + `(${held.length} held-out photos; MSE calibration ${(calibMs / 1000).toFixed(1)} s)`);
     const levels: LevelsReport[] = [];
-    let uniformMs: number | undefined;
-    if (opts.levels) {
-      // Non-uniform levels per layer input where they measure better (src/passes/calibrate.ts), each kind on a model of
-      // its own, and the time of the models that run them, alternated with the uniform one's.
-      const kinds = [];
-      for (const kind of ['fit', 'additive'] as const) {
-        const m = new Model(null, { ...model.meta, activationBits: bits }, model.graph);
-        await m.calibrate(calib, { method: 'mse', levels: kind, threads, onProgress: (p) => process.stderr.write(`\r  ${p}\x1b[K`) });
-        process.stderr.write('\r\x1b[K');
-        kinds.push({ kind, m, agreement: agreement(heldRef, await run(m, held, bits)), layers: Object.values(m.meta.layers ?? {}).filter((l) => l.levels).length });
-      }
-      const times = await timedTogether(opts.runs, [calibrated, ...kinds.map((k) => k.m)].map((m) => () => m.predict(held[0], { threads })));
-      uniformMs = times[0];
-      kinds.forEach((k, i) => {
-        levels.push({ kind: k.kind, ...k.agreement, layers: k.layers, ms: times[i + 1] });
-        log(`  ${bits}-bit: ${k.kind} non-uniform levels on ${k.layers} layers ${fmt(k.agreement)}, ${times[i + 1].toFixed(1)} ms (uniform codes: ${uniformMs!.toFixed(1)} ms)`);
-      });
+    // Non-uniform levels per layer input where they measure better (src/passes/calibrate.ts), each kind on a model of its
+    // own, timed alternating with the uniform model (each kind apart: the Lloyd-Max model's garbage fell into the next one's calls).
+    for (const kind of opts.levels ? (['fit', 'additive'] as const) : []) {
+      const m = new Model(null, { ...model.meta, activationBits: bits }, model.graph);
+      await m.calibrate(calib, { method: 'mse', levels: kind, threads, onProgress: (p) => process.stderr.write(`\r  ${p}\x1b[K`) });
+      process.stderr.write('\r\x1b[K');
+      const a = agreement(heldRef, await run(m, held, bits)), layers = Object.values(m.meta.layers ?? {}).filter((l) => l.levels).length;
+      const [uniformMs, ms] = await timedTogether(opts.runs, [calibrated, m].map((x) => () => x.predict(held[0], { threads })));
+      levels.push({ kind, ...a, layers, ms, uniformMs });
+      log(`  ${bits}-bit: ${kind} non-uniform levels on ${layers} layers ${fmt(a)}, ${ms.toFixed(1)} ms (uniform codes: ${uniformMs.toFixed(1)} ms)`);
     }
-    quantized.push({ bits, dynamic, static: stat, mse, ...(opts.levels ? { uniformMs, levels } : {}) });
+    quantized.push({ bits, dynamic, static: stat, mse, ...(opts.levels ? { levels } : {}) });
   }
 
   const x = inputs[0];
@@ -209,8 +202,11 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
   };
 }
 
-/** A model calibrated as 'mse' plus non-uniform levels of one kind (src/passes/calibrate.ts): its agreement, layers on levels and time. */
-export interface LevelsReport extends Agreement { kind: 'fit' | 'additive'; layers: number; ms: number }
+/**
+ * A model calibrated as 'mse' plus non-uniform levels of one kind (src/passes/calibrate.ts): its agreement, layers on
+ * levels, and its time and the uniform model's, timed together.
+ */
+export interface LevelsReport extends Agreement { kind: 'fit' | 'additive'; layers: number; ms: number; uniformMs: number }
 
 export function modelsMarkdown(reports: ModelReport[]): string {
   const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
@@ -227,7 +223,7 @@ export function modelsMarkdown(reports: ModelReport[]): string {
       if (q.bits === 8 && r.ortInt8) lines.push(`| ${r.model} | ${r.format} | onnxruntime-web int8, QDQ of the 8-bit MSE calibration | ${pct(r.ortInt8.top1)} (${r.ortInt8.images}) | ${r.ortInt8.meanAbsDiff.toFixed(4)} | ${r.ortInt8.maxAbsDiff.toFixed(4)} |`);
       for (const l of q.levels ?? []) {
         const what = l.kind === 'fit' ? 'Lloyd-Max levels' : 'additive levels';
-        lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, as above + ${what} (${l.layers} layers; ${l.ms.toFixed(1)} ms, uniform ${q.uniformMs!.toFixed(1)} ms) | ${pct(l.top1)} (${l.images}) | ${l.meanAbsDiff.toFixed(4)} | ${l.maxAbsDiff.toFixed(4)} |`);
+        lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, as above + ${what} (${l.layers} layers; ${l.ms.toFixed(1)} ms, uniform ${l.uniformMs.toFixed(1)} ms) | ${pct(l.top1)} (${l.images}) | ${l.meanAbsDiff.toFixed(4)} | ${l.maxAbsDiff.toFixed(4)} |`);
       }
     }
   }

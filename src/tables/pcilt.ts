@@ -63,6 +63,8 @@ export class PciltTables {
     readonly integer: boolean,
     /** Worst-case |output| per channel before bias, for overflow checks. */
     readonly channelBound: Float64Array,
+    /** Tables of plain products of integer weights: a copy of those weights in the narrowest type (derivedWeights). */
+    private readonly sourceWeights?: Int8Array | Int16Array | Int32Array,
   ) {}
 
   get variant(): PciltVariant {
@@ -106,6 +108,7 @@ export class PciltTables {
   derivedWeights(): Int8Array | Int16Array | Int32Array | null {
     if (this.customFn || !this.integer) return null;
     if (this.weightsCache) return this.weightsCache;
+    if (this.sourceWeights) return (this.weightsCache = this.sourceWeights);
     const [O] = this.weightShape;
     const K = this.reduction, S = this.segments, g = this.groupSize, T = this.tableSize;
     const w = new Int32Array(O * K);
@@ -228,8 +231,20 @@ export function buildPcilt(weight: WeightTensor, options: PciltOptions): PciltTa
     if (worst > INT32_MAX) throw new OverflowError(`the worst-case output sum ${worst} exceeds the int32 accumulator (${INT32_MAX}); use smaller weights`);
   }
   const entries = fillEntries(weight, plan, indexBits, bitSerial, rows);
+  const source = fn === multiply && plan.integer && !(weight.data instanceof Float32Array) ? narrowest(weight.data) : undefined;
   return new PciltTables([...shape] as Shape4, bits, plan.groupSize, bitSerial, share, fn !== multiply,
-    entries, plan.tableOf, plan.numTables, plan.integer, plan.channelBound);
+    entries, plan.tableOf, plan.numTables, plan.integer, plan.channelBound, source);
+}
+
+/** A copy of integer weights in the narrowest type that holds them. */
+function narrowest(d: Int8Array | Int16Array | Int32Array): Int8Array | Int16Array | Int32Array {
+  if (d instanceof Int8Array) return d.slice();
+  let lo = 0, hi = 0;
+  for (let i = 0; i < d.length; i++) {
+    if (d[i] < lo) lo = d[i];
+    else if (d[i] > hi) hi = d[i];
+  }
+  return lo >= -128 && hi <= 127 ? Int8Array.from(d) : lo >= -32768 && hi <= 32767 ? Int16Array.from(d) : d.slice();
 }
 
 function checkBool(name: string, v: unknown): boolean {
