@@ -122,19 +122,7 @@ function quantizeRun(s: usize, d: usize, n: i32, scale: f32, zero: f32, L: i32):
  * zero-bordered planes of Hp x Wp whose border holds the zero code (real 0), top-left at (padT, padL).
  */
 export function quantize_pad(src: usize, dst: usize, p0: i32, p1: i32, H: i32, W: i32, Hp: i32, Wp: i32, padT: i32, padL: i32, scale: f32, zero: f32, L: i32): void {
-  if (Hp == H && Wp == W) {
-    // No border: the planes are one run.
-    quantizeRun(src + (<usize>(p0 * H * W) << 2), dst + <usize>(p0 * H * W), (p1 - p0) * H * W, scale, zero, L);
-    return;
-  }
-  const bytes = <usize>(Hp * Wp);
-  for (let p = p0; p < p1; p++) {
-    const plane = dst + <usize>p * bytes;
-    memory.fill(plane, <u8>(<i32>zero), bytes);
-    for (let h = 0; h < H; h++) {
-      quantizeRun(src + (<usize>((p * H + h) * W) << 2), plane + <usize>((h + padT) * Wp + padL), W, scale, zero, L);
-    }
-  }
+  padRows(src, dst, p0, p1, H, W, Hp, Wp, padT, padL, <i32>zero, scale, zero, L, 0, 0, i8x16.splat(0));
 }
 
 /**
@@ -169,20 +157,29 @@ function levelsRun(s: usize, d: usize, n: i32, mids: usize, m: i32, codes: v128)
 
 /**
  * quantize_pad for non-uniform levels (at most 16): each value's code is that of its nearest level
- * (levelsRun; mids: m sorted f32 midpoints, codes: 16 bytes rank -> code), the border holds `zero`,
+ * (levelsRun; mids: m >= 1 sorted f32 midpoints, codes: 16 bytes rank -> code), the border holds `zero`,
  * the code of the level 0.
  */
 export function quantize_levels_pad(src: usize, dst: usize, p0: i32, p1: i32, H: i32, W: i32, Hp: i32, Wp: i32, padT: i32, padL: i32, mids: usize, m: i32, codes: usize, zero: i32): void {
-  const table = v128.load(codes);
-  if (Hp == H && Wp == W) {
-    levelsRun(src + (<usize>(p0 * H * W) << 2), dst + <usize>(p0 * H * W), (p1 - p0) * H * W, mids, m, table);
-    return;
-  }
-  const bytes = <usize>(Hp * Wp);
-  for (let p = p0; p < p1; p++) {
-    const plane = dst + <usize>p * bytes;
-    memory.fill(plane, <u8>zero, bytes);
-    for (let h = 0; h < H; h++) levelsRun(src + (<usize>((p * H + h) * W) << 2), plane + <usize>((h + padT) * Wp + padL), W, mids, m, table);
+  padRows(src, dst, p0, p1, H, W, Hp, Wp, padT, padL, zero, 1, 0, 0, mids, m, v128.load(codes));
+}
+
+/**
+ * The rows of planes [p0, p1) through quantizeRun (m = 0: scale, zero, L) or levelsRun (mids, m, codes) into
+ * planes of Hp x Wp whose border holds `border`; without a border the planes are one run.
+ */
+function padRows(src: usize, dst: usize, p0: i32, p1: i32, H: i32, W: i32, Hp: i32, Wp: i32, padT: i32, padL: i32, border: i32,
+  scale: f32, zero: f32, L: i32, mids: usize, m: i32, codes: v128): void {
+  const plain = Hp == H && Wp == W, bytes = <usize>(Hp * Wp);
+  const runs = plain ? 1 : (p1 - p0) * H, n = plain ? (p1 - p0) * H * W : W;
+  if (!plain) for (let p = p0; p < p1; p++) memory.fill(dst + <usize>p * bytes, <u8>border, bytes);
+  for (let r = 0; r < runs; r++) {
+    // Run r: the whole span, or row h of plane p.
+    const p = plain ? p0 : p0 + r / H, h = plain ? 0 : r % H;
+    const s = src + (<usize>(((p * H + h) * W)) << 2);
+    const d = plain ? dst + <usize>(p0 * H * W) : dst + <usize>p * bytes + <usize>((h + padT) * Wp + padL);
+    if (m > 0) levelsRun(s, d, n, mids, m, codes);
+    else quantizeRun(s, d, n, scale, zero, L);
   }
 }
 
