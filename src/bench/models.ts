@@ -47,10 +47,10 @@ export interface ModelReport {
 
 /**
  * Median ms of each of fs over `runs` rounds that call each once in turn (this VM's slow spells then
- * fall on all of them), after 8 warm-up calls each ('auto' settles its choices in a model's first calls).
+ * fall on all of them), after `warmUp` calls each ('auto' settles its choices in a model's first calls).
  */
-async function timedTogether(runs: number, fs: (() => Promise<unknown>)[]): Promise<number[]> {
-  for (let i = 0; i < 8; i++) for (const f of fs) await f();
+async function timedTogether(runs: number, fs: (() => Promise<unknown>)[], warmUp = 8): Promise<number[]> {
+  for (let i = 0; i < warmUp; i++) for (const f of fs) await f();
   const t = fs.map(() => [] as number[]);
   for (let r = 0; r < runs; r++) {
     for (const [i, f] of fs.entries()) {
@@ -64,15 +64,7 @@ async function timedTogether(runs: number, fs: (() => Promise<unknown>)[]): Prom
 
 /** Median ms of `runs` calls after two warm-up calls. */
 export async function timed(runs: number, f: () => Promise<unknown>): Promise<number> {
-  await f();
-  await f();
-  const t: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await f();
-    t.push(performance.now() - t0);
-  }
-  return median(t);
+  return (await timedTogether(runs, [f], 2))[0];
 }
 
 /** tfjs's own output for each photo (the oracle), and a timer for its wasm backend; the model tests use it too. */

@@ -125,31 +125,22 @@ export class Session {
           opts.observe.set(n.inputs[0], was ? [Math.min(was[0], r[0]), Math.max(was[1], r[1])] : r);
         }
         const t0 = performance.now();
-        let outs = this.shapeOnly[i] && !stale ? plan.folded.get(i) : undefined;
+        let cached = this.shapeOnly[i] && !stale ? plan.folded.get(i) : undefined;
         const read = plan.read.get(i);
-        if (outs && read && !sameShape(ins[0]?.shape, read)) {
+        if (cached && read && !sameShape(ins[0]?.shape, read)) {
           stale = true;
           plan.folded.clear();
-          outs = undefined;
+          cached = undefined;
         }
-        const reused = !!outs;
-        if (!outs) {
-          outs = k ? await k.run(ins, n, ctx) : await opDef(n.op)!.run(ins, n, ctx);
-          if (this.shapeOnly[i] && !stale && outs.every((o) => !o || sizeOf(o.shape) <= FOLD_LIMIT)) {
-            outs = outs.map((o) => o && { ...o, data: copyOf(o.data) });
-            for (const o of outs) if (o) folded.add(o.data);
-            plan.folded.set(i, outs);
-            if (n.op === 'Shape' || n.op === 'Size') plan.read.set(i, ins[0]!.shape);
-          }
-        }
+        const outs = cached ?? recordFolded(this.shapeOnly[i] && !stale ? plan : null, i, n, ins, k ? await k.run(ins, n, ctx) : await opDef(n.op)!.run(ins, n, ctx));
         n.outputs.forEach((o, j) => {
           if (o === '') return;
-          if (!outs![j]) fail(n, `produced no output ${j} (${o})`);
-          if (keep.has(o)) kept.set(o, { ...outs![j], data: copyOf(outs![j].data) });
-          values.set(o, outs![j]);
-          if (fresh) plan!.shapes.set(o, outs![j].shape);
+          if (!outs[j]) fail(n, `produced no output ${j} (${o})`);
+          if (keep.has(o)) kept.set(o, { ...outs[j], data: copyOf(outs[j].data) });
+          values.set(o, outs[j]);
+          if (fresh) plan!.shapes.set(o, outs[j].shape);
         });
-        opts.profile?.push({ node: n.name, op: n.op, kernel: reused ? 'folded' : k ? `${k.backend}:${k.variant}` : 'ref', ms: performance.now() - t0, shape: outs[0]?.shape ?? [] });
+        opts.profile?.push({ node: n.name, op: n.op, kernel: cached ? 'folded' : k ? `${k.backend}:${k.variant}` : 'ref', ms: performance.now() - t0, shape: outs[0]?.shape ?? [] });
         // Values whose last reader this was are dropped; wasm memory behind them is freed once no value holds it.
         for (const t of n.inputs) {
           if (this.lastUse.get(t) !== i || outputs.has(t) || !values.has(t)) continue;
@@ -186,6 +177,19 @@ function quantKey(q: QuantOptions | undefined): string {
     layerIds.set(q.layers, id);
   }
   return `${q.bits ?? 0}/${id}`;
+}
+
+/**
+ * Node i's outputs as it ran them; given the plan (a shape-only node, while no shape read this call has
+ * changed), copies kept in it for the next calls, with the shape a Shape or Size node read.
+ */
+function recordFolded(plan: Plan | null, i: number, node: Node, ins: (Tensor | undefined)[], outs: Tensor[]): Tensor[] {
+  if (!plan || !outs.every((o) => !o || sizeOf(o.shape) <= FOLD_LIMIT)) return outs;
+  const kept = outs.map((o) => o && { ...o, data: copyOf(o.data) });
+  for (const o of kept) if (o) plan.foldedData.add(o.data);
+  plan.folded.set(i, kept);
+  if (node.op === 'Shape' || node.op === 'Size') plan.read.set(i, ins[0]!.shape);
+  return kept;
 }
 
 function sameShape(a: number[] | undefined, b: number[]): boolean {

@@ -64,8 +64,10 @@ export class PciltTables {
     /** Worst-case |output| per channel before bias, for overflow checks. */
     readonly channelBound: Float64Array,
     /** Tables of plain products of integer weights: a copy of those weights in the narrowest type (derivedWeights). */
-    private readonly sourceWeights?: Int8Array | Int16Array | Int32Array,
-  ) {}
+    sourceWeights?: Int8Array | Int16Array | Int32Array,
+  ) {
+    this.weightsCache = sourceWeights ?? null;
+  }
 
   get variant(): PciltVariant {
     return this.bitSerial ? 'bit-serial' : this.groupSize === 1 ? 'basic' : 'grouped';
@@ -108,7 +110,6 @@ export class PciltTables {
   derivedWeights(): Int8Array | Int16Array | Int32Array | null {
     if (this.customFn || !this.integer) return null;
     if (this.weightsCache) return this.weightsCache;
-    if (this.sourceWeights) return (this.weightsCache = this.sourceWeights);
     const [O] = this.weightShape;
     const K = this.reduction, S = this.segments, g = this.groupSize, T = this.tableSize;
     const w = new Int32Array(O * K);
@@ -119,11 +120,9 @@ export class PciltTables {
       }
     }
     // The narrowest type: kernels then need no range checks.
-    const fits = (lo: number, hi: number) => w.every((v) => v >= lo && v <= hi);
-    this.weightsCache = fits(-128, 127) ? Int8Array.from(w) : fits(-32768, 32767) ? Int16Array.from(w) : w;
-    return this.weightsCache;
+    return (this.weightsCache = narrowest(w));
   }
-  private weightsCache: Int8Array | Int16Array | Int32Array | null = null;
+  private weightsCache: Int8Array | Int16Array | Int32Array | null;
 
   /** Largest |entry|: bounds the partial sums a kernel may keep in narrow registers. */
   get maxAbsEntry(): number {

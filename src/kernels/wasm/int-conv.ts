@@ -279,7 +279,7 @@ async function runInteger(ins: Inputs, node: Node, ctx: OpContext): Promise<Tens
     stride: (win ? win.strides : [1, 1]) as [number, number], dilation: (win ? win.dilations : [1, 1]) as [number, number],
     groups: dense ? 1 : attrInt(node, 'group', 1), backend: q.backend, threads: ctx.threads,
   };
-  const inWasm = (q.backend === undefined || q.backend === 'auto' || q.backend === 'wasm') && w.maxAbsSum * L <= INT32_MAX && (await engineUnavailableReason()) === null;
+  const inWasm = wasmAsked(q.backend) && w.maxAbsSum * L <= INT32_MAX && (await engineUnavailableReason()) === null;
   const choice: LayerChoice = {};
   let y: { data: Float32Array; release?: () => void };
   if (levels) y = await levelLayer(w, bits, levels, { data: x.data as Float32Array, shape }, conv, bias, correction, store, q, choice);
@@ -394,6 +394,38 @@ async function jsLayer(w: IntWeights, bits: number, x: { data: Float32Array; sha
 /** Integer levels reach at most this magnitude: with int8 weights and 4 activations an index, table entries stay within int16. */
 const LEVEL_TOP = 64;
 
+/** Whether a layer may run on the wasm engine for this backend option (none, 'auto' or 'wasm'). */
+function wasmAsked(backend: string | undefined): boolean {
+  return backend === undefined || backend === 'auto' || backend === 'wasm';
+}
+
+/** sum_j |steps[j]|: how far apart the lowest and highest additive levels lie. */
+function spanOf(steps: number[]): number {
+  return steps.reduce((a, v) => a + Math.abs(v), 0);
+}
+
+/** The code of each value's nearest level: codeOfRank[r], r the number of the sorted midpoints below it (ties to the lower level). */
+function nearestCodes(x: Float32Array, mids: ArrayLike<number>, codeOfRank: ArrayLike<number>): Uint8Array {
+  const codes = new Uint8Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    let r = 0;
+    while (r < mids.length && x[i] > mids[r]) r++;
+    codes[i] = codeOfRank[r];
+  }
+  return codes;
+}
+
+/**
+ * Tables of fn(w, code) for a layer on levels, built once per layer and key. Indices of at most 4 bits (16
+ * entries a table): wider ones (256 entries at 2 bits) measured slower, the tables outgrowing the caches.
+ */
+function levelTables(w: IntWeights, key: string, bits: number, fn: (w: number, c: number) => number, choice: LayerChoice): PciltTables {
+  let t = w.tables.get(key);
+  if (!t) w.tables.set(key, (t = buildPcilt(w.weight, { activationBits: bits, fn, groupSize: Math.max(1, Math.floor(4 / bits)) })));
+  choice.tableBytes = t.bytes;
+  return t;
+}
+
 /** sum_j bit_j(c) * weights[j]. */
 function additive(c: number, weights: number[]): number {
   let v = 0;
@@ -418,17 +450,17 @@ export function integerLevels(levels: number[], bits: number): { ints: number[];
   const top = Math.max(...levels.map(Math.abs)), step = top / LEVEL_TOP;
   const steps = Array.from({ length: bits }, (_, j) => levels[1 << j] - levels[0]);
   if (levels.every((v, c) => Math.abs(levels[0] + additive(c, steps) - v) <= 1e-6 * top)) {
-    const limit = 2 ** (bits + 2) - 1, span = steps.reduce((a, v) => a + Math.abs(v), 0);
-    let unit = span / limit, planeWeights = steps.map((v) => Math.round(v / unit));
+    const limit = 2 ** (bits + 2) - 1;
+    let unit = spanOf(steps) / limit, planeWeights = steps.map((v) => Math.round(v / unit));
     // Rounding may add up past the limit: a slightly coarser grid then.
-    for (let k = 0; k < 4 && planeWeights.reduce((a, v) => a + Math.abs(v), 0) > limit; k++) {
-      unit *= planeWeights.reduce((a, v) => a + Math.abs(v), 0) / limit;
+    for (let k = 0; k < 4 && spanOf(planeWeights) > limit; k++) {
+      unit *= spanOf(planeWeights) / limit;
       planeWeights = steps.map((v) => Math.round(v / unit));
     }
     // The level 0 stays exactly 0: levels[0]'s integer is minus the zero code's plane weights.
     const base = -additive(levels.indexOf(0), planeWeights);
     const ints = levels.map((_, c) => base + additive(c, planeWeights));
-    if (new Set(ints).size === n && planeWeights.reduce((a, v) => a + Math.abs(v), 0) <= limit) return { ints, step: unit, planeWeights };
+    if (new Set(ints).size === n && spanOf(planeWeights) <= limit) return { ints, step: unit, planeWeights };
   }
   const order = levels.map((_, c) => c).sort((a, b) => levels[a] - levels[b]);
   const ints = levels.map((v) => Math.round(v / step));
@@ -457,24 +489,11 @@ async function levelLayer(w: IntWeights, bits: number, levels: number[], x: { da
   order.forEach((i, c) => (codeOf[i] = c));
   // Nearest level: the midpoints between levels split the line.
   const mids = ints.slice(1).map((v, i) => ((v + ints[i]) / 2) * step);
-  const xd = x.data, codes = new Uint8Array(xd.length);
-  for (let i = 0; i < xd.length; i++) {
-    const v = xd[i];
-    let c = 0;
-    while (c < mids.length && v > mids[c]) c++;
-    codes[i] = codeOf[c];
-  }
+  const codes = nearestCodes(x.data, mids, codeOf);
   const fn = (wv: number, c: number) => wv * ints[order[c]];
-  const key = `levels:${ints.join(',')}`;
-  const tables = () => {
-    let t = w.tables.get(key);
-    // Indices of at most 4 bits (16 entries a table): wider ones (256 entries at 2 bits) measured slower, the tables outgrowing the caches.
-    if (!t) w.tables.set(key, (t = buildPcilt(w.weight, { activationBits: bits, fn, groupSize: Math.max(1, Math.floor(4 / bits)) })));
-    choice.tableBytes = t.bytes;
-    return t;
-  };
+  const tables = () => levelTables(w, `levels:${ints.join(',')}`, bits, fn, choice);
   const requant = requantRecord(w, step, 0, bias, store ?? [-Infinity, Infinity], correction);
-  const onWasm = opts.kernel !== 'direct' && (opts.backend === undefined || opts.backend === 'auto' || opts.backend === 'wasm')
+  const onWasm = opts.kernel !== 'direct' && wasmAsked(opts.backend)
     && w.maxAbsSum * Math.max(...ints.map(Math.abs)) <= INT32_MAX && (await engineUnavailableReason()) === null;
   if (onWasm && wasmBackend.supportsPcilt!({ tables: tables() } as Parameters<NonNullable<typeof wasmBackend.supportsPcilt>>[0]) === null) {
     choice.kernel = 'wasm-pcilt-levels';
@@ -518,8 +537,8 @@ async function additiveLayer(w: IntWeights, bits: number, ints: number[], step: 
   const mids = Float32Array.from(order.slice(1), (c, k) => ((ints[order[k]] + ints[c]) / 2) * step);
   const requant = requantRecord(w, step, -base, bias, store ?? [-Infinity, Infinity], correction);
   const tables = tablesOf(w, bits);
-  const span = planeWeights.reduce((a, v) => a + Math.abs(v), 0);
-  const onWasm = opts.kernel !== 'direct' && bits <= 4 && (opts.backend === undefined || opts.backend === 'auto' || opts.backend === 'wasm')
+  const span = spanOf(planeWeights);
+  const onWasm = opts.kernel !== 'direct' && bits <= 4 && wasmAsked(opts.backend)
     && w.maxAbsSum * span <= INT32_MAX && (await engineUnavailableReason()) === null;
   if (onWasm && wasmBackend.supportsPcilt!({ tables } as Parameters<NonNullable<typeof wasmBackend.supportsPcilt>>[0]) === null) {
     const g = convGeometry(x.shape, w.weight.shape, conv), none = new Uint8Array(0);
@@ -569,12 +588,7 @@ async function additiveLayer(w: IntWeights, bits: number, ints: number[], step: 
     choice.kernel = best.label;
     return y!;
   }
-  const xd = x.data, codes = new Uint8Array(xd.length);
-  for (let i = 0; i < xd.length; i++) {
-    let r = 0;
-    while (r < mids.length && xd[i] > mids[r]) r++;
-    codes[i] = order[r];
-  }
+  const codes = nearestCodes(x.data, mids, order);
   const [N, C, H, W] = x.shape, [pt, pl, pb, pr] = conv.padding;
   const input = { data: padCodes(codes, x.shape, conv.padding, zeroCode), shape: [N, C, H + pt + pb, W + pl + pr] as Shape4 };
   const unpadded = { ...conv, padding: [0, 0, 0, 0] as [number, number, number, number] };
@@ -584,11 +598,7 @@ async function additiveLayer(w: IntWeights, bits: number, ints: number[], step: 
     acc = await conv2dDirect(input, w.weight, { ...unpadded, activationBits: bits, fn });
     choice.kernel = 'direct-additive';
   } else {
-    const key = `additive:${ints.join(',')}`;
-    let t = w.tables.get(key);
-    if (!t) w.tables.set(key, (t = buildPcilt(w.weight, { activationBits: bits, fn, groupSize: Math.max(1, Math.floor(4 / bits)) })));
-    choice.tableBytes = t.bytes;
-    acc = await pciltConv2d(input, t, { ...unpadded, backend: opts.backend });
+    acc = await pciltConv2d(input, levelTables(w, `additive:${ints.join(',')}`, bits, fn, choice), { ...unpadded, backend: opts.backend });
     choice.kernel = 'pcilt-additive';
   }
   return { data: scaleBack(acc, requant) };
