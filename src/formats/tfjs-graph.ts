@@ -198,7 +198,7 @@ export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
           break;
         }
         case 'BiasAdd': case 'Add': case 'AddV2': case 'Sub': case 'Mul': case 'RealDiv': case 'Div': case 'Maximum': case 'Minimum': case 'Pow':
-        case 'Greater': case 'GreaterEqual': case 'Less': case 'LessEqual': case 'Equal': case 'LogicalAnd': case 'LogicalOr': {
+        case 'Greater': case 'GreaterEqual': case 'Less': case 'LessEqual': case 'Equal': case 'LogicalAnd': case 'LogicalOr': case 'Atan2': {
           const op = ({ BiasAdd: 'Add', AddV2: 'Add', RealDiv: 'Div', Maximum: 'Max', Minimum: 'Min', LogicalAnd: 'And', LogicalOr: 'Or', GreaterEqual: 'GreaterOrEqual', LessEqual: 'LessOrEqual' } as Record<string, string>)[n.op] ?? n.op;
           add(op, out, [x, ins[1]], {}, [out]);
           break;
@@ -221,7 +221,8 @@ export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
           add('Sum', out, ins, {}, [out]);
           break;
         case 'Relu': case 'Sigmoid': case 'Tanh': case 'Exp': case 'Log': case 'Sqrt': case 'Abs': case 'Neg': case 'Floor': case 'Ceil': case 'Round':
-        case 'Sign': case 'Reciprocal': case 'Erf': case 'Softplus': case 'Softsign': case 'Elu': case 'Selu': case 'Sin': case 'Cos': case 'LogicalNot': {
+        case 'Sign': case 'Reciprocal': case 'Erf': case 'Softplus': case 'Softsign': case 'Elu': case 'Selu': case 'Sin': case 'Cos': case 'LogicalNot':
+        case 'Tan': case 'Asin': case 'Acos': case 'Atan': case 'Sinh': case 'Cosh': case 'Asinh': case 'Acosh': case 'Atanh': {
           add(n.op === 'LogicalNot' ? 'Not' : n.op, out, [x], {}, [out]);
           break;
         }
@@ -306,6 +307,16 @@ export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
         case 'StridedSlice':
           stridedSlice(n, x, ins, out, { add, needConst, i64, fresh, at });
           break;
+        case 'SparseToDense': {
+          // The default everywhere, then ScatterND of the values at the index rows ([N, R]; a scalar or [N] when R is 1).
+          const shape = asInt64(ins[1], out);
+          const rows = add('Concat', `${out}/rows`, [i64(`${out}/all`, [-1]), add('Shape', `${out}/rank`, [shape])], { axis: 0 });
+          const idx = add('Reshape', `${out}/idx`, [asInt64(ins[0], `${out}/ix`), rows]);
+          const n = add('Slice', `${out}/n`, [add('Shape', `${out}/idx_shape`, [idx]), i64(`${out}/zero`, [0]), i64(`${out}/one`, [1])]);
+          const dense = add('Expand', `${out}/dense`, [ins[3], shape]);
+          add('ScatterND', out, [dense, idx, add('Expand', `${out}/values`, [ins[2], n])], {}, [out]);
+          break;
+        }
         case 'Tile':
           add('Tile', out, [x, asInt64(ins[1], out)], {}, [out]);
           break;
@@ -439,34 +450,47 @@ function fusedTail(n: Json, y: string, post: string[], ins: string[], out: strin
   return [y, rest];
 }
 
-/** StridedSlice with begin/end/stride constants and its masks, as Slice plus the axes it adds or removes. */
+/**
+ * StridedSlice with begin/end/stride constants and its masks, as Slice plus the axes it adds or removes.
+ * Specs before an ellipsis address axes from the front; specs after it address axes from the back
+ * (negative axes), so the input's rank need not be known when the graph is imported.
+ */
 function stridedSlice(n: Json, x: string, ins: string[], out: string,
   h: { add: Add; needConst: (s: string, at: string) => Tensor; i64: (name: string, v: number[]) => string; fresh: (s: string) => string; at: string }) {
   const [b, e, s] = [1, 2, 3].map((i) => Array.from(h.needConst(ins[i], h.at).data as Int32Array, Number));
-  const bm = attrInt(n, 'begin_mask'), em = attrInt(n, 'end_mask'), ellipsis = attrInt(n, 'ellipsis_mask');
+  const bm = attrInt(n, 'begin_mask'), em = attrInt(n, 'end_mask'), ellipsisMask = attrInt(n, 'ellipsis_mask');
   const newAxis = attrInt(n, 'new_axis_mask'), shrink = attrInt(n, 'shrink_axis_mask');
-  if (ellipsis) bad(`${h.at}: ellipsis_mask`);
+  const has = (mask: number, i: number) => (mask & (1 << i)) !== 0;
+  // TF uses the first ellipsis only; later ellipsis bits are ignored.
+  const ellipsis = b.findIndex((_, i) => has(ellipsisMask, i));
   const starts: number[] = [], ends: number[] = [], axes: number[] = [], steps: number[] = [], squeeze: number[] = [], unsqueeze: number[] = [];
-  let axis = 0;
+  const big = 2 ** 31 - 1;
+  // Where each spec lands: input axis (sliced, squeezed) and output axis (new axes), counted from the
+  // back after the ellipsis. A new axis takes no input axis; a shrunk one leaves no output axis.
+  const after = (i: number, count: (j: number) => boolean) => b.slice(i + 1).filter((_, k) => count(i + 1 + k)).length;
+  let axis = 0, outAxis = 0;
   for (let i = 0; i < b.length; i++) {
-    if (newAxis & (1 << i)) {
-      unsqueeze.push(i);
+    if (i === ellipsis) continue;
+    const back = ellipsis >= 0 && i > ellipsis;
+    if (has(newAxis, i)) {
+      unsqueeze.push(back ? -(after(i, (j) => !has(shrink, j) || has(newAxis, j)) + 1) : outAxis++);
       continue;
     }
-    const big = 2 ** 31 - 1;
-    if (shrink & (1 << i)) {
+    const at = back ? -(after(i, (j) => !has(newAxis, j)) + 1) : axis++;
+    if (has(shrink, i)) {
       starts.push(b[i]);
       ends.push(b[i] === -1 ? big : b[i] + 1);
-      squeeze.push(axis);
+      squeeze.push(at);
     } else {
-      starts.push(bm & (1 << i) ? (s[i] > 0 ? 0 : big) : b[i]);
-      ends.push(em & (1 << i) ? (s[i] > 0 ? big : -big) : e[i]);
+      starts.push(has(bm, i) ? (s[i] > 0 ? 0 : big) : b[i]);
+      ends.push(has(em, i) ? (s[i] > 0 ? big : -big) : e[i]);
+      if (!back) outAxis++;
     }
-    axes.push(axis);
-    steps.push(s[i]);
-    axis++;
+    axes.push(at);
+    steps.push(has(shrink, i) ? 1 : s[i]);
   }
-  let y = h.add('Slice', `${out}/slice`, [x, h.i64(`${out}/starts`, starts), h.i64(`${out}/ends`, ends), h.i64(`${out}/axes`, axes), h.i64(`${out}/steps`, steps)]);
+  let y = x;
+  if (axes.length) y = h.add('Slice', `${out}/slice`, [x, h.i64(`${out}/starts`, starts), h.i64(`${out}/ends`, ends), h.i64(`${out}/axes`, axes), h.i64(`${out}/steps`, steps)]);
   if (squeeze.length) y = h.add('Squeeze', `${out}/squeeze`, [y, h.i64(`${out}/sq`, squeeze)]);
   if (unsqueeze.length) y = h.add('Unsqueeze', `${out}/unsqueeze`, [y, h.i64(`${out}/usq`, unsqueeze)]);
   h.add('Identity', out, [y], {}, [out]);

@@ -21,6 +21,8 @@ const ARITH: Record<string, Bin> = {
     ? (n.attrs.fmod !== 1 && t === 'float32' ? fail(n, 'fmod must be 1 for float inputs') : (a, b) => a % b)
     : (a, b) => (b === 0 ? 0 : a - Math.floor(a / b) * b)),
   PRelu: () => (a, s) => (a < 0 ? a * s : a),
+  // TF's Atan2 (no ONNX op): the angle of the point (b, a), float only.
+  Atan2: () => Math.atan2,
 };
 
 /** Comparisons and logic: the result is bool. */
@@ -45,7 +47,7 @@ for (const [op, f] of Object.entries(ARITH)) {
       const x = [need(ins, 0, node), need(ins, 1, node)];
       // Pow may raise to an exponent of another type; everything else wants one dtype.
       const t = op === 'Pow' ? x[0].dtype : sameDType(node, x);
-      checkDType(node, x[0], op === 'PRelu' ? ['float32'] : NUMERIC);
+      checkDType(node, x[0], op === 'PRelu' || op === 'Atan2' ? ['float32'] : NUMERIC);
       // Before opset 7 a PRelu slope of C values applies per channel (axis 1), not to the last axis.
       if (op === 'PRelu' && ctx.opset < 7 && x[1].shape.length === 1 && x[0].shape.length > 2 && x[1].shape[0] === x[0].shape[1]) {
         x[1] = { ...x[1], shape: [x[1].shape[0], ...x[0].shape.slice(2).map(() => 1)] };

@@ -11,6 +11,7 @@ import './shape.js';
 import './reshape.js';
 import './transpose.js';
 import './gather.js';
+import './scatter.js';
 import './slice.js';
 import './concat.js';
 import './expand.js';

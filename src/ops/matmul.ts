@@ -16,10 +16,21 @@ function mm(a: Float32Array, ao: number, b: Float32Array, bo: number, y: Float32
   }
 }
 
+/** The same loop on int32, wrapping as 32-bit integer arithmetic does. */
+function mmInt(a: Int32Array, ao: number, b: Int32Array, bo: number, y: Int32Array, yo: number, M: number, K: number, N: number): void {
+  for (let m = 0; m < M; m++) {
+    for (let k = 0; k < K; k++) {
+      const v = a[ao + m * K + k];
+      const br = bo + k * N, yr = yo + m * N;
+      for (let n = 0; n < N; n++) y[yr + n] = (y[yr + n] + Math.imul(v, b[br + n])) | 0;
+    }
+  }
+}
+
 /** Numpy matmul: 1-d operands promoted and their axis removed, batch axes broadcast. */
 export function matmulRef(node: Node, a: Tensor, b: Tensor): Tensor {
-  checkDType(node, a, ['float32']);
-  checkDType(node, b, ['float32']);
+  checkDType(node, a, ['float32', 'int32']);
+  if (b.dtype !== a.dtype) fail(node, `inputs are ${a.dtype} and ${b.dtype}; they must have one dtype`);
   const as = a.shape.length === 1 ? [1, a.shape[0]] : a.shape, bs = b.shape.length === 1 ? [b.shape[0], 1] : b.shape;
   if (as.length < 2 || bs.length < 2) fail(node, 'operands must not be scalars');
   const M = as[as.length - 2], K = as[as.length - 1], K2 = bs[bs.length - 2], N = bs[bs.length - 1];
@@ -27,8 +38,11 @@ export function matmulRef(node: Node, a: Tensor, b: Tensor): Tensor {
   const batch = broadcastShapes(node, [as.slice(0, -2), bs.slice(0, -2)]);
   const ia = broadcastIndex(batch, as.slice(0, -2)), ib = broadcastIndex(batch, bs.slice(0, -2));
   const shape = [...batch, M, N];
-  const y = zeros('float32', shape);
-  for (let i = 0; i < sizeOf(batch); i++) mm(a.data as Float32Array, ia[i] * M * K, b.data as Float32Array, ib[i] * K * N, y.data as Float32Array, i * M * N, M, K, N);
+  const y = zeros(a.dtype, shape);
+  for (let i = 0; i < sizeOf(batch); i++) {
+    if (a.dtype === 'int32') mmInt(a.data as Int32Array, ia[i] * M * K, b.data as Int32Array, ib[i] * K * N, y.data as Int32Array, i * M * N, M, K, N);
+    else mm(a.data as Float32Array, ia[i] * M * K, b.data as Float32Array, ib[i] * K * N, y.data as Float32Array, i * M * N, M, K, N);
+  }
   const outShape = [...batch, ...(a.shape.length === 1 ? [] : [M]), ...(b.shape.length === 1 ? [] : [N])];
   return { ...y, shape: outShape };
 }

@@ -1,0 +1,159 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as tf from '@tensorflow/tfjs';
+import { Session, tfjsGraphToIr, type RuntimeTensor as Tensor } from 'faster-cnn';
+import { rng } from './helpers.js';
+
+/**
+ * TF.js graph ops checked against tfjs-converter running the same model.json: the oracle parses
+ * the node list itself, so the masks, index layouts and dtypes are read twice, independently.
+ */
+type Json = Record<string, unknown>;
+interface Const { name: string; dtype: 'float32' | 'int32'; shape: number[]; values: number[] }
+
+const TF_DT = { float32: 'DT_FLOAT', int32: 'DT_INT32' } as const;
+const dims = (shape: number[]) => ({ dim: shape.map((d) => ({ size: String(d) })) });
+
+/** A graph model of placeholders, constants (weights) and nodes, as tfjs-converter writes one. */
+function graphModel(placeholders: { name: string; dtype: 'float32' | 'int32'; shape: number[] }[], consts: Const[], nodes: Json[]) {
+  const node = [
+    ...placeholders.map((p) => ({ name: p.name, op: 'Placeholder', attr: { dtype: { type: TF_DT[p.dtype] }, shape: { shape: dims(p.shape) } } })),
+    ...consts.map((c) => ({ name: c.name, op: 'Const', attr: { dtype: { type: TF_DT[c.dtype] }, value: { tensor: { dtype: TF_DT[c.dtype], tensorShape: dims(c.shape) } } } })),
+    ...nodes,
+  ];
+  const bytes = new Uint8Array(consts.reduce((n, c) => n + 4 * c.values.length, 0));
+  let at = 0;
+  for (const c of consts) {
+    const v = c.dtype === 'int32' ? Int32Array.from(c.values) : Float32Array.from(c.values);
+    bytes.set(new Uint8Array(v.buffer), at);
+    at += v.byteLength;
+  }
+  return {
+    modelTopology: { node, versions: { producer: 1 } },
+    weightsManifest: [{ paths: ['w.bin'], weights: consts.map((c) => ({ name: c.name, shape: c.shape, dtype: c.dtype })) }],
+    weightData: bytes,
+  };
+}
+
+/** Our run and tfjs's (CPU backend) of the named outputs, compared by shape and value. */
+async function compare(model: ReturnType<typeof graphModel>, feeds: Record<string, Tensor>, outputs: string[], what: (name: string) => string) {
+  await tf.setBackend('cpu');
+  const tm = await tf.loadGraphModel(tf.io.fromMemory({
+    modelTopology: model.modelTopology, weightSpecs: model.weightsManifest[0].weights as never, weightData: model.weightData.slice().buffer,
+  }));
+  const ins = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, tf.tensor(t.data as Float32Array, t.shape, t.dtype as 'float32')]));
+  const want = tm.execute(ins, outputs) as tf.Tensor[];
+  const session = new Session(tfjsGraphToIr(model));
+  for (const round of ['first call', 'second call']) {
+    const got = await session.run(feeds);
+    for (const [i, name] of outputs.entries()) {
+      const g = got[name], w = want[i];
+      assert.ok(g, `${name} missing`);
+      assert.deepEqual(g.shape, w.shape, `${round}, ${what(name)}: shape`);
+      const wd = w.dataSync(), gd = g.data as ArrayLike<number>;
+      for (let k = 0; k < wd.length; k++) {
+        assert.ok(Math.abs(gd[k] - wd[k]) <= 1e-6 * Math.max(1, Math.abs(wd[k])), `${round}, ${what(name)}: element ${k} is ${gd[k]}, tfjs ${wd[k]}`);
+      }
+    }
+  }
+  tf.dispose([...Object.values(ins), ...want]);
+  tm.dispose();
+}
+
+const iota = (shape: number[]): Tensor => {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return { dtype: 'float32', shape, data: Float32Array.from({ length: n }, (_, i) => i) };
+};
+
+const python = '/usr/bin/python3';
+const numpySkip = spawnSync(python, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0 || process.env.FASTER_CNN_REQUIRE_MODELS ? false
+  : 'no NumPy (apt-get install python3-numpy)';
+
+/**
+ * StridedSlice is NumPy's basic indexing (TF wrote it to be): each random spec is also written as a
+ * NumPy index (x[1:, ..., None, -1]) and evaluated there. tfjs 4.22 is not the oracle here: it gets
+ * several of these wrong (x[-1:, 1:6:3, 0, ..., 1] gives x[1, 0, 0, 1]; negative shrink indices).
+ */
+test('TF.js StridedSlice with every mask (ellipsis, new axes, shrink, begin/end, negative strides) equals NumPy indexing on random specs', { skip: numpySkip }, async () => {
+  const r = rng(7);
+  const shape = [2, 3, 4, 5];
+  const consts: Const[] = [], nodes: Json[] = [], exprs: string[] = [];
+  for (let c = 0; c < 80; c++) {
+    // Specs: at most one ellipsis; the ones that take an input axis (slices, shrinks) number at most the rank.
+    const kinds: string[] = [];
+    const n = r.int(1, 6);
+    for (let i = 0; i < n; i++) kinds.push(r.pick(['slice', 'slice', 'shrink', 'new', 'ellipsis']));
+    const first = kinds.indexOf('ellipsis');
+    const clean = kinds.filter((k, i) => k !== 'ellipsis' || i === first);
+    while (clean.filter((k) => k === 'slice' || k === 'shrink').length > shape.length) clean.splice(clean.findIndex((k) => k === 'slice' || k === 'shrink'), 1);
+    const b: number[] = [], e: number[] = [], s: number[] = [], index: string[] = [];
+    let bm = 0, em = 0, ell = 0, na = 0, sh = 0;
+    clean.forEach((k, i) => {
+      const stride = k === 'slice' ? r.pick([-3, -2, -1, 1, 1, 2, 3]) : 1;
+      // Shrink indices in [-2, 1] are valid on every axis (the smallest has 2). TF ignores begin and
+      // end of new axes and the ellipsis: the converter writes 0.
+      b.push(k === 'shrink' ? r.int(-2, 1) : k === 'slice' ? r.int(-6, 6) : 0);
+      e.push(k === 'slice' ? r.int(-6, 6) : 0);
+      s.push(stride);
+      const masked = [r.next() < 0.3, r.next() < 0.3];
+      if (k === 'slice' && masked[0]) bm |= 1 << i;
+      if (k === 'slice' && masked[1]) em |= 1 << i;
+      if (k === 'ellipsis') ell |= 1 << i;
+      if (k === 'new') na |= 1 << i;
+      if (k === 'shrink') sh |= 1 << i;
+      index.push(k === 'shrink' ? String(b[i]) : k === 'new' ? 'None' : k === 'ellipsis' ? '...'
+        : `${masked[0] ? '' : b[i]}:${masked[1] ? '' : e[i]}:${stride}`);
+    });
+    const name = `ss${c}`;
+    for (const [part, v] of [['begin', b], ['end', e], ['strides', s]] as const) consts.push({ name: `${name}/${part}`, dtype: 'int32', shape: [v.length], values: v });
+    const attr = { T: { type: 'DT_FLOAT' }, Index: { type: 'DT_INT32' }, begin_mask: { i: String(bm) }, end_mask: { i: String(em) }, ellipsis_mask: { i: String(ell) }, new_axis_mask: { i: String(na) }, shrink_axis_mask: { i: String(sh) } };
+    nodes.push({ name, op: 'StridedSlice', input: ['x', `${name}/begin`, `${name}/end`, `${name}/strides`], attr });
+    exprs.push(`x[${index.join(', ')}]`);
+  }
+  const script = 'import json, sys, numpy as np\nx = np.arange(120, dtype=np.float32).reshape(2, 3, 4, 5)\n'
+    + 'print(json.dumps([(lambda y: [list(y.shape), y.ravel().tolist()])(np.asarray(eval(e))) for e in json.load(sys.stdin)]))';
+  const py = spawnSync(python, ['-c', script], { input: JSON.stringify(exprs), encoding: 'utf8' });
+  assert.equal(py.status, 0, py.stderr);
+  const want = JSON.parse(py.stdout) as [number[], number[]][];
+  const session = new Session(tfjsGraphToIr(graphModel([{ name: 'x', dtype: 'float32', shape }], consts, nodes)));
+  for (const round of ['first call', 'second call']) {
+    const got = await session.run({ x: iota(shape) });
+    exprs.forEach((expr, c) => {
+      const g = got[`ss${c}`];
+      assert.deepEqual([g.shape, Array.from(g.data as Float32Array)], want[c], `${round}: ${expr}`);
+    });
+  }
+});
+
+test('TF.js Atan2, SparseToDense, int32 BatchMatMul and inverse trigonometry equal tfjs', async () => {
+  const r = rng(11);
+  const rand = (n: number) => Array.from({ length: n }, () => (r.next() < 0.1 ? 0 : r.next() * 4 - 2));
+  const f = (name: string, op: string, input: string[], attr: Json = {}) => ({ name, op, input, attr: { T: { type: 'DT_FLOAT' }, ...attr } });
+  const consts: Const[] = [
+    { name: 'xs', dtype: 'float32', shape: [3, 4], values: rand(12) },
+    // Indices as rows [N, R], as a vector where R is 1, and a scalar; values per row or one for all.
+    { name: 'rows', dtype: 'int32', shape: [3, 2], values: [0, 1, 2, 3, 1, 0] },
+    { name: 'vec', dtype: 'int32', shape: [2], values: [4, 1] },
+    { name: 'one', dtype: 'int32', shape: [], values: [2] },
+    { name: 'shape2', dtype: 'int32', shape: [2], values: [3, 4] },
+    { name: 'shape1', dtype: 'int32', shape: [1], values: [6] },
+    { name: 'vals3', dtype: 'float32', shape: [3], values: [1.5, -2, 7] },
+    { name: 'vals1', dtype: 'float32', shape: [], values: [9] },
+    { name: 'dflt', dtype: 'float32', shape: [], values: [0.5] },
+    { name: 'half_c', dtype: 'float32', shape: [], values: [0.45] },
+    { name: 'ia', dtype: 'int32', shape: [2, 3, 4], values: Array.from({ length: 24 }, () => r.int(-1000, 1000)) },
+    { name: 'ib', dtype: 'int32', shape: [2, 4, 2], values: Array.from({ length: 16 }, () => r.int(-1000, 1000)) },
+  ];
+  const s2d = (name: string, idx: string, shape: string, vals: string) => ({ name, op: 'SparseToDense', input: [idx, shape, vals, 'dflt'], attr: { T: { type: 'DT_FLOAT' }, Tindices: { type: 'DT_INT32' }, validate_indices: { b: true } } });
+  const nodes = [
+    f('atan2', 'Atan2', ['y', 'xs']),
+    f('atan', 'Atan', ['y']), f('asin', 'Asin', ['half']), f('acos', 'Acos', ['half']), f('tan', 'Tan', ['y']),
+    f('half', 'Mul', ['y', 'half_c']),
+    s2d('dense_rows', 'rows', 'shape2', 'vals3'), s2d('dense_vec', 'vec', 'shape1', 'vals1'), s2d('dense_one', 'one', 'shape1', 'vals1'),
+    { name: 'imm', op: 'BatchMatMulV2', input: ['ia', 'ib'], attr: { T: { type: 'DT_INT32' }, adj_x: { b: false }, adj_y: { b: false } } },
+  ];
+  const y: Tensor = { dtype: 'float32', shape: [3, 4], data: Float32Array.from(rand(12)) };
+  await compare(graphModel([{ name: 'y', dtype: 'float32', shape: [3, 4] }], consts, nodes), { y },
+    ['atan2', 'atan', 'asin', 'acos', 'tan', 'dense_rows', 'dense_vec', 'dense_one', 'imm'], (k) => k);
+});
