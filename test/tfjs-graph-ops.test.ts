@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
 import { Session, tfjsGraphToIr, type RuntimeTensor as Tensor } from 'faster-cnn';
-import { rng } from './helpers.js';
+import { rng, webgpuSkip } from './helpers.js';
 
 /**
  * TF.js graph ops checked against tfjs-converter running the same model.json: the oracle parses
@@ -16,7 +16,7 @@ const TF_DT = { float32: 'DT_FLOAT', int32: 'DT_INT32' } as const;
 const dims = (shape: number[]) => ({ dim: shape.map((d) => ({ size: String(d) })) });
 
 /** A graph model of placeholders, constants (weights) and nodes, as tfjs-converter writes one. */
-function graphModel(placeholders: { name: string; dtype: 'float32' | 'int32'; shape: number[] }[], consts: Const[], nodes: Json[]) {
+function graphModel(placeholders: { name: string; dtype: 'float32' | 'int32'; shape: number[] }[], consts: Const[], nodes: Json[], outputs?: string[]) {
   const node = [
     ...placeholders.map((p) => ({ name: p.name, op: 'Placeholder', attr: { dtype: { type: TF_DT[p.dtype] }, shape: { shape: dims(p.shape) } } })),
     ...consts.map((c) => ({ name: c.name, op: 'Const', attr: { dtype: { type: TF_DT[c.dtype] }, value: { tensor: { dtype: TF_DT[c.dtype], tensorShape: dims(c.shape) } } } })),
@@ -33,6 +33,7 @@ function graphModel(placeholders: { name: string; dtype: 'float32' | 'int32'; sh
     modelTopology: { node, versions: { producer: 1 } },
     weightsManifest: [{ paths: ['w.bin'], weights: consts.map((c) => ({ name: c.name, shape: c.shape, dtype: c.dtype })) }],
     weightData: bytes,
+    ...(outputs ? { signature: { outputs: Object.fromEntries(outputs.map((o) => [o, { name: `${o}:0` }])) } } : {}),
   };
 }
 
@@ -126,7 +127,7 @@ test('TF.js StridedSlice with every mask (ellipsis, new axes, shrink, begin/end,
   }
 });
 
-test('TF.js Atan2, SparseToDense, int32 BatchMatMul and inverse trigonometry equal tfjs', async () => {
+test('TF.js Atan2, SparseToDense, int32 BatchMatMul, SpaceToBatchND/BatchToSpaceND, BroadcastTo and inverse trigonometry equal tfjs', async () => {
   const r = rng(11);
   const rand = (n: number) => Array.from({ length: n }, () => (r.next() < 0.1 ? 0 : r.next() * 4 - 2));
   const f = (name: string, op: string, input: string[], attr: Json = {}) => ({ name, op, input, attr: { T: { type: 'DT_FLOAT' }, ...attr } });
@@ -144,6 +145,10 @@ test('TF.js Atan2, SparseToDense, int32 BatchMatMul and inverse trigonometry equ
     { name: 'half_c', dtype: 'float32', shape: [], values: [0.45] },
     { name: 'ia', dtype: 'int32', shape: [2, 3, 4], values: Array.from({ length: 24 }, () => r.int(-1000, 1000)) },
     { name: 'ib', dtype: 'int32', shape: [2, 4, 2], values: Array.from({ length: 16 }, () => r.int(-1000, 1000)) },
+    { name: 'block', dtype: 'int32', shape: [2], values: [2, 3] },
+    { name: 'pads', dtype: 'int32', shape: [2, 2], values: [1, 0, 2, 1] },
+    { name: 'crops', dtype: 'int32', shape: [2, 2], values: [1, 0, 0, 2] },
+    { name: 'to', dtype: 'int32', shape: [3], values: [2, 3, 4] },
   ];
   const s2d = (name: string, idx: string, shape: string, vals: string) => ({ name, op: 'SparseToDense', input: [idx, shape, vals, 'dflt'], attr: { T: { type: 'DT_FLOAT' }, Tindices: { type: 'DT_INT32' }, validate_indices: { b: true } } });
   const nodes = [
@@ -152,8 +157,69 @@ test('TF.js Atan2, SparseToDense, int32 BatchMatMul and inverse trigonometry equ
     f('half', 'Mul', ['y', 'half_c']),
     s2d('dense_rows', 'rows', 'shape2', 'vals3'), s2d('dense_vec', 'vec', 'shape1', 'vals1'), s2d('dense_one', 'one', 'shape1', 'vals1'),
     { name: 'imm', op: 'BatchMatMulV2', input: ['ia', 'ib'], attr: { T: { type: 'DT_INT32' }, adj_x: { b: false }, adj_y: { b: false } } },
+    // Blocks of 2x3 with padding, and back with crops (TF's wrapping of dilated convolutions).
+    f('stb', 'SpaceToBatchND', ['z', 'block', 'pads']), f('bts', 'BatchToSpaceND', ['stb', 'block', 'crops']),
+    f('bcast', 'BroadcastTo', ['y', 'to']),
   ];
   const y: Tensor = { dtype: 'float32', shape: [3, 4], data: Float32Array.from(rand(12)) };
-  await compare(graphModel([{ name: 'y', dtype: 'float32', shape: [3, 4] }], consts, nodes), { y },
-    ['atan2', 'atan', 'asin', 'acos', 'tan', 'dense_rows', 'dense_vec', 'dense_one', 'imm'], (k) => k);
+  const outputs = ['atan2', 'atan', 'asin', 'acos', 'tan', 'dense_rows', 'dense_vec', 'dense_one', 'imm', 'stb', 'bts', 'bcast'];
+  await compare(graphModel([{ name: 'y', dtype: 'float32', shape: [3, 4] }, { name: 'z', dtype: 'float32', shape: [2, 5, 6, 3] }], consts, nodes, outputs), { y, z: iota([2, 5, 6, 3]) }, outputs, (k) => k);
+});
+
+/**
+ * A TF conditional as tfjs graph models keep it (tf.cond after the converter: Switch, Merge, pivots,
+ * constants with control inputs): run by tfjs's executeAsync and by ours, the predicate flipping
+ * between calls of one session, on the CPU and (where an adapter exists) WebGPU. As in tfjs,
+ * control inputs only order work: a Merge of two branch constants gives the first.
+ */
+test('TF.js conditionals (Switch/Merge) equal tfjs as the predicate flips between calls; an output on the branch not taken is a typed error', async () => {
+  const f = (name: string, op: string, input: string[], T = 'DT_FLOAT') => ({ name, op, input, attr: { T: { type: T } } });
+  const scalar = { dtype: { type: 'DT_FLOAT' }, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: dims([]) } } };
+  const consts: Const[] = [
+    { name: 'half', dtype: 'float32', shape: [], values: [0.5] },
+    { name: 'ten', dtype: 'float32', shape: [], values: [10] },
+    { name: 'filter', dtype: 'float32', shape: [1, 1, 2, 3], values: [1, -2, 0.5, 3, 0.25, -1] },
+    { name: 'axis', dtype: 'int32', shape: [1], values: [3] },
+    { name: 'k_f', dtype: 'float32', shape: [], values: [-7] }, { name: 'k_t', dtype: 'float32', shape: [], values: [7] },
+  ];
+  const nodes: Json[] = [
+    f('pred', 'Greater', ['limit', 'ten']),
+    f('sw', 'Switch', ['x', 'pred']), f('sw_pred', 'Switch', ['pred', 'pred'], 'DT_BOOL'),
+    f('pivot_f', 'Identity', ['sw_pred'], 'DT_BOOL'), f('pivot_t', 'Identity', ['sw_pred:1'], 'DT_BOOL'),
+    { name: 'k_f', op: 'Const', input: ['^pivot_f'], attr: scalar }, { name: 'k_t', op: 'Const', input: ['^pivot_t'], attr: scalar },
+    // The filter reaches the convolution through the Switch, as a constant must at import.
+    f('sw_filter', 'Switch', ['filter', 'pred']),
+    f('else', 'Mul', ['sw', 'half']),
+    { name: 'then', op: 'Conv2D', input: ['sw:1', 'sw_filter:1'], attr: { T: { type: 'DT_FLOAT' }, strides: { list: { i: ['1', '1', '1', '1'] } }, dilations: { list: { i: ['1', '1', '1', '1'] } }, padding: { s: btoa('VALID') }, data_format: { s: btoa('NHWC') } } },
+    f('then_sum', 'Sum', ['then', 'axis']), f('else_sum', 'Sum', ['else', 'axis']),
+    f('out', 'Merge', ['else_sum', 'then_sum']), f('which', 'Merge', ['k_f', 'k_t']),
+    f('result', 'Add', ['out', 'which']),
+  ];
+  const placeholders = [{ name: 'x', dtype: 'float32' as const, shape: [1, 2, 2, 2] }, { name: 'limit', dtype: 'float32' as const, shape: [] }];
+  const model = graphModel(placeholders, consts, nodes, ['result', 'which']);
+  await tf.setBackend('cpu');
+  const tm = await tf.loadGraphModel(tf.io.fromMemory({ modelTopology: model.modelTopology, weightSpecs: model.weightsManifest[0].weights as never, weightData: model.weightData.slice().buffer }));
+  const x: Tensor = { dtype: 'float32', shape: [1, 2, 2, 2], data: Float32Array.from([1, -2, 3, 0.5, -1, 4, 2, -3]) };
+  const limitOf = (v: number): Tensor => ({ dtype: 'float32', shape: [], data: Float32Array.of(v) });
+  const session = new Session(tfjsGraphToIr(model));
+  const gpu = await webgpuSkip() ? [] : ['webgpu' as const];
+  const seen = new Set<string>();
+  for (const limit of [20, 5, 5, 20, 11, 0]) {
+    const want = await tm.executeAsync({ x: tf.tensor(x.data as Float32Array, x.shape), limit: tf.scalar(limit) }, ['result', 'which']) as tf.Tensor[];
+    seen.add(Array.from(want[0].dataSync()).join());
+    for (const backend of [undefined, ...gpu]) {
+      const got = await session.run({ x, limit: limitOf(limit) }, { backend });
+      for (const [i, name] of ['result', 'which'].entries()) {
+        assert.deepEqual([got[name].shape, Array.from(got[name].data as Float32Array)], [want[i].shape, Array.from(want[i].dataSync())], `limit ${limit}, ${backend ?? 'cpu'}: ${name}`);
+      }
+    }
+    tf.dispose(want);
+  }
+  // Both branches ran (their results differ).
+  assert.equal(seen.size, 2);
+  tm.dispose();
+  // A graph output on one branch only: a typed error when the other is taken.
+  const thenOnly = new Session(tfjsGraphToIr(graphModel(placeholders, consts, nodes, ['then_sum'])));
+  assert.equal((await thenOnly.run({ x, limit: limitOf(20) })).then_sum.shape.join('x'), '1x2x2');
+  await assert.rejects(thenOnly.run({ x, limit: limitOf(0) }), /then_sum lies on a conditional branch this call did not take/);
 });

@@ -8,7 +8,7 @@ import { ArgumentError } from '../errors.js';
 import { readTfjs } from '../formats/tfjs.js';
 import { readRgba } from '../images/decode.js';
 import { checkPreprocess, preprocess } from '../images/preprocess.js';
-import { sizeOf, zeros, type Tensor } from '../ir/tensor.js';
+import { fromNumbers, sizeOf, zeros, type Tensor } from '../ir/tensor.js';
 import { importModel, type Model, type NodeProfile } from '../nn/api.js';
 import { machineName } from './machine.js';
 import { getGpu } from '../backends/webgpu/device.js';
@@ -86,11 +86,22 @@ export function realModels(torchvision = '.cache/torchvision'): RealModel[] {
   return out;
 }
 
-/** The photo as each input wants it: the first float input of 4 dims gets the photo (NHWC or NCHW as its shape says), [0, 1]; the rest zeros. */
+/**
+ * Scalar inputs a model's own library feeds (recurrent states start at 0 and need no entry):
+ * @vladmandic/human's src/segmentation/rvm.ts runs RVM with downsample_ratio 0.5.
+ */
+const SCALAR_FEEDS: Record<string, Record<string, number>> = { rvm: { 'downsample_ratio:0': 0.5 } };
+
+/**
+ * The photo as each input wants it: the first float input of 4 dims (else of unknown rank) gets the
+ * photo (NHWC or NCHW as its shape says), [0, 1]; other inputs of known shape get zeros, of unknown
+ * rank a scalar (0, or what the model's library feeds).
+ */
 async function feedsFor(model: Model, m: RealModel, photo: string, size?: [number, number]): Promise<Record<string, Tensor>> {
   const feeds: Record<string, Tensor> = {};
   const rgba = await readRgba(photo);
-  let first = true;
+  const image = (v: { dtype: string }) => v.dtype === 'float32' || v.dtype === 'int32';
+  const target = model.inputs.find((v) => image(v) && v.shape?.length === 4) ?? model.inputs.find((v) => image(v) && !v.shape);
   for (const v of model.inputs) {
     const s = v.shape ?? [1, 224, 224, 3];
     // Channels where the shape says (1 or 3 on one side only), else the format's habit (NHWC for TF.js).
@@ -99,11 +110,11 @@ async function feedsFor(model: Model, m: RealModel, photo: string, size?: [numbe
     const fixed = (i: number, d: number) => (typeof s[i] === 'number' && (s[i] as number) > 0 ? s[i] as number : d);
     const [H, W] = size ?? [fixed(nhwc ? 1 : 2, m.size ?? 224), fixed(nhwc ? 2 : 3, m.size ?? 224)];
     const C = fixed(nhwc ? 3 : 1, 3);
-    if (first && s.length === 4 && (v.dtype === 'float32' || v.dtype === 'int32')) {
+    if (v === target) {
       const x = preprocess(rgba, checkPreprocess({ width: W, height: H, channels: C === 1 ? 'gray' : 'rgb', layout: nhwc ? 'nhwc' : 'nchw' }));
       feeds[v.name] = v.dtype === 'int32' ? { dtype: 'int32', shape: x.shape, data: Int32Array.from(x.data, (p) => Math.round(p * 255)) } : { dtype: 'float32', shape: x.shape, data: x.data };
-      first = false;
-    } else feeds[v.name] = zeros(v.dtype, s.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : 1)));
+    } else if (!v.shape) feeds[v.name] = fromNumbers(v.dtype, [], [SCALAR_FEEDS[m.id]?.[v.name] ?? 0]);
+    else feeds[v.name] = zeros(v.dtype, s.map((d) => (typeof d === 'number' && d > 0 ? d : 1)));
   }
   return feeds;
 }
@@ -229,7 +240,8 @@ export async function checkModel(m: RealModel, photo: string, opts: { runs?: num
     const gpu: { crossedBytes?: number } = {};
     const ours = await model.run(feeds, { threads, backend, profile: backend ? profile : undefined, gpu });
     const off: Record<string, number> = {};
-    for (const t of profile) if (!t.kernel.startsWith('webgpu:')) off[t.op] = (off[t.op] ?? 0) + 1;
+    // Routing (Switch/Merge) and nodes on a branch not taken do no work anywhere.
+    for (const t of profile) if (!t.kernel.startsWith('webgpu:') && t.kernel !== 'route' && t.kernel !== 'dead') off[t.op] = (off[t.op] ?? 0) + 1;
     const placement = backend ? { offDevice: off, crossedBytes: gpu.crossedBytes ?? 0 } : {};
     const p = await peer(m, model, false, threads);
     const ref = await p.run(feeds);
@@ -249,7 +261,7 @@ export async function checkModel(m: RealModel, photo: string, opts: { runs?: num
         [worst, oracle] = [again, `tfjs cpu backend; tfjs-backend-wasm ${worst.toExponential(1)}, which differs from it by ${spread.toExponential(1)}`];
       }
     }
-    const input = Object.values(feeds)[0].shape;
+    const input = Object.values(feeds).reduce((a, b) => (sizeOf(b.shape) > sizeOf(a.shape) ? b : a)).shape;
     const result: RealResult = { ...info, ...placement, ...(oracle ? { oracle } : {}), status: worst <= 1e-3 ? 'pass' : 'fail', relErr: worst, input, ...(worst > 1e-3 ? { why: `relative error ${worst.toExponential(2)}` } : {}) };
     if (opts.runs && p.backend === 'cpu') {
       // No peer to race: the oracle was tfjs's plain-JS CPU backend.

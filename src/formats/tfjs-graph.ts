@@ -19,7 +19,8 @@ const bad = (why: string): never => {
   throw new ModelImportError(`TF.js graph model: ${why}`);
 };
 
-const CONTROL_FLOW = ['Switch', 'Merge', 'Enter', 'Exit', 'NextIteration', 'LoopCond', 'TensorListReserve', 'TensorArrayV3', 'While', 'StatelessWhile', 'If', 'StatelessIf'];
+/** Loops and functional control flow: refused (TF's Switch/Merge conditionals run, src/ops/control.ts). */
+const CONTROL_FLOW = ['Enter', 'Exit', 'NextIteration', 'LoopCond', 'TensorListReserve', 'TensorArrayV3', 'While', 'StatelessWhile', 'If', 'StatelessIf'];
 
 const TF_DTYPES: Record<string, DType> = { DT_FLOAT: 'float32', DT_INT32: 'int32', DT_BOOL: 'bool', DT_INT64: 'int64', DT_UINT8: 'uint8', DT_INT8: 'int8', DT_HALF: 'float32' };
 const ONNX_CODE: Record<DType, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9 };
@@ -67,7 +68,10 @@ export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
     const m = /^(.*?)(?::(\d+))?$/.exec(s.replace(/^\^/, ''))!;
     return m[2] && m[2] !== '0' ? `${m[1]}:${m[2]}` : m[1];
   };
-  const constOf = (s: string): Tensor | undefined => consts.get(ref(s));
+  // A constant routed through a conditional (Switch, then Identity) is still that constant where a
+  // node needs its value at import (a filter); the node stays DEAD through its other inputs.
+  const routed = new Map<string, string>();
+  const constOf = (s: string): Tensor | undefined => consts.get(ref(s)) ?? consts.get(routed.get(ref(s)) ?? '');
   const needConst = (s: string, at: string): Tensor => constOf(s) ?? bad(`${at}: input ${s} must be a constant`);
   const toNchw = (x: string, name: string) => add('Transpose', `${name}/to_nchw`, [x], { perm: TO_NCHW });
   const toNhwc = (x: string, name: string, out: string) => add('Transpose', `${name}/to_nhwc`, [x], { perm: TO_NHWC }, [out]);
@@ -82,6 +86,7 @@ export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
   const flow = list.filter((n) => CONTROL_FLOW.includes(n.op));
   if (flow.length) throw new UnsupportedModelError(flow.map((n) => `node ${n.name}: control flow (${n.op}) is not run yet`));
 
+  const branch = onBranch(list, ref);
   for (const n of list) {
     const at = `node ${n.name} (${n.op})`;
     const ins: string[] = (n.input ?? []).filter((s: string) => !s.startsWith('^')).map(ref);
@@ -89,6 +94,13 @@ export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
     const x = ins[0];
     try {
       switch (n.op) {
+        case 'Switch':
+          if (constOf(x)) for (const o of [out, `${out}:1`]) routed.set(o, routed.get(x) ?? x);
+          add('Switch', out, [x, ins[1]], {}, [out, `${out}:1`]);
+          break;
+        case 'Merge':
+          add('Merge', out, ins, {}, [out, `${out}:1`]);
+          break;
         case 'Placeholder': case 'PlaceholderWithDefault': {
           if (n.op === 'PlaceholderWithDefault' && constOf(x)) {
             add('Identity', out, [x], {}, [out]);
@@ -104,6 +116,7 @@ export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
           break;
         }
         case 'Identity': case 'StopGradient': case 'Snapshot': case 'EnsureShape':
+          if (routed.has(x)) routed.set(out, routed.get(x)!);
           add('Identity', out, [x], {}, [out]);
           break;
         case 'IdentityN':
@@ -317,6 +330,12 @@ export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
           add('ScatterND', out, [dense, idx, add('Expand', `${out}/values`, [ins[2], n])], {}, [out]);
           break;
         }
+        case 'SpaceToBatchND': case 'BatchToSpaceND':
+          add(n.op, out, [x, ins[1], ins[2]], {}, [out]);
+          break;
+        case 'BroadcastTo':
+          add('Expand', out, [x, asInt64(ins[1], out)], {}, [out]);
+          break;
         case 'Tile':
           add('Tile', out, [x, asInt64(ins[1], out)], {}, [out]);
           break;
@@ -407,7 +426,9 @@ export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
   let outputs: string[];
   const sigOuts = Object.values((signature?.outputs ?? {}) as Record<string, Json>).map((v) => ref(String(v?.name ?? '')));
   if (sigOuts.length) outputs = sigOuts;
-  else outputs = list.filter((n) => n.op !== 'Const' && n.op !== 'NoOp' && n.op !== 'Placeholder' && !read.has(n.name)).map((n) => n.name as string);
+  // Without a signature: every produced tensor nothing reads, except those on a conditional branch
+  // (a Switch's unused side, pivots: left over, and DEAD on one branch).
+  else outputs = list.filter((n) => n.op !== 'Const' && n.op !== 'NoOp' && n.op !== 'Placeholder' && !read.has(n.name) && !branch.has(n.name)).map((n) => n.name as string);
   // Signature keys name the graph's inputs and outputs where the model has them.
   const outInfo: ValueInfo[] = outputs.map((t) => {
     const key = sigName('outputs', t);
@@ -494,4 +515,26 @@ function stridedSlice(n: Json, x: string, ins: string[], out: string,
   if (squeeze.length) y = h.add('Squeeze', `${out}/squeeze`, [y, h.i64(`${out}/sq`, squeeze)]);
   if (unsqueeze.length) y = h.add('Unsqueeze', `${out}/unsqueeze`, [y, h.i64(`${out}/usq`, unsqueeze)]);
   h.add('Identity', out, [y], {}, [out]);
+}
+
+/**
+ * TF tensors that may be DEAD: the outputs of Switch nodes and everything that reads them (Merge
+ * only when all its inputs may be). Control inputs only order work, as in tfjs: they are not followed.
+ */
+function onBranch(list: Json[], ref: (s: string) => string): Set<string> {
+  const may = new Set<string>();
+  const outs = (n: Json) => [n.name as string, ...Array.from({ length: 4 }, (_, k) => `${n.name}:${k + 1}`)];
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const n of list) {
+      if (may.has(n.name)) continue;
+      const ins = ((n.input ?? []) as string[]).filter((t) => !t.startsWith('^')).map(ref);
+      const hit = n.op === 'Switch' || (n.op === 'Merge' ? ins.length > 0 && ins.every((t) => may.has(t)) : ins.some((t) => may.has(t)));
+      if (hit) {
+        for (const o of outs(n)) may.add(o);
+        changed = true;
+      }
+    }
+  }
+  return may;
 }

@@ -18,6 +18,7 @@ import './expand.js';
 import './pad.js';
 import './range.js';
 import './depth-space.js';
+import './space-batch.js';
 import './conv.js';
 import './matmul.js';
 import './pool.js';
@@ -27,6 +28,7 @@ import './reduce.js';
 import './resize.js';
 import './quantize.js';
 import './nms.js';
+import './control.js';
 import './pcilt-conv.js';
 
 export { registeredOps, opDef, kernelsFor, registerKernel, OpError } from './registry.js';

@@ -9,6 +9,7 @@ import { copyOf } from '../tensor.js';
 import { gpuKernelsFor, isGpu, GpuRun, type GpuKernel, type GpuTensor, type Meta } from '../kernels/webgpu/gpu.js';
 import '../kernels/webgpu/index.js';
 import { freeData, ownCopy } from './memory.js';
+import { DEAD, deadNode, isDead, predicateOf, route, ROUTING } from '../ops/control.js';
 import type { NodeTiming, RunOptions } from './session.js';
 
 /** Each node's engine for one input-shape signature: a WebGPU kernel, or a CPU kernel (null: the reference). */
@@ -68,10 +69,19 @@ export class GpuExecutor {
         const n = this.nodes[i];
         const t0 = performance.now(), crossed0 = run.crossedBytes;
         const args = n.inputs.map((t) => (t === '' ? undefined : dev.get(t) ?? host.get(t) ?? g.consts.get(t)));
-        if (fresh) plan[i] = this.choose(n, args, ctx, gctx.device.limits.maxStorageBufferBindingSize);
-        const step = plan[i];
+        // Conditional branches (src/ops/control.ts): a node on the branch not taken runs nothing; routing
+        // nodes pass values on where they live (a device value stays on the device).
+        const dead = deadNode(n, args);
+        const routing = !dead && ROUTING.has(n.op);
+        if (plan[i] === undefined && !dead && !routing) plan[i] = this.choose(n, args, ctx, gctx.device.limits.maxStorageBufferBindingSize);
+        const step = plan[i] ?? { cpu: null };
         let outs: (Tensor | GpuTensor)[];
-        if ('gpu' in step) {
+        if (dead) outs = n.outputs.map(() => DEAD);
+        else if (routing) {
+          const p = args[1];
+          const pred = n.op === 'Switch' && isGpu(p) ? (await run.download([p as GpuTensor]))[0] : p as Tensor | undefined;
+          outs = route(n, args, () => predicateOf(n, pred));
+        } else if ('gpu' in step) {
           if (step.rivals) {
             step.gpu = await this.measure(step.rivals, args, n, ctx, run);
             delete step.rivals;
@@ -97,7 +107,8 @@ export class GpuExecutor {
         if (opts.profile) {
           await run.settle();
           const shape = outs[0]?.shape ?? [];
-          const timing: NodeTiming = { node: n.name, op: n.op, kernel: 'gpu' in step ? `webgpu:${step.gpu.variant}` : step.cpu ? `${step.cpu.backend}:${step.cpu.variant}` : 'ref', ms: performance.now() - t0, shape };
+          const kernel = dead ? 'dead' : routing ? 'route' : 'gpu' in step ? `webgpu:${step.gpu.variant}` : step.cpu ? `${step.cpu.backend}:${step.cpu.variant}` : 'ref';
+          const timing: NodeTiming = { node: n.name, op: n.op, kernel, ms: performance.now() - t0, shape };
           if (run.crossedBytes > crossed0) timing.crossedBytes = run.crossedBytes - crossed0;
           opts.profile.push(timing);
         }
@@ -128,6 +139,7 @@ export class GpuExecutor {
       }
       for (const o of g.outputs) {
         const v = host.get(o.name) ?? g.consts.get(o.name) ?? feeds[o.name];
+        if (isDead(v)) throw new KernelError(`output ${o.name} lies on a conditional branch this call did not take`);
         result[o.name] = ownCopy(v, g.consts.get(o.name) === v);
       }
       if (opts.gpu) {

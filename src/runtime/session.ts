@@ -1,9 +1,10 @@
-import { ArgumentError } from '../errors.js';
+import { ArgumentError, KernelError } from '../errors.js';
 import { topoSort, type Graph, type Node, type ValueInfo } from '../ir/graph.js';
 import { checkTensor, sizeOf, type Tensor, type TypedData } from '../ir/tensor.js';
 import { copyOf } from '../tensor.js';
 import { kernelsFor, opDef, type Kernel, type OpContext } from '../ops/index.js';
 import { fail } from '../ops/registry.js';
+import { DEAD, deadNode, isDead } from '../ops/control.js';
 import '../kernels/index.js';
 import { getEngine } from '../backends/wasm/engine.js';
 import { freeData, ownCopy } from './memory.js';
@@ -118,29 +119,32 @@ export class Session {
       for (let i = 0; i < this.nodes.length; i++) {
         const n = this.nodes[i];
         const ins = n.inputs.map((t) => (t === '' ? undefined : values.get(t) ?? g.consts.get(t)));
-        if (fresh) plan.kernels[i] = opts.backend === 'ref' ? null : kernelsFor(n.op).find((k) => k.supports(ins, n, ctx)) ?? null;
+        // A node on a conditional branch not taken makes DEAD outputs and runs nothing (src/ops/control.ts).
+        const dead = deadNode(n, ins);
+        if (plan.kernels[i] === undefined && !dead) plan.kernels[i] = opts.backend === 'ref' ? null : kernelsFor(n.op).find((k) => k.supports(ins, n, ctx)) ?? null;
         const k = plan.kernels[i];
-        if (opts.observe && (n.op === 'Conv' || n.op === 'Gemm') && ins[0]?.dtype === 'float32') {
+        if (opts.observe && !dead && (n.op === 'Conv' || n.op === 'Gemm') && ins[0]?.dtype === 'float32') {
           const r = rangeOf(ins[0].data as Float32Array), was = opts.observe.get(n.inputs[0]);
           opts.observe.set(n.inputs[0], was ? [Math.min(was[0], r[0]), Math.max(was[1], r[1])] : r);
         }
         const t0 = performance.now();
-        let cached = this.shapeOnly[i] && !stale ? plan.folded.get(i) : undefined;
+        let cached = this.shapeOnly[i] && !stale && !dead ? plan.folded.get(i) : undefined;
         const read = plan.read.get(i);
         if (cached && read && !sameShape(ins[0]?.shape, read)) {
           stale = true;
           plan.folded.clear();
           cached = undefined;
         }
-        const outs = cached ?? recordFolded(this.shapeOnly[i] && !stale ? plan : null, i, n, ins, k ? await k.run(ins, n, ctx) : await opDef(n.op)!.run(ins, n, ctx));
+        const outs = dead ? n.outputs.map(() => DEAD)
+          : cached ?? recordFolded(this.shapeOnly[i] && !stale ? plan : null, i, n, ins, k ? await k.run(ins, n, ctx) : await opDef(n.op)!.run(ins, n, ctx));
         n.outputs.forEach((o, j) => {
           if (o === '') return;
           if (!outs[j]) fail(n, `produced no output ${j} (${o})`);
-          if (keep.has(o)) kept.set(o, { ...outs[j], data: copyOf(outs[j].data) });
+          if (keep.has(o) && !isDead(outs[j])) kept.set(o, { ...outs[j], data: copyOf(outs[j].data) });
           values.set(o, outs[j]);
-          if (fresh) plan!.shapes.set(o, outs[j].shape);
+          if (!isDead(outs[j]) && !plan!.shapes.has(o)) plan!.shapes.set(o, outs[j].shape);
         });
-        opts.profile?.push({ node: n.name, op: n.op, kernel: cached ? 'folded' : k ? `${k.backend}:${k.variant}` : 'ref', ms: performance.now() - t0, shape: outs[0]?.shape ?? [] });
+        opts.profile?.push({ node: n.name, op: n.op, kernel: dead ? 'dead' : cached ? 'folded' : k ? `${k.backend}:${k.variant}` : 'ref', ms: performance.now() - t0, shape: outs[0]?.shape ?? [] });
         // Values whose last reader this was are dropped; wasm memory behind them is freed once no value holds it.
         for (const t of n.inputs) {
           if (this.lastUse.get(t) !== i || outputs.has(t) || !values.has(t)) continue;
@@ -154,6 +158,7 @@ export class Session {
       for (const [name, v] of kept) result[name] = v;
       for (const o of g.outputs) {
         const v = values.get(o.name) ?? g.consts.get(o.name) ?? feeds[o.name];
+        if (isDead(v)) throw new KernelError(`output ${o.name} lies on a conditional branch this call did not take`);
         // Outputs never point into wasm memory or at a constant the caller could change.
         result[o.name] = ownCopy(v, g.consts.get(o.name) === v || folded.has(v.data));
       }
