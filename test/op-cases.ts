@@ -169,6 +169,18 @@ export const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' 
     const used = ins.map((t, i) => (t ? `i${i}` : ''));
     return { node: { op: '_PciltConv', inputs: used, attrs }, ins: ins as RuntimeTensor[], tol: int ? 1e-6 : 1e-4 };
   },
+  Resize: (r) => {
+    const H = r.int(1, 7), W = r.int(1, 7), mode = r.pick(['nearest', 'linear', 'cubic']);
+    const coord = r.pick(['half_pixel', 'pytorch_half_pixel', 'align_corners', 'asymmetric', 'half_pixel_symmetric']);
+    const attrs: RuntimeNode['attrs'] = { mode, coordinate_transformation_mode: coord, nearest_mode: r.pick(['round_prefer_floor', 'round_prefer_ceil', 'floor', 'ceil']) };
+    const x = randomTensor(r, 'float32', [r.int(1, 2), r.int(1, 3), H, W]);
+    const bySizes = r.next() < 0.5;
+    const scales = fromNumbers('float32', [4], [1, 1, r.pick([0.5, 1, 2, 1.7, 3]), r.pick([0.5, 1, 2, 0.75, 3])]);
+    const sizes = fromNumbers('int64', [4], [x.shape[0], x.shape[1], r.int(1, 12), r.int(1, 12)]);
+    // Upsample (opset 7-9): scales as an input, asymmetric coordinates, floor.
+    if (r.next() < 0.2) return { node: { op: 'Upsample', inputs: ['x', 's'], attrs: { mode: r.pick(['nearest', 'linear']) } }, ins: [x, scales], tol: 1e-5 };
+    return { node: { op: 'Resize', inputs: bySizes ? ['x', '', '', 's'] : ['x', '', 's'], attrs }, ins: (bySizes ? [x, undefined, undefined, sizes] : [x, undefined, scales]) as RuntimeTensor[], tol: 1e-5 };
+  },
   Pad: (r) => {
     const s = shape(r, r.int(1, 4), 5);
     const pads = [...s.map(() => r.int(0, 2)), ...s.map(() => r.int(0, 2))];
@@ -180,6 +192,7 @@ export const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' 
 export function familyOf(op: string): string {
   if (CASES[op]) return op;
   if (['MaxPool', 'AveragePool'].includes(op)) return 'pool';
+  if (op === 'Upsample') return 'Resize';
   if (op.startsWith('Reduce')) return 'reduce';
   if (BINARY.includes(op)) return 'binary';
   if (['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual'].includes(op)) return 'compare';

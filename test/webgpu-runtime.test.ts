@@ -66,18 +66,6 @@ const GPU_CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' | '
     if (op === 'ReduceLogSum' || op === 'ReduceProd') (x.data as Float32Array).forEach((v, i, a) => (a[i] = Math.abs(v) * 0.5 + 0.5));
     return { node: { op, inputs: ['x', 'axes'], attrs: { keepdims: r.int(0, 1) } }, ins: [x, fromNumbers('int64', [axes.length], axes)], tol: 1e-4 };
   },
-  Resize: (r) => {
-    const H = r.int(1, 7), W = r.int(1, 7), mode = r.pick(['nearest', 'linear', 'cubic']);
-    const coord = r.pick(['half_pixel', 'pytorch_half_pixel', 'align_corners', 'asymmetric', 'half_pixel_symmetric']);
-    const attrs: RuntimeNode['attrs'] = { mode, coordinate_transformation_mode: coord, nearest_mode: r.pick(['round_prefer_floor', 'round_prefer_ceil', 'floor', 'ceil']) };
-    const x = randomTensor(r, 'float32', [r.int(1, 2), r.int(1, 3), H, W]);
-    const bySizes = r.next() < 0.5;
-    const scales = fromNumbers('float32', [4], [1, 1, r.pick([0.5, 1, 2, 1.7, 3]), r.pick([0.5, 1, 2, 0.75, 3])]);
-    const sizes = fromNumbers('int64', [4], [x.shape[0], x.shape[1], r.int(1, 12), r.int(1, 12)]);
-    // Upsample (opset 7-9): scales as an input, asymmetric coordinates, floor.
-    if (r.next() < 0.2) return { node: { op: 'Upsample', inputs: ['x', 's'], attrs: { mode: r.pick(['nearest', 'linear']) } }, ins: [x, scales], tol: 1e-5 };
-    return { node: { op: 'Resize', inputs: bySizes ? ['x', '', '', 's'] : ['x', '', 's'], attrs }, ins: (bySizes ? [x, undefined, undefined, sizes] : [x, undefined, scales]) as RuntimeTensor[], tol: 1e-5 };
-  },
   depthSpace: (r) => {
     const b = r.int(1, 3), d2s = r.next() < 0.5;
     const x = randomTensor(r, 'float32', d2s ? [r.int(1, 2), b * b * r.int(1, 3), r.int(1, 4), r.int(1, 4)] : [r.int(1, 2), r.int(1, 3), b * r.int(1, 3), b * r.int(1, 3)]);

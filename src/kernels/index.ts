@@ -3,6 +3,7 @@ import './wasm/int-conv.js';
 import './wasm/pcilt-conv.js';
 import './wasm/float.js';
 import './wasm/eltwise.js';
+import './wasm/resize.js';
 import './js/elementwise.js';
 import './js/reduce.js';
 import './js/movement.js';

@@ -11,4 +11,5 @@ export { pad_input, pack_groups, quantize_pad, quantize_levels_pad, quantize_wei
 export { sgemm, sgemm_bias_act, conv_groups_f32, pack_conv_panels, pack_panels, transpose_f32 } from './f32-gemm-4x8-minmax';
 export { depthwise_f32_rows } from './f32-dwconv';
 export { pool_f32 } from './f32-pool';
+export { resize_axis_f32 } from './f32-resize';
 export { unary_f32, binary_f32, affine_planes_f32 } from './f32-vunary-vbinary';
