@@ -127,7 +127,7 @@ export class Session {
           const r = rangeOf(ins[0].data as Float32Array), was = opts.observe.get(n.inputs[0]);
           opts.observe.set(n.inputs[0], was ? [Math.min(was[0], r[0]), Math.max(was[1], r[1])] : r);
         }
-        const t0 = performance.now();
+        const t0 = opts.profile ? performance.now() : 0;
         let cached = this.shapeOnly[i] && !stale && !dead ? plan.folded.get(i) : undefined;
         const read = plan.read.get(i);
         if (cached && read && !sameShape(ins[0]?.shape, read)) {

@@ -1,4 +1,5 @@
 import { conv as convWasm, poolFast } from './conv-f32.js';
+import { engineIfReady, stageF32 } from '../../backends/wasm/engine.js';
 import type { Node } from '../../ir/graph.js';
 import { sizeOf, type Tensor } from '../../ir/tensor.js';
 import { gemm } from '../../nn/gemm.js';
@@ -46,13 +47,26 @@ registerKernel({
 
 const f32 = (t: Tensor) => ({ data: t.data as Float32Array, shape: t.shape });
 
-/** b [K][N] as [N][K]; kept per array where `cache` (constants), made fresh otherwise. */
+/**
+ * b [K][N] as [N][K]; kept per array where `cache` (constants), made fresh otherwise. In wasm
+ * where the engine runs: a constant's transpose happens on a model's first call, when a JS loop
+ * would still run unoptimized (8 ms for MobileNetV2's classifier weights).
+ */
 const transposed = new WeakMap<Float32Array, Float32Array>();
 function transposeOnce(b: Float32Array, K: number, N: number, cache: boolean): Float32Array {
   let t = cache ? transposed.get(b) : undefined;
   if (!t || t.length !== K * N) {
-    t = new Float32Array(K * N);
-    for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) t[n * K + k] = b[k * N + n];
+    const e = engineIfReady();
+    if (e) {
+      const src = stageF32(e, b), dst = e.heap.alloc(K * N * 4);
+      e.kernels.transpose_f32(src.ptr, dst, K, N);
+      t = new Float32Array(e.memory.buffer, dst, K * N).slice();
+      e.heap.release(dst);
+      src.release();
+    } else {
+      t = new Float32Array(K * N);
+      for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) t[n * K + k] = b[k * N + n];
+    }
     if (cache) transposed.set(b, t);
   }
   return t;
