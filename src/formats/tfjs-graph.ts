@@ -1,5 +1,5 @@
 import { ModelImportError, UnsupportedModelError } from './errors.js';
-import type { Graph, Node, ValueInfo } from '../ir/graph.js';
+import { topoSort, type Graph, type Node, type ValueInfo } from '../ir/graph.js';
 import { fromNumbers, MAX_ELEMENTS, sizeOf, zeros, type DType, type Tensor } from '../ir/tensor.js';
 import { decodeTypedWeights, type TfjsArtifacts } from './tfjs.js';
 import { TO_NCHW, TO_NHWC, filterOihw, irBuilder } from './ir-builder.js';
@@ -19,10 +19,11 @@ const bad = (why: string): never => {
   throw new ModelImportError(`TF.js graph model: ${why}`);
 };
 
-/** Loops and functional control flow: refused (TF's Switch/Merge conditionals run, src/ops/control.ts). */
-const CONTROL_FLOW = ['Enter', 'Exit', 'NextIteration', 'LoopCond', 'TensorListReserve', 'TensorArrayV3', 'While', 'StatelessWhile', 'If', 'StatelessIf'];
+/** Functional control flow (sub-graphs in the graph's function library): refused. Switch/Merge conditionals and Enter/Exit loops run. */
+const CONTROL_FLOW = ['While', 'StatelessWhile', 'If', 'StatelessIf'];
 
-const TF_DTYPES: Record<string, DType> = { DT_FLOAT: 'float32', DT_INT32: 'int32', DT_BOOL: 'bool', DT_INT64: 'int64', DT_UINT8: 'uint8', DT_INT8: 'int8', DT_HALF: 'float32' };
+
+const TF_DTYPES: Record<string, DType> = { DT_FLOAT: 'float32', DT_INT32: 'int32', DT_BOOL: 'bool', DT_INT64: 'int64', DT_UINT8: 'uint8', DT_INT8: 'int8', DT_HALF: 'float32', DT_DOUBLE: 'float32' };
 const ONNX_CODE: Record<DType, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9 };
 
 const base64 = (s: string): Uint8Array => Uint8Array.from(atob(s), (ch) => ch.charCodeAt(0));
@@ -87,7 +88,11 @@ export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
   if (flow.length) throw new UnsupportedModelError(flow.map((n) => `node ${n.name}: control flow (${n.op}) is not run yet`));
 
   const branch = onBranch(list, ref);
+  const frames = loopFrames(list, ref);
+  // The IR nodes each TF node became (while loops are cut out of the graph by these, below).
+  const made = new Map<string, [number, number]>();
   for (const n of list) {
+    const start = nodes.length;
     const at = `node ${n.name} (${n.op})`;
     const ins: string[] = (n.input ?? []).filter((s: string) => !s.startsWith('^')).map(ref);
     const out = n.name as string;
@@ -96,10 +101,65 @@ export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
       switch (n.op) {
         case 'Switch':
           if (constOf(x)) for (const o of [out, `${out}:1`]) routed.set(o, routed.get(x) ?? x);
-          add('Switch', out, [x, ins[1]], {}, [out, `${out}:1`]);
+          // A loop's Switch: the body runs only while the condition holds, so both sides are the variable.
+          if (frames.loopCond.has(ins[1])) for (const o of [out, `${out}:1`]) add('Identity', o, [x], {}, [o]);
+          else add('Switch', out, [x, ins[1]], {}, [out, `${out}:1`]);
           break;
         case 'Merge':
-          add('Merge', out, ins, {}, [out, `${out}:1`]);
+          // A loop variable's Merge (Enter, NextIteration) is an input of the loop's graphs.
+          if (!frames.varMerge.has(out)) add('Merge', out, ins, {}, [out, `${out}:1`]);
+          break;
+        case 'Enter':
+          if (constOf(x)) routed.set(out, routed.get(x) ?? x);
+          break;
+        case 'Exit':
+          break;
+        case 'LoopCond': case 'NextIteration':
+          add('Identity', out, [x], {}, [out]);
+          break;
+        case 'TensorArrayV3':
+          // The handle is only passed around: the flow (output 1) carries the elements.
+          add('Identity', out, [x], {}, [out]);
+          add('_ListNew', `${out}/list`, [x], { dtype: attrType(n, 'dtype') ?? 'float32' }, [`${out}:1`]);
+          break;
+        case 'TensorListReserve':
+          add('_ListNew', out, [ins[1]], { dtype: attrType(n, 'element_dtype') ?? 'float32' }, [out]);
+          break;
+        case 'TensorListFromTensor':
+          add('Identity', out, [x], {}, [out]);
+          break;
+        case 'TensorListStack': {
+          const elem = constOf(ins[1]);
+          const all = add('Range', `${out}/all`, [i64(`${out}/zero`, [0]), add('Cast', `${out}/n`, [add('_ListSize', `${out}/size`, [x])], { to: 7 }), i64(`${out}/one`, [1])]);
+          add('_ListGather', out, [x, all], elem ? { element_shape: Array.from(elem.data as Int32Array, Number) } : {}, [out]);
+          break;
+        }
+        case 'TensorArrayScatterV3':
+          add('_ListScatter', out, [ins[3], ins[1], ins[2]], {}, [out]);
+          break;
+        case 'TensorArrayWriteV3':
+          add('_ListSet', out, [ins[3], ins[1], ins[2]], {}, [out]);
+          break;
+        case 'TensorListSetItem':
+          add('_ListSet', out, [x, ins[1], ins[2]], {}, [out]);
+          break;
+        case 'TensorArrayReadV3':
+          add('_ListGet', out, [ins[2], ins[1]], {}, [out]);
+          break;
+        case 'TensorArrayGatherV3': {
+          const dims = (n.attr?.element_shape?.shape?.dim ?? []) as Json[];
+          add('_ListGather', out, [ins[2], ins[1]], n.attr?.element_shape?.shape?.unknownRank ? {} : { element_shape: dims.map((d) => Number(d.size ?? -1)) }, [out]);
+          break;
+        }
+        case 'TensorListGetItem':
+          add('_ListGet', out, [x, ins[1]], {}, [out]);
+          break;
+        case 'TensorArraySizeV3': case 'TensorListLength':
+          add('_ListSize', out, [n.op === 'TensorArraySizeV3' ? ins[1] : x], {}, [out]);
+          break;
+        case 'Where':
+          // TF's one-input Where: the coordinates of the true elements, [count, rank].
+          add('Transpose', out, [add('NonZero', `${out}/nonzero`, [x])], { perm: [1, 0] }, [out]);
           break;
         case 'Placeholder': case 'PlaceholderWithDefault': {
           if (n.op === 'PlaceholderWithDefault' && constOf(x)) {
@@ -107,7 +167,9 @@ export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
             break;
           }
           const dims = (n.attr?.shape?.shape?.dim ?? []).map((d: Json, i: number) => (Number(d.size ?? -1) >= 0 ? Number(d.size) : `${out}_${i}`));
-          inputs.push({ name: out, dtype: attrType(n, 'dtype') ?? 'float32', shape: n.attr?.shape?.shape?.unknownRank ? null : dims });
+          // tfjs has no 8-bit dtypes: it feeds (and so expects) int32 where TF says uint8 or int8.
+          const dtype = attrType(n, 'dtype') ?? 'float32';
+          inputs.push({ name: out, dtype: dtype === 'uint8' || dtype === 'int8' ? 'int32' : dtype, shape: n.attr?.shape?.shape?.unknownRank ? null : dims });
           break;
         }
         case 'Const': {
@@ -340,12 +402,16 @@ export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
           add('Tile', out, [x, asInt64(ins[1], out)], {}, [out]);
           break;
         case 'Pad': case 'PadV2': case 'MirrorPad': {
-          const p = needConst(ins[1], at), r = p.shape[0];
-          const v = Array.from(p.data as Int32Array, Number);
-          const pads = [...Array.from({ length: r }, (_, i) => v[2 * i]), ...Array.from({ length: r }, (_, i) => v[2 * i + 1])];
+          // TF paddings [rank, 2] (begin, end per axis) as ONNX pads [begins..., ends...]; computed ones are reordered when they run.
+          const p = constOf(ins[1]);
+          let pads: string;
+          if (p) {
+            const v = Array.from(p.data as Int32Array, Number), r = p.shape[0];
+            pads = i64(`${out}/pads`, [...Array.from({ length: r }, (_, i) => v[2 * i]), ...Array.from({ length: r }, (_, i) => v[2 * i + 1])]);
+          } else pads = add('Reshape', `${out}/pads`, [add('Transpose', `${out}/pads_t`, [asInt64(ins[1], out)], { perm: [1, 0] }), i64(`${out}/flat`, [-1])]);
           const mode = n.op === 'MirrorPad' ? attrStr(n, 'mode') : 'CONSTANT';
           if (mode === 'SYMMETRIC') bad(`${at}: SYMMETRIC mirror padding`);
-          add('Pad', out, [x, i64(`${out}/pads`, pads), ...(n.op === 'PadV2' ? [ins[2]] : [])], { mode: mode === 'REFLECT' ? 'reflect' : 'constant' }, [out]);
+          add('Pad', out, [x, pads, ...(n.op === 'PadV2' ? [ins[2]] : [])], { mode: mode === 'REFLECT' ? 'reflect' : 'constant' }, [out]);
           break;
         }
         case 'Shape': case 'Size': {
@@ -414,12 +480,17 @@ export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
         default:
           problems.push(`${at}: op ${n.op}`);
       }
+      made.set(out, [start, nodes.length]);
     } catch (e) {
       if (e instanceof ModelImportError) problems.push(e.message.replace(/^TF\.js graph model: /, ''));
       else throw e;
     }
   }
+  problems.push(...frames.problems);
   if (problems.length) throw new UnsupportedModelError(problems);
+  // Indices in `made` are into the nodes as they stand now.
+  const asMade = nodes.slice();
+  for (const f of frames.list) cutLoop(f, list, made, asMade, nodes, consts, add, ref);
 
   // Outputs: the signature's, else every produced tensor nothing reads.
   const read = new Set(nodes.flatMap((n) => n.inputs));
@@ -443,7 +514,9 @@ export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
     }
   }
   // Declared output dtypes where a Cast or comparison fixes them; the runtime reports the real ones.
-  return { inputs, outputs: outInfo, nodes, consts, opset: 18 };
+  const graph: Graph = { inputs, outputs: outInfo, nodes, consts, opset: 18 };
+  // A loop node stands where its frame ended, after nodes that read its Exits: the passes want run order.
+  return frames.list.length ? { ...graph, nodes: topoSort(graph) } : graph;
 }
 
 type Add = (op: string, name: string, inputs: string[], attrs?: Node['attrs'], outputs?: string[]) => string;
@@ -537,4 +610,98 @@ function onBranch(list: Json[], ref: (s: string) => string): Set<string> {
     }
   }
   return may;
+}
+
+/** A while loop's frame: its TF nodes and the roles some of them play. */
+interface Frame {
+  name: string;
+  members: Set<string>;
+  /** Per loop variable: its Enter, Merge, NextIteration and Exit (where it has one). */
+  vars: { enter: string; merge: string; next: string; exit?: string }[];
+  /** Enters of values the loop only reads. */
+  reads: string[];
+  cond: string;
+}
+
+/**
+ * The while loops' frames (tf.while_loop, tf.map_fn): every node that reads an Enter of the frame,
+ * directly or through other frame nodes, up to its Exits. Nested loops are refused.
+ */
+function loopFrames(list: Json[], ref: (s: string) => string): { list: Frame[]; loopCond: Set<string>; varMerge: Set<string>; problems: string[] } {
+  const byName = new Map<string, Json>(list.map((n) => [n.name as string, n]));
+  const frameOf = new Map<string, string>();
+  const problems: string[] = [];
+  for (const n of list) if (n.op === 'Enter') frameOf.set(n.name, attrStr(n, 'frame_name'));
+  const dataIns = (n: Json) => ((n.input ?? []) as string[]).filter((t) => !t.startsWith('^')).map((t) => ref(t).replace(/:\d+$/, ''));
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const n of list) {
+      if (n.op === 'Enter' || frameOf.has(n.name)) continue;
+      const from = new Set(dataIns(n).filter((t) => frameOf.has(t) && byName.get(t)?.op !== 'Exit').map((t) => frameOf.get(t)!));
+      if (from.size > 1) problems.push(`node ${n.name} (${n.op}): reads two loops' frames (nested loops are not run)`);
+      if (from.size) {
+        frameOf.set(n.name, [...from][0]);
+        changed = true;
+      }
+    }
+  }
+  for (const n of list) if (n.op === 'Enter' && frameOf.has(dataIns(n)[0] ?? '')) problems.push(`node ${n.name} (Enter): a loop inside a loop is not run`);
+  const frames: Frame[] = [];
+  const loopCond = new Set<string>(), varMerge = new Set<string>();
+  for (const name of new Set(frameOf.values())) {
+    const members = new Set([...frameOf].filter(([, f]) => f === name).map(([k]) => k));
+    const of = (op: string) => [...members].map((m) => byName.get(m)!).filter((m) => m.op === op);
+    const conds = of('LoopCond');
+    if (conds.length !== 1) {
+      problems.push(`loop ${name}: ${conds.length} LoopCond nodes (one expected)`);
+      continue;
+    }
+    loopCond.add(conds[0].name);
+    const vars: Frame['vars'] = [];
+    for (const m of of('Merge')) {
+      const ins = dataIns(m);
+      const enter = ins.find((t) => byName.get(t)?.op === 'Enter'), next = ins.find((t) => byName.get(t)?.op === 'NextIteration');
+      if (!enter || !next) continue;
+      varMerge.add(m.name);
+      const sw = of('Switch').find((w) => dataIns(w)[0] === m.name);
+      const exit = sw && of('Exit').find((e) => dataIns(e)[0] === sw.name);
+      vars.push({ enter, merge: m.name, next, exit: exit?.name });
+    }
+    const used = new Set(vars.map((v) => v.enter));
+    frames.push({ name, members, vars, reads: of('Enter').map((e) => e.name).filter((e) => !used.has(e)), cond: conds[0].name });
+  }
+  return { list: frames, loopCond, varMerge, problems };
+}
+
+/**
+ * Replaces a loop's IR nodes by one _TfLoop node (src/ops/loop.ts): its inputs are the variables'
+ * first values and the values the loop reads, its `cond` and `body` graphs what the frame computes
+ * from them (each with the constants it uses), its outputs the Exits.
+ */
+function cutLoop(f: Frame, list: Json[], made: Map<string, [number, number]>, asMade: Node[], nodes: Node[], consts: Map<string, Tensor>, add: Add, ref: (s: string) => string): void {
+  const inFrame = new Set<Node>();
+  for (const m of f.members) {
+    const r = made.get(m);
+    if (r) for (let i = r[0]; i < r[1]; i++) inFrame.add(asMade[i]);
+  }
+  const body = nodes.filter((n) => inFrame.has(n));
+  const inputs: ValueInfo[] = [...f.vars.map((v) => v.merge), ...f.reads].map((name) => ({ name, dtype: 'float32', shape: null }));
+  const graphOf = (outs: string[]): Graph => {
+    // The frame's nodes the outputs need, in order, and the constants they read.
+    const need = new Set(outs), keep: Node[] = [];
+    for (let i = body.length - 1; i >= 0; i--) {
+      if (!body[i].outputs.some((o) => need.has(o))) continue;
+      keep.unshift(body[i]);
+      for (const t of body[i].inputs) need.add(t);
+    }
+    const used = new Map([...consts].filter(([k]) => need.has(k)));
+    return { inputs, outputs: outs.map((name) => ({ name, dtype: 'float32', shape: null })), nodes: keep, consts: used, opset: 18 };
+  };
+  const cond = graphOf([f.cond]), step = graphOf(f.vars.map((v) => v.next));
+  const rest = nodes.filter((n) => !inFrame.has(n));
+  nodes.length = 0;
+  nodes.push(...rest);
+  const enterInput = (e: string) => ref(((list.find((n) => n.name === e)?.input ?? []) as string[]).find((t) => !t.startsWith('^'))!);
+  add('_TfLoop', f.name, [...f.vars.map((v) => enterInput(v.enter)), ...f.reads.map(enterInput)], { cond, body: step, vars: f.vars.length },
+    f.vars.map((v, i) => v.exit ?? `${f.name}/unused${i}`));
 }

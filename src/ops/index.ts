@@ -29,6 +29,9 @@ import './resize.js';
 import './quantize.js';
 import './nms.js';
 import './control.js';
+import './loop.js';
+import './tensor-list.js';
+import './nonzero.js';
 import './pcilt-conv.js';
 
 export { registeredOps, opDef, kernelsFor, registerKernel, OpError } from './registry.js';
