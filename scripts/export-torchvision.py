@@ -31,6 +31,8 @@ MODELS = {
     'inception_v3': (lambda: tvm.inception_v3(aux_logits=False, init_weights=True), 299, False, ['logits']),
     'lraspp_mobilenet_v3_large': (lambda: seg.lraspp_mobilenet_v3_large(weights_backbone=None), 224, True, ['out']),
     'deeplabv3_mobilenet_v3_large': (lambda: seg.deeplabv3_mobilenet_v3_large(weights_backbone=None, aux_loss=True), 224, True, ['out', 'aux']),
+    # A vision transformer (shifted windows: LayerNorm, attention MatMuls, Softmax, GELU).
+    'swin_t': (lambda: tvm.swin_t(), 224, False, ['logits']),
 }
 
 

@@ -84,9 +84,11 @@ export const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' 
     return { node: { op: 'Gemm', inputs: ins.map((_, i) => `i${i}`), attrs }, ins };
   },
   MatMul: (r) => {
-    const K = r.int(1, 20);
-    const a = [...shape(r, r.int(0, 2), 3), r.int(1, 9), K];
-    return { node: { op: 'MatMul', inputs: ['a', 'b'], attrs: {} }, ins: [randomTensor(r, 'float32', a), randomTensor(r, 'float32', [K, r.int(1, 17)])] };
+    const K = r.int(1, 20), lead = shape(r, r.int(0, 2), 3);
+    const a = [...lead, r.int(1, 9), K];
+    // B as a 2-d weight, or with batch axes of its own (broadcast against A's: each kept or 1).
+    const b = r.next() < 0.5 ? [K, r.int(1, 17)] : [...lead.map((d) => (r.next() < 0.3 ? 1 : d)), K, r.int(1, 17)];
+    return { node: { op: 'MatMul', inputs: ['a', 'b'], attrs: {} }, ins: [randomTensor(r, 'float32', a), randomTensor(r, 'float32', b)] };
   },
   pool: (r) => {
     const op = r.pick(['MaxPool', 'AveragePool']);

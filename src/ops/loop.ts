@@ -32,6 +32,23 @@ async function runGraph(g: Graph, values: Tensor[], threads: number | undefined)
   return g.outputs.map((o) => out[o.name]);
 }
 
+/**
+ * ONNX If: the branch the condition picks runs as a graph of its own. The importer passes the
+ * outer values the branches read as inputs after the condition (src/formats/onnx/read-ir.ts).
+ */
+defineOp({
+  op: 'If', inputs: [1, 1024],
+  async run(ins, node, ctx) {
+    const c = ins[0];
+    if (!c || c.data.length !== 1) fail(node, `its condition must hold one value, got [${c?.shape ?? 'nothing'}]`);
+    const branch = node.attrs[Number(numbers(c)[0]) !== 0 ? 'then_branch' : 'else_branch'] as Graph;
+    if (!branch?.nodes) fail(node, 'has no then_branch and else_branch graphs');
+    const outer = ins.slice(1);
+    if (outer.some((t) => !t)) fail(node, 'misses an input');
+    return runGraph(branch, outer as Tensor[], ctx.threads);
+  },
+});
+
 defineOp({
   op: '_TfLoop', inputs: [0, 1024],
   async run(ins, node, ctx) {

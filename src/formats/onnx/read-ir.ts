@@ -9,8 +9,8 @@ const bad = (why: string): never => {
   throw new ModelImportError(`ONNX model: ${why}`);
 };
 
-/** ONNX control flow: refused with every such node listed (the runtime runs no sub-graphs yet). */
-const CONTROL_FLOW = ['If', 'Loop', 'Scan', 'SequenceMap'];
+/** ONNX control flow the runtime does not run: refused with every such node listed (If runs, src/ops/loop.ts). */
+const CONTROL_FLOW = ['Loop', 'Scan', 'SequenceMap'];
 
 const TYPE_NAMES: Record<number, string> = { 1: 'float', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string', 9: 'bool', 10: 'float16', 11: 'double', 12: 'uint32', 13: 'uint64', 16: 'bfloat16' };
 
@@ -73,7 +73,7 @@ export function readIrTensor(m: Msg): Tensor & { name: string } {
   return t;
 }
 
-function readAttr(a: Msg): AttrValue {
+function readAttr(a: Msg, opset: number): AttrValue {
   const type = a.int(20);
   const has = (f: number) => a.all(f).length > 0;
   switch (type || (has(5) ? 4 : has(6) ? 5 : has(8) ? 7 : has(7) ? 6 : has(9) ? 8 : has(4) ? 3 : has(3) ? 2 : 1)) {
@@ -81,7 +81,7 @@ function readAttr(a: Msg): AttrValue {
     case 2: return a.int(3);
     case 3: return a.str(4);
     case 4: return readIrTensor(a.msg(5)!);
-    case 5: return readGraph(a.msg(6)!, 0, true);
+    case 5: return readGraph(a.msg(6)!, opset, true);
     case 6: return a.floats(7);
     case 7: return a.ints(8);
     case 8: return a.strs(9);
@@ -110,15 +110,43 @@ function readGraph(g: Msg, opset: number, sub = false): Graph {
     if (CONTROL_FLOW.includes(node.op)) problems.push(`node ${node.name}: control flow (${node.op}) is not run yet`);
     else if (domain && domain !== 'ai.onnx') problems.push(`node ${node.name}: op ${node.op} of domain ${domain}`);
     else if (!opDef(node.op)) problems.push(`node ${node.name}: op ${node.op}`);
-    else for (const a of n.msgs(5)) node.attrs[a.str(1)] = readAttr(a);
+    else for (const a of n.msgs(5)) node.attrs[a.str(1)] = readAttr(a, opset);
     return node;
   });
+  for (const n of nodes) if (n.op === 'If') captureOuter(n);
   if (problems.length) throw new UnsupportedModelError(problems);
   // Initializers listed as inputs are constants (older exporters list both).
   const inputs = g.msgs(11).map(valueInfo).filter((v) => !consts.has(v.name));
   const outputs = g.msgs(12).map(valueInfo);
   if (!sub && outputs.length === 0) bad('the graph has no outputs');
   return { inputs, outputs, nodes, consts, opset };
+}
+
+/**
+ * The outer values an If's branches read (ONNX sub-graphs name them freely) become the node's inputs
+ * after the condition and each branch's inputs, in that order, so that passes which rename values see
+ * them and the branches run as graphs of their own.
+ */
+function captureOuter(n: Node): void {
+  const branches = [n.attrs.then_branch, n.attrs.else_branch] as Graph[];
+  if (branches.some((b) => !b?.nodes)) bad(`node ${n.name}: If needs then_branch and else_branch graphs`);
+  const outer = new Set<string>();
+  for (const b of branches) for (const name of freeNames(b)) outer.add(name);
+  const names = [...outer];
+  n.inputs = [n.inputs[0], ...names];
+  for (const b of branches) b.inputs = names.map((name) => ({ name, dtype: 'float32', shape: null }));
+}
+
+/** The names a graph's nodes (and their own sub-graphs) read that nothing in it makes. */
+function freeNames(g: Graph): string[] {
+  const made = new Set<string>([...g.consts.keys(), ...g.inputs.map((i) => i.name), '']);
+  const free = new Set<string>();
+  for (const n of g.nodes) {
+    for (const t of n.inputs) if (!made.has(t)) free.add(t);
+    for (const a of Object.values(n.attrs)) if (a && typeof a === 'object' && 'nodes' in a) for (const t of freeNames(a as Graph)) if (!made.has(t)) free.add(t);
+    for (const o of n.outputs) made.add(o);
+  }
+  return [...free];
 }
 
 /** An ONNX model (bytes) as an IR graph: every input and output, every dtype the runtime has, symbolic sizes kept. */

@@ -1,5 +1,6 @@
 import { conv as convWasm, poolFast } from './conv-f32.js';
-import { engineIfReady, stageF32 } from '../../backends/wasm/engine.js';
+import { engineIfReady, stageF32, threadCount } from '../../backends/wasm/engine.js';
+import { broadcastIndex, broadcastShapes } from '../../ops/broadcast.js';
 import type { Node } from '../../ir/graph.js';
 import { sizeOf, type Tensor } from '../../ir/tensor.js';
 import { gemm } from '../../nn/gemm.js';
@@ -180,6 +181,53 @@ registerKernel({
     const y = new Float32Array(M * N);
     await gemm(a.data as Float32Array, transposeOnce(b.data as Float32Array, K, N, ctx.constant?.(b) ?? false), y, M, N, K, { transB: true, threads: ctx.threads });
     return [{ dtype: 'float32', shape: [...a.shape.slice(0, -1), N], data: y }];
+  },
+});
+
+/**
+ * MatMul with batch axes on B ([..., M, K] x [..., K, N], broadcast as numpy does): every batch's
+ * A rows and B panels laid out in wasm, then one call per thread over a range of batches.
+ */
+registerKernel({
+  op: 'MatMul', backend: 'wasm', variant: 'f32-gemm-batched',
+  supports: (ins, node) => {
+    const [a, b] = ins;
+    if (!engineIfReady() || !isF32(a) || !isF32(b) || a.shape.length < 2 || b.shape.length < 3 || a.shape[a.shape.length - 1] !== b.shape[b.shape.length - 2]) return false;
+    try {
+      return sizeOf(broadcastShapes(node, [a.shape.slice(0, -2), b.shape.slice(0, -2)])) > 0 && sizeOf(a.shape) > 0 && sizeOf(b.shape) > 0;
+    } catch {
+      return false;
+    }
+  },
+  async run(ins, node, ctx) {
+    const e = engineIfReady()!, a = ins[0]!, b = ins[1]!;
+    const ra = a.shape.length, rb = b.shape.length;
+    const M = a.shape[ra - 2], K = a.shape[ra - 1], N = b.shape[rb - 1];
+    const batch = broadcastShapes(node, [a.shape.slice(0, -2), b.shape.slice(0, -2)]);
+    const ia = broadcastIndex(batch, a.shape.slice(0, -2)), ib = broadcastIndex(batch, b.shape.slice(0, -2));
+    const B = sizeOf(batch), M4 = Math.ceil(M / 4) * 4, N8 = Math.ceil(N / 8) * 8;
+    const sa = M4 * K * 4, sb = N8 * K * 4, sc = M4 * N8 * 4;
+    const pa = e.heap.alloc(B * sa), pb = e.heap.alloc(B * sb), pc = e.heap.alloc(B * sc), staging = e.heap.alloc(N * K * 4);
+    try {
+      const ad = a.data as Float32Array, bd = b.data as Float32Array;
+      for (let i = 0; i < B; i++) {
+        const rows = new Float32Array(e.memory.buffer, pa + i * sa, M4 * K);
+        rows.set(ad.subarray(ia[i] * M * K, (ia[i] + 1) * M * K));
+        rows.fill(0, M * K);
+        new Float32Array(e.memory.buffer, staging, N * K).set(bd.subarray(ib[i] * K * N, (ib[i] + 1) * K * N));
+        e.kernels.pack_panels(staging, pb + i * sb, K, N, N8, 0);
+      }
+      const T = threadCount(e, ctx.threads, B);
+      const tasks = Array.from({ length: T }, (_, t) => ({
+        fn: 'sgemm_batched', args: [pa, pb, pc, M4, N8, K, sa, sb, sc, Math.floor((B * t) / T), Math.floor((B * (t + 1)) / T)],
+      }));
+      await e.pool.run(tasks, (t) => (e.kernels.sgemm_batched as (...x: number[]) => void)(...t.args));
+      const y = new Float32Array(B * M * N), c = new Float32Array(e.memory.buffer, pc, B * M4 * N8);
+      for (let i = 0; i < B; i++) for (let m = 0; m < M; m++) y.set(c.subarray((i * M4 + m) * N8, (i * M4 + m) * N8 + N), (i * M + m) * N);
+      return [{ dtype: 'float32', shape: [...batch, M, N], data: y }];
+    } finally {
+      for (const p of [pa, pb, pc, staging]) e.heap.release(p);
+    }
   },
 });
 

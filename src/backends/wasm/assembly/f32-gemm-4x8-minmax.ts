@@ -206,3 +206,11 @@ export function transpose_f32(src: usize, dst: usize, rows: i32, cols: i32): voi
     for (let c = 0; c < cols; c++) store<f32>(dst + (<usize>(c * rows + r) << 2), load<f32>(src + (<usize>(r * cols + c) << 2)));
   }
 }
+
+/**
+ * Batched sgemm: batches [b0, b1) of A [M4][K], B panels and C [M4][N8], each block `sa`, `sb`, `sc`
+ * bytes after the last (MatMul with batch axes: attention's [heads, N, d] x [heads, d, N]).
+ */
+export function sgemm_batched(A: usize, Bp: usize, C: usize, M4: i32, N8: i32, K: i32, sa: usize, sb: usize, sc: usize, b0: i32, b1: i32): void {
+  for (let b = b0; b < b1; b++) sgemm(A + <usize>b * sa, Bp + <usize>b * sb, C + <usize>b * sc, M4, N8, K, 0, 0, M4);
+}
