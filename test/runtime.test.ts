@@ -125,6 +125,39 @@ test('models with several inputs and outputs: run() takes and returns them by na
   await assert.rejects(m.predict({ data: new Float32Array(12), shape: [1, 2, 2, 3] }), /use run\(feeds\)/);
 });
 
+const onnxPython = (await import('node:child_process')).spawnSync('/usr/bin/python3', ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0;
+
+/**
+ * ONNX If whose branches read outer values (a computed one and a graph input), built with the onnx
+ * Python package: onnxruntime-node is the oracle, the condition flipping between calls of one model;
+ * a model with a sub-graph does not save to .fcnn (a typed error).
+ */
+test('ONNX If: the branch the condition picks runs with the outer values it reads, as onnxruntime runs it', { skip: onnxPython || process.env.FASTER_CNN_REQUIRE_MODELS ? false : 'no onnx Python package (apt-get install python3-onnx)' }, async () => {
+  const script = [
+    'import sys', 'from onnx import helper as h, TensorProto as T',
+    "v = lambda n, t, s: h.make_tensor_value_info(n, t, s)",
+    "then = h.make_graph([h.make_node('Add', ['sq', 'x'], ['t'])], 'then', [], [v('t', T.FLOAT, [2, 3])])",
+    "other = h.make_graph([h.make_node('Relu', ['x'], ['r']), h.make_node('Sub', ['r', 'sq'], ['e'])], 'else', [], [v('e', T.FLOAT, [2, 3])])",
+    "g = h.make_graph([h.make_node('Mul', ['x', 'x'], ['sq']), h.make_node('If', ['c'], ['y'], then_branch=then, else_branch=other)], 'g', [v('x', T.FLOAT, [2, 3]), v('c', T.BOOL, [])], [v('y', T.FLOAT, [2, 3])])",
+    "sys.stdout.buffer.write(h.make_model(g, opset_imports=[h.make_opsetid('', 13)]).SerializeToString())",
+  ].join('\n');
+  const py = (await import('node:child_process')).spawnSync('/usr/bin/python3', ['-c', script]);
+  assert.equal(py.status, 0, String(py.stderr));
+  const bytes = new Uint8Array(py.stdout);
+  const ort = require('onnxruntime-node');
+  const peer = await ort.InferenceSession.create(bytes);
+  const m = await importModel(bytes);
+  const x = Float32Array.from([1, -2, 3, -0.5, 0, 2.5]);
+  for (const c of [true, false, false, true]) {
+    const feeds = { x: { dtype: 'float32', shape: [2, 3], data: x }, c: { dtype: 'bool', shape: [], data: Uint8Array.of(c ? 1 : 0) } } as const;
+    const got = await m.run(feeds as never);
+    const want = (await peer.run({ x: new ort.Tensor('float32', x, [2, 3]), c: new ort.Tensor('bool', Uint8Array.of(c ? 1 : 0), []) })).y;
+    assert.deepEqual(Array.from(got.y.data as Float32Array), Array.from(want.data as Float32Array), `c = ${c}`);
+  }
+  const dir = (await import('node:fs')).mkdtempSync(`${(await import('node:os')).tmpdir()}/fcnn-if-`);
+  await assert.rejects(saveModel(m, `${dir}/m.fcnn`), /sub-graph/);
+});
+
 test('a PyTorch export with dynamic batch, height and width runs every size and round-trips through .fcnn with identical outputs', { skip: existsSync('.cache/torchvision/models.json') || process.env.FASTER_CNN_REQUIRE_MODELS ? false : 'no torchvision exports (/usr/bin/python3 scripts/export-torchvision.py .cache/torchvision)' }, async () => {
   const ort = require('onnxruntime-node');
   const path = '.cache/torchvision/mobilenet_v3_small.onnx';

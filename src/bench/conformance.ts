@@ -18,7 +18,7 @@ export const VISION_OPS = [
   'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Mod', 'Neg', 'Abs', 'Sqrt', 'Exp', 'Log', 'Reciprocal', 'Floor', 'Ceil', 'Round', 'Min', 'Max', 'Sum', 'Mean', 'Sign',
   'Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or', 'Xor', 'Not', 'Where',
   'ReduceSum', 'ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare',
-  'ArgMax', 'ArgMin', 'TopK', 'Shape', 'Gather', 'GatherElements', 'GatherND', 'ScatterND', 'ScatterElements', 'Scatter', 'NonZero', 'Slice', 'Concat', 'Split', 'Squeeze', 'Unsqueeze', 'Reshape', 'Flatten', 'Transpose', 'Expand',
+  'ArgMax', 'ArgMin', 'TopK', 'Shape', 'Gather', 'If', 'GatherElements', 'GatherND', 'ScatterND', 'ScatterElements', 'Scatter', 'NonZero', 'Slice', 'Concat', 'Split', 'Squeeze', 'Unsqueeze', 'Reshape', 'Flatten', 'Transpose', 'Expand',
   'Tile', 'Pad', 'Range', 'ConstantOfShape', 'Cast', 'Resize', 'Upsample', 'DepthToSpace', 'SpaceToDepth',
   'QuantizeLinear', 'DequantizeLinear', 'QLinearConv', 'QLinearMatMul', 'NonMaxSuppression',
 ];
