@@ -126,6 +126,9 @@ interface Peer {
   backend?: string;
 }
 
+/** How tfjs-backend-wasm says it has no kernel for an op or dtype (then tfjs's CPU backend runs the model). */
+const MISSING_KERNEL = /not yet supported|not supported|not implemented/i;
+
 /** The runtime the model was made for: onnxruntime-node (or -web for timing), or tfjs (wasm backend). */
 async function peer(m: RealModel, model: Model, timing: boolean, threads: number, tfjsBackend: 'wasm' | 'cpu' = 'wasm'): Promise<Peer> {
   if (m.format === 'onnx') {
@@ -169,7 +172,7 @@ async function peer(m: RealModel, model: Model, timing: boolean, threads: number
         try {
           r = g.execute(ins, names);
         } catch (e) {
-          if (/not yet supported|not supported|not implemented/i.test((e as Error).message)) throw e;
+          if (MISSING_KERNEL.test((e as Error).message)) throw e;
           r = await g.executeAsync(ins, names);
         }
         ys = Array.isArray(r) ? r : [r];
@@ -191,7 +194,7 @@ async function peer(m: RealModel, model: Model, timing: boolean, threads: number
         return await once(feeds);
       } catch (e) {
         // tfjs-backend-wasm lacks some kernels (int32 BatchMatMul, for one): tfjs's own CPU backend runs those models.
-        if (result.backend !== 'wasm' || !/not yet supported|not supported|not implemented/i.test((e as Error).message)) throw e;
+        if (result.backend !== 'wasm' || !MISSING_KERNEL.test((e as Error).message)) throw e;
         tm.dispose();
         tm = await load('cpu');
         result.backend = 'cpu';

@@ -22,7 +22,6 @@ const bad = (why: string): never => {
 /** Functional control flow (sub-graphs in the graph's function library): refused. Switch/Merge conditionals and Enter/Exit loops run. */
 const CONTROL_FLOW = ['While', 'StatelessWhile', 'If', 'StatelessIf'];
 
-
 const TF_DTYPES: Record<string, DType> = { DT_FLOAT: 'float32', DT_INT32: 'int32', DT_BOOL: 'bool', DT_INT64: 'int64', DT_UINT8: 'uint8', DT_INT8: 'int8', DT_HALF: 'float32', DT_DOUBLE: 'float32' };
 const ONNX_CODE: Record<DType, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9 };
 
@@ -87,14 +86,14 @@ export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
   const flow = list.filter((n) => CONTROL_FLOW.includes(n.op));
   if (flow.length) throw new UnsupportedModelError(flow.map((n) => `node ${n.name}: control flow (${n.op}) is not run yet`));
 
-  const branch = onBranch(list, ref);
   const frames = loopFrames(list, ref);
+  const branch = onBranch(list, ref, frames.loopCond);
   // The IR nodes each TF node became (while loops are cut out of the graph by these, below).
   const made = new Map<string, [number, number]>();
   for (const n of list) {
     const start = nodes.length;
     const at = `node ${n.name} (${n.op})`;
-    const ins: string[] = (n.input ?? []).filter((s: string) => !s.startsWith('^')).map(ref);
+    const ins = dataInputs(n, ref);
     const out = n.name as string;
     const x = ins[0];
     try {
@@ -590,19 +589,25 @@ function stridedSlice(n: Json, x: string, ins: string[], out: string,
   h.add('Identity', out, [y], {}, [out]);
 }
 
+/** A TF node's data inputs as tensor names ("node", "node:k"); control inputs ("^node") only order work. */
+function dataInputs(n: Json, ref: (s: string) => string): string[] {
+  return ((n.input ?? []) as string[]).filter((t) => !t.startsWith('^')).map(ref);
+}
+
 /**
- * TF tensors that may be DEAD: the outputs of Switch nodes and everything that reads them (Merge
- * only when all its inputs may be). Control inputs only order work, as in tfjs: they are not followed.
+ * TF tensors that may be DEAD: the outputs of a conditional's Switch nodes (not a loop's, whose
+ * predicate is a LoopCond) and everything that reads them (Merge only when all its inputs may be).
+ * Control inputs only order work, as in tfjs: they are not followed.
  */
-function onBranch(list: Json[], ref: (s: string) => string): Set<string> {
+function onBranch(list: Json[], ref: (s: string) => string, loopCond: Set<string>): Set<string> {
   const may = new Set<string>();
   const outs = (n: Json) => [n.name as string, ...Array.from({ length: 4 }, (_, k) => `${n.name}:${k + 1}`)];
   for (let changed = true; changed;) {
     changed = false;
     for (const n of list) {
       if (may.has(n.name)) continue;
-      const ins = ((n.input ?? []) as string[]).filter((t) => !t.startsWith('^')).map(ref);
-      const hit = n.op === 'Switch' || (n.op === 'Merge' ? ins.length > 0 && ins.every((t) => may.has(t)) : ins.some((t) => may.has(t)));
+      const ins = dataInputs(n, ref);
+      const hit = (n.op === 'Switch' && !loopCond.has(ins[1])) || (n.op === 'Merge' ? ins.length > 0 && ins.every((t) => may.has(t)) : ins.some((t) => may.has(t)));
       if (hit) {
         for (const o of outs(n)) may.add(o);
         changed = true;
@@ -632,7 +637,8 @@ function loopFrames(list: Json[], ref: (s: string) => string): { list: Frame[]; 
   const frameOf = new Map<string, string>();
   const problems: string[] = [];
   for (const n of list) if (n.op === 'Enter') frameOf.set(n.name, attrStr(n, 'frame_name'));
-  const dataIns = (n: Json) => ((n.input ?? []) as string[]).filter((t) => !t.startsWith('^')).map((t) => ref(t).replace(/:\d+$/, ''));
+  // Frames are traced by node: "node:k" counts as "node".
+  const dataIns = (n: Json) => dataInputs(n, ref).map((t) => t.replace(/:\d+$/, ''));
   for (let changed = true; changed;) {
     changed = false;
     for (const n of list) {
@@ -701,7 +707,7 @@ function cutLoop(f: Frame, list: Json[], made: Map<string, [number, number]>, as
   const rest = nodes.filter((n) => !inFrame.has(n));
   nodes.length = 0;
   nodes.push(...rest);
-  const enterInput = (e: string) => ref(((list.find((n) => n.name === e)?.input ?? []) as string[]).find((t) => !t.startsWith('^'))!);
+  const enterInput = (e: string) => dataInputs(list.find((n) => n.name === e)!, ref)[0];
   add('_TfLoop', f.name, [...f.vars.map((v) => enterInput(v.enter)), ...f.reads.map(enterInput)], { cond, body: step, vars: f.vars.length },
     f.vars.map((v, i) => v.exit ?? `${f.name}/unused${i}`));
 }

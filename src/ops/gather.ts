@@ -1,6 +1,6 @@
 import { numbers, sizeOf, stridesOf } from '../ir/tensor.js';
 import { take } from './take.js';
-import { attrInt, axisOf, checkDType, defineOp, fail, need } from './registry.js';
+import { attrInt, axisOf, checkDType, defineOp, fail, indexIn, need } from './registry.js';
 
 defineOp({
   op: 'Gather', inputs: [2, 2],
@@ -14,9 +14,7 @@ defineOp({
     let p = 0;
     for (let o = 0; o < outer; o++) {
       for (let k = 0; k < K; k++) {
-        const j = v[k] < 0 ? v[k] + D : v[k];
-        if (!(j >= 0 && j < D)) fail(node, `index ${v[k]} is outside [-${D}, ${D})`);
-        const base = (o * D + j) * inner;
+        const base = (o * D + indexIn(node, v[k], D)) * inner;
         for (let i = 0; i < inner; i++) idx[p++] = base + i;
       }
     }
@@ -39,11 +37,7 @@ defineOp({
       for (let a = 0; a < r; a++) {
         const c = Math.floor(rem / is[a]);
         rem -= c * is[a];
-        if (a === axis) {
-          const j = v[i] < 0 ? v[i] + D : v[i];
-          if (!(j >= 0 && j < D)) fail(node, `index ${v[i]} is outside [-${D}, ${D})`);
-          p += j * xs[a];
-        } else p += c * xs[a];
+        p += (a === axis ? indexIn(node, v[i], D) : c) * xs[a];
       }
       idx[i] = p;
     }
@@ -68,11 +62,7 @@ defineOp({
       for (let t = 0; t < tuples; t++) {
         let off = bi * (b ? xs[b - 1] : 0);
         for (let j = 0; j < k; j++) {
-          const D = x.shape[b + j];
-          let c = v[((bi * tuples + t) * k) + j];
-          if (c < 0) c += D;
-          if (!(c >= 0 && c < D)) fail(node, `index ${v[((bi * tuples + t) * k) + j]} is outside [-${D}, ${D})`);
-          off += c * xs[b + j];
+          off += indexIn(node, v[((bi * tuples + t) * k) + j], x.shape[b + j]) * xs[b + j];
         }
         for (let i = 0; i < inner; i++) idx[p++] = off + i;
       }

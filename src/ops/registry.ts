@@ -126,6 +126,13 @@ export function axisOf(node: Node, axis: number, rank: number, name = 'axis'): n
   return axis < 0 ? axis + rank : axis;
 }
 
+/** An index along an axis of size D, negative counting from the end; outside [-D, D) is an error. */
+export function indexIn(node: Node, v: number, D: number): number {
+  const j = v < 0 ? v + D : v;
+  if (!(j >= 0 && j < D)) fail(node, `index ${v} is outside [-${D}, ${D})`);
+  return j;
+}
+
 export function checkDType(node: Node, t: Tensor, allowed: readonly string[], what = 'input'): void {
   if (!allowed.includes(t.dtype)) fail(node, `${what} is ${t.dtype}; allowed: ${allowed.join(', ')}`);
 }

@@ -1,6 +1,6 @@
 import type { Node } from '../ir/graph.js';
 import { numbers, sizeOf, stridesOf, zeros, type Tensor } from '../ir/tensor.js';
-import { attrInt, attrStr, axisOf, checkDType, defineOp, fail, need } from './registry.js';
+import { attrInt, attrStr, axisOf, checkDType, defineOp, fail, indexIn, need } from './registry.js';
 
 /**
  * How an update meets the value already there. Written once for numbers and bigints: int64 data
@@ -26,13 +26,6 @@ function start(node: Node, x: Tensor, ix: Tensor, up: Tensor): { out: Tensor; co
   return { out, combine: REDUCTIONS[reduction] };
 }
 
-/** An index along an axis of size D, negative counting from the end; outside [-D, D) is an error. */
-function wrap(node: Node, v: number, D: number): number {
-  const j = v < 0 ? v + D : v;
-  if (!(j >= 0 && j < D)) fail(node, `index ${v} is outside [-${D}, ${D})`);
-  return j;
-}
-
 /** ScatterND: each index tuple in the last axis of indices picks a slice of data that takes its updates. */
 defineOp({
   op: 'ScatterND', inputs: [3, 3],
@@ -47,7 +40,7 @@ defineOp({
     const d = out.data as Float32Array, u = up.data as Float32Array;
     for (let t = 0; t < tuples; t++) {
       let off = 0;
-      for (let j = 0; j < k; j++) off += wrap(node, v[t * k + j], x.shape[j]) * xs[j];
+      for (let j = 0; j < k; j++) off += indexIn(node, v[t * k + j], x.shape[j]) * xs[j];
       for (let i = 0; i < inner; i++) d[off + i] = combine(d[off + i], u[t * inner + i]);
     }
     return [out];
@@ -73,7 +66,7 @@ for (const op of ['ScatterElements', 'Scatter']) {
         for (let a = 0; a < r; a++) {
           const c = Math.floor(rem / is[a]);
           rem -= c * is[a];
-          p += (a === axis ? wrap(node, v[i], D) : c) * xs[a];
+          p += (a === axis ? indexIn(node, v[i], D) : c) * xs[a];
         }
         d[p] = combine(d[p], u[i]);
       }

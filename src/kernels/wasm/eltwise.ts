@@ -23,7 +23,7 @@ const BINARY: Record<string, number> = { Add: 0, Sub: 1, Mul: 2, Div: 3, Max: 4,
  * The output block a kernel wrote as a tensor (keep: a view of wasm memory where memory is
  * shared, which the session releases after its last reader; else a copy).
  */
-function finish(e: Engine, ptr: number, shape: number[]): Tensor {
+export function finish(e: Engine, ptr: number, shape: number[]): Tensor {
   const k = keep(e, ptr, sizeOf(shape));
   if (k.data.buffer === e.memory.buffer) releases.set(k.data, k.release);
   return { dtype: 'float32', shape, data: k.data };

@@ -1,9 +1,8 @@
 import { engineIfReady, stageF32 } from '../../backends/wasm/engine.js';
-import { keep } from '../../backends/wasm/float.js';
 import { sizeOf } from '../../ir/tensor.js';
 import { registerKernel } from '../../ops/registry.js';
 import { resizePlan, type ResizeStep } from '../../ops/resize.js';
-import { releases } from '../../runtime/memory.js';
+import { finish } from './eltwise.js';
 
 /**
  * Resize and Upsample with at most two taps per output position (nearest and linear; cubic and
@@ -52,9 +51,7 @@ for (const op of ['Resize', 'Upsample']) {
           at = out;
         }
         release = () => {};
-        const k = keep(e, at, sizeOf(shape));
-        if (k.data.buffer === e.memory.buffer) releases.set(k.data, k.release);
-        return [{ dtype: 'float32', shape, data: k.data }];
+        return [finish(e, at, shape)];
       } finally {
         release();
       }
