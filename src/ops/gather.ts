@@ -1,3 +1,4 @@
+import type { Node } from '../ir/graph.js';
 import { numbers, sizeOf, stridesOf } from '../ir/tensor.js';
 import { take } from './take.js';
 import { attrInt, axisOf, checkDType, defineOp, fail, indexIn, need } from './registry.js';
@@ -22,6 +23,20 @@ defineOp({
   },
 });
 
+/**
+ * Where element i of an indices tensor (strides `is`) points in data (strides `xs`): its own
+ * coordinates, with the one on `axis` replaced by index v (GatherElements, ScatterElements).
+ */
+export function elementOffset(node: Node, i: number, is: number[], xs: number[], axis: number, v: number, D: number): number {
+  let p = 0, rem = i;
+  for (let a = 0; a < is.length; a++) {
+    const c = Math.floor(rem / is[a]);
+    rem -= c * is[a];
+    p += (a === axis ? indexIn(node, v, D) : c) * xs[a];
+  }
+  return p;
+}
+
 defineOp({
   op: 'GatherElements', inputs: [2, 2],
   run(ins, node) {
@@ -32,15 +47,7 @@ defineOp({
     const axis = axisOf(node, attrInt(node, 'axis', 0), r);
     const xs = stridesOf(x.shape), is = stridesOf(ix.shape), v = numbers(ix), D = x.shape[axis];
     const idx = new Int32Array(v.length);
-    for (let i = 0; i < v.length; i++) {
-      let p = 0, rem = i;
-      for (let a = 0; a < r; a++) {
-        const c = Math.floor(rem / is[a]);
-        rem -= c * is[a];
-        p += (a === axis ? indexIn(node, v[i], D) : c) * xs[a];
-      }
-      idx[i] = p;
-    }
+    for (let i = 0; i < v.length; i++) idx[i] = elementOffset(node, i, is, xs, axis, v[i], D);
     return [take(x, ix.shape.slice(), idx)];
   },
 });

@@ -1,5 +1,6 @@
 import type { Node } from '../ir/graph.js';
 import { numbers, sizeOf, stridesOf, zeros, type Tensor } from '../ir/tensor.js';
+import { elementOffset } from './gather.js';
 import { attrInt, attrStr, axisOf, checkDType, defineOp, fail, indexIn, need } from './registry.js';
 
 /**
@@ -62,12 +63,7 @@ for (const op of ['ScatterElements', 'Scatter']) {
       const xs = stridesOf(x.shape), is = stridesOf(ix.shape), v = numbers(ix), D = x.shape[axis];
       const d = out.data as Float32Array, u = up.data as Float32Array;
       for (let i = 0; i < v.length; i++) {
-        let p = 0, rem = i;
-        for (let a = 0; a < r; a++) {
-          const c = Math.floor(rem / is[a]);
-          rem -= c * is[a];
-          p += (a === axis ? indexIn(node, v[i], D) : c) * xs[a];
-        }
+        const p = elementOffset(node, i, is, xs, axis, v[i], D);
         d[p] = combine(d[p], u[i]);
       }
       return [out];
