@@ -183,6 +183,23 @@ export const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' 
     if (r.next() < 0.2) return { node: { op: 'Upsample', inputs: ['x', 's'], attrs: { mode: r.pick(['nearest', 'linear']) } }, ins: [x, scales], tol: 1e-5 };
     return { node: { op: 'Resize', inputs: bySizes ? ['x', '', '', 's'] : ['x', '', 's'], attrs }, ins: (bySizes ? [x, undefined, undefined, sizes] : [x, undefined, scales]) as RuntimeTensor[], tol: 1e-5 };
   },
+  Softmax: (r) => {
+    const s = shape(r, r.int(1, 4), 9), op = r.pick(['Softmax', 'LogSoftmax']);
+    const axis = r.next() < 0.7 ? r.pick([-1, s.length - 1]) : r.int(-s.length, s.length - 1);
+    const x = randomTensor(r, 'float32', s);
+    // Large values too (the row maximum is what keeps exp finite).
+    if (r.next() < 0.3) (x.data as Float32Array).forEach((v, i, a) => (a[i] = v * 40));
+    return { node: { op, inputs: ['x'], attrs: { axis } }, ins: [x] };
+  },
+  Gather: (r) => {
+    const s = shape(r, r.int(1, 4), 6), axis = r.int(0, s.length - 1);
+    const ix = shape(r, r.int(0, 2), 3), D = s[axis];
+    const v = Array.from({ length: ix.reduce((a, b) => a * b, 1) }, () => r.int(-D, D - 1));
+    return {
+      node: { op: 'Gather', inputs: ['x', 'i'], attrs: { axis: r.next() < 0.5 ? axis : axis - s.length } },
+      ins: [randomTensor(r, r.pick(['float32', 'int64', 'uint8'] as DType[]), s), fromNumbers(r.pick(['int64', 'int32'] as DType[]), ix, v)], tol: 0,
+    };
+  },
   Pad: (r) => {
     const s = shape(r, r.int(1, 4), 5);
     const pads = [...s.map(() => r.int(0, 2)), ...s.map(() => r.int(0, 2))];
@@ -195,6 +212,7 @@ export function familyOf(op: string): string {
   if (CASES[op]) return op;
   if (['MaxPool', 'AveragePool'].includes(op)) return 'pool';
   if (op === 'Upsample') return 'Resize';
+  if (op === 'LogSoftmax') return 'Softmax';
   if (op.startsWith('Reduce')) return 'reduce';
   if (BINARY.includes(op)) return 'binary';
   if (['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual'].includes(op)) return 'compare';

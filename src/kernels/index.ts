@@ -8,4 +8,5 @@ import './js/elementwise.js';
 import './js/reduce.js';
 import './js/movement.js';
 import './js/select.js';
+import './js/softmax.js';
 import './js/quantize.js';

@@ -1,12 +1,12 @@
-import { ints, sizeOf, stridesOf, zeros, type Tensor } from '../../ir/tensor.js';
+import { ints, numbers, sizeOf, stridesOf, zeros, type Tensor } from '../../ir/tensor.js';
 import type { Node } from '../../ir/graph.js';
-import { attrStr, registerKernel } from '../../ops/registry.js';
+import { attrInt, attrStr, axisOf, indexIn, registerKernel } from '../../ops/registry.js';
 import { sliceView } from '../../ops/slice.js';
 
 /**
  * Data movement as row copies and strided loops (the reference computes a flat index per
  * element): Transpose with its innermost output axis as a strided run, constant Pad as row
- * copies. Any dtype, int64 included (typed arrays copy their own elements).
+ * copies, Gather as block copies. Any dtype, int64 included (typed arrays copy their own elements).
  */
 
 /** A strided view of x copied out: output shape `shape`, element (c0..cr) at offset + sum c_a * strides[a]; the last axis as one run. */
@@ -109,6 +109,37 @@ registerKernel({
       for (let a = r - 2; a >= 0; a--) {
         if (++ctr[a] < dims[a]) break;
         ctr[a] = 0;
+      }
+    }
+    return [y];
+  },
+});
+
+/**
+ * Gather with whole blocks after the axis (a [3, B, H, N, d] tensor split into q, k and v by scalar
+ * indices): one copy per index and outer position, where the reference lists every element's offset.
+ */
+registerKernel({
+  op: 'Gather', backend: 'js', variant: 'blocks',
+  supports: (ins, node) => {
+    const x = ins[0], ix = ins[1];
+    if (!x || !ix || (ix.dtype !== 'int32' && ix.dtype !== 'int64')) return false;
+    const a = attrInt(node, 'axis', 0), r = x.shape.length;
+    return a >= -r && a < r && sizeOf(x.shape.slice((a < 0 ? a + r : a) + 1)) >= 8;
+  },
+  async run(ins, node) {
+    const x = ins[0]!, ix = ins[1]!;
+    const axis = axisOf(node, attrInt(node, 'axis', 0), x.shape.length);
+    const D = x.shape[axis], outer = sizeOf(x.shape.slice(0, axis)), inner = sizeOf(x.shape.slice(axis + 1));
+    const v = numbers(ix), K = v.length;
+    const y = zeros(x.dtype, [...x.shape.slice(0, axis), ...ix.shape, ...x.shape.slice(axis + 1)]);
+    const src = x.data as Float32Array, dst = y.data as Float32Array;
+    const at = Array.from(v, (k) => indexIn(node, k, D));
+    let p = 0;
+    for (let o = 0; o < outer; o++) {
+      for (let k = 0; k < K; k++, p += inner) {
+        const from = (o * D + at[k]) * inner;
+        dst.set(src.subarray(from, from + inner), p);
       }
     }
     return [y];

@@ -1,0 +1,37 @@
+import { zeros } from '../../ir/tensor.js';
+import { attrInt, registerKernel } from '../../ops/registry.js';
+
+/**
+ * Softmax and LogSoftmax (opset 13 on) over the last axis, row by row: each exponential computed
+ * once (into a float64 row) where the reference computes it twice and walks rows by stride. The
+ * same arithmetic in the same order, so the same float32 results.
+ */
+for (const op of ['Softmax', 'LogSoftmax']) {
+  registerKernel({
+    op, backend: 'js', variant: 'f32-rows',
+    supports: (ins, node, ctx) => {
+      const x = ins[0], r = x?.shape.length ?? 0;
+      if (x?.dtype !== 'float32' || ctx.opset < 13 || r === 0 || x.shape[r - 1] === 0) return false;
+      const a = attrInt(node, 'axis', -1);
+      return a === -1 || a === r - 1;
+    },
+    async run(ins) {
+      const x = ins[0]!, len = x.shape[x.shape.length - 1];
+      const y = zeros('float32', x.shape), xd = x.data as Float32Array, yd = y.data as Float32Array;
+      const e = new Float64Array(len), log = op === 'LogSoftmax';
+      for (let base = 0; base < xd.length; base += len) {
+        let m = -Infinity;
+        for (let i = 0; i < len; i++) if (xd[base + i] > m) m = xd[base + i];
+        let s = 0;
+        for (let i = 0; i < len; i++) s += e[i] = Math.exp(xd[base + i] - m);
+        if (log) {
+          const ls = Math.log(s);
+          for (let i = 0; i < len; i++) yd[base + i] = xd[base + i] - m - ls;
+        } else {
+          for (let i = 0; i < len; i++) yd[base + i] = e[i] / s;
+        }
+      }
+      return [y];
+    },
+  });
+}
