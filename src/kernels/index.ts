@@ -4,6 +4,7 @@ import './wasm/pcilt-conv.js';
 import './wasm/float.js';
 import './wasm/eltwise.js';
 import './wasm/resize.js';
+import './wasm/softmax-layernorm.js';
 import './js/elementwise.js';
 import './js/reduce.js';
 import './js/movement.js';

@@ -1,5 +1,6 @@
 import { sizeOf, zeros, type Tensor } from '../ir/tensor.js';
-import { attrFloat, attrInt, axisOf, checkDType, defineOp, fail, need } from './registry.js';
+import type { Node } from '../ir/graph.js';
+import { attrFloat, attrInt, axisOf, checkDType, defineOp, fail, need, type Inputs } from './registry.js';
 import { broadcastIndex } from './broadcast.js';
 
 /** Per channel (axis 1): y = (x - mean) / sqrt(var + eps) * scale + bias. */
@@ -113,3 +114,9 @@ defineOp({
     return [y];
   },
 });
+
+/** A float32 batch norm in inference mode with one statistic per channel (axis 1): what the plane kernels run. */
+export function inferenceBatchNorm(ins: Inputs, node: Node): boolean {
+  return ins.slice(0, 5).every((t) => t?.dtype === 'float32') && attrInt(node, 'training_mode', 0) === 0 && ins[0]!.shape.length >= 2
+    && ins.slice(1, 5).every((t) => sizeOf(t!.shape) === ins[0]!.shape[1]);
+}

@@ -31,6 +31,8 @@ export interface KernelExports {
   unary_f32(op: number, x: number, y: number, n: number, p: number, q: number): void;
   affine_planes_f32(x: number, y: number, N: number, C: number, P: number, k: number, off: number): void;
   binary_f32(op: number, a: number, sa: number, b: number, sb: number, y: number, n: number): void;
+  softmax_rows_f32(x: number, y: number, rows: number, len: number, log: number): void;
+  layernorm_rows_f32(x: number, y: number, rows: number, len: number, scale: number, bias: number, eps: number): void;
 }
 
 /** What the engine found out about this platform, once. */

@@ -2,6 +2,7 @@ import { ints, sizeOf, zeros } from '../../ir/tensor.js';
 import { attrFloat, attrInt, attrInts, registerKernel } from '../../ops/registry.js';
 import type { Node } from '../../ir/graph.js';
 import type { Inputs } from '../../ops/registry.js';
+import { inferenceBatchNorm } from '../../ops/normalization.js';
 
 /**
  * Float32 reductions whose axes are one contiguous run (outer x reduced x inner), and the
@@ -63,12 +64,6 @@ registerKernel({
     return [y];
   },
 });
-
-/** A float32 batch norm in inference mode with one statistic per channel (axis 1): what the plane kernels run. */
-export function inferenceBatchNorm(ins: Inputs, node: Node): boolean {
-  return ins.slice(0, 5).every((t) => t?.dtype === 'float32') && attrInt(node, 'training_mode', 0) === 0 && ins[0]!.shape.length >= 2
-    && ins.slice(1, 5).every((t) => sizeOf(t!.shape) === ins[0]!.shape[1]);
-}
 
 registerKernel({
   op: 'BatchNormalization', backend: 'js', variant: 'f32-planes',

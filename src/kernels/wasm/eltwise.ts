@@ -4,7 +4,7 @@ import type { Node } from '../../ir/graph.js';
 import { numberAt, sizeOf, type Tensor } from '../../ir/tensor.js';
 import { broadcastRuns, broadcastShapes } from '../../ops/broadcast.js';
 import { attrFloat, registerKernel, type Inputs } from '../../ops/registry.js';
-import { inferenceBatchNorm } from '../js/reduce.js';
+import { inferenceBatchNorm } from '../../ops/normalization.js';
 import { applyFusedActivation, type FusedActivation } from '../../ops/conv.js';
 import { releases } from '../../runtime/memory.js';
 

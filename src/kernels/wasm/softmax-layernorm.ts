@@ -1,0 +1,50 @@
+import { engineIfReady, stageF32 } from '../../backends/wasm/engine.js';
+import { sizeOf } from '../../ir/tensor.js';
+import { attrFloat, attrInt, registerKernel } from '../../ops/registry.js';
+import { finish } from './eltwise.js';
+
+/**
+ * Softmax, LogSoftmax (opset 13 on) and LayerNormalization over the last axis in wasm SIMD
+ * (softmax_rows_f32, layernorm_rows_f32): exponentials by a polynomial and float32 outputs, so
+ * within float tolerance of their twins (src/ops/softmax.ts, src/ops/normalization.ts).
+ */
+for (const op of ['Softmax', 'LogSoftmax']) {
+  registerKernel({
+    op, backend: 'wasm', variant: 'f32-simd-rows',
+    supports: (ins, node, ctx) => {
+      const x = ins[0], r = x?.shape.length ?? 0;
+      if (!engineIfReady() || x?.dtype !== 'float32' || ctx.opset < 13 || r === 0 || sizeOf(x.shape) === 0) return false;
+      const a = attrInt(node, 'axis', -1);
+      return a === -1 || a === r - 1;
+    },
+    async run(ins) {
+      const e = engineIfReady()!, x = ins[0]!, len = x.shape[x.shape.length - 1], n = sizeOf(x.shape);
+      const src = stageF32(e, x.data as Float32Array);
+      try {
+        const out = e.heap.alloc(n * 4);
+        e.kernels.softmax_rows_f32(src.ptr, out, n / len, len, op === 'LogSoftmax' ? 1 : 0);
+        return [finish(e, out, x.shape)];
+      } finally {
+        src.release();
+      }
+    },
+  });
+}
+
+registerKernel({
+  op: 'LayerNormalization', backend: 'wasm', variant: 'f32-simd-rows',
+  supports: (ins, node) => !!engineIfReady() && ins[0]?.dtype === 'float32' && ins[1]?.dtype === 'float32' && (!ins[2] || ins[2].dtype === 'float32')
+    && node.outputs.length === 1 && sizeOf(ins[0].shape) > 0 && attrInt(node, 'axis', -1) === -1
+    && sizeOf(ins[1].shape) === ins[0].shape[ins[0].shape.length - 1] && (!ins[2] || sizeOf(ins[2].shape) === sizeOf(ins[1].shape)),
+  async run(ins, node) {
+    const e = engineIfReady()!, x = ins[0]!, D = sizeOf(ins[1]!.shape), n = sizeOf(x.shape);
+    const staged = [x, ins[1]!, ins[2]].map((t) => (t ? stageF32(e, t.data as Float32Array) : undefined));
+    try {
+      const out = e.heap.alloc(n * 4);
+      e.kernels.layernorm_rows_f32(staged[0]!.ptr, out, n / D, D, staged[1]!.ptr, staged[2]?.ptr ?? 0, attrFloat(node, 'epsilon', 1e-5));
+      return [finish(e, out, x.shape)];
+    } finally {
+      for (const s of staged) s?.release();
+    }
+  },
+});
