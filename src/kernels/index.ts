@@ -5,6 +5,7 @@ import './wasm/float.js';
 import './wasm/eltwise.js';
 import './wasm/resize.js';
 import './wasm/softmax-layernorm.js';
+import './wasm/transpose.js';
 import './js/elementwise.js';
 import './js/reduce.js';
 import './js/movement.js';

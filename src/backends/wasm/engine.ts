@@ -33,6 +33,7 @@ export interface KernelExports {
   binary_f32(op: number, a: number, sa: number, b: number, sb: number, y: number, n: number): void;
   softmax_rows_f32(x: number, y: number, rows: number, len: number, log: number): void;
   layernorm_rows_f32(x: number, y: number, rows: number, len: number, scale: number, bias: number, eps: number): void;
+  copy_strided_x32(src: number, dst: number, rank: number, shape: number, strides: number, counters: number): void;
 }
 
 /** What the engine found out about this platform, once. */

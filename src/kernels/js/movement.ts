@@ -1,7 +1,7 @@
 import { ints, numbers, sizeOf, stridesOf, zeros, type Tensor } from '../../ir/tensor.js';
-import type { Node } from '../../ir/graph.js';
 import { attrInt, attrStr, axisOf, indexIn, registerKernel } from '../../ops/registry.js';
 import { sliceView } from '../../ops/slice.js';
+import { mergedAxes, permOf } from '../strided.js';
 
 /**
  * Data movement as row copies and strided loops (the reference computes a flat index per
@@ -12,18 +12,7 @@ import { sliceView } from '../../ops/slice.js';
 /** A strided view of x copied out: output shape `shape`, element (c0..cr) at offset + sum c_a * strides[a]; the last axis as one run. */
 function stridedCopy(x: Tensor, outShape: number[], offset: number, outStrides: number[]): Tensor {
   const y = zeros(x.dtype, outShape);
-  // Axes that continue one another in the source merge into one (a channel slice of NCHW is a few long runs).
-  const shape: number[] = [], strides: number[] = [];
-  outShape.forEach((d, a) => {
-    const last = shape.length - 1;
-    if (last >= 0 && strides[last] === outStrides[a] * d) {
-      shape[last] *= d;
-      strides[last] = outStrides[a];
-    } else {
-      shape.push(d);
-      strides.push(outStrides[a]);
-    }
-  });
+  const { shape, strides } = mergedAxes(outShape, outStrides);
   const r = shape.length;
   const src = x.data as Float32Array, dst = y.data as Float32Array;
   const inner = shape[r - 1] ?? 1, step = strides[r - 1] ?? 1;
@@ -62,13 +51,6 @@ registerKernel({
     return [stridedCopy(x, shape, offset, strides)];
   },
 });
-
-/** The permutation a Transpose node applies to a tensor of rank r (reversal by default, _swapLast: the last two axes). */
-function permOf(node: Node, r: number): number[] | undefined {
-  const p = node.attrs._swapLast === 1 && r >= 2 ? Array.from({ length: r }, (_, i) => (i < r - 2 ? i : 2 * r - 3 - i))
-    : (node.attrs.perm as number[] | undefined) ?? Array.from({ length: r }, (_, i) => r - 1 - i);
-  return Array.isArray(p) && p.length === r && [...p].sort((a, b) => a - b).every((v, i) => v === i) ? p : undefined;
-}
 
 registerKernel({
   op: 'Transpose', backend: 'js', variant: 'strided-rows',

@@ -14,3 +14,4 @@ export { pool_f32 } from './f32-pool';
 export { resize_axis_f32 } from './f32-resize';
 export { unary_f32, binary_f32, affine_planes_f32 } from './f32-vunary-vbinary';
 export { softmax_rows_f32, layernorm_rows_f32 } from './f32-softmax-layernorm-rows';
+export { copy_strided_x32 } from './x32-copy-strided';
