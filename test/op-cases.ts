@@ -200,6 +200,12 @@ export const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' 
       ins: [randomTensor(r, r.pick(['float32', 'int64', 'uint8'] as DType[]), s), fromNumbers(r.pick(['int64', 'int32'] as DType[]), ix, v)], tol: 0,
     };
   },
+  Concat: (r) => {
+    const s = shape(r, r.int(1, 4), 5), axis = r.int(0, s.length - 1), k = r.int(1, 4);
+    // Parts of any size along the axis, 0 included.
+    const ins = Array.from({ length: k }, () => randomTensor(r, r.pick(['float32', 'float32', 'int64'] as DType[]) === 'int64' && k === 1 ? 'int64' : 'float32', s.map((d, i) => (i === axis ? r.int(0, 4) : d))));
+    return { node: { op: 'Concat', inputs: ins.map((_, i) => `i${i}`), attrs: { axis: r.next() < 0.5 ? axis : axis - s.length } }, ins, tol: 0 };
+  },
   Pad: (r) => {
     const s = shape(r, r.int(1, 4), 5);
     const pads = [...s.map(() => r.int(0, 2)), ...s.map(() => r.int(0, 2))];

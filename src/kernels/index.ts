@@ -6,6 +6,7 @@ import './wasm/eltwise.js';
 import './wasm/resize.js';
 import './wasm/softmax-layernorm.js';
 import './wasm/transpose.js';
+import './wasm/concat.js';
 import './js/elementwise.js';
 import './js/reduce.js';
 import './js/movement.js';
