@@ -22,7 +22,29 @@ export function depthwise_f32_rows(params: usize, rowBegin: i32, rowEnd: i32, sc
       const w = <usize>prm(params, P_W) + (<usize>(c * K) << 2);
       const dst = <usize>prm(params, P_OUT) + (<usize>(((n * C + c) * OH + oh) * OW) << 2);
       const b = bias ? load<f32>(bias + (<usize>c << 2)) : 0;
-      if (sw == 1) {
+      if (sw == 1 && K == 9) {
+        // 3 x 3 (any dilation): the nine taps' offsets and weights stay in registers along the row.
+        const o0 = <usize>load<i32>(koff) << 2, o1 = <usize>load<i32>(koff, 4) << 2, o2 = <usize>load<i32>(koff, 8) << 2;
+        const o3 = <usize>load<i32>(koff, 12) << 2, o4 = <usize>load<i32>(koff, 16) << 2, o5 = <usize>load<i32>(koff, 20) << 2;
+        const o6 = <usize>load<i32>(koff, 24) << 2, o7 = <usize>load<i32>(koff, 28) << 2, o8 = <usize>load<i32>(koff, 32) << 2;
+        const w0 = v128.load32_splat(w), w1 = v128.load32_splat(w, 4), w2 = v128.load32_splat(w, 8);
+        const w3 = v128.load32_splat(w, 12), w4 = v128.load32_splat(w, 16), w5 = v128.load32_splat(w, 20);
+        const w6 = v128.load32_splat(w, 24), w7 = v128.load32_splat(w, 28), w8 = v128.load32_splat(w, 32);
+        const vb = f32x4.splat(b);
+        for (let ow = 0; ow < vec; ow += 4) {
+          const px = src + (<usize>ow << 2);
+          let a = f32x4.add(vb, f32x4.mul(v128.load(px + o0), w0));
+          a = f32x4.add(a, f32x4.mul(v128.load(px + o1), w1));
+          a = f32x4.add(a, f32x4.mul(v128.load(px + o2), w2));
+          a = f32x4.add(a, f32x4.mul(v128.load(px + o3), w3));
+          a = f32x4.add(a, f32x4.mul(v128.load(px + o4), w4));
+          a = f32x4.add(a, f32x4.mul(v128.load(px + o5), w5));
+          a = f32x4.add(a, f32x4.mul(v128.load(px + o6), w6));
+          a = f32x4.add(a, f32x4.mul(v128.load(px + o7), w7));
+          a = f32x4.add(a, f32x4.mul(v128.load(px + o8), w8));
+          v128.store(dst + (<usize>ow << 2), f32x4.pmin(f32x4.pmax(a, lo), hi));
+        }
+      } else if (sw == 1) {
         for (let ow = 0; ow < vec8; ow += 8) {
           let a0 = f32x4.splat(b), a1 = a0;
           const px = src + (<usize>ow << 2);
