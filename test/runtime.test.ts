@@ -158,6 +158,46 @@ test('ONNX If: the branch the condition picks runs with the outer values it read
   await assert.rejects(saveModel(m, `${dir}/m.fcnn`), /sub-graph/);
 });
 
+/**
+ * ONNX Loop whose body reads outer values and gives a scan output, built with the onnx Python package:
+ * onnxruntime-node is the oracle for trip counts that end the loop, conditions that end it, and no
+ * iteration at all, in one model.
+ */
+test('ONNX Loop: trip count, condition, loop-carried values and scan outputs as onnxruntime runs them', { skip: onnxPython || process.env.FASTER_CNN_REQUIRE_MODELS ? false : 'no onnx Python package (apt-get install python3-onnx)' }, async () => {
+  const script = [
+    'import sys', 'from onnx import helper as h, TensorProto as T',
+    "v = lambda n, t, s: h.make_tensor_value_info(n, t, s)",
+    "k = h.make_node('Constant', [], ['k'], value=h.make_tensor('kv', T.FLOAT, [], [1.5]))",
+    "body = h.make_graph([k, h.make_node('Mul', ['v', 'k'], ['vk']), h.make_node('Add', ['vk', 'x'], ['v2']), h.make_node('ReduceSum', ['v2'], ['s'], keepdims=0),"
+      + " h.make_node('Less', ['s', 'limit'], ['go']), h.make_node('Cast', ['i'], ['fi'], to=T.FLOAT), h.make_node('Add', ['v2', 'fi'], ['scan'])],"
+      + " 'body', [v('i', T.INT64, []), v('c_in', T.BOOL, []), v('v', T.FLOAT, [2, 3])], [v('go', T.BOOL, []), v('v2', T.FLOAT, [2, 3]), v('scan', T.FLOAT, [2, 3])])",
+    "g = h.make_graph([h.make_node('Loop', ['m', 'c', 'x'], ['y', 'scans'], body=body)], 'g', [v('x', T.FLOAT, [2, 3]), v('m', T.INT64, []), v('c', T.BOOL, []), v('limit', T.FLOAT, [])],"
+      + " [v('y', T.FLOAT, [2, 3]), v('scans', T.FLOAT, None)])",
+    "sys.stdout.buffer.write(h.make_model(g, opset_imports=[h.make_opsetid('', 13)]).SerializeToString())",
+  ].join('\n');
+  const py = (await import('node:child_process')).spawnSync('/usr/bin/python3', ['-c', script]);
+  assert.equal(py.status, 0, String(py.stderr));
+  const bytes = new Uint8Array(py.stdout);
+  const ort = require('onnxruntime-node');
+  const peer = await ort.InferenceSession.create(bytes);
+  const m = await importModel(bytes);
+  const x = Float32Array.from([1, -2, 3, -0.5, 0, 2.5]);
+  // 5 trips; stopped by the condition after a few; no trip (m = 0); no trip (c false); 1 trip.
+  for (const [trips, c, limit] of [[5, true, 1e9], [50, true, 100], [0, true, 1e9], [5, false, 1e9], [1, true, -1e9]] as const) {
+    const at = `m ${trips}, c ${c}, limit ${limit}`;
+    const got = await m.run({ x: { dtype: 'float32', shape: [2, 3], data: x }, m: { dtype: 'int64', shape: [], data: BigInt64Array.of(BigInt(trips)) },
+      c: { dtype: 'bool', shape: [], data: Uint8Array.of(c ? 1 : 0) }, limit: { dtype: 'float32', shape: [], data: Float32Array.of(limit) } } as never);
+    const want = await peer.run({ x: new ort.Tensor('float32', x, [2, 3]), m: new ort.Tensor('int64', BigInt64Array.of(BigInt(trips)), []),
+      c: new ort.Tensor('bool', Uint8Array.of(c ? 1 : 0), []), limit: new ort.Tensor('float32', Float32Array.of(limit), []) });
+    for (const name of ['y', 'scans']) {
+      assert.deepEqual(got[name].shape, Array.from(want[name].dims, Number), `${at}: ${name} shape`);
+      assert.deepEqual(Array.from(got[name].data as Float32Array), Array.from(want[name].data as Float32Array), `${at}: ${name}`);
+    }
+  }
+  const dir = (await import('node:fs')).mkdtempSync(`${(await import('node:os')).tmpdir()}/fcnn-loop-`);
+  await assert.rejects(saveModel(m, `${dir}/m.fcnn`), /sub-graph/);
+});
+
 test('a PyTorch export with dynamic batch, height and width runs every size and round-trips through .fcnn with identical outputs', { skip: existsSync('.cache/torchvision/models.json') || process.env.FASTER_CNN_REQUIRE_MODELS ? false : 'no torchvision exports (/usr/bin/python3 scripts/export-torchvision.py .cache/torchvision)' }, async () => {
   const ort = require('onnxruntime-node');
   const path = '.cache/torchvision/mobilenet_v3_small.onnx';

@@ -18,7 +18,7 @@ export const VISION_OPS = [
   'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Mod', 'Neg', 'Abs', 'Sqrt', 'Exp', 'Log', 'Reciprocal', 'Floor', 'Ceil', 'Round', 'Min', 'Max', 'Sum', 'Mean', 'Sign',
   'Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or', 'Xor', 'Not', 'Where',
   'ReduceSum', 'ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare',
-  'ArgMax', 'ArgMin', 'TopK', 'Shape', 'Gather', 'If', 'GatherElements', 'GatherND', 'ScatterND', 'ScatterElements', 'Scatter', 'NonZero', 'Slice', 'Concat', 'Split', 'Squeeze', 'Unsqueeze', 'Reshape', 'Flatten', 'Transpose', 'Expand',
+  'ArgMax', 'ArgMin', 'TopK', 'Shape', 'Gather', 'If', 'Loop', 'GatherElements', 'GatherND', 'ScatterND', 'ScatterElements', 'Scatter', 'NonZero', 'Slice', 'Concat', 'Split', 'Squeeze', 'Unsqueeze', 'Reshape', 'Flatten', 'Transpose', 'Expand',
   'Tile', 'Pad', 'Range', 'ConstantOfShape', 'Cast', 'Resize', 'Upsample', 'DepthToSpace', 'SpaceToDepth',
   'QuantizeLinear', 'DequantizeLinear', 'QLinearConv', 'QLinearMatMul', 'NonMaxSuppression',
 ];
@@ -44,7 +44,7 @@ function survey(bytes: Uint8Array): { ops: string[]; dtypes: number[] } {
       const type = v.msg(2);
       const tt = type?.msg(1);
       if (tt) dtypes.add(tt.int(1));
-      else dtypes.add(-1); // sequences, maps, optionals
+      else if (type) dtypes.add(-1); // sequences, maps, optionals (a sub-graph's value without a type is inferred)
     }
   };
   walk(m.msg(7)!);

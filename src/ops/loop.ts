@@ -1,5 +1,5 @@
 import type { Graph } from '../ir/graph.js';
-import { numbers, type Tensor } from '../ir/tensor.js';
+import { fromNumbers, numbers, sizeOf, zeros, type Tensor } from '../ir/tensor.js';
 import type { Session } from '../runtime/session.js';
 import { attrInt, defineOp, fail } from './registry.js';
 
@@ -67,3 +67,55 @@ defineOp({
     return vars;
   },
 });
+
+/** Whether a condition tensor (one value) holds true. */
+function truth(node: Parameters<typeof fail>[0], c: Tensor, what: string): boolean {
+  if (c.data.length !== 1) fail(node, `its ${what} must hold one value, got [${c.shape}]`);
+  return Number(numbers(c)[0]) !== 0;
+}
+
+/**
+ * ONNX Loop: the body runs while the trip count M (absent: no limit) and the condition (absent:
+ * true) allow, taking the iteration number, the condition and the loop-carried values (then the outer
+ * values it reads, passed by the importer) and giving the next condition, the next values and its scan
+ * outputs. Outputs: the final values, then each scan output stacked along a new first axis.
+ */
+defineOp({
+  op: 'Loop', inputs: [2, 1024],
+  async run(ins, node, ctx) {
+    const body = node.attrs.body as Graph, own = attrInt(node, '_own', ins.length);
+    if (!body?.nodes) fail(node, 'has no body graph');
+    const n = own - 2, k = body.outputs.length - 1 - n;
+    if (k < 0) fail(node, `its body gives ${body.outputs.length} outputs for ${n} loop-carried values`);
+    const [m, c] = ins;
+    if (ins.slice(2).some((t) => !t)) fail(node, 'misses an input');
+    const trips = m ? Number(numbers(m)[0]) : Infinity;
+    let go = c ? truth(node, c, 'condition') : true;
+    let values = ins.slice(2, own) as Tensor[];
+    const outer = ins.slice(own) as Tensor[];
+    const scans: Tensor[][] = Array.from({ length: k }, () => []);
+    for (let i = 0; i < trips && go; i++) {
+      if (i >= MAX_ITERATIONS) fail(node, `ran ${MAX_ITERATIONS} iterations without its condition turning false`);
+      const out = await runGraph(body, [fromNumbers('int64', [], [i]), fromNumbers('bool', [], [1]), ...values, ...outer], ctx.threads);
+      go = truth(node, out[0], 'body\'s condition');
+      values = out.slice(1, 1 + n);
+      out.slice(1 + n).forEach((t, j) => scans[j].push(t));
+    }
+    return [...values, ...scans.map((ts, j) => stack(node, ts, body.outputs[1 + n + j]))];
+  },
+});
+
+/** Tensors of one shape stacked along a new first axis (none: [0, ...the body's declared shape], where it declares one). */
+function stack(node: Parameters<typeof fail>[0], ts: Tensor[], declared: Graph['outputs'][number]): Tensor {
+  if (!ts.length) {
+    const dims = declared.shape;
+    return zeros(declared.dtype, dims && dims.every((d) => typeof d === 'number' && d >= 0) ? [0, ...(dims as number[])] : [0]);
+  }
+  const shape = ts[0].shape, size = sizeOf(shape);
+  if (ts.some((t) => t.dtype !== ts[0].dtype || t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) {
+    fail(node, `its scan outputs change shape between iterations ([${shape}], then [${ts.find((t) => t.shape.join() !== shape.join())?.shape}])`);
+  }
+  const y = zeros(ts[0].dtype, [ts.length, ...shape]);
+  ts.forEach((t, i) => (y.data as Float32Array).set(t.data as Float32Array, i * size));
+  return y;
+}

@@ -8,7 +8,7 @@ import { sinkTransposes } from './layout.js';
 export const FOLD_LIMIT = 1 << 22;
 
 /** Ops never folded: their outputs are not a function of their inputs' values alone. */
-const UNFOLDED = new Set(['Dropout', 'NonMaxSuppression', 'Switch', 'Merge', '_TfLoop', 'If']);
+const UNFOLDED = new Set(['Dropout', 'NonMaxSuppression', 'Switch', 'Merge', '_TfLoop', 'If', 'Loop']);
 
 /**
  * Runs every node whose inputs are all constants once, at import, and keeps its outputs as

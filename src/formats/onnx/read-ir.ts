@@ -9,8 +9,8 @@ const bad = (why: string): never => {
   throw new ModelImportError(`ONNX model: ${why}`);
 };
 
-/** ONNX control flow the runtime does not run: refused with every such node listed (If runs, src/ops/loop.ts). */
-const CONTROL_FLOW = ['Loop', 'Scan', 'SequenceMap'];
+/** ONNX control flow the runtime does not run: refused with every such node listed (If and Loop run, src/ops/loop.ts). */
+const CONTROL_FLOW = ['Scan', 'SequenceMap'];
 
 const TYPE_NAMES: Record<number, string> = { 1: 'float', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string', 9: 'bool', 10: 'float16', 11: 'double', 12: 'uint32', 13: 'uint64', 16: 'bfloat16' };
 
@@ -113,7 +113,7 @@ function readGraph(g: Msg, opset: number, sub = false): Graph {
     else for (const a of n.msgs(5)) node.attrs[a.str(1)] = readAttr(a, opset);
     return node;
   });
-  for (const n of nodes) if (n.op === 'If') captureOuter(n);
+  for (const n of nodes) if (n.op === 'If' || n.op === 'Loop') captureOuter(n);
   if (problems.length) throw new UnsupportedModelError(problems);
   // Initializers listed as inputs are constants (older exporters list both).
   const inputs = g.msgs(11).map(valueInfo).filter((v) => !consts.has(v.name));
@@ -123,18 +123,25 @@ function readGraph(g: Msg, opset: number, sub = false): Graph {
 }
 
 /**
- * The outer values an If's branches read (ONNX sub-graphs name them freely) become the node's inputs
- * after the condition and each branch's inputs, in that order, so that passes which rename values see
- * them and the branches run as graphs of their own.
+ * The outer values an If's branches or a Loop's body read (ONNX sub-graphs name them freely) become
+ * the node's inputs after its own (an If's condition; a Loop's trip count, condition and initial
+ * values, their number kept as `_own`) and each sub-graph's inputs after its own, in that order, so
+ * that passes which rename values see them and the sub-graphs run as graphs of their own.
  */
 function captureOuter(n: Node): void {
-  const branches = [n.attrs.then_branch, n.attrs.else_branch] as Graph[];
-  if (branches.some((b) => !b?.nodes)) bad(`node ${n.name}: If needs then_branch and else_branch graphs`);
+  const loop = n.op === 'Loop';
+  const graphs = (loop ? [n.attrs.body] : [n.attrs.then_branch, n.attrs.else_branch]) as Graph[];
+  if (graphs.some((b) => !b?.nodes)) bad(`node ${n.name}: ${loop ? 'Loop needs a body graph' : 'If needs then_branch and else_branch graphs'}`);
   const outer = new Set<string>();
-  for (const b of branches) for (const name of freeNames(b)) outer.add(name);
+  for (const b of graphs) for (const name of freeNames(b)) outer.add(name);
   const names = [...outer];
-  n.inputs = [n.inputs[0], ...names];
-  for (const b of branches) b.inputs = names.map((name) => ({ name, dtype: 'float32', shape: null }));
+  const own = loop ? n.inputs.length : 1;
+  if (loop) {
+    n.attrs._own = own;
+    if (own < 2 || graphs[0].inputs.length !== own) bad(`node ${n.name}: Loop's body takes ${graphs[0].inputs.length} inputs for the loop's ${own}`);
+  }
+  n.inputs = [...n.inputs.slice(0, own), ...names];
+  for (const b of graphs) b.inputs = [...(loop ? b.inputs : []), ...names.map((name) => ({ name, dtype: 'float32' as const, shape: null }))];
 }
 
 /** The names a graph's nodes (and their own sub-graphs) read that nothing in it makes. */
