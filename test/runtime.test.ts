@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import {
   ArgumentError, OpError, ONNX_DT as DT, Session, getEngine, opDef, writeOnnx, encodeOnnx, fromNumbers, importModel, kernelsFor, onnxTensor as tensor, registeredOps, saveModel, loadModel,
@@ -125,7 +126,18 @@ test('models with several inputs and outputs: run() takes and returns them by na
   await assert.rejects(m.predict({ data: new Float32Array(12), shape: [1, 2, 2, 3] }), /use run\(feeds\)/);
 });
 
-const onnxPython = (await import('node:child_process')).spawnSync('/usr/bin/python3', ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0;
+const onnxPython = spawnSync('/usr/bin/python3', ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0;
+
+/** The bytes of the ONNX model (opset 13) the onnx Python package builds from graph `g` made by `lines` (h: onnx.helper, T: TensorProto, v: a value info). */
+function onnxFromPython(lines: string[]): Uint8Array {
+  const script = [
+    'import sys', 'from onnx import helper as h, TensorProto as T', 'v = lambda n, t, s: h.make_tensor_value_info(n, t, s)', ...lines,
+    "sys.stdout.buffer.write(h.make_model(g, opset_imports=[h.make_opsetid('', 13)]).SerializeToString())",
+  ].join('\n');
+  const py = spawnSync('/usr/bin/python3', ['-c', script]);
+  assert.equal(py.status, 0, String(py.stderr));
+  return new Uint8Array(py.stdout);
+}
 
 /**
  * ONNX If whose branches read outer values (a computed one and a graph input), built with the onnx
@@ -133,17 +145,11 @@ const onnxPython = (await import('node:child_process')).spawnSync('/usr/bin/pyth
  * a model with a sub-graph does not save to .fcnn (a typed error).
  */
 test('ONNX If: the branch the condition picks runs with the outer values it reads, as onnxruntime runs it', { skip: onnxPython || process.env.FASTER_CNN_REQUIRE_MODELS ? false : 'no onnx Python package (apt-get install python3-onnx)' }, async () => {
-  const script = [
-    'import sys', 'from onnx import helper as h, TensorProto as T',
-    "v = lambda n, t, s: h.make_tensor_value_info(n, t, s)",
+  const bytes = onnxFromPython([
     "then = h.make_graph([h.make_node('Add', ['sq', 'x'], ['t'])], 'then', [], [v('t', T.FLOAT, [2, 3])])",
     "other = h.make_graph([h.make_node('Relu', ['x'], ['r']), h.make_node('Sub', ['r', 'sq'], ['e'])], 'else', [], [v('e', T.FLOAT, [2, 3])])",
     "g = h.make_graph([h.make_node('Mul', ['x', 'x'], ['sq']), h.make_node('If', ['c'], ['y'], then_branch=then, else_branch=other)], 'g', [v('x', T.FLOAT, [2, 3]), v('c', T.BOOL, [])], [v('y', T.FLOAT, [2, 3])])",
-    "sys.stdout.buffer.write(h.make_model(g, opset_imports=[h.make_opsetid('', 13)]).SerializeToString())",
-  ].join('\n');
-  const py = (await import('node:child_process')).spawnSync('/usr/bin/python3', ['-c', script]);
-  assert.equal(py.status, 0, String(py.stderr));
-  const bytes = new Uint8Array(py.stdout);
+  ]);
   const ort = require('onnxruntime-node');
   const peer = await ort.InferenceSession.create(bytes);
   const m = await importModel(bytes);
@@ -164,20 +170,14 @@ test('ONNX If: the branch the condition picks runs with the outer values it read
  * iteration at all, in one model.
  */
 test('ONNX Loop: trip count, condition, loop-carried values and scan outputs as onnxruntime runs them', { skip: onnxPython || process.env.FASTER_CNN_REQUIRE_MODELS ? false : 'no onnx Python package (apt-get install python3-onnx)' }, async () => {
-  const script = [
-    'import sys', 'from onnx import helper as h, TensorProto as T',
-    "v = lambda n, t, s: h.make_tensor_value_info(n, t, s)",
+  const bytes = onnxFromPython([
     "k = h.make_node('Constant', [], ['k'], value=h.make_tensor('kv', T.FLOAT, [], [1.5]))",
     "body = h.make_graph([k, h.make_node('Mul', ['v', 'k'], ['vk']), h.make_node('Add', ['vk', 'x'], ['v2']), h.make_node('ReduceSum', ['v2'], ['s'], keepdims=0),"
       + " h.make_node('Less', ['s', 'limit'], ['go']), h.make_node('Cast', ['i'], ['fi'], to=T.FLOAT), h.make_node('Add', ['v2', 'fi'], ['scan'])],"
       + " 'body', [v('i', T.INT64, []), v('c_in', T.BOOL, []), v('v', T.FLOAT, [2, 3])], [v('go', T.BOOL, []), v('v2', T.FLOAT, [2, 3]), v('scan', T.FLOAT, [2, 3])])",
     "g = h.make_graph([h.make_node('Loop', ['m', 'c', 'x'], ['y', 'scans'], body=body)], 'g', [v('x', T.FLOAT, [2, 3]), v('m', T.INT64, []), v('c', T.BOOL, []), v('limit', T.FLOAT, [])],"
       + " [v('y', T.FLOAT, [2, 3]), v('scans', T.FLOAT, None)])",
-    "sys.stdout.buffer.write(h.make_model(g, opset_imports=[h.make_opsetid('', 13)]).SerializeToString())",
-  ].join('\n');
-  const py = (await import('node:child_process')).spawnSync('/usr/bin/python3', ['-c', script]);
-  assert.equal(py.status, 0, String(py.stderr));
-  const bytes = new Uint8Array(py.stdout);
+  ]);
   const ort = require('onnxruntime-node');
   const peer = await ort.InferenceSession.create(bytes);
   const m = await importModel(bytes);

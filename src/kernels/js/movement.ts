@@ -1,7 +1,6 @@
 import { ints, numbers, sizeOf, stridesOf, zeros, type Tensor } from '../../ir/tensor.js';
 import { attrInt, attrStr, axisOf, indexIn, registerKernel } from '../../ops/registry.js';
-import { sliceView } from '../../ops/slice.js';
-import { mergedAxes, permOf } from '../strided.js';
+import { mergedAxes, permOf, sliceByInputs, sliceOf } from '../strided.js';
 
 /**
  * Data movement as row copies and strided loops (the reference computes a flat index per
@@ -40,15 +39,10 @@ function transpose(x: Tensor, perm: number[]): Tensor {
 
 registerKernel({
   op: 'Slice', backend: 'js', variant: 'strided-rows',
-  // Opset 10 on (starts, ends, axes, steps as inputs); the reference handles the attribute form.
-  supports: (ins) => !!ins[0] && !!ins[1] && !!ins[2] && ins[0].shape.length >= 1 && sizeOf(ins[0].shape) > 0 && ints(ins[1]).length === ints(ins[2]).length
-    && (!ins[3] || ints(ins[3]).every((a) => a >= -ins[0]!.shape.length && a < ins[0]!.shape.length)) && (!ins[4] || ints(ins[4]).every((v) => v !== 0)),
+  supports: sliceByInputs,
   async run(ins, node) {
-    const x = ins[0]!, r = x.shape.length, starts = ints(ins[1]!), ends = ints(ins[2]!);
-    const axes = (ins[3] ? ints(ins[3]) : starts.map((_, i) => i)).map((a) => (a < 0 ? a + r : a));
-    const steps = ins[4] ? ints(ins[4]) : starts.map(() => 1);
-    const { shape, offset, strides } = sliceView(x.shape, starts, ends, axes, steps, node);
-    return [stridedCopy(x, shape, offset, strides)];
+    const { shape, offset, strides } = sliceOf(ins, node);
+    return [stridedCopy(ins[0]!, shape, offset, strides)];
   },
 });
 

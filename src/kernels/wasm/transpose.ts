@@ -1,8 +1,7 @@
 import { engineIfReady, stageF32 } from '../../backends/wasm/engine.js';
-import { ints, sizeOf, stridesOf, type Tensor } from '../../ir/tensor.js';
+import { sizeOf, stridesOf, type Tensor } from '../../ir/tensor.js';
 import { registerKernel } from '../../ops/registry.js';
-import { sliceView } from '../../ops/slice.js';
-import { mergedAxes, permOf } from '../strided.js';
+import { mergedAxes, permOf, sliceByInputs, sliceOf } from '../strided.js';
 import { finish } from './eltwise.js';
 
 /**
@@ -37,15 +36,10 @@ registerKernel({
 
 registerKernel({
   op: 'Slice', backend: 'wasm', variant: 'x32-strided',
-  // As the js twin: opset 10 on (starts, ends, axes, steps as inputs), float32 here.
-  supports: (ins) => !!engineIfReady() && ins[0]?.dtype === 'float32' && !!ins[1] && !!ins[2] && ins[0].shape.length >= 1 && ints(ins[1]).length === ints(ins[2]).length
-    && (!ins[3] || ints(ins[3]).every((a) => a >= -ins[0]!.shape.length && a < ins[0]!.shape.length)) && (!ins[4] || ints(ins[4]).every((v) => v !== 0)),
+  supports: (ins) => !!engineIfReady() && ins[0]?.dtype === 'float32' && sliceByInputs(ins),
   async run(ins, node) {
-    const x = ins[0]!, r = x.shape.length, starts = ints(ins[1]!), ends = ints(ins[2]!);
-    const axes = (ins[3] ? ints(ins[3]) : starts.map((_, i) => i)).map((a) => (a < 0 ? a + r : a));
-    const steps = ins[4] ? ints(ins[4]) : starts.map(() => 1);
-    const { shape, offset, strides } = sliceView(x.shape, starts, ends, axes, steps, node);
+    const { shape, offset, strides } = sliceOf(ins, node);
     if (sizeOf(shape) === 0) return [{ dtype: 'float32', shape, data: new Float32Array(0) }];
-    return [stridedCopy(x, shape, offset, strides)];
+    return [stridedCopy(ins[0]!, shape, offset, strides)];
   },
 });
