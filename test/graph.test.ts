@@ -252,14 +252,14 @@ test('ONNX import lists every unsupported op with its node name, control flow in
     nodes: [
       { op: 'Conv', name: 'conv0', inputs: ['input', 'w'], outputs: ['c'], attrs: { kernel_shape: [3, 3] } },
       { op: 'LSTM', name: 'lstm', inputs: ['c'], outputs: ['l'] },
-      { op: 'Loop', name: 'loop', inputs: ['l'], outputs: ['p'] },
+      { op: 'Scan', name: 'scan', inputs: ['l'], outputs: ['p'] },
       { op: 'Mystery', name: 'custom', inputs: ['p'], outputs: ['z'], domain: 'com.example' },
     ],
   });
   assert.throws(() => readOnnx(bytes), (e: unknown) => {
     assert.ok(e instanceof UnsupportedModelError);
     assert.equal(e.problems.length, 3, e.message);
-    for (const s of ['lstm: op LSTM', 'loop: control flow (Loop)', 'custom: op Mystery of domain com.example']) assert.ok(e.message.includes(s), e.message);
+    for (const s of ['lstm: op LSTM', 'scan: control flow (Scan)', 'custom: op Mystery of domain com.example']) assert.ok(e.message.includes(s), e.message);
     return true;
   });
 });

@@ -113,8 +113,8 @@ function readGraph(g: Msg, opset: number, sub = false): Graph {
     else for (const a of n.msgs(5)) node.attrs[a.str(1)] = readAttr(a, opset);
     return node;
   });
-  for (const n of nodes) if (n.op === 'If' || n.op === 'Loop') captureOuter(n);
   if (problems.length) throw new UnsupportedModelError(problems);
+  for (const n of nodes) if (n.op === 'If' || n.op === 'Loop') captureOuter(n);
   // Initializers listed as inputs are constants (older exporters list both).
   const inputs = g.msgs(11).map(valueInfo).filter((v) => !consts.has(v.name));
   const outputs = g.msgs(12).map(valueInfo);
