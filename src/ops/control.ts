@@ -28,12 +28,17 @@ export function route<T>(node: Node, ins: (T | Tensor | undefined)[], predicate:
   return i < 0 ? [DEAD, DEAD] : [ins[i]!, { dtype: 'int32', shape: [], data: Int32Array.of(i) }];
 }
 
+/** Whether a condition (`what`: how the error names it) holds: one value, true where non-zero (Switch, If, the loops). */
+export function truth(node: Node, t: Tensor, what: string): boolean {
+  if (t.data.length !== 1) fail(node, `${what} has shape [${t.shape}]; it must hold one value`);
+  return Number(numbers(t)[0]) !== 0;
+}
+
 /** Switch's predicate: a bool scalar (or one element). */
 export function predicateOf(node: Node, p: Tensor | undefined): boolean {
   if (!p) fail(node, 'has no predicate');
   checkDType(node, p, ['bool'], 'predicate');
-  if (p.data.length !== 1) fail(node, `predicate has shape [${p.shape}]; it must hold one value`);
-  return numbers(p)[0] !== 0;
+  return truth(node, p, 'predicate');
 }
 
 defineOp({ op: 'Switch', inputs: [2, 2], run: (ins, node) => route(node, ins, () => predicateOf(node, ins[1])) as Tensor[] });

@@ -1,6 +1,7 @@
-import type { Graph } from '../ir/graph.js';
+import type { Graph, Node } from '../ir/graph.js';
 import { fromNumbers, numbers, sizeOf, zeros, type Tensor } from '../ir/tensor.js';
 import type { Session } from '../runtime/session.js';
+import { truth } from './control.js';
 import { attrInt, defineOp, fail } from './registry.js';
 
 /**
@@ -39,9 +40,8 @@ async function runGraph(g: Graph, values: Tensor[], threads: number | undefined)
 defineOp({
   op: 'If', inputs: [1, 1024],
   async run(ins, node, ctx) {
-    const c = ins[0];
-    if (!c || c.data.length !== 1) fail(node, `its condition must hold one value, got [${c?.shape ?? 'nothing'}]`);
-    const branch = node.attrs[Number(numbers(c)[0]) !== 0 ? 'then_branch' : 'else_branch'] as Graph;
+    if (!ins[0]) fail(node, 'has no condition');
+    const branch = node.attrs[truth(node, ins[0], 'its condition') ? 'then_branch' : 'else_branch'] as Graph;
     if (!branch?.nodes) fail(node, 'has no then_branch and else_branch graphs');
     const outer = ins.slice(1);
     if (outer.some((t) => !t)) fail(node, 'misses an input');
@@ -60,19 +60,12 @@ defineOp({
     for (let it = 0; ; it++) {
       if (it >= MAX_ITERATIONS) fail(node, `ran ${MAX_ITERATIONS} iterations without its condition turning false`);
       const [go] = await runGraph(cond, [...vars, ...reads], ctx.threads);
-      if (go.data.length !== 1) fail(node, `its condition has shape [${go.shape}]; it must hold one value`);
-      if (Number(numbers(go)[0]) === 0) break;
+      if (!truth(node, go, 'its condition')) break;
       vars = await runGraph(body, [...vars, ...reads], ctx.threads);
     }
     return vars;
   },
 });
-
-/** Whether a condition tensor (one value) holds true. */
-function truth(node: Parameters<typeof fail>[0], c: Tensor, what: string): boolean {
-  if (c.data.length !== 1) fail(node, `its ${what} must hold one value, got [${c.shape}]`);
-  return Number(numbers(c)[0]) !== 0;
-}
 
 /**
  * ONNX Loop: the body runs while the trip count M (absent: no limit) and the condition (absent:
@@ -90,14 +83,14 @@ defineOp({
     const [m, c] = ins;
     if (ins.slice(2).some((t) => !t)) fail(node, 'misses an input');
     const trips = m ? Number(numbers(m)[0]) : Infinity;
-    let go = c ? truth(node, c, 'condition') : true;
+    let go = c ? truth(node, c, 'its condition') : true;
     let values = ins.slice(2, own) as Tensor[];
     const outer = ins.slice(own) as Tensor[];
     const scans: Tensor[][] = Array.from({ length: k }, () => []);
     for (let i = 0; i < trips && go; i++) {
       if (i >= MAX_ITERATIONS) fail(node, `ran ${MAX_ITERATIONS} iterations without its condition turning false`);
       const out = await runGraph(body, [fromNumbers('int64', [], [i]), fromNumbers('bool', [], [1]), ...values, ...outer], ctx.threads);
-      go = truth(node, out[0], 'body\'s condition');
+      go = truth(node, out[0], 'its body\'s condition');
       values = out.slice(1, 1 + n);
       out.slice(1 + n).forEach((t, j) => scans[j].push(t));
     }
@@ -106,7 +99,7 @@ defineOp({
 });
 
 /** Tensors of one shape stacked along a new first axis (none: [0, ...the body's declared shape], where it declares one). */
-function stack(node: Parameters<typeof fail>[0], ts: Tensor[], declared: Graph['outputs'][number]): Tensor {
+function stack(node: Node, ts: Tensor[], declared: Graph['outputs'][number]): Tensor {
   if (!ts.length) {
     const dims = declared.shape;
     return zeros(declared.dtype, dims && dims.every((d) => typeof d === 'number' && d >= 0) ? [0, ...(dims as number[])] : [0]);

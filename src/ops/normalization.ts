@@ -120,3 +120,10 @@ export function inferenceBatchNorm(ins: Inputs, node: Node): boolean {
   return ins.slice(0, 5).every((t) => t?.dtype === 'float32') && attrInt(node, 'training_mode', 0) === 0 && ins[0]!.shape.length >= 2
     && ins.slice(1, 5).every((t) => sizeOf(t!.shape) === ins[0]!.shape[1]);
 }
+
+/** A float32 LayerNormalization over the last axis with one output, scale (and bias) of its size: what the row kernels run. */
+export function lastAxisLayerNorm(ins: Inputs, node: Node): boolean {
+  return ins[0]?.dtype === 'float32' && ins[1]?.dtype === 'float32' && (!ins[2] || ins[2].dtype === 'float32') && node.outputs.length === 1
+    && ((node.attrs.axis as number | undefined) ?? -1) === -1 && sizeOf(ins[1].shape) === ins[0].shape[ins[0].shape.length - 1]
+    && (!ins[2] || sizeOf(ins[2].shape) === sizeOf(ins[1].shape));
+}

@@ -1,5 +1,6 @@
+import type { Node } from '../ir/graph.js';
 import { sizeOf, zeros } from '../ir/tensor.js';
-import { attrInt, axisOf, checkDType, defineOp, need } from './registry.js';
+import { attrInt, axisOf, checkDType, defineOp, need, type Inputs, type OpContext } from './registry.js';
 
 /**
  * Softmax, LogSoftmax, Hardmax. From opset 13 over one axis (default -1); before it, over the
@@ -37,4 +38,12 @@ for (const op of ['Softmax', 'LogSoftmax', 'Hardmax']) {
       return [y];
     },
   });
+}
+
+/** A float32 Softmax or LogSoftmax (opset 13 on) over a non-empty last axis: what the row kernels run. */
+export function lastAxisSoftmax(ins: Inputs, node: Node, ctx: OpContext): boolean {
+  const x = ins[0], r = x?.shape.length ?? 0;
+  if (x?.dtype !== 'float32' || ctx.opset < 13 || r === 0 || x.shape[r - 1] === 0) return false;
+  const a = attrInt(node, 'axis', -1);
+  return a === -1 || a === r - 1;
 }

@@ -2,7 +2,7 @@ import { ints, sizeOf, zeros } from '../../ir/tensor.js';
 import { attrFloat, attrInt, attrInts, registerKernel } from '../../ops/registry.js';
 import type { Node } from '../../ir/graph.js';
 import type { Inputs } from '../../ops/registry.js';
-import { inferenceBatchNorm } from '../../ops/normalization.js';
+import { inferenceBatchNorm, lastAxisLayerNorm } from '../../ops/normalization.js';
 
 /**
  * Float32 reductions whose axes are one contiguous run (outer x reduced x inner), and the
@@ -83,9 +83,7 @@ registerKernel({
 
 registerKernel({
   op: 'LayerNormalization', backend: 'js', variant: 'f32-rows',
-  supports: (ins, node) => ins[0]?.dtype === 'float32' && ins[1]?.dtype === 'float32' && (!ins[2] || ins[2].dtype === 'float32') && node.outputs.length === 1
-    && ((node.attrs.axis as number | undefined) ?? -1) === -1 && sizeOf(ins[1].shape) === ins[0].shape[ins[0].shape.length - 1]
-    && (!ins[2] || sizeOf(ins[2].shape) === sizeOf(ins[1].shape)),
+  supports: lastAxisLayerNorm,
   async run(ins, node) {
     const x = ins[0]!, s = ins[1]!.data as Float32Array, b = ins[2]?.data as Float32Array | undefined;
     const D = s.length, rows = sizeOf(x.shape) / D, eps = attrFloat(node, 'epsilon', 1e-5);

@@ -1,5 +1,6 @@
 import { zeros } from '../../ir/tensor.js';
-import { attrInt, registerKernel } from '../../ops/registry.js';
+import { registerKernel } from '../../ops/registry.js';
+import { lastAxisSoftmax } from '../../ops/softmax.js';
 
 /**
  * Softmax and LogSoftmax (opset 13 on) over the last axis, row by row: each exponential computed
@@ -9,12 +10,7 @@ import { attrInt, registerKernel } from '../../ops/registry.js';
 for (const op of ['Softmax', 'LogSoftmax']) {
   registerKernel({
     op, backend: 'js', variant: 'f32-rows',
-    supports: (ins, node, ctx) => {
-      const x = ins[0], r = x?.shape.length ?? 0;
-      if (x?.dtype !== 'float32' || ctx.opset < 13 || r === 0 || x.shape[r - 1] === 0) return false;
-      const a = attrInt(node, 'axis', -1);
-      return a === -1 || a === r - 1;
-    },
+    supports: lastAxisSoftmax,
     async run(ins) {
       const x = ins[0]!, len = x.shape[x.shape.length - 1];
       const y = zeros('float32', x.shape), xd = x.data as Float32Array, yd = y.data as Float32Array;

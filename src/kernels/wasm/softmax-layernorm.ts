@@ -1,6 +1,8 @@
 import { engineIfReady, stageF32 } from '../../backends/wasm/engine.js';
 import { sizeOf } from '../../ir/tensor.js';
-import { attrFloat, attrInt, registerKernel } from '../../ops/registry.js';
+import { lastAxisLayerNorm } from '../../ops/normalization.js';
+import { attrFloat, registerKernel } from '../../ops/registry.js';
+import { lastAxisSoftmax } from '../../ops/softmax.js';
 import { finish } from './eltwise.js';
 
 /**
@@ -11,12 +13,7 @@ import { finish } from './eltwise.js';
 for (const op of ['Softmax', 'LogSoftmax']) {
   registerKernel({
     op, backend: 'wasm', variant: 'f32-simd-rows',
-    supports: (ins, node, ctx) => {
-      const x = ins[0], r = x?.shape.length ?? 0;
-      if (!engineIfReady() || x?.dtype !== 'float32' || ctx.opset < 13 || r === 0 || sizeOf(x.shape) === 0) return false;
-      const a = attrInt(node, 'axis', -1);
-      return a === -1 || a === r - 1;
-    },
+    supports: (ins, node, ctx) => !!engineIfReady() && lastAxisSoftmax(ins, node, ctx) && sizeOf(ins[0]!.shape) > 0,
     async run(ins) {
       const e = engineIfReady()!, x = ins[0]!, len = x.shape[x.shape.length - 1], n = sizeOf(x.shape);
       const src = stageF32(e, x.data as Float32Array);
@@ -33,9 +30,7 @@ for (const op of ['Softmax', 'LogSoftmax']) {
 
 registerKernel({
   op: 'LayerNormalization', backend: 'wasm', variant: 'f32-simd-rows',
-  supports: (ins, node) => !!engineIfReady() && ins[0]?.dtype === 'float32' && ins[1]?.dtype === 'float32' && (!ins[2] || ins[2].dtype === 'float32')
-    && node.outputs.length === 1 && sizeOf(ins[0].shape) > 0 && attrInt(node, 'axis', -1) === -1
-    && sizeOf(ins[1].shape) === ins[0].shape[ins[0].shape.length - 1] && (!ins[2] || sizeOf(ins[2].shape) === sizeOf(ins[1].shape)),
+  supports: (ins, node) => !!engineIfReady() && lastAxisLayerNorm(ins, node) && sizeOf(ins[0]!.shape) > 0,
   async run(ins, node) {
     const e = engineIfReady()!, x = ins[0]!, D = sizeOf(ins[1]!.shape), n = sizeOf(x.shape);
     const staged = [x, ins[1]!, ins[2]].map((t) => (t ? stageF32(e, t.data as Float32Array) : undefined));
