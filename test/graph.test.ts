@@ -216,7 +216,8 @@ function zooModel(): Uint8Array {
   n('Reshape', ['gap', i64('shape', [0, -1])], 'rs');
   n('Gemm', ['rs', f32('wg', [10, 16]), f32('bg', [10])], 'gm', { transB: 1 });
   n('MatMul', ['fl', f32('wm', [16 * 6 * 4, 10], 0.05)], 'mm');
-  n('Sub', ['gm', 'mm'], 'sub');
+  n('Add', [f32('bm', [10]), 'mm'], 'mmb');
+  n('Sub', ['gm', 'mmb'], 'sub');
   n('Softmax', ['sub'], 'output', { axis: 1 });
   // Clip's bounds are set after the random draws so that they read as a ReLU6.
   const at = inits.findIndex((t) => t.name === 'hi');
@@ -239,6 +240,9 @@ test('ONNX import of a float model with every listed op matches onnxruntime-node
   const y = await model.predict({ data: x, shape: [2, 3, 13, 11] });
   assert.deepEqual(y.shape, [2, 10]);
   for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(y.data[i] - ref[i]) < 1e-5, `${i}: ${y.data[i]} vs ${ref[i]}`);
+  // The Linear layer's bias Add went into its MatMul; the ONNX writer splits it out again.
+  assert.deepEqual(model.graph!.nodes.filter((n) => n.op === 'MatMul').map((n) => n.inputs.length), [3]);
+  assert.ok(!model.graph!.nodes.some((n) => n.op === 'Add' && n.inputs.includes('bm')));
   // The graph exported back to ONNX runs in onnxruntime to the same values.
   const again = await ort.InferenceSession.create(writeOnnx(model.graph!));
   const z = (await again.run({ input: new ort.Tensor('float32', x, [2, 3, 13, 11]) })).output.data as Float32Array;

@@ -88,7 +88,10 @@ export const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' 
     const a = [...lead, r.int(1, 9), K];
     // B as a 2-d weight, or with batch axes of its own (broadcast against A's: each kept or 1).
     const b = r.next() < 0.5 ? [K, r.int(1, 17)] : [...lead.map((d) => (r.next() < 0.3 ? 1 : d)), K, r.int(1, 17)];
-    return { node: { op: 'MatMul', inputs: ['a', 'b'], attrs: {} }, ins: [randomTensor(r, 'float32', a), randomTensor(r, 'float32', b)] };
+    const ins = [randomTensor(r, 'float32', a), randomTensor(r, 'float32', b)];
+    // A 2-d weight with the bias the optimizer fuses into it half the time.
+    if (b.length === 2 && r.next() < 0.5) ins.push(randomTensor(r, 'float32', [b[1]]));
+    return { node: { op: 'MatMul', inputs: ins.map((_, i) => `i${i}`), attrs: {} }, ins };
   },
   pool: (r) => {
     const op = r.pick(['MaxPool', 'AveragePool']);

@@ -47,10 +47,21 @@ export function matmulRef(node: Node, a: Tensor, b: Tensor): Tensor {
   return { ...y, shape: outShape };
 }
 
+/**
+ * MatMul; a third input is not ONNX's: the optimizer fuses an Add of N values along the last axis
+ * into the MatMul before it (src/passes/optimize.ts), and the ONNX writer splits it out again.
+ */
 defineOp({
-  op: 'MatMul', inputs: [2, 2],
+  op: 'MatMul', inputs: [2, 3],
   run(ins, node) {
-    return [matmulRef(node, need(ins, 0, node), need(ins, 1, node))];
+    const y = matmulRef(node, need(ins, 0, node), need(ins, 1, node)), bias = ins[2];
+    if (!bias) return [y];
+    const N = y.shape[y.shape.length - 1] ?? 1;
+    checkDType(node, bias, [y.dtype]);
+    if (sizeOf(bias.shape) !== N) fail(node, `the fused bias [${bias.shape}] must hold the ${N} values of the output's last axis`);
+    const yd = y.data as Float32Array | Int32Array, bd = bias.data as Float32Array | Int32Array;
+    for (let i = 0; i < yd.length; i++) yd[i] += bd[i % N];
+    return [y];
   },
 });
 

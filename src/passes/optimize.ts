@@ -86,7 +86,7 @@ function readers(g: Graph): Map<string, Node[]> {
 
 /**
  * Folds zero pads, batch norms and per-channel Mul/Add into the convolutions around them, finds
- * swish-like activations written out, then moves an activation that alone reads a Conv or Gemm
+ * swish-like activations written out, moves a Linear layer's bias Add into its MatMul, then moves an activation that alone reads a Conv or Gemm
  * output into it (`_act`). Conv and Gemm kernels, reference and wasm, apply it.
  */
 export function fuse(g: Graph): Graph {
@@ -96,6 +96,7 @@ export function fuse(g: Graph): Graph {
   nodes = foldZeroPads(nodes, consts, g);
   nodes = foldChannelAffine(nodes, consts, g);
   nodes = swishPatterns(nodes, consts, g);
+  nodes = matmulBias(nodes, consts, g);
   for (const prod of nodes.slice()) {
     if ((prod.op !== 'Conv' && prod.op !== 'Gemm') || prod.attrs._act) continue;
     const r = readers({ ...g, nodes }).get(prod.outputs[0]) ?? [];
@@ -107,6 +108,27 @@ export function fuse(g: Graph): Graph {
     nodes = nodes.filter((n) => n !== act).map((n) => (n === prod ? fused : n));
   }
   return dropDead({ ...g, nodes, consts });
+}
+
+/**
+ * An Add of a constant [N] that alone reads a MatMul by a constant 2-d [K, N] weight becomes the
+ * MatMul's third input (PyTorch exports write every Linear layer so): the GEMM kernels add it in
+ * their accumulators instead of a pass over the output.
+ */
+function matmulBias(nodes: Node[], consts: Map<string, Tensor>, g: Graph): Node[] {
+  const r = readers({ ...g, nodes });
+  const fused = new Map<Node, Node>(), gone = new Set<Node>();
+  for (const mm of nodes) {
+    const w = consts.get(mm.inputs[1]);
+    if (mm.op !== 'MatMul' || mm.inputs.length !== 2 || w?.dtype !== 'float32' || w.shape.length !== 2) continue;
+    const rs = r.get(mm.outputs[0]) ?? [], add = rs[0];
+    if (rs.length !== 1 || add.op !== 'Add' || add.inputs[0] === add.inputs[1]) continue;
+    const bias = add.inputs[0] === mm.outputs[0] ? add.inputs[1] : add.inputs[0], b = consts.get(bias);
+    if (b?.dtype !== 'float32' || b.shape.length !== 1 || b.shape[0] !== w.shape[1]) continue;
+    fused.set(mm, { ...mm, inputs: [...mm.inputs, bias], outputs: add.outputs });
+    gone.add(add);
+  }
+  return nodes.filter((n) => !gone.has(n)).map((n) => fused.get(n) ?? n);
 }
 
 function activationAttrs(n: Node, consts: Map<string, Tensor>): Record<string, number | string> | undefined {

@@ -41,27 +41,81 @@ export function isPointwise(s: { KH: number; KW: number; sh: number; sw: number;
 }
 
 /**
- * Weights laid out for sgemm, [groups][M4][K] with rows beyond O/groups zero. Constant weights
- * (`cache`) are laid out once per weight array and shape and not read again; others each call,
- * into a block the caller frees (returned as `temp`).
+ * A layout of a weight-like array in wasm memory, written by `write` into a block of `floats` floats.
+ * Where `cache` (a constant), made once per array, key and engine and freed with the array;
+ * otherwise each call, into a block the caller frees (`temp`).
  */
-const packedWeights = new WeakMap<Float32Array, Map<string, { engine: Engine; ptr: number }>>();
-const freeWeights = new FinalizationRegistry<{ engine: Engine; ptr: number }>(({ engine, ptr }) => engine.heap.release(ptr));
+const layouts = new WeakMap<Float32Array, Map<string, { engine: Engine; ptr: number }>>();
+const freeLayouts = new FinalizationRegistry<{ engine: Engine; ptr: number }>(({ engine, ptr }) => engine.heap.release(ptr));
 
-function weightsFor(e: Engine, w: Float32Array, s: { O: number; groups: number; K: number }, M4: number, cache: boolean): { ptr: number; temp: boolean } {
-  const key = `${s.O}/${s.groups}/${s.K}`;
-  const layouts = cache ? packedWeights.get(w) ?? new Map<string, { engine: Engine; ptr: number }>() : undefined;
-  const had = layouts?.get(key);
+function laidOut(e: Engine, src: Float32Array, key: string, floats: number, cache: boolean, write: (ptr: number) => void): { ptr: number; temp: boolean } {
+  const mine = cache ? layouts.get(src) ?? new Map<string, { engine: Engine; ptr: number }>() : undefined;
+  const had = mine?.get(key);
   if (had?.engine === e) return { ptr: had.ptr, temp: false };
-  const Og = s.O / s.groups;
-  const ptr = e.heap.alloc(s.groups * M4 * s.K * 4);
-  const a = new Float32Array(e.memory.buffer, ptr, s.groups * M4 * s.K).fill(0);
-  for (let g = 0; g < s.groups; g++) a.set(w.subarray(g * Og * s.K, (g + 1) * Og * s.K), g * M4 * s.K);
-  if (!layouts) return { ptr, temp: true };
-  packedWeights.set(w, layouts);
-  layouts.set(key, { engine: e, ptr });
-  freeWeights.register(w, { engine: e, ptr });
+  const ptr = e.heap.alloc(floats * 4);
+  write(ptr);
+  if (!mine) return { ptr, temp: true };
+  layouts.set(src, mine);
+  mine.set(key, { engine: e, ptr });
+  freeLayouts.register(src, { engine: e, ptr });
   return { ptr, temp: false };
+}
+
+/** Convolution weights laid out for sgemm, [groups][M4][K] with rows beyond O/groups zero. */
+function weightsFor(e: Engine, w: Float32Array, s: { O: number; groups: number; K: number }, M4: number, cache: boolean): { ptr: number; temp: boolean } {
+  return laidOut(e, w, `rows/${s.O}/${s.groups}/${s.K}`, s.groups * M4 * s.K, cache, (ptr) => {
+    const Og = s.O / s.groups;
+    const a = new Float32Array(e.memory.buffer, ptr, s.groups * M4 * s.K).fill(0);
+    for (let g = 0; g < s.groups; g++) a.set(w.subarray(g * Og * s.K, (g + 1) * Og * s.K), g * M4 * s.K);
+  });
+}
+
+/**
+ * y[M][N] = a[M][K] * b[K][N] (+ bias[n]) in wasm on the worker threads (sgemm, or sgemm_bias with
+ * the bias in the accumulators): `a` read in place when it is a kept output of whole 4-row blocks,
+ * `b` packed into panels (and the bias padded to them) once per array where `constant`, the
+ * output kept in wasm memory. null where the engine cannot run.
+ */
+export async function matmulF32(a: Float32Array, b: Float32Array, bias: Float32Array | undefined, M: number, K: number, N: number,
+  threads?: number, constant = true): Promise<Kept | null> {
+  const e = await engineOrNull();
+  if (!e) return null;
+  const M4 = Math.ceil(M / 4) * 4, N8 = Math.ceil(N / 8) * 8, heap = e.heap;
+  const panels = laidOut(e, b, `panels/${K}/${N}`, N8 * K, constant, (ptr) => {
+    const staged = stageF32(e, b);
+    e.kernels.pack_panels(staged.ptr, ptr, K, N, N8, 0);
+    staged.release();
+  });
+  const pbias = bias && laidOut(e, bias, `padded/${N8}`, N8, constant, (ptr) => {
+    new Float32Array(e.memory.buffer, ptr, N8).fill(0).set(bias.subarray(0, N));
+  });
+  // A of whole 4-row blocks: in place where it is already in wasm memory, else copied with zero rows.
+  const rows = M === M4 ? stageF32(e, a) : (() => {
+    const ptr = heap.alloc(M4 * K * 4);
+    new Float32Array(e.memory.buffer, ptr, M4 * K).fill(0, M * K).set(a.subarray(0, M * K));
+    return { ptr, release: () => heap.release(ptr) };
+  })();
+  const pc = heap.alloc(M4 * N8 * 4);
+  let kept = false;
+  try {
+    const blocks = M4 / 4, T = threadCount(e, threads, blocks);
+    const range = (t: number) => [Math.floor((blocks * t) / T) * 4, Math.floor((blocks * (t + 1)) / T) * 4];
+    const tasks = Array.from({ length: T }, (_, t) => pbias
+      ? { fn: 'sgemm_bias', args: [rows.ptr, panels.ptr, pc, M4, N8, K, pbias.ptr, ...range(t)] }
+      : { fn: 'sgemm', args: [rows.ptr, panels.ptr, pc, M4, N8, K, 0, ...range(t)] });
+    await e.pool.run(tasks, (t) => (e.kernels[t.fn as 'sgemm'] as (...x: number[]) => void)(...t.args));
+    kept = true;
+    if (N === N8) return keep(e, pc, M * N);
+    // Rows of N8 columns closed up to N, in place (each row moves down).
+    const f = new Float32Array(e.memory.buffer), at = pc >> 2;
+    for (let i = 1; i < M; i++) f.copyWithin(at + i * N, at + i * N8, at + i * N8 + N);
+    return keep(e, pc, M * N);
+  } finally {
+    if (!kept) heap.release(pc);
+    rows.release();
+    if (panels.temp) heap.release(panels.ptr);
+    if (pbias?.temp) heap.release(pbias.ptr);
+  }
 }
 
 /** From this many groups on, a float convolution runs whole groups per thread (conv_groups_f32). */

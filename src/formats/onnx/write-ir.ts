@@ -70,6 +70,10 @@ function lower(n: Node, extra: Map<string, Tensor>, opset: number): Node[] | und
 function unfuse(n: Node, extra: Map<string, Tensor>, opset: number): Node[] {
   const older = lower(n, extra, opset);
   if (older) return older;
+  if (n.op === 'MatMul' && n.inputs.length === 3) {
+    const product = `${n.outputs[0]}:matmul`;
+    return [{ ...n, inputs: n.inputs.slice(0, 2), outputs: [product] }, { op: 'Add', name: `${n.name}:bias`, inputs: [product, n.inputs[2]], outputs: n.outputs, attrs: {} }];
+  }
   if (n.op === '_SiLU') {
     const gate = `${n.outputs[0]}:sigmoid`;
     return [{ op: 'Sigmoid', name: `${n.name}:sigmoid`, inputs: n.inputs, outputs: [gate], attrs: {} }, { op: 'Mul', name: n.name, inputs: [n.inputs[0], gate], outputs: n.outputs, attrs: {} }];

@@ -1,4 +1,4 @@
-import { engineIfReady, stageF32, type Engine } from '../../backends/wasm/engine.js';
+import { engineIfReady, stageF32, threadCount, type Engine } from '../../backends/wasm/engine.js';
 import { keep } from '../../backends/wasm/float.js';
 import type { Node } from '../../ir/graph.js';
 import { numberAt, sizeOf, type Tensor } from '../../ir/tensor.js';
@@ -36,19 +36,37 @@ function params(op: string, ins: Inputs, node: Node): [number, number] {
   return [0, 0];
 }
 
+/**
+ * From this many floats on, a unary op with an exp or erf in it splits over the threads (below, the
+ * hand-off costs more than it saves). The cheap ones and the binary ops are bound by memory, and
+ * split they measured slower (docs/perf-notes.md 49).
+ */
+const SPLIT_FLOATS = 1 << 15;
+const TRANSCENDENTAL = new Set(['Sigmoid', 'Tanh', 'Exp', 'Gelu', '_SiLU']);
+
+/** Runs task(at, len) over [0, n) in one piece, or in pieces of whole vectors, one per thread, where n is large. */
+async function split(e: Engine, n: number, threads: number | undefined, task: (at: number, len: number) => { fn: string; args: number[] }): Promise<void> {
+  const T = threadCount(e, threads, Math.floor(n / SPLIT_FLOATS)), v = n >> 2;
+  const cut = (t: number) => (t === T ? n : Math.floor((v * t) / T) * 4);
+  const tasks = Array.from({ length: T }, (_, t) => task(cut(t), cut(t + 1) - cut(t)));
+  await e.pool.run(tasks, (t) => (e.kernels[t.fn as 'unary_f32'] as (...a: number[]) => void)(...t.args));
+}
+
 for (const [op, code] of Object.entries(UNARY)) {
   registerKernel({
     op, backend: 'wasm', variant: 'f32-simd',
     supports: (ins, node) => !!engineIfReady() && ins[0]?.dtype === 'float32' && sizeOf(ins[0].shape) > 0
       && (op !== 'Clip' || ins.slice(1).every((t) => !t || (t.dtype === 'float32' && t.data.length === 1)))
       && (op !== 'Gelu' || (node.attrs.approximate ?? 'none') === 'none'),
-    async run(ins, node) {
+    async run(ins, node, ctx) {
       const e = engineIfReady()!, x = ins[0]!, n = sizeOf(x.shape);
       const [p, q] = params(op, ins, node);
       const src = stageF32(e, x.data as Float32Array);
       try {
         const out = e.heap.alloc(n * 4);
-        e.kernels.unary_f32(code, src.ptr, out, n, p, q);
+        const task = (at: number, len: number) => ({ fn: 'unary_f32', args: [code, src.ptr + at * 4, out + at * 4, len, p, q] });
+        if (TRANSCENDENTAL.has(op)) await split(e, n, ctx.threads, task);
+        else e.kernels.unary_f32(...(task(0, n).args as [number, number, number, number, number, number]));
         return [finish(e, out, x.shape)];
       } finally {
         src.release();

@@ -1,12 +1,13 @@
 import { conv as convWasm, poolFast } from './conv-f32.js';
 import { engineIfReady, stageF32, threadCount } from '../../backends/wasm/engine.js';
+import { matmulF32 } from '../../backends/wasm/float.js';
 import { broadcastIndex, broadcastShapes } from '../../ops/broadcast.js';
 import type { Node } from '../../ir/graph.js';
 import { sizeOf, type Tensor } from '../../ir/tensor.js';
 import { gemm } from '../../nn/gemm.js';
 import { attrFloat, attrInt, registerKernel, type Inputs } from '../../ops/registry.js';
 import { fusedActivation, transposeGeometry, type FusedActivation } from '../../ops/conv.js';
-import { activateInPlace } from './eltwise.js';
+import { activateInPlace, finish } from './eltwise.js';
 import { windowOf } from '../../ops/window.js';
 import { releases } from '../../runtime/memory.js';
 
@@ -171,28 +172,32 @@ registerKernel({
   },
 });
 
+/**
+ * MatMul of A [..., M, K] (the batch folds into the rows) by a 2-d B, with the bias the optimizer
+ * fused into it (a third input of N values) added in the GEMM's accumulators.
+ */
 registerKernel({
   op: 'MatMul', backend: 'wasm', variant: 'f32-gemm',
-  // A [..., M, K] times a 2-d B: the batch folds into the rows.
-  supports: (ins) => isF32(ins[0]) && isF32(ins[1]) && ins[0].shape.length >= 2 && ins[1].shape.length === 2 && ins[0].shape[ins[0].shape.length - 1] === ins[1].shape[0],
+  supports: (ins) => !!engineIfReady() && isF32(ins[0]) && isF32(ins[1]) && ins[0].shape.length >= 2 && ins[1].shape.length === 2
+    && ins[0].shape[ins[0].shape.length - 1] === ins[1].shape[0] && (ins[2] === undefined || (isF32(ins[2]) && sizeOf(ins[2].shape) === ins[1].shape[1])),
   async run(ins, _node, ctx) {
-    const a = ins[0]!, b = ins[1]!;
+    const a = ins[0]!, b = ins[1]!, c = ins[2];
     const K = b.shape[0], N = b.shape[1], M = sizeOf(a.shape) / K;
-    const y = new Float32Array(M * N);
-    await gemm(a.data as Float32Array, transposeOnce(b.data as Float32Array, K, N, ctx.constant?.(b) ?? false), y, M, N, K, { transB: true, threads: ctx.threads });
-    return [{ dtype: 'float32', shape: [...a.shape.slice(0, -1), N], data: y }];
+    const constant = (t: Tensor | undefined) => (t ? ctx.constant?.(t) ?? false : false);
+    const y = await matmulF32(a.data as Float32Array, b.data as Float32Array, c?.data as Float32Array | undefined, M, K, N, ctx.threads, constant(b) && (!c || constant(c)));
+    return [kept({ ...y!, shape: [...a.shape.slice(0, -1), N] })];
   },
 });
 
 /**
- * MatMul with batch axes on B ([..., M, K] x [..., K, N], broadcast as numpy does): every batch's
- * A rows and B panels laid out in wasm, then one call per thread over a range of batches.
+ * MatMul with batch axes on B ([..., M, K] x [..., K, N], broadcast as numpy does): one call per
+ * thread over a range of batches, each batch laid out, multiplied and stored in wasm.
  */
 registerKernel({
   op: 'MatMul', backend: 'wasm', variant: 'f32-gemm-batched',
   supports: (ins, node) => {
     const [a, b] = ins;
-    if (!engineIfReady() || !isF32(a) || !isF32(b) || a.shape.length < 2 || b.shape.length < 3 || a.shape[a.shape.length - 1] !== b.shape[b.shape.length - 2]) return false;
+    if (!engineIfReady() || ins[2] || !isF32(a) || !isF32(b) || a.shape.length < 2 || b.shape.length < 3 || a.shape[a.shape.length - 1] !== b.shape[b.shape.length - 2]) return false;
     try {
       return sizeOf(broadcastShapes(node, [a.shape.slice(0, -2), b.shape.slice(0, -2)])) > 0 && sizeOf(a.shape) > 0 && sizeOf(b.shape) > 0;
     } catch {
@@ -204,29 +209,26 @@ registerKernel({
     const ra = a.shape.length, rb = b.shape.length;
     const M = a.shape[ra - 2], K = a.shape[ra - 1], N = b.shape[rb - 1];
     const batch = broadcastShapes(node, [a.shape.slice(0, -2), b.shape.slice(0, -2)]);
-    const ia = broadcastIndex(batch, a.shape.slice(0, -2)), ib = broadcastIndex(batch, b.shape.slice(0, -2));
-    const B = sizeOf(batch), M4 = Math.ceil(M / 4) * 4, N8 = Math.ceil(N / 8) * 8;
-    const sa = M4 * K * 4, sb = N8 * K * 4, sc = M4 * N8 * 4;
-    const pa = e.heap.alloc(B * sa), pb = e.heap.alloc(B * sb), pc = e.heap.alloc(B * sc), staging = e.heap.alloc(N * K * 4);
+    const B = sizeOf(batch), T = threadCount(e, ctx.threads, B);
+    const scratch = (Math.ceil(M / 4) * 4 + Math.ceil(N / 8) * 8) * K + Math.ceil(M / 4) * 4 * Math.ceil(N / 8) * 8;
+    const sa = stageF32(e, a.data as Float32Array), sb = stageF32(e, b.data as Float32Array);
+    const index = e.heap.alloc(2 * B * 4), work = e.heap.alloc(T * scratch * 4), y = e.heap.alloc(B * M * N * 4);
+    let done = false;
     try {
-      const ad = a.data as Float32Array, bd = b.data as Float32Array;
-      for (let i = 0; i < B; i++) {
-        const rows = new Float32Array(e.memory.buffer, pa + i * sa, M4 * K);
-        rows.set(ad.subarray(ia[i] * M * K, (ia[i] + 1) * M * K));
-        rows.fill(0, M * K);
-        new Float32Array(e.memory.buffer, staging, N * K).set(bd.subarray(ib[i] * K * N, (ib[i] + 1) * K * N));
-        e.kernels.pack_panels(staging, pb + i * sb, K, N, N8, 0);
-      }
-      const T = threadCount(e, ctx.threads, B);
+      const idx = new Int32Array(e.memory.buffer, index, 2 * B);
+      idx.set(broadcastIndex(batch, a.shape.slice(0, -2)));
+      idx.set(broadcastIndex(batch, b.shape.slice(0, -2)), B);
       const tasks = Array.from({ length: T }, (_, t) => ({
-        fn: 'sgemm_batched', args: [pa, pb, pc, M4, N8, K, sa, sb, sc, Math.floor((B * t) / T), Math.floor((B * (t + 1)) / T)],
+        fn: 'matmul_batched_f32', args: [sa.ptr, sb.ptr, y, index, index + B * 4, M, K, N, work + t * scratch * 4, Math.floor((B * t) / T), Math.floor((B * (t + 1)) / T)],
       }));
-      await e.pool.run(tasks, (t) => (e.kernels.sgemm_batched as (...x: number[]) => void)(...t.args));
-      const y = new Float32Array(B * M * N), c = new Float32Array(e.memory.buffer, pc, B * M4 * N8);
-      for (let i = 0; i < B; i++) for (let m = 0; m < M; m++) y.set(c.subarray((i * M4 + m) * N8, (i * M4 + m) * N8 + N), (i * M + m) * N);
-      return [{ dtype: 'float32', shape: [...batch, M, N], data: y }];
+      await e.pool.run(tasks, (t) => (e.kernels.matmul_batched_f32 as (...x: number[]) => void)(...t.args));
+      done = true;
+      return [finish(e, y, [...batch, M, N])];
     } finally {
-      for (const p of [pa, pb, pc, staging]) e.heap.release(p);
+      if (!done) e.heap.release(y);
+      for (const p of [index, work]) e.heap.release(p);
+      sa.release();
+      sb.release();
     }
   },
 });

@@ -228,30 +228,32 @@ function biasStrides(s: number[], M: number, N: number): [number, number] {
   return [full[0] === M && M > 1 ? full[1] : 0, full[1] === N && N > 1 ? 1 : 0];
 }
 
-/** MatMul of [..., M, K] by a 2-d [K, N] or by [..., K, N] with the same leading dims. */
+/** MatMul of [..., M, K] by a 2-d [K, N] (with the optimizer's fused bias of N values) or by [..., K, N] with the same leading dims. */
 registerGpuKernel({
   op: 'MatMul', variant: 'f32-gemm-tiled',
   supports: (ins) => {
-    const [a, b] = ins;
+    const [a, b, c] = ins;
     if (!isF32(a) || !isF32(b) || a!.shape.length < 2 || b!.shape.length < 2) return false;
     const ra = a!.shape.length, rb = b!.shape.length;
     if (a!.shape[ra - 1] !== b!.shape[rb - 2]) return false;
+    if (c) return rb === 2 && isF32(c) && sizeOf(c.shape) === b!.shape[1];
     return rb === 2 || (ra === rb && a!.shape.slice(0, -2).every((d, i) => d === b!.shape[i]));
   },
   run(ins, _node, _ctx, run) {
-    const at = ins[0]!, bt = ins[1]!;
+    const at = ins[0]!, bt = ins[1]!, ct = ins[2];
     const ra = at.shape.length, rb = bt.shape.length;
     const M = at.shape[ra - 2], K = at.shape[ra - 1], N = bt.shape[rb - 1];
     const Z = sizeOf(at.shape.slice(0, -2));
-    const a = run.onDevice(at), b = run.onDevice(bt);
+    const a = run.onDevice(at), b = run.onDevice(bt), c = ct && run.onDevice(ct);
     const y = run.tensor([...at.shape.slice(0, -1), N]);
     const g: Gemm = {
       extra: [rb === 2 ? 0 : K * N],
       loadA: 'return A[(z * P[0] + m) * P[2] + k];',
       loadB: 'return B[z * p(0u) + k * P[1] + n];',
       outIndex: 'return (z * P[0] + m) * P[1] + n;',
+      biasAt: c ? 'return Bias[n];' : undefined,
     };
-    gemm(run, 'matmul', g, { kind: 'none', min: 0, max: 0, alpha: 0 }, { M, N, K, Z }, a.buffer, b.buffer, undefined, y);
+    gemm(run, 'matmul', g, { kind: 'none', min: 0, max: 0, alpha: 0 }, { M, N, K, Z }, a.buffer, b.buffer, c?.buffer, y);
     return [y];
   },
 });

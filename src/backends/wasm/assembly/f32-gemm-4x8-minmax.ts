@@ -16,24 +16,37 @@
  * 4 rows x 8 columns of C stay in registers through the whole K loop.
  */
 export function sgemm(A: usize, Bp: usize, C: usize, M: i32, N: i32, K: i32, accumulate: i32, rowBegin: i32, rowEnd: i32): void {
+  sgemmRows(A, Bp, C, M, N, K, accumulate, 0, rowBegin, rowEnd);
+}
+
+/**
+ * C[M][N] = A[M][K] * B[K][N] + bias[n] (N floats, zero beyond the real columns), rows [rowBegin,
+ * rowEnd): MatMul with its bias Add fused. The accumulators start from the bias, so the add is free.
+ */
+export function sgemm_bias(A: usize, Bp: usize, C: usize, M: i32, N: i32, K: i32, bias: usize, rowBegin: i32, rowEnd: i32): void {
+  sgemmRows(A, Bp, C, M, N, K, 0, bias, rowBegin, rowEnd);
+}
+
+function sgemmRows(A: usize, Bp: usize, C: usize, M: i32, N: i32, K: i32, accumulate: i32, bias: usize, rowBegin: i32, rowEnd: i32): void {
   const rowEnd2 = min(rowEnd, M);
   // The smaller operand goes inside, so that it stays in cache while the other streams once:
   // when this task's rows of A are fewer than B's columns, B's K x 8 panels go outside (each
-  // stays in L1 while every row block passes over it), else A's row blocks do.
+  // stays in L1 while every row block passes over it), else A's row blocks do. (Chunks of K, so
+  // that a panel's chunk fits L1 at any K, measured slower on Swin-T: docs/perf-notes.md 49.)
   if (rowEnd2 - rowBegin <= N) {
     for (let j = 0; j < N; j += 8) {
-      for (let i = rowBegin; i < rowEnd2; i += 4) sgemmTile(A, Bp, C, N, K, accumulate, i, j);
+      for (let i = rowBegin; i < rowEnd2; i += 4) sgemmTile(A, Bp, C, N, K, accumulate, bias, i, j);
     }
   } else {
     for (let i = rowBegin; i < rowEnd2; i += 4) {
-      for (let j = 0; j < N; j += 8) sgemmTile(A, Bp, C, N, K, accumulate, i, j);
+      for (let j = 0; j < N; j += 8) sgemmTile(A, Bp, C, N, K, accumulate, bias, i, j);
     }
   }
 }
 
-/** One 4 x 8 tile of C: rows i..i+3 of A times panel j of B (C += when accumulate). */
+/** One 4 x 8 tile of C: rows i..i+3 of A times panel j of B (C += when accumulate, + bias[j..j+7] where bias is set). */
 // @ts-ignore: decorator
-@inline function sgemmTile(A: usize, Bp: usize, C: usize, N: i32, K: i32, accumulate: i32, i: i32, j: i32): void {
+@inline function sgemmTile(A: usize, Bp: usize, C: usize, N: i32, K: i32, accumulate: i32, bias: usize, i: i32, j: i32): void {
   const rowA = <usize>K << 2, rowC = <usize>N << 2;
   const a0p = A + <usize>i * rowA, a1p = a0p + rowA, a2p = a1p + rowA, a3p = a2p + rowA;
   const c0p = C + <usize>i * rowC + (<usize>j << 2), c1p = c0p + rowC, c2p = c1p + rowC, c3p = c2p + rowC;
@@ -41,6 +54,10 @@ export function sgemm(A: usize, Bp: usize, C: usize, M: i32, N: i32, K: i32, acc
   if (accumulate) {
     c00 = v128.load(c0p); c01 = v128.load(c0p, 16); c10 = v128.load(c1p); c11 = v128.load(c1p, 16);
     c20 = v128.load(c2p); c21 = v128.load(c2p, 16); c30 = v128.load(c3p); c31 = v128.load(c3p, 16);
+  } else if (bias) {
+    const bp = bias + (<usize>j << 2);
+    c00 = v128.load(bp); c01 = v128.load(bp, 16);
+    c10 = c00; c11 = c01; c20 = c00; c21 = c01; c30 = c00; c31 = c01;
   }
   let b = Bp + (<usize>j * <usize>K << 2);
   for (let k = 0; k < K; k++) {
@@ -208,9 +225,22 @@ export function transpose_f32(src: usize, dst: usize, rows: i32, cols: i32): voi
 }
 
 /**
- * Batched sgemm: batches [b0, b1) of A [M4][K], B panels and C [M4][N8], each block `sa`, `sb`, `sc`
- * bytes after the last (MatMul with batch axes: attention's [heads, N, d] x [heads, d, N]).
+ * MatMul with batch axes (attention's [heads, n, d] x [heads, d, n]), batches [b0, b1) as one task:
+ * batch i multiplies A's block ia[i] ([M][K]) by B's block ib[i] ([K][N]) into y's block i ([M][N]),
+ * ia and ib i32 block indices (numpy broadcasting). Each batch's A rows (zero rows up to a multiple
+ * of 4) and B panels are laid out in this task's scratch, M4 * K + N8 * K + M4 * N8 floats.
  */
-export function sgemm_batched(A: usize, Bp: usize, C: usize, M4: i32, N8: i32, K: i32, sa: usize, sb: usize, sc: usize, b0: i32, b1: i32): void {
-  for (let b = b0; b < b1; b++) sgemm(A + <usize>b * sa, Bp + <usize>b * sb, C + <usize>b * sc, M4, N8, K, 0, 0, M4);
+export function matmul_batched_f32(a: usize, b: usize, y: usize, ia: usize, ib: usize, M: i32, K: i32, N: i32, scratch: usize, b0: i32, b1: i32): void {
+  const M4 = (M + 3) & ~3, N8 = (N + 7) & ~7;
+  const aBytes = <usize>(M * K) << 2, bBytes = <usize>(K * N) << 2, rowBytes = <usize>N << 2;
+  const pa = scratch, pb = pa + (<usize>(M4 * K) << 2), pc = pb + (<usize>(N8 * K) << 2);
+  memory.fill(pa + aBytes, 0, <usize>((M4 - M) * K) << 2);
+  for (let i = b0; i < b1; i++) {
+    memory.copy(pa, a + <usize>load<i32>(ia + (<usize>i << 2)) * aBytes, aBytes);
+    pack_panels(b + <usize>load<i32>(ib + (<usize>i << 2)) * bBytes, pb, K, N, N8, 0);
+    sgemm(pa, pb, pc, M4, N8, K, 0, 0, M4);
+    const out = y + <usize>i * <usize>M * rowBytes;
+    if (N == N8) memory.copy(out, pc, <usize>M * rowBytes);
+    else for (let m = 0; m < M; m++) memory.copy(out + <usize>m * rowBytes, pc + (<usize>(m * N8) << 2), rowBytes);
+  }
 }
