@@ -5,7 +5,7 @@
 
 /** c + a * b, fused where relaxed SIMD offers it (training is float, not bit-exact). */
 // @ts-ignore: decorator
-@inline function fma(a: v128, b: v128, c: v128): v128 {
+@inline export function fma(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
   return f32x4.add(c, f32x4.mul(a, b));
 }
