@@ -119,8 +119,8 @@ export async function matmulF32(a: Float32Array, b: Float32Array, bias: Float32A
 }
 
 /**
- * A stride-1 convolution whose group's weights fit in this many bytes (in L2, where every tile of
- * pixels passes over them all) runs without im2col (conv_s1_f32); larger ones measured faster as
+ * A convolution at column stride 1 or 2 whose group's weights fit in this many bytes (in L2, where every
+ * tile of pixels passes over them all) runs without im2col (conv_direct_f32); larger ones measured faster as
  * GEMMs on packed panels, the threads splitting the weights' rows (docs/perf-notes.md 50).
  */
 const DIRECT_WEIGHT_BYTES = 256 * 1024;
@@ -180,9 +180,8 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
       kept = true;
       return keep(e, out, N * O * P);
     }
-    const Hp = OH + (s.KH - 1) * s.dh, Wp = OW + (s.KW - 1) * s.dw;
-    if (s.sh === 1 && s.sw === 1 && !pointwise && M4 * K * 4 <= DIRECT_WEIGHT_BYTES && Hp >= s.H + s.pt && Wp >= s.W + s.pl) {
-      await convS1(e, staged.ptr, s, { Hp, Wp, K, M4, pa, pbias, act, out }, threads);
+    if ((s.sw === 1 || s.sw === 2) && !pointwise && M4 * K * 4 <= DIRECT_WEIGHT_BYTES) {
+      await convDirect(e, staged.ptr, s, { K, M4, pa, pbias, act, out }, threads);
       kept = true;
       return keep(e, out, N * O * P);
     }
@@ -215,14 +214,17 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
 }
 
 /**
- * A stride-1 convolution without im2col (conv_s1_f32): the input zero-padded once, then each thread
- * computes a range of output rows of each image and group, reading the taps through a table of offsets.
+ * A convolution at column stride 1 or 2 without im2col (conv_direct_f32): the input zero-padded once,
+ * then each thread computes a range of output rows of each image and group, reading the taps through
+ * a table of offsets.
  */
-async function convS1(e: Engine, x: number, s: ConvF32Shape, l: { Hp: number; Wp: number; K: number; M4: number; pa: number; pbias: number; act: number; out: number },
+async function convDirect(e: Engine, x: number, s: ConvF32Shape, l: { K: number; M4: number; pa: number; pbias: number; act: number; out: number },
   threads: number | undefined): Promise<void> {
-  const { N, C, O, groups, OH, OW } = s, { Hp, Wp, K, M4 } = l, Cg = C / groups, Og = O / groups, P = OH * OW;
-  // The last 8 pixels of a row may run up to 7 floats past it, past the last plane too: 16 floats of slack.
-  const bytes = (N * C * Hp * Wp + 16) * 4;
+  const { N, C, O, groups, OH, OW } = s, { K, M4 } = l, Cg = C / groups, Og = O / groups, P = OH * OW;
+  // Every tap of every output pixel inside the padded planes, the input's rows and columns too.
+  const Hp = Math.max(s.H + s.pt, (OH - 1) * s.sh + (s.KH - 1) * s.dh + 1), Wp = Math.max(s.W + s.pl, (OW - 1) * s.sw + (s.KW - 1) * s.dw + 1);
+  // A row's last 8 pixels may read up to 15 floats past it, past the last plane too: 32 floats of slack.
+  const bytes = (N * C * Hp * Wp + 32) * 4;
   const xp = e.heap.alloc(bytes), koff = e.heap.alloc(K * 4);
   try {
     e.kernels.pad_input(x, xp, N * C, s.H, s.W * 4, Hp, Wp * 4, s.pt, s.pl * 4, bytes);
@@ -234,11 +236,11 @@ async function convS1(e: Engine, x: number, s: ConvF32Shape, l: { Hp: number; Wp
     for (let n = 0; n < N; n++) {
       for (let g = 0; g < groups; g++) {
         const tasks = Array.from({ length: T }, (_, t) => ({
-          fn: 'conv_s1_f32',
+          fn: 'conv_direct_f32',
           args: [xp + (n * C + g * Cg) * Hp * Wp * 4, l.pa + g * M4 * K * 4, koff, l.out + (n * O + g * Og) * P * 4, M4, Og, K, OW, P, Wp,
-            l.pbias ? l.pbias + g * Og * 4 : 0, l.act, Math.floor((OH * t) / T), Math.floor((OH * (t + 1)) / T)],
+            l.pbias ? l.pbias + g * Og * 4 : 0, l.act, Math.floor((OH * t) / T), Math.floor((OH * (t + 1)) / T), s.sh, s.sw],
         }));
-        await e.pool.run(tasks, (t) => (e.kernels.conv_s1_f32 as (...a: number[]) => void)(...t.args));
+        await e.pool.run(tasks, (t) => (e.kernels.conv_direct_f32 as (...a: number[]) => void)(...t.args));
       }
     }
   } finally {
