@@ -53,6 +53,11 @@ export const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' 
     const [x, y] = r.next() < 0.5 || op === 'PRelu' ? [a, b] : [b, a];
     return { node: { op, inputs: ['a', 'b'], attrs: {} }, ins: [randomTensor(r, 'float32', x), randomTensor(r, 'float32', y)] };
   },
+  variadic: (r) => {
+    const s = Array.from({ length: r.int(1, 4) }, () => r.int(1, 4));
+    const ins = Array.from({ length: r.int(1, 4) }, () => randomTensor(r, 'float32', s.slice(r.int(0, s.length - 1)).map((d) => (r.next() < 0.3 ? 1 : d))));
+    return { node: { op: r.pick(['Sum', 'Mean']), inputs: ins.map((_, i) => `i${i}`), attrs: {} }, ins };
+  },
   Conv: (r) => {
     // 4 and 6 groups: whole groups per thread (conv_groups_f32).
     const g = r.pick([1, 1, 2, 3, 4, 6]), Cg = r.int(1, 4), O = g * r.int(1, 4), K = [r.int(1, 4), r.int(1, 4)];
@@ -222,6 +227,7 @@ export function familyOf(op: string): string {
   if (['MaxPool', 'AveragePool'].includes(op)) return 'pool';
   if (op === 'Upsample') return 'Resize';
   if (op === 'LogSoftmax') return 'Softmax';
+  if (op === 'Sum' || op === 'Mean') return 'variadic';
   if (op.startsWith('Reduce')) return 'reduce';
   if (BINARY.includes(op)) return 'binary';
   if (['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual'].includes(op)) return 'compare';

@@ -75,11 +75,6 @@ const GPU_CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' | '
     const C = r.int(1, 5);
     return { node: { op: 'InstanceNormalization', inputs: ['x', 's', 'b'], attrs: { epsilon: 1e-5 } }, ins: [randomTensor(r, 'float32', [r.int(1, 2), C, r.int(1, 6), r.int(1, 6)]), randomTensor(r, 'float32', [C]), randomTensor(r, 'float32', [C])] };
   },
-  variadic: (r) => {
-    const s = Array.from({ length: r.int(1, 4) }, () => r.int(1, 4));
-    const ins = Array.from({ length: r.int(1, 4) }, () => randomTensor(r, 'float32', s.slice(r.int(0, s.length - 1)).map((d) => (r.next() < 0.3 ? 1 : d))));
-    return { node: { op: r.pick(['Sum', 'Mean']), inputs: ins.map((_, i) => `i${i}`), attrs: {} }, ins };
-  },
   GlobalMaxPool: (r) => ({ node: { op: 'GlobalMaxPool', inputs: ['x'], attrs: {} }, ins: [randomTensor(r, 'float32', [r.int(1, 2), r.int(1, 5), r.int(1, 9), r.int(1, 9)])], tol: 0 }),
   unary: (r) => {
     const op = GPU_UNARY[gpuUnaryTurn++ % GPU_UNARY.length];

@@ -126,6 +126,46 @@ for (const [op, code] of Object.entries(BINARY)) {
   });
 }
 
+/**
+ * Sum and Mean of any number of float32 inputs with broadcasting (TF's AddN): binary_f32 adds, one
+ * input at a time, into blocks of the broadcast shape so far; Mean scaled at the end (affine op of
+ * unary_f32). In float32, where the reference sums in float64: within float tolerance.
+ */
+for (const op of ['Sum', 'Mean']) {
+  registerKernel({
+    op, backend: 'wasm', variant: 'f32-simd-pairwise',
+    supports: (ins) => !!engineIfReady() && ins.length >= 1 && ins.every((t) => t?.dtype === 'float32' && sizeOf(t.shape) > 0),
+    async run(ins, node) {
+      const e = engineIfReady()!;
+      const staged = ins.map((t) => stageF32(e, t!.data as Float32Array));
+      let shape = ins[0]!.shape, acc = staged[0].ptr, mine = false;
+      try {
+        if (ins.length === 1) {
+          const out = e.heap.alloc(sizeOf(shape) * 4);
+          e.kernels.unary_f32(14, acc, out, sizeOf(shape), 1, 0);
+          acc = out;
+          mine = true;
+        }
+        for (let i = 1; i < ins.length; i++) {
+          const next = broadcastShapes(node, [shape, ins[i]!.shape]), out = e.heap.alloc(sizeOf(next) * 4);
+          broadcastRuns(next, shape, ins[i]!.shape, (yo, ao, da, bo, db, n) =>
+            e.kernels.binary_f32(BINARY.Add, acc + ao * 4, da, staged[i].ptr + bo * 4, db, out + yo * 4, n));
+          if (mine) e.heap.release(acc);
+          acc = out;
+          mine = true;
+          shape = next;
+        }
+        if (op === 'Mean') e.kernels.unary_f32(14, acc, acc, sizeOf(shape), 1 / ins.length, 0);
+        mine = false;
+        return [finish(e, acc, shape)];
+      } finally {
+        if (mine) e.heap.release(acc);
+        for (const s of staged) s.release();
+      }
+    },
+  });
+}
+
 const ACT_CODES: Partial<Record<FusedActivation['kind'], number>> = { relu: 0, clip: 1, sigmoid: 2, tanh: 3, hardswish: 6, leaky: 7, silu: 9 };
 
 /** A fused activation applied in place in wasm SIMD (its TypeScript twin, applyFusedActivation, where the engine cannot run). */
