@@ -124,6 +124,12 @@ export async function matmulF32(a: Float32Array, b: Float32Array, bias: Float32A
  * GEMMs on packed panels, the threads splitting the weights' rows (docs/perf-notes.md 50).
  */
 const DIRECT_WEIGHT_BYTES = 256 * 1024;
+/**
+ * At column stride 2 a tap costs the direct kernel two more loads and two shuffles than a packed
+ * panel does, which only saves packing's cost (one float packed per M multiply-adds) where a group
+ * has few output channels: up to this many.
+ */
+const DIRECT_STRIDE2_ROWS = 32;
 
 /** From this many groups on, a float convolution runs whole groups per thread (conv_groups_f32). */
 const GROUPS_PER_TASK = 4;
@@ -180,7 +186,7 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
       kept = true;
       return keep(e, out, N * O * P);
     }
-    if ((s.sw === 1 || s.sw === 2) && !pointwise && M4 * K * 4 <= DIRECT_WEIGHT_BYTES) {
+    if ((s.sw === 1 || (s.sw === 2 && M4 <= DIRECT_STRIDE2_ROWS)) && !pointwise && M4 * K * 4 <= DIRECT_WEIGHT_BYTES) {
       await convDirect(e, staged.ptr, s, { K, M4, pa, pbias, act, out }, threads);
       kept = true;
       return keep(e, out, N * O * P);
