@@ -59,6 +59,17 @@ export const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' 
     return { node: { op: r.pick(['Sum', 'Mean']), inputs: ins.map((_, i) => `i${i}`), attrs: {} }, ins };
   },
   Conv: (r) => {
+    if (r.next() < 0.2) {
+      // A GEMM that writes the output planes itself (sgemm_conv): channels a multiple of 4, pixels of 8,
+      // 1 x 1 at stride 1 or 3 x 3 at stride 3 (neither runs direct).
+      const O = 4 * r.int(1, 3), C = r.int(1, 6), pointwise = r.next() < 0.5;
+      const x = randomTensor(r, 'float32', [r.int(1, 2), C, pointwise ? 4 : 12, pointwise ? 2 * r.int(1, 4) : 6]);
+      const attrs: RuntimeNode['attrs'] = pointwise ? {} : { strides: [3, 3] };
+      if (r.next() < 0.5) attrs._act = r.pick(['relu', 'sigmoid']);
+      const ins = [x, randomTensor(r, 'float32', [O, C, pointwise ? 1 : 3, pointwise ? 1 : 3])];
+      if (r.next() < 0.6) ins.push(randomTensor(r, 'float32', [O]));
+      return { node: { op: 'Conv', inputs: ins.map((_, i) => `i${i}`), attrs }, ins };
+    }
     // 4 and 6 groups: whole groups per thread (conv_groups_f32).
     const g = r.pick([1, 1, 2, 3, 4, 6]), Cg = r.int(1, 4), O = g * r.int(1, 4), K = [r.int(1, 4), r.int(1, 4)];
     const depthwise = r.next() < 0.3;

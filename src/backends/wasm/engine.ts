@@ -25,6 +25,7 @@ export interface KernelExports {
   conv_direct_f32(xp: number, A: number, koff: number, out: number, M4: number, M: number, K: number, OW: number, P: number, Wp: number,
     bias: number, act: number, r0: number, r1: number, sh: number, sw: number): void;
   matmul_batched_f32(a: number, b: number, y: number, ia: number, ib: number, M: number, K: number, N: number, scratch: number, b0: number, b1: number): void;
+  sgemm_conv(A: number, Bp: number, C: number, M: number, N: number, K: number, bias: number, act: number, rowBegin: number, rowEnd: number): void;
   sgemm_bias(A: number, Bp: number, C: number, M: number, N: number, K: number, bias: number, rowBegin: number, rowEnd: number): void;
   pack_conv_panels(x: number, dst: number, geo: number, j0: number, j1: number): void;
   sgemm_bias_act(A: number, Bp: number, C: number, M4: number, N8: number, K: number, rowBegin: number, rowEnd: number,

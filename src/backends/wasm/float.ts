@@ -201,13 +201,13 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
           const packs = Array.from({ length: Tp }, (_, t) => ({ fn: 'pack_conv_panels', args: [src, pb, geo, Math.floor((panels * t) / Tp), Math.floor((panels * (t + 1)) / Tp)] }));
           await e.pool.run(packs, (t) => e.kernels.pack_conv_panels(t.args[0], t.args[1], t.args[2], t.args[3], t.args[4]));
         }
-        const dst = out + (n * O + g * Og) * P * 4;
-        const tasks = Array.from({ length: T }, (_, t) => ({
-          fn: 'sgemm_bias_act',
-          args: [pa + g * M4 * K * 4, pb, pc, M4, N8, K, Math.floor((blocks * t) / T) * 4, Math.floor((blocks * (t + 1)) / T) * 4,
-            dst, Og, P, pbias ? pbias + g * Og * 4 : 0, act],
-        }));
-        await e.pool.run(tasks, (t) => (e.kernels.sgemm_bias_act as (...a: number[]) => void)(...t.args));
+        const dst = out + (n * O + g * Og) * P * 4, gb = pbias ? pbias + g * Og * 4 : 0;
+        const rows = (t: number) => [Math.floor((blocks * t) / T) * 4, Math.floor((blocks * (t + 1)) / T) * 4];
+        // Where the GEMM's rows and columns are the output's planes, it writes them itself.
+        const tasks = Array.from({ length: T }, (_, t) => (M4 === Og && N8 === P
+          ? { fn: 'sgemm_conv', args: [pa + g * M4 * K * 4, pb, dst, M4, N8, K, gb, act, ...rows(t)] }
+          : { fn: 'sgemm_bias_act', args: [pa + g * M4 * K * 4, pb, pc, M4, N8, K, ...rows(t), dst, Og, P, gb, act] }));
+        await e.pool.run(tasks, (t) => (e.kernels[t.fn as 'sgemm_conv'] as (...a: number[]) => void)(...t.args));
       }
     }
     kept = true;

@@ -168,17 +168,22 @@ for (const op of ['Sum', 'Mean']) {
 
 const ACT_CODES: Partial<Record<FusedActivation['kind'], number>> = { relu: 0, clip: 1, sigmoid: 2, tanh: 3, hardswish: 6, leaky: 7, silu: 9 };
 
-/** A fused activation applied in place in wasm SIMD (its TypeScript twin, applyFusedActivation, where the engine cannot run). */
-export function activateInPlace(a: FusedActivation, y: Float32Array): void {
+/**
+ * A fused activation applied in place in wasm SIMD, split over the threads where it has an exp in it
+ * (its TypeScript twin, applyFusedActivation, where the engine cannot run).
+ */
+export async function activateInPlace(a: FusedActivation, y: Float32Array, threads?: number): Promise<void> {
   const e = engineIfReady(), code = ACT_CODES[a.kind];
   if (a.kind === 'none') return;
   if (!e || code === undefined) {
     applyFusedActivation(a, y);
     return;
   }
-  const src = stageF32(e, y);
+  const src = stageF32(e, y), p = a.kind === 'leaky' ? a.alpha : a.min;
   try {
-    e.kernels.unary_f32(code, src.ptr, src.ptr, y.length, a.kind === 'leaky' ? a.alpha : a.min, a.max);
+    const task = (at: number, len: number) => ({ fn: 'unary_f32', args: [code, src.ptr + at * 4, src.ptr + at * 4, len, p, a.max] });
+    if (a.kind === 'sigmoid' || a.kind === 'tanh' || a.kind === 'silu') await split(e, y.length, threads, task);
+    else e.kernels.unary_f32(...(task(0, y.length).args as [number, number, number, number, number, number]));
     if (y.buffer !== e.memory.buffer) y.set(new Float32Array(e.memory.buffer, src.ptr, y.length));
   } finally {
     src.release();

@@ -42,7 +42,7 @@ registerKernel({
     };
     const out = [x.shape[0], w.shape[0], ...win.out];
     const y = await convWasm(f32(x), f32(w), b && f32(b), attrs, out, ctx.threads, ctx.constant?.(w) ?? false);
-    if (fast === 'none' && act.kind !== 'none') activateInPlace(act, y.data);
+    if (fast === 'none' && act.kind !== 'none') await activateInPlace(act, y.data, ctx.threads);
     return [kept(y)];
   },
 });
@@ -100,7 +100,7 @@ registerKernel({
       out = transposeOnce(y.data, N, M, false);
       y.release?.();
     } else if (y.release) releases.set(out, y.release);
-    if (fast === 'none' && act.kind !== 'none') activateInPlace(act, out);
+    if (fast === 'none' && act.kind !== 'none') await activateInPlace(act, out, ctx.threads);
     return [{ dtype: 'float32', shape: [M, N], data: out }];
   },
 });

@@ -16,7 +16,7 @@
  * 4 rows x 8 columns of C stay in registers through the whole K loop.
  */
 export function sgemm(A: usize, Bp: usize, C: usize, M: i32, N: i32, K: i32, accumulate: i32, rowBegin: i32, rowEnd: i32): void {
-  sgemmRows(A, Bp, C, M, N, K, accumulate, 0, rowBegin, rowEnd);
+  sgemmRows(A, Bp, C, M, N, K, accumulate ? FROM_C : FROM_ZERO, 0, 0, rowBegin, rowEnd);
 }
 
 /**
@@ -24,40 +24,60 @@ export function sgemm(A: usize, Bp: usize, C: usize, M: i32, N: i32, K: i32, acc
  * rowEnd): MatMul with its bias Add fused. The accumulators start from the bias, so the add is free.
  */
 export function sgemm_bias(A: usize, Bp: usize, C: usize, M: i32, N: i32, K: i32, bias: usize, rowBegin: i32, rowEnd: i32): void {
-  sgemmRows(A, Bp, C, M, N, K, 0, bias, rowBegin, rowEnd);
+  sgemmRows(A, Bp, C, M, N, K, FROM_COLUMN_BIAS, bias, 0, rowBegin, rowEnd);
 }
 
-function sgemmRows(A: usize, Bp: usize, C: usize, M: i32, N: i32, K: i32, accumulate: i32, bias: usize, rowBegin: i32, rowEnd: i32): void {
+/**
+ * A float convolution's rows [rowBegin, rowEnd) straight into its output: C[M][N] = act(A * B +
+ * bias[m]) (bias 0: none; act 0 none, 1 ReLU, 2 ReLU6), for a group whose output channels are a
+ * multiple of 4 and pixels a multiple of 8, so that C's rows are the output's planes.
+ */
+export function sgemm_conv(A: usize, Bp: usize, C: usize, M: i32, N: i32, K: i32, bias: usize, act: i32, rowBegin: i32, rowEnd: i32): void {
+  sgemmRows(A, Bp, C, M, N, K, bias ? FROM_ROW_BIAS : FROM_ZERO, bias, act, rowBegin, rowEnd);
+}
+
+/** What a tile's accumulators start from. */
+const FROM_ZERO = 0, FROM_C = 1, FROM_COLUMN_BIAS = 2, FROM_ROW_BIAS = 3;
+
+function sgemmRows(A: usize, Bp: usize, C: usize, M: i32, N: i32, K: i32, from: i32, bias: usize, act: i32, rowBegin: i32, rowEnd: i32): void {
   const rowEnd2 = min(rowEnd, M);
+  const lo = f32x4.splat(actLo(act)), hi = f32x4.splat(actHi(act));
   // The smaller operand goes inside, so that it stays in cache while the other streams once:
   // when this task's rows of A are fewer than B's columns, B's K x 8 panels go outside (each
   // stays in L1 while every row block passes over it), else A's row blocks do. (Chunks of K, so
   // that a panel's chunk fits L1 at any K, measured slower on Swin-T: docs/perf-notes.md 49.)
   if (rowEnd2 - rowBegin <= N) {
     for (let j = 0; j < N; j += 8) {
-      for (let i = rowBegin; i < rowEnd2; i += 4) sgemmTile(A, Bp, C, N, K, accumulate, bias, i, j);
+      for (let i = rowBegin; i < rowEnd2; i += 4) sgemmTile(A, Bp, C, N, K, from, bias, lo, hi, i, j);
     }
   } else {
     for (let i = rowBegin; i < rowEnd2; i += 4) {
-      for (let j = 0; j < N; j += 8) sgemmTile(A, Bp, C, N, K, accumulate, bias, i, j);
+      for (let j = 0; j < N; j += 8) sgemmTile(A, Bp, C, N, K, from, bias, lo, hi, i, j);
     }
   }
 }
 
-/** One 4 x 8 tile of C: rows i..i+3 of A times panel j of B (C += when accumulate, + bias[j..j+7] where bias is set). */
+/**
+ * One 4 x 8 tile of C: rows i..i+3 of A times panel j of B, started from `from` (zero, C, bias[j..j+7]
+ * or bias[i..i+3]) and clamped to [lo, hi] as it is stored.
+ */
 // @ts-ignore: decorator
-@inline function sgemmTile(A: usize, Bp: usize, C: usize, N: i32, K: i32, accumulate: i32, bias: usize, i: i32, j: i32): void {
+@inline function sgemmTile(A: usize, Bp: usize, C: usize, N: i32, K: i32, from: i32, bias: usize, lo: v128, hi: v128, i: i32, j: i32): void {
   const rowA = <usize>K << 2, rowC = <usize>N << 2;
   const a0p = A + <usize>i * rowA, a1p = a0p + rowA, a2p = a1p + rowA, a3p = a2p + rowA;
   const c0p = C + <usize>i * rowC + (<usize>j << 2), c1p = c0p + rowC, c2p = c1p + rowC, c3p = c2p + rowC;
   let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-  if (accumulate) {
+  if (from == FROM_C) {
     c00 = v128.load(c0p); c01 = v128.load(c0p, 16); c10 = v128.load(c1p); c11 = v128.load(c1p, 16);
     c20 = v128.load(c2p); c21 = v128.load(c2p, 16); c30 = v128.load(c3p); c31 = v128.load(c3p, 16);
-  } else if (bias) {
+  } else if (from == FROM_COLUMN_BIAS) {
     const bp = bias + (<usize>j << 2);
     c00 = v128.load(bp); c01 = v128.load(bp, 16);
     c10 = c00; c11 = c01; c20 = c00; c21 = c01; c30 = c00; c31 = c01;
+  } else if (from == FROM_ROW_BIAS) {
+    const bp = bias + (<usize>i << 2);
+    c00 = v128.load32_splat(bp); c01 = c00; c10 = v128.load32_splat(bp, 4); c11 = c10;
+    c20 = v128.load32_splat(bp, 8); c21 = c20; c30 = v128.load32_splat(bp, 12); c31 = c30;
   }
   let b = Bp + (<usize>j * <usize>K << 2);
   for (let k = 0; k < K; k++) {
@@ -73,8 +93,16 @@ function sgemmRows(A: usize, Bp: usize, C: usize, M: i32, N: i32, K: i32, accumu
     c30 = fma(a, b0, c30); c31 = fma(a, b1, c31);
     b += 32;
   }
-  v128.store(c0p, c00); v128.store(c0p, c01, 16); v128.store(c1p, c10); v128.store(c1p, c11, 16);
-  v128.store(c2p, c20); v128.store(c2p, c21, 16); v128.store(c3p, c30); v128.store(c3p, c31, 16);
+  v128.store(c0p, clamp(c00, lo, hi)); v128.store(c0p, clamp(c01, lo, hi), 16);
+  v128.store(c1p, clamp(c10, lo, hi)); v128.store(c1p, clamp(c11, lo, hi), 16);
+  v128.store(c2p, clamp(c20, lo, hi)); v128.store(c2p, clamp(c21, lo, hi), 16);
+  v128.store(c3p, clamp(c30, lo, hi)); v128.store(c3p, clamp(c31, lo, hi), 16);
+}
+
+/** min(max(v, lo), hi), NaN kept: with lo -Infinity and hi Infinity, v itself. */
+// @ts-ignore: decorator
+@inline function clamp(v: v128, lo: v128, hi: v128): v128 {
+  return f32x4.pmin(f32x4.pmax(v, lo), hi);
 }
 
 /** The clamp of the float kernels' activations (P_ACT: 0 none, 1 ReLU, 2 ReLU6): y = min(max(x, lo), hi). */
