@@ -181,6 +181,37 @@ test('the passes fold batch norm, per-channel Mul/Add, zero pads and ReLU6 into 
   for (let i = 0; i < a.out.data.length; i++) assert.ok(Math.abs((a.out.data as Float32Array)[i] - (b.out.data as Float32Array)[i]) < 1e-4);
 });
 
+test("PReLU written out as tfjs-converter writes it becomes one PRelu with bit-identical outputs, the converter's own Relu-fused form too", async () => {
+  const r = rng(12);
+  const f = (shape: number[], scale = 1, offset = 0) => ({ dtype: 'float32' as const, shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r.next() * scale + offset) });
+  const g: RuntimeGraph = {
+    inputs: [{ name: 'in', dtype: 'float32', shape: [1, 3, 6, 5] }], outputs: [{ name: 'out', dtype: 'float32', shape: null }], opset: 13,
+    consts: new Map<string, RuntimeTensor>([['w', f([4, 3, 3, 3], 2, -1)], ['a1', f([1, 4, 1, 1], 0.5)], ['w2', f([4, 4, 1, 1], 2, -1)], ['a2', f([1, 4, 1, 1], 0.5)]]),
+    nodes: [
+      // Relu(x) + (x - |x|) * a: a PReLU.
+      { op: 'Conv', name: 'c1', inputs: ['in', 'w'], outputs: ['x'], attrs: { pads: [1, 1, 1, 1] } },
+      { op: 'Relu', name: 'relu', inputs: ['x'], outputs: ['pos'], attrs: {} },
+      { op: 'Abs', name: 'abs', inputs: ['x'], outputs: ['ax'], attrs: {} },
+      { op: 'Sub', name: 'sub', inputs: ['x', 'ax'], outputs: ['neg2'], attrs: {} },
+      { op: 'Mul', name: 'mul', inputs: ['neg2', 'a1'], outputs: ['neg'], attrs: {} },
+      { op: 'Add', name: 'add', inputs: ['pos', 'neg'], outputs: ['p1'], attrs: {} },
+      // The Relu already inside the convolution: x + (x - |x|) * a with x >= 0.
+      { op: 'Conv', name: 'c2', inputs: ['p1', 'w2'], outputs: ['y'], attrs: { _act: 'relu' } },
+      { op: 'Abs', name: 'abs2', inputs: ['y'], outputs: ['ay'], attrs: {} },
+      { op: 'Sub', name: 'sub2', inputs: ['y', 'ay'], outputs: ['d2'], attrs: {} },
+      { op: 'Mul', name: 'mul2', inputs: ['a2', 'd2'], outputs: ['n2'], attrs: {} },
+      { op: 'Add', name: 'add2', inputs: ['n2', 'y'], outputs: ['out'], attrs: {} },
+    ],
+  };
+  const o = await optimizeGraph(g);
+  assert.deepEqual(o.nodes.map((n) => n.op), ['Conv', 'PRelu', 'Conv', 'PRelu']);
+  const x = { in: f([1, 3, 6, 5], 4, -2) };
+  for (const backend of ['ref', undefined] as const) {
+    const a = await new Session(g).run(x, { backend }), b = await new Session(o).run(x, { backend });
+    assert.deepEqual(Array.from(b.out.data as Float32Array), Array.from(a.out.data as Float32Array), `backend ${backend ?? 'default'}`);
+  }
+});
+
 /** A float ONNX model that uses every op the importer lists, built with our own writer. */
 function zooModel(): Uint8Array {
   const r = rng(3);

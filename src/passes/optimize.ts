@@ -96,6 +96,7 @@ export function fuse(g: Graph): Graph {
   nodes = foldZeroPads(nodes, consts, g);
   nodes = foldChannelAffine(nodes, consts, g);
   nodes = swishPatterns(nodes, consts, g);
+  nodes = preluPatterns(nodes, consts, g);
   nodes = matmulBias(nodes, consts, g);
   for (const prod of nodes.slice()) {
     if ((prod.op !== 'Conv' && prod.op !== 'Gemm') || prod.attrs._act) continue;
@@ -108,6 +109,42 @@ export function fuse(g: Graph): Graph {
     nodes = nodes.filter((n) => n !== act).map((n) => (n === prod ? fused : n));
   }
   return dropDead({ ...g, nodes, consts });
+}
+
+/**
+ * PReLU written out as Keras and tfjs-converter write it: Relu(x) + (x - Abs(x)) * c, with c a constant
+ * (alpha / 2 folded in), becomes PRelu(x, 2c). Bit for bit the same: x - |x| is 2x exactly for x < 0
+ * and 0 otherwise, and (2x) * c equals x * (2c) (scaling by 2 is exact). tfjs-converter sometimes
+ * fuses the Relu into the convolution before it, leaving x + (x - Abs(x)) * c with x >= 0 already:
+ * PRelu(x, 2c) too, which passes x through.
+ */
+function preluPatterns(nodes: Node[], consts: Map<string, Tensor>, g: Graph): Node[] {
+  const p = new Map(nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
+  const r = readers({ ...g, nodes });
+  const only = (n: Node | undefined, reader: Node) => n !== undefined && (r.get(n.outputs[0]) ?? []).every((q) => q === reader);
+  const nonNegative = (t: string) => {
+    const n = p.get(t);
+    return n?.op === 'Relu' || ((n?.op === 'Conv' || n?.op === 'Gemm') && (n.attrs._act === 'relu' || (n.attrs._act === 'clip' && (n.attrs._min as number) >= 0)));
+  };
+  const replaced = new Map<Node, Node>(), gone = new Set<Node>();
+  for (const add of nodes) {
+    if (add.op !== 'Add') continue;
+    for (const k of [0, 1]) {
+      const relu = p.get(add.inputs[k]), mul = p.get(add.inputs[1 - k]);
+      // Relu(x) read by this Add alone, or an x that is never negative.
+      const x = relu?.op === 'Relu' && only(relu, add) ? relu.inputs[0] : nonNegative(add.inputs[k]) ? add.inputs[k] : undefined;
+      if (x === undefined || mul?.op !== 'Mul' || !only(mul, add)) continue;
+      const j = consts.has(mul.inputs[1]) ? 0 : 1, c = consts.get(mul.inputs[1 - j]), sub = p.get(mul.inputs[j]);
+      const abs = sub?.op === 'Sub' && sub.inputs[0] === x ? p.get(sub.inputs[1]) : undefined;
+      if (!c || c.dtype !== 'float32' || abs?.op !== 'Abs' || abs.inputs[0] !== x || !only(sub, mul) || !only(abs, sub!)) continue;
+      const slope = `${add.name}:prelu_slope`;
+      consts.set(slope, { ...c, data: (c.data as Float32Array).map((v) => v * 2) });
+      replaced.set(add, { op: 'PRelu', name: add.name, inputs: [x, slope], outputs: add.outputs, attrs: {} });
+      for (const n of [mul, sub!, abs, ...(x === add.inputs[k] ? [] : [relu!])]) gone.add(n);
+      break;
+    }
+  }
+  return nodes.filter((n) => !gone.has(n)).map((n) => replaced.get(n) ?? n);
 }
 
 /**
