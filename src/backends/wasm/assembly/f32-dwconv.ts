@@ -15,9 +15,11 @@ export function depthwise_f32_rows(params: usize, rowBegin: i32, rowEnd: i32, sc
   // Stride 1: 8 pixels a step, then 4; stride 2: 4, their inputs the even lanes of two vectors.
   const vec8 = sw == 1 ? OW & ~7 : 0;
   const vec = sw == 1 || sw == 2 ? OW & ~3 : 0;
-  for (let row = rowBegin; row < rowEnd; row++) {
+  // Channel by channel over this task's rows, so that a row of input read for one output row is still in
+  // L1 for the next.
+  for (let c = 0; c < C; c++) for (let row = rowBegin; row < rowEnd; row++) {
     const n = row / OH, oh = row % OH;
-    for (let c = 0; c < C; c++) {
+    {
       const src = <usize>prm(params, P_IN) + (<usize>(((n * C + c) * Hp + oh * sh) * Wp) << 2);
       const w = <usize>prm(params, P_W) + (<usize>(c * K) << 2);
       const dst = <usize>prm(params, P_OUT) + (<usize>(((n * C + c) * OH + oh) * OW) << 2);
@@ -66,6 +68,28 @@ export function depthwise_f32_rows(params: usize, rowBegin: i32, rowEnd: i32, sc
           }
           v128.store(dst + (<usize>ow << 2), f32x4.pmin(f32x4.pmax(a0, lo), hi));
         }
+      } else if (K == 9) {
+        // 3 x 3 at stride 2: the taps' offsets and weights in registers, each tap the even lanes of two vectors.
+        const o0 = <usize>load<i32>(koff) << 2, o1 = <usize>load<i32>(koff, 4) << 2, o2 = <usize>load<i32>(koff, 8) << 2;
+        const o3 = <usize>load<i32>(koff, 12) << 2, o4 = <usize>load<i32>(koff, 16) << 2, o5 = <usize>load<i32>(koff, 20) << 2;
+        const o6 = <usize>load<i32>(koff, 24) << 2, o7 = <usize>load<i32>(koff, 28) << 2, o8 = <usize>load<i32>(koff, 32) << 2;
+        const w0 = v128.load32_splat(w), w1 = v128.load32_splat(w, 4), w2 = v128.load32_splat(w, 8);
+        const w3 = v128.load32_splat(w, 12), w4 = v128.load32_splat(w, 16), w5 = v128.load32_splat(w, 20);
+        const w6 = v128.load32_splat(w, 24), w7 = v128.load32_splat(w, 28), w8 = v128.load32_splat(w, 32);
+        const vb = f32x4.splat(b);
+        for (let ow = 0; ow < vec; ow += 4) {
+          const px = src + (<usize>(ow << 1) << 2);
+          let a = f32x4.add(vb, f32x4.mul(evens(px + o0), w0));
+          a = f32x4.add(a, f32x4.mul(evens(px + o1), w1));
+          a = f32x4.add(a, f32x4.mul(evens(px + o2), w2));
+          a = f32x4.add(a, f32x4.mul(evens(px + o3), w3));
+          a = f32x4.add(a, f32x4.mul(evens(px + o4), w4));
+          a = f32x4.add(a, f32x4.mul(evens(px + o5), w5));
+          a = f32x4.add(a, f32x4.mul(evens(px + o6), w6));
+          a = f32x4.add(a, f32x4.mul(evens(px + o7), w7));
+          a = f32x4.add(a, f32x4.mul(evens(px + o8), w8));
+          v128.store(dst + (<usize>ow << 2), f32x4.pmin(f32x4.pmax(a, lo), hi));
+        }
       } else {
         for (let ow = 0; ow < vec; ow += 4) {
           let a = f32x4.splat(b);
@@ -86,4 +110,10 @@ export function depthwise_f32_rows(params: usize, rowBegin: i32, rowEnd: i32, sc
       }
     }
   }
+}
+
+/** The floats at 0, 2, 4 and 6 from p. */
+// @ts-ignore: decorator
+@inline function evens(p: usize): v128 {
+  return i32x4.shuffle(v128.load(p), v128.load(p, 16), 0, 2, 4, 6);
 }
