@@ -7,7 +7,7 @@ export interface KernelExports {
   direct_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
   direct8_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
   depthwise_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
-  depthwise_f32_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
+  depthwise_f32_planes(params: number, p0: number, p1: number, scratch: number): void;
   scratch_bytes(planes: number, S: number, Kp: number, OgPad: number): number;
   quantize_pad(src: number, dst: number, p0: number, p1: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, scale: number, zero: number, L: number): void;
   quantize_levels_pad(src: number, dst: number, p0: number, p1: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, mids: number, m: number, codes: number, zero: number): void;

@@ -262,48 +262,43 @@ export interface DepthwiseShape {
 }
 
 /**
- * Float32 depthwise convolution in wasm SIMD on the worker threads: y[N, C, OH, OW] from
- * x[N, C, H, W] (read in place when kept), w[C, KH, KW], an optional bias and act (FLOAT_ACTS), kept in
- * wasm memory.
+ * Float32 depthwise convolution in wasm SIMD on the worker threads, whole planes per thread, each padded
+ * in the thread's scratch as it is reached: y[N, C, OH, OW] from x[N, C, H, W] (read in place when kept),
+ * w[C, KH, KW], an optional bias and act (FLOAT_ACTS), kept in wasm memory.
  * Returns null where the engine cannot run (the caller keeps its JS loop, which is also the
  * reference the tests compare with).
  */
 export async function depthwiseF32(x: Float32Array, w: Float32Array, bias: Float32Array | undefined, s: DepthwiseShape, act: number, threads?: number): Promise<Kept | null> {
   const e = await engineOrNull();
   if (!e) return null;
-  const Hp = s.H + s.pt + s.pb, Wp = s.W + s.pl + s.pr, K = s.KH * s.KW;
+  const Hp = s.H + s.pt + s.pb, Wp = s.W + s.pl + s.pr, K = s.KH * s.KW, planes = s.N * s.C;
   const heap = e.heap;
-  // The padded input gets 16 floats of slack: the vector loads of a row's last step may read past it.
-  const inBytes = (s.N * s.C * Hp * Wp + 16) * 4;
-  const out = heap.alloc(s.N * s.C * s.OH * s.OW * 4);
-  const allocs = [heap.alloc(inBytes), heap.alloc(w.length * 4), heap.alloc(K * 4), heap.alloc(PARAM_COUNT * 4), bias ? heap.alloc(s.C * 4) : 0];
-  const [input, wp, koff, params, bp] = allocs;
+  const T = threadCount(e, threads, planes);
+  const out = heap.alloc(planes * s.OH * s.OW * 4);
+  // Each thread pads one plane at a time into its scratch, 16 floats of slack: the vector loads of a
+  // row's last step may read past it.
+  const allocs = [heap.alloc(w.length * 4), heap.alloc(K * 4), heap.alloc(PARAM_COUNT * 4), bias ? heap.alloc(s.C * 4) : 0,
+    ...Array.from({ length: T }, () => heap.alloc((Hp * Wp + 16) * 4))];
+  const [wp, koff, params, bp, ...scratch] = allocs;
+  const staged = stageF32(e, x);
   let kept = false;
   try {
-    const staged = stageF32(e, x);
-    try {
-      // pad_input copies bytes: rows of W floats are 4W bytes.
-      e.kernels.pad_input(staged.ptr, input, s.N * s.C, s.H, s.W * 4, Hp, Wp * 4, s.pt, s.pl * 4, inBytes);
-    } finally {
-      staged.release();
-    }
     const b2 = e.memory.buffer;
     new Float32Array(b2, wp, w.length).set(w);
     if (bias) new Float32Array(b2, bp, s.C).set(bias);
     const ko = new Int32Array(b2, koff, K);
     for (let kh = 0; kh < s.KH; kh++) for (let kw = 0; kw < s.KW; kw++) ko[kh * s.KW + kw] = kh * s.dh * Wp + kw * s.dw;
     const p = new Int32Array(b2, params, PARAM_COUNT).fill(0);
-    p[P.N] = s.N; p[P.C] = s.C; p[P.HP] = Hp; p[P.WP] = Wp; p[P.OH] = s.OH; p[P.OW] = s.OW;
-    p[P.SH] = s.sh; p[P.SW] = s.sw; p[P.K] = K; p[P.IN] = input; p[P.OUT] = out; p[P.KOFF] = koff; p[P.BIAS] = bp; p[P.W] = wp; p[P.ACT] = act;
-    const rows = s.N * s.OH;
-    const T = threadCount(e, threads, rows);
-    const tasks = Array.from({ length: T }, (_, t) => ({ fn: 'depthwise_f32_rows', args: [params, Math.floor((rows * t) / T), Math.floor((rows * (t + 1)) / T), 0] }));
-    await e.pool.run(tasks, (t) => e.kernels.depthwise_f32_rows(t.args[0], t.args[1], t.args[2], t.args[3]));
+    p[P.N] = s.N; p[P.C] = s.C; p[P.HP] = Hp; p[P.WP] = Wp; p[P.OH] = s.OH; p[P.OW] = s.OW; p[P.IH] = s.H; p[P.IW] = s.W; p[P.PT] = s.pt; p[P.PL] = s.pl;
+    p[P.SH] = s.sh; p[P.SW] = s.sw; p[P.K] = K; p[P.IN] = staged.ptr; p[P.OUT] = out; p[P.KOFF] = koff; p[P.BIAS] = bp; p[P.W] = wp; p[P.ACT] = act;
+    const tasks = scratch.map((sc, t) => ({ fn: 'depthwise_f32_planes', args: [params, Math.floor((planes * t) / T), Math.floor((planes * (t + 1)) / T), sc] }));
+    await e.pool.run(tasks, (t) => e.kernels.depthwise_f32_planes(t.args[0], t.args[1], t.args[2], t.args[3]));
     kept = true;
-    return keep(e, out, s.N * s.C * s.OH * s.OW);
+    return keep(e, out, planes * s.OH * s.OW);
   } finally {
     if (!kept) heap.release(out);
     for (const a of allocs) if (a) heap.release(a);
+    staged.release();
   }
 }
 

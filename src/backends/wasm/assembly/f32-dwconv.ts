@@ -1,28 +1,31 @@
 // Depthwise float32 convolution with bias and activation.
 
 import { actLo, actHi } from './f32-gemm-4x8-minmax';
-import { P_ACT, P_BIAS, P_C, P_HP, P_IN, P_K, P_KOFF, P_OH, P_OUT, P_OW, P_SH, P_SW, P_W, P_WP, prm } from './params';
+import { pad_input } from './pack';
+import { P_ACT, P_BIAS, P_C, P_HP, P_IH, P_IN, P_IW, P_K, P_KOFF, P_OH, P_OUT, P_OW, P_PL, P_PT, P_SH, P_SW, P_W, P_WP, prm } from './params';
 
 /**
- * The same in float32 (imported float models): input zero-bordered f32, weights w[C][K] f32,
- * optional bias; 8 pixels per step for stride 1, scalar otherwise. koff counts f32 elements.
+ * Float32 depthwise convolution, planes [p0, p1) of N x C (p = n * C + c) as one task: each input plane
+ * (H x W at P_IN, unpadded) is zero-padded into this task's scratch (Hp x Wp floats and 16 of slack)
+ * while it is in cache, then every output row of it computed from there. Weights w[C][K] f32, optional
+ * bias; 8 pixels per step for stride 1, 4 for stride 2, scalar otherwise. koff counts f32 elements.
  */
-export function depthwise_f32_rows(params: usize, rowBegin: i32, rowEnd: i32, scratch: usize): void {
-  const C = prm(params, P_C), Hp = prm(params, P_HP), Wp = prm(params, P_WP);
+export function depthwise_f32_planes(params: usize, p0: i32, p1: i32, scratch: usize): void {
+  const C = prm(params, P_C), Hp = prm(params, P_HP), Wp = prm(params, P_WP), H = prm(params, P_IH), W = prm(params, P_IW);
   const OH = prm(params, P_OH), OW = prm(params, P_OW), sh = prm(params, P_SH), sw = prm(params, P_SW), K = prm(params, P_K);
   const koff = <usize>prm(params, P_KOFF), bias = <usize>prm(params, P_BIAS), act = prm(params, P_ACT);
   const flo = actLo(act), fhi = actHi(act), lo = f32x4.splat(flo), hi = f32x4.splat(fhi);
   // Stride 1: 8 pixels a step, then 4; stride 2: 4, their inputs the even lanes of two vectors.
   const vec8 = sw == 1 ? OW & ~7 : 0;
   const vec = sw == 1 || sw == 2 ? OW & ~3 : 0;
-  // Channel by channel over this task's rows, so that a row of input read for one output row is still in
-  // L1 for the next.
-  for (let c = 0; c < C; c++) for (let row = rowBegin; row < rowEnd; row++) {
-    const n = row / OH, oh = row % OH;
-    {
-      const src = <usize>prm(params, P_IN) + (<usize>(((n * C + c) * Hp + oh * sh) * Wp) << 2);
+  const planeBytes = (Hp * Wp + 16) << 2;
+  for (let p = p0; p < p1; p++) {
+    const c = p % C;
+    pad_input(<usize>prm(params, P_IN) + (<usize>(p * H * W) << 2), scratch, 1, H, W << 2, Hp, Wp << 2, prm(params, P_PT), prm(params, P_PL) << 2, planeBytes);
+    for (let oh = 0; oh < OH; oh++) {
+      const src = scratch + (<usize>(oh * sh * Wp) << 2);
       const w = <usize>prm(params, P_W) + (<usize>(c * K) << 2);
-      const dst = <usize>prm(params, P_OUT) + (<usize>(((n * C + c) * OH + oh) * OW) << 2);
+      const dst = <usize>prm(params, P_OUT) + (<usize>((p * OH + oh) * OW) << 2);
       const b = bias ? load<f32>(bias + (<usize>c << 2)) : 0;
       if (sw == 1 && K == 9) {
         // 3 x 3 (any dilation): the nine taps' offsets and weights stay in registers along the row.

@@ -9,7 +9,7 @@ export { direct8_rows } from './qconv-u8s8-i16relaxeddot-4x8';
 export { depthwise_rows } from './qdwconv-u8s8';
 export { pad_input, pack_groups, quantize_pad, quantize_levels_pad, quantize_weights, range_f32 } from './pack';
 export { sgemm, sgemm_bias, sgemm_conv, matmul_batched_f32, sgemm_bias_act, conv_groups_f32, pack_conv_panels, pack_panels, transpose_f32 } from './f32-gemm-4x8-minmax';
-export { depthwise_f32_rows } from './f32-dwconv';
+export { depthwise_f32_planes } from './f32-dwconv';
 export { conv_direct_f32 } from './f32-conv-direct-4x8-minmax';
 export { pool_f32 } from './f32-pool';
 export { resize_axis_f32 } from './f32-resize';
