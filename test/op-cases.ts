@@ -70,6 +70,16 @@ export const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' 
       if (r.next() < 0.6) ins.push(randomTensor(r, 'float32', [O]));
       return { node: { op: 'Conv', inputs: ins.map((_, i) => `i${i}`), attrs }, ins };
     }
+    if (r.next() < 0.2) {
+      // im2col panels and the GEMM, at column stride 3 (never direct) or with weights over the direct
+      // kernel's 256 KiB (64 x 115 x 3 x 3): padding, dilation and panels that span output rows.
+      const big = r.next() < 0.15, O = big ? 64 : r.int(1, 9), C = big ? 115 : r.int(1, 5);
+      const x = randomTensor(r, 'float32', [1, C, r.int(3, big ? 7 : 13), r.int(3, big ? 7 : 13)]);
+      const attrs: RuntimeNode['attrs'] = { strides: [r.int(1, 3), big ? 1 : 3], dilations: [r.int(1, 2), r.int(1, 2)], pads: [r.int(0, 2), r.int(0, 2), r.int(0, 2), r.int(0, 2)] };
+      const ins = [x, randomTensor(r, 'float32', [O, C, big ? 3 : r.int(1, 3), big ? 3 : r.int(1, 3)])];
+      if (r.next() < 0.6) ins.push(randomTensor(r, 'float32', [O]));
+      return { node: { op: 'Conv', inputs: ins.map((_, i) => `i${i}`), attrs }, ins };
+    }
     // 4 and 6 groups: whole groups per thread (conv_groups_f32).
     const g = r.pick([1, 1, 2, 3, 4, 6]), Cg = r.int(1, 4), O = g * r.int(1, 4), K = [r.int(1, 4), r.int(1, 4)];
     const depthwise = r.next() < 0.3;

@@ -200,20 +200,34 @@ export function pack_conv_panels(x: usize, dst: usize, geo: usize, j0: i32, j1: 
               continue;
             }
           }
-          // Pixel by pixel, walking the output row and column (no division per value).
-          let oh = oh0, ow = ow0;
-          for (let jj = 0; jj < 8; jj++) {
-            let v: f32 = 0;
-            if (p0 + jj < P) {
-              const ih = oh * sh - pt + kh * dh, iw = ow * sw - pl + kw * dw;
-              if (ih >= 0 && ih < H && iw >= 0 && iw < W) v = load<f32>(plane + (<usize>(ih * W + iw) << 2));
+          // Run by run of pixels within one output row (a panel spans rows where OW is not a multiple of
+          // 8): the taps that fall inside the input copied without tests, zeros either side of them.
+          const end = min(8, P - p0);
+          let oh = oh0, ow = ow0, jj = 0;
+          while (jj < end) {
+            const len = min(end - jj, OW - ow);
+            const ih = oh * sh - pt + kh * dh, iw0 = ow * sw - pl + kw * dw;
+            let lo = 0, hi = 0;
+            if (ih >= 0 && ih < H && iw0 < W) {
+              // Pixels q of the run read column iw0 + q * sw: inside for q in [lo, hi).
+              hi = min(len, (W - iw0 + sw - 1) / sw);
+              lo = min(hi, iw0 >= 0 ? 0 : (sw - 1 - iw0) / sw);
             }
-            store<f32>(d + (<usize>jj << 2), v);
-            if (++ow == OW) {
+            const at = d + (<usize>jj << 2);
+            for (let q = 0; q < lo; q++) store<f32>(at + (<usize>q << 2), 0);
+            if (lo < hi) {
+              const s = plane + (<usize>(ih * W + iw0) << 2);
+              for (let q = lo; q < hi; q++) store<f32>(at + (<usize>q << 2), load<f32>(s + (<usize>(q * sw) << 2)));
+            }
+            for (let q = hi; q < len; q++) store<f32>(at + (<usize>q << 2), 0);
+            jj += len;
+            ow += len;
+            if (ow == OW) {
               ow = 0;
               oh++;
             }
           }
+          for (; jj < 8; jj++) store<f32>(d + (<usize>jj << 2), 0);
           d += 32;
         }
       }
