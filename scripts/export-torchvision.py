@@ -33,6 +33,11 @@ MODELS = {
     'deeplabv3_mobilenet_v3_large': (lambda: seg.deeplabv3_mobilenet_v3_large(weights_backbone=None, aux_loss=True), 224, True, ['out', 'aux']),
     # A vision transformer (shifted windows: LayerNorm, attention MatMuls, Softmax, GELU).
     'swin_t': (lambda: tvm.swin_t(), 224, False, ['logits']),
+    # Multi-axis attention over blocks and grids, with MBConv stages.
+    'maxvit_t': (lambda: tvm.maxvit_t(), 224, False, ['logits']),
+    'mobilenet_v3_large': (lambda: tvm.mobilenet_v3_large(), 224, True, ['logits']),
+    'regnet_x_400mf': (lambda: tvm.regnet_x_400mf(), 224, True, ['logits']),
+    'efficientnet_v2_s': (lambda: tvm.efficientnet_v2_s(), 224, True, ['logits']),
 }
 
 

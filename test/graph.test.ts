@@ -280,6 +280,47 @@ test('ONNX import of a float model with every listed op matches onnxruntime-node
   for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(z[i] - ref[i]) < 1e-5);
 });
 
+test('Einsum equals onnxruntime on matrix products, diagonals, sums, transposes, ellipses and implicit outputs; batched products become MatMul', async () => {
+  const ort = require('onnxruntime-node');
+  const r = rng(21);
+  const cases: [string, number[][], number[]][] = [
+    ['ij,jk->ik', [[3, 4], [4, 5]], [3, 5]],
+    ['bij,bkj->bik', [[2, 3, 4], [2, 5, 4]], [2, 3, 5]],
+    ['B G H I D, B G H J D -> B G H I J', [[1, 2, 3, 4, 5], [1, 2, 3, 6, 5]], [1, 2, 3, 4, 6]],
+    ['BGHIJ,BGHJD->BGHID', [[1, 2, 3, 4, 6], [1, 2, 3, 6, 5]], [1, 2, 3, 4, 5]],
+    ['bij,bjk->bki', [[2, 3, 4], [2, 4, 5]], [2, 5, 3]],
+    ['ii->i', [[4, 4]], [4]],
+    ['ij->', [[3, 4]], []],
+    ['ij->ji', [[3, 4]], [4, 3]],
+    ['ij,kj', [[3, 4], [5, 4]], [3, 5]],
+    ['...ij,...jk->...ik', [[2, 1, 3, 4], [1, 5, 4, 2]], [2, 5, 3, 2]],
+    ['i,i', [[6], [6]], []],
+    ['bn,anm,bm->ba', [[2, 3], [4, 3, 5], [2, 5]], [2, 4]],
+  ];
+  for (const [equation, shapes, out] of cases) {
+    const names = shapes.map((_, i) => `x${i}`);
+    const bytes = encodeModel({
+      name: 'einsum', initializers: [], nodes: [{ op: 'Einsum', name: 'e', inputs: names, outputs: ['y'], attrs: { equation } }],
+      inputs: shapes.map((dims, i) => ({ name: names[i], dataType: DT.FLOAT, dims })), outputs: [{ name: 'y', dataType: DT.FLOAT, dims: out }],
+    }, 13);
+    const xs = shapes.map((dims) => Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => r.next() * 2 - 1));
+    const session = await ort.InferenceSession.create(bytes);
+    const ref = (await session.run(Object.fromEntries(names.map((n, i) => [n, new ort.Tensor('float32', xs[i], shapes[i])])))).y;
+    const model = await importModel(bytes);
+    const matmul = model.graph!.nodes.some((n) => n.op === 'MatMul');
+    assert.equal(matmul, /^(bij,bkj|B G H|BGHIJ|bij,bjk|ij,jk)/.test(equation), `${equation}: MatMul ${matmul}`);
+    const y = (await model.run(Object.fromEntries(names.map((n, i) => [n, { data: xs[i], shape: shapes[i] }])))).y;
+    assert.deepEqual(y.shape, Array.from(ref.dims), equation);
+    for (let i = 0; i < ref.data.length; i++) assert.ok(Math.abs((y.data as Float32Array)[i] - ref.data[i]) < 1e-5, `${equation} [${i}] ${(y.data as Float32Array)[i]} vs ${ref.data[i]}`);
+  }
+  // Bad equations are typed errors naming the node.
+  const bad = encodeModel({
+    name: 'bad', initializers: [], nodes: [{ op: 'Einsum', name: 'e', inputs: ['a'], outputs: ['y'], attrs: { equation: 'ijk->i' } }],
+    inputs: [{ name: 'a', dataType: DT.FLOAT, dims: [2, 3] }], outputs: [{ name: 'y', dataType: DT.FLOAT, dims: [2] }],
+  }, 13);
+  await assert.rejects(async () => (await importModel(bad)).run({ a: { data: new Float32Array(6), shape: [2, 3] } }), /node e \(Einsum\): "ijk" names 3 axes of an input of rank 2/);
+});
+
 test('ONNX import lists every unsupported op with its node name, control flow included', () => {
   const bytes = encodeModel({
     name: 'bad', initializers: [tensor('w', DT.FLOAT, [2, 1, 3, 3], new Float32Array(18))],

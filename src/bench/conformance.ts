@@ -10,9 +10,9 @@ import { Session, type RunOptions } from '../runtime/session.js';
 export const ONNX_TESTDATA = '/usr/share/libonnx-testdata/data';
 const SUITES = ['node', 'pytorch-converted', 'pytorch-operator', 'simple'];
 
-/** The ONNX operators vision CNN exports use (issue 18's list): the conformance run counts every test made only of these. */
+/** The ONNX operators vision CNN exports use (issue 18's list, and Einsum, which transformer exports such as MaxViT write): the conformance run counts every test made only of these. */
 export const VISION_OPS = [
-  'Conv', 'ConvTranspose', 'Gemm', 'MatMul', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'BatchNormalization',
+  'Conv', 'ConvTranspose', 'Gemm', 'MatMul', 'Einsum', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'BatchNormalization',
   'InstanceNormalization', 'LayerNormalization', 'LRN', 'Dropout', 'Identity', 'Constant',
   'Relu', 'Clip', 'LeakyRelu', 'PRelu', 'Elu', 'Selu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Softplus', 'Erf', 'Softmax', 'LogSoftmax',
   'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Mod', 'Neg', 'Abs', 'Sqrt', 'Exp', 'Log', 'Reciprocal', 'Floor', 'Ceil', 'Round', 'Min', 'Max', 'Sum', 'Mean', 'Sign',

@@ -294,6 +294,9 @@ export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
         case 'AddN':
           add('Sum', out, ins, {}, [out]);
           break;
+        case 'Einsum':
+          add('Einsum', out, ins, { equation: attrStr(n, 'equation') }, [out]);
+          break;
         case 'Relu': case 'Sigmoid': case 'Tanh': case 'Exp': case 'Log': case 'Sqrt': case 'Abs': case 'Neg': case 'Floor': case 'Ceil': case 'Round':
         case 'Sign': case 'Reciprocal': case 'Erf': case 'Softplus': case 'Softsign': case 'Elu': case 'Selu': case 'Sin': case 'Cos': case 'LogicalNot':
         case 'Tan': case 'Asin': case 'Acos': case 'Atan': case 'Sinh': case 'Cosh': case 'Asinh': case 'Acosh': case 'Atanh': {

@@ -21,6 +21,7 @@ import './depth-space.js';
 import './space-batch.js';
 import './conv.js';
 import './matmul.js';
+import './einsum.js';
 import './pool.js';
 import './normalization.js';
 import './softmax.js';

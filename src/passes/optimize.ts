@@ -392,11 +392,44 @@ function normPatterns(nodes: Node[], consts: Map<string, Tensor>, g: Graph): Nod
   return nodes;
 }
 
+/**
+ * A two-input Einsum that is a batched matrix product becomes MatMul, with a Transpose of the last two
+ * axes where an operand or the output has them the other way round, so that the GEMM kernels run it
+ * (MaxViT's attention is written so). Its terms: the same batch letters leading all three, then one
+ * free letter and the one contracted letter in either order; no ellipsis, no letter twice in a term.
+ */
+function einsumMatMul(nodes: Node[]): Node[] {
+  return nodes.flatMap((n) => {
+    const eq = typeof n.attrs.equation === 'string' ? n.attrs.equation.replace(/\s+/g, '') : '';
+    const m = /^([A-Za-z]+),([A-Za-z]+)->([A-Za-z]+)$/.exec(eq);
+    if (n.op !== 'Einsum' || n.inputs.length !== 2 || !m) return [n];
+    const [a, b, o] = [m[1], m[2], m[3]].map((t) => [...t]);
+    if ([a, b, o].some((t) => new Set(t).size !== t.length)) return [n];
+    const r = o.length, batch = o.slice(0, -2);
+    if (r < 2 || a.length !== r || b.length !== r || batch.some((l, i) => a[i] !== l || b[i] !== l)) return [n];
+    const [ta, tb] = [a.slice(-2), b.slice(-2)], k = ta.find((l) => tb.includes(l));
+    const i = ta.find((l) => l !== k), j = tb.find((l) => l !== k);
+    if (!k || !i || !j || i === j || o.includes(k) || !o.slice(-2).includes(i) || !o.slice(-2).includes(j)) return [n];
+    const swap = [...Array.from({ length: r - 2 }, (_, d) => d), r - 1, r - 2];
+    const pre: Node[] = [];
+    const operand = (t: string, last: string[], want: string[], tag: string) => {
+      if (last[0] === want[0]) return t;
+      pre.push({ op: 'Transpose', name: `${n.name}:${tag}`, inputs: [t], outputs: [`${n.name}:${tag}`], attrs: { perm: swap } });
+      return `${n.name}:${tag}`;
+    };
+    const x = operand(n.inputs[0], ta, [i, k], 'a'), y = operand(n.inputs[1], tb, [k, j], 'b');
+    if (o[r - 2] === i) return [...pre, { op: 'MatMul', name: n.name, inputs: [x, y], outputs: n.outputs, attrs: {} }];
+    const ij = `${n.name}:ij`;
+    return [...pre, { op: 'MatMul', name: `${n.name}:matmul`, inputs: [x, y], outputs: [ij], attrs: {} },
+      { op: 'Transpose', name: n.name, inputs: [ij], outputs: n.outputs, attrs: { perm: swap } }];
+  });
+}
+
 /** The import-time passes, in order. */
 export async function optimizeGraph(g: Graph): Promise<Graph> {
   const folded = await foldConstants(g);
   // Normalization patterns first: over the source's last axis they are LayerNormalization, which
   // the layout pass would otherwise turn into a normalization over the channel axis (no such op).
-  const normed = dropDead({ ...folded, nodes: normPatterns(folded.nodes, folded.consts, folded) });
+  const normed = dropDead({ ...folded, nodes: einsumMatMul(normPatterns(folded.nodes, folded.consts, folded)) });
   return fuse(dropDead(skipIdentities(sinkTransposes(normed))));
 }
