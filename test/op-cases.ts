@@ -36,7 +36,7 @@ const shape = (r: Rng, rank: number, max = 6) => Array.from({ length: rank }, ()
  * Cases per fast kernel (op and variant): each builds a node and its inputs. Every registered
  * kernel must have one (checked below), so a new kernel cannot land without its twin test.
  */
-export const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' | 'outputs'>; ins: RuntimeTensor[]; tol?: number }> = {
+export const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' | 'outputs'>; ins: RuntimeTensor[]; tol?: number; opset?: number }> = {
   unary: (r) => {
     const op = UNARY[unaryTurn++ % UNARY.length];
     const x = randomTensor(r, 'float32', shape(r, r.int(1, 4)));
@@ -218,6 +218,9 @@ export const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' 
     const x = randomTensor(r, 'float32', s);
     // Large values too (the row maximum is what keeps exp finite).
     if (r.next() < 0.3) (x.data as Float32Array).forEach((v, i, a) => (a[i] = v * 40));
+    // Before opset 13: over every axis from `axis` on (default 1), flattened.
+    const old: RuntimeNode['attrs'] = r.next() < 0.5 ? {} : { axis };
+    if (r.next() < 0.3) return { node: { op, inputs: ['x'], attrs: old }, ins: [x], opset: 11 };
     return { node: { op, inputs: ['x'], attrs: { axis } }, ins: [x] };
   },
   Gather: (r) => {

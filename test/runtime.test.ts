@@ -47,7 +47,7 @@ test('every fast kernel equals its reference twin on generated cases, first call
   for (let i = 0; i < 700; i++) {
     const fam = Object.keys(CASES)[i % Object.keys(CASES).length];
     const c = CASES[fam](r);
-    const all = await everyKernel(c.node, c.ins);
+    const all = await everyKernel(c.node, c.ins, c.opset);
     if (!all) continue;
     for (const { kernel, first, again } of all.runs) {
       hit.add(`${c.node.op}:${kernel}`);

@@ -19,7 +19,7 @@ const GPU_REDUCE = ['ReduceSum', 'ReduceMean', 'ReduceMax', 'ReduceMin', 'Reduce
 let gpuUnaryTurn = 0, gpuBinaryTurn = 0, gpuReduceTurn = 0;
 
 /** Cases for WebGPU kernels the CPU cases do not reach (float Pad modes, Split, Expand, aliases, Shape, Softmax, Concat). */
-const GPU_CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' | 'outputs'>; ins: RuntimeTensor[]; outputs?: number; tol?: number }> = {
+const GPU_CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' | 'outputs'>; ins: RuntimeTensor[]; outputs?: number; tol?: number; opset?: number }> = {
   Pad: (r) => {
     const s = Array.from({ length: r.int(1, 4) }, () => r.int(2, 5));
     const pads = [...s.map(() => r.int(0, 2)), ...s.map(() => r.int(0, 2))];
@@ -93,7 +93,7 @@ const GPU_CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' | '
 };
 
 /** One node as a graph: inputs given either as graph inputs (uploaded per call) or as constants (uploaded once). */
-async function runNode(node: Omit<RuntimeNode, 'name' | 'outputs'>, ins: RuntimeTensor[], outputs: number, asConst: boolean[]) {
+async function runNode(node: Omit<RuntimeNode, 'name' | 'outputs'>, ins: RuntimeTensor[], outputs: number, asConst: boolean[], opset = 18) {
   const outs = Array.from({ length: outputs }, (_, i) => `y${i}`);
   const n: RuntimeNode = { ...node, inputs: node.inputs.map((name, i) => (ins[i] ? name : '')), name: 'n', outputs: outs };
   const consts = new Map<string, RuntimeTensor>();
@@ -113,7 +113,7 @@ async function runNode(node: Omit<RuntimeNode, 'name' | 'outputs'>, ins: Runtime
     inputs.push({ name: 'unused', dtype: 'float32', shape: [1] });
     feeds.unused = fromNumbers('float32', [1], [0]);
   }
-  const session = new Session({ inputs, outputs: outs.map((name) => ({ name, dtype: 'float32', shape: null })), nodes: [n], consts, opset: 18 });
+  const session = new Session({ inputs, outputs: outs.map((name) => ({ name, dtype: 'float32', shape: null })), nodes: [n], consts, opset });
   const profile: NodeProfile[] = [];
   const first = await session.run(feeds, { backend: 'webgpu', profile });
   const again = await session.run(feeds, { backend: 'webgpu' });
@@ -131,12 +131,12 @@ test('every WebGPU kernel equals its reference twin on generated cases, first ca
     const n: RuntimeNode = { ...c.node, name: 'n', outputs: Array.from({ length: outputs }, (_, j) => `y${j}`) };
     let ref: RuntimeTensor[];
     try {
-      ref = await opDef(n.op)!.run(c.ins, n, { opset: 18 });
+      ref = await opDef(n.op)!.run(c.ins, n, { opset: c.opset ?? 18 });
     } catch (e) {
       if (e instanceof OpError) continue;
       throw e;
     }
-    const got = await runNode(c.node, c.ins, outputs, c.ins.map(() => r.next() < 0.4));
+    const got = await runNode(c.node, c.ins, outputs, c.ins.map(() => r.next() < 0.4), c.opset);
     hit.add(`${n.op}:${got.kernel}`);
     const at = `${fam} ${n.op} ${JSON.stringify(n.attrs)} [${c.ins.map((t) => t?.shape.join('x') ?? '-').join(', ')}] via ${got.kernel}`;
     ref.slice(0, outputs).forEach((want, j) => {

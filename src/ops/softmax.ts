@@ -40,10 +40,15 @@ for (const op of ['Softmax', 'LogSoftmax', 'Hardmax']) {
   });
 }
 
-/** A float32 Softmax or LogSoftmax (opset 13 on) over a non-empty last axis: what the row kernels run. */
-export function lastAxisSoftmax(ins: Inputs, node: Node, ctx: OpContext): boolean {
+/**
+ * The length of the contiguous rows a float32 Softmax or LogSoftmax normalizes, where they are
+ * contiguous (what the row kernels run): from opset 13 over the last axis only; before it, every axis
+ * from `axis` on (default 1), flattened. undefined otherwise, or for an empty input.
+ */
+export function softmaxRowLength(ins: Inputs, node: Node, ctx: OpContext): number | undefined {
   const x = ins[0], r = x?.shape.length ?? 0;
-  if (x?.dtype !== 'float32' || ctx.opset < 13 || r === 0 || x.shape[r - 1] === 0) return false;
+  if (x?.dtype !== 'float32' || r === 0 || sizeOf(x.shape) === 0) return undefined;
+  if (ctx.opset < 13) return sizeOf(x.shape.slice(axisOf(node, attrInt(node, 'axis', 1), r)));
   const a = attrInt(node, 'axis', -1);
-  return a === -1 || a === r - 1;
+  return a === -1 || a === r - 1 ? x.shape[r - 1] : undefined;
 }

@@ -2,20 +2,21 @@ import { engineIfReady, stageF32 } from '../../backends/wasm/engine.js';
 import { sizeOf } from '../../ir/tensor.js';
 import { lastAxisLayerNorm } from '../../ops/normalization.js';
 import { attrFloat, registerKernel } from '../../ops/registry.js';
-import { lastAxisSoftmax } from '../../ops/softmax.js';
+import { softmaxRowLength } from '../../ops/softmax.js';
 import { finish } from './eltwise.js';
 
 /**
- * Softmax, LogSoftmax (opset 13 on) and LayerNormalization over the last axis in wasm SIMD
+ * Softmax and LogSoftmax over contiguous rows (the last axis; before opset 13, the axes from `axis` on)
+ * and LayerNormalization over the last axis in wasm SIMD
  * (softmax_rows_f32, layernorm_rows_f32): exponentials by a polynomial and float32 outputs, so
  * within float tolerance of their twins (src/ops/softmax.ts, src/ops/normalization.ts).
  */
 for (const op of ['Softmax', 'LogSoftmax']) {
   registerKernel({
     op, backend: 'wasm', variant: 'f32-simd-rows',
-    supports: (ins, node, ctx) => !!engineIfReady() && lastAxisSoftmax(ins, node, ctx) && sizeOf(ins[0]!.shape) > 0,
-    async run(ins) {
-      const e = engineIfReady()!, x = ins[0]!, len = x.shape[x.shape.length - 1], n = sizeOf(x.shape);
+    supports: (ins, node, ctx) => !!engineIfReady() && softmaxRowLength(ins, node, ctx) !== undefined,
+    async run(ins, node, ctx) {
+      const e = engineIfReady()!, x = ins[0]!, len = softmaxRowLength(ins, node, ctx)!, n = sizeOf(x.shape);
       const src = stageF32(e, x.data as Float32Array);
       try {
         const out = e.heap.alloc(n * 4);
