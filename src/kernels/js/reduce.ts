@@ -17,6 +17,16 @@ function axesOf(ins: Inputs, node: Node, r: number): number[] | undefined {
 
 const contiguous = (axes: number[]) => axes.every((a, i) => i === 0 || a === axes[i - 1] + 1);
 
+/** The reduction of xd[b, e) in float64, in order (as the strided loop below adds), before the op's finish. */
+function reduceRun(op: string, xd: Float32Array, b: number, e: number): number {
+  let s = op === 'ReduceMax' ? -Infinity : op === 'ReduceMin' ? Infinity : 0;
+  if (op === 'ReduceMax') for (let j = b; j < e; j++) s = xd[j] > s || xd[j] !== xd[j] ? xd[j] : s;
+  else if (op === 'ReduceMin') for (let j = b; j < e; j++) s = xd[j] < s || xd[j] !== xd[j] ? xd[j] : s;
+  else if (op === 'ReduceSumSquare' || op === 'ReduceL2') for (let j = b; j < e; j++) s += xd[j] * xd[j];
+  else for (let j = b; j < e; j++) s += xd[j];
+  return s;
+}
+
 for (const op of ['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceSumSquare', 'ReduceL2']) {
   registerKernel({
     op, backend: 'js', variant: 'f32-contiguous',
@@ -32,6 +42,12 @@ for (const op of ['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceSu
       const outer = sizeOf(x.shape.slice(0, a0)), R = sizeOf(x.shape.slice(a0, a1)), inner = sizeOf(x.shape.slice(a1));
       const shape = attrInt(node, 'keepdims', 1) ? x.shape.map((d, i) => (i >= a0 && i < a1 ? 1 : d)) : x.shape.filter((_, i) => i < a0 || i >= a1);
       const y = zeros('float32', shape), xd = x.data as Float32Array, yd = y.data as Float32Array;
+      const finish = (v: number) => (op === 'ReduceMean' ? v / R : op === 'ReduceL2' ? Math.sqrt(v) : v);
+      if (inner === 1) {
+        // Each output reduces one contiguous run (a squeeze-excite's mean over H x W): a scalar per run.
+        for (let o = 0; o < outer; o++) yd[o] = finish(reduceRun(op, xd, o * R, (o + 1) * R));
+        return [y];
+      }
       const acc = new Float64Array(inner);
       const max = op === 'ReduceMax', min = op === 'ReduceMin', sq = op === 'ReduceSumSquare' || op === 'ReduceL2';
       for (let o = 0; o < outer; o++) {
@@ -43,7 +59,7 @@ for (const op of ['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceSu
           else if (sq) for (let i = 0; i < inner; i++) acc[i] += xd[base + i] * xd[base + i];
           else for (let i = 0; i < inner; i++) acc[i] += xd[base + i];
         }
-        for (let i = 0; i < inner; i++) yd[o * inner + i] = op === 'ReduceMean' ? acc[i] / R : op === 'ReduceL2' ? Math.sqrt(acc[i]) : acc[i];
+        for (let i = 0; i < inner; i++) yd[o * inner + i] = finish(acc[i]);
       }
       return [y];
     },
