@@ -86,8 +86,9 @@ function readers(g: Graph): Map<string, Node[]> {
 
 /**
  * Folds zero pads, batch norms and per-channel Mul/Add into the convolutions around them, finds
- * swish-like activations written out, moves a Linear layer's bias Add into its MatMul, then moves an activation that alone reads a Conv or Gemm
- * output into it (`_act`). Conv and Gemm kernels, reference and wasm, apply it.
+ * swish-like activations and PReLU written out, moves a Linear layer's bias Add into its MatMul,
+ * then moves an activation that alone reads a Conv or Gemm output into it (`_act`). Conv and Gemm
+ * kernels, reference and wasm, apply it.
  */
 export function fuse(g: Graph): Graph {
   const consts = new Map(g.consts);

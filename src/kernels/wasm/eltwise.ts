@@ -44,12 +44,16 @@ function params(op: string, ins: Inputs, node: Node): [number, number] {
 const SPLIT_FLOATS = 1 << 15;
 const TRANSCENDENTAL = new Set(['Sigmoid', 'Tanh', 'Exp', 'Gelu', '_SiLU']);
 
-/** Runs task(at, len) over [0, n) in one piece, or in pieces of whole vectors, one per thread, where n is large. */
+/**
+ * Runs task(at, len) over [0, n): in one piece on this thread (called directly, no hand-off), or in
+ * pieces of whole vectors, one per thread, where n is large and more than one thread is allowed.
+ */
 async function split(e: Engine, n: number, threads: number | undefined, task: (at: number, len: number) => { fn: string; args: number[] }): Promise<void> {
   const T = threadCount(e, threads, Math.floor(n / SPLIT_FLOATS)), v = n >> 2;
+  const call = (t: { fn: string; args: number[] }) => (e.kernels[t.fn as 'unary_f32'] as (...a: number[]) => void)(...t.args);
+  if (T === 1) return call(task(0, n));
   const cut = (t: number) => (t === T ? n : Math.floor((v * t) / T) * 4);
-  const tasks = Array.from({ length: T }, (_, t) => task(cut(t), cut(t + 1) - cut(t)));
-  await e.pool.run(tasks, (t) => (e.kernels[t.fn as 'unary_f32'] as (...a: number[]) => void)(...t.args));
+  await e.pool.run(Array.from({ length: T }, (_, t) => task(cut(t), cut(t + 1) - cut(t))), call);
 }
 
 for (const [op, code] of Object.entries(UNARY)) {
@@ -64,9 +68,7 @@ for (const [op, code] of Object.entries(UNARY)) {
       const src = stageF32(e, x.data as Float32Array);
       try {
         const out = e.heap.alloc(n * 4);
-        const task = (at: number, len: number) => ({ fn: 'unary_f32', args: [code, src.ptr + at * 4, out + at * 4, len, p, q] });
-        if (TRANSCENDENTAL.has(op)) await split(e, n, ctx.threads, task);
-        else e.kernels.unary_f32(...(task(0, n).args as [number, number, number, number, number, number]));
+        await split(e, n, TRANSCENDENTAL.has(op) ? ctx.threads : 1, (at, len) => ({ fn: 'unary_f32', args: [code, src.ptr + at * 4, out + at * 4, len, p, q] }));
         return [finish(e, out, x.shape)];
       } finally {
         src.release();
@@ -181,9 +183,8 @@ export async function activateInPlace(a: FusedActivation, y: Float32Array, threa
   }
   const src = stageF32(e, y), p = a.kind === 'leaky' ? a.alpha : a.min;
   try {
-    const task = (at: number, len: number) => ({ fn: 'unary_f32', args: [code, src.ptr + at * 4, src.ptr + at * 4, len, p, a.max] });
-    if (a.kind === 'sigmoid' || a.kind === 'tanh' || a.kind === 'silu') await split(e, y.length, threads, task);
-    else e.kernels.unary_f32(...(task(0, y.length).args as [number, number, number, number, number, number]));
+    const transcendental = a.kind === 'sigmoid' || a.kind === 'tanh' || a.kind === 'silu';
+    await split(e, y.length, transcendental ? threads : 1, (at, len) => ({ fn: 'unary_f32', args: [code, src.ptr + at * 4, src.ptr + at * 4, len, p, a.max] }));
     if (y.buffer !== e.memory.buffer) y.set(new Float32Array(e.memory.buffer, src.ptr, y.length));
   } finally {
     src.release();

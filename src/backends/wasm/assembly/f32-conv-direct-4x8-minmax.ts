@@ -2,7 +2,7 @@
 // in registers, the taps read straight from the zero-padded input through a table of offsets (at
 // stride 2, the even floats of 16); bias in the accumulators, clamp (ReLU/ReLU6) in the epilogue.
 
-import { actHi, actLo, fma } from './f32-gemm-4x8-minmax';
+import { actHi, actLo, clamp, fma } from './f32-gemm-4x8-minmax';
 
 /**
  * Output rows [r0, r1) of one group of a float convolution at stride sh x sw (sw 1 or 2):
@@ -67,10 +67,10 @@ export function conv_direct_f32(xp: usize, A: usize, koff: usize, out: usize, M4
     }
   }
   const d = out + (<usize>(o * P + oh * OW + ow) << 2), row = <usize>P << 2, n = min(8, OW - ow);
-  storeRow(d, f32x4.pmin(f32x4.pmax(c00, lo), hi), f32x4.pmin(f32x4.pmax(c01, lo), hi), n);
-  if (o + 1 < M) storeRow(d + row, f32x4.pmin(f32x4.pmax(c10, lo), hi), f32x4.pmin(f32x4.pmax(c11, lo), hi), n);
-  if (o + 2 < M) storeRow(d + 2 * row, f32x4.pmin(f32x4.pmax(c20, lo), hi), f32x4.pmin(f32x4.pmax(c21, lo), hi), n);
-  if (o + 3 < M) storeRow(d + 3 * row, f32x4.pmin(f32x4.pmax(c30, lo), hi), f32x4.pmin(f32x4.pmax(c31, lo), hi), n);
+  storeRow(d, clamp(c00, lo, hi), clamp(c01, lo, hi), n);
+  if (o + 1 < M) storeRow(d + row, clamp(c10, lo, hi), clamp(c11, lo, hi), n);
+  if (o + 2 < M) storeRow(d + 2 * row, clamp(c20, lo, hi), clamp(c21, lo, hi), n);
+  if (o + 3 < M) storeRow(d + 3 * row, clamp(c30, lo, hi), clamp(c31, lo, hi), n);
 }
 
 /** The first n (1..8) of the eight floats v0, v1 at d (lane by lane: no scratch that another thread could share). */

@@ -101,7 +101,7 @@ function sgemmRows(A: usize, Bp: usize, C: usize, M: i32, N: i32, K: i32, from: 
 
 /** min(max(v, lo), hi), NaN kept: with lo -Infinity and hi Infinity, v itself. */
 // @ts-ignore: decorator
-@inline function clamp(v: v128, lo: v128, hi: v128): v128 {
+@inline export function clamp(v: v128, lo: v128, hi: v128): v128 {
   return f32x4.pmin(f32x4.pmax(v, lo), hi);
 }
 
