@@ -14,6 +14,7 @@ import { tune, type TuneOptions, type TuneResult } from '../passes/tune.js';
 import { Session, type NodeTiming } from '../runtime/session.js';
 import type { LayerChoice, QuantOptions } from '../kernels/wasm/int-conv.js';
 import { prepareLayers } from '../kernels/wasm/int-conv.js';
+import { fnv4End, fnv4Start, fnv4Value, fnv4Words } from '../kernels/wasm/hash.js';
 import { BatchNorm2d, Residual, type Layer } from './layers.js';
 import { isQuantized, lowerSequential, sequentialIo, type Lowered } from './lower.js';
 import type { Sequential } from './model.js';
@@ -82,33 +83,26 @@ export interface GraphMeta {
 /** A tensor given to run(): its dtype is that of its typed array unless stated. */
 export interface Feed { data: IrTensor['data']; shape: number[]; dtype?: DType }
 
-/** A hash of a network's layers and every value they hold (parameters and batch-norm statistics). */
+/**
+ * A hash of a network's layers and every value they hold (parameters and batch-norm statistics):
+ * four interleaved FNV-style lanes over their bits (kernels/wasm/hash.ts), in wasm for large arrays
+ * (0.95 ms a call in JS on MNIST's 420k parameters, 40% of its 2.4 ms run, and 20-25 ms cold).
+ */
 function fingerprint(net: Sequential): number {
-  // Four interleaved FNV-style lanes: one lane's multiply chain bounds the speed (0.95 ms a call on
-  // MNIST's 420k parameters, 40% of its 2.4 ms run); four independent chains run side by side.
-  const P = 0x01000193;
-  let h0 = 0x811c9dc5, h1 = 0x2545f491, h2 = 0x9e3779b9, h3 = 0x7f4a7c15;
+  const h = fnv4Start();
   const walk = (ls: Layer[]) => {
     for (const l of ls) {
-      for (const ch of l.type) h0 = Math.imul(h0 ^ ch.charCodeAt(0), P);
+      for (const ch of l.type) fnv4Value(h, ch.charCodeAt(0));
       const arrays = [...l.params().map((p) => p.value), ...(l instanceof BatchNorm2d ? [l.runningMean.value, l.runningVar.value] : [])];
       for (const a of arrays) {
-        const bits = new Int32Array(a.buffer, a.byteOffset, a.length), n = bits.length;
-        h0 = Math.imul(h0 ^ n, P);
-        let i = 0;
-        for (; i + 4 <= n; i += 4) {
-          h0 = Math.imul(h0 ^ bits[i], P);
-          h1 = Math.imul(h1 ^ bits[i + 1], P);
-          h2 = Math.imul(h2 ^ bits[i + 2], P);
-          h3 = Math.imul(h3 ^ bits[i + 3], P);
-        }
-        for (; i < n; i++) h0 = Math.imul(h0 ^ bits[i], P);
+        fnv4Value(h, a.length);
+        fnv4Words(h, new Int32Array(a.buffer, a.byteOffset, a.length));
       }
       if (l instanceof Residual) walk(l.inner);
     }
   };
   walk(net.layers);
-  return Math.imul(Math.imul(Math.imul(h0 ^ h1, P) ^ h2, P) ^ h3, P);
+  return fnv4End(h);
 }
 
 /**
@@ -255,19 +249,20 @@ export class Model {
   }
 
   /**
-   * What a quantized model does as it loads rather than in its first call: starts the worker
-   * threads its layers run on (50-90 ms to spawn), lowers a network trained here to its integer
-   * graph, and quantizes and lays out its layers' constant weights.
+   * What a model does as it loads rather than in its first call: starts the worker threads its
+   * layers run on (50-90 ms to spawn) and waits until they can take tasks; for a quantized model
+   * also lowers a network trained here to its integer graph, and quantizes and lays out its
+   * layers' constant weights (while the workers start).
    */
   async prepare(): Promise<void> {
-    if (!this.quantized) return;
-    startWorkers();
-    if (this.graph) await prepareLayers(this.graph, { bits: this.meta.activationBits, layers: this.meta.layers });
-    else {
+    const workers = startWorkers();
+    if (this.graph && this.quantized) await prepareLayers(this.graph, { bits: this.meta.activationBits, layers: this.meta.layers });
+    else if (this.quantized) {
       // A network trained here runs as the integer graph it lowers to: made now, once.
       const lowered = await this.lower('integer');
       await prepareLayers(lowered.graph, { layers: lowered.layers });
     }
+    await workers;
   }
 
   /**

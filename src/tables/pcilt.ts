@@ -38,6 +38,12 @@ export interface PciltOptions {
 }
 
 export type EntryArray = Int8Array | Int16Array | Int32Array | Float32Array;
+
+/**
+ * Entries built on first use: the wasm kernels lay plain products out from the weights alone
+ * (channel-grouped rows), so their tables need not be filled unless something reads them.
+ */
+export interface LazyEntries { type: EntryType; length: number; maxAbs: number; build(): EntryArray }
 export type EntryType = 'int8' | 'int16' | 'int32' | 'float32';
 export type PciltVariant = 'basic' | 'grouped' | 'bit-serial';
 
@@ -57,7 +63,7 @@ export class PciltTables {
     readonly bitSerial: boolean,
     readonly shared: boolean,
     readonly customFn: boolean,
-    readonly entries: EntryArray,
+    entries: EntryArray | LazyEntries,
     readonly tableOf: Uint16Array | Uint32Array,
     readonly numTables: number,
     readonly integer: boolean,
@@ -67,7 +73,19 @@ export class PciltTables {
     sourceWeights?: Int8Array | Int16Array | Int32Array,
   ) {
     this.weightsCache = sourceWeights ?? null;
+    if (ArrayBuffer.isView(entries)) this.stored = entries;
+    else {
+      this.lazy = entries;
+      this.maxAbsCache = entries.maxAbs;
+    }
   }
+
+  /** The entries: table (o, s) starts at entries[tableOf[o * segments + s] * tableSize]. */
+  get entries(): EntryArray {
+    return (this.stored ??= this.lazy!.build());
+  }
+  private stored: EntryArray | undefined;
+  private lazy: LazyEntries | undefined;
 
   get variant(): PciltVariant {
     return this.bitSerial ? 'bit-serial' : this.groupSize === 1 ? 'basic' : 'grouped';
@@ -91,7 +109,7 @@ export class PciltTables {
     return 2 ** (this.groupSize * this.indexBits);
   }
   get entryType(): EntryType {
-    return entryTypeOf(this.entries);
+    return this.stored ? entryTypeOf(this.stored) : this.lazy!.type;
   }
   /** Tables referenced / tables stored. */
   get dedupRatio(): number {
@@ -99,7 +117,7 @@ export class PciltTables {
   }
   /** Exact bytes held: the entries plus the table index. */
   get bytes(): number {
-    return this.entries.byteLength + this.tableOf.byteLength;
+    return (this.stored ? this.stored.byteLength : this.lazy!.length * ENTRY_BYTES[this.lazy!.type]) + this.tableOf.byteLength;
   }
 
   /**
@@ -158,7 +176,7 @@ export class PciltTables {
       : `${i.groupSize} x ${this.activationBits}-bit activations per index`;
     return [
       `PCILT ${i.variant} for weight [${O}, ${Cg}, ${KH}, ${KW}]: ${how} (${i.indexBits}-bit index)`,
-      `  ${i.tables} tables x ${i.entriesPerTable} ${i.entryType} entries = ${formatBytes(this.entries.byteLength)}` +
+      `  ${i.tables} tables x ${i.entriesPerTable} ${i.entryType} entries = ${formatBytes(i.bytes - this.tableOf.byteLength)}` +
         ` + index ${formatBytes(this.tableOf.byteLength)} = ${formatBytes(i.bytes)} (${i.bytes} B)`,
       `  shared: ${this.shared ? 'yes' : 'no'}, dedup ratio ${i.dedupRatio.toFixed(2)}x` +
         (this.customFn ? ', custom fn' : '') + `, ${this.integer ? 'exact integer' : 'float'} entries`,
@@ -179,13 +197,15 @@ const ENTRY_BYTES: Record<EntryType, number> = { int8: 1, int16: 2, int32: 4, fl
 interface Plan {
   groupSize: number;
   tableOf: Uint16Array | Uint32Array;
-  /** (o, s) of the first use of each stored table. */
-  firstUse: Uint32Array;
+  /** (o, s) of the first use of each stored table; null where no table is shared (table id = o * S + s). */
+  firstUse: Uint32Array | null;
   numTables: number;
   entryType: EntryType;
   integer: boolean;
   channelBound: Float64Array;
   bytes: number;
+  /** Largest |entry| (exact for plain products: a table's extremes are its slots' negative and positive sums). */
+  maxAbs: number;
 }
 
 export function buildPcilt(weight: WeightTensor, options: PciltOptions): PciltTables {
@@ -229,8 +249,11 @@ export function buildPcilt(weight: WeightTensor, options: PciltOptions): PciltTa
     const worst = Math.max(...plan.channelBound);
     if (worst > INT32_MAX) throw new OverflowError(`the worst-case output sum ${worst} exceeds the int32 accumulator (${INT32_MAX}); use smaller weights`);
   }
-  const entries = fillEntries(weight, plan, indexBits, bitSerial, rows);
   const source = fn === multiply && plan.integer && !(weight.data instanceof Float32Array) ? narrowest(weight.data) : undefined;
+  // Plain products are filled from the tables' own copy of the weights when first read.
+  const entries: EntryArray | LazyEntries = source
+    ? { type: plan.entryType, length: plan.numTables * 2 ** (plan.groupSize * indexBits), maxAbs: plan.maxAbs, build: () => fillEntries({ data: source, shape }, plan, indexBits, bitSerial, rows) }
+    : fillEntries(weight, plan, indexBits, bitSerial, rows);
   return new PciltTables([...shape] as Shape4, bits, plan.groupSize, bitSerial, share, fn !== multiply,
     entries, plan.tableOf, plan.numTables, plan.integer, plan.channelBound, source);
 }
@@ -303,13 +326,12 @@ function makePlan(weight: WeightTensor, shape: Shape4, g: number, indexBits: num
       }
       lo = Math.min(lo, min); hi = Math.max(hi, max);
       channelBound[o] += Math.max(-min, max);
+      if (!share) continue;
       let id = firstUse.length;
-      if (share) {
-        const key = `${k1 - k0}:${Array.prototype.join.call(w.subarray(k0, k1), ',')}`;
-        const known = seen.get(key);
-        if (known === undefined) seen.set(key, id);
-        else id = known;
-      }
+      const key = `${k1 - k0}:${Array.prototype.join.call(w.subarray(k0, k1), ',')}`;
+      const known = seen.get(key);
+      if (known === undefined) seen.set(key, id);
+      else id = known;
       if (id === firstUse.length) firstUse.push(o * S + s);
       tableOf[o * S + s] = id;
     }
@@ -323,11 +345,13 @@ function makePlan(weight: WeightTensor, shape: Shape4, g: number, indexBits: num
   if (integer && entryType === 'float32') {
     throw new OverflowError(`a table entry reaches ${Math.max(-lo, hi)}, beyond int32; use smaller weights or a smaller groupSize`);
   }
-  const numTables = firstUse.length;
+  // Unshared: every (o, s) has its own table, in order.
+  if (!share) for (let i = 0; i < tableOf.length; i++) tableOf[i] = i;
+  const numTables = share ? firstUse.length : O * S;
   const bytes = numTables * 2 ** (g * indexBits) * ENTRY_BYTES[entryType] + tableOf.length * (numTables <= 65536 ? 2 : 4);
   // Table ids fit 16 bits in most layers (and always once shared): halve the index.
   const index = numTables <= 65536 ? Uint16Array.from(tableOf) : tableOf;
-  return { groupSize: g, tableOf: index, firstUse: Uint32Array.from(firstUse), numTables, entryType, integer, channelBound, bytes };
+  return { groupSize: g, tableOf: index, firstUse: share ? Uint32Array.from(firstUse) : null, numTables, entryType, integer, channelBound, bytes, maxAbs: Math.max(-lo, hi) };
 }
 
 function fillEntries(weight: WeightTensor, plan: Plan, indexBits: number, bitSerial: boolean, rows: ProductRows): EntryArray {
@@ -350,7 +374,7 @@ function fillEntries(weight: WeightTensor, plan: Plan, indexBits: number, bitSer
   }
   const scratch = new Float64Array(T);
   for (let id = 0; id < plan.numTables; id++) {
-    const use = plan.firstUse[id];
+    const use = plan.firstUse ? plan.firstUse[id] : id;
     const o = Math.floor(use / S), s = use % S;
     const k0 = o * K + s * g, k1 = o * K + Math.min(K, (s + 1) * g);
     // Build the table slot by slot: appending slot i multiplies the size by 2^indexBits.
@@ -378,7 +402,7 @@ function fillEntries(weight: WeightTensor, plan: Plan, indexBits: number, bitSer
 function fillProducts(entries: EntryArray, w: ArrayLike<number>, plan: Plan, K: number, S: number, T: number, codes: number): void {
   const g = plan.groupSize;
   for (let id = 0; id < plan.numTables; id++) {
-    const use = plan.firstUse[id];
+    const use = plan.firstUse ? plan.firstUse[id] : id;
     const o = Math.floor(use / S), s = use % S;
     const k0 = o * K + s * g, k1 = o * K + Math.min(K, (s + 1) * g), base = id * T;
     entries[base] = 0;

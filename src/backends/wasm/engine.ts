@@ -9,6 +9,7 @@ export interface KernelExports {
   depthwise_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
   depthwise_f32_planes(params: number, p0: number, p1: number, scratch: number): void;
   scratch_bytes(planes: number, S: number, Kp: number, OgPad: number): number;
+  pcilt_grouped_rows(w: number, O: number, Og: number, Cg: number, KK: number, G: number, ib: number, OgPad: number, segElems: number, rows: number, offset: number, stats: number): void;
   quantize_pad(src: number, dst: number, p0: number, p1: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, scale: number, zero: number, L: number): void;
   quantize_levels_pad(src: number, dst: number, p0: number, p1: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, mids: number, m: number, codes: number, zero: number): void;
   range_f32(src: number, n: number, out: number): void;
@@ -37,6 +38,7 @@ export interface KernelExports {
   binary_f32(op: number, a: number, sa: number, b: number, sb: number, y: number, n: number): void;
   softmax_rows_f32(x: number, y: number, rows: number, len: number, log: number): void;
   layernorm_rows_f32(x: number, y: number, rows: number, len: number, scale: number, bias: number, eps: number): void;
+  hash_fnv4_x32(src: number, n: number, state: number): void;
   copy_strided_x32(src: number, dst: number, rank: number, shape: number, strides: number, counters: number): void;
 }
 
@@ -123,11 +125,13 @@ export function getEngine(): Promise<Engine> {
 }
 
 /**
- * Starts the engine and its worker threads in the background, for a model about to run on every
- * core: spawning them takes 50-90 ms, which its first call would otherwise wait for.
+ * Starts the engine and its worker threads, for a model about to run on every core: resolves once
+ * the workers can take tasks (spawning them takes 50-90 ms, which its first call would otherwise
+ * wait for). Where the engine or a worker cannot start, it resolves all the same: the call that
+ * needs them reports why.
  */
-export function startWorkers(): void {
-  getEngine().then((e) => e.pool.prepare(threadCount(e, undefined, Infinity) - 1)).catch(() => {});
+export function startWorkers(): Promise<void> {
+  return getEngine().then((e) => e.pool.prepare(threadCount(e, undefined, Infinity) - 1)).catch(() => {});
 }
 
 /** The engine if it has started, without waiting. */

@@ -11,10 +11,10 @@ export const TASK_FNS = ['pcilt_rows', 'direct_rows', 'direct8_rows', 'depthwise
 
 /**
  * A worker's control block, shared with it: Int32 slots (the task's sequence number, the last one
- * done, function, argument count, status, error length), the arguments as Float64 from byte 64,
- * an error message as UTF-8 from byte 256.
+ * done, function, argument count, status, error length, 1 once its kernels are instantiated), the
+ * arguments as Float64 from byte 64, an error message as UTF-8 from byte 256.
  */
-export const CTRL = { SEQ: 0, DONE: 1, FN: 2, ARGC: 3, STATUS: 4, ERRLEN: 5, ARGS_AT: 64, MAX_ARGS: 16, ERR_AT: 256, BYTES: 2048 } as const;
+export const CTRL = { SEQ: 0, DONE: 1, FN: 2, ARGC: 3, STATUS: 4, ERRLEN: 5, READY: 6, ARGS_AT: 64, MAX_ARGS: 16, ERR_AT: 256, BYTES: 2048 } as const;
 
 /**
  * How long a worker polls its control block after a task before it sleeps (the calling thread's
@@ -49,31 +49,41 @@ class Slot {
     Atomics.notify(this.i32, CTRL.SEQ);
   }
 
+  /** Resolves once the worker has instantiated its kernels (tens of ms after it is spawned); rejects if it died first. */
+  started(): Promise<void> {
+    return this.until(CTRL.READY, () => Atomics.load(this.i32, CTRL.READY) === 1, 0, 'while starting');
+  }
+
   /** Resolves when the worker has done its task (polling up to spinMs first); rejects if it failed or died. */
   async finish(spinMs: number): Promise<void> {
     try {
-      const t0 = performance.now();
-      for (;;) {
-        const done = Atomics.load(this.i32, CTRL.DONE);
-        if (done === this.seq) break;
-        if (this.dead) throw new KernelError(`wasm worker ${this.index} ${this.dead} during a call`);
-        if (performance.now() - t0 < spinMs) continue;
-        // Sleep until the worker signals, or 20 ms (a timer, which also keeps Node's event loop
-        // alive, so that a death is noticed).
-        const w = (Atomics as { waitAsync?: (a: Int32Array, i: number, v: number, t: number) => { async: boolean; value: Promise<unknown> } }).waitAsync?.(this.i32, CTRL.DONE, done, 1000);
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, w?.async ? 20 : 1);
-          if (w?.async) void w.value.then(() => resolve());
-        });
-        clearTimeout(timer);
-      }
+      await this.until(CTRL.DONE, () => Atomics.load(this.i32, CTRL.DONE) === this.seq, spinMs, 'during a call');
     } finally {
       this.port.busy(false);
     }
     if (this.i32[CTRL.STATUS] !== 0) {
       const msg = new TextDecoder().decode(new Uint8Array(this.ctrl, CTRL.ERR_AT, this.i32[CTRL.ERRLEN]).slice());
       throw new KernelError(`wasm kernel failed in worker ${this.index}: ${msg}`);
+    }
+  }
+
+  /** Waits until `done()`, polling for spinMs and then sleeping on control slot `at`; rejects if the worker dies. */
+  private async until(at: number, done: () => boolean, spinMs: number, when: string): Promise<void> {
+    const t0 = performance.now();
+    for (;;) {
+      const seen = Atomics.load(this.i32, at);
+      if (done()) return;
+      if (this.dead) throw new KernelError(`wasm worker ${this.index} ${this.dead} ${when}`);
+      if (performance.now() - t0 < spinMs) continue;
+      // Sleep until the worker signals, or 20 ms (a timer, which also keeps Node's event loop
+      // alive, so that a death is noticed).
+      const w = (Atomics as { waitAsync?: (a: Int32Array, i: number, v: number, t: number) => { async: boolean; value: Promise<unknown> } }).waitAsync?.(this.i32, at, seen, 1000);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, w?.async ? 20 : 1);
+        if (w?.async) void w.value.then(() => resolve());
+      });
+      clearTimeout(timer);
     }
   }
 }
@@ -145,12 +155,17 @@ export class Pool {
 
   private async ensure(n: number): Promise<void> {
     this.slots = this.slots.filter((s) => !s.dead);
+    const spawned: Slot[] = [];
     while (this.slots.length < n) {
       const ctrl = new SharedArrayBuffer(CTRL.BYTES);
       const port = await spawnWorker({ ...this.init, ctrl });
       // Idle until a task: an idle worker must not keep the process alive.
       port.busy(false);
-      this.slots.push(new Slot(port, this.slots.length, ctrl));
+      const slot = new Slot(port, this.slots.length, ctrl);
+      this.slots.push(slot);
+      spawned.push(slot);
     }
+    // They start side by side; a call (or a model's load) returns once they can take tasks.
+    await Promise.all(spawned.map((s) => s.started()));
   }
 }

@@ -10,6 +10,8 @@ function serve(init: Init): never {
   const i32 = new Int32Array(init.ctrl);
   const args = new Float64Array(init.ctrl, CTRL.ARGS_AT, CTRL.MAX_ARGS);
   const err = new Uint8Array(init.ctrl, CTRL.ERR_AT, CTRL.BYTES - CTRL.ERR_AT);
+  Atomics.store(i32, CTRL.READY, 1);
+  Atomics.notify(i32, CTRL.READY);
   let seen = 0;
   for (;;) {
     const t0 = performance.now();

@@ -3,7 +3,7 @@
 // offset into the (shared) memory; the integer convolutions read a parameter record (params.ts,
 // generated from src/backends/wasm/params.ts). One file per kernel family, named as XNNPACK names
 // its kernels: operation, data types, tile, instruction set.
-export { pcilt_rows, scratch_bytes } from './pcilt-bitserial-i16rows';
+export { pcilt_rows, pcilt_grouped_rows, scratch_bytes } from './pcilt-bitserial-i16rows';
 export { direct_rows } from './qconv-u8s8-i32dot-4x8';
 export { direct8_rows } from './qconv-u8s8-i16relaxeddot-4x8';
 export { depthwise_rows } from './qdwconv-u8s8';
@@ -16,3 +16,4 @@ export { resize_axis_f32 } from './f32-resize';
 export { unary_f32, binary_f32, affine_planes_f32 } from './f32-vunary-vbinary';
 export { softmax_rows_f32, layernorm_rows_f32 } from './f32-softmax-layernorm-rows';
 export { copy_strided_x32 } from './x32-copy-strided';
+export { hash_fnv4_x32 } from './x32-hash-fnv4';
