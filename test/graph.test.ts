@@ -280,7 +280,7 @@ test('ONNX import of a float model with every listed op matches onnxruntime-node
   for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(z[i] - ref[i]) < 1e-5);
 });
 
-test('Einsum equals onnxruntime on matrix products, diagonals, sums, transposes, ellipses and implicit outputs; batched products become MatMul', async () => {
+test('Einsum equals onnxruntime on matrix products, diagonals, sums, transposes, ellipses and implicit outputs; batched products and products by a matrix become MatMul', async () => {
   const ort = require('onnxruntime-node');
   const r = rng(21);
   const cases: [string, number[][], number[]][] = [
@@ -296,6 +296,12 @@ test('Einsum equals onnxruntime on matrix products, diagonals, sums, transposes,
     ['...ij,...jk->...ik', [[2, 1, 3, 4], [1, 5, 4, 2]], [2, 5, 3, 2]],
     ['i,i', [[6], [6]], []],
     ['bn,anm,bm->ba', [[2, 3], [4, 3, 5], [2, 5]], [2, 4]],
+    // A matrix against any axis of the other operand (jax2tf's dense layers).
+    ['abcg,gf->abcf', [[1, 2, 3, 4], [4, 5]], [1, 2, 3, 5]],
+    ['abgd,gf->abdf', [[1, 2, 4, 3], [4, 5]], [1, 2, 3, 5]],
+    ['gb,cgef->bcef', [[4, 2], [3, 4, 2, 5]], [2, 3, 2, 5]],
+    ['abcg,fg->abcf', [[2, 3, 1, 4], [5, 4]], [2, 3, 1, 5]],
+    ['bij,jk->bki', [[2, 3, 4], [4, 5]], [2, 5, 3]],
   ];
   for (const [equation, shapes, out] of cases) {
     const names = shapes.map((_, i) => `x${i}`);
@@ -308,7 +314,7 @@ test('Einsum equals onnxruntime on matrix products, diagonals, sums, transposes,
     const ref = (await session.run(Object.fromEntries(names.map((n, i) => [n, new ort.Tensor('float32', xs[i], shapes[i])])))).y;
     const model = await importModel(bytes);
     const matmul = model.graph!.nodes.some((n) => n.op === 'MatMul');
-    assert.equal(matmul, /^(bij,bkj|B G H|BGHIJ|bij,bjk|ij,jk)/.test(equation), `${equation}: MatMul ${matmul}`);
+    assert.equal(matmul, /^(bij,bkj|B G H|BGHIJ|bij,bjk|ij,jk|abcg|abgd|gb,|bij,jk)/.test(equation), `${equation}: MatMul ${matmul}`);
     const y = (await model.run(Object.fromEntries(names.map((n, i) => [n, { data: xs[i], shape: shapes[i] }])))).y;
     assert.deepEqual(y.shape, Array.from(ref.dims), equation);
     for (let i = 0; i < ref.data.length; i++) assert.ok(Math.abs((y.data as Float32Array)[i] - ref.data[i]) < 1e-5, `${equation} [${i}] ${(y.data as Float32Array)[i]} vs ${ref.data[i]}`);

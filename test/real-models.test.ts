@@ -14,7 +14,8 @@ const skip = photos.length || process.env.FASTER_CNN_REQUIRE_MODELS ? false : 'n
  * shipped and compared output by output with the runtime it was made for on a real photograph.
  */
 test('real pretrained models from npm packages and PyTorch exports match tfjs / onnxruntime on a photograph', { skip }, async () => {
-  const models = realModels();
+  // Models whose oracle takes minutes a call are run by name only (check-models --models).
+  const models = realModels().filter((m) => !m.slow);
   const results = [];
   for (const m of models) results.push(await checkModel(m, photos[0]));
   const passed = results.filter((r) => r.status === 'pass');
@@ -38,7 +39,7 @@ const gpuSkip = skip || (await webgpuSkip());
 test('the same real models pass on WebGPU (tensors on the device) as on the CPU', { skip: gpuSkip }, async (t) => {
   if (!cpuResults) return t.skip('the CPU run above did not finish');
   const gpu: RealResult[] = [];
-  for (const m of realModels()) gpu.push(await checkModel(m, photos[0], { backend: 'webgpu' }));
+  for (const m of realModels().filter((m) => !m.slow)) gpu.push(await checkModel(m, photos[0], { backend: 'webgpu' }));
   const pass = (rs: RealResult[]) => rs.filter((r) => r.status === 'pass').map((r) => `${r.source}/${r.id}`);
   const onCpu = new Set(pass(cpuResults)), onGpu = new Set(pass(gpu));
   const why = (id: string) => gpu.find((r) => `${r.source}/${r.id}` === id)?.why;

@@ -76,7 +76,7 @@ const numpySkip = spawnSync(python, ['-c', 'import numpy'], { stdio: 'ignore' })
  * NumPy index (x[1:, ..., None, -1]) and evaluated there. tfjs 4.22 is not the oracle here: it gets
  * several of these wrong (x[-1:, 1:6:3, 0, ..., 1] gives x[1, 0, 0, 1]; negative shrink indices).
  */
-test('TF.js StridedSlice with every mask (ellipsis, new axes, shrink, begin/end, negative strides) equals NumPy indexing on random specs', { skip: numpySkip }, async () => {
+test('TF.js StridedSlice with every mask (ellipsis, new axes, shrink, begin/end, negative strides), begin and end constant or computed, equals NumPy indexing on random specs', { skip: numpySkip }, async () => {
   const r = rng(7);
   const shape = [2, 3, 4, 5];
   const consts: Const[] = [], nodes: Json[] = [], exprs: string[] = [];
@@ -110,6 +110,9 @@ test('TF.js StridedSlice with every mask (ellipsis, new axes, shrink, begin/end,
     for (const [part, v] of [['begin', b], ['end', e], ['strides', s]] as const) consts.push({ name: `${name}/${part}`, dtype: 'int32', shape: [v.length], values: v });
     const attr = { T: { type: 'DT_FLOAT' }, Index: { type: 'DT_INT32' }, begin_mask: { i: String(bm) }, end_mask: { i: String(em) }, ellipsis_mask: { i: String(ell) }, new_axis_mask: { i: String(na) }, shrink_axis_mask: { i: String(sh) } };
     nodes.push({ name, op: 'StridedSlice', input: ['x', `${name}/begin`, `${name}/end`, `${name}/strides`], attr });
+    // The same spec with begin and end computed (Identity nodes, not constants at import: jax2tf computes ends from shapes).
+    for (const part of ['begin', 'end']) nodes.push({ name: `${name}/${part}_computed`, op: 'Identity', input: [`${name}/${part}`], attr: { T: { type: 'DT_INT32' } } });
+    nodes.push({ name: `${name}_computed`, op: 'StridedSlice', input: ['x', `${name}/begin_computed`, `${name}/end_computed`, `${name}/strides`], attr });
     exprs.push(`x[${index.join(', ')}]`);
   }
   const script = 'import json, sys, numpy as np\nx = np.arange(120, dtype=np.float32).reshape(2, 3, 4, 5)\n'
@@ -121,8 +124,10 @@ test('TF.js StridedSlice with every mask (ellipsis, new axes, shrink, begin/end,
   for (const round of ['first call', 'second call']) {
     const got = await session.run({ x: iota(shape) });
     exprs.forEach((expr, c) => {
-      const g = got[`ss${c}`];
-      assert.deepEqual([g.shape, Array.from(g.data as Float32Array)], want[c], `${round}: ${expr}`);
+      for (const name of [`ss${c}`, `ss${c}_computed`]) {
+        const g = got[name];
+        assert.deepEqual([g.shape, Array.from(g.data as Float32Array)], want[c], `${round}: ${expr}${name.endsWith('computed') ? ', begin and end computed' : ''}`);
+      }
     });
   }
 });

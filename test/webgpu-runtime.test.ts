@@ -215,6 +215,32 @@ test('on WebGPU, ops without a GPU kernel run on the CPU: results exact, crossin
   }
 });
 
+test('on WebGPU, a node whose output would exceed the largest storage binding runs on the CPU, in that call and the next: results exact', { skip }, async () => {
+  // Expand makes 34M floats (134 MB) from one row: over the 128 MiB binding of lavapipe and many GPUs.
+  const graph: RuntimeGraph = {
+    inputs: [{ name: 'x', dtype: 'float32' as const, shape: [1, 8200] }],
+    outputs: [{ name: 'y', dtype: 'float32' as const, shape: null }],
+    nodes: [
+      { name: 'add', op: 'Add', inputs: ['x', 'one'], outputs: ['a'], attrs: {} },
+      { name: 'expand', op: 'Expand', inputs: ['a', 'to'], outputs: ['e'], attrs: {} },
+      { name: 'sum', op: 'ReduceSum', inputs: ['e', 'axes'], outputs: ['y'], attrs: { keepdims: 0 } },
+    ],
+    consts: new Map([['one', fromNumbers('float32', [], [1])], ['to', fromNumbers('int64', [2], [4100, 8200])], ['axes', fromNumbers('int64', [1], [1])]]),
+    opset: 13,
+  };
+  const s = new Session(graph);
+  const x = fromNumbers('float32', [1, 8200], Array.from({ length: 8200 }, (_, i) => (i % 7) - 3));
+  const want = await s.run({ x }, { backend: 'ref' });
+  for (const round of ['first call', 'second call']) {
+    const profile: NodeProfile[] = [];
+    const got = await s.run({ x }, { backend: 'webgpu', profile });
+    close(got.y, want.y, round, 0);
+    const by = Object.fromEntries(profile.map((p) => [p.node, p]));
+    assert.match(by.add.kernel, /^webgpu:/, round);
+    assert.doesNotMatch(by.expand.kernel, /^webgpu:/, round);
+  }
+});
+
 test('ONNX conformance on WebGPU: the same tests pass as on the CPU kernels', { skip: skip || (existsSync(ONNX_TESTDATA) ? false : `ONNX's backend test data is not installed at ${ONNX_TESTDATA}`) }, async () => {
   const cpu = await conformance(ONNX_TESTDATA, { backend: 'auto' });
   const gpu = await conformance(ONNX_TESTDATA, { backend: 'webgpu' });

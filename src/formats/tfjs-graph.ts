@@ -382,7 +382,7 @@ export function tfjsGraphToIr(a: TfjsArtifacts): Graph {
           break;
         }
         case 'StridedSlice':
-          stridedSlice(n, x, ins, out, { add, needConst, i64, fresh, at });
+          stridedSlice(n, x, ins, out, { add, needConst, constOf, asInt64, i64, constant, at });
           break;
         case 'SparseToDense': {
           // The default everywhere, then ScatterND of the values at the index rows ([N, R]; a scalar or [N] when R is 1).
@@ -547,25 +547,36 @@ function fusedTail(n: Json, y: string, post: string[], ins: string[], out: strin
 }
 
 /**
- * StridedSlice with begin/end/stride constants and its masks, as Slice plus the axes it adds or removes.
- * Specs before an ellipsis address axes from the front; specs after it address axes from the back
- * (negative axes), so the input's rank need not be known when the graph is imported.
+ * StridedSlice and its masks, as Slice plus the axes it adds or removes. Specs before an ellipsis
+ * address axes from the front; specs after it address axes from the back (negative axes), so the
+ * input's rank need not be known when the graph is imported. The strides must be constants (they fix
+ * each spec's direction); begin and end may be computed (jax2tf exports compute ends from shapes):
+ * their elements are then gathered at run time, where the shape arithmetic folds them once per plan.
  */
 function stridedSlice(n: Json, x: string, ins: string[], out: string,
-  h: { add: Add; needConst: (s: string, at: string) => Tensor; i64: (name: string, v: number[]) => string; fresh: (s: string) => string; at: string }) {
-  const [b, e, s] = [1, 2, 3].map((i) => Array.from(h.needConst(ins[i], h.at).data as Int32Array, Number));
+  h: { add: Add; needConst: (s: string, at: string) => Tensor; constOf: (s: string) => Tensor | undefined; asInt64: (s: string, name: string) => string;
+    i64: (name: string, v: number[]) => string; constant: (name: string, t: Tensor) => string; at: string }) {
+  const s = Array.from(h.needConst(ins[3], h.at).data as Int32Array, Number);
+  const big = 2 ** 31 - 1;
+  // A spec's begin or end: a number, or element i of the begin (end) input, known at run time.
+  type Spec = number | { of: 'begin' | 'end'; i: number; shrink?: boolean };
+  const known = [1, 2].map((k) => h.constOf(ins[k])).map((t) => (t ? Array.from(t.data as Int32Array, Number) : null));
+  const spec = (k: 0 | 1, i: number, shrink = false): Spec => {
+    const v = known[k];
+    if (!v) return { of: k ? 'end' : 'begin', i, shrink };
+    return shrink ? (v[i] === -1 ? big : v[i] + 1) : v[i];
+  };
   const bm = attrInt(n, 'begin_mask'), em = attrInt(n, 'end_mask'), ellipsisMask = attrInt(n, 'ellipsis_mask');
   const newAxis = attrInt(n, 'new_axis_mask'), shrink = attrInt(n, 'shrink_axis_mask');
   const has = (mask: number, i: number) => (mask & (1 << i)) !== 0;
   // TF uses the first ellipsis only; later ellipsis bits are ignored.
-  const ellipsis = b.findIndex((_, i) => has(ellipsisMask, i));
-  const starts: number[] = [], ends: number[] = [], axes: number[] = [], steps: number[] = [], squeeze: number[] = [], unsqueeze: number[] = [];
-  const big = 2 ** 31 - 1;
+  const ellipsis = s.findIndex((_, i) => has(ellipsisMask, i));
+  const starts: Spec[] = [], ends: Spec[] = [], axes: number[] = [], steps: number[] = [], squeeze: number[] = [], unsqueeze: number[] = [];
   // Where each spec lands: input axis (sliced, squeezed) and output axis (new axes), counted from the
   // back after the ellipsis. A new axis takes no input axis; a shrunk one leaves no output axis.
-  const after = (i: number, count: (j: number) => boolean) => b.slice(i + 1).filter((_, k) => count(i + 1 + k)).length;
+  const after = (i: number, count: (j: number) => boolean) => s.slice(i + 1).filter((_, k) => count(i + 1 + k)).length;
   let axis = 0, outAxis = 0;
-  for (let i = 0; i < b.length; i++) {
+  for (let i = 0; i < s.length; i++) {
     if (i === ellipsis) continue;
     const back = ellipsis >= 0 && i > ellipsis;
     if (has(newAxis, i)) {
@@ -574,19 +585,35 @@ function stridedSlice(n: Json, x: string, ins: string[], out: string,
     }
     const at = back ? -(after(i, (j) => !has(newAxis, j)) + 1) : axis++;
     if (has(shrink, i)) {
-      starts.push(b[i]);
-      ends.push(b[i] === -1 ? big : b[i] + 1);
+      starts.push(spec(0, i));
+      ends.push(spec(0, i, true));
       squeeze.push(at);
     } else {
-      starts.push(has(bm, i) ? (s[i] > 0 ? 0 : big) : b[i]);
-      ends.push(has(em, i) ? (s[i] > 0 ? big : -big) : e[i]);
+      starts.push(has(bm, i) ? (s[i] > 0 ? 0 : big) : spec(0, i));
+      ends.push(has(em, i) ? (s[i] > 0 ? big : -big) : spec(1, i));
       if (!back) outAxis++;
     }
     axes.push(at);
     steps.push(has(shrink, i) ? 1 : s[i]);
   }
+  // A vector of specs: constants, with the computed elements gathered and put in their places.
+  const vector = (name: string, specs: Spec[]): string => {
+    if (specs.every((v) => typeof v === 'number')) return h.i64(name, specs as number[]);
+    let y = h.i64(`${name}/known`, specs.map((v) => (typeof v === 'number' ? v : 0)));
+    for (const [of, cut] of [['begin', false], ['begin', true], ['end', false]] as const) {
+      const here = specs.map((v) => typeof v !== 'number' && v.of === of && !!v.shrink === cut);
+      if (!here.some(Boolean)) continue;
+      const tag = `${name}/${of}${cut ? '_shrunk' : ''}`;
+      const idx = specs.map((v, j) => (here[j] ? (v as { i: number }).i : 0));
+      let g = h.add('Gather', tag, [h.asInt64(ins[of === 'begin' ? 1 : 2], tag), h.i64(`${tag}/at`, idx)], { axis: 0 });
+      // A shrunk axis ends one past its begin; begin -1 (the last element) runs to the end.
+      if (cut) g = h.add('Where', `${tag}/end`, [h.add('Equal', `${tag}/last`, [g, h.i64(`${tag}/minus1`, [-1])]), h.i64(`${tag}/big`, [big]), h.add('Add', `${tag}/next`, [g, h.i64(`${tag}/one`, [1])])]);
+      y = h.add('Where', `${tag}/put`, [h.constant(`${tag}/mask`, fromNumbers('bool', [here.length], here.map(Number))), g, y]);
+    }
+    return y;
+  };
   let y = x;
-  if (axes.length) y = h.add('Slice', `${out}/slice`, [x, h.i64(`${out}/starts`, starts), h.i64(`${out}/ends`, ends), h.i64(`${out}/axes`, axes), h.i64(`${out}/steps`, steps)]);
+  if (axes.length) y = h.add('Slice', `${out}/slice`, [x, vector(`${out}/starts`, starts), vector(`${out}/ends`, ends), h.i64(`${out}/axes`, axes), h.i64(`${out}/steps`, steps)]);
   if (squeeze.length) y = h.add('Squeeze', `${out}/squeeze`, [y, h.i64(`${out}/sq`, squeeze)]);
   if (unsqueeze.length) y = h.add('Unsqueeze', `${out}/unsqueeze`, [y, h.i64(`${out}/usq`, unsqueeze)]);
   h.add('Identity', out, [y], {}, [out]);

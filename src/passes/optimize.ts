@@ -79,9 +79,40 @@ export function skipIdentities(g: Graph): Graph {
 /** Who reads each value. */
 function readers(g: Graph): Map<string, Node[]> {
   const r = new Map<string, Node[]>();
-  for (const n of g.nodes) for (const t of n.inputs) r.set(t, [...(r.get(t) ?? []), n]);
-  for (const o of g.outputs) r.set(o.name, [...(r.get(o.name) ?? []), { op: '<output>', name: o.name, inputs: [], outputs: [], attrs: {} }]);
+  const add = (t: string, n: Node) => {
+    const list = r.get(t);
+    if (list) list.push(n);
+    else r.set(t, [n]);
+  };
+  for (const n of g.nodes) for (const t of n.inputs) add(t, n);
+  for (const o of g.outputs) add(o.name, { op: '<output>', name: o.name, inputs: [], outputs: [], attrs: {} });
   return r;
+}
+
+/**
+ * The rewrites of one sweep over a node list: `take` replaces a node (or drops it, with no
+ * replacement) and marks every node the rewrite read, so that later candidates of the same sweep,
+ * whose view of producers and readers predates it, leave those nodes alone; `apply` gives the new
+ * list. Sweeps repeat until one changes nothing: linear per sweep, where restarting after each
+ * change was quadratic (a 35k-node jax2tf export took minutes).
+ */
+function sweep() {
+  const touched = new Set<Node>(), replaced = new Map<Node, Node | null>();
+  return {
+    free: (...ns: (Node | undefined)[]) => ns.every((n) => !n || !touched.has(n)),
+    take(n: Node, by: Node | null, read: (Node | undefined)[] = []) {
+      touched.add(n);
+      for (const m of read) if (m) touched.add(m);
+      replaced.set(n, by);
+    },
+    get changed() {
+      return replaced.size > 0;
+    },
+    apply: (nodes: Node[]) => nodes.flatMap((n) => {
+      const by = replaced.get(n);
+      return by === undefined ? [n] : by ? [by] : [];
+    }),
+  };
 }
 
 /**
@@ -99,17 +130,19 @@ export function fuse(g: Graph): Graph {
   nodes = swishPatterns(nodes, consts, g);
   nodes = preluPatterns(nodes, consts, g);
   nodes = matmulBias(nodes, consts, g);
-  for (const prod of nodes.slice()) {
+  // Each activation reads one output: the fusions are independent, one sweep does them all.
+  const r = readers({ ...g, nodes }), s = sweep();
+  for (const prod of nodes) {
     if ((prod.op !== 'Conv' && prod.op !== 'Gemm') || prod.attrs._act) continue;
-    const r = readers({ ...g, nodes }).get(prod.outputs[0]) ?? [];
-    const act = r.length === 1 && (FUSABLE.includes(r[0].op) || r[0].op === '_SiLU') ? r[0] : undefined;
-    if (!act) continue;
+    const rs = r.get(prod.outputs[0]) ?? [];
+    const act = rs.length === 1 && (FUSABLE.includes(rs[0].op) || rs[0].op === '_SiLU') ? rs[0] : undefined;
+    if (!act || !s.free(prod, act)) continue;
     const attrs = activationAttrs(act, consts);
     if (!attrs) continue;
-    const fused = { ...renamed(prod, act.outputs[0]), attrs: { ...prod.attrs, ...attrs } };
-    nodes = nodes.filter((n) => n !== act).map((n) => (n === prod ? fused : n));
+    s.take(prod, { ...renamed(prod, act.outputs[0]), attrs: { ...prod.attrs, ...attrs } });
+    s.take(act, null);
   }
-  return dropDead({ ...g, nodes, consts });
+  return dropDead({ ...g, nodes: s.apply(nodes), consts });
 }
 
 /**
@@ -248,13 +281,12 @@ function channelAffine(next: Node, input: string, O: number, consts: Map<string,
 /** A per-channel affine map (channelAffine) that alone reads a Conv's output, folded into the Conv's weights and bias. */
 function foldChannelAffine(nodes: Node[], consts: Map<string, Tensor>, g: Graph): Node[] {
   for (let changed = true; changed;) {
-    changed = false;
-    const r = readers({ ...g, nodes });
+    const r = readers({ ...g, nodes }), s = sweep();
     for (const conv of nodes) {
       if (conv.op !== 'Conv' || conv.attrs._act || !consts.has(conv.inputs[1]) || (conv.inputs[2] && !consts.has(conv.inputs[2]))) continue;
       const rs = r.get(conv.outputs[0]) ?? [];
       const w = consts.get(conv.inputs[1])!, O = w.shape[0];
-      const affine = rs.length === 1 && w.dtype === 'float32' ? channelAffine(rs[0], conv.outputs[0], O, consts) : undefined;
+      const affine = rs.length === 1 && w.dtype === 'float32' && s.free(conv, rs[0]) ? channelAffine(rs[0], conv.outputs[0], O, consts) : undefined;
       if (!affine) continue;
       const { scale, shift } = affine, next = rs[0];
       const K = sizeOf(w.shape) / O;
@@ -267,11 +299,11 @@ function foldChannelAffine(nodes: Node[], consts: Map<string, Tensor>, g: Graph)
       const wName = `${conv.name}:W*`, bName = `${conv.name}:B+${next.name}`;
       consts.set(wName, nw);
       consts.set(bName, nb);
-      const fused = { ...conv, inputs: [conv.inputs[0], wName, bName], outputs: next.outputs.slice(0, 1) };
-      nodes = nodes.filter((n) => n !== next).map((n) => (n === conv ? fused : n));
-      changed = true;
-      break;
+      s.take(conv, { ...conv, inputs: [conv.inputs[0], wName, bName], outputs: next.outputs.slice(0, 1) });
+      s.take(next, null);
     }
+    changed = s.changed;
+    nodes = s.apply(nodes);
   }
   return nodes;
 }
@@ -281,13 +313,12 @@ function foldChannelAffine(nodes: Node[], consts: Map<string, Tensor>, g: Graph)
  * (1/6, 1/2) become HardSwish; x * sigmoid(x) after a Conv becomes the Conv's `_act` 'silu'.
  */
 function swishPatterns(nodes: Node[], consts: Map<string, Tensor>, g: Graph): Node[] {
-  const producer = () => new Map(nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
-  const single = (t: string) => (readers({ ...g, nodes }).get(t) ?? []).length;
   for (let changed = true; changed;) {
-    changed = false;
-    const p = producer();
+    const p = new Map(nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
+    const r = readers({ ...g, nodes }), s = sweep();
+    const single = (t: string) => (r.get(t) ?? []).length;
     for (const mul of nodes) {
-      if (mul.op !== 'Mul' && mul.op !== 'Div') continue;
+      if ((mul.op !== 'Mul' && mul.op !== 'Div') || !s.free(mul)) continue;
       // y = (x * clip(x + 3, 0, 6)) / 6, or * (1/6)
       const scale = mul.op === 'Div' ? 1 / (scalarOf(consts, mul.inputs[1]) ?? NaN) : scalarOf(consts, mul.inputs[1]) ?? scalarOf(consts, mul.inputs[0]);
       const inner = p.get(mul.inputs[scalarOf(consts, mul.inputs[0]) !== undefined ? 1 : 0]);
@@ -298,14 +329,13 @@ function swishPatterns(nodes: Node[], consts: Map<string, Tensor>, g: Graph): No
           const lo = clip && (clip.inputs[1] ? scalarOf(consts, clip.inputs[1]) : clip.attrs.min as number | undefined);
           const hi = clip && (clip.inputs[2] ? scalarOf(consts, clip.inputs[2]) : clip.attrs.max as number | undefined);
           const three = add?.op === 'Add' ? (add.inputs[0] === x ? scalarOf(consts, add.inputs[1]) : add.inputs[1] === x ? scalarOf(consts, add.inputs[0]) : undefined) : undefined;
-          if (lo === 0 && hi === 6 && three === 3 && single(clip!.outputs[0]) === 1 && single(add!.outputs[0]) === 1) {
-            const hs: Node = { op: 'HardSwish', name: mul.name, inputs: [x], outputs: mul.outputs, attrs: {} };
-            nodes = nodes.filter((n) => n !== inner && n !== clip && n !== add).map((n) => (n === mul ? hs : n));
-            changed = true;
+          if (lo === 0 && hi === 6 && three === 3 && single(clip!.outputs[0]) === 1 && single(add!.outputs[0]) === 1 && s.free(inner, clip, add)) {
+            s.take(mul, { op: 'HardSwish', name: mul.name, inputs: [x], outputs: mul.outputs, attrs: {} });
+            for (const n of [inner, clip!, add!]) s.take(n, null);
             break;
           }
         }
-        if (changed) break;
+        if (!s.free(mul)) continue;
       }
       if (mul.op !== 'Mul') continue;
       for (const k of [0, 1]) {
@@ -313,14 +343,15 @@ function swishPatterns(nodes: Node[], consts: Map<string, Tensor>, g: Graph): No
         if (!gate || gate.inputs[0] !== x || single(gate.outputs[0]) !== 1) continue;
         const hardSwish = gate.op === 'HardSigmoid' && Math.abs(((gate.attrs.alpha as number | undefined) ?? 0.2) - 1 / 6) < 1e-6 && ((gate.attrs.beta as number | undefined) ?? 0.5) === 0.5;
         const silu = gate.op === 'Sigmoid' && p.get(x)?.op === 'Conv' && !p.get(x)!.attrs._act && single(x) === 2;
-        if (!hardSwish && !silu) continue;
-        const fused: Node = { op: hardSwish ? 'HardSwish' : '_SiLU', name: mul.name, inputs: [x], outputs: mul.outputs, attrs: {} };
-        nodes = nodes.filter((n) => n !== gate).map((n) => (n === mul ? fused : n));
-        changed = true;
+        if ((!hardSwish && !silu) || !s.free(gate)) continue;
+        // The SiLU's Conv is read by it (fused into the Conv later): no other rewrite of this sweep may move it.
+        s.take(mul, { op: hardSwish ? 'HardSwish' : '_SiLU', name: mul.name, inputs: [x], outputs: mul.outputs, attrs: {} }, [p.get(x)]);
+        s.take(gate, null);
         break;
       }
-      if (changed) break;
     }
+    changed = s.changed;
+    nodes = s.apply(nodes);
   }
   return nodes;
 }
@@ -334,13 +365,12 @@ function normPatterns(nodes: Node[], consts: Map<string, Tensor>, g: Graph): Nod
   nodes = nodes.map((n) => (n.op === 'Pow' && scalarOf(consts, n.inputs[1]) === 2 ? { ...n, op: 'Mul', inputs: [n.inputs[0], n.inputs[0]] } : n));
   const other = (n: Node, t: string) => (n.inputs[0] === t ? n.inputs[1] : n.inputs[0]);
   for (let changed = true; changed;) {
-    changed = false;
     const p = new Map(nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
-    const r = readers({ ...g, nodes });
+    const r = readers({ ...g, nodes }), s = sweep();
     const only = (t: string) => (r.get(t) ?? []).length === 1;
     for (const half of nodes) {
       // Gelu: Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5), the 0.5 on either Mul.
-      if (half.op !== 'Mul') continue;
+      if (half.op !== 'Mul' || !s.free(half)) continue;
       const c = scalarOf(consts, half.inputs[1]) ?? scalarOf(consts, half.inputs[0]);
       const prod = p.get(half.inputs[scalarOf(consts, half.inputs[1]) !== undefined ? 0 : 1]);
       if (c !== 0.5 || prod?.op !== 'Mul' || !only(prod.outputs[0])) continue;
@@ -349,18 +379,15 @@ function normPatterns(nodes: Node[], consts: Map<string, Tensor>, g: Graph): Nod
         const erf = add?.op === 'Add' ? p.get(add.inputs[scalarOf(consts, add.inputs[1]) === 1 ? 0 : 1]) : undefined;
         const div = erf?.op === 'Erf' ? p.get(erf.inputs[0]) : undefined;
         const root = div?.op === 'Div' && div.inputs[0] === x ? scalarOf(consts, div.inputs[1]) : div?.op === 'Mul' && div.inputs[0] === x ? 1 / (scalarOf(consts, div.inputs[1]) ?? NaN) : undefined;
-        if (!add || !erf || !div || root === undefined || Math.abs(root - Math.SQRT2) > 1e-4 || ![add, erf, div].every((n) => only(n.outputs[0]))) continue;
-        const gelu: Node = { op: 'Gelu', name: half.name, inputs: [x], outputs: half.outputs, attrs: {} };
-        nodes = nodes.filter((n) => n !== prod && n !== add && n !== erf && n !== div).map((n) => (n === half ? gelu : n));
-        changed = true;
+        if (!add || !erf || !div || root === undefined || Math.abs(root - Math.SQRT2) > 1e-4 || ![add, erf, div].every((n) => only(n.outputs[0])) || !s.free(prod, add, erf, div)) continue;
+        s.take(half, { op: 'Gelu', name: half.name, inputs: [x], outputs: half.outputs, attrs: {} });
+        for (const n of [prod, add, erf, div]) s.take(n, null);
         break;
       }
-      if (changed) break;
     }
-    if (changed) continue;
     for (const shift of nodes) {
       // LayerNormalization over the last axis: Add(Mul(Div(Sub(x, mean), Sqrt(Add(mean(Sub^2), eps))), gamma), beta).
-      if (shift.op !== 'Add') continue;
+      if (shift.op !== 'Add' || !s.free(shift)) continue;
       const scale = [0, 1].map((k) => p.get(shift.inputs[k])).find((n) => n?.op === 'Mul');
       if (!scale || !only(scale.outputs[0])) continue;
       const beta = other(shift, scale.outputs[0]);
@@ -382,13 +409,13 @@ function normPatterns(nodes: Node[], consts: Map<string, Tensor>, g: Graph): Nod
       };
       if (!sub || !sqrt || eps === undefined || !square || square.op !== 'Mul' || square.inputs[0] !== sub.outputs[0] || square.inputs[1] !== sub.outputs[0]
         || !lastAxis(varMean) || !lastAxis(mean) || mean!.inputs[0] !== x || !consts.has(gamma) || !consts.has(beta)) continue;
-      const ln: Node = { op: 'LayerNormalization', name: shift.name, inputs: [x!, gamma, beta], outputs: shift.outputs, attrs: { axis: -1, epsilon: eps } };
-      const gone = new Set([scale, div, sub, sqrt, addEps, varMean, square, mean]);
-      if (new Set(r.get(sub.outputs[0]) ?? []).size !== 2 || ![scale, sqrt, addEps!, varMean!, square, mean!].every((n) => only(n.outputs[0]))) continue;
-      nodes = nodes.filter((n) => !gone.has(n)).map((n) => (n === shift ? ln : n));
-      changed = true;
-      break;
+      const gone = [scale, div, sub, sqrt, addEps!, varMean!, square, mean!];
+      if (new Set(r.get(sub.outputs[0]) ?? []).size !== 2 || ![scale, sqrt, addEps!, varMean!, square, mean!].every((n) => only(n.outputs[0])) || !s.free(...gone)) continue;
+      s.take(shift, { op: 'LayerNormalization', name: shift.name, inputs: [x!, gamma, beta], outputs: shift.outputs, attrs: { axis: -1, epsilon: eps } });
+      for (const n of gone) s.take(n, null);
     }
+    changed = s.changed;
+    nodes = s.apply(nodes);
   }
   return nodes;
 }
@@ -407,7 +434,7 @@ function einsumMatMul(nodes: Node[]): Node[] {
     const [a, b, o] = [m[1], m[2], m[3]].map((t) => [...t]);
     if ([a, b, o].some((t) => new Set(t).size !== t.length)) return [n];
     const r = o.length, batch = o.slice(0, -2);
-    if (r < 2 || a.length !== r || b.length !== r || batch.some((l, i) => a[i] !== l || b[i] !== l)) return [n];
+    if (r < 2 || a.length !== r || b.length !== r || batch.some((l, i) => a[i] !== l || b[i] !== l)) return byMatrix(n, a, b, o) ?? [n];
     const [ta, tb] = [a.slice(-2), b.slice(-2)], k = ta.find((l) => tb.includes(l));
     const i = ta.find((l) => l !== k), j = tb.find((l) => l !== k);
     if (!k || !i || !j || i === j || o.includes(k) || !o.slice(-2).includes(i) || !o.slice(-2).includes(j)) return [n];
@@ -424,6 +451,30 @@ function einsumMatMul(nodes: Node[]): Node[] {
     return [...pre, { op: 'MatMul', name: `${n.name}:matmul`, inputs: [x, y], outputs: [ij], attrs: {} },
       { op: 'Transpose', name: n.name, inputs: [ij], outputs: n.outputs, attrs: { perm: swap } }];
   });
+}
+
+/**
+ * A two-input Einsum where one operand is a matrix sharing one letter with the other, summed over
+ * (a dense layer over any axis: jax2tf writes 'abcg,gf->abcf'), as MatMul of the other operand with
+ * that letter moved last by the matrix with it first, then the output's letter order: Transposes
+ * where an order differs. Null where the equation is not of that form.
+ */
+function byMatrix(n: Node, a: string[], b: string[], o: string[]): Node[] | null {
+  const [x, w, xs, ws] = b.length === 2 ? [n.inputs[0], n.inputs[1], a, b] : a.length === 2 ? [n.inputs[1], n.inputs[0], b, a] : [];
+  if (!x || !w || !xs || !ws) return null;
+  const k = ws.find((l) => xs.includes(l)), j = ws.find((l) => l !== k);
+  if (!k || !j || xs.includes(j) || o.includes(k) || o.length !== xs.length || !o.includes(j) || xs.some((l) => l !== k && !o.includes(l))) return null;
+  const out: Node[] = [];
+  const transpose = (t: string, from: string[], to: string[], tag: string) => {
+    if (from.join('') === to.join('')) return t;
+    out.push({ op: 'Transpose', name: `${n.name}:${tag}`, inputs: [t], outputs: [`${n.name}:${tag}`], attrs: { perm: to.map((l) => from.indexOf(l)) } });
+    return `${n.name}:${tag}`;
+  };
+  const rest = xs.filter((l) => l !== k), product = [...rest, j];
+  const xk = transpose(x, xs, [...rest, k], 'x'), wk = transpose(w, ws, [k, j], 'w');
+  if (product.join('') === o.join('')) return [...out, { op: 'MatMul', name: n.name, inputs: [xk, wk], outputs: n.outputs, attrs: {} }];
+  out.push({ op: 'MatMul', name: `${n.name}:matmul`, inputs: [xk, wk], outputs: [`${n.name}:product`], attrs: {} });
+  return [...out, { op: 'Transpose', name: n.name, inputs: [`${n.name}:product`], outputs: n.outputs, attrs: { perm: o.map((l) => product.indexOf(l)) } }];
 }
 
 /** The import-time passes, in order. */

@@ -6,7 +6,7 @@ import { sizeOf, type Tensor } from '../ir/tensor.js';
 import { median } from '../backends/auto.js';
 import { kernelsFor, opDef, fail, type Kernel, type OpContext } from '../ops/registry.js';
 import { copyOf } from '../tensor.js';
-import { gpuKernelsFor, isGpu, GpuRun, type GpuKernel, type GpuTensor, type Meta } from '../kernels/webgpu/gpu.js';
+import { gpuKernelsFor, isGpu, GpuRun, TooLargeForBinding, type GpuKernel, type GpuTensor, type Meta } from '../kernels/webgpu/gpu.js';
 import '../kernels/webgpu/index.js';
 import { freeData, ownCopy } from './memory.js';
 import { DEAD, deadNode, isDead, predicateOf, route, ROUTING } from '../ops/control.js';
@@ -74,20 +74,19 @@ export class GpuExecutor {
         const dead = deadNode(n, args);
         const routing = !dead && ROUTING.has(n.op);
         if (plan[i] === undefined && !dead && !routing) plan[i] = this.choose(n, args, ctx, gctx.device.limits.maxStorageBufferBindingSize);
-        const step = plan[i] ?? { cpu: null };
-        let outs: (Tensor | GpuTensor)[];
+        let step = plan[i] ?? { cpu: null };
+        let outs: (Tensor | GpuTensor)[] | null = null;
         if (dead) outs = n.outputs.map(() => DEAD);
         else if (routing) {
           const p = args[1];
           const pred = n.op === 'Switch' && isGpu(p) ? (await run.download([p as GpuTensor]))[0] : p as Tensor | undefined;
           outs = route(n, args, () => predicateOf(n, pred));
         } else if ('gpu' in step) {
-          if (step.rivals) {
-            step.gpu = await this.measure(step.rivals, args, n, ctx, run);
-            delete step.rivals;
-          }
-          outs = step.gpu.run(args, n, ctx, run);
-        } else {
+          outs = await this.onGpu(step, args, n, ctx, run);
+          // An output too large for the device: the CPU runs the node, in this call and the next.
+          if (!outs) plan[i] = step = { cpu: undefined };
+        }
+        if (!outs && !('gpu' in step)) {
           // The CPU kernels read device values copied down (once per value).
           const down = n.inputs.filter((t, j) => t !== '' && isGpu(args[j]) && !host.has(t));
           const got = await run.download(down.map((t) => dev.get(t)!));
@@ -96,9 +95,10 @@ export class GpuExecutor {
           if (step.cpu === undefined) step.cpu = kernelsFor(n.op).find((x) => x.supports(ins, n, ctx)) ?? null;
           outs = step.cpu ? await step.cpu.run(ins, n, ctx) : await opDef(n.op)!.run(ins, n, ctx);
         }
+        const made = outs!;
         n.outputs.forEach((o, j) => {
           if (o === '') return;
-          const v = outs[j] ?? fail(n, `produced no output ${j} (${o})`);
+          const v = made[j] ?? fail(n, `produced no output ${j} (${o})`);
           if (isGpu(v)) {
             dev.set(o, v);
             hold(v);
@@ -106,7 +106,7 @@ export class GpuExecutor {
         });
         if (opts.profile) {
           await run.settle();
-          const shape = outs[0]?.shape ?? [];
+          const shape = made[0]?.shape ?? [];
           const kernel = dead ? 'dead' : routing ? 'route' : 'gpu' in step ? `webgpu:${step.gpu.variant}` : step.cpu ? `${step.cpu.backend}:${step.cpu.variant}` : 'ref';
           const timing: NodeTiming = { node: n.name, op: n.op, kernel, ms: performance.now() - t0, shape };
           if (run.crossedBytes > crossed0) timing.crossedBytes = run.crossedBytes - crossed0;
@@ -180,6 +180,23 @@ export class GpuExecutor {
     const choices = ctx.quant?.choices;
     if (choices) choices.set(n.name, { ...choices.get(n.name), candidates: Object.fromEntries(ks.map((k, i) => [`webgpu:${k.variant}`, times[i]])) });
     return ks[best];
+  }
+
+  /**
+   * A node's outputs from its WebGPU kernel (the rivals measured on its first run), or null where an
+   * output is larger than one storage binding may be (an 8x upscale's last layers): the CPU runs it.
+   */
+  private async onGpu(step: { gpu: GpuKernel; rivals?: GpuKernel[] }, args: (Tensor | GpuTensor | undefined)[], n: Node, ctx: OpContext, run: GpuRun): Promise<(Tensor | GpuTensor)[] | null> {
+    try {
+      if (step.rivals) {
+        step.gpu = await this.measure(step.rivals, args, n, ctx, run);
+        delete step.rivals;
+      }
+      return step.gpu.run(args, n, ctx, run);
+    } catch (e) {
+      if (e instanceof TooLargeForBinding) return null;
+      throw e;
+    }
   }
 
   /** A node's engine: the first WebGPU kernel that takes its inputs, else the CPU's choice. */

@@ -108,11 +108,16 @@ export class Session {
     const folded = plan.foldedData;
     const ctx: OpContext = { opset: g.opset, threads: opts.threads, quant: opts.quant, constant: (t) => this.constData.has(t.data) || folded.has(t.data) };
     const values = new Map<string, Tensor>();
-    for (const i of g.inputs) values.set(i.name, feeds[i.name]);
+    // How many live values share each data array (a Reshape's output is its input's data): freed at 0.
+    const holders = new Map<unknown, number>();
+    const hold = (name: string, v: Tensor) => {
+      values.set(name, v);
+      holders.set(v.data, (holders.get(v.data) ?? 0) + 1);
+    };
+    for (const i of g.inputs) hold(i.name, feeds[i.name]);
     const outputs = new Set(g.outputs.map((o) => o.name));
     const keep = new Set(opts.keep ?? []), kept = new Map<string, Tensor>();
     for (const name of keep) if (feeds[name]) kept.set(name, feeds[name]);
-    const held = () => new Set([...values.values()].map((v) => v.data));
     // Set once a Shape or Size node reads another shape than the plan recorded (a shape that depends on data).
     let stale = false;
     try {
@@ -141,7 +146,7 @@ export class Session {
           if (o === '') return;
           if (!outs[j]) fail(n, `produced no output ${j} (${o})`);
           if (keep.has(o) && !isDead(outs[j])) kept.set(o, { ...outs[j], data: copyOf(outs[j].data) });
-          values.set(o, outs[j]);
+          hold(o, outs[j]);
           if (!isDead(outs[j]) && !plan!.shapes.has(o)) plan!.shapes.set(o, outs[j].shape);
         });
         opts.profile?.push({ node: n.name, op: n.op, kernel: dead ? 'dead' : cached ? 'folded' : k ? `${k.backend}:${k.variant}` : 'ref', ms: performance.now() - t0, shape: outs[0]?.shape ?? [] });
@@ -150,7 +155,9 @@ export class Session {
           if (this.lastUse.get(t) !== i || outputs.has(t) || !values.has(t)) continue;
           const d = values.get(t)!.data;
           values.delete(t);
-          if (!held().has(d)) freeData(d);
+          const left = holders.get(d)! - 1;
+          holders.set(d, left);
+          if (left === 0) freeData(d);
         }
       }
       if (fresh) this.plans.set(key, plan);

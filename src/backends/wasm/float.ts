@@ -159,29 +159,25 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
   };
   let kept = false;
   try {
-    const pb = alloc(N8 * K * 4), pc = alloc(M4 * N8 * 4), geo = alloc(13 * 4), pbias = bias ? alloc(O * 4) : 0;
-    // Allocated last, so that a kept output is the one block the finally does not free.
-    const out = alloc(N * O * P * 4);
+    const geo = alloc(13 * 4), pbias = bias ? alloc(O * 4) : 0;
+    // The output block is kept (the finally frees every other); the panels are allocated by the paths that pack them.
+    const out = heap.alloc(N * O * P * 4);
+    allocs.unshift(out);
     if (bias) new Float32Array(e.memory.buffer, pbias, O).set(bias);
     new Int32Array(e.memory.buffer, geo, 13).set([Cg, s.H, s.W, s.KH, s.KW, s.sh, s.sw, s.dh, s.dw, s.pt, s.pl, OW, P]);
     const blocks = M4 / 4, panels = N8 / 8;
     if (groups >= GROUPS_PER_TASK) {
       // Many groups: each thread takes a run of whole groups, with scratch panels of its own.
       const T = threadCount(e, threads, groups);
-      // The first thread packs into the panels allocated above; the others get their own.
-      const extra = Array.from({ length: T - 1 }, () => [heap.alloc(N8 * K * 4), heap.alloc(M4 * N8 * 4)]);
-      const scratch = [[pb, pc], ...extra];
-      try {
-        for (let n = 0; n < N; n++) {
-          const tasks = scratch.map(([b, c], t) => ({
-            fn: 'conv_groups_f32',
-            args: [staged.ptr + n * s.C * HW * 4, out + n * O * P * 4, pa, b, c, geo, M4, N8, Og, P, pbias, act,
-              Math.floor((groups * t) / T), Math.floor((groups * (t + 1)) / T), pointwise ? 1 : 0],
-          }));
-          await e.pool.run(tasks, (t) => (e.kernels.conv_groups_f32 as (...a: number[]) => void)(...t.args));
-        }
-      } finally {
-        for (const a of extra.flat()) heap.release(a);
+      // Each thread packs into panels of its own.
+      const scratch = Array.from({ length: T }, () => [alloc(N8 * K * 4), alloc(M4 * N8 * 4)]);
+      for (let n = 0; n < N; n++) {
+        const tasks = scratch.map(([b, c], t) => ({
+          fn: 'conv_groups_f32',
+          args: [staged.ptr + n * s.C * HW * 4, out + n * O * P * 4, pa, b, c, geo, M4, N8, Og, P, pbias, act,
+            Math.floor((groups * t) / T), Math.floor((groups * (t + 1)) / T), pointwise ? 1 : 0],
+        }));
+        await e.pool.run(tasks, (t) => (e.kernels.conv_groups_f32 as (...a: number[]) => void)(...t.args));
       }
       kept = true;
       return keep(e, out, N * O * P);
@@ -193,6 +189,8 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
     }
     const T = threadCount(e, threads, blocks);
     const Tp = threadCount(e, threads, panels);
+    // sgemm_conv writes the output planes itself; sgemm_bias_act goes through a block of whole tiles.
+    const pb = alloc(N8 * K * 4), pc = M4 === Og && N8 === P ? 0 : alloc(M4 * N8 * 4);
     for (let n = 0; n < N; n++) {
       for (let g = 0; g < groups; g++) {
         const src = staged.ptr + (n * s.C + g * Cg) * HW * 4;
@@ -213,7 +211,7 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
     kept = true;
     return keep(e, out, N * O * P);
   } finally {
-    for (const a of kept ? allocs.slice(0, -1) : allocs) heap.release(a);
+    for (const a of kept ? allocs.slice(1) : allocs) heap.release(a);
     if (temp) heap.release(pa);
     staged.release();
   }

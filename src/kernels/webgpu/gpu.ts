@@ -1,5 +1,12 @@
 import { buffer, USAGE as U, type GpuContext } from '../../backends/webgpu/device.js';
-import { KernelError } from '../../errors.js';
+import { FasterCnnError, KernelError, formatBytes } from '../../errors.js';
+
+/** A tensor larger than one storage binding may be on this adapter (128 MiB on some): its node runs on the CPU. */
+export class TooLargeForBinding extends FasterCnnError {
+  constructor(bytes: number, limit: number) {
+    super(`a ${formatBytes(bytes)} buffer is larger than this adapter's largest storage binding (${formatBytes(limit)})`);
+  }
+}
 import type { Node } from '../../ir/graph.js';
 import { sizeOf, type Tensor } from '../../ir/tensor.js';
 import type { OpContext } from '../../ops/registry.js';
@@ -110,9 +117,13 @@ export class GpuRun {
     this.pass = null;
   }
 
-  /** A buffer of at least `bytes` from the pool (sizes rounded up to 256 bytes, so that plans reuse them). */
+  /**
+   * A buffer of at least `bytes` from the pool (sizes rounded up to 256 bytes, so that plans reuse them).
+   * Throws TooLargeForBinding past the adapter's largest storage binding: a kernel cannot bind it.
+   */
   alloc(bytes: number): GPUBuffer {
-    const size = Math.max(256, Math.ceil(bytes / 256) * 256);
+    const size = Math.max(256, Math.ceil(bytes / 256) * 256), limit = this.ctx.device.limits.maxStorageBufferBindingSize;
+    if (size > limit) throw new TooLargeForBinding(size, limit);
     const b = this.cache.free.get(size)?.pop();
     return b ?? this.ctx.device.createBuffer({ size, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST });
   }
