@@ -303,7 +303,7 @@ export async function checkModel(m: RealModel, photo: string, opts: { runs?: num
   }
 }
 
-export function realModelsMarkdown(results: RealResult[], machine: string, rounds = 3, backend?: string): string {
+export function realModelsMarkdown(results: RealResult[], machine: string, rounds = 3, backend?: string, leftOut: RealModel[] = []): string {
   const pass = results.filter((r) => r.status === 'pass');
   const timed = pass.filter((r) => r.ms && r.peerMs);
   const ratios = timed.map((r) => r.peerMs! / r.ms!);
@@ -321,6 +321,7 @@ export function realModelsMarkdown(results: RealResult[], machine: string, round
     '',
     `**${pass.length} of ${results.length} pass**; ${results.filter((r) => r.status === 'unsupported').length} refused at import (reason listed)`
       + (timed.length ? `; geometric-mean speedup over the ${timed.length} timed models: **${geo.toFixed(2)}x**, lowest ${Math.min(...ratios).toFixed(2)}x.` : ' (not timed: --time).'),
+    ...leftOut.map((m) => `Left out unless named (\`--models ${m.id}\`): ${m.id} (${m.source}), as ${m.slow}.`),
     '',
     `| model | source | format | input | nodes | result | rel. error | ours ms | peer ms | speedup |${gpu ? ' ops on the CPU (nodes) | crossed |' : ''}`,
     `|---|---|---|---|---|---|---|---|---|---|${gpu ? '---|---|' : ''}`,
@@ -341,12 +342,13 @@ export async function checkModelsCommand(argv: string[]): Promise<void> {
   const backend = values.backend as 'webgpu' | undefined;
   const photo = (await imagesIn(String(values.photos ?? '.cache/photos'), 1, '--photos'))[0];
   let models = realModels(String(values.torchvision ?? '.cache/torchvision'));
+  const leftOut = values.models ? [] : models.filter((m) => m.slow);
   if (values.models) {
     const want = String(values.models).split(',');
     models = models.filter((m) => want.includes(m.id));
     if (!models.length) throw new ArgumentError('--models', values.models, 'ids from the list of real models (run without --models to see them)');
   } else {
-    for (const m of models.filter((m) => m.slow)) process.stderr.write(`left out (name it in --models to run it): ${m.id}: ${m.slow}\n`);
+    for (const m of leftOut) process.stderr.write(`left out (name it in --models to run it): ${m.id}: ${m.slow}\n`);
     models = models.filter((m) => !m.slow);
   }
   const runs = values.time || values.runs ? intFlag('runs', values.runs, 5, 1, 100) : undefined;
@@ -358,7 +360,7 @@ export async function checkModelsCommand(argv: string[]): Promise<void> {
     process.stderr.write(`[${i + 1}/${models.length}] ${m.id}: ${r.status}${r.relErr !== undefined ? ` (rel. error ${r.relErr.toExponential(1)})` : ''}${r.ms ? ` ${r.ms.toFixed(1)} ms${r.peerMs ? ` vs ${r.peerMs.toFixed(1)} ms` : ''}` : ''}${r.why ? ` - ${r.why.slice(0, 120)}` : ''}\n`);
   }
   const adapter = backend ? ` with the WebGPU adapter ${(await getGpu()).adapterName}` : '';
-  const md = realModelsMarkdown(results, `${machineName()}${adapter}`, rounds, backend);
+  const md = realModelsMarkdown(results, `${machineName()}${adapter}`, rounds, backend, leftOut);
   if (values.report) await writeFile(String(values.report), md);
   if (values.json) await writeFile(String(values.json), JSON.stringify(results, null, 1));
   console.log(md);
