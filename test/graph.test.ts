@@ -550,7 +550,8 @@ test('float graph layers chained in wasm memory (conv, depthwise, pointwise, bia
     // Layouts of the weights stay (once per weight array); every layer output is freed.
     const after = heap.used;
     await runner.run({ data: x, shape: [N, C, H, W] });
-    assert.equal(heap.used, after, 'a run leaves no wasm memory behind');
+    // Not equal: layouts of earlier cases' weights, collected by now, may be freed during the run (a finalizer).
+    assert.ok(heap.used <= after, `a run leaves no wasm memory behind: ${heap.used} bytes used after it, ${after} before`);
     assert.ok(after - before < 4 * (wa.length + wp.length + 64) * 4, `${after - before} bytes kept after the first run`);
   }
 });

@@ -265,6 +265,27 @@ test('shape arithmetic runs once per input-shape plan; a shape that depends on d
   }
 });
 
+test('a float convolution whose im2col panels would pass 32 MB packs them in runs of pixels: equal to the reference, first call and after', async () => {
+  // 128 x 64 x 3 x 3 weights (295 KB: the GEMM path) on 128 x 127 pixels: 37.5 MB of panels, two runs, the last partial.
+  const r = rng(808);
+  const g: RuntimeGraph = {
+    inputs: [{ name: 'x', dtype: 'float32', shape: [1, 64, 128, 127] }],
+    outputs: [{ name: 'y', dtype: 'float32', shape: null }],
+    nodes: [{ op: 'Conv', name: 'c', inputs: ['x', 'w', 'b'], outputs: ['y'], attrs: { pads: [1, 1, 1, 1], _act: 'relu' } }],
+    consts: new Map([['w', randomTensor(r, 'float32', [128, 64, 3, 3])], ['b', randomTensor(r, 'float32', [128])]]), opset: 13,
+  };
+  const s = new Session(g);
+  const x = randomTensor(r, 'float32', [1, 64, 128, 127]);
+  const want = await s.run({ x }, { backend: 'ref' });
+  for (const call of ['first call', 'second call']) {
+    const profile: NodeProfile[] = [];
+    const got = await s.run({ x }, { profile });
+    assert.match(profile[0].kernel, /^wasm:/, call);
+    // Sums of 576 products in another order: float32 noise up to ~1e-4 of the terms' size.
+    close(got.y, want.y, call, 1e-3);
+  }
+});
+
 test('weights fed as inputs may change in place between calls: no layout of them is kept', async () => {
   const r = rng(5);
   const g: RuntimeGraph = {

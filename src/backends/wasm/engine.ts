@@ -30,7 +30,7 @@ export interface KernelExports {
   sgemm_bias(A: number, Bp: number, C: number, M: number, N: number, K: number, bias: number, rowBegin: number, rowEnd: number): void;
   pack_conv_panels(x: number, dst: number, geo: number, j0: number, j1: number): void;
   sgemm_bias_act(A: number, Bp: number, C: number, M4: number, N8: number, K: number, rowBegin: number, rowEnd: number,
-    dst: number, M: number, P: number, bias: number, act: number): void;
+    dst: number, M: number, P: number, ld: number, bias: number, act: number): void;
   conv_groups_f32(x: number, out: number, A: number, Bp: number, C: number, geo: number, M4: number, N8: number,
     M: number, P: number, bias: number, act: number, g0: number, g1: number, pointwise: number): void;
   unary_f32(op: number, x: number, y: number, n: number, p: number, q: number): void;

@@ -131,6 +131,13 @@ const DIRECT_WEIGHT_BYTES = 256 * 1024;
  */
 const DIRECT_STRIDE2_ROWS = 32;
 
+/**
+ * Largest im2col panels a float convolution packs at once (bytes): larger images go in runs of pixels,
+ * so that memory stays bounded and the panels are read back from the cache they were packed into,
+ * not from DRAM (docs/perf-notes.md 62).
+ */
+const PANEL_BYTES = 32 << 20;
+
 /** From this many groups on, a float convolution runs whole groups per thread (conv_groups_f32). */
 const GROUPS_PER_TASK = 4;
 
@@ -188,24 +195,34 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
       return keep(e, out, N * O * P);
     }
     const T = threadCount(e, threads, blocks);
-    const Tp = threadCount(e, threads, panels);
+    // An image's panels in runs of at most PANEL_BYTES (whole panels of 8 pixels), where they are larger:
+    // a 3 x 3 convolution of 128 channels at 512 x 512 would otherwise pack 1.2 GB.
+    const chunk = pointwise || N8 * K * 4 <= PANEL_BYTES ? panels : Math.max(1, Math.floor(PANEL_BYTES / (8 * K * 4)));
+    const cols = chunk * 8, whole = chunk === panels;
     // sgemm_conv writes the output planes itself; sgemm_bias_act goes through a block of whole tiles.
-    const pb = alloc(N8 * K * 4), pc = M4 === Og && N8 === P ? 0 : alloc(M4 * N8 * 4);
+    const direct = whole && M4 === Og && N8 === P;
+    const pb = alloc(cols * K * 4), pc = direct ? 0 : alloc(M4 * cols * 4);
     for (let n = 0; n < N; n++) {
       for (let g = 0; g < groups; g++) {
         const src = staged.ptr + (n * s.C + g * Cg) * HW * 4;
-        if (pointwise) e.kernels.pack_panels(src, pb, K, P, N8, 0);
-        else {
-          const packs = Array.from({ length: Tp }, (_, t) => ({ fn: 'pack_conv_panels', args: [src, pb, geo, Math.floor((panels * t) / Tp), Math.floor((panels * (t + 1)) / Tp)] }));
-          await e.pool.run(packs, (t) => e.kernels.pack_conv_panels(t.args[0], t.args[1], t.args[2], t.args[3], t.args[4]));
-        }
         const dst = out + (n * O + g * Og) * P * 4, gb = pbias ? pbias + g * Og * 4 : 0;
-        const rows = (t: number) => [Math.floor((blocks * t) / T) * 4, Math.floor((blocks * (t + 1)) / T) * 4];
-        // Where the GEMM's rows and columns are the output's planes, it writes them itself.
-        const tasks = Array.from({ length: T }, (_, t) => (M4 === Og && N8 === P
-          ? { fn: 'sgemm_conv', args: [pa + g * M4 * K * 4, pb, dst, M4, N8, K, gb, act, ...rows(t)] }
-          : { fn: 'sgemm_bias_act', args: [pa + g * M4 * K * 4, pb, pc, M4, N8, K, ...rows(t), dst, Og, P, gb, act] }));
-        await e.pool.run(tasks, (t) => (e.kernels[t.fn as 'sgemm_conv'] as (...a: number[]) => void)(...t.args));
+        for (let j0 = 0; j0 < panels; j0 += chunk) {
+          const j1 = Math.min(panels, j0 + chunk), Tp = threadCount(e, threads, j1 - j0);
+          if (pointwise) e.kernels.pack_panels(src, pb, K, P, N8, 0);
+          else {
+            // Panel j lands at base + j * 8K floats: the base is moved back by j0 panels, so that j0 lands on pb.
+            const base = pb - j0 * 8 * K * 4;
+            const packs = Array.from({ length: Tp }, (_, t) => ({ fn: 'pack_conv_panels', args: [src, base, geo, j0 + Math.floor(((j1 - j0) * t) / Tp), j0 + Math.floor(((j1 - j0) * (t + 1)) / Tp)] }));
+            await e.pool.run(packs, (t) => e.kernels.pack_conv_panels(t.args[0], t.args[1], t.args[2], t.args[3], t.args[4]));
+          }
+          const c0 = j0 * 8, width = Math.min(P, j1 * 8) - c0, N8c = (j1 - j0) * 8;
+          const rows = (t: number) => [Math.floor((blocks * t) / T) * 4, Math.floor((blocks * (t + 1)) / T) * 4];
+          // Where the GEMM's rows and columns are the output's planes, it writes them itself.
+          const tasks = Array.from({ length: T }, (_, t) => (direct
+            ? { fn: 'sgemm_conv', args: [pa + g * M4 * K * 4, pb, dst, M4, N8, K, gb, act, ...rows(t)] }
+            : { fn: 'sgemm_bias_act', args: [pa + g * M4 * K * 4, pb, pc, M4, N8c, K, ...rows(t), dst + c0 * 4, Og, width, P, gb, act] }));
+          await e.pool.run(tasks, (t) => (e.kernels[t.fn as 'sgemm_conv'] as (...a: number[]) => void)(...t.args));
+        }
       }
     }
     kept = true;

@@ -118,17 +118,18 @@ function sgemmRows(A: usize, Bp: usize, C: usize, M: i32, N: i32, K: i32, from: 
 
 /**
  * A float convolution's rows [rowBegin, rowEnd) (multiples of 4) as one task: sgemm into C[M4][N8],
- * then its epilogue for the rows below M, dst[o][i] = act(C[o][i] + bias[o]) for i < P (bias 0:
- * none; act 0 none, 1 ReLU, 2 ReLU6), in float32 as the JS twin computes it (add, then clamp).
+ * then its epilogue for the rows below M, dst[o * ld + i] = act(C[o][i] + bias[o]) for i < P (bias 0:
+ * none; act 0 none, 1 ReLU, 2 ReLU6), in float32 as the JS twin computes it (add, then clamp). ld > P
+ * where the columns are one run of a wider output (an image's pixels in chunks).
  */
 export function sgemm_bias_act(A: usize, Bp: usize, C: usize, M4: i32, N8: i32, K: i32, rowBegin: i32, rowEnd: i32,
-  dst: usize, M: i32, P: i32, bias: usize, act: i32): void {
+  dst: usize, M: i32, P: i32, ld: i32, bias: usize, act: i32): void {
   sgemm(A, Bp, C, M4, N8, K, 0, rowBegin, rowEnd);
   const flo = actLo(act), fhi = actHi(act), lo = f32x4.splat(flo), hi = f32x4.splat(fhi);
   for (let o = rowBegin; o < min(rowEnd, M); o++) {
     const b: f32 = bias ? load<f32>(bias + (<usize>o << 2)) : 0;
     const bv = f32x4.splat(b);
-    const s = C + (<usize>(o * N8) << 2), d = dst + (<usize>(o * P) << 2);
+    const s = C + (<usize>(o * N8) << 2), d = dst + (<usize>(o * ld) << 2);
     let i = 0;
     for (; i + 4 <= P; i += 4) {
       v128.store(d + (<usize>i << 2), f32x4.pmin(f32x4.pmax(f32x4.add(v128.load(s + (<usize>i << 2)), bv), lo), hi));
@@ -156,7 +157,7 @@ export function conv_groups_f32(x: usize, out: usize, A: usize, Bp: usize, C: us
     const src = x + (<usize>(g * Cg * H * W) << 2);
     if (pointwise) pack_panels(src, Bp, K, P, N8, 0);
     else pack_conv_panels(src, Bp, geo, 0, N8 >> 3);
-    sgemm_bias_act(A + (<usize>(g * M4 * K) << 2), Bp, C, M4, N8, K, 0, M4, out + (<usize>(g * M * P) << 2), M, P,
+    sgemm_bias_act(A + (<usize>(g * M4 * K) << 2), Bp, C, M4, N8, K, 0, M4, out + (<usize>(g * M * P) << 2), M, P, P,
       bias ? bias + (<usize>(g * M) << 2) : 0, act);
   }
 }
