@@ -48,7 +48,9 @@ function chart(rs: BenchResult[], layer: string, threads: number): string {
 function offByOne(rs: BenchResult[]): string {
   const peers = rs.filter((r) => r.offByOne !== undefined && r.impl.startsWith('ort-'));
   const off = peers.reduce((a, r) => a + r.offByOne!, 0);
-  return peers.length === 0 ? 'none ran' : off === 0 ? 'in this run all of them were identical to ours' : `${off} codes one step off in this run, over ${peers.length} results`;
+  const wrong = [...new Set(rs.filter((r) => r.mismatches && r.impl.startsWith('ort-')).map((r) => `${r.impl} ${r.layer} ${r.bits}-bit`))];
+  const within = peers.length === 0 ? 'none ran' : off === 0 ? 'in this run all of them were identical to ours' : `${off} codes one step off in this run, over ${peers.length} results`;
+  return wrong.length ? `${within}; beyond one step, so marked MISMATCH: ${wrong.join(', ')}` : within;
 }
 
 export function writeReport(report: BenchReport, path: string): void {
