@@ -596,6 +596,9 @@ function stridedSlice(n: Json, x: string, ins: string[], out: string,
     axes.push(at);
     steps.push(has(shrink, i) ? 1 : s[i]);
   }
+  // The computed begin and end as int64, cast once each.
+  const cast = new Map<'begin' | 'end', string>();
+  const computed = (of: 'begin' | 'end') => cast.get(of) ?? cast.set(of, h.asInt64(ins[of === 'begin' ? 1 : 2], `${out}/${of}`)).get(of)!;
   // A vector of specs: constants, with the computed elements gathered and put in their places.
   const vector = (name: string, specs: Spec[]): string => {
     if (specs.every((v) => typeof v === 'number')) return h.i64(name, specs as number[]);
@@ -605,7 +608,7 @@ function stridedSlice(n: Json, x: string, ins: string[], out: string,
       if (!here.some(Boolean)) continue;
       const tag = `${name}/${of}${cut ? '_shrunk' : ''}`;
       const idx = specs.map((v, j) => (here[j] ? (v as { i: number }).i : 0));
-      let g = h.add('Gather', tag, [h.asInt64(ins[of === 'begin' ? 1 : 2], tag), h.i64(`${tag}/at`, idx)], { axis: 0 });
+      let g = h.add('Gather', tag, [computed(of), h.i64(`${tag}/at`, idx)], { axis: 0 });
       // A shrunk axis ends one past its begin; begin -1 (the last element) runs to the end.
       if (cut) g = h.add('Where', `${tag}/end`, [h.add('Equal', `${tag}/last`, [g, h.i64(`${tag}/minus1`, [-1])]), h.i64(`${tag}/big`, [big]), h.add('Add', `${tag}/next`, [g, h.i64(`${tag}/one`, [1])])]);
       y = h.add('Where', `${tag}/put`, [h.constant(`${tag}/mask`, fromNumbers('bool', [here.length], here.map(Number))), g, y]);

@@ -1,5 +1,6 @@
 import type { Graph, Node } from '../ir/graph.js';
 import { sizeOf, stridesOf, zeros, type Tensor } from '../ir/tensor.js';
+import { sweep } from './sweep.js';
 
 /**
  * Layout for NHWC sources: the importer wraps each spatial op in Transposes (to NCHW and
@@ -41,18 +42,13 @@ const invert = (p: number[]) => {
   return q;
 };
 
-/**
- * Each sweep reads who produces and who reads every value once, then takes every change whose nodes
- * no earlier change of the sweep touched (the others wait for the next sweep): linear per sweep, where
- * restarting after each change was quadratic (64 s on a 35k-node jax2tf export).
- */
+/** Each sweep (./sweep.ts) reads who produces and who reads every value once, then moves every Transpose it can. */
 export function sinkTransposes(g: Graph): Graph {
   let nodes = g.nodes.slice();
   const consts = new Map(g.consts);
   const outputs = new Set(g.outputs.map((o) => o.name));
   let count = 0;
   for (let changed = true, guard = 0; changed && guard < 100000; guard++) {
-    changed = false;
     const producer = new Map<string, Node>();
     const readers = new Map<string, number>();
     for (const n of nodes) {
@@ -65,26 +61,19 @@ export function sinkTransposes(g: Graph): Graph {
       return p?.op === 'Transpose' && Array.isArray(p.attrs.perm) ? p : undefined;
     };
     const drop = (t: Node) => readers.get(t.outputs[0]) === 1 && !outputs.has(t.outputs[0]);
-    const touched = new Set<Node>(), gone = new Set<Node>(), replaced = new Map<Node, Node[]>();
+    const s = sweep();
     /** Node n becomes `by`, having read through the Transposes ts (dropped where n was their only reader). */
     const take = (n: Node, ts: (Node | undefined)[], by: Node[]) => {
-      for (const t of ts) {
-        if (!t) continue;
-        touched.add(t);
-        if (drop(t)) gone.add(t);
-      }
-      touched.add(n);
-      replaced.set(n, by);
-      changed = true;
+      for (const t of ts) if (t && drop(t)) s.take(t, null);
+      s.take(n, by, ts);
     };
-    const untouched = (ts: (Node | undefined)[]) => ts.every((t) => !t || !touched.has(t));
     for (const n of nodes) {
-      if (touched.has(n)) continue;
+      if (!s.free(n)) continue;
       // Transpose of a Transpose: one permutation, or none.
       if (n.op === 'Transpose' && Array.isArray(n.attrs.perm)) {
         const t = transposeOf(n.inputs[0]);
         if (t) {
-          if (!untouched([t])) continue;
+          if (!s.free(t)) continue;
           const perm = compose(t.attrs.perm as number[], n.attrs.perm as number[]);
           take(n, [t], [{ ...n, inputs: t.inputs, op: isIdentity(perm) ? 'Identity' : 'Transpose', attrs: isIdentity(perm) ? {} : { perm } }]);
           continue;
@@ -100,7 +89,7 @@ export function sinkTransposes(g: Graph): Graph {
       if (unary) {
         const t = transposeOf(n.inputs[0]);
         if (t) {
-          if (untouched([t])) take(n, [t], moved([t.inputs[0], ...n.inputs.slice(1)], t.attrs.perm as number[]));
+          if (s.free(t)) take(n, [t], moved([t.inputs[0], ...n.inputs.slice(1)], t.attrs.perm as number[]));
           continue;
         }
       }
@@ -109,7 +98,7 @@ export function sinkTransposes(g: Graph): Graph {
       if (axisOps) {
         const ts = (n.op === 'Concat' ? n.inputs : [n.inputs[0]]).map(transposeOf);
         const perm = ts[0]?.attrs.perm as number[] | undefined;
-        if (!perm || ts.some((t) => !t || (t.attrs.perm as number[]).join() !== perm.join()) || !untouched(ts)) continue;
+        if (!perm || ts.some((t) => !t || (t.attrs.perm as number[]).join() !== perm.join()) || !s.free(...ts)) continue;
         const r = perm.length;
         let rest = n.inputs.slice(n.op === 'Concat' ? n.inputs.length : 1), attrs = n.attrs;
         if (n.op === 'Concat') {
@@ -140,7 +129,7 @@ export function sinkTransposes(g: Graph): Graph {
       if ((BINARY.has(n.op) && n.inputs.length === 2) || (n.op === 'Sum' && n.inputs.length > 1)) {
         const ts = n.inputs.map(transposeOf);
         const perm = (ts[0] ?? ts[1])?.attrs.perm as number[] | undefined;
-        if (!perm || ts.some((t) => t && (t.attrs.perm as number[]).join() !== perm.join()) || !untouched(ts)) continue;
+        if (!perm || ts.some((t) => t && (t.attrs.perm as number[]).join() !== perm.join()) || !s.free(...ts)) continue;
         const inv = invert(perm);
         const ins = n.inputs.map((s, i) => {
           if (ts[i]) return ts[i]!.inputs[0];
@@ -155,7 +144,8 @@ export function sinkTransposes(g: Graph): Graph {
         take(n, ts, moved(ins as string[], perm));
       }
     }
-    if (changed) nodes = nodes.filter((m) => !gone.has(m)).flatMap((m) => replaced.get(m) ?? [m]);
+    changed = s.changed;
+    nodes = s.apply(nodes);
   }
   return { ...g, nodes, consts };
 }

@@ -3,6 +3,7 @@ import { numberAt, sizeOf, zeros, type Tensor } from '../ir/tensor.js';
 import { FUSABLE } from '../ops/conv.js';
 import { opDef } from '../ops/index.js';
 import { sinkTransposes } from './layout.js';
+import { sweep } from './sweep.js';
 
 /** Largest tensor constant folding may create (elements): bigger results stay computed at run time. */
 export const FOLD_LIMIT = 1 << 22;
@@ -87,32 +88,6 @@ function readers(g: Graph): Map<string, Node[]> {
   for (const n of g.nodes) for (const t of n.inputs) add(t, n);
   for (const o of g.outputs) add(o.name, { op: '<output>', name: o.name, inputs: [], outputs: [], attrs: {} });
   return r;
-}
-
-/**
- * The rewrites of one sweep over a node list: `take` replaces a node (or drops it, with no
- * replacement) and marks every node the rewrite read, so that later candidates of the same sweep,
- * whose view of producers and readers predates it, leave those nodes alone; `apply` gives the new
- * list. Sweeps repeat until one changes nothing: linear per sweep, where restarting after each
- * change was quadratic (a 35k-node jax2tf export took minutes).
- */
-function sweep() {
-  const touched = new Set<Node>(), replaced = new Map<Node, Node | null>();
-  return {
-    free: (...ns: (Node | undefined)[]) => ns.every((n) => !n || !touched.has(n)),
-    take(n: Node, by: Node | null, read: (Node | undefined)[] = []) {
-      touched.add(n);
-      for (const m of read) if (m) touched.add(m);
-      replaced.set(n, by);
-    },
-    get changed() {
-      return replaced.size > 0;
-    },
-    apply: (nodes: Node[]) => nodes.flatMap((n) => {
-      const by = replaced.get(n);
-      return by === undefined ? [n] : by ? [by] : [];
-    }),
-  };
 }
 
 /**

@@ -43,7 +43,7 @@ export type EntryArray = Int8Array | Int16Array | Int32Array | Float32Array;
  * Entries built on first use: the wasm kernels lay plain products out from the weights alone
  * (channel-grouped rows), so their tables need not be filled unless something reads them.
  */
-export interface LazyEntries { type: EntryType; length: number; maxAbs: number; build(): EntryArray }
+export interface LazyEntries { type: EntryType; maxAbs: number; build(): EntryArray }
 export type EntryType = 'int8' | 'int16' | 'int32' | 'float32';
 export type PciltVariant = 'basic' | 'grouped' | 'bit-serial';
 
@@ -117,7 +117,7 @@ export class PciltTables {
   }
   /** Exact bytes held: the entries plus the table index. */
   get bytes(): number {
-    return (this.stored ? this.stored.byteLength : this.lazy!.length * ENTRY_BYTES[this.lazy!.type]) + this.tableOf.byteLength;
+    return (this.stored ? this.stored.byteLength : this.numTables * this.tableSize * ENTRY_BYTES[this.lazy!.type]) + this.tableOf.byteLength;
   }
 
   /**
@@ -252,7 +252,7 @@ export function buildPcilt(weight: WeightTensor, options: PciltOptions): PciltTa
   const source = fn === multiply && plan.integer && !(weight.data instanceof Float32Array) ? narrowest(weight.data) : undefined;
   // Plain products are filled from the tables' own copy of the weights when first read.
   const entries: EntryArray | LazyEntries = source
-    ? { type: plan.entryType, length: plan.numTables * 2 ** (plan.groupSize * indexBits), maxAbs: plan.maxAbs, build: () => fillEntries({ data: source, shape }, plan, indexBits, bitSerial, rows) }
+    ? { type: plan.entryType, maxAbs: plan.maxAbs, build: () => fillEntries({ data: source, shape }, plan, indexBits, bitSerial, rows) }
     : fillEntries(weight, plan, indexBits, bitSerial, rows);
   return new PciltTables([...shape] as Shape4, bits, plan.groupSize, bitSerial, share, fn !== multiply,
     entries, plan.tableOf, plan.numTables, plan.integer, plan.channelBound, source);

@@ -108,8 +108,8 @@ function prepareRows(e: Engine, t: PciltTables, groups: number): Rows {
 
 /**
  * The rows of prepareRows, laid out anew (the caller owns the block at `ptr`). Regrouped rows of int8
- * weights are computed in wasm (`how` 'wasm', pcilt_grouped_rows: 400k weights in about 2 ms, against
- * 35-60 ms in JS); everything else, and `how` 'js' (the twin), in JS.
+ * weights are computed in wasm (`how` 'wasm', pcilt_grouped_rows: 400k weights in 4-5 ms, 12 ms on its
+ * first run, against 34-67 ms in JS); everything else, and `how` 'js' (the twin), in JS.
  */
 export function layRows(e: Engine, t: PciltTables, groups: number, how: 'wasm' | 'js'): Rows {
   const [O, Cg, KH, KW] = t.weightShape;

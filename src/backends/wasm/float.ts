@@ -195,6 +195,7 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
       return keep(e, out, N * O * P);
     }
     const T = threadCount(e, threads, blocks);
+    const rows = (t: number) => [Math.floor((blocks * t) / T) * 4, Math.floor((blocks * (t + 1)) / T) * 4];
     // An image's panels in runs of at most PANEL_BYTES (whole panels of 8 pixels), where they are larger:
     // a 3 x 3 convolution of 128 channels at 512 x 512 would otherwise pack 1.2 GB.
     const chunk = pointwise || N8 * K * 4 <= PANEL_BYTES ? panels : Math.max(1, Math.floor(PANEL_BYTES / (8 * K * 4)));
@@ -216,7 +217,6 @@ export async function convF32(x: Float32Array, w: Float32Array, bias: Float32Arr
             await e.pool.run(packs, (t) => e.kernels.pack_conv_panels(t.args[0], t.args[1], t.args[2], t.args[3], t.args[4]));
           }
           const c0 = j0 * 8, width = Math.min(P, j1 * 8) - c0, N8c = (j1 - j0) * 8;
-          const rows = (t: number) => [Math.floor((blocks * t) / T) * 4, Math.floor((blocks * (t + 1)) / T) * 4];
           // Where the GEMM's rows and columns are the output's planes, it writes them itself.
           const tasks = Array.from({ length: T }, (_, t) => (direct
             ? { fn: 'sgemm_conv', args: [pa + g * M4 * K * 4, pb, dst, M4, N8, K, gb, act, ...rows(t)] }

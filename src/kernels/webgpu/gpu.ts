@@ -1,5 +1,8 @@
 import { buffer, USAGE as U, type GpuContext } from '../../backends/webgpu/device.js';
 import { FasterCnnError, KernelError, formatBytes } from '../../errors.js';
+import type { Node } from '../../ir/graph.js';
+import { sizeOf, type Tensor } from '../../ir/tensor.js';
+import type { OpContext } from '../../ops/registry.js';
 
 /** A tensor larger than one storage binding may be on this adapter (128 MiB on some): its node runs on the CPU. */
 export class TooLargeForBinding extends FasterCnnError {
@@ -7,9 +10,6 @@ export class TooLargeForBinding extends FasterCnnError {
     super(`a ${formatBytes(bytes)} buffer is larger than this adapter's largest storage binding (${formatBytes(limit)})`);
   }
 }
-import type { Node } from '../../ir/graph.js';
-import { sizeOf, type Tensor } from '../../ir/tensor.js';
-import type { OpContext } from '../../ops/registry.js';
 
 /**
  * What the WebGPU kernels of the graph runtime share: tensors kept on the device, one command
