@@ -38,6 +38,8 @@ export { pciltFromEntries } from './tables/pcilt.js';
 export { exportOnnx } from './formats/onnx/export.js';
 export { importModel } from './nn/api.js';
 export type { ImportOptions, GraphMeta } from './nn/api.js';
+export { FLOAT } from './passes/tune.js';
+export type { TuneOptions, TuneResult, TunedPlan } from './passes/tune.js';
 export { activationQuant } from './kernels/wasm/int-conv.js';
 export type { Range, QuantOptions } from './kernels/wasm/int-conv.js';
 export type { NodeProfile, Feed } from './nn/api.js';

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import {
-  ArgumentError, OpError, ONNX_DT as DT, Session, getEngine, opDef, writeOnnx, encodeOnnx, fromNumbers, importModel, kernelsFor, onnxTensor as tensor, registeredOps, saveModel, loadModel,
+  ArgumentError, FLOAT, OpError, ONNX_DT as DT, Session, getEngine, opDef, writeOnnx, encodeOnnx, fromNumbers, importModel, kernelsFor, onnxTensor as tensor, registeredOps, saveModel, loadModel,
   type RuntimeGraph, type RuntimeNode, type RuntimeTensor, type DType, type NodeProfile,
 } from 'faster-cnn';
 import { conformance, ONNX_TESTDATA } from 'faster-cnn';
@@ -455,14 +455,16 @@ test('tuning per-layer widths: deterministic with estimated latency, within its 
       { op: 'Relu', name: 'r1', inputs: ['h1'], outputs: ['a1'], attrs: {} },
       { op: 'Conv', name: 'c2', inputs: ['a1', 'w2', 'b2'], outputs: ['h2'], attrs: { pads: [1, 1, 1, 1], strides: [2, 2] } },
       { op: 'Relu', name: 'r2', inputs: ['h2'], outputs: ['a2'], attrs: {} },
-      { op: 'Conv', name: 'c3', inputs: ['a2', 'w3'], outputs: ['h3'], attrs: { pads: [1, 1, 1, 1] } },
+      { op: 'Conv', name: 'dw', inputs: ['a2', 'wd', 'bd'], outputs: ['hd'], attrs: { pads: [1, 1, 1, 1], group: 12 } },
+      { op: 'Relu', name: 'rd', inputs: ['hd'], outputs: ['ad'], attrs: {} },
+      { op: 'Conv', name: 'c3', inputs: ['ad', 'w3'], outputs: ['h3'], attrs: { pads: [1, 1, 1, 1] } },
       { op: 'Relu', name: 'r3', inputs: ['h3'], outputs: ['a3'], attrs: {} },
       { op: 'GlobalAveragePool', name: 'gap', inputs: ['a3'], outputs: ['g'], attrs: {} },
       { op: 'Flatten', name: 'f', inputs: ['g'], outputs: ['v'], attrs: {} },
       { op: 'Gemm', name: 'fc', inputs: ['v', 'wf'], outputs: ['z'], attrs: { transB: 1 } },
       { op: 'Softmax', name: 's', inputs: ['z'], outputs: ['p'], attrs: { axis: 1 } },
     ],
-    consts: new Map([['w1', rand([8, 3, 3, 3], 0.5)], ['b1', rand([8], 0.1)], ['w2', rand([12, 8, 3, 3], 0.3)], ['b2', rand([12], 0.1)], ['w3', rand([16, 12, 3, 3], 0.3)], ['wf', rand([5, 16], 1)]]),
+    consts: new Map([['w1', rand([8, 3, 3, 3], 0.5)], ['b1', rand([8], 0.1)], ['w2', rand([12, 8, 3, 3], 0.3)], ['b2', rand([12], 0.1)], ['wd', rand([12, 1, 3, 3], 0.5)], ['bd', rand([12], 0.1)], ['w3', rand([16, 12, 3, 3], 0.3)], ['wf', rand([5, 16], 1)]]),
   };
   const xs = Array.from({ length: 6 }, () => ({ data: rand([1, 3, 12, 12], 1).data as Float32Array, shape: [1, 3, 12, 12] }));
   const opts = { widths: [8, 4, 2], budget: 0.05, agreement: 0, latency: 'estimated' as const };
@@ -473,7 +475,15 @@ test('tuning per-layer widths: deterministic with estimated latency, within its 
   assert.deepEqual(ra.tried.map((p) => p.widths), rb.tried.map((p) => p.widths));
   assert.ok(ra.tried.length >= 2 && ra.references.length === 4, `${ra.tried.length} plans, ${ra.references.length} references`);
   assert.ok(ra.chosen.meanAbsDiff <= 0.05, `chosen mean |dp| ${ra.chosen.meanAbsDiff}`);
-  assert.ok(Object.values(ra.chosen.widths).some((w) => w < 8), `some layer narrower than 8 bits: ${JSON.stringify(ra.chosen.widths)}`);
+  assert.ok(Object.values(ra.chosen.widths).some((w) => w > 0 && w < 8), `some layer narrower than 8 bits: ${JSON.stringify(ra.chosen.widths)}`);
+  // The depthwise layer is cheaper in float32 than on codes (the estimate's costs): the search starts it there, and the model runs it so.
+  assert.equal(ra.tried[1].widths.a2, FLOAT);
+  assert.ok(ra.tried.slice(1).every((p) => p.widths.a2 === FLOAT || p.widths.a2 < 8), 'from float32 a group only goes narrower');
+  assert.deepEqual(ra.meta.layers.dw, { bits: 0 });
+  assert.equal(ra.meta.ranges.a2, undefined);
+  const profile: NodeProfile[] = [];
+  await a.run({ x: { data: xs[0].data, shape: xs[0].shape } }, { profile });
+  assert.ok(!/int|codes|pcilt|direct/.test(profile.find((p) => p.node === 'dw')!.kernel), `dw ran ${profile.find((p) => p.node === 'dw')!.kernel}`);
   // The model now runs the chosen plan; the file keeps it.
   const y = (await a.run({ x: { data: xs[0].data, shape: xs[0].shape } })).p.data;
   const dir = (await import('node:fs')).mkdtempSync(`${(await import('node:os')).tmpdir()}/fcnn-tune-`);

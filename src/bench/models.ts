@@ -7,7 +7,7 @@ import { readTfjs, type TfjsArtifacts } from '../formats/tfjs.js';
 import { imageTensor, imagesIn } from '../cli/import.js';
 import { intFlag, listFlag, parse } from '../cli/args.js';
 import { median } from '../backends/auto.js';
-import { agreement, type Agreement } from '../passes/tune.js';
+import { agreement, FLOAT, type Agreement } from '../passes/tune.js';
 import { Model, importModel } from '../nn/api.js';
 import type { Tensor } from '../nn/tensor.js';
 
@@ -39,6 +39,8 @@ export interface ModelReport {
   quantized: { bits: number; dynamic: Agreement; static: Agreement; mse: Agreement; levels?: LevelsReport[] }[];
   /** onnxruntime-web on the QDQ export of the 8-bit MSE calibration, on the held-out photos. */
   ortInt8?: Agreement;
+  /** `--tune`: the tuned plan (src/passes/tune.ts) on the held-out photos. */
+  tuned?: TunedReport;
   /** Median ms per image at batch 1. */
   latency: Record<string, number>;
   threads: number;
@@ -95,7 +97,7 @@ export async function tfjsPeer(art: TfjsArtifacts, format: string) {
  * onnxruntime-web (running the same graph exported as float ONNX), in one process: ours first,
  * the peers after, so that their thread pools do not spin during our runs.
  */
-export async function benchModel(name: string, photos: string[], opts: { bits: number[]; runs: number; threads: number; levels?: boolean; log: (s: string) => void }): Promise<ModelReport> {
+export async function benchModel(name: string, photos: string[], opts: { bits: number[]; runs: number; threads: number; levels?: boolean; tune?: boolean; log: (s: string) => void }): Promise<ModelReport> {
   const spec = NSFWJS_MODELS[name] ?? (() => { throw new ArgumentError('--models', name, Object.keys(NSFWJS_MODELS).join(', ')); })();
   const modelPath = nsfwjsModelPath(name);
   const t0 = performance.now();
@@ -153,6 +155,25 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
     }
     quantized.push({ bits, dynamic, static: stat, mse, ...(opts.levels ? { levels } : {}) });
   }
+  let tuned: TunedReport | undefined;
+  if (opts.tune) {
+    const m = new Model(null, { ...model.meta, activationBits: 8 }, model.graph);
+    const t0 = performance.now();
+    const r = await m.tune(calib, { threads, onProgress: (p) => process.stderr.write(`\r  ${p}\x1b[K`) });
+    process.stderr.write('\r\x1b[K');
+    const tuneMs = performance.now() - t0;
+    const widths: Record<string, number> = {};
+    for (const w of Object.values(r.chosen.widths)) widths[w === FLOAT ? 'float32' : `${w}-bit`] = (widths[w === FLOAT ? 'float32' : `${w}-bit`] ?? 0) + 1;
+    const m8 = mseModels.get(8) ?? (await (async () => {
+      const c = new Model(null, { ...model.meta, activationBits: 8 }, model.graph);
+      await c.calibrate(calib, { method: 'mse', threads });
+      return c;
+    })());
+    const [ms, uniform8Ms, floatMs] = await timedTogether(opts.runs, [m, m8, model].map((x) => () => x.predict(held[0], { threads })));
+    tuned = { ...agreement(heldRef, await run(m, held, 8)), widths, ms, uniform8Ms, floatMs, tuneMs };
+    log(`  tuned (${r.chosen.label}; ${JSON.stringify(widths)}): top-1 ${(tuned.top1 * 100).toFixed(1)}% mean |dp| ${tuned.meanAbsDiff.toFixed(4)}, `
+      + `${ms.toFixed(1)} ms (8-bit static MSE ${uniform8Ms.toFixed(1)} ms, float32 ${floatMs.toFixed(1)} ms); tuning ${(tuneMs / 1000).toFixed(0)} s`);
+  }
 
   const x = inputs[0];
   const latency: Record<string, number> = {};
@@ -190,7 +211,7 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
   }
   return {
     model: name, format: spec.format, input: model.inputShape(), nodes: model.graph!.nodes.length, importMs, photos: inputs.length,
-    float, quantized, ...(ortInt8 ? { ortInt8 } : {}), latency, threads,
+    float, quantized, ...(ortInt8 ? { ortInt8 } : {}), ...(tuned ? { tuned } : {}), latency, threads,
   };
 }
 
@@ -199,6 +220,12 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
  * levels, and its time and the uniform model's, timed together.
  */
 export interface LevelsReport extends Agreement { kind: 'fit' | 'additive'; layers: number; ms: number; uniformMs: number }
+
+/**
+ * A plan `tune` chose on the calibration photos: how many layer inputs at each width ('float32' for FLOAT), its
+ * agreement on the held-out photos, and its time, the 8-bit MSE-calibrated model's and float32's, timed together.
+ */
+export interface TunedReport extends Agreement { widths: Record<string, number>; ms: number; uniform8Ms: number; floatMs: number; tuneMs: number }
 
 export function modelsMarkdown(reports: ModelReport[]): string {
   const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
@@ -218,24 +245,29 @@ export function modelsMarkdown(reports: ModelReport[]): string {
         lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, as above + ${what} (${l.layers} layers; ${l.ms.toFixed(1)} ms, uniform ${l.uniformMs.toFixed(1)} ms) | ${pct(l.top1)} (${l.images}) | ${l.meanAbsDiff.toFixed(4)} | ${l.maxAbsDiff.toFixed(4)} |`);
       }
     }
+    const t = r.tuned;
+    if (t) {
+      const plan = Object.entries(t.widths).map(([w, n]) => `${n} x ${w}`).join(', ');
+      lines.push(`| ${r.model} | ${r.format} | tuned plan (${plan}; ${t.ms.toFixed(1)} ms, 8-bit static ${t.uniform8Ms.toFixed(1)} ms, float32 ${t.floatMs.toFixed(1)} ms) | ${pct(t.top1)} (${t.images}) | ${t.meanAbsDiff.toFixed(4)} | ${t.maxAbsDiff.toFixed(4)} |`);
+    }
   }
   lines.push('', `| model | ${Object.keys(reports[0]?.latency ?? {}).join(' | ')} |`, `|---|${Object.keys(reports[0]?.latency ?? {}).map(() => '---').join('|')}|`);
   for (const r of reports) lines.push(`| ${r.model} ${r.input.join('x')} | ${Object.values(r.latency).map((v) => `${v.toFixed(1)} ms`).join(' | ')} |`);
   return lines.join('\n');
 }
 
-/** `faster-cnn bench-models --photos DIR [--models ...] [--bits 8,4] [--runs N] [--threads T] [--json FILE] [--report FILE]`. */
+/** `faster-cnn bench-models --photos DIR [--models ...] [--bits 8,4] [--runs N] [--threads T] [--levels] [--tune] [--json FILE] [--report FILE]`. */
 export async function benchModelsCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
     photos: { type: 'string' }, models: { type: 'string' }, bits: { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' },
-    json: { type: 'string' }, report: { type: 'string' }, limit: { type: 'string' }, levels: { type: 'boolean' },
+    json: { type: 'string' }, report: { type: 'string' }, limit: { type: 'string' }, levels: { type: 'boolean' }, tune: { type: 'boolean' },
   });
   if (!values.photos) throw new ArgumentError('--photos', undefined, 'a folder of real photographs (scripts/fetch-photos.sh makes one)');
   const photos = await imagesIn(String(values.photos), intFlag('limit', values.limit, 1000, 1), '--photos');
   const names = values.models ? String(values.models).split(',') : Object.keys(NSFWJS_MODELS);
   const opts = {
     bits: listFlag('bits', values.bits, [8, 4], 1, 8), runs: intFlag('runs', values.runs, 9, 1, 1000),
-    threads: intFlag('threads', values.threads, 2, 1, 64), levels: Boolean(values.levels), log: (s: string) => process.stderr.write(`${s}\n`),
+    threads: intFlag('threads', values.threads, 2, 1, 64), levels: Boolean(values.levels), tune: Boolean(values.tune), log: (s: string) => process.stderr.write(`${s}\n`),
   };
   const reports: ModelReport[] = [];
   for (const n of names) reports.push(await benchModel(n, photos, opts));

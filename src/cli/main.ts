@@ -70,10 +70,11 @@ Commands:
       preprocessing flags:  --size WxH --resize bilinear|nearest --align-corners --scale X --offset X
                             --mean R,G,B --std R,G,B --channels rgb|bgr|gray
   bench-models --photos DIR [--models mobilenet_v2,mobilenet_v2_mid,inception_v3] [--bits 8,4] [--runs N]
-               [--threads T] [--json FILE] [--report FILE] [--levels]
+               [--threads T] [--json FILE] [--report FILE] [--levels] [--tune]
                             imports the pretrained nsfwjs models and checks them against tfjs on real
                             photographs (float32, 8- and 4-bit: dynamic, min/max and MSE-calibrated ranges;
-                            --levels: Lloyd-Max and additive non-uniform levels too), timed against
+                            --levels: Lloyd-Max and additive non-uniform levels too; --tune: the plan
+                            'tune' picks on the calibration photos, timed with the 8-bit model), timed against
                             tfjs-wasm and onnxruntime-web
   tune MODEL --calibrate DIR --out FILE.fcnn [--budget 0.02] [--agreement 0.97] [--widths 8,6,4,3,2]
        [--latency measured|estimated] [--report FILE.svg] [--limit N] [--align-corners] [--json]

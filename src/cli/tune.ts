@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { ArgumentError } from '../errors.js';
 import { scatterChart } from '../bench/svg.js';
 import { importModel, saveModel } from '../nn/api.js';
-import type { TunedPlan, TuneResult } from '../passes/tune.js';
+import { FLOAT, type TunedPlan, type TuneResult } from '../passes/tune.js';
 import type { Tensor } from '../nn/tensor.js';
 import { listFlag, intFlag, parse } from './args.js';
 import { imageTensor, imagesIn } from './import.js';
@@ -38,7 +38,8 @@ export async function tuneCommand(argv: string[]): Promise<TuneResult> {
   else {
     const hist = new Map<number, number>();
     for (const w of Object.values(r.chosen.widths)) hist.set(w, (hist.get(w) ?? 0) + 1);
-    console.log(`chosen: ${r.chosen.label}: ${[...hist].sort((a, b) => b[0] - a[0]).map(([w, n]) => `${n} x ${w}-bit`).join(', ')} (layer inputs)`);
+    const width = (w: number) => (w === FLOAT ? 'float32' : `${w}-bit`);
+    console.log(`chosen: ${r.chosen.label}: ${[...hist].sort((a, b) => b[0] - a[0]).map(([w, n]) => `${n} x ${width(w)}`).join(', ')} (layer inputs)`);
     console.log([...r.tried, ...r.references].map(line).join('\n'));
     console.log(`wrote ${values.out}${values.report ? ` and ${values.report}` : ''}`);
   }

@@ -12,7 +12,9 @@ import { calibrate, layersOnCodes, type Calibration } from './calibrate.js';
  * the runtime's per-node times give each width's cost; a greedy search lowers, one step at a time,
  * the group with the most time saved per unit of error added, while the predicted error stays
  * within the budget, and measures the plans it passes (agreement with float and latency). The
- * fastest measured plan within the budget wins.
+ * fastest measured plan within the budget wins. A group whose layers run faster in float32 than on
+ * 8-bit codes (depthwise layers, on this project's wasm kernels) starts in float32: exact, and
+ * faster; from there it may still go narrower.
  */
 export interface TuneOptions {
   /** Widths a group may take, 8 included (default 8, 6, 4, 3, 2). */
@@ -26,6 +28,8 @@ export interface TuneOptions {
    * cost per width (deterministic: tests, or machines too noisy to time).
    */
   latency?: 'measured' | 'estimated';
+  /** Let groups run in float32 where that measures faster than 8-bit codes (default true). */
+  float?: boolean;
   threads?: number;
   onProgress?: (message: string) => void;
 }
@@ -33,7 +37,7 @@ export interface TuneOptions {
 /** One plan the search measured. */
 export interface TunedPlan {
   label: string;
-  /** Width per group (the tensor its layers read); 0 for float32 everywhere. */
+  /** Width per group (the tensor its layers read); FLOAT (0) for a group in float32; {} for float32 everywhere. */
   widths: Record<string, number>;
   /** Median ms of a batch-1 run. */
   ms: number;
@@ -51,8 +55,16 @@ export interface TuneResult {
   meta: { activationBits: number; ranges: Record<string, Range>; layers: Record<string, { bits: number }>; biasCorrection: Record<string, number[]> };
 }
 
-/** Relative cost of a layer's work per width for 'estimated' latency: the direct kernels' (relaxed dot below 8 bits). */
+/** A plan's width for a group that runs in float32. */
+export const FLOAT = 0;
+
+/**
+ * Relative cost of a layer's work per width for 'estimated' latency: the direct kernels' (relaxed dot below 8
+ * bits); float32 as measured against 8-bit codes on MobileNetV2 (docs/perf-notes.md section 63): depthwise layers
+ * 1.6-2.2x faster in float32, the others about 10% slower.
+ */
 const WIDTH_COST: Record<number, number> = { 1: 0.4, 2: 0.5, 3: 0.55, 4: 0.6, 5: 0.6, 6: 0.6, 7: 0.6, 8: 1 };
+const FLOAT_COST = { depthwise: 0.6, other: 1.1 };
 
 export function argmax(a: ArrayLike<number>): number {
   let b = 0;
@@ -103,6 +115,10 @@ export async function tune(session: Session, feeds: Record<string, Tensor>[], op
     const layers: Record<string, { bits: number; range?: Range }> = {}, biasCorrection: Record<string, number[]> = {};
     for (const t of groups) {
       const w = plan[t] ?? 8, c = cal.get(w)!;
+      if (w === FLOAT) {
+        for (const n of readers.get(t)!) layers[n.name] = { bits: 0 };
+        continue;
+      }
       for (const n of readers.get(t)!) {
         layers[n.name] = { bits: w, range: c.ranges[t] };
         if (c.biasCorrection?.[n.name]) biasCorrection[n.name] = c.biasCorrection[n.name];
@@ -140,6 +156,7 @@ export async function tune(session: Session, feeds: Record<string, Tensor>[], op
   };
   // 'estimated': a plan's time is the sum of its groups' estimates (the rest of the graph left out), so the choice is deterministic.
   const estimate = (plan: Record<string, number>) => groups.reduce((a, t) => a + cost.get(t)![plan[t] ?? 8], 0);
+  const floatToo = opts.float ?? true, choices = floatToo ? [FLOAT, ...widths] : widths;
   const measure = async (label: string, plan: Record<string, number>, quant = quantOf(plan)): Promise<TunedPlan> =>
     ({ label, widths: { ...plan }, ms: opts.latency === 'estimated' ? estimate(plan) : await timeOf(quant), ...(await score(quant)) });
 
@@ -150,17 +167,21 @@ export async function tune(session: Session, feeds: Record<string, Tensor>[], op
   for (const [k, t] of groups.entries()) {
     progress(`tuning: sensitivity, group ${k + 1}/${groups.length}`);
     const s: Record<number, number> = { 8: base };
-    for (const w of widths.slice(1)) s[w] = (await score(quantOf({ ...all8, [t]: w }), few)).meanAbsDiff;
+    for (const w of choices.filter((v) => v !== 8)) s[w] = (await score(quantOf({ ...all8, [t]: w }), few)).meanAbsDiff;
     sens.set(t, s);
   }
 
   // Each group's time at each width: per-node times of uniform plans (or the estimate).
   const cost = new Map<string, Record<number, number>>(groups.map((t) => [t, {}]));
-  for (const w of widths) {
-    progress(`tuning: layer times at ${w} bits`);
+  for (const w of choices) {
+    progress(`tuning: layer times ${w === FLOAT ? 'in float32' : `at ${w} bits`}`);
     const ms = new Map<string, number>();
     if (opts.latency === 'estimated') {
-      for (const n of nodes) ms.set(n.name, (g.consts.get(n.inputs[1])!.data.length * WIDTH_COST[w]) / 1e6);
+      for (const n of nodes) {
+        const depthwise = n.op === 'Conv' && g.consts.get(n.inputs[1])!.shape[1] === 1 && Number(n.attrs.group ?? 1) > 1;
+        const perWeight = w === FLOAT ? FLOAT_COST[depthwise ? 'depthwise' : 'other'] : WIDTH_COST[w];
+        ms.set(n.name, (g.consts.get(n.inputs[1])!.data.length * perWeight) / 1e6);
+      }
     } else {
       const quant = quantOf(uniform(w));
       await session.run(feeds[0], { threads, quant });
@@ -175,14 +196,20 @@ export async function tune(session: Session, feeds: Record<string, Tensor>[], op
     for (const t of groups) cost.get(t)![w] = readers.get(t)!.reduce((a, n) => a + ms.get(n.name)!, 0);
   }
 
-  // Greedy: lower the group with the most time saved per error added, while the predicted error fits.
+  // Float32 wherever it is faster than 8-bit codes; then greedy: lower the group with the most time saved per
+  // error added, while the predicted error fits (from float32, the next step is the first width under 8).
   const plan = { ...all8 };
   let predicted = base;
   const steps: Record<string, number>[] = [];
+  for (const t of groups.filter((t) => floatToo && cost.get(t)![FLOAT] < cost.get(t)![8])) {
+    plan[t] = FLOAT;
+    predicted += sens.get(t)![FLOAT] - base;
+  }
+  if (groups.some((t) => plan[t] === FLOAT)) steps.push({ ...plan });
   for (;;) {
     let best: { t: string; w: number; ratio: number; add: number } | undefined;
     for (const t of groups) {
-      const next = widths[widths.indexOf(plan[t]) + 1];
+      const next = widths[plan[t] === FLOAT ? 1 : widths.indexOf(plan[t]) + 1];
       if (next === undefined) continue;
       const saved = cost.get(t)![plan[t]] - cost.get(t)![next];
       const add = Math.max(1e-9, sens.get(t)![next] - sens.get(t)![plan[t]]);
@@ -212,7 +239,7 @@ export async function tune(session: Session, feeds: Record<string, Tensor>[], op
   const chosen = (fits.length ? fits : [tried[0]]).reduce((a, b) => (b.ms < a.ms ? b : a));
   const q = quantOf(chosen.widths);
   const ranges: Record<string, Range> = {};
-  for (const t of groups) ranges[t] = cal.get(chosen.widths[t] ?? 8)!.ranges[t];
+  for (const t of groups) if (chosen.widths[t] !== FLOAT) ranges[t] = cal.get(chosen.widths[t] ?? 8)!.ranges[t];
   return {
     chosen, tried, references,
     meta: {
