@@ -7,7 +7,7 @@ import { readTfjs, type TfjsArtifacts } from '../formats/tfjs.js';
 import { imageTensor, imagesIn } from '../cli/import.js';
 import { intFlag, listFlag, parse } from '../cli/args.js';
 import { median } from '../backends/auto.js';
-import { agreement, FLOAT, type Agreement } from '../passes/tune.js';
+import { agreement, widthCounts, type Agreement } from '../passes/tune.js';
 import { Model, importModel } from '../nn/api.js';
 import type { Tensor } from '../nn/tensor.js';
 
@@ -162,8 +162,7 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
     const r = await m.tune(calib, { threads, onProgress: (p) => process.stderr.write(`\r  ${p}\x1b[K`) });
     process.stderr.write('\r\x1b[K');
     const tuneMs = performance.now() - t0;
-    const widths: Record<string, number> = {};
-    for (const w of Object.values(r.chosen.widths)) widths[w === FLOAT ? 'float32' : `${w}-bit`] = (widths[w === FLOAT ? 'float32' : `${w}-bit`] ?? 0) + 1;
+    const widths = widthCounts(r.chosen.widths);
     const m8 = mseModels.get(8) ?? (await (async () => {
       const c = new Model(null, { ...model.meta, activationBits: 8 }, model.graph);
       await c.calibrate(calib, { method: 'mse', threads });
@@ -222,7 +221,7 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
 export interface LevelsReport extends Agreement { kind: 'fit' | 'additive'; layers: number; ms: number; uniformMs: number }
 
 /**
- * A plan `tune` chose on the calibration photos: how many layer inputs at each width ('float32' for FLOAT), its
+ * A plan `tune` chose on the calibration photos: how many layer inputs at each width (widthCounts), its
  * agreement on the held-out photos, and its time, the 8-bit MSE-calibrated model's and float32's, timed together.
  */
 export interface TunedReport extends Agreement { widths: Record<string, number>; ms: number; uniform8Ms: number; floatMs: number; tuneMs: number }

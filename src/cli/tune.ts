@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { ArgumentError } from '../errors.js';
 import { scatterChart } from '../bench/svg.js';
 import { importModel, saveModel } from '../nn/api.js';
-import { FLOAT, type TunedPlan, type TuneResult } from '../passes/tune.js';
+import { widthCounts, type TunedPlan, type TuneResult } from '../passes/tune.js';
 import type { Tensor } from '../nn/tensor.js';
 import { listFlag, intFlag, parse } from './args.js';
 import { imageTensor, imagesIn } from './import.js';
@@ -36,10 +36,8 @@ export async function tuneCommand(argv: string[]): Promise<TuneResult> {
   const line = (p: TunedPlan) => `${p.label.padEnd(16)} ${p.ms.toFixed(1).padStart(8)} ms  agreement ${(p.agreement * 100).toFixed(1).padStart(5)}%  mean |dp| ${p.meanAbsDiff.toFixed(4)}`;
   if (values.json) console.log(JSON.stringify(r, null, 2));
   else {
-    const hist = new Map<number, number>();
-    for (const w of Object.values(r.chosen.widths)) hist.set(w, (hist.get(w) ?? 0) + 1);
-    const width = (w: number) => (w === FLOAT ? 'float32' : `${w}-bit`);
-    console.log(`chosen: ${r.chosen.label}: ${[...hist].sort((a, b) => b[0] - a[0]).map(([w, n]) => `${n} x ${width(w)}`).join(', ')} (layer inputs)`);
+    const counts = Object.entries(widthCounts(r.chosen.widths)).map(([w, n]) => `${n} x ${w}`);
+    console.log(`chosen: ${r.chosen.label}: ${counts.join(', ')} (layer inputs)`);
     console.log([...r.tried, ...r.references].map(line).join('\n'));
     console.log(`wrote ${values.out}${values.report ? ` and ${values.report}` : ''}`);
   }

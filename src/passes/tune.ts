@@ -66,6 +66,17 @@ export const FLOAT = 0;
 const WIDTH_COST: Record<number, number> = { 1: 0.4, 2: 0.5, 3: 0.55, 4: 0.6, 5: 0.6, 6: 0.6, 7: 0.6, 8: 1 };
 const FLOAT_COST = { depthwise: 0.6, other: 1.1 };
 
+/** How many groups a plan gives each width, by label ('float32', '8-bit', ...), float32 first, then widest first. */
+export function widthCounts(widths: Record<string, number>): Record<string, number> {
+  const rank = (w: number) => (w === FLOAT ? 9 : w);
+  const counts: Record<string, number> = {};
+  for (const w of Object.values(widths).sort((a, b) => rank(b) - rank(a))) {
+    const label = w === FLOAT ? 'float32' : `${w}-bit`;
+    counts[label] = (counts[label] ?? 0) + 1;
+  }
+  return counts;
+}
+
 export function argmax(a: ArrayLike<number>): number {
   let b = 0;
   for (let i = 1; i < a.length; i++) if (a[i] > a[b]) b = i;
@@ -114,11 +125,12 @@ export async function tune(session: Session, feeds: Record<string, Tensor>[], op
   const quantOf = (plan: Record<string, number>): QuantOptions => {
     const layers: Record<string, { bits: number; range?: Range }> = {}, biasCorrection: Record<string, number[]> = {};
     for (const t of groups) {
-      const w = plan[t] ?? 8, c = cal.get(w)!;
+      const w = plan[t] ?? 8;
       if (w === FLOAT) {
         for (const n of readers.get(t)!) layers[n.name] = { bits: 0 };
         continue;
       }
+      const c = cal.get(w)!;
       for (const n of readers.get(t)!) {
         layers[n.name] = { bits: w, range: c.ranges[t] };
         if (c.biasCorrection?.[n.name]) biasCorrection[n.name] = c.biasCorrection[n.name];
