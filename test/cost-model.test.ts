@@ -12,7 +12,7 @@ import { rng } from './helpers.js';
 
 const dist = (p: string) => import(new URL(`../../dist/${p}`, import.meta.url).href);
 
-test('cost lines: a power law is recovered from its points; predictions need every family, this thread count and work near the calibration', async () => {
+test('cost lines: a power law is recovered from its points; predictions need every family, this thread count and work not far above the calibration', async () => {
   const { fitLine, lineMs, predict, familyOf } = await dist('backends/cost-model.js');
   const law = (u: number) => 0.3 * (u / 1e6) ** 0.8;
   const line = fitLine([1e5, 2e6, 3e7].map((units) => ({ units, ms: law(units) })));
@@ -42,6 +42,10 @@ test('cost lines: a power law is recovered from its points; predictions need eve
     assert.ok(predict(['wasm-direct'], g, 8, 2), 'the calibrated thread count, named');
     const huge = convGeometry([1, 64, 224, 224], [128, 64, 3, 3], { padding: 1 });
     assert.equal(predict(['wasm-direct'], huge, 8, undefined), null, 'far beyond the calibrated work');
+    // Far below it, a layer is predicted what the smallest calibrated work cost: the fixed costs it still pays.
+    const tiny = convGeometry([1, 8, 4, 4], [4, 8, 3, 3], { padding: 1 });
+    const small = predict(['wasm-direct', 'wasm-direct-1t'], tiny, 8, undefined);
+    assert.ok(small && Math.abs(small['wasm-direct'] - 0.01 * (macs / 2) / 1e6) < 1e-9 && Math.abs(small['wasm-direct-1t'] - 0.02 * (macs / 2) / 1e6) < 1e-9, JSON.stringify(small));
   } finally {
     setCostModel(before ?? undefined);
   }
@@ -139,4 +143,37 @@ test('a model prepares as it loads (workers started, weights quantized), and a p
   const script = `import('faster-cnn').then(async (f) => { const m = await f.loadModel(${JSON.stringify(model)}); console.log(m.quantized); })`;
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: new URL('.', import.meta.url).pathname, encoding: 'utf8', timeout: 30_000 });
   assert.equal(out.trim(), 'true');
+});
+
+test("a dense layer whose predicted kernel is the look-up one gets its tables as the model loads; one predicted to multiply does not", async () => {
+  const { prepareLayers, weightsOf, layerCandidates } = await dist('kernels/wasm/int-conv.js');
+  const { familyOf } = await dist('backends/cost-model.js');
+  // The candidates' list depends on what the engine can run: wait for it.
+  await (await dist('backends/wasm/engine.js')).engineUnavailableReason();
+  const before = costModel();
+  try {
+    for (const [seed, cheap] of [[1, 'wasm-pcilt'], [2, 'wasm-direct']] as const) {
+      const r = rng(70 + seed);
+      const O = 24, K = 200 + seed;
+      const w = fromNumbers('float32', [O, K], Array.from({ length: O * K }, () => r.next() * 2 - 1));
+      const graph: RuntimeGraph = {
+        inputs: [{ name: 'x', dtype: 'float32', shape: [1, K] }], outputs: [{ name: 'y', dtype: 'float32', shape: null }], opset: 13,
+        nodes: [{ op: 'Gemm', name: 'fc', inputs: ['x', 'w'], outputs: ['y'], attrs: { transB: 1 } }], consts: new Map([['w', w]]),
+      };
+      // Every family this layer's candidates fall into, the `cheap` one 4x faster than the rest.
+      const g = convGeometry([1, K, 1, 1], [O, K, 1, 1]);
+      const labels: string[] = layerCandidates(new Int8Array(O * K), () => { throw new Error('not built'); }, 2, g, undefined, { x: new Float32Array(0), quant: () => { throw new Error('not run'); } }, () => {}).map((c: { label: string }) => c.label);
+      const lines: CostModel['lines'] = {};
+      for (const l of labels) lines[familyOf(l, g, 2).family] = { msAtMillion: l.replace(/-1t$/, '') === cheap ? 0.25 : 1, exponent: 1, minUnits: 1, maxUnits: 1e9 };
+      setCostModel({ machine: 'test', version: 2, threads: 2, calibrationMs: 0, lines });
+      await prepareLayers(graph, { bits: 2 });
+      assert.equal(weightsOf(w, true, 8).tables.has(2), cheap === 'wasm-pcilt', `predicted ${cheap}: ${labels.join(', ')}`);
+      // Whatever was prepared, the layer computes what direct multiplication computes.
+      const x = fromNumbers('float32', [1, K], Array.from({ length: K }, () => r.next()));
+      const model = new Model(null, { activationBits: 2 }, graph);
+      assert.deepEqual((await model.run({ x })).y.data, (await model.run({ x }, { kernel: 'direct' })).y.data);
+    }
+  } finally {
+    setCostModel(before ?? undefined);
+  }
 });

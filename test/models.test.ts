@@ -132,6 +132,21 @@ test('calibration at 4 bits: the MSE clip search with bias correction beats min/
   await saveModel(model, file);
   const back = await loadModel(file);
   assert.deepEqual((await back.predict(held[0])).data, (await model.predict(held[0])).data);
+
+  // Opt-in: a range per channel of every other layer input, deterministic, kept by files.
+  await model.calibrate(calib, { method: 'mse', channels: true });
+  const layers = Object.values(model.meta.layers ?? {});
+  assert.equal(layers.filter((l) => l.bits === 8 && !l.channelRanges).length, 2);
+  assert.equal(layers.filter((l) => l.bits === 4 && l.channelRanges).length, layers.length - 2);
+  assert.ok(layers.length > 40, `${layers.length} layers`);
+  const channels = await meanDp(model);
+  console.log(`  a range per channel: ${channels.toFixed(4)}`);
+  assert.ok(channels < 0.6 * minmax, `a range per channel ${channels} against min/max ${minmax}`);
+  const again = structuredClone(model.meta.layers);
+  await model.calibrate(calib, { method: 'mse', channels: true });
+  assert.deepEqual(model.meta.layers, again);
+  await saveModel(model, file);
+  assert.deepEqual((await (await loadModel(file)).predict(held[0])).data, (await model.predict(held[0])).data);
 });
 
 test('additive levels at 3 bits: fitted deterministically, additive, run by the wasm look-up or direct kernels, kept by files', { skip, timeout: 300_000 }, async () => {

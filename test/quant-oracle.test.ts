@@ -27,11 +27,18 @@ test('quantized layers at 8, 4, 3, 2 and 1 bits equal onnxruntime running the sa
   for (const p of photos.slice(0, 3)) images.push(preprocess(await readRgba(p), checkPreprocess({ width: 96, height: 96, channels: 'rgb', layout: 'nchw' })));
   for (const path of models) {
     for (const bits of [8, 4, 3, 2, 1]) {
-      const m = await importModel(path, { activationBits: bits, calibration: images.slice(0, 2), inputShapes: { input: [1, 3, 96, 96] } });
+      const m = await importModel(path, { activationBits: bits, inputShapes: { input: [1, 3, 96, 96] } });
+      // At 4 and 2 bits a range per channel of each layer input (opt-in); otherwise one per tensor.
+      const channels = bits === 4 || bits === 2;
+      await m.calibrate(images.slice(0, 2), { channels });
       const g = m.graph!;
       const convs = g.nodes.filter((n) => n.op === 'Conv' && m.meta.ranges![n.inputs[0]]);
       assert.ok(convs.length > 5, `${path}: ${convs.length} quantized convolutions`);
       const layers = convs.filter((_, i) => i % Math.ceil(convs.length / 10) === 0);
+      // With `channels`, every layer input but the 8-bit edges' has a range per channel.
+      const perChannel = layers.filter((n) => m.meta.layers?.[n.name]?.channelRanges).length;
+      if (channels) assert.ok(perChannel >= layers.length - 1, `${path} ${bits} bits: ${perChannel} of ${layers.length} layers with a range per channel`);
+      else assert.equal(perChannel, 0);
       const got = await m.run({ input: images[2] }, { keep: layers.flatMap((n) => [n.inputs[0], n.outputs[0]]) });
       let values = 0, flips = 0, worst = 0;
       for (const n of layers) {

@@ -313,6 +313,72 @@ test('weights fed as inputs may change in place between calls: no layout of them
   }
 });
 
+test('a range per input channel: the wasm look-up and direct kernels equal the JS twin bit for bit and a naive integer twin, first call and later; bad ranges are typed errors; files keep them', async () => {
+  const { Model } = await import('faster-cnn');
+  const r = rng(57);
+  // [C, O, H, kernel, groups, pad, bits]; H 0: a dense layer (Gemm) on [1, C].
+  const CASES: number[][] = [[6, 8, 9, 3, 1, 1, 4], [8, 8, 7, 3, 8, 1, 2], [5, 7, 1, 1, 1, 0, 8], [12, 6, 10, 3, 3, 1, 3], [16, 4, 0, 1, 1, 0, 2], [3, 5, 6, 3, 1, 2, 1]];
+  for (const [C, O, H, k, groups, pad, bits] of CASES) {
+    const dense = H === 0, Cg = C / groups, KK = k * k, L = (1 << bits) - 1;
+    const wd = Array.from({ length: O * Cg * KK }, () => r.next() * 2 - 1);
+    const w = fromNumbers('float32', dense ? [O, C] : [O, Cg, k, k], wd);
+    const graph: RuntimeGraph = {
+      inputs: [{ name: 'x', dtype: 'float32', shape: dense ? [1, C] : [1, C, H, H] }], outputs: [{ name: 'y', dtype: 'float32', shape: null }], opset: 13,
+      nodes: [dense ? { op: 'Gemm', name: 'l', inputs: ['x', 'w'], outputs: ['y'], attrs: { transB: 1 } }
+        : { op: 'Conv', name: 'l', inputs: ['x', 'w'], outputs: ['y'], attrs: { pads: [pad, pad, pad, pad], group: groups } }],
+      consts: new Map([['w', w]]),
+    };
+    const P = dense ? 1 : H * H;
+    // Channels of very different spreads, one of them always 0 (left out of the weights).
+    const xd = Array.from({ length: C * P }, (_, i) => (Math.floor(i / P) === 1 ? 0 : (r.next() - 0.3) * (1 + 3 * Math.floor(i / P))));
+    const x = fromNumbers('float32', dense ? [1, C] : [1, C, H, H], xd);
+    const channelRanges = Array.from({ length: C }, (_, c) => {
+      const v = xd.slice(c * P, (c + 1) * P);
+      return [Math.min(...v) * 0.8, Math.max(...v) * 0.8] as [number, number];
+    });
+    const m = new Model(null, { activationBits: bits, layers: { l: { bits, channelRanges } } }, graph);
+    const runs = [];
+    for (const opts of [{}, {}, { kernel: 'pcilt' as const }, { kernel: 'direct' as const }, { backend: 'js' }]) runs.push((await m.run({ x }, opts)).y.data as Float32Array);
+    for (const [i, y] of runs.entries()) assert.deepEqual(y, runs[4], `${[C, O, H, k, groups, pad, bits]}: run ${i} against the JS twin`);
+    // Naive twin: codes per channel (ONNX rounding), weights times each channel's scale quantized per output channel, integer sums scaled back.
+    const sc = channelRanges.map(([lo, hi]) => { const a = Math.min(lo, 0), b = Math.max(hi, 0); return b > a ? Math.fround((b - a) / L) : 1; });
+    const zc = channelRanges.map(([lo], c) => Math.min(L, Math.max(0, Math.round(-Math.min(lo, 0) / sc[c]))));
+    const live = channelRanges.map(([lo, hi]) => lo < 0 || hi > 0);
+    const code = (c: number, v: number) => {
+      const u = Math.fround(v / sc[c]), q = Math.round(u);
+      return Math.min(L, Math.max(0, (q - u === 0.5 && q % 2 !== 0 ? q - 1 : q) + zc[c]));
+    };
+    const Og = O / groups, Ho = dense ? 1 : H + 2 * pad - k + 1;
+    for (let o = 0; o < O; o++) {
+      const ch = (cg: number) => Math.floor(o / Og) * Cg + cg;
+      const f = (cg: number, t: number) => (live[ch(cg)] ? Math.fround(wd[(o * Cg + cg) * KK + t] * sc[ch(cg)]) : 0);
+      let mx = 0;
+      for (let cg = 0; cg < Cg; cg++) for (let t = 0; t < KK; t++) mx = Math.max(mx, Math.abs(f(cg, t)));
+      const ws = mx > 0 ? mx / 127 : 1;
+      for (let p = 0; p < Ho * Ho; p++) {
+        let sum = 0;
+        for (let cg = 0; cg < Cg; cg++) for (let t = 0; t < KK; t++) {
+          const yy = Math.floor(p / Ho) + Math.floor(t / k) - pad, xx = (p % Ho) + (t % k) - pad;
+          const inside = dense || (yy >= 0 && yy < H && xx >= 0 && xx < H);
+          const q = inside ? code(ch(cg), xd[ch(cg) * P + (dense ? 0 : yy * H + xx)]) : zc[ch(cg)];
+          sum += Math.max(-127, Math.min(127, Math.round(f(cg, t) / ws))) * (q - zc[ch(cg)]);
+        }
+        const got = runs[0][o * Ho * Ho + p];
+        assert.ok(Math.abs(got - sum * Math.fround(ws)) <= 1e-5 * (1 + Math.abs(got)), `${[C, O, H, k, groups, pad, bits]} [${o}, ${p}]: ${got} vs ${sum * ws}`);
+      }
+    }
+    // A file keeps the ranges.
+    const file = `${(await import('node:fs')).mkdtempSync(`${(await import('node:os')).tmpdir()}/fcnn-channels-`)}/m.fcnn`;
+    await saveModel(m, file);
+    assert.deepEqual((await (await loadModel(file)).run({ x })).y.data, runs[0]);
+  }
+  const bad = new Model(null, { activationBits: 4, layers: { l: { bits: 4, channelRanges: [[0, 1]] } } }, {
+    inputs: [{ name: 'x', dtype: 'float32', shape: [1, 2, 3, 3] }], outputs: [{ name: 'y', dtype: 'float32', shape: null }], opset: 13,
+    nodes: [{ op: 'Conv', name: 'l', inputs: ['x', 'w'], outputs: ['y'], attrs: {} }], consts: new Map([['w', fromNumbers('float32', [2, 2, 1, 1], [1, 2, 3, 4])]]),
+  });
+  await assert.rejects(bad.run({ x: fromNumbers('float32', [1, 2, 3, 3], new Array(18).fill(0.5)) }), (e: Error) => e instanceof ArgumentError && /channelRanges/.test(e.message));
+});
+
 test('non-uniform activation levels: PCILT on w * level tables, or on bit-serial tables with plane weights for additive levels, equals the multiply-by-level kernel bit for bit and a naive float twin; files keep them', async () => {
   const { Model } = await import('faster-cnn');
   const r = rng(91);

@@ -36,7 +36,7 @@ export interface ModelReport {
    * Per activation bit width: dynamic ranges on every photo; static ranges calibrated on every 4th
    * photo and scored on the rest, by min/max ('static') and by the MSE clip search with bias correction ('mse').
    */
-  quantized: { bits: number; dynamic: Agreement; static: Agreement; mse: Agreement; levels?: LevelsReport[] }[];
+  quantized: { bits: number; dynamic: Agreement; static: Agreement; mse: Agreement; levels?: LevelsReport[]; channels?: ChannelsReport }[];
   /** onnxruntime-web on the QDQ export of the 8-bit MSE calibration, on the held-out photos. */
   ortInt8?: Agreement;
   /** `--tune`: the tuned plan (src/passes/tune.ts) on the held-out photos. */
@@ -139,6 +139,16 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
     const mse = agreement(heldRef, await run(calibrated, held, bits));
     mseModels.set(bits, new Model(null, { ...calibrated.meta }, model.graph));
     const fmt = (a: Agreement) => `top-1 ${(a.top1 * 100).toFixed(1)}% mean |dp| ${a.meanAbsDiff.toFixed(4)}`;
+    // Below 8 bits, the opt-in range per channel of each layer input: scored alike, timed alternating with one range per tensor.
+    let channels: ChannelsReport | undefined;
+    if (bits < 8) {
+      const m = new Model(null, { ...model.meta, activationBits: bits }, model.graph);
+      await m.calibrate(calib, { method: 'mse', channels: true, threads, onProgress: (p) => process.stderr.write(`\r  ${p}\x1b[K`) });
+      process.stderr.write('\r\x1b[K');
+      const [tensorMs, ms] = await timedTogether(opts.runs, [calibrated, m].map((x) => () => x.predict(held[0], { threads })));
+      channels = { ...agreement(heldRef, await run(m, held, bits)), ms, tensorMs };
+      log(`  ${bits}-bit: static MSE, a range per channel ${fmt(channels)}, ${ms.toFixed(1)} ms (one range per tensor: ${tensorMs.toFixed(1)} ms)`);
+    }
     log(`  ${bits}-bit: dynamic ${fmt(dynamic)}; static min/max ${fmt(stat)}; static MSE clip + bias correction ${fmt(mse)} `
       + `(${held.length} held-out photos; MSE calibration ${(calibMs / 1000).toFixed(1)} s)`);
     const levels: LevelsReport[] = [];
@@ -153,7 +163,7 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
       levels.push({ kind, ...a, layers, ms, uniformMs });
       log(`  ${bits}-bit: ${kind} non-uniform levels on ${layers} layers ${fmt(a)}, ${ms.toFixed(1)} ms (uniform codes: ${uniformMs.toFixed(1)} ms)`);
     }
-    quantized.push({ bits, dynamic, static: stat, mse, ...(opts.levels ? { levels } : {}) });
+    quantized.push({ bits, dynamic, static: stat, mse, ...(opts.levels ? { levels } : {}), ...(channels ? { channels } : {}) });
   }
   let tuned: TunedReport | undefined;
   if (opts.tune) {
@@ -226,6 +236,9 @@ export interface LevelsReport extends Agreement { kind: 'fit' | 'additive'; laye
  */
 export interface TunedReport extends Agreement { widths: Record<string, number>; ms: number; uniform8Ms: number; floatMs: number; tuneMs: number }
 
+/** Below 8 bits: MSE calibration with a range per channel (`channels: true`), and its time and the default's (one range per tensor), timed together. */
+export interface ChannelsReport extends Agreement { ms: number; tensorMs: number }
+
 export function modelsMarkdown(reports: ModelReport[]): string {
   const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
   const lines = [
@@ -237,7 +250,9 @@ export function modelsMarkdown(reports: ModelReport[]): string {
     for (const q of r.quantized) {
       lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit dynamic | ${pct(q.dynamic.top1)} (${q.dynamic.images}) | ${q.dynamic.meanAbsDiff.toFixed(4)} | ${q.dynamic.maxAbsDiff.toFixed(4)} |`);
       lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, min/max | ${pct(q.static.top1)} (${q.static.images}) | ${q.static.meanAbsDiff.toFixed(4)} | ${q.static.maxAbsDiff.toFixed(4)} |`);
-      lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, MSE clip + bias correction | ${pct(q.mse.top1)} (${q.mse.images}) | ${q.mse.meanAbsDiff.toFixed(4)} | ${q.mse.maxAbsDiff.toFixed(4)} |`);
+      const c = q.channels;
+      lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, MSE clip + bias correction${c ? ` (${c.tensorMs.toFixed(1)} ms)` : ''} | ${pct(q.mse.top1)} (${q.mse.images}) | ${q.mse.meanAbsDiff.toFixed(4)} | ${q.mse.maxAbsDiff.toFixed(4)} |`);
+      if (c) lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, as above with a range per channel (${c.ms.toFixed(1)} ms) | ${pct(c.top1)} (${c.images}) | ${c.meanAbsDiff.toFixed(4)} | ${c.maxAbsDiff.toFixed(4)} |`);
       if (q.bits === 8 && r.ortInt8) lines.push(`| ${r.model} | ${r.format} | onnxruntime-web int8, QDQ of the 8-bit MSE calibration | ${pct(r.ortInt8.top1)} (${r.ortInt8.images}) | ${r.ortInt8.meanAbsDiff.toFixed(4)} | ${r.ortInt8.maxAbsDiff.toFixed(4)} |`);
       for (const l of q.levels ?? []) {
         const what = l.kind === 'fit' ? 'Lloyd-Max levels' : 'additive levels';

@@ -79,10 +79,10 @@ export async function imageTensor(path: string, p: Preprocess): Promise<Tensor> 
 /** At most this many runs at import measure the layers whose kernels the cost model found close. */
 const MEASURING_RUNS = 60;
 
-/** `faster-cnn import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR [--calibration-method mse|minmax] [--levels uniform|fit|additive]]`. */
+/** `faster-cnn import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR [--calibration-method mse|minmax] [--levels uniform|fit|additive] [--ranges channel|tensor]]`. */
 export async function importCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, {
-    out: { type: 'string' }, 'activation-bits': { type: 'string' }, calibrate: { type: 'string' }, limit: { type: 'string' }, 'calibration-method': { type: 'string' }, levels: { type: 'string' },
+    out: { type: 'string' }, 'activation-bits': { type: 'string' }, calibrate: { type: 'string' }, limit: { type: 'string' }, 'calibration-method': { type: 'string' }, levels: { type: 'string' }, ranges: { type: 'string' },
     'input-shape': { type: 'string', multiple: true }, ...PREPROCESS_FLAGS,
   });
   const src = positionals[0];
@@ -106,7 +106,10 @@ export async function importCommand(argv: string[]): Promise<void> {
     if (!(CALIBRATION_METHODS as readonly string[]).includes(method)) throw new ArgumentError('--calibration-method', method, CALIBRATION_METHODS.join(', '));
     const levels = String(values.levels ?? 'uniform');
     if (levels !== 'uniform' && levels !== 'fit' && levels !== 'additive') throw new ArgumentError('--levels', levels, 'uniform, fit or additive');
-    await model.calibrate(calibration, { method: method as CalibrationMethod, levels, onProgress: (m) => process.stderr.write(`\r${m}\x1b[K`) });
+    // One range per tensor (the default) or a range per channel.
+    const ranges = values.ranges === undefined ? undefined : String(values.ranges);
+    if (ranges !== undefined && ranges !== 'channel' && ranges !== 'tensor') throw new ArgumentError('--ranges', ranges, "'channel' (a range per channel of each layer input) or 'tensor' (one per tensor)");
+    await model.calibrate(calibration, { method: method as CalibrationMethod, levels, ...(ranges ? { channels: ranges === 'channel' } : {}), onProgress: (m) => process.stderr.write(`\r${m}\x1b[K`) });
     process.stderr.write('\n');
     sample = calibration[0];
   }

@@ -45,7 +45,7 @@ Commands:
   export FILE --out FILE.onnx
                             the network as ONNX (opset 13, QuantizeLinear/DequantizeLinear around Conv/Gemm)
   import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR] [--calibration-method mse|minmax]
-         [--levels uniform|fit|additive] [--limit N]
+         [--levels uniform|fit|additive] [--ranges channel|tensor] [--limit N]
          [--input-shape NAME=1x3x224x224] [preprocessing flags]
                             an ONNX model (any inputs and outputs, named sizes kept open unless pinned
                             with --input-shape), a TF.js model.json (layers or graph) or a JS module
@@ -53,7 +53,9 @@ Commands:
                             ranges from the images in DIR, else measured per input; 'mse' clips each
                             range where the layers' outputs err least and corrects their mean error;
                             --levels fit|additive: non-uniform levels per layer input where they measure
-                            better; additive ones run on the bit-serial tables at the speed of uniform codes)
+                            better; additive ones run on the bit-serial tables at the speed of uniform codes;
+                            --ranges channel: a range per channel of each layer input, folded into the
+                            weights (opt-in; default: one per tensor))
   run FILE IMAGE [--top 5] [--json] [--profile] [--activation-bits B] [--kernel auto|pcilt|direct]
       [--threads N] [--backend webgpu] [preprocessing flags]
                             one PNG/JPEG through an imported model (.fcnn, .onnx, model.json) with its

@@ -66,8 +66,8 @@ export interface GraphMeta {
   activationBits?: number;
   /** Calibrated (static) activation ranges per tensor; absent: measured per input (dynamic). */
   ranges?: Record<string, Range>;
-  /** Per node: layers on codes at another width than activationBits (calibration keeps the edges at 8 bits). */
-  layers?: Record<string, { bits: number; levels?: number[] }>;
+  /** Per node: layers on codes at another width than activationBits (calibration keeps the edges at 8 bits), on non-uniform levels, or with a range per input channel. */
+  layers?: Record<string, { bits: number; levels?: number[]; channelRanges?: Range[] }>;
   /** Per node: what calibration subtracts from each output channel of a layer on codes. */
   biasCorrection?: Record<string, number[]>;
   /** How the ranges were calibrated ('mse': the share of each tensor's min/max range kept). */

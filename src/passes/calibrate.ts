@@ -32,6 +32,14 @@ export interface CalibrationOptions {
    * the layer's bit-serial tables at the speed of uniform codes. Default 'uniform'.
    */
   levels?: 'uniform' | 'fit' | 'additive';
+  /**
+   * A range per channel for each layer input (but the 8-bit edges): every channel's codes get their own scale
+   * and zero point, which the weights reading them absorb (LayerQuant.channelRanges), so the kernels cost
+   * what they cost with one range. 'mse' then scales all of a tensor's channel ranges by one clip share.
+   * Uniform codes only. Default false: on the nsfwjs models below 8 bits it helped MobileNetV2-mid at 4, 3 and
+   * 2 bits and MobileNetV2 at 3, and did worse on InceptionV3 (docs/models.md, docs/perf-notes.md section 64).
+   */
+  channels?: boolean;
   /** Subtract each layer's mean output error per channel (default: with 'mse'). */
   biasCorrection?: boolean;
   /**
@@ -49,8 +57,8 @@ export interface Calibration {
   biasCorrection?: Record<string, number[]>;
   /** Per tensor: the share of its min/max range kept ('mse'). */
   clips?: Record<string, number>;
-  /** Per node: layers that run at other widths than `bits` (the edges) or on non-uniform levels. */
-  layers?: Record<string, { bits: number; levels?: number[] }>;
+  /** Per node: layers that run at other widths than `bits` (the edges), on non-uniform levels or with a range per input channel. */
+  layers?: Record<string, { bits: number; levels?: number[]; channelRanges?: Range[] }>;
 }
 
 /** Conv and Gemm nodes with constant weights the integer kernel may run on codes, in run order. */
@@ -73,11 +81,12 @@ const data = (t: Tensor) => t.data as Float32Array;
 export async function calibrate(session: Session, feeds: Record<string, Tensor>[], bits: number, opts: CalibrationOptions = {}): Promise<Calibration> {
   const method = opts.method ?? 'minmax';
   if (!CALIBRATION_METHODS.includes(method)) throw new ArgumentError('calibration method', method, CALIBRATION_METHODS.join(', '));
+  if (opts.channels && opts.levels && opts.levels !== 'uniform') throw new ArgumentError('calibration channels', opts.channels, `false with levels '${opts.levels}' (a range per channel is for uniform codes)`);
   if (!feeds.length) throw new ArgumentError('calibration', feeds, 'at least one input');
   const g = session.graph, progress = opts.onProgress ?? (() => undefined);
   const observe = new Map<string, Range>();
   const nodes = layersOnCodes(g);
-  if (method === 'minmax' && !opts.biasCorrection) {
+  if (method === 'minmax' && !opts.biasCorrection && !opts.channels) {
     for (const [i, f] of feeds.entries()) {
       progress(`calibrating: ranges, input ${i + 1}/${feeds.length}`);
       await session.run(f, { observe, threads: opts.threads });
@@ -96,11 +105,24 @@ export async function calibrate(session: Session, feeds: Record<string, Tensor>[
   }
   const ranges: Record<string, Range> = Object.fromEntries(observe);
   const clips: Record<string, number> = {};
-  const layers: Record<string, { bits: number; levels?: number[] }> = edgeLayers(g, nodes, bits, opts.edgeBits ?? 8);
-  const quant = (n: Node, range: Range, levels = layers[n.name]?.levels): QuantOptions => {
+  const layers: Record<string, { bits: number; levels?: number[]; channelRanges?: Range[] }> = edgeLayers(g, nodes, bits, opts.edgeBits ?? 8);
+  // Per tensor (but the edges' inputs): each channel's range over every calibration input.
+  const channelRanges: Record<string, Range[]> = {};
+  if (opts.channels) {
+    for (const n of nodes) {
+      const t = n.inputs[0], xs = inputs.get(t);
+      if (layers[n.name] || channelRanges[t] || !xs || xs[0].shape.length < 2) continue;
+      channelRanges[t] = rangesPerChannel(xs);
+    }
+    // A tensor that an edge layer reads too keeps one range.
+    for (const n of nodes) if (layers[n.name]) delete channelRanges[n.inputs[0]];
+  }
+  const scaled = (t: string, clip: number) => channelRanges[t].map(([lo, hi]) => [lo * clip, hi * clip] as Range);
+  const quant = (n: Node, range: Range, levels = layers[n.name]?.levels, perChannel = channelRanges[n.inputs[0]] ? scaled(n.inputs[0], 1) : undefined): QuantOptions => {
     const b = layers[n.name]?.bits ?? bits;
     // Non-uniform layers run on look-ups (their multiplying twin is the slow reference).
-    return { bits: b, ranges: { x: range }, kernel: levels ? 'pcilt' : 'direct', ...(levels ? { layers: { [n.name]: { bits: b, levels } } } : {}) };
+    const layer = levels ? { bits: b, levels } : perChannel ? { bits: b, channelRanges: perChannel } : undefined;
+    return { bits: b, ranges: { x: range }, kernel: levels ? 'pcilt' : 'direct', ...(layer ? { layers: { [n.name]: layer } } : {}) };
   };
   /** Summed squared error of a layer's outputs (after its fused activation) under each quantization, against float, over its inputs. */
   const outputError = async (n: Node, xs: Tensor[], candidates: QuantOptions[]): Promise<Float64Array> => {
@@ -121,7 +143,7 @@ export async function calibrate(session: Session, feeds: Record<string, Tensor>[
       const xs = inputs.get(n.inputs[0]), r = ranges[n.inputs[0]];
       if (!xs || !r) continue;
       progress(`calibrating: clipping ranges, layer ${k + 1}/${nodes.length}`);
-      const e = await outputError(n, xs, CLIPS.map((clip) => quant(n, [r[0] * clip, r[1] * clip])));
+      const e = await outputError(n, xs, CLIPS.map((clip) => quant(n, [r[0] * clip, r[1] * clip], undefined, channelRanges[n.inputs[0]] ? scaled(n.inputs[0], clip) : undefined)));
       const sum = error.get(n.inputs[0]);
       error.set(n.inputs[0], sum ? sum.map((v, c) => v + e[c]) : e);
     }
@@ -130,8 +152,10 @@ export async function calibrate(session: Session, feeds: Record<string, Tensor>[
       for (let c = 1; c < CLIPS.length; c++) if (e[c] < e[best]) best = c;
       clips[t] = CLIPS[best];
       ranges[t] = [ranges[t][0] * CLIPS[best], ranges[t][1] * CLIPS[best]];
+      if (channelRanges[t]) channelRanges[t] = scaled(t, CLIPS[best]);
     }
   }
+  for (const n of nodes) if (channelRanges[n.inputs[0]]) layers[n.name] = { bits, channelRanges: channelRanges[n.inputs[0]] };
   if (opts.levels === 'fit' || opts.levels === 'additive') {
     const fitLevels = opts.levels === 'fit' ? lloydMax : additiveLevels;
     const tensors = [...new Set(nodes.filter((n) => !layers[n.name]).map((n) => n.inputs[0]))].filter((t) => inputs.has(t) && ranges[t]);
@@ -186,6 +210,21 @@ function edgeLayers(g: Graph, nodes: Node[], bits: number, edge: number): Record
   }
   if (nodes.length && !edges.includes(nodes[nodes.length - 1])) edges.push(nodes[nodes.length - 1]);
   return Object.fromEntries(edges.map((n) => [n.name, { bits: edge }]));
+}
+
+/** [min, max] of each channel (axis 1) over the tensors. */
+function rangesPerChannel(tensors: Tensor[]): Range[] {
+  const C = tensors[0].shape[1] as number;
+  const r: Range[] = Array.from({ length: C }, () => [Infinity, -Infinity]);
+  for (const t of tensors) {
+    const d = t.data as Float32Array, inner = d.length / ((t.shape[0] as number) * C);
+    for (let i = 0; i < d.length; i++) {
+      const c = r[Math.floor(i / inner) % C], v = d[i];
+      if (v < c[0]) c[0] = v;
+      if (v > c[1]) c[1] = v;
+    }
+  }
+  return r;
 }
 
 /** Every `stride`-th value of the tensors, sorted, so that at most about 200k are kept. */

@@ -239,7 +239,7 @@ export interface FloatLayer {
    * (scale a float32 value, as ONNX QuantizeLinear), and the output record [k[O], c[O], lo, hi]: y = clamp(sum * k + c, lo, hi),
    * also in float32.
    */
-  quant(range: [number, number]): { scale: number; zero: number; levels: number; requant: Float32Array; nonUniform?: NonUniformCodes };
+  quant(range: [number, number]): { scale: number; zero: number; levels: number; requant: Float32Array; nonUniform?: NonUniformCodes; channels?: ChannelCodes };
   /**
    * Return the output as a view of wasm memory (no copy), to be released by the caller; only
    * where the memory is shared (growing it then leaves views intact).
@@ -252,6 +252,9 @@ export interface FloatLayer {
  * float32 midpoints between levels below it (x > mid); `zero` (FloatLayer.quant's) is the code of the level 0.
  */
 export interface NonUniformCodes { mids: Float32Array; codes: Uint8Array }
+
+/** Uniform codes with a scale and zero point per input channel (`scale` and `zero` then unused but for the bytes after the planes). */
+export interface ChannelCodes { scales: Float32Array; zeros: Uint8Array }
 
 /** Below this many input values the calling thread quantizes alone (waking workers costs more). */
 const QUANT_THREADED = 1 << 18;
@@ -275,14 +278,20 @@ function floatInput(layer: FloatLayer): InputWriter {
       new Uint8Array(e.memory.buffer, ptr + planes * Hp * Wp, 64).fill(q.zero);
       const T = x.length < QUANT_THREADED ? 1 : threadCount(e, threads, planes);
       const tasks: Task[] = [];
-      const nu = q.nonUniform, table = nu ? e.heap.alloc(16 + 4 * nu.mids.length) : 0;
+      const nu = q.nonUniform, ch = q.channels;
+      const table = nu ? e.heap.alloc(16 + 4 * nu.mids.length) : ch ? e.heap.alloc(5 * g.C) : 0;
       if (nu) {
         new Uint8Array(e.memory.buffer, table, 16).set(nu.codes);
         new Float32Array(e.memory.buffer, table + 16, nu.mids.length).set(nu.mids);
       }
+      if (ch) {
+        new Float32Array(e.memory.buffer, table, g.C).set(ch.scales);
+        new Uint8Array(e.memory.buffer, table + 4 * g.C, g.C).set(ch.zeros);
+      }
       for (let i = 0; i < T; i++) {
         const planeRange = [staging, ptr, Math.floor((planes * i) / T), Math.floor((planes * (i + 1)) / T), g.H, g.W, Hp, Wp, g.padT, g.padL];
         tasks.push(nu ? { fn: 'quantize_levels_pad', args: [...planeRange, table + 16, nu.mids.length, table, q.zero] }
+          : ch ? { fn: 'quantize_pad_channels', args: [...planeRange, table, table + 4 * g.C, g.C, q.levels] }
           : { fn: 'quantize_pad', args: [...planeRange, q.scale, q.zero, q.levels] });
       }
       try {
@@ -619,6 +628,11 @@ function directLayout(e: Engine, job: DirectJob): { ptr: number; depthwise: bool
  */
 export async function prepareDirect(job: DirectJob): Promise<void> {
   directLayout(await getEngine(), job);
+}
+
+/** Lays out the rows the look-up kernel reads for these tables and groups count (once; what its first run would do). */
+export async function preparePcilt(tables: PciltTables, groups: number): Promise<void> {
+  prepareRows(await getEngine(), tables, groups);
 }
 
 async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTimes, input = codesInput(job.input, job.activationBits)): Promise<OutputData> {

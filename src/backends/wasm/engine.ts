@@ -12,6 +12,7 @@ export interface KernelExports {
   pcilt_grouped_rows(w: number, O: number, Og: number, Cg: number, KK: number, G: number, ib: number, OgPad: number, segElems: number, rows: number, offset: number, stats: number): void;
   quantize_pad(src: number, dst: number, p0: number, p1: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, scale: number, zero: number, L: number): void;
   quantize_levels_pad(src: number, dst: number, p0: number, p1: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, mids: number, m: number, codes: number, zero: number): void;
+  quantize_pad_channels(src: number, dst: number, p0: number, p1: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, scales: number, zeros: number, C: number, L: number): void;
   range_f32(src: number, n: number, out: number): void;
   /** Returns the largest sum of |q| over one channel. */
   quantize_weights(src: number, dst: number, O: number, K: number, top: number, scales: number, sums: number): number;

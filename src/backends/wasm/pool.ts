@@ -7,7 +7,7 @@ export interface Task {
 }
 
 /** The kernels a worker may be asked to run, by index in its control block. */
-export const TASK_FNS = ['pcilt_rows', 'direct_rows', 'direct8_rows', 'depthwise_rows', 'depthwise_f32_planes', 'sgemm', 'quantize_pad', 'quantize_levels_pad', 'pool_f32', 'pack_groups', 'sgemm_bias_act', 'pack_conv_panels', 'conv_groups_f32', 'matmul_batched_f32', 'sgemm_bias', 'sgemm_conv', 'unary_f32', 'conv_direct_f32'];
+export const TASK_FNS = ['pcilt_rows', 'direct_rows', 'direct8_rows', 'depthwise_rows', 'depthwise_f32_planes', 'sgemm', 'quantize_pad', 'quantize_levels_pad', 'quantize_pad_channels', 'pool_f32', 'pack_groups', 'sgemm_bias_act', 'pack_conv_panels', 'conv_groups_f32', 'matmul_batched_f32', 'sgemm_bias', 'sgemm_conv', 'unary_f32', 'conv_direct_f32'];
 
 /**
  * A worker's control block, shared with it: Int32 slots (the task's sequence number, the last one

@@ -1,7 +1,8 @@
 import { ArgumentError } from '../../errors.js';
 import type { Graph, Node } from '../../ir/graph.js';
 import { fromNumbers, sizeOf, zeros, type Tensor } from '../../ir/tensor.js';
-import { activationQuant, layerQuant, takesCodes, type QuantOptions } from '../../kernels/wasm/int-conv.js';
+import { activationQuant, layerQuant, takesCodes, type QuantOptions, type Range } from '../../kernels/wasm/int-conv.js';
+import { attrInt } from '../../ops/registry.js';
 import { writeOnnx } from './write-ir.js';
 
 /**
@@ -26,15 +27,19 @@ export function writeQdq(g: Graph, quant: Pick<QuantOptions, 'bits' | 'ranges' |
   if (levels.length) throw new ArgumentError('quant.layers', levels.join(', '), 'uniform codes only: QDQ has no form for non-uniform levels');
   for (const n of g.nodes) {
     const w = consts.get(n.inputs[1]);
-    const { bits, weightBits, range } = layerQuant(quant, n);
-    const eligible = takesCodes(n, w) && bits && range;
+    const { bits, weightBits, range, channelRanges } = layerQuant(quant, n);
+    const eligible = takesCodes(n, w) && bits && (range || channelRanges);
     if (!eligible) {
       nodes.push(n);
       continue;
     }
     const L = (1 << bits) - 1, top = 2 ** (weightBits - 1) - 1;
-    const { scale, zero } = activationQuant(range, bits);
     const x = n.inputs[0];
+    if (channelRanges) {
+      nodes.push(...channelQdq(n, w!, consts, channelRanges, bits, weightBits, quant.biasCorrection?.[n.name], c, () => k++));
+      continue;
+    }
+    const { scale, zero } = activationQuant(range!, bits);
     // Below 8 bits a Clip keeps the codes within 0..2^bits - 1; at 8 bits QuantizeLinear's own
     // saturation does (and onnxruntime's QDQ fusions then see the usual DQ -> Conv -> Q form).
     const q = `${x}:q${k++}`, dq = `${x}:dq${k++}`;
@@ -72,4 +77,56 @@ export function writeQdq(g: Graph, quant: Pick<QuantOptions, 'bits' | 'ranges' |
     nodes.push({ ...n, inputs: [dq, wq, ...rest] });
   }
   return writeOnnx({ ...g, nodes, consts, opset: Math.max(g.opset, 13) });
+}
+
+/**
+ * A layer with a range per input channel (LayerQuant.channelRanges) in QDQ form: the input clipped per channel
+ * (Max, Min) and quantized per channel (axis 1); the weights the kernels multiply (the float weights times each
+ * input channel's scale, quantized to integers per output channel, written here from the definition, not by
+ * the kernels' code) dequantized and divided by those scales again, so that the float convolution of the
+ * dequantized input sums what the kernels sum.
+ */
+function channelQdq(n: Node, w: Tensor, consts: Map<string, Tensor>, ranges: Range[], bits: number, weightBits: number, corr: ArrayLike<number> | undefined,
+  c: (name: string, t: Tensor) => string, next: () => number): Node[] {
+  const groups = n.op === 'Conv' ? attrInt(n, 'group', 1) : 1;
+  const C = ranges.length, L = (1 << bits) - 1, top = 2 ** (weightBits - 1) - 1, x = n.inputs[0];
+  const O = w.shape[0], Cg = w.shape[1], KK = sizeOf(w.shape) / (O * Cg), Og = O / groups, wd = w.data as Float32Array;
+  const scales = new Float32Array(C), zerosX = new Uint8Array(C);
+  for (let ch = 0; ch < C; ch++) ({ scale: scales[ch], zero: zerosX[ch] } = activationQuant(ranges[ch], bits));
+  // A channel whose range is only 0 is left out of the weights.
+  const used = (ch: number) => ranges[ch][0] < 0 || ranges[ch][1] > 0;
+  const chOf = (o: number, cg: number) => Math.floor(o / Og) * Cg + cg;
+  const qw = new Int8Array(wd.length), wScales = new Float32Array(O), inv = new Float32Array(O * Cg);
+  for (let o = 0; o < O; o++) {
+    const folded = (cg: number, k: number) => (used(chOf(o, cg)) ? Math.fround(wd[(o * Cg + cg) * KK + k] * scales[chOf(o, cg)]) : 0);
+    let m = 0;
+    for (let cg = 0; cg < Cg; cg++) for (let k = 0; k < KK; k++) m = Math.max(m, Math.abs(folded(cg, k)));
+    const sw = m > 0 ? m / top : 1;
+    wScales[o] = sw;
+    for (let cg = 0; cg < Cg; cg++) {
+      inv[o * Cg + cg] = used(chOf(o, cg)) ? 1 / scales[chOf(o, cg)] : 0;
+      for (let k = 0; k < KK; k++) qw[(o * Cg + cg) * KK + k] = Math.max(-top, Math.min(top, Math.round(folded(cg, k) / sw)));
+    }
+  }
+  const axisShape = n.op === 'Conv' ? [1, C, 1, 1] : [1, C];
+  const lo = Float32Array.from(scales, (sc, i) => (0 - zerosX[i]) * sc), hi = Float32Array.from(scales, (sc, i) => (L - zerosX[i]) * sc);
+  const floor = `${x}:max${next()}`, clipped = `${x}:min${next()}`, q = `${x}:q${next()}`, dq = `${x}:dq${next()}`, wq = `${n.inputs[1]}:dq${next()}`, wf = `${n.inputs[1]}:unscaled${next()}`;
+  const s = c('x_scale', { dtype: 'float32', shape: [C], data: scales }), z = c('x_zero', { dtype: 'uint8', shape: [C], data: zerosX });
+  let rest = n.inputs.slice(2);
+  if (corr && corr.length === O) {
+    const b = rest[0] ? consts.get(rest[0]) : undefined;
+    rest = [c('bias', { dtype: 'float32', shape: [O], data: Float32Array.from({ length: O }, (_, o) => (b ? Number(b.data[o]) : 0) - corr[o]) })];
+  }
+  return [
+    { op: 'Max', name: `${n.name}/clip-low`, inputs: [x, c('lo', { dtype: 'float32', shape: axisShape, data: lo })], outputs: [floor], attrs: {} },
+    { op: 'Min', name: `${n.name}/clip-high`, inputs: [floor, c('hi', { dtype: 'float32', shape: axisShape, data: hi })], outputs: [clipped], attrs: {} },
+    { op: 'QuantizeLinear', name: `${n.name}/quantize`, inputs: [clipped, s, z], outputs: [q], attrs: { axis: 1 } },
+    { op: 'DequantizeLinear', name: `${n.name}/dequantize`, inputs: [q, s, z], outputs: [dq], attrs: { axis: 1 } },
+    {
+      op: 'DequantizeLinear', name: `${n.name}/weights`, outputs: [wq], attrs: { axis: 0 },
+      inputs: [c('w_int8', { dtype: 'int8', shape: w.shape, data: qw }), c('w_scale', { dtype: 'float32', shape: [O], data: wScales }), c('w_zero', zeros('int8', [O]))],
+    },
+    { op: 'Mul', name: `${n.name}/unscale`, inputs: [wq, c('w_unscale', { dtype: 'float32', shape: n.op === 'Conv' ? [O, Cg, 1, 1] : [O, Cg], data: inv })], outputs: [wf], attrs: {} },
+    { ...n, inputs: [dq, wf, ...rest] },
+  ];
 }

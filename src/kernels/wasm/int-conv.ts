@@ -1,8 +1,8 @@
 import { ArgumentError } from '../../errors.js';
-import { autoRun, knownWinner, lastAutoChoice, predictChoice, type AutoChoice, type Candidate } from '../../backends/auto.js';
+import { autoRun, knownWinner, lastAutoChoice, predictChoice, predictedWinner, type AutoChoice, type Candidate } from '../../backends/auto.js';
 import { candidateAdder } from '../../backends/registry.js';
 import { predict } from '../../backends/cost-model.js';
-import { floatLayer, freezeWeights, prepareDirect, wasmBackend, type FloatLayer } from '../../backends/wasm/backend.js';
+import { floatLayer, freezeWeights, prepareDirect, preparePcilt, wasmBackend, type ChannelCodes, type FloatLayer } from '../../backends/wasm/backend.js';
 import { engineIfReady, engineUnavailableReason, stageF32, type Engine } from '../../backends/wasm/engine.js';
 import { conv2dDirect, pciltConv2d } from '../../conv/conv2d.js';
 import { INT32_MAX, convGeometry, type ConvGeometry } from '../../conv/geometry.js';
@@ -42,6 +42,12 @@ export interface LayerQuant {
    * which cost what uniform tables cost; `range` is then unused.
    */
   levels?: number[];
+  /**
+   * A range per input channel (calibrated): channel c's codes take their own scale and zero point, and the
+   * weights reading it absorb its scale (folded in before they are quantized to integers), so that the
+   * kernels run as for one range. Uniform codes only; `range` is then unused.
+   */
+  channelRanges?: Range[];
 }
 
 /** What quantized execution needs from the caller. */
@@ -73,7 +79,7 @@ export interface LayerChoice {
 /** The settings a Conv or Gemm node runs with: bits 0 where it stays in float32. */
 export function layerQuant(q: QuantOptions | undefined, node: Node): LayerQuant & { weightBits: number } {
   const l = q?.layers?.[node.name];
-  return { bits: l?.bits ?? q?.bits ?? 0, weightBits: l?.weightBits ?? 8, range: l?.range ?? q?.ranges?.[node.inputs[0]], levels: l?.levels };
+  return { bits: l?.bits ?? q?.bits ?? 0, weightBits: l?.weightBits ?? 8, range: l?.range ?? q?.ranges?.[node.inputs[0]], levels: l?.levels, channelRanges: l?.channelRanges };
 }
 
 /** Affine activation quantization with 0 exactly representable (padding and ReLU zeros stay exact). */
@@ -125,6 +131,50 @@ export function weightsOf(w: Tensor, cache: boolean, bits: number): IntWeights {
   return iw;
 }
 
+/** A layer's weights with its input channels' activation scales folded in (LayerQuant.channelRanges), and its codes' scales and zero points. */
+interface ChannelWeights { w: IntWeights; codes: ChannelCodes; zeroSums: Float64Array }
+
+const channelCache = new WeakMap<Float32Array, WeakMap<Range[], Map<string, ChannelWeights>>>();
+
+/**
+ * Weights for codes with a range per input channel: w[o][c][k] * scale_c (scale_c and zero_c those of
+ * activationQuant(ranges[c], bits), scale_c in float32), quantized per output channel as weightsOf does; and
+ * per output channel the sum of its integer weights times their channels' zero points. Once per weight array,
+ * ranges array and widths where the weight is a constant.
+ */
+export function channelWeights(wt: Tensor, cache: boolean, ranges: Range[], bits: number, weightBits: number, groups: number): ChannelWeights {
+  const data = wt.data as Float32Array, key = `${bits}|${weightBits}|${groups}`;
+  const byRanges = cache ? channelCache.get(data) ?? new WeakMap<Range[], Map<string, ChannelWeights>>() : undefined;
+  const known = byRanges?.get(ranges)?.get(key);
+  if (known) return known;
+  const shape = (wt.shape.length === 2 ? [wt.shape[0], wt.shape[1], 1, 1] : wt.shape) as [number, number, number, number];
+  const [O, Cg, KH, KW] = shape, KK = KH * KW, Og = O / groups;
+  if (ranges.length !== Cg * groups) throw new ArgumentError('channelRanges.length', ranges.length, `${Cg * groups} (the layer's input channels)`);
+  const scales = new Float32Array(ranges.length), zeros = new Uint8Array(ranges.length);
+  for (const [c, r] of ranges.entries()) {
+    if (!Array.isArray(r) || !(r[0] <= r[1]) || !Number.isFinite(r[0]) || !Number.isFinite(r[1])) throw new ArgumentError(`channelRanges[${c}]`, r, 'a finite [min, max] with min <= max');
+    const q = activationQuant(r, bits);
+    scales[c] = q.scale;
+    zeros[c] = q.zero;
+  }
+  const channel = (o: number, cg: number) => Math.floor(o / Og) * Cg + cg;
+  // A channel whose range is only 0 reads as 0 (its codes clip there): its weights are left out, so that they
+  // do not set the integer weights' scale for the channels that carry something (activationQuant's scale 1 would).
+  const fold = Float32Array.from(ranges, (r, c) => (Math.min(r[0], 0) < Math.max(r[1], 0) ? scales[c] : 0));
+  const folded = new Float32Array(data.length);
+  for (let o = 0; o < O; o++) for (let cg = 0; cg < Cg; cg++) for (let k = 0; k < KK; k++) folded[(o * Cg + cg) * KK + k] = data[(o * Cg + cg) * KK + k] * fold[channel(o, cg)];
+  const { q, scales: ws, sums, maxAbsSum } = quantizePerChannel(folded, O, 2 ** (weightBits - 1) - 1);
+  freezeWeights(q);
+  const zeroSums = new Float64Array(O);
+  for (let o = 0; o < O; o++) for (let cg = 0; cg < Cg; cg++) for (let k = 0; k < KK; k++) zeroSums[o] += q[(o * Cg + cg) * KK + k] * zeros[channel(o, cg)];
+  const made: ChannelWeights = { w: { weight: { data: q, shape }, scales: ws, sums, maxAbsSum, tables: new Map() }, codes: { scales, zeros }, zeroSums };
+  if (byRanges) {
+    channelCache.set(data, byRanges);
+    byRanges.set(ranges, (byRanges.get(ranges) ?? new Map()).set(key, made));
+  }
+  return made;
+}
+
 /**
  * Quantizes the weights of every layer of `graph` that will run on codes and lays them out for the
  * default direct kernel, ahead of its first run (40 + 20 ms for MobileNetV2 at 8 bits), as they are
@@ -138,19 +188,35 @@ export async function prepareLayers(graph: Graph, q: QuantOptions): Promise<numb
   for (const node of graph.nodes) {
     if (node.op !== 'Conv' && node.op !== 'Gemm') continue;
     const w = graph.consts.get(node.inputs[1]);
-    const { bits, weightBits, levels } = layerQuant(q, node);
+    const { bits, weightBits, levels, channelRanges } = layerQuant(q, node);
     if (!bits || !takesCodes(node, w)) continue;
-    const iw = weightsOf(w!, true, weightBits);
+    const groups = node.op === 'Conv' ? attrInt(node, 'group', 1) : 1;
+    const iw = channelRanges ? channelWeights(w!, true, channelRanges, bits, weightBits, groups).w : weightsOf(w!, true, weightBits);
     n++;
-    if (levels || !engineIfReady()) continue;
+    if (levels || !engineIfReady() || iw.maxAbsSum * ((1 << bits) - 1) > INT32_MAX) continue;
     // The direct kernel's weight layout depends on the weights' shape and the groups, not on the input's size.
     const [O, Cg, KH, KW] = iw.weight.shape;
-    const groups = node.op === 'Conv' ? attrInt(node, 'group', 1) : 1;
     const dil = node.op === 'Conv' ? attrInts(node, 'dilations', [1, 1])! : [1, 1];
     const g = convGeometry([1, Cg * groups, (KH - 1) * dil[0] + 1, (KW - 1) * dil[1] + 1], [O, Cg, KH, KW], { groups, dilation: [dil[0], dil[1]] });
-    if (iw.maxAbsSum * ((1 << bits) - 1) <= INT32_MAX) await prepareDirect({ input: new Uint8Array(0), weight: iw.weight.data, geometry: g, activationBits: bits, integer: true });
+    await prepareDirect({ input: new Uint8Array(0), weight: iw.weight.data, geometry: g, activationBits: bits, integer: true });
+    // A dense layer's work is known from its weights (at batch 1): where the kernel its first call will take
+    // (saved with the model, or predicted) is the look-up one, its tables and rows are made now too. (MNIST's
+    // 128 x 3136 layer at 1 bit: 23 ms of its model's first call, against 0.8 ms a run.)
+    if (node.op === 'Gemm' && expectedKernel(iw, bits, convGeometry([1, Cg, 1, 1], [O, Cg, 1, 1]))?.startsWith('wasm-pcilt')) await preparePcilt(tablesOf(iw, bits), 1);
   }
   return n;
+}
+
+/** The key under which 'auto' keeps a layer's choice on codes. */
+function layerKey(g: ConvGeometry, bits: number, threads: number | undefined): string {
+  return `layer|${Object.values(g).join(',')}|${bits}b|t${threads ?? 'default'}`;
+}
+
+/** The kernel a layer's first call on the wasm engine will run (at the default threads): the saved or measured choice, else the cost model's prediction. */
+function expectedKernel(w: IntWeights, bits: number, g: ConvGeometry): string | undefined {
+  const labels = layerCandidates(w.weight.data, () => tablesOf(w, bits), bits, g, undefined, { x: new Float32Array(0), quant: () => { throw new Error('not run'); } }, () => {}).map((c) => c.label);
+  const predicted = predict(labels, g, bits, undefined);
+  return knownWinner(layerKey(g, bits, undefined)) ?? (predicted ? predictedWinner(labels, predicted) : undefined);
 }
 
 /** From this many weights on, weightsOf quantizes in wasm. */
@@ -227,7 +293,8 @@ function storeClamp(a: FusedActivation): [number, number] | null {
  * Scale-back of a layer's int32 sums: [k[O], c[O], lo, hi] (float32) with y = clamp(sum * k + c, lo, hi),
  * i.e. (sum - zero * sum(w)) * scale_x * scale_w + bias, as one multiply-add per output.
  */
-export function requantRecord(w: { scales: Float32Array; sums: ArrayLike<number> }, scale: number, zero: number, bias: Float32Array | undefined, clamp: [number, number], correction?: ArrayLike<number>): Float32Array {
+export function requantRecord(w: { scales: Float32Array; sums: ArrayLike<number> }, scale: number, zero: number, bias: Float32Array | undefined, clamp: [number, number], correction?: ArrayLike<number>,
+  zeroSums?: ArrayLike<number>): Float32Array {
   const O = w.scales.length;
   // A correction for another number of channels (a stale calibration) is not applied.
   if (correction?.length !== O) correction = undefined;
@@ -235,7 +302,8 @@ export function requantRecord(w: { scales: Float32Array; sums: ArrayLike<number>
   for (let o = 0; o < O; o++) {
     const k = scale * w.scales[o];
     r[o] = k;
-    r[O + o] = (bias ? bias[o] : 0) - (correction ? correction[o] : 0) - zero * w.sums[o] * k;
+    // Codes with a zero point per input channel: sum_k w[o][k] * zero[channel of k] (zeroSums) instead of zero * sum_k w[o][k].
+    r[O + o] = (bias ? bias[o] : 0) - (correction ? correction[o] : 0) - (zeroSums ? zeroSums[o] : zero * w.sums[o]) * k;
   }
   r[2 * O] = clamp[0];
   r[2 * O + 1] = clamp[1];
@@ -262,13 +330,22 @@ function quantizable(ins: Inputs, node: Node, ctx: OpContext): boolean {
 
 async function runInteger(ins: Inputs, node: Node, ctx: OpContext): Promise<Tensor[]> {
   const q = ctx.quant!;
-  const { bits, weightBits, range, levels } = layerQuant(q, node);
-  const x = ins[0]!, w = weightsOf(ins[1]!, ctx.constant?.(ins[1]!) ?? false, weightBits), bias = ins[2]?.data as Float32Array | undefined;
-  const L = (1 << bits) - 1;
+  const { bits, weightBits, range, levels, channelRanges } = layerQuant(q, node);
+  const x = ins[0]!, bias = ins[2]?.data as Float32Array | undefined;
   const dense = node.op === 'Gemm';
+  const groups = dense ? 1 : attrInt(node, 'group', 1);
+  if (channelRanges && (levels || !Array.isArray(channelRanges) || channelRanges.length !== x.shape[1])) {
+    throw new ArgumentError(`quant.layers['${node.name}'].channelRanges`, channelRanges?.length, `${x.shape[1]} ranges (one per input channel) and no levels`);
+  }
+  const constant = ctx.constant?.(ins[1]!) ?? false;
+  const perChannel = channelRanges ? channelWeights(ins[1]!, constant, channelRanges, bits, weightBits, groups) : undefined;
+  const w = perChannel?.w ?? weightsOf(ins[1]!, constant, weightBits);
+  const L = (1 << bits) - 1;
   const act = fusedActivation(node), store = storeClamp(act), clamp = store ?? [-Infinity, Infinity];
   const correction = q.biasCorrection?.[node.name];
   const quant = (r: Range) => {
+    // Per channel, the activations' scales are in the weights: the sums scale back by the weights' alone.
+    if (perChannel) return { zero: 0, scale: 1, levels: L, requant: requantRecord(w, 1, 0, bias, clamp, correction, perChannel.zeroSums), channels: perChannel.codes };
     const { scale, zero } = activationQuant(r, bits);
     return { zero, scale: Math.fround(scale), levels: L, requant: requantRecord(w, Math.fround(scale), zero, bias, clamp, correction) };
   };
@@ -277,14 +354,14 @@ async function runInteger(ins: Inputs, node: Node, ctx: OpContext): Promise<Tens
   const conv = {
     padding: (win ? [win.begin[0], win.begin[1], win.end[0], win.end[1]] : [0, 0, 0, 0]) as [number, number, number, number],
     stride: (win ? win.strides : [1, 1]) as [number, number], dilation: (win ? win.dilations : [1, 1]) as [number, number],
-    groups: dense ? 1 : attrInt(node, 'group', 1), backend: q.backend, threads: ctx.threads,
+    groups, backend: q.backend, threads: ctx.threads,
   };
   const inWasm = wasmAsked(q.backend) && w.maxAbsSum * L <= INT32_MAX && (await engineUnavailableReason()) === null;
   const choice: LayerChoice = {};
   let y: { data: Float32Array; release?: () => void };
   if (levels) y = await levelLayer(w, bits, levels, { data: x.data as Float32Array, shape }, conv, bias, correction, store, q, choice);
-  else if (inWasm) y = await wasmLayer(w, bits, convGeometry(shape, w.weight.shape, conv), { x: x.data as Float32Array, range, quant, keep: store !== null }, q, ctx, choice);
-  else y = { data: await jsLayer(w, bits, { data: x.data as Float32Array, shape }, conv, quant(range ?? rangeOf(x.data as Float32Array)), q, choice) };
+  else if (inWasm) y = await wasmLayer(w, bits, convGeometry(shape, w.weight.shape, conv), { x: x.data as Float32Array, range: perChannel ? [0, 0] : range, quant, keep: store !== null }, q, ctx, choice);
+  else y = { data: await jsLayer(w, bits, { data: x.data as Float32Array, shape }, conv, quant(perChannel ? [0, 0] : range ?? rangeOf(x.data as Float32Array)), q, choice) };
   if (y.release) releases.set(y.data, y.release);
   const O = w.weight.shape[0];
   choice.bits = bits;
@@ -313,7 +390,7 @@ async function wasmLayer(w: IntWeights, bits: number, g: ConvGeometry, layer: Fl
   // result (with its release, when kept) is `last`.
   let last: LayerRun | undefined;
   const candidates = (l: FloatLayer) => layerCandidates(w.weight.data, tables, bits, g, ctx.threads, l, (r) => (last = r));
-  const key = `layer|${Object.values(g).join(',')}|${bits}b|t${ctx.threads ?? 'default'}`;
+  const key = layerKey(g, bits, ctx.threads);
   const all = candidates(layer);
   const labels = all.map((c) => c.label);
   const known = knownWinner(key) ?? predictChoice(key, labels, predict(labels, g, bits, ctx.threads));
@@ -360,21 +437,25 @@ function noteAuto(choice: LayerChoice, auto: AutoChoice | undefined): void {
 
 /** The reference twin: codes, padding and scale-back in JS around conv2dDirect / pciltConv2d on any backend. */
 async function jsLayer(w: IntWeights, bits: number, x: { data: Float32Array; shape: Shape4 }, conv: { padding: [number, number, number, number]; stride: [number, number]; dilation: [number, number]; groups: number; backend?: string; threads?: number },
-  q: { zero: number; scale: number; levels: number; requant: Float32Array }, opts: QuantOptions, choice: LayerChoice): Promise<Float32Array> {
-  const { zero, scale, levels: L } = q;
+  q: { zero: number; scale: number; levels: number; requant: Float32Array; channels?: ChannelCodes }, opts: QuantOptions, choice: LayerChoice): Promise<Float32Array> {
+  const { levels: L } = q;
+  const [, C, H, W] = x.shape, plane = H * W;
+  // One scale and zero point, or one per channel.
+  const scales = q.channels?.scales ?? [q.scale], zeros = q.channels?.zeros ?? [q.zero], per = q.channels ? C : 1;
   const codes = new Uint8Array(x.data.length);
   const xd = x.data;
   for (let i = 0; i < codes.length; i++) {
+    const c = per === 1 ? 0 : Math.floor(i / plane) % per;
     // As ONNX QuantizeLinear: the float32 quotient rounded half to even, plus the zero point.
-    const t = roundEven(Math.fround(xd[i] / scale)) + zero;
+    const t = roundEven(Math.fround(xd[i] / scales[c])) + zeros[c];
     codes[i] = t < 0 ? 0 : t > L ? L : t;
   }
   let shape = x.shape;
   let data: Uint8Array = codes;
   let padding = conv.padding;
-  if (zero !== 0 && padding.some((p) => p > 0)) {
-    // Padding must read as real 0, which is code `zero`: pad explicitly.
-    data = padCodes(codes, shape, padding, zero);
+  if (Array.prototype.some.call(zeros, (z: number) => z !== 0) && padding.some((p) => p > 0)) {
+    // Padding must read as real 0, which is each channel's zero code: pad explicitly.
+    data = padCodes(codes, shape, padding, q.channels?.zeros ?? q.zero);
     shape = [shape[0], shape[1], shape[2] + padding[0] + padding[2], shape[3] + padding[1] + padding[3]];
     padding = [0, 0, 0, 0];
   }
@@ -620,11 +701,12 @@ function scaleBack(acc: { data: ArrayLike<number>; shape: number[] }, r: Float32
   return y;
 }
 
-/** Codes padded with the zero code (which stands for real 0) on the spatial edges. */
-function padCodes(c: Uint8Array, s: number[], p: number[], zero: number): Uint8Array {
+/** Codes padded with the zero code (which stands for real 0; one, or one per channel) on the spatial edges. */
+function padCodes(c: Uint8Array, s: number[], p: number[], zero: number | ArrayLike<number>): Uint8Array {
   const [N, C, H, W] = s, PH = H + p[0] + p[2], PW = W + p[1] + p[3];
-  const out = new Uint8Array(N * C * PH * PW).fill(zero);
+  const out = new Uint8Array(N * C * PH * PW);
   for (let i = 0; i < N * C; i++) {
+    out.fill(typeof zero === 'number' ? zero : zero[i % C], i * PH * PW, (i + 1) * PH * PW);
     for (let h = 0; h < H; h++) out.set(c.subarray((i * H + h) * W, (i * H + h + 1) * W), (i * PH + h + p[0]) * PW + p[1]);
   }
   return out;

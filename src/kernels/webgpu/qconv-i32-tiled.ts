@@ -124,7 +124,8 @@ export function codesSupport(ins: (Meta | undefined)[], node: Node, ctx: OpConte
   if (!q || x?.dtype !== 'float32' || !w?.data || (b && !b.data) || !takesCodes(node, w as Tensor) || !(ctx.constant?.(w as Tensor) ?? false)) return false;
   const l = layerQuant(q, node);
   // An explicit kernel ('pcilt' or 'direct') asks for the single-layer WebGPU kernels (look-ups or dot4I8Packed), through the CPU path.
-  if (!l.bits || l.levels || (q.kernel !== undefined && q.kernel !== 'auto')) return false;
+  // Non-uniform levels and ranges per input channel run through the CPU path too.
+  if (!l.bits || l.levels || l.channelRanges || (q.kernel !== undefined && q.kernel !== 'auto')) return false;
   if (node.op === 'Conv' ? x.shape.length !== 4 : x.shape.length !== 2 || (b !== undefined && b.shape.length !== 1)) return false;
   // int32 sums: at most 2^bits - 1 times the largest sum of |w| over a channel.
   return weightsOf(w as Tensor, l.weightBits).int.maxAbsSum * ((1 << l.bits) - 1) <= INT32_MAX;

@@ -126,6 +126,17 @@ export function quantize_pad(src: usize, dst: usize, p0: i32, p1: i32, H: i32, W
 }
 
 /**
+ * quantize_pad with a scale and zero point per channel: plane p (of C channels a batch item) takes
+ * scales[p % C] (f32) and zeros[p % C] (u8), its border zeros[p % C].
+ */
+export function quantize_pad_channels(src: usize, dst: usize, p0: i32, p1: i32, H: i32, W: i32, Hp: i32, Wp: i32, padT: i32, padL: i32, scales: usize, zeros: usize, C: i32, L: i32): void {
+  for (let p = p0; p < p1; p++) {
+    const c = <usize>(p % C), zero = <i32>load<u8>(zeros + c);
+    padRows(src, dst, p, p + 1, H, W, Hp, Wp, padT, padL, zero, load<f32>(scales + (c << 2)), <f32>zero, L, 0, 0, i8x16.splat(0));
+  }
+}
+
+/**
  * Codes of non-uniform levels: a value's rank among the m sorted midpoints between levels (the
  * number of midpoints below it, x > mid in float32: the nearest level, ties to the lower), mapped
  * to its code through the 16-byte table at codes (rank -> code).
