@@ -118,7 +118,8 @@ export async function calibrate(session: Session, feeds: Record<string, Tensor>[
     for (const n of nodes) if (layers[n.name]) delete channelRanges[n.inputs[0]];
   }
   const scaled = (t: string, clip: number) => channelRanges[t].map(([lo, hi]) => [lo * clip, hi * clip] as Range);
-  const quant = (n: Node, range: Range, levels = layers[n.name]?.levels, perChannel = channelRanges[n.inputs[0]] ? scaled(n.inputs[0], 1) : undefined): QuantOptions => {
+  // A layer's own channel ranges once chosen: one array, so that its folded weights are made once (channelWeights).
+  const quant = (n: Node, range: Range, levels = layers[n.name]?.levels, perChannel = layers[n.name]?.channelRanges): QuantOptions => {
     const b = layers[n.name]?.bits ?? bits;
     // Non-uniform layers run on look-ups (their multiplying twin is the slow reference).
     const layer = levels ? { bits: b, levels } : perChannel ? { bits: b, channelRanges: perChannel } : undefined;

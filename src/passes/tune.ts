@@ -52,7 +52,7 @@ export interface TuneResult {
   tried: TunedPlan[];
   references: TunedPlan[];
   /** What a .fcnn stores for the chosen plan (model.meta fields). */
-  meta: { activationBits: number; ranges: Record<string, Range>; layers: Record<string, { bits: number; channelRanges?: Range[] }>; biasCorrection: Record<string, number[]> };
+  meta: { activationBits: number; ranges: Record<string, Range>; layers: Record<string, { bits: number }>; biasCorrection: Record<string, number[]> };
 }
 
 /** A plan's width for a group that runs in float32. */
@@ -123,7 +123,7 @@ export async function tune(session: Session, feeds: Record<string, Tensor>[], op
   }
 
   const quantOf = (plan: Record<string, number>): QuantOptions => {
-    const layers: Record<string, { bits: number; range?: Range; channelRanges?: Range[] }> = {}, biasCorrection: Record<string, number[]> = {};
+    const layers: Record<string, { bits: number; range?: Range }> = {}, biasCorrection: Record<string, number[]> = {};
     for (const t of groups) {
       const w = plan[t] ?? 8;
       if (w === FLOAT) {
@@ -132,9 +132,7 @@ export async function tune(session: Session, feeds: Record<string, Tensor>[], op
       }
       const c = cal.get(w)!;
       for (const n of readers.get(t)!) {
-        // Below 8 bits a width's calibration gives each channel its range.
-        const channelRanges = c.layers?.[n.name]?.channelRanges;
-        layers[n.name] = { bits: w, range: c.ranges[t], ...(channelRanges ? { channelRanges } : {}) };
+        layers[n.name] = { bits: w, range: c.ranges[t] };
         if (c.biasCorrection?.[n.name]) biasCorrection[n.name] = c.biasCorrection[n.name];
       }
     }
@@ -258,7 +256,7 @@ export async function tune(session: Session, feeds: Record<string, Tensor>[], op
     chosen, tried, references,
     meta: {
       activationBits: 8, ranges,
-      layers: Object.fromEntries(Object.entries(q.layers!).map(([k, v]) => [k, { bits: v.bits, ...(v.channelRanges ? { channelRanges: v.channelRanges } : {}) }])),
+      layers: Object.fromEntries(Object.entries(q.layers!).map(([k, v]) => [k, { bits: v.bits }])),
       biasCorrection: Object.fromEntries(Object.entries(q.biasCorrection!).map(([k, v]) => [k, Array.from(v)])),
     },
   };
