@@ -42,10 +42,13 @@ test('cost lines: a power law is recovered from its points; predictions need eve
     assert.ok(predict(['wasm-direct'], g, 8, 2), 'the calibrated thread count, named');
     const huge = convGeometry([1, 64, 224, 224], [128, 64, 3, 3], { padding: 1 });
     assert.equal(predict(['wasm-direct'], huge, 8, undefined), null, 'far beyond the calibrated work');
-    // Far below it, a layer is predicted what the smallest calibrated work cost: the fixed costs it still pays.
+    // Within 8x below it, the line as fitted; far below, a layer is predicted what the lowest trusted work costs
+    // (the fixed costs it still pays).
+    const below = convGeometry([1, 32, 14, 14], [64, 32, 3, 3], { padding: 1 });
+    assert.ok(Math.abs(predict(['wasm-direct'], below, 8, undefined)!['wasm-direct'] - 0.01 * (macs / 4) / 1e6) < 1e-9);
     const tiny = convGeometry([1, 8, 4, 4], [4, 8, 3, 3], { padding: 1 });
     const small = predict(['wasm-direct', 'wasm-direct-1t'], tiny, 8, undefined);
-    assert.ok(small && Math.abs(small['wasm-direct'] - 0.01 * (macs / 2) / 1e6) < 1e-9 && Math.abs(small['wasm-direct-1t'] - 0.02 * (macs / 2) / 1e6) < 1e-9, JSON.stringify(small));
+    assert.ok(small && Math.abs(small['wasm-direct'] - 0.01 * (macs / 16) / 1e6) < 1e-9 && Math.abs(small['wasm-direct-1t'] - 0.02 * (macs / 16) / 1e6) < 1e-9, JSON.stringify(small));
   } finally {
     setCostModel(before ?? undefined);
   }

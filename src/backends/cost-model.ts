@@ -98,11 +98,10 @@ export function predict(labels: string[], g: ConvGeometry, bits: number, threads
     const line = f && m.lines[f.family];
     // Far above what was calibrated (the seed layer's 3.7 G MACs), a line is a guess: measure.
     if (!f || !line || f.units > line.maxUnits * REACH) return null;
-    // Below it, fixed costs (waking threads, setting up) dominate, which a power law fitted on larger
-    // layers leaves out: a layer costs at least what the smallest calibrated one did. (MNIST's 10 x 128
-    // output layer, 1.3k MACs, was timed candidate by candidate on its first call: 33 ms, against 0.1 ms
-    // a run; by its lines at their smallest work the cost model picks within 5% of the measured best.)
-    out[label] = lineMs(line, Math.max(f.units, line.minUnits));
+    // Far below it, fixed costs (waking threads, setting up) dominate, which a power law fitted on larger
+    // layers leaves out: a layer costs at least what the lowest trusted work does. (MNIST's 10 x 128 output
+    // layer, 1.3k MACs, was timed candidate by candidate on its first call: 33 ms, against 0.1 ms a run.)
+    out[label] = lineMs(line, Math.max(f.units, line.minUnits / REACH));
   }
   return out;
 }

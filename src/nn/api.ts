@@ -256,6 +256,8 @@ export class Model {
    */
   async prepare(): Promise<void> {
     const workers = startWorkers();
+    // The kernels its first call will predict (prepareLayers makes some of them ready) come from this machine's cost model.
+    if (this.quantized) await ensureCostModel().catch(() => null);
     if (this.graph && this.quantized) await prepareLayers(this.graph, { bits: this.meta.activationBits, layers: this.meta.layers });
     else if (this.quantized) {
       // A network trained here runs as the integer graph it lowers to: made now, once.
