@@ -61,14 +61,43 @@ test('WebGPU PCILT flushes its packed int16 sums often enough for entries near t
   }
 });
 
-test('WebGPU says why it cannot run tables wider than 256 entries, entries beyond int16, or int16 weights', { skip }, async () => {
+test('WebGPU PCILT reads tables wider than 256 entries, or with entries beyond int16, from storage, bit for bit', { skip }, async () => {
+  const r = rng(609);
+  const cases = [
+    [5, { groupSize: 2 }, 8], // 2 x 5-bit codes: 1024 entries
+    [1, { bitSerial: true, groupSize: 10 }, 8], // 1024 entries, 10-bit indices (3 segments a word)
+    [2, { bitSerial: true, groupSize: 12 }, 8], // 4096 entries, two planes
+    [4, { groupSize: 3 }, 8], // 3 x 4-bit codes: 4096 entries, 12-bit indices
+    [8, { groupSize: 2 }, 8], // 65536 entries (on a small layer: 19 MB of rows), |entry| up to 2 x 127 x 255
+    [1, { bitSerial: true, groupSize: 4 }, 15], // 16 entries, but int16 weights: |entry| up to 64000
+  ] as const;
+  for (const [bits, opts, wbits] of cases) {
+    let c = randomCase(r, 15_000);
+    while ((c.C / c.groups) * c.KH * c.KW < 12) c = randomCase(r, 15_000);
+    if (bits === 8) c = { N: 1, C: 2, H: 7, W: 9, O: 8, KH: 3, KW: 3, groups: 1, stride: [1, 1], dilation: [1, 1], padding: [1, 1, 1, 1] };
+    const data = wbits === 8 ? randomIntWeights(r, c, 8) : Int16Array.from({ length: c.O * (c.C / c.groups) * c.KH * c.KW }, () => r.int(-16000, 16000));
+    const w = { data, shape: [c.O, c.C / c.groups, c.KH, c.KW] };
+    const x = { data: randomCodes(r, c, bits), shape: [c.N, c.C, c.H, c.W] };
+    const bias = Int32Array.from({ length: c.O }, () => r.int(-300, 300));
+    const t = buildPcilt(w, { activationBits: bits, ...opts });
+    const ref = await conv2dDirect(x, w, { ...options(c), bias, backend: 'js' });
+    for (let call = 0; call < 2; call++) {
+      const y = await pciltConv2d(x, t, { ...options(c), bias, backend: 'webgpu' });
+      assert.equal(firstDiff(y.data, ref.data), -1, `call ${call}, bits=${bits} ${t.variant} g=${t.groupSize} (${t.tableSize} entries, |entry| <= ${t.maxAbsEntry}): ${describeCase(c)}`);
+    }
+  }
+});
+
+test('WebGPU says why it cannot run float tables, tables beyond one storage binding, or int16 weights on dot4I8Packed', { skip }, async () => {
   const w = { data: Int8Array.from({ length: 4 * 2 * 9 }, (_, i) => (i % 9) - 4), shape: [4, 2, 3, 3] };
   const x = { data: new Uint8Array(2 * 6 * 6).fill(3), shape: [1, 2, 6, 6] };
-  await assert.rejects(() => pciltConv2d(x, buildPcilt(w, { activationBits: 5, groupSize: 2 }), { backend: 'webgpu' }), (e: unknown) =>
-    e instanceof BackendUnavailableError && /backend 'webgpu' is unavailable: the kernel stages tables of at most 256 entries in workgroup memory, these have 1024/.test(e.message));
-  const wide = { data: Int16Array.from(w.data, (v) => v * 5000), shape: w.shape };
-  await assert.rejects(() => pciltConv2d(x, buildPcilt(wide, { activationBits: 1, bitSerial: true, groupSize: 4 }), { backend: 'webgpu' }), (e: unknown) =>
-    e instanceof BackendUnavailableError && /two channels' int16 entries in one u32, and these tables hold entries up to 50000 in magnitude/.test(e.message));
+  const fw = { data: Float32Array.from(w.data, (v) => v * 0.5), shape: w.shape };
+  await assert.rejects(() => pciltConv2d(x, buildPcilt(fw, { activationBits: 2 }), { backend: 'webgpu' }), (e: unknown) =>
+    e instanceof BackendUnavailableError && /backend 'webgpu' is unavailable: the tables hold float entries/.test(e.message));
+  // 8-bit codes two an index: 65536 entries x 9 segments x 64 channels x 4 bytes, beyond 128 MiB.
+  const big = { data: Int8Array.from({ length: 64 * 2 * 9 }, (_, i) => (i % 9) - 4), shape: [64, 2, 3, 3] };
+  await assert.rejects(() => pciltConv2d(x, buildPcilt(big, { activationBits: 8, groupSize: 2 }), { backend: 'webgpu' }), (e: unknown) =>
+    e instanceof BackendUnavailableError && /read from one storage buffer of at most 134217728 bytes, and these need 150994944/.test(e.message));
   const w16 = { data: Int16Array.from(w.data, (v) => v * 100), shape: w.shape };
   await assert.rejects(() => conv2dDirect(x, w16, { backend: 'webgpu' }), /weights beyond int8/);
 });

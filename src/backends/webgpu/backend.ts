@@ -5,26 +5,39 @@ import type { OutputData } from '../../tensor.js';
 import type { Backend, DirectJob, PciltJob } from '../types.js';
 import { buffer, getGpu, gpuUnavailableReason, USAGE as U, type GpuContext } from './device.js';
 import {
-  DIRECT_CONFIG, PCILT_CONFIG, QUADS_PER_INVOCATION, segmentsPerWord, dotShader, indexShader, pciltShader, quadShader,
+  DIRECT_CONFIG, GLOBAL_CHANNELS, PCILT_CONFIG, QUADS_PER_INVOCATION, segmentsPerWord, dotShader, indexShader, pciltGlobalShader, pciltShader, quadShader,
   type DirectGpuConfig, type PciltGpuConfig,
 } from './shaders.js';
 
 /**
- * Largest table the kernel stages: 256 entries, an 8-bit index. Up to 32 entries the rows a warp reads
- * fall in distinct banks; wider tables stage fewer segments and channel pairs at a time (see pciltSteps).
+ * Largest table the staged kernel keeps in workgroup memory: 256 entries, an 8-bit index. Up to 32 entries
+ * the rows a warp reads fall in distinct banks; wider tables stage fewer segments and channel pairs at a
+ * time (see pciltSteps). Wider tables, and entries beyond int16, take the kernel that reads them from
+ * a storage buffer (pciltGlobalShader).
  */
 const MAX_ROWS = 256;
 /** Largest |entry| two channels can share a u32 with: int16. */
 const MAX_ENTRY = 32767;
+/** Widest index the index pass packs (2 segments a u32), as the JS reference allows. */
+const MAX_INDEX_BITS = 16;
+/** Largest storage buffer every WebGPU device binds (the spec's default maxStorageBufferBindingSize). */
+const MAX_BINDING = 128 * 1024 * 1024;
 
+/** Whether tables `t` run on the staged kernel (else on the one that reads them from storage). */
+const staged = (t: PciltTables) => t.tableSize <= MAX_ROWS && t.maxAbsEntry <= MAX_ENTRY;
 
-export function pciltSupport(t: PciltTables): string | null {
+/** Bytes of int32 rows the storage-reading kernel binds for tables `t` (channels padded per group). */
+function globalRowBytes(t: PciltTables, groups: number): number {
+  const Og = t.weightShape[0] / groups;
+  return groups * t.segments * t.tableSize * Math.ceil(Og / GLOBAL_CHANNELS) * GLOBAL_CHANNELS * 4;
+}
+
+export function pciltSupport(t: PciltTables, groups = 1): string | null {
   if (!t.integer) return 'the tables hold float entries; the WebGPU kernels are integer-exact only';
-  if (t.tableSize > MAX_ROWS) {
-    return `the kernel stages tables of at most ${MAX_ROWS} entries in workgroup memory, these have ${t.tableSize}; build them with buildPcilt(w, { activationBits, backend: 'webgpu' }), or bitSerial: true and groupSize <= 8`;
-  }
-  const big = t.maxAbsEntry;
-  if (big > MAX_ENTRY) return `the kernel adds two channels' int16 entries in one u32, and these tables hold entries up to ${big} in magnitude`;
+  if (staged(t)) return null;
+  if (Math.log2(t.tableSize) > MAX_INDEX_BITS) return `the index pass packs indices of at most ${MAX_INDEX_BITS} bits, these tables have ${t.tableSize} entries`;
+  const bytes = globalRowBytes(t, groups);
+  if (bytes > MAX_BINDING) return `tables of ${t.tableSize} entries are read from one storage buffer of at most ${MAX_BINDING} bytes, and these need ${bytes}`;
   return null;
 }
 
@@ -61,6 +74,28 @@ function uploadRows(ctx: GpuContext, t: PciltTables, groups: number, pairsPad: n
   }
   const buf = buffer(ctx, rows, U.STORAGE);
   cache.set(pairsPad, { ctx, buf });
+  return buf;
+}
+
+/** The tables as int32 rows[((gi * S + s) * R + code) * OgPad + channel], for the storage-reading kernel. */
+function uploadRowsI32(ctx: GpuContext, t: PciltTables, groups: number, OgPad: number): GPUBuffer {
+  // Keyed apart from the packed rows' channel-pair paddings.
+  const cache = rowCache.get(t) ?? new Map<number, { ctx: GpuContext; buf: GPUBuffer }>();
+  rowCache.set(t, cache);
+  const hit = cache.get(-OgPad);
+  if (hit && hit.ctx === ctx) return hit.buf;
+  const [O] = t.weightShape;
+  const Og = O / groups, S = t.segments, R = t.tableSize;
+  const rows = new Int32Array(groups * S * R * OgPad);
+  for (let o = 0; o < O; o++) {
+    const gi = Math.floor(o / Og), oo = o % Og;
+    for (let s = 0; s < S; s++) {
+      const src = t.tableOf[o * S + s] * R;
+      for (let c = 0; c < R; c++) rows[((gi * S + s) * R + c) * OgPad + oo] = t.entries[src + c];
+    }
+  }
+  const buf = buffer(ctx, rows, U.STORAGE);
+  cache.set(-OgPad, { ctx, buf });
   return buf;
 }
 
@@ -209,6 +244,7 @@ async function preparePcilt(job: PciltJob, shape: PciltGpuConfig = PCILT_CONFIG)
  */
 export function pciltSteps(ctx: GpuContext, t: PciltTables, g: ConvGeometry, input: Uint8Array | GPUBuffer, bias: PciltJob['bias'], shape: PciltGpuConfig = PCILT_CONFIG): Prepared {
   const NP = g.N * g.OH * g.OW;
+  if (!staged(t)) return pciltGlobalSteps(ctx, t, g, input, bias, shape);
   // Wide tables: fewer channel pairs a workgroup, so that one segment's rows fit in workgroup memory.
   let pairs = shape.pairs;
   while (pairs > 4 && t.tableSize * (pairs + 1) * 4 > ctx.workgroupStorage) pairs -= 4;
@@ -228,6 +264,24 @@ export function pciltSteps(ctx: GpuContext, t: PciltTables, g: ConvGeometry, inp
   const steps = [
     step(ctx, index, buffers, [0, 1, 3, 6], grid(Math.ceil(NP / 64), g.groups * SW)),
     step(ctx, look, buffers, [0, 2, 4, 5, 6], grid(Math.ceil(NP / cfg.threads), g.groups * blocks)),
+  ];
+  return { ctx, steps, out: base.out, outBytes: base.outBytes, temps: base.temps };
+}
+
+/** The index pass and the look-up pass that reads the tables from storage (tables the staged pass refuses). */
+function pciltGlobalSteps(ctx: GpuContext, t: PciltTables, g: ConvGeometry, input: Uint8Array | GPUBuffer, bias: PciltJob['bias'], shape: PciltGpuConfig): Prepared {
+  const NP = g.N * g.OH * g.OW, threads = workgroupSize(ctx, Math.min(shape.threads, 256), NP);
+  const planes = t.planes, S = t.segments, R = t.tableSize, SW = Math.ceil(S / segmentsPerWord(R));
+  const blocks = Math.ceil(g.Og / GLOBAL_CHANNELS), OgPad = blocks * GLOBAL_CHANNELS;
+  const idx = ctx.device.createBuffer({ size: Math.max(16, g.groups * planes * SW * NP * 4), usage: U.STORAGE });
+  const base = prepare(ctx, g, input, bias, { S, G: t.groupSize, ib: t.indexBits, SW, blocks, OgPad });
+  base.temps.push(idx);
+  const buffers = { ...base.buffers, 2: uploadRowsI32(ctx, t, g.groups, OgPad), 6: idx };
+  const index = pipeline(ctx, `index/${R}/${planes}/${t.groupSize}/${t.indexBits}/${t.bitSerial}`, indexShader(R, planes, t.groupSize, t.indexBits, t.bitSerial));
+  const look = pipeline(ctx, `pcilt-global/${R}/${planes}/${threads}`, pciltGlobalShader(R, planes, threads));
+  const steps = [
+    step(ctx, index, buffers, [0, 1, 3, 6], grid(Math.ceil(NP / 64), g.groups * SW)),
+    step(ctx, look, buffers, [0, 2, 4, 5, 6], grid(Math.ceil(NP / threads), g.groups * blocks)),
   ];
   return { ctx, steps, out: base.out, outBytes: base.outBytes, temps: base.temps };
 }
@@ -267,7 +321,7 @@ async function prepareDirect(job: DirectJob, kernel: DirectGpuConfig = DIRECT_CO
 export const webgpuBackend: Backend = {
   name: 'webgpu',
   unavailableReason: gpuUnavailableReason,
-  supportsPcilt: (job) => pciltSupport(job.tables),
+  supportsPcilt: (job) => pciltSupport(job.tables, job.geometry.groups),
   supportsDirect: directSupport,
   pcilt: async (job) => runPrepared(await preparePcilt(job), job.integer, job.bias, job.geometry),
   direct: async (job) => runPrepared(await prepareDirect(job), job.integer, job.bias, job.geometry),

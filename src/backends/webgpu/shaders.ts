@@ -154,12 +154,12 @@ export interface PciltGpuConfig {
  */
 export const PCILT_CONFIG: PciltGpuConfig = { threads: 768, pairs: 16 };
 
-/** Bits a segment's index takes in the index buffer: 4 for tables of up to 16 entries, else log2 of the entries (up to 8). */
+/** Bits a segment's index takes in the index buffer: 4 for tables of up to 16 entries, else log2 of the entries (up to 16). */
 function slotBits(R: number): number {
   return R <= 16 ? 4 : Math.ceil(Math.log2(R));
 }
 
-/** Segments whose indices one u32 of the index buffer holds: 8 of 4 bits, 6 of 5, ... 4 of 8. */
+/** Segments whose indices one u32 of the index buffer holds: 8 of 4 bits, 6 of 5, ... 4 of 8, 3 of 9-10, 2 of 11-16. */
 export function segmentsPerWord(R: number): number {
   return Math.floor(32 / slotBits(R));
 }
@@ -250,4 +250,40 @@ ${pixelHead(T, 2 * P)}
     workgroupBarrier();${Array.from({ length: planes }, (_, pl) => plane(pl)).join('')}
   }
 ${storeSums(2 * P)}`;
+}
+
+/** Output channels a look-up-from-storage invocation sums: two vec4 loads a table row. */
+export const GLOBAL_CHANNELS = 8;
+
+/**
+ * PCILT look-ups read straight from a storage buffer, for the tables the staged kernel above refuses
+ * (more than 256 entries, or entries beyond int16): int32 entries, one per channel,
+ * rows[((gi * S + s) * R + code) * OgPad + channel]. Each invocation owns one output pixel and
+ * GLOBAL_CHANNELS channels; per bit-plane it adds the row each segment's index selects, then adds
+ * that plane's int32 sums, shifted by the plane, to the output sums (a plane's sum is bounded by
+ * the channel's worst-case sum, which buildPcilt keeps within int32).
+ */
+export function pciltGlobalShader(R: number, planes: number, T: number): string {
+  const SPW = segmentsPerWord(R), SB = slotBits(R), V = GLOBAL_CHANNELS / 4;
+  const vs = Array.from({ length: V }, (_, v) => v);
+  const lanes = ['x', 'y', 'z', 'w'];
+  const plane = (pl: number) => `
+  {
+    ${vs.map((v) => `var a${v} = vec4i(0);`).join(' ')}
+    var word = 0u;
+    for (var s = 0u; s < p.S; s++) {
+      let slot = s % ${SPW}u;
+      if (slot == 0u) { word = idxb[((gi * ${planes}u + ${pl}u) * p.SW + s / ${SPW}u) * p.NP + px]; }
+      let r = (((gi * p.S + s) * ${R}u + ((word >> (slot * ${SB}u)) & ${(1 << SB) - 1}u)) * p.OgPad + cb * ${GLOBAL_CHANNELS}u) / 4u;
+      ${vs.map((v) => `a${v} += rows[r + ${v}u];`).join(' ')}
+    }
+    ${vs.map((v) => lanes.map((l, i) => `o${4 * v + i} += a${v}.${l} << ${pl}u;`).join(' ')).join('\n    ')}
+  }`;
+  return `${PARAMS}
+@group(0) @binding(2) var<storage, read> rows: array<vec4i>;
+@group(0) @binding(6) var<storage, read> idxb: array<u32>;
+
+${putFn('')}
+${pixelHead(T, GLOBAL_CHANNELS)}${Array.from({ length: planes }, (_, pl) => plane(pl)).join('')}
+${storeSums(GLOBAL_CHANNELS)}`;
 }
