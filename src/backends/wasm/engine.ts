@@ -1,6 +1,6 @@
 import { Heap } from './heap.js';
 import { Pool } from './pool.js';
-import { cores, cpuName, enableRelaxedSimd, readKernel, sharedMemoryReason } from './platform.js';
+import { compileKernels, cores, cpuName, enableRelaxedSimd, readKernel, sharedMemoryReason } from './platform.js';
 
 export interface KernelExports {
   pcilt_rows(params: number, rowBegin: number, rowEnd: number, scratch: number): void;
@@ -66,17 +66,19 @@ const HEAP_BASE = 1 << 20; // above the kernels' own static data
 let engine: Promise<Engine> | undefined;
 let ready: Engine | undefined;
 
-async function tryModule(name: string): Promise<WebAssembly.Module | null> {
+/** A build's bytes, where this engine validates them (SIMD, relaxed SIMD). */
+async function validBuild(name: string): Promise<Uint8Array<ArrayBuffer> | null> {
   const bytes = await readKernel(name);
-  return WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  return WebAssembly.validate(bytes) ? bytes : null;
 }
 
 async function create(): Promise<Engine> {
   const shared = sharedMemoryReason();
   if (shared !== null) {
     // No shared memory (a page without cross-origin isolation): one thread, ordinary memory.
-    const single = await tryModule('kernels-single');
-    if (!single) throw new Error('this WebAssembly engine has no SIMD128');
+    const bytes = await validBuild('kernels-single');
+    if (!bytes) throw new Error('this WebAssembly engine has no SIMD128');
+    const single = await compileKernels(bytes);
     const memory = new WebAssembly.Memory({ initial: 32, maximum: MAX_PAGES });
     const instance = new WebAssembly.Instance(single, { env: { memory, abort: () => { throw new Error('wasm abort'); } } });
     return {
@@ -87,14 +89,14 @@ async function create(): Promise<Engine> {
       pool: new Pool(null),
     };
   }
-  const simd = await tryModule('kernels-simd');
+  const simd = await validBuild('kernels-simd');
   if (!simd) throw new Error('this WebAssembly engine has no SIMD128');
-  let relaxed = await tryModule('kernels-relaxed');
+  let relaxed = await validBuild('kernels-relaxed');
   if (!relaxed) {
     await enableRelaxedSimd();
-    relaxed = await tryModule('kernels-relaxed');
+    relaxed = await validBuild('kernels-relaxed');
   }
-  const module = relaxed ?? simd;
+  const module = await compileKernels(relaxed ?? simd);
   const memory = new WebAssembly.Memory({ initial: 32, maximum: MAX_PAGES, shared: true });
   const instance = new WebAssembly.Instance(module, { env: { memory, abort: () => { throw new Error('wasm abort'); } } });
   const features: Features = { simd: true, relaxedSimd: !!relaxed, threads: null, cores: await cores() };

@@ -45,6 +45,29 @@ export async function enableRelaxedSimd(): Promise<void> {
   v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 }
 
+/** V8's wasm tiering flags, unless the process was started with its own (then they are left alone). */
+const TIERING_FLAGS = ['wasm-lazy-compilation', 'wasm-dynamic-tiering'];
+
+/**
+ * Compiles the kernels with every function compiled at once and optimized in the background, so that a
+ * model's first call runs optimized code. V8's defaults compile a function when first called and
+ * optimize it once it has run a while: on mnist-a4, whose first call takes 2-3x its later ones
+ * (docs/perf-notes.md section 68). In Node the two V8 flags are set for this compilation only, then
+ * set back to their defaults, so that other modules (a peer runtime's) compile as they would; browsers
+ * compile as they do.
+ */
+export async function compileKernels(bytes: BufferSource): Promise<WebAssembly.Module> {
+  const given = isNode && [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => TIERING_FLAGS.some((f) => a.includes(f)));
+  if (!isNode || given) return new WebAssembly.Module(bytes);
+  const v8 = await import('node:v8');
+  v8.setFlagsFromString(TIERING_FLAGS.map((f) => `--no-${f}`).join(' '));
+  try {
+    return new WebAssembly.Module(bytes);
+  } finally {
+    v8.setFlagsFromString(TIERING_FLAGS.map((f) => `--${f}`).join(' '));
+  }
+}
+
 /** One worker, the same in Node and browsers (tasks go through a shared control block, pool.ts). */
 export interface WorkerPort {
   /** The worker died or threw outside a task. */
