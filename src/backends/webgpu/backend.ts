@@ -18,8 +18,6 @@ import {
 const MAX_ROWS = 256;
 /** Largest |entry| two channels can share a u32 with: int16. */
 const MAX_ENTRY = 32767;
-/** Widest index the index pass packs (2 segments a u32), as the JS reference allows. */
-const MAX_INDEX_BITS = 16;
 /** Largest storage buffer every WebGPU device binds (the spec's default maxStorageBufferBindingSize). */
 const MAX_BINDING = 128 * 1024 * 1024;
 
@@ -35,7 +33,6 @@ function globalRowBytes(t: PciltTables, groups: number): number {
 export function pciltSupport(t: PciltTables, groups = 1): string | null {
   if (!t.integer) return 'the tables hold float entries; the WebGPU kernels are integer-exact only';
   if (staged(t)) return null;
-  if (Math.log2(t.tableSize) > MAX_INDEX_BITS) return `the index pass packs indices of at most ${MAX_INDEX_BITS} bits, these tables have ${t.tableSize} entries`;
   const bytes = globalRowBytes(t, groups);
   if (bytes > MAX_BINDING) return `tables of ${t.tableSize} entries are read from one storage buffer of at most ${MAX_BINDING} bytes, and these need ${bytes}`;
   return null;
@@ -53,49 +50,30 @@ function directSupport(job: DirectJob): string | null {
 const rowCache = new WeakMap<PciltTables, Map<number, { ctx: GpuContext; buf: GPUBuffer }>>();
 
 /**
- * The tables as rows[((gi * S + s) * R + code) * pairsPad + pair]: each 32-bit word holds the int16
- * entries of two neighbouring output channels as even + odd * 65536, so that added words carry
- * both sums exactly while each stays within int16.
+ * The tables as rows[((gi * S + s) * R + code) * width + slot], `width` slots a row. Packed (the staged
+ * kernel): each 32-bit slot holds the int16 entries of two neighbouring output channels as even + odd *
+ * 65536, so that added words carry both sums exactly while each stays within int16. Unpacked (the
+ * storage-reading kernel): one int32 entry a channel.
  */
-function uploadRows(ctx: GpuContext, t: PciltTables, groups: number, pairsPad: number): GPUBuffer {
+function uploadRows(ctx: GpuContext, t: PciltTables, groups: number, width: number, packed: boolean): GPUBuffer {
   const cache = rowCache.get(t) ?? new Map<number, { ctx: GpuContext; buf: GPUBuffer }>();
   rowCache.set(t, cache);
-  const hit = cache.get(pairsPad);
+  // Unpacked layouts are keyed apart from the packed ones' widths.
+  const key = packed ? width : -width;
+  const hit = cache.get(key);
   if (hit && hit.ctx === ctx) return hit.buf;
   const [O] = t.weightShape;
   const Og = O / groups, S = t.segments, R = t.tableSize;
-  const rows = new Int32Array(groups * S * R * pairsPad);
+  const rows = new Int32Array(groups * S * R * width);
   for (let o = 0; o < O; o++) {
-    const gi = Math.floor(o / Og), oo = o % Og, shift = (oo & 1) * 16;
+    const gi = Math.floor(o / Og), oo = o % Og, slot = packed ? oo >> 1 : oo, shift = packed ? (oo & 1) * 16 : 0;
     for (let s = 0; s < S; s++) {
       const src = t.tableOf[o * S + s] * R;
-      for (let c = 0; c < R; c++) rows[((gi * S + s) * R + c) * pairsPad + (oo >> 1)] += t.entries[src + c] << shift;
+      for (let c = 0; c < R; c++) rows[((gi * S + s) * R + c) * width + slot] += t.entries[src + c] << shift;
     }
   }
   const buf = buffer(ctx, rows, U.STORAGE);
-  cache.set(pairsPad, { ctx, buf });
-  return buf;
-}
-
-/** The tables as int32 rows[((gi * S + s) * R + code) * OgPad + channel], for the storage-reading kernel. */
-function uploadRowsI32(ctx: GpuContext, t: PciltTables, groups: number, OgPad: number): GPUBuffer {
-  // Keyed apart from the packed rows' channel-pair paddings.
-  const cache = rowCache.get(t) ?? new Map<number, { ctx: GpuContext; buf: GPUBuffer }>();
-  rowCache.set(t, cache);
-  const hit = cache.get(-OgPad);
-  if (hit && hit.ctx === ctx) return hit.buf;
-  const [O] = t.weightShape;
-  const Og = O / groups, S = t.segments, R = t.tableSize;
-  const rows = new Int32Array(groups * S * R * OgPad);
-  for (let o = 0; o < O; o++) {
-    const gi = Math.floor(o / Og), oo = o % Og;
-    for (let s = 0; s < S; s++) {
-      const src = t.tableOf[o * S + s] * R;
-      for (let c = 0; c < R; c++) rows[((gi * S + s) * R + c) * OgPad + oo] = t.entries[src + c];
-    }
-  }
-  const buf = buffer(ctx, rows, U.STORAGE);
-  cache.set(-OgPad, { ctx, buf });
+  cache.set(key, { ctx, buf });
   return buf;
 }
 
@@ -244,46 +222,43 @@ async function preparePcilt(job: PciltJob, shape: PciltGpuConfig = PCILT_CONFIG)
  */
 export function pciltSteps(ctx: GpuContext, t: PciltTables, g: ConvGeometry, input: Uint8Array | GPUBuffer, bias: PciltJob['bias'], shape: PciltGpuConfig = PCILT_CONFIG): Prepared {
   const NP = g.N * g.OH * g.OW;
-  if (!staged(t)) return pciltGlobalSteps(ctx, t, g, input, bias, shape);
+  const planes = t.planes, S = t.segments, R = t.tableSize, SW = Math.ceil(S / segmentsPerWord(R));
+  const look = lookupPass(ctx, t, g, NP, shape);
+  const idx = ctx.device.createBuffer({ size: Math.max(16, g.groups * planes * SW * NP * 4), usage: U.STORAGE });
+  const base = prepare(ctx, g, input, bias, { S, G: t.groupSize, ib: t.indexBits, SW, blocks: look.blocks, OgPad: look.OgPad });
+  base.temps.push(idx);
+  const buffers = { ...base.buffers, 2: look.rows, 6: idx };
+  const index = pipeline(ctx, `index/${R}/${planes}/${t.groupSize}/${t.indexBits}/${t.bitSerial}`, indexShader(R, planes, t.groupSize, t.indexBits, t.bitSerial));
+  const steps = [
+    step(ctx, index, buffers, [0, 1, 3, 6], grid(Math.ceil(NP / 64), g.groups * SW)),
+    step(ctx, look.pipe, buffers, [0, 2, 4, 5, 6], grid(Math.ceil(NP / look.threads), g.groups * look.blocks)),
+  ];
+  return { ctx, steps, out: base.out, outBytes: base.outBytes, temps: base.temps };
+}
+
+/**
+ * The look-up pass for tables `t`: the staged kernel where they fit it, else the one that reads them from
+ * storage; its pipeline, workgroup size, channel blocks (and their padded width) and uploaded rows.
+ */
+function lookupPass(ctx: GpuContext, t: PciltTables, g: ConvGeometry, NP: number, shape: PciltGpuConfig): { pipe: GPUComputePipeline; threads: number; blocks: number; OgPad: number; rows: GPUBuffer } {
+  const planes = t.planes, S = t.segments, R = t.tableSize;
+  if (!staged(t)) {
+    const threads = workgroupSize(ctx, Math.min(shape.threads, 256), NP);
+    const blocks = Math.ceil(g.Og / GLOBAL_CHANNELS), OgPad = blocks * GLOBAL_CHANNELS;
+    const pipe = pipeline(ctx, `pcilt-global/${R}/${planes}/${threads}`, pciltGlobalShader(R, planes, threads));
+    return { pipe, threads, blocks, OgPad, rows: uploadRows(ctx, t, g.groups, OgPad, false) };
+  }
   // Wide tables: fewer channel pairs a workgroup, so that one segment's rows fit in workgroup memory.
   let pairs = shape.pairs;
   while (pairs > 4 && t.tableSize * (pairs + 1) * 4 > ctx.workgroupStorage) pairs -= 4;
   const cfg = { pairs, threads: workgroupSize(ctx, shape.threads, NP) };
-  const planes = t.planes, S = t.segments, R = t.tableSize, SW = Math.ceil(S / segmentsPerWord(R));
   // Segments staged at once: as many as workgroup memory holds, and few enough that a chunk's
   // packed int16 sums cannot overflow.
   const fit = Math.floor(ctx.workgroupStorage / (R * (cfg.pairs + 1) * 4));
   const CH = Math.max(1, Math.min(S, fit, Math.floor(MAX_ENTRY / Math.max(1, t.maxAbsEntry))));
   const blocks = Math.ceil(g.Og / (2 * cfg.pairs));
-  const idx = ctx.device.createBuffer({ size: Math.max(16, g.groups * planes * SW * NP * 4), usage: U.STORAGE });
-  const base = prepare(ctx, g, input, bias, { S, G: t.groupSize, ib: t.indexBits, SW, blocks, OgPad: blocks * 2 * cfg.pairs });
-  base.temps.push(idx);
-  const buffers = { ...base.buffers, 2: uploadRows(ctx, t, g.groups, blocks * cfg.pairs), 6: idx };
-  const index = pipeline(ctx, `index/${R}/${planes}/${t.groupSize}/${t.indexBits}/${t.bitSerial}`, indexShader(R, planes, t.groupSize, t.indexBits, t.bitSerial));
-  const look = pipeline(ctx, `pcilt/${R}/${planes}/${CH}/${cfg.threads}/${cfg.pairs}`, pciltShader(R, planes, CH, cfg));
-  const steps = [
-    step(ctx, index, buffers, [0, 1, 3, 6], grid(Math.ceil(NP / 64), g.groups * SW)),
-    step(ctx, look, buffers, [0, 2, 4, 5, 6], grid(Math.ceil(NP / cfg.threads), g.groups * blocks)),
-  ];
-  return { ctx, steps, out: base.out, outBytes: base.outBytes, temps: base.temps };
-}
-
-/** The index pass and the look-up pass that reads the tables from storage (tables the staged pass refuses). */
-function pciltGlobalSteps(ctx: GpuContext, t: PciltTables, g: ConvGeometry, input: Uint8Array | GPUBuffer, bias: PciltJob['bias'], shape: PciltGpuConfig): Prepared {
-  const NP = g.N * g.OH * g.OW, threads = workgroupSize(ctx, Math.min(shape.threads, 256), NP);
-  const planes = t.planes, S = t.segments, R = t.tableSize, SW = Math.ceil(S / segmentsPerWord(R));
-  const blocks = Math.ceil(g.Og / GLOBAL_CHANNELS), OgPad = blocks * GLOBAL_CHANNELS;
-  const idx = ctx.device.createBuffer({ size: Math.max(16, g.groups * planes * SW * NP * 4), usage: U.STORAGE });
-  const base = prepare(ctx, g, input, bias, { S, G: t.groupSize, ib: t.indexBits, SW, blocks, OgPad });
-  base.temps.push(idx);
-  const buffers = { ...base.buffers, 2: uploadRowsI32(ctx, t, g.groups, OgPad), 6: idx };
-  const index = pipeline(ctx, `index/${R}/${planes}/${t.groupSize}/${t.indexBits}/${t.bitSerial}`, indexShader(R, planes, t.groupSize, t.indexBits, t.bitSerial));
-  const look = pipeline(ctx, `pcilt-global/${R}/${planes}/${threads}`, pciltGlobalShader(R, planes, threads));
-  const steps = [
-    step(ctx, index, buffers, [0, 1, 3, 6], grid(Math.ceil(NP / 64), g.groups * SW)),
-    step(ctx, look, buffers, [0, 2, 4, 5, 6], grid(Math.ceil(NP / threads), g.groups * blocks)),
-  ];
-  return { ctx, steps, out: base.out, outBytes: base.outBytes, temps: base.temps };
+  const pipe = pipeline(ctx, `pcilt/${R}/${planes}/${CH}/${cfg.threads}/${cfg.pairs}`, pciltShader(R, planes, CH, cfg));
+  return { pipe, threads: cfg.threads, blocks, OgPad: blocks * 2 * cfg.pairs, rows: uploadRows(ctx, t, g.groups, blocks * cfg.pairs, true) };
 }
 
 async function prepareDirect(job: DirectJob, kernel: DirectGpuConfig = DIRECT_CONFIG): Promise<Prepared> {
