@@ -71,4 +71,5 @@ export { conformance, conformanceReport, VISION_OPS, ONNX_TESTDATA } from './ben
 export { realModels, checkModel } from './bench/real-models.js';
 export type { RealModel, RealResult } from './bench/real-models.js';
 export { writeQdq } from './formats/onnx/write-qdq.js';
+export { REFIT_ALPHA } from './passes/refit.js';
 export { getEngine } from './backends/wasm/engine.js';

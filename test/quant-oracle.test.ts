@@ -28,9 +28,10 @@ test('quantized layers at 8, 4, 3, 2 and 1 bits equal onnxruntime running the sa
   for (const path of models) {
     for (const bits of [8, 4, 3, 2, 1]) {
       const m = await importModel(path, { activationBits: bits, inputShapes: { input: [1, 3, 96, 96] } });
-      // At 4 and 2 bits a range per channel of each layer input (opt-in); otherwise one per tensor.
-      const channels = bits === 4 || bits === 2;
-      await m.calibrate(images.slice(0, 2), { channels });
+      // At 4 and 2 bits a range per channel of each layer input (opt-in); otherwise one per tensor, at 3 bits with
+      // the pointwise layers refitted (their weights then come from the refit's constants on both sides).
+      const channels = bits === 4 || bits === 2, refit = bits === 3;
+      await m.calibrate(images.slice(0, 2), { channels, ...(refit ? { refit: images.slice(0, 2) } : {}) });
       const g = m.graph!;
       const convs = g.nodes.filter((n) => n.op === 'Conv' && m.meta.ranges![n.inputs[0]]);
       assert.ok(convs.length > 5, `${path}: ${convs.length} quantized convolutions`);
@@ -39,6 +40,8 @@ test('quantized layers at 8, 4, 3, 2 and 1 bits equal onnxruntime running the sa
       const perChannel = layers.filter((n) => m.meta.layers?.[n.name]?.channelRanges).length;
       if (channels) assert.ok(perChannel >= layers.length - 1, `${path} ${bits} bits: ${perChannel} of ${layers.length} layers with a range per channel`);
       else assert.equal(perChannel, 0);
+      const refitted = layers.filter((n) => m.meta.layers?.[n.name]?.weight).length;
+      if (refit && path.includes('mobilenet')) assert.ok(refitted >= 1, `${path}: ${refitted} of the layers compared refitted`);
       const got = await m.run({ input: images[2] }, { keep: layers.flatMap((n) => [n.inputs[0], n.outputs[0]]) });
       let values = 0, flips = 0, worst = 0;
       for (const n of layers) {
@@ -46,7 +49,7 @@ test('quantized layers at 8, 4, 3, 2 and 1 bits equal onnxruntime running the sa
         const one: RuntimeGraph = {
           inputs: [{ name: 'x', dtype: 'float32', shape: x.shape }], outputs: [{ name: 'y', dtype: 'float32', shape: null }], opset: 13,
           nodes: [{ ...n, inputs: ['x', ...n.inputs.slice(1)], outputs: ['y'] }],
-          consts: new Map(n.inputs.slice(1).map((t) => [t, g.consts.get(t)!] as [string, RuntimeTensor])),
+          consts: new Map([...n.inputs.slice(1), m.meta.layers?.[n.name]?.weight, m.meta.layers?.[n.name]?.bias].filter((t) => t).map((t) => [t!, g.consts.get(t!)!] as [string, RuntimeTensor])),
         };
         const session = await ort.InferenceSession.create(writeQdq(one, { bits, ranges: { x: m.meta.ranges![n.inputs[0]] }, layers: m.meta.layers, biasCorrection: m.meta.biasCorrection }));
         const ref = (await session.run({ x: new ort.Tensor('float32', x.data, x.shape) })).y.data as Float32Array;
@@ -62,7 +65,7 @@ test('quantized layers at 8, 4, 3, 2 and 1 bits equal onnxruntime running the sa
           worst = Math.max(worst, d);
         }
       }
-      console.log(`${path.split('/').pop()} ${bits}-bit: ${layers.length} layers, ${values} outputs, ${flips} (${((100 * flips) / values).toFixed(3)}%) off by a code step, worst ${worst.toExponential(2)} of the layer's range`);
+      console.log(`${path.split('/').pop()} ${bits}-bit: ${layers.length} layers (${refitted} refitted), ${values} outputs, ${flips} (${((100 * flips) / values).toFixed(3)}%) off by a code step, worst ${worst.toExponential(2)} of the layer's range`);
       assert.ok(flips <= 0.002 * values, `${path} ${bits} bits: ${flips} of ${values} outputs differ`);
     }
   }

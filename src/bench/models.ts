@@ -36,7 +36,7 @@ export interface ModelReport {
    * Per activation bit width: dynamic ranges on every photo; static ranges calibrated on every 4th
    * photo and scored on the rest, by min/max ('static') and by the MSE clip search with bias correction ('mse').
    */
-  quantized: { bits: number; dynamic: Agreement; static: Agreement; mse: Agreement; levels?: LevelsReport[]; channels?: ChannelsReport }[];
+  quantized: { bits: number; dynamic: Agreement; static: Agreement; mse: Agreement; levels?: LevelsReport[]; channels?: ChannelsReport; refit?: RefitReport }[];
   /** onnxruntime-web on the QDQ export of the 8-bit MSE calibration, on the held-out photos. */
   ortInt8?: Agreement;
   /** `--tune`: the tuned plan (src/passes/tune.ts) on the held-out photos. */
@@ -97,7 +97,7 @@ export async function tfjsPeer(art: TfjsArtifacts, format: string) {
  * onnxruntime-web (running the same graph exported as float ONNX), in one process: ours first,
  * the peers after, so that their thread pools do not spin during our runs.
  */
-export async function benchModel(name: string, photos: string[], opts: { bits: number[]; runs: number; threads: number; levels?: boolean; tune?: boolean; log: (s: string) => void }): Promise<ModelReport> {
+export async function benchModel(name: string, photos: string[], opts: { bits: number[]; runs: number; threads: number; levels?: boolean; tune?: boolean; refit?: string[]; log: (s: string) => void }): Promise<ModelReport> {
   const spec = NSFWJS_MODELS[name] ?? (() => { throw new ArgumentError('--models', name, Object.keys(NSFWJS_MODELS).join(', ')); })();
   const modelPath = nsfwjsModelPath(name);
   const t0 = performance.now();
@@ -163,7 +163,24 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
       levels.push({ kind, ...a, layers, ms, uniformMs });
       log(`  ${bits}-bit: ${kind} non-uniform levels on ${layers} layers ${fmt(a)}, ${ms.toFixed(1)} ms (uniform codes: ${uniformMs.toFixed(1)} ms)`);
     }
-    quantized.push({ bits, dynamic, static: stat, mse, ...(opts.levels ? { levels } : {}), ...(channels ? { channels } : {}) });
+    // Below 8 bits, with --refit: the MSE calibration plus the pointwise layers refitted on the calibration photos, the
+    // refit pictures and the mirror images of both (src/passes/refit.ts), timed alternating with the MSE model.
+    let refit: RefitReport | undefined;
+    if (bits < 8 && opts.refit?.length) {
+      const extra: Tensor[] = [];
+      for (const f of opts.refit) extra.push(await imageTensor(f, pre));
+      const mirrors: Tensor[] = [];
+      for (const f of [...photos.filter((_, i) => i % 4 === 0), ...opts.refit]) mirrors.push(await imageTensor(f, pre, true));
+      const m = new Model(null, { ...model.meta, activationBits: bits }, model.graph);
+      const t2 = performance.now();
+      await m.calibrate(calib, { method: 'mse', refit: [...calib, ...extra, ...mirrors], threads, onProgress: (p) => process.stderr.write(`\r  ${p}\x1b[K`) });
+      process.stderr.write('\r\x1b[K');
+      const refitMs = performance.now() - t2;
+      const [mseMs, ms] = await timedTogether(opts.runs, [calibrated, m].map((x) => () => x.predict(held[0], { threads })));
+      refit = { ...agreement(heldRef, await run(m, held, bits)), inputs: m.meta.calibration!.refit!.inputs, layers: m.meta.calibration!.refit!.layers, ms, mseMs, refitMs };
+      log(`  ${bits}-bit: static MSE + refit of ${refit.layers} layers on ${refit.inputs} inputs ${fmt(refit)}, ${ms.toFixed(1)} ms (MSE: ${mseMs.toFixed(1)} ms); refit ${(refitMs / 1000).toFixed(0)} s`);
+    }
+    quantized.push({ bits, dynamic, static: stat, mse, ...(opts.levels ? { levels } : {}), ...(channels ? { channels } : {}), ...(refit ? { refit } : {}) });
   }
   let tuned: TunedReport | undefined;
   if (opts.tune) {
@@ -236,6 +253,9 @@ export interface LevelsReport extends Agreement { kind: 'fit' | 'additive'; laye
  */
 export interface TunedReport extends Agreement { widths: Record<string, number>; ms: number; uniform8Ms: number; floatMs: number; tuneMs: number }
 
+/** Below 8 bits, `--refit`: MSE calibration with the pointwise layers refitted; its time and the MSE model's, timed together, and the refit's. */
+export interface RefitReport extends Agreement { inputs: number; layers: number; ms: number; mseMs: number; refitMs: number }
+
 /** Below 8 bits: MSE calibration with a range per channel (`channels: true`), and its time and the default's (one range per tensor), timed together. */
 export interface ChannelsReport extends Agreement { ms: number; tensorMs: number }
 
@@ -253,6 +273,8 @@ export function modelsMarkdown(reports: ModelReport[]): string {
       const c = q.channels;
       lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, MSE clip + bias correction${c ? ` (${c.tensorMs.toFixed(1)} ms)` : ''} | ${pct(q.mse.top1)} (${q.mse.images}) | ${q.mse.meanAbsDiff.toFixed(4)} | ${q.mse.maxAbsDiff.toFixed(4)} |`);
       if (c) lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, as above with a range per channel (${c.ms.toFixed(1)} ms) | ${pct(c.top1)} (${c.images}) | ${c.meanAbsDiff.toFixed(4)} | ${c.maxAbsDiff.toFixed(4)} |`);
+      const f = q.refit;
+      if (f) lines.push(`| ${r.model} | ${r.format} | ${q.bits}-bit static, MSE clip + ${f.layers} layers refitted on ${f.inputs} inputs (${f.ms.toFixed(1)} ms, MSE ${f.mseMs.toFixed(1)} ms) | ${pct(f.top1)} (${f.images}) | ${f.meanAbsDiff.toFixed(4)} | ${f.maxAbsDiff.toFixed(4)} |`);
       if (q.bits === 8 && r.ortInt8) lines.push(`| ${r.model} | ${r.format} | onnxruntime-web int8, QDQ of the 8-bit MSE calibration | ${pct(r.ortInt8.top1)} (${r.ortInt8.images}) | ${r.ortInt8.meanAbsDiff.toFixed(4)} | ${r.ortInt8.maxAbsDiff.toFixed(4)} |`);
       for (const l of q.levels ?? []) {
         const what = l.kind === 'fit' ? 'Lloyd-Max levels' : 'additive levels';
@@ -270,11 +292,12 @@ export function modelsMarkdown(reports: ModelReport[]): string {
   return lines.join('\n');
 }
 
-/** `faster-cnn bench-models --photos DIR [--models ...] [--bits 8,4] [--runs N] [--threads T] [--levels] [--tune] [--json FILE] [--report FILE]`. */
+/** `faster-cnn bench-models --photos DIR [--models ...] [--bits 8,4] [--runs N] [--threads T] [--levels] [--tune] [--refit DIR] [--json FILE] [--report FILE]`. */
 export async function benchModelsCommand(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
     photos: { type: 'string' }, models: { type: 'string' }, bits: { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' },
     json: { type: 'string' }, report: { type: 'string' }, limit: { type: 'string' }, levels: { type: 'boolean' }, tune: { type: 'boolean' },
+    refit: { type: 'string' },
   });
   if (!values.photos) throw new ArgumentError('--photos', undefined, 'a folder of real photographs (scripts/fetch-photos.sh makes one)');
   const photos = await imagesIn(String(values.photos), intFlag('limit', values.limit, 1000, 1), '--photos');
@@ -282,6 +305,7 @@ export async function benchModelsCommand(argv: string[]): Promise<void> {
   const opts = {
     bits: listFlag('bits', values.bits, [8, 4], 1, 8), runs: intFlag('runs', values.runs, 9, 1, 1000),
     threads: intFlag('threads', values.threads, 2, 1, 64), levels: Boolean(values.levels), tune: Boolean(values.tune), log: (s: string) => process.stderr.write(`${s}\n`),
+    ...(values.refit !== undefined ? { refit: await imagesIn(String(values.refit), 1000, '--refit') } : {}),
   };
   const reports: ModelReport[] = [];
   for (const n of names) reports.push(await benchModel(n, photos, opts));

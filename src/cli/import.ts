@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../passes/calibrate.js';
 import { ArgumentError } from '../errors.js';
 import { readRgba, type Rgba } from '../images/decode.js';
-import { checkPreprocess, preprocess, type Preprocess } from '../images/preprocess.js';
+import { checkPreprocess, mirrored, preprocess, type Preprocess } from '../images/preprocess.js';
 import { probing } from '../backends/auto.js';
 import { ensureCostModel } from '../kernels/wasm/calibrate.js';
 import { importModel, saveModel, type Model, type NodeProfile } from '../nn/api.js';
@@ -72,17 +72,18 @@ function noiseImage(width: number, height: number): Rgba {
   return { width, height, data };
 }
 
-export async function imageTensor(path: string, p: Preprocess): Promise<Tensor> {
-  return preprocess(await readRgba(path), p);
+export async function imageTensor(path: string, p: Preprocess, mirror = false): Promise<Tensor> {
+  const img = await readRgba(path);
+  return preprocess(mirror ? mirrored(img) : img, p);
 }
 
 /** At most this many runs at import measure the layers whose kernels the cost model found close. */
 const MEASURING_RUNS = 60;
 
-/** `faster-cnn import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR [--calibration-method mse|minmax] [--levels uniform|fit|additive] [--ranges channel|tensor]]`. */
+/** `faster-cnn import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR [--calibration-method mse|minmax] [--levels uniform|fit|additive] [--ranges channel|tensor] [--refit DIR]]`. */
 export async function importCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, {
-    out: { type: 'string' }, 'activation-bits': { type: 'string' }, calibrate: { type: 'string' }, limit: { type: 'string' }, 'calibration-method': { type: 'string' }, levels: { type: 'string' }, ranges: { type: 'string' },
+    out: { type: 'string' }, 'activation-bits': { type: 'string' }, calibrate: { type: 'string' }, limit: { type: 'string' }, 'calibration-method': { type: 'string' }, levels: { type: 'string' }, ranges: { type: 'string' }, refit: { type: 'string' },
     'input-shape': { type: 'string', multiple: true }, ...PREPROCESS_FLAGS,
   });
   const src = positionals[0];
@@ -91,6 +92,7 @@ export async function importCommand(argv: string[]): Promise<void> {
   const overrides = preprocessFlags(values);
   const t0 = performance.now();
   if (values.calibrate !== undefined && !bits) throw new ArgumentError('--calibrate', values.calibrate, 'used together with --activation-bits');
+  if (values.refit !== undefined && values.calibrate === undefined) throw new ArgumentError('--refit', values.refit, 'used together with --calibrate');
   const model = await importModel(src, { activationBits: bits, preprocessing: overrides, inputShapes: inputShapeFlags(values['input-shape']) });
   let sample: Tensor | undefined;
   if (values.calibrate !== undefined) {
@@ -109,7 +111,17 @@ export async function importCommand(argv: string[]): Promise<void> {
     // One range per tensor (the default) or a range per channel.
     const ranges = values.ranges === undefined ? undefined : String(values.ranges);
     if (ranges !== undefined && ranges !== 'channel' && ranges !== 'tensor') throw new ArgumentError('--ranges', ranges, "'channel' (a range per channel of each layer input) or 'tensor' (one per tensor)");
-    await model.calibrate(calibration, { method: method as CalibrationMethod, levels, ...(ranges ? { channels: ranges === 'channel' } : {}), onProgress: (m) => process.stderr.write(`\r${m}\x1b[K`) });
+    // --refit: each picture of the folder and its mirror image.
+    const refit: Tensor[] = [];
+    const refitFiles = values.refit === undefined ? [] : await imagesIn(String(values.refit), 1000, '--refit');
+    for (const [i, f] of refitFiles.entries()) {
+      process.stderr.write(`\rrefit: reading ${i + 1}/${refitFiles.length} images`);
+      refit.push(await imageTensor(f, pre), await imageTensor(f, pre, true));
+    }
+    await model.calibrate(calibration, {
+      method: method as CalibrationMethod, levels, ...(ranges ? { channels: ranges === 'channel' } : {}), ...(refit.length ? { refit } : {}),
+      onProgress: (m) => process.stderr.write(`\r${m}\x1b[K`),
+    });
     process.stderr.write('\n');
     sample = calibration[0];
   }

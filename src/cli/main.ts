@@ -45,7 +45,7 @@ Commands:
   export FILE --out FILE.onnx
                             the network as ONNX (opset 13, QuantizeLinear/DequantizeLinear around Conv/Gemm)
   import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR] [--calibration-method mse|minmax]
-         [--levels uniform|fit|additive] [--ranges channel|tensor] [--limit N]
+         [--levels uniform|fit|additive] [--ranges channel|tensor] [--refit DIR] [--limit N]
          [--input-shape NAME=1x3x224x224] [preprocessing flags]
                             an ONNX model (any inputs and outputs, named sizes kept open unless pinned
                             with --input-shape), a TF.js model.json (layers or graph) or a JS module
@@ -55,7 +55,9 @@ Commands:
                             --levels fit|additive: non-uniform levels per layer input where they measure
                             better; additive ones run on the bit-serial tables at the speed of uniform codes;
                             --ranges channel: a range per channel of each layer input, folded into the
-                            weights (opt-in; default: one per tensor))
+                            weights (opt-in; default: one per tensor); --refit DIR: refit the 1 x 1 and
+                            dense layers' weights to their quantized inputs on the images in DIR and
+                            their mirror images (opt-in; over 50 images, may hold DIR of --calibrate))
   run FILE IMAGE [--top 5] [--json] [--profile] [--activation-bits B] [--kernel auto|pcilt|direct]
       [--threads N] [--backend webgpu] [preprocessing flags]
                             one PNG/JPEG through an imported model (.fcnn, .onnx, model.json) with its
@@ -72,11 +74,13 @@ Commands:
       preprocessing flags:  --size WxH --resize bilinear|nearest --align-corners --scale X --offset X
                             --mean R,G,B --std R,G,B --channels rgb|bgr|gray
   bench-models --photos DIR [--models mobilenet_v2,mobilenet_v2_mid,inception_v3] [--bits 8,4] [--runs N]
-               [--threads T] [--json FILE] [--report FILE] [--levels] [--tune]
+               [--threads T] [--json FILE] [--report FILE] [--levels] [--tune] [--refit DIR]
                             imports the pretrained nsfwjs models and checks them against tfjs on real
                             photographs (float32, 8- and 4-bit: dynamic, min/max and MSE-calibrated ranges;
                             --levels: Lloyd-Max and additive non-uniform levels too; --tune: the plan
-                            'tune' picks on the calibration photos, timed with the 8-bit model), timed against
+                            'tune' picks on the calibration photos, timed with the 8-bit model; --refit:
+                            below 8 bits, the layers refitted on the calibration photos, DIR's pictures
+                            and their mirror images (scripts/fetch-refit-photos.sh)), timed against
                             tfjs-wasm and onnxruntime-web
   tune MODEL --calibrate DIR --out FILE.fcnn [--budget 0.02] [--agreement 0.97] [--widths 8,6,4,3,2]
        [--latency measured|estimated] [--report FILE.svg] [--limit N] [--align-corners] [--json]

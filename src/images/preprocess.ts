@@ -86,3 +86,10 @@ export function preprocess(img: Rgba, p: Preprocess): { data: Float32Array; shap
   }
   return { data: out, shape: p.layout === 'nhwc' ? [1, H, W, C] : [1, C, H, W] };
 }
+
+/** The picture mirrored left to right (more calibration inputs from the same photos). */
+export function mirrored(img: Rgba): Rgba {
+  const { width: W, height: H } = img, data = new Uint8Array(img.data.length);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) data.set(img.data.subarray((y * W + W - 1 - x) * 4, (y * W + W - x) * 4), (y * W + x) * 4);
+  return { width: W, height: H, data };
+}

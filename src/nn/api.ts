@@ -9,7 +9,7 @@ import { dtypeOf, type DType, type Tensor as IrTensor } from '../ir/tensor.js';
 import { checkPreprocess, type Preprocess } from '../images/preprocess.js';
 import type { Range } from '../kernels/wasm/int-conv.js';
 import { optimizeGraph } from '../passes/optimize.js';
-import { calibrate, type CalibrationMethod, type CalibrationOptions } from '../passes/calibrate.js';
+import { calibrate, type CalibratedLayer, type CalibrationMethod, type CalibrationOptions } from '../passes/calibrate.js';
 import { tune, type TuneOptions, type TuneResult } from '../passes/tune.js';
 import { Session, type NodeTiming } from '../runtime/session.js';
 import type { LayerChoice, QuantOptions } from '../kernels/wasm/int-conv.js';
@@ -66,12 +66,15 @@ export interface GraphMeta {
   activationBits?: number;
   /** Calibrated (static) activation ranges per tensor; absent: measured per input (dynamic). */
   ranges?: Record<string, Range>;
-  /** Per node: layers on codes at another width than activationBits (calibration keeps the edges at 8 bits), on non-uniform levels, or with a range per input channel. */
-  layers?: Record<string, { bits: number; levels?: number[]; channelRanges?: Range[] }>;
+  /**
+   * Per node: layers on codes at another width than activationBits (calibration keeps the edges at 8 bits), on
+   * non-uniform levels, with a range per input channel, or on refitted weights (graph constants named by `weight`, `bias`).
+   */
+  layers?: Record<string, CalibratedLayer>;
   /** Per node: what calibration subtracts from each output channel of a layer on codes. */
   biasCorrection?: Record<string, number[]>;
   /** How the ranges were calibrated ('mse': the share of each tensor's min/max range kept). */
-  calibration?: { method: CalibrationMethod; inputs: number; clips?: Record<string, number> };
+  calibration?: { method: CalibrationMethod; inputs: number; clips?: Record<string, number>; refit?: { inputs: number; layers: number } };
   preprocessing?: Preprocess;
   /**
    * What 'auto' chose per layer on codes when the model was saved, and the machine it measured on:
@@ -112,12 +115,17 @@ function fingerprint(net: Sequential): number {
  * training fixed. `run` maps input names to tensors and returns every output by name.
  */
 export class Model {
-  readonly session?: Session;
+  private graphSession?: Session;
   private lowered?: { fingerprint: number; forms: Partial<Record<'float' | 'integer', Lowered & { session: Session }>> };
 
   constructor(private readonly sequential: Sequential | null, readonly meta: Record<string, unknown> & GraphMeta = {}, readonly graph: Graph | null = null) {
     if (!sequential && !graph) throw new ArgumentError('model', null, 'a Sequential or a Graph');
-    if (graph) this.session = new Session(graph);
+    if (graph) this.graphSession = new Session(graph);
+  }
+
+  /** An imported model's runtime session (made again when calibration adds constants to its graph). */
+  get session(): Session | undefined {
+    return this.graphSession;
   }
 
   /**
@@ -232,20 +240,24 @@ export class Model {
    * Fixes an imported model's activation ranges (static quantization) from inputs in the source
    * layout: 'mse' (default) clips each layer input's range where its layers' quantized outputs come
    * closest to float and corrects each layer's mean output error; 'minmax' keeps the full range
-   * the inputs reached (src/passes/calibrate.ts).
+   * the inputs reached (src/passes/calibrate.ts). `refit`: more inputs on which to refit the pointwise
+   * layers' weights to their quantized inputs (src/passes/refit.ts); the new weights join the graph's constants.
    */
-  async calibrate(inputs: Tensor | Tensor[], opts: CalibrationOptions = {}): Promise<void> {
+  async calibrate(inputs: Tensor | Tensor[], opts: Omit<CalibrationOptions, 'refit'> & { refit?: Tensor | Tensor[] } = {}): Promise<void> {
     const bits = this.meta.activationBits;
     if (!this.graph || !bits) throw new ArgumentError('calibration', 'given', 'used together with activationBits');
     const feeds = this.feedsOf(inputs);
     const method = opts.method ?? 'mse';
-    const c = await calibrate(this.session!, feeds, bits, { ...opts, method });
+    const refit = opts.refit === undefined ? undefined : this.feedsOf(opts.refit);
+    const c = await calibrate(this.session!, feeds, bits, { ...opts, method, refit });
+    // Refitted weights are new constants: a session made now knows them as such (their integer layouts are kept).
+    if (c.refitted) this.graphSession = new Session(this.graph);
     this.meta.ranges = c.ranges;
     if (c.layers && Object.keys(c.layers).length) this.meta.layers = c.layers;
     else delete this.meta.layers;
     if (c.biasCorrection) this.meta.biasCorrection = c.biasCorrection;
     else delete this.meta.biasCorrection;
-    this.meta.calibration = { method, inputs: feeds.length, ...(c.clips ? { clips: c.clips } : {}) };
+    this.meta.calibration = { method, inputs: feeds.length, ...(c.clips ? { clips: c.clips } : {}), ...(refit ? { refit: { inputs: refit.length, layers: c.refitted?.length ?? 0 } } : {}) };
   }
 
   /**

@@ -2,7 +2,8 @@ import { ArgumentError } from '../errors.js';
 import { topoSort, type Graph, type Node } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
 import { activationQuant, takesCodes, type QuantOptions, type Range } from '../kernels/wasm/int-conv.js';
-import { Session } from '../runtime/session.js';
+import type { Session } from '../runtime/session.js';
+import { alone, isPointwise, refit } from './refit.js';
 
 /**
  * Post-training calibration of activation ranges for layers on codes (Conv, Gemm).
@@ -47,6 +48,13 @@ export interface CalibrationOptions {
    * output becomes the logits) where the rest run narrower: 8 by default; 0 keeps them at `bits`.
    */
   edgeBits?: number;
+  /**
+   * Inputs on which to refit each pointwise layer (1 x 1 convolution or dense, on uniform codes with one
+   * range, but the edges) to its quantized inputs, in run order (src/passes/refit.ts): more than the
+   * ranges need (over a hundred on MobileNetV2; few inputs fit them and nothing else). The refitted
+   * weights become graph constants the layers' LayerQuant names. Default: no refit.
+   */
+  refit?: Record<string, Tensor>[];
   threads?: number;
   onProgress?: (message: string) => void;
 }
@@ -57,23 +65,20 @@ export interface Calibration {
   biasCorrection?: Record<string, number[]>;
   /** Per tensor: the share of its min/max range kept ('mse'). */
   clips?: Record<string, number>;
-  /** Per node: layers that run at other widths than `bits` (the edges), on non-uniform levels or with a range per input channel. */
-  layers?: Record<string, { bits: number; levels?: number[]; channelRanges?: Range[] }>;
+  /**
+   * Per node: layers that run at other widths than `bits` (the edges), on non-uniform levels, with a range per
+   * input channel, or on refitted weights (`weight` and `bias` name the constants `refit` added to the graph).
+   */
+  layers?: Record<string, CalibratedLayer>;
+  /** The layers `refit` refitted. */
+  refitted?: string[];
 }
+
+export interface CalibratedLayer { bits: number; levels?: number[]; channelRanges?: Range[]; weight?: string; bias?: string }
 
 /** Conv and Gemm nodes with constant weights the integer kernel may run on codes, in run order. */
 export function layersOnCodes(g: Graph): Node[] {
   return topoSort(g).filter((n) => takesCodes(n, g.consts.get(n.inputs[1])));
-}
-
-/** A graph of one node reading 'x' (the rest of its inputs constants), with or without its fused activation. */
-function alone(g: Graph, n: Node, activation: boolean): Session {
-  const attrs = activation ? n.attrs : Object.fromEntries(Object.entries(n.attrs).filter(([k]) => !k.startsWith('_')));
-  const consts = new Map(n.inputs.slice(1).filter((t) => t).map((t) => [t, g.consts.get(t)!] as [string, Tensor]));
-  return new Session({
-    inputs: [{ name: 'x', dtype: 'float32', shape: null }], outputs: [{ name: 'y', dtype: 'float32', shape: null }], opset: g.opset,
-    nodes: [{ ...n, attrs, inputs: ['x', ...n.inputs.slice(1)], outputs: ['y'] }], consts,
-  });
 }
 
 const data = (t: Tensor) => t.data as Float32Array;
@@ -86,7 +91,8 @@ export async function calibrate(session: Session, feeds: Record<string, Tensor>[
   const g = session.graph, progress = opts.onProgress ?? (() => undefined);
   const observe = new Map<string, Range>();
   const nodes = layersOnCodes(g);
-  if (method === 'minmax' && !opts.biasCorrection && !opts.channels) {
+  if (opts.refit !== undefined && (!Array.isArray(opts.refit) || !opts.refit.length)) throw new ArgumentError('calibration refit', opts.refit, 'an array of at least one input');
+  if (method === 'minmax' && !opts.biasCorrection && !opts.channels && !opts.refit) {
     for (const [i, f] of feeds.entries()) {
       progress(`calibrating: ranges, input ${i + 1}/${feeds.length}`);
       await session.run(f, { observe, threads: opts.threads });
@@ -105,7 +111,7 @@ export async function calibrate(session: Session, feeds: Record<string, Tensor>[
   }
   const ranges: Record<string, Range> = Object.fromEntries(observe);
   const clips: Record<string, number> = {};
-  const layers: Record<string, { bits: number; levels?: number[]; channelRanges?: Range[] }> = edgeLayers(g, nodes, bits, opts.edgeBits ?? 8);
+  const layers: Record<string, CalibratedLayer> = edgeLayers(g, nodes, bits, opts.edgeBits ?? 8);
   // Per tensor (but the edges' inputs): each channel's range over every calibration input.
   const channelRanges: Record<string, Range[]> = {};
   if (opts.channels) {
@@ -174,8 +180,8 @@ export async function calibrate(session: Session, feeds: Record<string, Tensor>[
       if (fit < uniform) for (const n of readers) layers[n.name] = { bits, levels: fitted };
     }
   }
-  if (!(opts.biasCorrection ?? method === 'mse')) return { ranges, clips, layers };
   const biasCorrection: Record<string, number[]> = {};
+  if (!(opts.biasCorrection ?? method === 'mse')) return { ranges, clips, layers, ...(await refitted(biasCorrection)) };
   for (const [k, n] of nodes.entries()) {
     const xs = inputs.get(n.inputs[0]), r = ranges[n.inputs[0]];
     if (!xs || !r) continue;
@@ -192,7 +198,15 @@ export async function calibrate(session: Session, feeds: Record<string, Tensor>[
     }
     if (sums) biasCorrection[n.name] = Array.from(sums, (v) => v / count);
   }
-  return { ranges, clips, biasCorrection, layers };
+  return { ranges, clips, biasCorrection, layers, ...(await refitted(biasCorrection)) };
+
+  /** With `refit`: the pointwise layers on one uniform range but the edges, refitted in run order (their bias corrections dropped). */
+  async function refitted(corrections: Record<string, number[]>): Promise<{ refitted?: string[] }> {
+    if (!opts.refit) return {};
+    const pointwise = nodes.filter((n) => !layers[n.name] && !channelRanges[n.inputs[0]] && ranges[n.inputs[0]] && isPointwise(g, n));
+    const done = await refit(g, opts.refit, pointwise, { bits, ranges, layers, biasCorrection: corrections, kernel: 'direct' }, { threads: opts.threads, onProgress: progress });
+    return { refitted: done };
+  }
 }
 
 /**

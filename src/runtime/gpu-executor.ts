@@ -11,6 +11,7 @@ import '../kernels/webgpu/index.js';
 import { freeData, ownCopy } from './memory.js';
 import { DEAD, deadNode, isDead, predicateOf, route, ROUTING } from '../ops/control.js';
 import type { NodeTiming, RunOptions } from './session.js';
+import { layerInputs } from '../kernels/wasm/int-conv.js';
 
 /** Each node's engine for one input-shape signature: a WebGPU kernel, or a CPU kernel (null: the reference). */
 type Step = { gpu: GpuKernel; rivals?: GpuKernel[] } | { cpu?: Kernel | null };
@@ -68,7 +69,8 @@ export class GpuExecutor {
       for (let i = 0; i < this.nodes.length; i++) {
         const n = this.nodes[i];
         const t0 = performance.now(), crossed0 = run.crossedBytes;
-        const args = n.inputs.map((t) => (t === '' ? undefined : dev.get(t) ?? host.get(t) ?? g.consts.get(t)));
+        const names = layerInputs(opts.quant, n, g.consts);
+        const args = names.map((t) => (t === '' ? undefined : dev.get(t) ?? host.get(t) ?? g.consts.get(t)));
         // Conditional branches (src/ops/control.ts): a node on the branch not taken runs nothing; routing
         // nodes pass values on where they live (a device value stays on the device).
         const dead = deadNode(n, args);
@@ -88,10 +90,10 @@ export class GpuExecutor {
         }
         if (!outs && !('gpu' in step)) {
           // The CPU kernels read device values copied down (once per value).
-          const down = n.inputs.filter((t, j) => t !== '' && isGpu(args[j]) && !host.has(t));
+          const down = names.filter((t, j) => t !== '' && isGpu(args[j]) && !host.has(t));
           const got = await run.download(down.map((t) => dev.get(t)!));
           down.forEach((t, j) => host.set(t, got[j]));
-          const ins = n.inputs.map((t) => (t === '' ? undefined : host.get(t) ?? g.consts.get(t)));
+          const ins = names.map((t) => (t === '' ? undefined : host.get(t) ?? g.consts.get(t)));
           if (step.cpu === undefined) step.cpu = kernelsFor(n.op).find((x) => x.supports(ins, n, ctx)) ?? null;
           outs = step.cpu ? await step.cpu.run(ins, n, ctx) : await opDef(n.op)!.run(ins, n, ctx);
         }

@@ -10,7 +10,7 @@ import { getEngine } from '../backends/wasm/engine.js';
 import { freeData, ownCopy } from './memory.js';
 import { GpuExecutor } from './gpu-executor.js';
 import { FOLD_LIMIT, shapeOnly } from '../passes/optimize.js';
-import { rangeOf, type QuantOptions, type Range } from '../kernels/wasm/int-conv.js';
+import { layerInputs, rangeOf, type QuantOptions, type Range } from '../kernels/wasm/int-conv.js';
 
 export interface RunOptions {
   /**
@@ -123,7 +123,7 @@ export class Session {
     try {
       for (let i = 0; i < this.nodes.length; i++) {
         const n = this.nodes[i];
-        const ins = n.inputs.map((t) => (t === '' ? undefined : values.get(t) ?? g.consts.get(t)));
+        const ins = layerInputs(opts.quant, n, g.consts).map((t) => (t === '' ? undefined : values.get(t) ?? g.consts.get(t)));
         // A node on a conditional branch not taken makes DEAD outputs and runs nothing (src/ops/control.ts).
         const dead = deadNode(n, ins);
         if (plan.kernels[i] === undefined && !dead) plan.kernels[i] = opts.backend === 'ref' ? null : kernelsFor(n.op).find((k) => k.supports(ins, n, ctx)) ?? null;

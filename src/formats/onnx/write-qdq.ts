@@ -1,7 +1,7 @@
 import { ArgumentError } from '../../errors.js';
 import type { Graph, Node } from '../../ir/graph.js';
 import { fromNumbers, sizeOf, zeros, type Tensor } from '../../ir/tensor.js';
-import { activationQuant, layerQuant, takesCodes, type QuantOptions, type Range } from '../../kernels/wasm/int-conv.js';
+import { activationQuant, layerInputs, layerQuant, takesCodes, type QuantOptions, type Range } from '../../kernels/wasm/int-conv.js';
 import { attrInt } from '../../ops/registry.js';
 import { writeOnnx } from './write-ir.js';
 
@@ -25,12 +25,14 @@ export function writeQdq(g: Graph, quant: Pick<QuantOptions, 'bits' | 'ranges' |
   };
   const levels = Object.entries(quant.layers ?? {}).filter(([, l]) => l.levels).map(([name]) => name);
   if (levels.length) throw new ArgumentError('quant.layers', levels.join(', '), 'uniform codes only: QDQ has no form for non-uniform levels');
-  for (const n of g.nodes) {
+  for (const node of g.nodes) {
+    // A layer with refitted weights (calibration's refit) runs them and their bias.
+    const n = { ...node, inputs: layerInputs(quant, node, g.consts) };
     const w = consts.get(n.inputs[1]);
     const { bits, weightBits, range, channelRanges } = layerQuant(quant, n);
     const eligible = takesCodes(n, w) && bits && (range || channelRanges);
     if (!eligible) {
-      nodes.push(n);
+      nodes.push(node);
       continue;
     }
     const L = (1 << bits) - 1, top = 2 ** (weightBits - 1) - 1;

@@ -48,6 +48,12 @@ export interface LayerQuant {
    * kernels run as for one range. Uniform codes only; `range` is then unused.
    */
   channelRanges?: Range[];
+  /**
+   * The names of graph constants that replace the node's weight and bias when it runs on codes: calibration's
+   * refit (src/passes/refit.ts) stores weights fitted to the layer's quantized inputs beside the float ones.
+   */
+  weight?: string;
+  bias?: string;
 }
 
 /** What quantized execution needs from the caller. */
@@ -80,6 +86,23 @@ export interface LayerChoice {
 export function layerQuant(q: QuantOptions | undefined, node: Node): LayerQuant & { weightBits: number } {
   const l = q?.layers?.[node.name];
   return { bits: l?.bits ?? q?.bits ?? 0, weightBits: l?.weightBits ?? 8, range: l?.range ?? q?.ranges?.[node.inputs[0]], levels: l?.levels, channelRanges: l?.channelRanges };
+}
+
+/**
+ * The names a node reads when it runs with `q`: its own inputs, or for a layer with refitted weights
+ * (LayerQuant.weight / .bias) those constants in place of its weight and bias. Throws where they name no constant.
+ */
+export function layerInputs(q: QuantOptions | undefined, node: Node, consts: ReadonlyMap<string, Tensor>): string[] {
+  const l = q?.layers?.[node.name];
+  if (!l || (l.weight === undefined && l.bias === undefined)) return node.inputs;
+  const names = [...node.inputs];
+  for (const [k, key] of [[1, 'weight'], [2, 'bias']] as const) {
+    const name = l[key];
+    if (name === undefined) continue;
+    if (consts.get(name)?.dtype !== 'float32') throw new ArgumentError(`quant.layers['${node.name}'].${key}`, name, 'the name of a float32 constant of the graph');
+    names[k] = name;
+  }
+  return names;
 }
 
 /** Affine activation quantization with 0 exactly representable (padding and ReLU zeros stay exact). */
@@ -187,7 +210,7 @@ export async function prepareLayers(graph: Graph, q: QuantOptions): Promise<numb
   let n = 0;
   for (const node of graph.nodes) {
     if (node.op !== 'Conv' && node.op !== 'Gemm') continue;
-    const w = graph.consts.get(node.inputs[1]);
+    const w = graph.consts.get(layerInputs(q, node, graph.consts)[1]);
     const { bits, weightBits, levels, channelRanges } = layerQuant(q, node);
     if (!bits || !takesCodes(node, w)) continue;
     const groups = node.op === 'Conv' ? attrInt(node, 'group', 1) : 1;

@@ -1,0 +1,262 @@
+import { ArgumentError } from '../errors.js';
+import { topoSort, type Graph, type Node } from '../ir/graph.js';
+import type { Tensor } from '../ir/tensor.js';
+import { activationQuant, layerQuant, type QuantOptions } from '../kernels/wasm/int-conv.js';
+import { attrInt, attrInts } from '../ops/registry.js';
+import { roundEven } from '../ops/unary.js';
+import { fusedActivation } from '../ops/conv.js';
+import { Session } from '../runtime/session.js';
+
+/**
+ * Refitting pointwise layers to their quantized inputs (issue 19; docs/perf-notes.md sections 67, 69).
+ *
+ * Bias correction removes the mean of a layer's output error; a refit removes its linear part. For each
+ * pointwise layer on uniform codes (a 1 x 1 convolution without groups, stride or padding, or a dense
+ * layer), in run order, the weights W' and bias b' minimize, over every pixel of every refit input,
+ *
+ *   |y - W' x_q - b'|^2 + lambda |W' - W|^2,   lambda = ALPHA x the mean of diag(sum x_q x_q^T),
+ *
+ * where y is the float layer's output (before its activation) on the float model's input, and x_q is the input
+ * the model quantized so far gives the layer (the layers before it already refitted), quantized to the layer's
+ * codes. Under a fused ReLU or clip, an output the float layer has beyond a bound only has to stay beyond it (its
+ * target is the bound, or the layer's own quantized output where that is beyond it too): without this, refitting
+ * MobileNetV2's ReLU6 layers made it worse. One Cholesky solve per layer. Sequential, the refit also absorbs the
+ * drift of the layers before it. The ridge term pulls towards the float weights: with few inputs (fewer pixels
+ * than unknowns) a plain fit matches the calibration inputs and nothing else. The solution is then rounded to the
+ * kernels' 8-bit weights with each rounding's error compensated (GPTQ's update), and the bias solved again for the
+ * rounded weights: rounded plainly, the refitted weights lost most of what the fit gained.
+ */
+
+/** lambda's share of the mean diagonal of the inputs' Gram matrix (best of 0.01, 0.1, 1 in perf-notes 67; 0.1 did worse in 69). */
+export const REFIT_ALPHA = 1;
+/** Layers with more input channels are left as they are (their Gram matrix and solve grow as C^2 and C^3). */
+export const MAX_REFIT_CHANNELS = 2048;
+
+/** A graph of one node reading 'x' (the rest of its inputs constants), with or without its fused activation. */
+export function alone(g: Graph, n: Node, activation: boolean, inputs = n.inputs): Session {
+  const attrs = activation ? n.attrs : Object.fromEntries(Object.entries(n.attrs).filter(([k]) => !k.startsWith('_')));
+  const consts = new Map(inputs.slice(1).filter((t) => t).map((t) => [t, g.consts.get(t)!] as [string, Tensor]));
+  return new Session({
+    inputs: [{ name: 'x', dtype: 'float32', shape: null }], outputs: [{ name: 'y', dtype: 'float32', shape: null }], opset: g.opset,
+    nodes: [{ ...n, attrs, inputs: ['x', ...inputs.slice(1)], outputs: ['y'] }], consts,
+  });
+}
+
+/** A layer whose output pixels each read one input pixel: a 1 x 1 convolution (no groups, stride 1, no padding) or Gemm. */
+export function isPointwise(g: Graph, n: Node): boolean {
+  if (n.op === 'Gemm') return true;
+  const w = g.consts.get(n.inputs[1]);
+  if (n.op !== 'Conv' || w?.shape.length !== 4 || w.shape[2] !== 1 || w.shape[3] !== 1 || attrInt(n, 'group', 1) !== 1) return false;
+  const pads = attrInts(n, 'pads', [0, 0, 0, 0])!, strides = attrInts(n, 'strides', [1, 1])!;
+  // 'SAME' padding of a 1 x 1 window at stride 1 pads nothing.
+  return pads.every((p) => p === 0) && strides.every((s) => s === 1);
+}
+
+export interface RefitOptions {
+  threads?: number;
+  onProgress?: (message: string) => void;
+}
+
+/**
+ * Refits `nodes` (pointwise layers on codes, in run order) as above, on `feeds`. `quant` is the calibrated
+ * quantization: each refitted layer gets constants `<node>/refit` (weight) and `<node>/refit-bias` added to the
+ * graph and named in quant.layers, and loses its bias correction (its bias absorbs it). Returns the layers refitted.
+ */
+export async function refit(g: Graph, feeds: Record<string, Tensor>[], nodes: Node[], quant: QuantOptions & { layers: NonNullable<QuantOptions['layers']> }, opts: RefitOptions = {}): Promise<string[]> {
+  if (!feeds.length) throw new ArgumentError('calibration refit', feeds, 'at least one input');
+  const progress = opts.onProgress ?? (() => undefined), threads = opts.threads;
+  const done: string[] = [];
+  const order = topoSort(g);
+  const producer = new Map<string, Node>();
+  for (const n of order) for (const o of n.outputs) producer.set(o, n);
+  for (const [k, n] of nodes.entries()) {
+    const w = g.consts.get(n.inputs[1])!, b = n.inputs[2] ? g.consts.get(n.inputs[2]) : undefined;
+    const O = w.shape[0], C = w.data.length / O, n1 = C + 1;
+    const { bits, range, weightBits } = layerQuant(quant, n);
+    if (C > MAX_REFIT_CHANNELS || !range || (b && b.data.length !== O) || g.inputs.some((i) => i.name === n.inputs[0])) continue;
+    progress(`calibrating: refitting weights, layer ${k + 1}/${nodes.length}`);
+    const x = n.inputs[0], prefix = new Session(prefixGraph(g, order, producer, x));
+    const layer = alone(g, n, false);
+    const { scale, zero } = activationQuant(range, bits), L = (1 << bits) - 1, s = Math.fround(scale);
+    const A = new Float64Array(n1 * n1), R = new Float64Array(n1 * O);
+    const q = (v: number) => (Math.min(L, Math.max(0, roundEven(Math.fround(v / s)) + zero)) - zero) * s;
+    // Under a fused ReLU or clip, an output the float layer has beyond a bound only needs to stay beyond it: its target
+    // is the layer's own quantized output (before the refit) where that is beyond the bound too, else the bound.
+    const act = fusedActivation(n), clipped = act.kind === 'relu' || act.kind === 'clip';
+    const [lo, hi] = act.kind === 'relu' ? [0, Infinity] : [act.min, act.max];
+    const own: QuantOptions = { ...quant, ranges: { x: range }, layers: { [n.name]: { bits } }, biasCorrection: quant.biasCorrection?.[n.name] ? { [n.name]: quant.biasCorrection[n.name] } : {} };
+    for (const f of feeds) {
+      const xf = (await prefix.run(f, { threads }))[x], xq = (await prefix.run(f, { threads, quant }))[x];
+      const y = (await layer.run({ x: xf }, { threads })).y;
+      if (y.data.length / O !== xf.data.length / C) continue;
+      if (clipped) {
+        const yd = y.data as Float32Array, pred = (await layer.run({ x: xq }, { threads, quant: own })).y.data as Float32Array;
+        for (let i = 0; i < yd.length; i++) if (yd[i] <= lo) yd[i] = Math.min(pred[i], lo); else if (yd[i] >= hi) yd[i] = Math.max(pred[i], hi);
+      }
+      accumulate(A, R, xq, y, C, O, q);
+    }
+    let trace = 0;
+    for (let i = 0; i < C; i++) trace += A[i * n1 + i];
+    const lambda = (REFIT_ALPHA * trace) / C;
+    if (!(lambda > 0)) continue;
+    // Upper triangle to full, the ridge on the weights (not the bias) towards W.
+    for (let i = 0; i < n1; i++) for (let j = 0; j < i; j++) A[i * n1 + j] = A[j * n1 + i];
+    const wd = w.data as Float32Array;
+    for (let i = 0; i < C; i++) {
+      A[i * n1 + i] += lambda;
+      for (let o = 0; o < O; o++) R[i * O + o] += lambda * wd[o * C + i];
+    }
+    const theta = choleskySolve(A, R, n1, O);
+    if (!theta) continue;
+    // Rounded to the kernels' integer weights with the error of each rounding spread over the weights not yet rounded
+    // (GPTQ's column order and update, on this layer's Gram matrix), then the bias solved again for the rounded weights
+    // (its row of the normal equations, which the ridge leaves alone).
+    const weight = roundCompensated(theta, A, C, O, weightBits);
+    const bias = new Float32Array(O);
+    for (let o = 0; o < O; o++) {
+      let v = R[C * O + o];
+      for (let c = 0; c < C; c++) v -= weight[o * C + c] * A[C * n1 + c];
+      bias[o] = v / A[C * n1 + C];
+    }
+    const wName = unused(g, `${n.name}/refit`), bName = unused(g, `${n.name}/refit-bias`);
+    g.consts.set(wName, { dtype: 'float32', shape: [...w.shape], data: weight });
+    g.consts.set(bName, { dtype: 'float32', shape: [O], data: bias });
+    quant.layers[n.name] = { ...quant.layers[n.name], bits, weight: wName, bias: bName };
+    if (quant.biasCorrection) delete quant.biasCorrection[n.name];
+    done.push(n.name);
+  }
+  return done;
+}
+
+/** `name`, or with a number appended where the graph already has a constant of that name. */
+function unused(g: Graph, name: string): string {
+  let k = 1, s = name;
+  while (g.consts.has(s)) s = `${name}${++k}`;
+  return s;
+}
+
+/** The nodes `value` depends on, with every graph input and `value` as the output (the whole graph where control flow hides reads). */
+function prefixGraph(g: Graph, order: Node[], producer: Map<string, Node>, value: string): Graph {
+  const outputs = [{ name: value, dtype: 'float32' as const, shape: null }];
+  if (order.some((n) => Object.values(n.attrs).some((a) => typeof a === 'object' && a !== null && 'nodes' in a))) return { ...g, outputs };
+  const need = new Set<Node>(), stack = [value];
+  while (stack.length) {
+    const n = producer.get(stack.pop()!);
+    if (!n || need.has(n)) continue;
+    need.add(n);
+    stack.push(...n.inputs.filter((t) => t));
+  }
+  return { ...g, nodes: order.filter((n) => need.has(n)), outputs };
+}
+
+/**
+ * Adds one input's pixels to A (upper triangle of sum [q(x); 1] [q(x); 1]^T) and R (sum [q(x); 1] y^T): x is
+ * [N, C, ...] (or [N, C]) and y [N, O, ...] over the same pixels, q the layer's quantization.
+ */
+function accumulate(A: Float64Array, R: Float64Array, x: Tensor, y: Tensor, C: number, O: number, q: (v: number) => number): void {
+  const xd = x.data as Float32Array, yd = y.data as Float32Array, N = x.shape[0], HW = xd.length / (N * C), n1 = C + 1;
+  const row = new Float64Array(n1), out = new Float64Array(O);
+  for (let n = 0; n < N; n++) {
+    for (let p = 0; p < HW; p++) {
+      for (let c = 0; c < C; c++) row[c] = q(xd[(n * C + c) * HW + p]);
+      row[C] = 1;
+      for (let o = 0; o < O; o++) out[o] = yd[(n * O + o) * HW + p];
+      for (let i = 0; i < n1; i++) {
+        const a = row[i];
+        if (a === 0) continue;
+        const ai = i * n1;
+        for (let j = i; j < n1; j++) A[ai + j] += a * row[j];
+        const ri = i * O;
+        for (let o = 0; o < O; o++) R[ri + o] += a * out[o];
+      }
+    }
+  }
+}
+
+/**
+ * The weights of theta (rows 0..C-1: [C x O], input channel major) as the kernels will run them: per output channel
+ * symmetric integers of `bits` bits at scale max |w| / (2^(bits-1) - 1), returned dequantized (float32, [O x C]; the
+ * kernels quantize them again to the same integers). Input channels are rounded in order; each rounding's error is
+ * compensated on the channels after it through the inverse of the inputs' centred Gram matrix with the ridge (the
+ * objective the fit minimized, the bias free; 1% of the mean diagonal as GPTQ dampens did worse on held-out photos), as GPTQ does,
+ * so that the rounded weights' outputs stay close to the fitted ones. A channel whose largest integer would not reach
+ * the top of the range (the kernels would then pick another scale) is rounded plainly instead.
+ */
+function roundCompensated(theta: Float64Array, A: Float64Array, C: number, O: number, bits: number): Float32Array {
+  const n1 = C + 1, top = 2 ** (bits - 1) - 1;
+  const H = new Float64Array(C * C);
+  // The bias is solved again afterwards: what the weights' errors cost is their centred part (the Schur complement).
+  for (let i = 0; i < C; i++) for (let j = 0; j < C; j++) H[i * C + j] = A[i * n1 + j] - (A[i * n1 + C] * A[C * n1 + j]) / A[C * n1 + C];
+  const eye = new Float64Array(C * C);
+  for (let i = 0; i < C; i++) eye[i * C + i] = 1;
+  const inverse = choleskySolve(H, eye, C, C);
+  // inverse = U^T U: U[i][j] = L[j][i] of its lower factor.
+  const L = inverse && cholesky(inverse, C);
+  const out = new Float32Array(O * C), w = new Float64Array(C);
+  for (let o = 0; o < O; o++) {
+    let m = 0;
+    for (let c = 0; c < C; c++) m = Math.max(m, Math.abs(Math.fround(theta[c * O + o])));
+    const s = m > 0 ? m / top : 1;
+    const plain = () => {
+      for (let c = 0; c < C; c++) out[o * C + c] = Math.fround(Math.max(-top, Math.min(top, Math.round(Math.fround(theta[c * O + o]) / s))) * s);
+    };
+    if (!L) {
+      plain();
+      continue;
+    }
+    for (let c = 0; c < C; c++) w[c] = theta[c * O + o];
+    let reached = 0;
+    for (let i = 0; i < C; i++) {
+      const q = Math.max(-top, Math.min(top, Math.round(w[i] / s)));
+      reached = Math.max(reached, Math.abs(q));
+      const e = (w[i] - q * s) / L[i * C + i];
+      for (let j = i + 1; j < C; j++) w[j] -= e * L[j * C + i];
+      out[o * C + i] = Math.fround(q * s);
+    }
+    if (reached !== top) plain();
+  }
+  return out;
+}
+
+/** The lower Cholesky factor L of A (n x n symmetric positive definite; A = L L^T); null where A is not positive definite. */
+function cholesky(A: Float64Array, n: number): Float64Array | null {
+  const L = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    let d = A[j * n + j];
+    for (let k = 0; k < j; k++) d -= L[j * n + k] ** 2;
+    if (!(d > 0)) return null;
+    d = Math.sqrt(d);
+    L[j * n + j] = d;
+    for (let i = j + 1; i < n; i++) {
+      let v = A[i * n + j];
+      for (let k = 0; k < j; k++) v -= L[i * n + k] * L[j * n + k];
+      L[i * n + j] = v / d;
+    }
+  }
+  return L;
+}
+
+/** X with A X = B (A n x n symmetric positive definite, B n x m), by Cholesky; null where A is not positive definite. */
+export function choleskySolve(A: Float64Array, B: Float64Array, n: number, m: number): Float64Array | null {
+  const L = cholesky(A, n);
+  if (!L) return null;
+  const X = Float64Array.from(B);
+  // L Z = B, then L^T X = Z, all m columns at once (rows of X are contiguous).
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < i; k++) {
+      const l = L[i * n + k];
+      if (l !== 0) for (let c = 0; c < m; c++) X[i * m + c] -= l * X[k * m + c];
+    }
+    const d = L[i * n + i];
+    for (let c = 0; c < m; c++) X[i * m + c] /= d;
+  }
+  for (let i = n - 1; i >= 0; i--) {
+    for (let k = i + 1; k < n; k++) {
+      const l = L[k * n + i];
+      if (l !== 0) for (let c = 0; c < m; c++) X[i * m + c] -= l * X[k * m + c];
+    }
+    const d = L[i * n + i];
+    for (let c = 0; c < m; c++) X[i * m + c] /= d;
+  }
+  return X;
+}
