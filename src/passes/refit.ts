@@ -33,12 +33,12 @@ export const REFIT_ALPHA = 1;
 export const MAX_REFIT_CHANNELS = 2048;
 
 /** A graph of one node reading 'x' (the rest of its inputs constants), with or without its fused activation. */
-export function alone(g: Graph, n: Node, activation: boolean, inputs = n.inputs): Session {
+export function alone(g: Graph, n: Node, activation: boolean): Session {
   const attrs = activation ? n.attrs : Object.fromEntries(Object.entries(n.attrs).filter(([k]) => !k.startsWith('_')));
-  const consts = new Map(inputs.slice(1).filter((t) => t).map((t) => [t, g.consts.get(t)!] as [string, Tensor]));
+  const consts = new Map(n.inputs.slice(1).filter((t) => t).map((t) => [t, g.consts.get(t)!] as [string, Tensor]));
   return new Session({
     inputs: [{ name: 'x', dtype: 'float32', shape: null }], outputs: [{ name: 'y', dtype: 'float32', shape: null }], opset: g.opset,
-    nodes: [{ ...n, attrs, inputs: ['x', ...inputs.slice(1)], outputs: ['y'] }], consts,
+    nodes: [{ ...n, attrs, inputs: ['x', ...n.inputs.slice(1)], outputs: ['y'] }], consts,
   });
 }
 
