@@ -62,6 +62,9 @@ test('CLI errors are typed and name the argument', async () => {
     /--anchor must be a file of JSON lines written by scripts\/gpu\/torch_anchor\.py, got "\/nonexistent\/torch\.json"/);
   await assert.rejects(run(process.execPath, [cli, 'finetune-tables', shipped(2), '--lr', '5']), /--lr must be a number in \(0, 1\), got "5"/);
   await assert.rejects(run(process.execPath, [cli, 'finetune-tables', shipped(2), '--range', 'row']), /--range must be filter, table, entry, got "row"/);
+  await assert.rejects(run(process.execPath, [cli, 'import', 'm.onnx', '--out', 'm.fcnn', '--activation-bits', '4', '--calibrate', '.', '--refit', '.', '--refit-layers', 'some']),
+    /--refit-layers must be 'pointwise' \(1 x 1 and dense layers\) or 'all' \(every convolution\), got "some"/);
+  await assert.rejects(run(process.execPath, [cli, 'import', 'm.onnx', '--out', 'm.fcnn', '--activation-bits', '4', '--calibrate', '.', '--refit-layers', 'all']), /--refit-layers must be used together with --refit/);
 });
 
 test('every command answers --help with its own usage', async () => {

@@ -29,9 +29,9 @@ test('quantized layers at 8, 4, 3, 2 and 1 bits equal onnxruntime running the sa
     for (const bits of [8, 4, 3, 2, 1]) {
       const m = await importModel(path, { activationBits: bits, inputShapes: { input: [1, 3, 96, 96] } });
       // At 4 and 2 bits a range per channel of each layer input (opt-in); otherwise one per tensor, at 3 bits with
-      // the pointwise layers refitted (their weights then come from the refit's constants on both sides).
+      // every layer between the edges refitted (their weights then come from the refit's constants on both sides).
       const channels = bits === 4 || bits === 2, refit = bits === 3;
-      await m.calibrate(images.slice(0, 2), { channels, ...(refit ? { refit: images.slice(0, 2) } : {}) });
+      await m.calibrate(images.slice(0, 2), { channels, ...(refit ? { refit: images.slice(0, 2), refitLayers: 'all' as const } : {}) });
       const g = m.graph!;
       const convs = g.nodes.filter((n) => n.op === 'Conv' && m.meta.ranges![n.inputs[0]]);
       assert.ok(convs.length > 5, `${path}: ${convs.length} quantized convolutions`);

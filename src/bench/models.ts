@@ -4,7 +4,7 @@ import { join, sep } from 'node:path';
 import { ArgumentError } from '../errors.js';
 import { writeOnnx } from '../formats/onnx/write-ir.js';
 import { readTfjs, type TfjsArtifacts } from '../formats/tfjs.js';
-import { imageTensor, imagesIn } from '../cli/import.js';
+import { imageTensor, imagesIn, withMirror } from '../cli/import.js';
 import { intFlag, listFlag, parse } from '../cli/args.js';
 import { median } from '../backends/auto.js';
 import { agreement, widthCounts, type Agreement } from '../passes/tune.js';
@@ -167,10 +167,13 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
     // refit pictures and the mirror images of both (src/passes/refit.ts), timed alternating with the MSE model.
     let refit: RefitReport | undefined;
     if (bits < 8 && opts.refit?.length) {
-      const extra: Tensor[] = [];
-      for (const f of opts.refit) extra.push(await imageTensor(f, pre));
-      const mirrors: Tensor[] = [];
-      for (const f of [...photos.filter((_, i) => i % 4 === 0), ...opts.refit]) mirrors.push(await imageTensor(f, pre, true));
+      const extra: Tensor[] = [], mirrors: Tensor[] = [];
+      for (const f of photos.filter((_, i) => i % 4 === 0)) mirrors.push((await withMirror(f, pre))[1]);
+      for (const f of opts.refit) {
+        const [x, mirror] = await withMirror(f, pre);
+        extra.push(x);
+        mirrors.push(mirror);
+      }
       const m = new Model(null, { ...model.meta, activationBits: bits }, model.graph);
       const t2 = performance.now();
       await m.calibrate(calib, { method: 'mse', refit: [...calib, ...extra, ...mirrors], threads, onProgress: (p) => process.stderr.write(`\r  ${p}\x1b[K`) });

@@ -72,18 +72,23 @@ function noiseImage(width: number, height: number): Rgba {
   return { width, height, data };
 }
 
-export async function imageTensor(path: string, p: Preprocess, mirror = false): Promise<Tensor> {
+export async function imageTensor(path: string, p: Preprocess): Promise<Tensor> {
+  return preprocess(await readRgba(path), p);
+}
+
+/** The picture and its mirror image as model inputs (refit inputs), read once. */
+export async function withMirror(path: string, p: Preprocess): Promise<[Tensor, Tensor]> {
   const img = await readRgba(path);
-  return preprocess(mirror ? mirrored(img) : img, p);
+  return [preprocess(img, p), preprocess(mirrored(img), p)];
 }
 
 /** At most this many runs at import measure the layers whose kernels the cost model found close. */
 const MEASURING_RUNS = 60;
 
-/** `faster-cnn import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR [--calibration-method mse|minmax] [--levels uniform|fit|additive] [--ranges channel|tensor] [--refit DIR]]`. */
+/** `faster-cnn import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR [--calibration-method mse|minmax] [--levels uniform|fit|additive] [--ranges channel|tensor] [--refit DIR [--refit-layers pointwise|all]]]`. */
 export async function importCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, {
-    out: { type: 'string' }, 'activation-bits': { type: 'string' }, calibrate: { type: 'string' }, limit: { type: 'string' }, 'calibration-method': { type: 'string' }, levels: { type: 'string' }, ranges: { type: 'string' }, refit: { type: 'string' },
+    out: { type: 'string' }, 'activation-bits': { type: 'string' }, calibrate: { type: 'string' }, limit: { type: 'string' }, 'calibration-method': { type: 'string' }, levels: { type: 'string' }, ranges: { type: 'string' }, refit: { type: 'string' }, 'refit-layers': { type: 'string' },
     'input-shape': { type: 'string', multiple: true }, ...PREPROCESS_FLAGS,
   });
   const src = positionals[0];
@@ -93,6 +98,9 @@ export async function importCommand(argv: string[]): Promise<void> {
   const t0 = performance.now();
   if (values.calibrate !== undefined && !bits) throw new ArgumentError('--calibrate', values.calibrate, 'used together with --activation-bits');
   if (values.refit !== undefined && values.calibrate === undefined) throw new ArgumentError('--refit', values.refit, 'used together with --calibrate');
+  const refitLayers = values['refit-layers'] === undefined ? undefined : String(values['refit-layers']);
+  if (refitLayers !== undefined && values.refit === undefined) throw new ArgumentError('--refit-layers', refitLayers, 'used together with --refit');
+  if (refitLayers !== undefined && refitLayers !== 'pointwise' && refitLayers !== 'all') throw new ArgumentError('--refit-layers', refitLayers, "'pointwise' (1 x 1 and dense layers) or 'all' (every convolution)");
   const model = await importModel(src, { activationBits: bits, preprocessing: overrides, inputShapes: inputShapeFlags(values['input-shape']) });
   let sample: Tensor | undefined;
   if (values.calibrate !== undefined) {
@@ -116,10 +124,10 @@ export async function importCommand(argv: string[]): Promise<void> {
     const refitFiles = values.refit === undefined ? [] : await imagesIn(String(values.refit), 1000, '--refit');
     for (const [i, f] of refitFiles.entries()) {
       process.stderr.write(`\rrefit: reading ${i + 1}/${refitFiles.length} images`);
-      refit.push(await imageTensor(f, pre), await imageTensor(f, pre, true));
+      refit.push(...(await withMirror(f, pre)));
     }
     await model.calibrate(calibration, {
-      method: method as CalibrationMethod, levels, ...(ranges ? { channels: ranges === 'channel' } : {}), ...(refit.length ? { refit } : {}),
+      method: method as CalibrationMethod, levels, ...(ranges ? { channels: ranges === 'channel' } : {}), ...(refit.length ? { refit, ...(refitLayers ? { refitLayers: refitLayers as 'pointwise' | 'all' } : {}) } : {}),
       onProgress: (m) => process.stderr.write(`\r${m}\x1b[K`),
     });
     process.stderr.write('\n');

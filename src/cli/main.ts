@@ -45,7 +45,7 @@ Commands:
   export FILE --out FILE.onnx
                             the network as ONNX (opset 13, QuantizeLinear/DequantizeLinear around Conv/Gemm)
   import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR] [--calibration-method mse|minmax]
-         [--levels uniform|fit|additive] [--ranges channel|tensor] [--refit DIR] [--limit N]
+         [--levels uniform|fit|additive] [--ranges channel|tensor] [--refit DIR [--refit-layers pointwise|all]] [--limit N]
          [--input-shape NAME=1x3x224x224] [preprocessing flags]
                             an ONNX model (any inputs and outputs, named sizes kept open unless pinned
                             with --input-shape), a TF.js model.json (layers or graph) or a JS module

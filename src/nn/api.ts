@@ -241,7 +241,8 @@ export class Model {
    * layout: 'mse' (default) clips each layer input's range where its layers' quantized outputs come
    * closest to float and corrects each layer's mean output error; 'minmax' keeps the full range
    * the inputs reached (src/passes/calibrate.ts). `refit`: more inputs on which to refit the pointwise
-   * layers' weights to their quantized inputs (src/passes/refit.ts); the new weights join the graph's constants.
+   * layers' weights (every convolution's with `refitLayers: 'all'`) to their quantized inputs (src/passes/refit.ts);
+   * the new weights join the graph's constants.
    */
   async calibrate(inputs: Tensor | Tensor[], opts: Omit<CalibrationOptions, 'refit'> & { refit?: Tensor | Tensor[] } = {}): Promise<void> {
     const bits = this.meta.activationBits;

@@ -49,12 +49,19 @@ export interface CalibrationOptions {
    */
   edgeBits?: number;
   /**
-   * Inputs on which to refit each pointwise layer (1 x 1 convolution or dense, on uniform codes with one
-   * range, but the edges) to its quantized inputs, in run order (src/passes/refit.ts): more than the
-   * ranges need (over a hundred on MobileNetV2; few inputs fit them and nothing else). The refitted
-   * weights become graph constants the layers' LayerQuant names. Default: no refit.
+   * Inputs on which to refit the layers on uniform codes with one range (but the edges) to their quantized
+   * inputs, in run order (src/passes/refit.ts): more than the ranges need (over a hundred on MobileNetV2;
+   * few inputs fit them and nothing else). The refitted weights become graph constants the layers'
+   * LayerQuant names. Default: no refit.
    */
   refit?: Record<string, Tensor>[];
+  /**
+   * The layers `refit` refits: 'pointwise' (the default; 1 x 1 convolutions without groups, stride or
+   * padding, and dense layers) or 'all' (convolutions of any kernel, stride, padding and groups too, up to
+   * 2048 inputs per output). On MobileNetV2 at 4 bits, refitting its depthwise layers as well did worse on
+   * held-out photos (docs/perf-notes.md section 70).
+   */
+  refitLayers?: 'pointwise' | 'all';
   threads?: number;
   onProgress?: (message: string) => void;
 }
@@ -92,6 +99,7 @@ export async function calibrate(session: Session, feeds: Record<string, Tensor>[
   const observe = new Map<string, Range>();
   const nodes = layersOnCodes(g);
   if (opts.refit !== undefined && (!Array.isArray(opts.refit) || !opts.refit.length)) throw new ArgumentError('calibration refit', opts.refit, 'an array of at least one input');
+  if (opts.refitLayers !== undefined && opts.refitLayers !== 'pointwise' && opts.refitLayers !== 'all') throw new ArgumentError('calibration refitLayers', opts.refitLayers, "'pointwise' or 'all'");
   if (method === 'minmax' && !opts.biasCorrection && !opts.channels && !opts.refit) {
     for (const [i, f] of feeds.entries()) {
       progress(`calibrating: ranges, input ${i + 1}/${feeds.length}`);
@@ -200,11 +208,11 @@ export async function calibrate(session: Session, feeds: Record<string, Tensor>[
   }
   return { ranges, clips, biasCorrection, layers, ...(await refitted(biasCorrection)) };
 
-  /** With `refit`: the pointwise layers on one uniform range but the edges, refitted in run order (their bias corrections dropped). */
+  /** With `refit`: the layers on one uniform range but the edges (pointwise ones unless refitLayers is 'all'), refitted in run order (their bias corrections dropped). */
   async function refitted(corrections: Record<string, number[]>): Promise<{ refitted?: string[] }> {
     if (!opts.refit) return {};
-    const pointwise = nodes.filter((n) => !layers[n.name] && !channelRanges[n.inputs[0]] && ranges[n.inputs[0]] && isPointwise(g, n));
-    const done = await refit(g, opts.refit, pointwise, { bits, ranges, layers, biasCorrection: corrections, kernel: 'direct' }, { threads: opts.threads, onProgress: progress });
+    const uniform = nodes.filter((n) => !layers[n.name] && !channelRanges[n.inputs[0]] && ranges[n.inputs[0]] && (opts.refitLayers === 'all' || isPointwise(g, n)));
+    const done = await refit(g, opts.refit, uniform, { bits, ranges, layers, biasCorrection: corrections, kernel: 'direct' }, { threads: opts.threads, onProgress: progress });
     return { refitted: done };
   }
 }

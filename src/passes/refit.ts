@@ -1,18 +1,20 @@
 import { ArgumentError } from '../errors.js';
 import { topoSort, type Graph, type Node } from '../ir/graph.js';
-import type { Tensor } from '../ir/tensor.js';
-import { activationQuant, layerQuant, type QuantOptions } from '../kernels/wasm/int-conv.js';
+import { sizeOf, type Tensor } from '../ir/tensor.js';
+import { activationQuant, layerQuant, quantizePerChannel, type QuantOptions } from '../kernels/wasm/int-conv.js';
 import { attrInt, attrInts } from '../ops/registry.js';
+import { forEachWindow, windowOf } from '../ops/window.js';
 import { roundEven } from '../ops/unary.js';
 import { fusedActivation } from '../ops/conv.js';
 import { Session } from '../runtime/session.js';
 
 /**
- * Refitting pointwise layers to their quantized inputs (issue 19; docs/perf-notes.md sections 67, 69).
+ * Refitting layers to their quantized inputs (issue 19; docs/perf-notes.md sections 67, 69, 70).
  *
  * Bias correction removes the mean of a layer's output error; a refit removes its linear part. For each
- * pointwise layer on uniform codes (a 1 x 1 convolution without groups, stride or padding, or a dense
- * layer), in run order, the weights W' and bias b' minimize, over every pixel of every refit input,
+ * layer given (calibration passes the pointwise ones, or with refitLayers 'all' every convolution and dense
+ * layer on uniform codes), in run order, each group's weights W' and bias b' minimize, over every output
+ * pixel's window of every refit input,
  *
  *   |y - W' x_q - b'|^2 + lambda |W' - W|^2,   lambda = ALPHA x the mean of diag(sum x_q x_q^T),
  *
@@ -20,7 +22,7 @@ import { Session } from '../runtime/session.js';
  * the model quantized so far gives the layer (the layers before it already refitted), quantized to the layer's
  * codes. Under a fused ReLU or clip, an output the float layer has beyond a bound only has to stay beyond it (its
  * target is the bound, or the layer's own quantized output where that is beyond it too): without this, refitting
- * MobileNetV2's ReLU6 layers made it worse. One Cholesky solve per layer. Sequential, the refit also absorbs the
+ * MobileNetV2's ReLU6 layers made it worse. One Cholesky solve per group. Sequential, the refit also absorbs the
  * drift of the layers before it. The ridge term pulls towards the float weights: with few inputs (fewer pixels
  * than unknowns) a plain fit matches the calibration inputs and nothing else. The solution is then rounded to the
  * kernels' 8-bit weights with each rounding's error compensated (GPTQ's update), and the bias solved again for the
@@ -58,7 +60,7 @@ export interface RefitOptions {
 }
 
 /**
- * Refits `nodes` (pointwise layers on codes, in run order) as above, on `feeds`. `quant` is the calibrated
+ * Refits `nodes` (layers on codes, in run order) as above, on `feeds`. `quant` is the calibrated
  * quantization: each refitted layer gets constants `<node>/refit` (weight) and `<node>/refit-bias` added to the
  * graph and named in quant.layers, and loses its bias correction (its bias absorbs it). Returns the layers refitted.
  */
@@ -71,53 +73,69 @@ export async function refit(g: Graph, feeds: Record<string, Tensor>[], nodes: No
   for (const n of order) for (const o of n.outputs) producer.set(o, n);
   for (const [k, n] of nodes.entries()) {
     const w = g.consts.get(n.inputs[1])!, b = n.inputs[2] ? g.consts.get(n.inputs[2]) : undefined;
-    const O = w.shape[0], C = w.data.length / O, n1 = C + 1;
+    // Each output channel reads CK inputs (Cg channels x the kernel's taps) of its group's G: one least-squares
+    // problem of CK weights and a bias per group, shared by the group's Og outputs.
+    const O = w.shape[0], CK = w.data.length / O, n1 = CK + 1, G = n.op === 'Conv' ? attrInt(n, 'group', 1) : 1, Og = O / G;
     const { bits, range, weightBits } = layerQuant(quant, n);
-    if (C > MAX_REFIT_CHANNELS || !range || (b && b.data.length !== O) || g.inputs.some((i) => i.name === n.inputs[0])) continue;
+    if (CK > MAX_REFIT_CHANNELS || !range || !Number.isInteger(Og) || (b && b.data.length !== O) || g.inputs.some((i) => i.name === n.inputs[0])) continue;
     progress(`calibrating: refitting weights, layer ${k + 1}/${nodes.length}`);
     const x = n.inputs[0], prefix = new Session(prefixGraph(g, order, producer, x));
     const layer = alone(g, n, false);
     const { scale, zero } = activationQuant(range, bits), L = (1 << bits) - 1, s = Math.fround(scale);
-    const A = new Float64Array(n1 * n1), R = new Float64Array(n1 * O);
+    const A = new Float64Array(G * n1 * n1), R = new Float64Array(G * n1 * Og);
     const q = (v: number) => (Math.min(L, Math.max(0, roundEven(Math.fround(v / s)) + zero)) - zero) * s;
     // Under a fused ReLU or clip, an output the float layer has beyond a bound only needs to stay beyond it: its target
     // is the layer's own quantized output (before the refit) where that is beyond the bound too, else the bound.
     const act = fusedActivation(n), clipped = act.kind === 'relu' || act.kind === 'clip';
     const [lo, hi] = act.kind === 'relu' ? [0, Infinity] : [act.min, act.max];
     const own: QuantOptions = { ...quant, ranges: { x: range }, layers: { [n.name]: { bits } }, biasCorrection: quant.biasCorrection?.[n.name] ? { [n.name]: quant.biasCorrection[n.name] } : {} };
+    let fitted = 0;
     for (const f of feeds) {
       const xf = (await prefix.run(f, { threads }))[x], xq = (await prefix.run(f, { threads, quant }))[x];
       const y = (await layer.run({ x: xf }, { threads })).y;
-      if (y.data.length / O !== xf.data.length / C) continue;
       if (clipped) {
         const yd = y.data as Float32Array, pred = (await layer.run({ x: xq }, { threads, quant: own })).y.data as Float32Array;
         for (let i = 0; i < yd.length; i++) if (yd[i] <= lo) yd[i] = Math.min(pred[i], lo); else if (yd[i] >= hi) yd[i] = Math.max(pred[i], hi);
       }
-      accumulate(A, R, xq, y, C, O, q);
+      if (accumulate(A, R, n, xq, y, w.shape, G, q)) fitted++;
     }
-    let trace = 0;
-    for (let i = 0; i < C; i++) trace += A[i * n1 + i];
-    const lambda = (REFIT_ALPHA * trace) / C;
-    if (!(lambda > 0)) continue;
-    // Upper triangle to full, the ridge on the weights (not the bias) towards W.
-    for (let i = 0; i < n1; i++) for (let j = 0; j < i; j++) A[i * n1 + j] = A[j * n1 + i];
     const wd = w.data as Float32Array;
-    for (let i = 0; i < C; i++) {
-      A[i * n1 + i] += lambda;
-      for (let o = 0; o < O; o++) R[i * O + o] += lambda * wd[o * C + i];
+    const lambdas = Array.from({ length: G }, (_, gi) => {
+      let trace = 0;
+      for (let i = 0; i < CK; i++) trace += A[gi * n1 * n1 + i * n1 + i];
+      return (REFIT_ALPHA * trace) / CK;
+    });
+    // A group whose inputs were all zero keeps its float weights (the ridge at the layer's mean lambda); its bias is fitted.
+    const mean = lambdas.reduce((a, v) => a + v, 0) / G;
+    if (!fitted || !(mean > 0)) continue;
+    const weight = new Float32Array(O * CK), bias = new Float32Array(O);
+    let solved = true;
+    for (let gi = 0; gi < G && solved; gi++) {
+      const Ag = A.subarray(gi * n1 * n1, (gi + 1) * n1 * n1), Rg = R.subarray(gi * n1 * Og, (gi + 1) * n1 * Og);
+      const lambda = lambdas[gi] > 0 ? lambdas[gi] : mean;
+      // Upper triangle to full, the ridge on the weights (not the bias) towards W.
+      for (let i = 0; i < n1; i++) for (let j = 0; j < i; j++) Ag[i * n1 + j] = Ag[j * n1 + i];
+      for (let i = 0; i < CK; i++) {
+        Ag[i * n1 + i] += lambda;
+        for (let o = 0; o < Og; o++) Rg[i * Og + o] += lambda * wd[(gi * Og + o) * CK + i];
+      }
+      const theta = choleskySolve(Ag, Rg, n1, Og);
+      if (!theta) {
+        solved = false;
+        break;
+      }
+      // Rounded to the kernels' integer weights with the error of each rounding spread over the weights not yet rounded
+      // (GPTQ's column order and update, on this group's Gram matrix), then the bias solved again for the rounded
+      // weights (its row of the normal equations, which the ridge leaves alone).
+      const wg = roundCompensated(theta, Ag, CK, Og, weightBits);
+      weight.set(wg, gi * Og * CK);
+      for (let o = 0; o < Og; o++) {
+        let v = Rg[CK * Og + o];
+        for (let c = 0; c < CK; c++) v -= wg[o * CK + c] * Ag[CK * n1 + c];
+        bias[gi * Og + o] = v / Ag[CK * n1 + CK];
+      }
     }
-    const theta = choleskySolve(A, R, n1, O);
-    if (!theta) continue;
-    // Rounded to the kernels' integer weights with the error of each rounding spread over the weights not yet rounded
-    // (GPTQ's column order and update, on this layer's Gram matrix), then the bias solved again for the rounded weights
-    // (its row of the normal equations, which the ridge leaves alone).
-    const weight = roundCompensated(theta, A, C, O, weightBits);
-    const bias = new Float32Array(O);
-    for (let o = 0; o < O; o++) {
-      let v = R[C * O + o];
-      for (let c = 0; c < C; c++) v -= weight[o * C + c] * A[C * n1 + c];
-      bias[o] = v / A[C * n1 + C];
-    }
+    if (!solved) continue;
     const wName = unused(g, `${n.name}/refit`), bName = unused(g, `${n.name}/refit-bias`);
     g.consts.set(wName, { dtype: 'float32', shape: [...w.shape], data: weight });
     g.consts.set(bName, { dtype: 'float32', shape: [O], data: bias });
@@ -150,27 +168,45 @@ function prefixGraph(g: Graph, order: Node[], producer: Map<string, Node>, value
 }
 
 /**
- * Adds one input's pixels to A (upper triangle of sum [q(x); 1] [q(x); 1]^T) and R (sum [q(x); 1] y^T): x is
- * [N, C, ...] (or [N, C]) and y [N, O, ...] over the same pixels, q the layer's quantization.
+ * Adds one input's windows to each group's A (upper triangle of sum [q(x); 1] [q(x); 1]^T, the window's cells in the
+ * weight's order: channel of the group, then kernel tap; padding 0) and R (sum [q(x); 1] y^T over the group's
+ * outputs). x is the layer's input ([N, C, H, W], or [N, C] for a dense layer), y its float output, q the layer's
+ * quantization. Returns false (and adds nothing) where the shapes do not match the layer's geometry.
  */
-function accumulate(A: Float64Array, R: Float64Array, x: Tensor, y: Tensor, C: number, O: number, q: (v: number) => number): void {
-  const xd = x.data as Float32Array, yd = y.data as Float32Array, N = x.shape[0], HW = xd.length / (N * C), n1 = C + 1;
-  const row = new Float64Array(n1), out = new Float64Array(O);
+function accumulate(A: Float64Array, R: Float64Array, node: Node, x: Tensor, y: Tensor, wShape: number[], G: number, q: (v: number) => number): boolean {
+  const xd = x.data as Float32Array, yd = y.data as Float32Array, [N, C] = x.shape as number[], O = wShape[0], Og = O / G, Cg = C / G;
+  const dense = x.shape.length === 2, K = dense ? 1 : wShape[2] * wShape[3], CK = Cg * K, n1 = CK + 1;
+  if (Cg * K * O !== sizeOf(wShape) || y.shape[0] !== N || y.shape[1] !== O) return false;
+  const windows: [number[], number[]][] = [];
+  if (dense) windows.push([[0], [0]]);
+  else forEachWindow(windowOf(node, x.shape as number[], wShape.slice(2)), (_, cells, taps) => windows.push([cells, taps]));
+  const S = xd.length / (N * C), P = windows.length;
+  if (yd.length !== N * O * P) return false;
+  const xq = Float64Array.from(xd, q), row = new Float64Array(n1), out = new Float64Array(Og);
   for (let n = 0; n < N; n++) {
-    for (let p = 0; p < HW; p++) {
-      for (let c = 0; c < C; c++) row[c] = q(xd[(n * C + c) * HW + p]);
-      row[C] = 1;
-      for (let o = 0; o < O; o++) out[o] = yd[(n * O + o) * HW + p];
-      for (let i = 0; i < n1; i++) {
-        const a = row[i];
-        if (a === 0) continue;
-        const ai = i * n1;
-        for (let j = i; j < n1; j++) A[ai + j] += a * row[j];
-        const ri = i * O;
-        for (let o = 0; o < O; o++) R[ri + o] += a * out[o];
+    for (let gi = 0; gi < G; gi++) {
+      const Ag = gi * n1 * n1, Rg = gi * n1 * Og;
+      for (let p = 0; p < P; p++) {
+        const [cells, taps] = windows[p];
+        row.fill(0);
+        for (let c = 0; c < Cg; c++) {
+          const xo = (n * C + gi * Cg + c) * S;
+          for (let t = 0; t < cells.length; t++) row[c * K + taps[t]] = xq[xo + cells[t]];
+        }
+        row[CK] = 1;
+        for (let o = 0; o < Og; o++) out[o] = yd[(n * O + gi * Og + o) * P + p];
+        for (let i = 0; i < n1; i++) {
+          const a = row[i];
+          if (a === 0) continue;
+          const ai = Ag + i * n1;
+          for (let j = i; j < n1; j++) A[ai + j] += a * row[j];
+          const ri = Rg + i * Og;
+          for (let o = 0; o < Og; o++) R[ri + o] += a * out[o];
+        }
       }
     }
   }
+  return true;
 }
 
 /**
@@ -198,7 +234,8 @@ function roundCompensated(theta: Float64Array, A: Float64Array, C: number, O: nu
     for (let c = 0; c < C; c++) m = Math.max(m, Math.abs(Math.fround(theta[c * O + o])));
     const s = m > 0 ? m / top : 1;
     const plain = () => {
-      for (let c = 0; c < C; c++) out[o * C + c] = Math.fround(Math.max(-top, Math.min(top, Math.round(Math.fround(theta[c * O + o]) / s))) * s);
+      const { q, scales } = quantizePerChannel(Float32Array.from({ length: C }, (_, c) => theta[c * O + o]), 1, top);
+      for (let c = 0; c < C; c++) out[o * C + c] = Math.fround(q[c] * scales[0]);
     };
     if (!L) {
       plain();
