@@ -3,37 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ArgumentError, Model, REFIT_ALPHA, loadModel, saveModel, type RuntimeGraph, type RuntimeTensor } from 'faster-cnn';
-import { rng } from './helpers.js';
-
-/**
- * A small CNN: a 3 x 3 stem, a 1 x 1 expansion with a fused ReLU, a depthwise 3 x 3 at stride 2 with a fused clip, a
- * grouped 3 x 3 (2 groups), a 1 x 1 projection without activation, global pooling and a dense head, random weights.
- * With refitLayers 'all' every layer but the edges (stem, head) is refitted, by default the 1 x 1 ones.
- */
-function net(seed: number): RuntimeGraph {
-  const r = rng(seed);
-  const t = (shape: number[], scale: number): RuntimeTensor => ({ dtype: 'float32', shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (r.next() * 2 - 1) * scale) });
-  return {
-    inputs: [{ name: 'x', dtype: 'float32', shape: [1, 3, 12, 12] }], outputs: [{ name: 'y', dtype: 'float32', shape: null }], opset: 13,
-    nodes: [
-      { op: 'Conv', name: 'stem', inputs: ['x', 'w0', 'b0'], outputs: ['a0'], attrs: { pads: [1, 1, 1, 1] } },
-      { op: 'Relu', name: 'r0', inputs: ['a0'], outputs: ['h0'], attrs: {} },
-      { op: 'Conv', name: 'expand', inputs: ['h0', 'w1', 'b1'], outputs: ['h1'], attrs: { _act: 'relu' } },
-      { op: 'Conv', name: 'depthwise', inputs: ['h1', 'w4', 'b4'], outputs: ['h4'], attrs: { group: 24, strides: [2, 2], pads: [1, 1, 1, 1], _act: 'clip', _min: 0, _max: 1.5 } },
-      { op: 'Conv', name: 'grouped', inputs: ['h4', 'w5'], outputs: ['h5'], attrs: { group: 2, pads: [0, 1, 1, 0] } },
-      { op: 'Conv', name: 'project', inputs: ['h5', 'w2'], outputs: ['h2'], attrs: {} },
-      { op: 'GlobalAveragePool', name: 'pool', inputs: ['h2'], outputs: ['p'], attrs: {} },
-      { op: 'Flatten', name: 'flat', inputs: ['p'], outputs: ['f'], attrs: {} },
-      { op: 'Gemm', name: 'head', inputs: ['f', 'w3', 'b3'], outputs: ['y'], attrs: { transB: 1 } },
-    ],
-    consts: new Map([
-      ['w0', t([16, 3, 3, 3], 0.5)], ['b0', t([16], 0.1)], ['w1', t([24, 16, 1, 1], 0.4)], ['b1', t([24], 0.1)],
-      ['w4', t([24, 1, 3, 3], 0.5)], ['b4', t([24], 0.1)], ['w5', t([16, 12, 3, 3], 0.2)],
-      ['w2', t([12, 16, 1, 1], 0.4)], ['w3', t([5, 12], 0.5)], ['b3', t([5], 0.1)],
-    ]),
-  };
-}
+import { ArgumentError, Model, REFIT_ALPHA, loadModel, saveModel, type RuntimeGraph } from 'faster-cnn';
+import { refitNet as net, rng } from './helpers.js';
 
 const REFITTED = ['expand', 'depthwise', 'grouped', 'project'];
 

@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import {
-  OpError, Session, conformance, fromNumbers, importModel, opDef, ONNX_TESTDATA,
+  Model, OpError, Session, conformance, fromNumbers, importModel, opDef, ONNX_TESTDATA,
   type RuntimeGraph, type RuntimeNode, type RuntimeTensor, type NodeProfile,
 } from 'faster-cnn';
 import { CASES, close, familyOf, randomTensor } from './op-cases.js';
-import { rng, webgpuSkip, type Rng } from './helpers.js';
+import { refitNet, rng, webgpuSkip, type Rng } from './helpers.js';
 
 const { gpuKernelsFor, gpuOps, GpuRun } = await import(new URL('../../dist/kernels/webgpu/gpu.js', import.meta.url).href);
 const { getGpu } = await import(new URL('../../dist/backends/webgpu/device.js', import.meta.url).href);
@@ -340,6 +340,23 @@ test('a calibrated 4-bit model on WebGPU: every layer on codes on the device, ou
   assert.deepEqual(profile.filter((p) => !p.kernel.startsWith('webgpu:')).map((p) => `${p.op} ${p.kernel}`), []);
   assert.ok(profile.filter((p) => /^webgpu:codes-/.test(p.kernel) && p.candidates && Object.keys(p.candidates).length >= 2).length >= 50);
   want.forEach((v, i) => assert.ok(Math.abs(got[i] - v) <= 1e-5, `[${i}] ${got[i]} vs ${v}`));
+});
+
+test('a refitted 3-bit model on WebGPU: refitted 1 x 1, depthwise and grouped weights run on the device, outputs equal to the CPU run', { skip }, async () => {
+  const m = new Model(null, { activationBits: 3 }, refitNet(10));
+  const r = rng(9);
+  const input = () => ({ data: Float32Array.from({ length: 3 * 144 }, () => r.next() * 2 - 1), shape: [1, 3, 12, 12] });
+  await m.calibrate([input(), input()], { method: 'mse', refit: Array.from({ length: 8 }, input), refitLayers: 'all' });
+  assert.deepEqual(Object.entries(m.meta.layers ?? {}).filter(([, l]) => l.weight).map(([k]) => k).sort(), ['depthwise', 'expand', 'grouped', 'project']);
+  for (let i = 0; i < 3; i++) {
+    const x = input();
+    const want = (await m.run(x)).y.data as Float32Array;
+    const profile: NodeProfile[] = [];
+    const got = (await m.run(x, { backend: 'webgpu', profile })).y.data as Float32Array;
+    assert.deepEqual(profile.filter((p) => !p.kernel.startsWith('webgpu:')).map((p) => `${p.op} ${p.kernel}`), []);
+    assert.ok(profile.filter((p) => /^webgpu:codes-/.test(p.kernel)).length >= 4, profile.map((p) => p.kernel).join());
+    want.forEach((v, j) => assert.ok(Math.abs(got[j] - v) <= 1e-5, `run ${i} [${j}] ${got[j]} vs ${v}`));
+  }
 });
 
 test('a device lost during a whole-model run gives a clear error, and the next run gets a new device and the same outputs', { skip: skip || (NSFWJS ? false : 'nsfwjs is not installed') }, async () => {
