@@ -58,8 +58,8 @@ export interface CalibrationOptions {
   /**
    * The layers `refit` refits: 'pointwise' (the default; 1 x 1 convolutions without groups, stride or
    * padding, and dense layers) or 'all' (convolutions of any kernel, stride, padding and groups too, up to
-   * 2048 inputs per output). On MobileNetV2 at 4 bits, refitting its depthwise layers as well did worse on
-   * held-out photos (docs/perf-notes.md section 70).
+   * 2048 inputs per output). On MobileNetV2, refitting its depthwise layers as well did worse on held-out
+   * photos at 4 bits and better at 3 (docs/perf-notes.md section 70).
    */
   refitLayers?: 'pointwise' | 'all';
   threads?: number;
