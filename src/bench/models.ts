@@ -168,7 +168,7 @@ export async function benchModel(name: string, photos: string[], opts: { bits: n
     let refit: RefitReport | undefined;
     if (bits < 8 && opts.refit?.length) {
       const extra: Tensor[] = [], mirrors: Tensor[] = [];
-      for (const f of photos.filter((_, i) => i % 4 === 0)) mirrors.push((await withMirror(f, pre))[1]);
+      for (const f of photos.filter((_, i) => i % 4 === 0)) mirrors.push(await imageTensor(f, pre, true));
       for (const f of opts.refit) {
         const [x, mirror] = await withMirror(f, pre);
         extra.push(x);

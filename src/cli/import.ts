@@ -72,8 +72,9 @@ function noiseImage(width: number, height: number): Rgba {
   return { width, height, data };
 }
 
-export async function imageTensor(path: string, p: Preprocess): Promise<Tensor> {
-  return preprocess(await readRgba(path), p);
+export async function imageTensor(path: string, p: Preprocess, mirror = false): Promise<Tensor> {
+  const img = await readRgba(path);
+  return preprocess(mirror ? mirrored(img) : img, p);
 }
 
 /** The picture and its mirror image as model inputs (refit inputs), read once. */

@@ -110,7 +110,7 @@ export async function refit(g: Graph, feeds: Record<string, Tensor>[], nodes: No
     if (!fitted || !(mean > 0)) continue;
     const weight = new Float32Array(O * CK), bias = new Float32Array(O);
     let solved = true;
-    for (let gi = 0; gi < G && solved; gi++) {
+    for (let gi = 0; gi < G; gi++) {
       const Ag = A.subarray(gi * n1 * n1, (gi + 1) * n1 * n1), Rg = R.subarray(gi * n1 * Og, (gi + 1) * n1 * Og);
       const lambda = lambdas[gi] > 0 ? lambdas[gi] : mean;
       // Upper triangle to full, the ridge on the weights (not the bias) towards W.
