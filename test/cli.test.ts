@@ -51,6 +51,20 @@ test('faster-cnn predict reads PNG and JPEG digits of any size, dark on light', 
     }
   }
   await assert.rejects(run(process.execPath, [cli, 'predict', shipped(4), cli]), /not a PNG or JPEG file/);
+  // A camera's 24-megapixel JPEG (jpeg-js needs more than its default memory cap for it).
+  const px = digits.images.subarray(0, 784), W = 6000, H = 4000, big = new Uint8Array(W * H * 4);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+    // The digit fills a square in the middle; white paper either side.
+    const col = Math.floor((x - (W - H) / 2) / (H / 28));
+    const v = col >= 0 && col < 28 ? 255 - px[Math.floor(y / (H / 28)) * 28 + col] : 255;
+    big.fill(v, (y * W + x) * 4, (y * W + x) * 4 + 3);
+    big[(y * W + x) * 4 + 3] = 255;
+  }
+  const bigPath = join(dir, 'camera.jpg');
+  writeFileSync(bigPath, jpeg.encode({ data: big, width: W, height: H }, 90).data);
+  const direct = await model.predict({ data: Float32Array.from(px, (v) => v / 255), shape: [1, 1, 28, 28] });
+  const { stdout } = await run(process.execPath, [cli, 'predict', shipped(4), bigPath, '--json']);
+  assert.equal(JSON.parse(stdout).digit, direct.data.indexOf(Math.max(...direct.data)), stdout);
 });
 
 test('CLI errors are typed and name the argument', async () => {

@@ -23,7 +23,8 @@ export async function readRgba(path: string): Promise<Rgba> {
       rgba = { width: png.width, height: png.height, data: png.data };
     } else if (isJpeg) {
       const jpeg = (await import('jpeg-js')).default;
-      rgba = jpeg.decode(bytes, { useTArray: true, maxMemoryUsageInMB: 256, maxResolutionInMP: 50 });
+      // 1 GB decodes every picture under the 50-megapixel cap (a 24-megapixel camera JPEG needs about 280 MB).
+      rgba = jpeg.decode(bytes, { useTArray: true, maxMemoryUsageInMB: 1024, maxResolutionInMP: 50 });
     } else {
       throw new ImageFormatError(`${path}: not a PNG or JPEG file`);
     }
