@@ -59,7 +59,7 @@ export type { DType, Tensor as RuntimeTensor, TypedData } from './ir/tensor.js';
 export type { Graph as RuntimeGraph, Node as RuntimeNode, ValueInfo, Dim, AttrValue } from './ir/graph.js';
 export { readTfjs, decodeWeights, decodeTypedWeights } from './formats/tfjs.js';
 export { tfjsGraphToIr } from './formats/tfjs-graph.js';
-export { tfjsLayersToIr } from './formats/tfjs-layers.js';
+export { tfjsLayersToIr, type CustomLayer, type CustomLayerContext } from './formats/tfjs-layers.js';
 export type { TfjsArtifacts } from './formats/tfjs.js';
 export { decodeGraph, encodeIr, decodeAny } from './formats/fcnn.js';
 export { preprocess, checkPreprocess } from './images/preprocess.js';

@@ -9,6 +9,7 @@ import { readTfjs } from '../formats/tfjs.js';
 import { readRgba } from '../images/decode.js';
 import { checkPreprocess, preprocess } from '../images/preprocess.js';
 import { fromNumbers, sizeOf, zeros, type Tensor } from '../ir/tensor.js';
+import type { CustomLayer } from '../formats/tfjs-layers.js';
 import { importModel, type Model, type NodeProfile } from '../nn/api.js';
 import { machineName } from './machine.js';
 import { getGpu } from '../backends/webgpu/device.js';
@@ -24,7 +25,19 @@ export interface RealModel {
   id: string; source: string; format: 'tfjs' | 'onnx'; path: string; size?: number; dynamic?: boolean;
   /** Why the model is left out unless named (`check-models --models ID`): its oracle takes too long. */
   slow?: string;
+  /** Keras layer classes the model's library registers itself: ours (importModel's customLayers), and the library's own registration for tfjs. */
+  custom?: { layers: Record<string, CustomLayer>; registerTfjs(tf: unknown): Promise<void> };
 }
+
+/**
+ * UpscalerJS's own Keras layers (its packages/shared/src/esrgan/esrgan.ts) from ONNX operators:
+ * MultiplyBeta scales by 0.2; PixelShuffle<s>x is TF's depth_to_space, ONNX's DepthToSpace in DCR order, on NCHW.
+ */
+const UPSCALER_LAYERS: Record<string, CustomLayer> = {
+  MultiplyBeta: ({ inputs: [x], config, op, constant }) => op('Mul', [x, constant(typeof config.beta === 'number' ? config.beta : 0.2)]),
+  ...Object.fromEntries([2, 3, 4, 8].map((s): [string, CustomLayer] => [`PixelShuffle${s}x`, ({ inputs: [x], op }) =>
+    op('Transpose', [op('DepthToSpace', [op('Transpose', [x], { perm: [0, 3, 1, 2] })], { blocksize: s, mode: 'DCR' })], { perm: [0, 2, 3, 1] })])),
+};
 
 export interface RealResult {
   id: string; source: string; format: string; nodes?: number; ops?: string;
@@ -85,6 +98,18 @@ export function realModels(torchvision = '.cache/torchvision'): RealModel[] {
       const slow = pkg === 'maxim-deblurring' ? "its oracle, tfjs's CPU backend (tfjs-backend-wasm has no Einsum), takes over 10 minutes a call" : undefined;
       if (existsSync(path)) out.push({ id: d ? `${pkg} ${d}` : pkg, source: '@upscalerjs', format: 'tfjs', path, size: 64, ...(slow ? { slow } : {}) });
     }
+  }
+  // The legacy ESRGAN models; 'gans' has layers the library registers itself (MultiplyBeta, PixelShuffle4x).
+  const legacy = packageDir('@upscalerjs/esrgan-legacy');
+  for (const d of legacy ? ['div2k/x2', 'div2k/x3', 'div2k/x4', 'psnr-small', 'gans'] : []) {
+    const path = join(legacy!, 'models', d, 'model.json');
+    const custom = d === 'gans' ? {
+      layers: UPSCALER_LAYERS,
+      // The package's CommonJS build (its ES module build imports paths without extensions, which Node refuses).
+      registerTfjs: async (tf: unknown) => (require('@upscalerjs/esrgan-legacy/gans') as { setup(tf: unknown): void }).setup(tf),
+
+    } : undefined;
+    if (existsSync(path)) out.push({ id: `esrgan-legacy ${d}`, source: '@upscalerjs', format: 'tfjs', path, size: 64, ...(custom ? { custom } : {}) });
   }
   try {
     const main = require.resolve('nsfwjs');
@@ -163,6 +188,7 @@ async function peer(m: RealModel, model: Model, timing: boolean, threads: number
   }
   const tf = await import('@tensorflow/tfjs');
   await import('@tensorflow/tfjs-backend-wasm');
+  await m.custom?.registerTfjs(tf);
   const art = await readTfjs(m.path);
   const graph = Array.isArray((art.modelTopology as { node?: unknown }).node);
   const load = async (backend: string) => {
@@ -246,7 +272,7 @@ export async function checkModel(m: RealModel, photo: string, opts: { runs?: num
   const base: RealResult = { id: m.id, source: m.source, format: m.format, status: 'fail' };
   let model: Model;
   try {
-    model = await importModel(m.path);
+    model = await importModel(m.path, m.custom ? { customLayers: m.custom.layers } : {});
   } catch (e) {
     return { ...base, status: 'unsupported', why: (e as Error).message.split('\n').slice(0, 4).join(' ').slice(0, 400) };
   }

@@ -1,6 +1,8 @@
+import { ArgumentError } from '../errors.js';
 import { ModelImportError, UnsupportedModelError } from './errors.js';
-import type { Graph, Node, ValueInfo } from '../ir/graph.js';
+import type { AttrValue, Graph, Node, ValueInfo } from '../ir/graph.js';
 import { fromNumbers, zeros, type Tensor } from '../ir/tensor.js';
+import { opDef } from '../ops/index.js';
 import { decodeTypedWeights, type TfjsArtifacts } from './tfjs.js';
 import { TO_NCHW, TO_NHWC, filterOihw, irBuilder } from './ir-builder.js';
 
@@ -32,7 +34,63 @@ function pair(v: unknown, what: string): [number, number] {
   return p as [number, number];
 }
 
-export function tfjsLayersToIr(a: TfjsArtifacts): Graph {
+/**
+ * What a custom layer's builder gets: the layer's inputs (NHWC, as Keras computes them), its Keras
+ * config and weights, and ways to add ONNX operators and constants. Returns the layer's output.
+ */
+export interface CustomLayerContext {
+  /** The layer's input values, in the order of its inbound nodes. */
+  inputs: string[];
+  /** The layer's `config` from model.json (e.g. `{ name, beta: 0.2 }`). */
+  config: Record<string, unknown>;
+  /** The layer's weight of that name (e.g. 'kernel', 'bias'), as stored: Keras layout. */
+  weight(name: string): Tensor;
+  /** Adds an ONNX operator (opset 18; spatial ones read NCHW) on these inputs; returns its first output. */
+  op(type: string, inputs: string[], attrs?: Record<string, AttrValue>): string;
+  /** A constant: a float32 scalar or vector from numbers, or any tensor. */
+  constant(value: number | number[] | Tensor): string;
+}
+
+/**
+ * A Keras layer class that a library registers itself (`tf.serialization.registerClass`), such as
+ * UpscalerJS's MultiplyBeta: built from ONNX operators by the importer's caller.
+ */
+export type CustomLayer = (layer: CustomLayerContext) => string;
+
+/** Runs a custom layer's builder, checking what it adds and returns. */
+function buildCustom(cls: string, f: CustomLayer, name: string, ins: string[], config: Record<string, unknown>, weight: (w: string) => Tensor,
+  add: (op: string, name: string, ins: string[], attrs?: Node['attrs']) => string, constant: (name: string, t: Tensor) => string): string {
+  const arg = `customLayers.${cls}`;
+  const made = new Set(ins);
+  const ctx: CustomLayerContext = {
+    inputs: [...ins],
+    config,
+    weight,
+    op: (type, inputs, attrs = {}) => {
+      if (!opDef(type)) throw new ArgumentError(`${arg} op type`, type, 'an ONNX operator the runtime has (src/ops)');
+      if (!Array.isArray(inputs) || !inputs.every((i) => i === '' || made.has(i))) {
+        throw new ArgumentError(`${arg} op inputs`, inputs, "names from the layer's inputs, its constants or its ops' outputs ('' for an omitted one)");
+      }
+      const out = add(type, `${name}/${type.toLowerCase()}`, inputs, attrs);
+      made.add(out);
+      return out;
+    },
+    constant: (value) => {
+      const t = typeof value === 'number' ? fromNumbers('float32', [], [value])
+        : Array.isArray(value) && value.every((v) => typeof v === 'number') ? fromNumbers('float32', [value.length], value)
+          : value && typeof value === 'object' && 'dtype' in value && 'shape' in value && 'data' in value ? value as Tensor
+            : (() => { throw new ArgumentError(`${arg} constant`, value, 'a number, an array of numbers or a tensor'); })();
+      const k = constant(`${name}/const`, t);
+      made.add(k);
+      return k;
+    },
+  };
+  const y = f(ctx);
+  if (typeof y !== 'string' || !made.has(y)) throw new ArgumentError(`${arg} result`, y, "the name of the layer's output: one of its inputs or a value its ops made");
+  return y;
+}
+
+export function tfjsLayersToIr(a: TfjsArtifacts, customLayers: Record<string, CustomLayer> = {}): Graph {
   const topo = a.modelTopology as Json;
   const cfg = topo?.model_config ?? topo;
   if (!cfg?.class_name) bad('modelTopology is not a Keras model_config');
@@ -99,7 +157,9 @@ export function tfjsLayersToIr(a: TfjsArtifacts): Graph {
       return c.padding === 'same' ? { auto_pad: 'SAME_UPPER' } : {};
     };
     try {
-      switch (layer.class_name) {
+      const custom = Object.hasOwn(customLayers, layer.class_name) ? customLayers[layer.class_name] : undefined;
+      if (custom) y = buildCustom(layer.class_name, custom, name, ins, c, (w) => weight(name, w), add, constant);
+      else switch (layer.class_name) {
         case 'Conv2D': case 'DepthwiseConv2D': case 'SeparableConv2D': {
           if (c.data_format === 'channels_first') bad(`${at}: channels_first`);
           const k = pair(c.kernel_size, `${at} kernel_size`), s = pair(c.strides ?? 1, `${at} strides`), d = pair(c.dilation_rate ?? 1, `${at} dilation_rate`);
@@ -226,7 +286,7 @@ export function tfjsLayersToIr(a: TfjsArtifacts): Graph {
           y = add('Identity', name, [x]);
           break;
         default:
-          problems.push(`${at}: layer type ${layer.class_name}`);
+          problems.push(`${at}: layer type ${layer.class_name} (a class its library registers itself: importModel's customLayers can build it)`);
       }
     } catch (e) {
       if (e instanceof ModelImportError) problems.push(e.message.replace(/^TF\.js layers model: /, ''));

@@ -4,6 +4,7 @@ import { engineIfReady, machineKey, startWorkers } from '../backends/wasm/engine
 import { ensureCostModel } from '../kernels/wasm/calibrate.js';
 import { decodeAny, encodeIr, encodeModel } from '../formats/fcnn.js';
 import { lowerLegacy } from '../formats/lower-legacy.js';
+import type { CustomLayer } from '../formats/tfjs-layers.js';
 import type { Graph, ValueInfo } from '../ir/graph.js';
 import { dtypeOf, type DType, type Tensor as IrTensor } from '../ir/tensor.js';
 import { checkPreprocess, type Preprocess } from '../images/preprocess.js';
@@ -337,6 +338,11 @@ export interface ImportOptions {
   preprocessing?: Partial<Preprocess>;
   /** Fixed sizes for named input dimensions, e.g. { input: [1, 3, 224, 224] }. */
   inputShapes?: Record<string, number[]>;
+  /**
+   * TF.js layers models: Keras layer classes their library registers itself, by class name, built
+   * from ONNX operators, e.g. `{ MultiplyBeta: ({ inputs: [x], config, op, constant }) => op('Mul', [x, constant(config.beta as number)]) }`.
+   */
+  customLayers?: Record<string, CustomLayer>;
 }
 
 /**
@@ -378,6 +384,10 @@ function pinShapes(g: Graph, shapes: Record<string, number[]>): Graph {
 export async function importModel(src: string | Uint8Array, opts: ImportOptions = {}): Promise<Model> {
   const bits = opts.activationBits;
   if (bits !== undefined && !(Number.isInteger(bits) && bits >= 1 && bits <= 8)) throw new ArgumentError('activationBits', bits, 'an integer 1..8');
+  const custom = opts.customLayers;
+  if (custom !== undefined && (typeof custom !== 'object' || custom === null || Array.isArray(custom) || !Object.values(custom).every((f) => typeof f === 'function'))) {
+    throw new ArgumentError('customLayers', custom, 'an object mapping Keras class names to functions that build the layer');
+  }
   const isFcnn = (b: Uint8Array) => b[0] === 0x46 && b[1] === 0x43 && b[2] === 0x4e && b[3] === 0x4e;
   let graph: Graph;
   let source: string;
@@ -387,15 +397,17 @@ export async function importModel(src: string | Uint8Array, opts: ImportOptions 
     const { readTfjs } = await import('../formats/tfjs.js');
     const artifacts = await readTfjs(src);
     if (Array.isArray((artifacts.modelTopology as { node?: unknown })?.node)) {
+      if (custom) throw new ArgumentError('customLayers', Object.keys(custom), `absent for ${src}: a TF.js graph model, which has no Keras layers`);
       const { tfjsGraphToIr } = await import('../formats/tfjs-graph.js');
       graph = tfjsGraphToIr(artifacts);
     } else {
       const { tfjsLayersToIr } = await import('../formats/tfjs-layers.js');
-      graph = tfjsLayersToIr(artifacts);
+      graph = tfjsLayersToIr(artifacts, opts.customLayers);
     }
     source = 'tfjs';
     layout = 'nhwc';
   } else {
+    if (custom) throw new ArgumentError('customLayers', Object.keys(custom), 'absent for a model that is not a TF.js layers model (model.json with Keras layers)');
     const bytes = typeof src === 'string' ? new Uint8Array(await (await import('node:fs/promises')).readFile(src)) : src;
     if (!(bytes instanceof Uint8Array)) throw new ArgumentError('src', src, 'a path (.onnx, model.json, .js, .fcnn) or the bytes of an ONNX or .fcnn model');
     if (isFcnn(bytes)) {
