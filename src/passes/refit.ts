@@ -90,6 +90,7 @@ export async function refit(g: Graph, feeds: Record<string, Tensor>[], nodes: No
     const [lo, hi] = act.kind === 'relu' ? [0, Infinity] : [act.min, act.max];
     const own: QuantOptions = { ...quant, ranges: { x: range }, layers: { [n.name]: { bits } }, biasCorrection: quant.biasCorrection?.[n.name] ? { [n.name]: quant.biasCorrection[n.name] } : {} };
     let fitted = 0;
+    const windows = new WindowCache(n, w.shape);
     for (const f of feeds) {
       const xf = (await prefix.run(f, { threads }))[x], xq = (await prefix.run(f, { threads, quant }))[x];
       const y = (await layer.run({ x: xf }, { threads })).y;
@@ -97,7 +98,7 @@ export async function refit(g: Graph, feeds: Record<string, Tensor>[], nodes: No
         const yd = y.data as Float32Array, pred = (await layer.run({ x: xq }, { threads, quant: own })).y.data as Float32Array;
         for (let i = 0; i < yd.length; i++) if (yd[i] <= lo) yd[i] = Math.min(pred[i], lo); else if (yd[i] >= hi) yd[i] = Math.max(pred[i], hi);
       }
-      if (accumulate(A, R, n, xq, y, w.shape, G, q)) fitted++;
+      if (accumulate(A, R, windows.of(xq.shape as number[]), xq, y, w.shape, G, q)) fitted++;
     }
     const wd = w.data as Float32Array;
     const lambdas = Array.from({ length: G }, (_, gi) => {
@@ -167,19 +168,37 @@ function prefixGraph(g: Graph, order: Node[], producer: Map<string, Node>, value
   return { ...g, nodes: order.filter((n) => need.has(n)), outputs };
 }
 
+/** Each output pixel's window: the input cells it reads (per channel plane) and the kernel taps they meet. */
+type Windows = [number[], number[]][];
+
+/** A layer's windows, listed once per input shape (the refit inputs usually share one). */
+class WindowCache {
+  private key = '';
+  private windows: Windows = [];
+
+  constructor(private readonly node: Node, private readonly wShape: number[]) {}
+
+  of(shape: number[]): Windows {
+    const key = shape.join('x');
+    if (key === this.key) return this.windows;
+    this.key = key;
+    this.windows = [];
+    if (shape.length === 2) this.windows.push([[0], [0]]);
+    else forEachWindow(windowOf(this.node, shape, this.wShape.slice(2)), (_, cells, taps) => this.windows.push([cells, taps]));
+    return this.windows;
+  }
+}
+
 /**
  * Adds one input's windows to each group's A (upper triangle of sum [q(x); 1] [q(x); 1]^T, the window's cells in the
  * weight's order: channel of the group, then kernel tap; padding 0) and R (sum [q(x); 1] y^T over the group's
  * outputs). x is the layer's input ([N, C, H, W], or [N, C] for a dense layer), y its float output, q the layer's
  * quantization. Returns false (and adds nothing) where the shapes do not match the layer's geometry.
  */
-function accumulate(A: Float64Array, R: Float64Array, node: Node, x: Tensor, y: Tensor, wShape: number[], G: number, q: (v: number) => number): boolean {
+function accumulate(A: Float64Array, R: Float64Array, windows: Windows, x: Tensor, y: Tensor, wShape: number[], G: number, q: (v: number) => number): boolean {
   const xd = x.data as Float32Array, yd = y.data as Float32Array, [N, C] = x.shape as number[], O = wShape[0], Og = O / G, Cg = C / G;
   const dense = x.shape.length === 2, K = dense ? 1 : wShape[2] * wShape[3], CK = Cg * K, n1 = CK + 1;
   if (Cg * K * O !== sizeOf(wShape) || y.shape[0] !== N || y.shape[1] !== O) return false;
-  const windows: [number[], number[]][] = [];
-  if (dense) windows.push([[0], [0]]);
-  else forEachWindow(windowOf(node, x.shape as number[], wShape.slice(2)), (_, cells, taps) => windows.push([cells, taps]));
   const S = xd.length / (N * C), P = windows.length;
   if (yd.length !== N * O * P) return false;
   const xq = Float64Array.from(xd, q), row = new Float64Array(n1), out = new Float64Array(Og);
