@@ -120,4 +120,6 @@ test('custom Keras layers: built from customLayers, they match tfjs running the 
   await assert.rejects(importModel(path, { customLayers: { ...customLayers, ChannelScale: ({ op }) => op('Relu', ['conv']) } }), /customLayers\.ChannelScale op inputs must be names from the layer's inputs/);
   await assert.rejects(importModel(path, { customLayers: { ...customLayers, ChannelScale: () => 'nothing' } }), /customLayers\.ChannelScale result must be the name of the layer's output/);
   await assert.rejects(importModel(path, { customLayers: { ...customLayers, ChannelScale: ({ weight }) => (weight('beta'), '') } }), /layer scale has no weight beta/);
+  await assert.rejects(importModel(path, { customLayers: { ...customLayers, ChannelScale: ({ config }) => (config.missing as { x: string }).x } }),
+    (e: Error) => e instanceof UnsupportedModelError && /layer scale \(ChannelScale\): customLayers\.ChannelScale threw: Cannot read properties of undefined/.test(e.message));
 });

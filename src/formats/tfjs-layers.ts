@@ -1,4 +1,4 @@
-import { ArgumentError } from '../errors.js';
+import { ArgumentError, FasterCnnError } from '../errors.js';
 import { ModelImportError, UnsupportedModelError } from './errors.js';
 import type { AttrValue, Graph, Node, ValueInfo } from '../ir/graph.js';
 import { fromNumbers, zeros, type Tensor } from '../ir/tensor.js';
@@ -85,7 +85,13 @@ function buildCustom(cls: string, f: CustomLayer, name: string, ins: string[], c
       return k;
     },
   };
-  const y = f(ctx);
+  let y: unknown;
+  try {
+    y = f(ctx);
+  } catch (e) {
+    if (e instanceof FasterCnnError) throw e;
+    throw new ModelImportError(`layer ${name} (${cls}): customLayers.${cls} threw: ${(e as Error)?.message ?? e}`);
+  }
   if (typeof y !== 'string' || !made.has(y)) throw new ArgumentError(`${arg} result`, y, "the name of the layer's output: one of its inputs or a value its ops made");
   return y;
 }
