@@ -253,19 +253,43 @@ test('a worker that throws or dies rejects the call clearly, and the next call w
   const x = { data: new Uint8Array(2 * 32 * 64 * 64).fill(1), shape: [2, 32, 64, 64] };
   const t = buildPcilt(w, { activationBits: 1 });
   const good = await pciltConv2d(x, t, { padding: 1, backend: 'wasm', threads: 2 });
+  const size = engine.pool.size;
 
-  // A kernel that traps (its parameters point past the memory) in a worker.
-  await assert.rejects(() => engine.pool.run([{ fn: 'pcilt_rows', args: [0, 0, 0, 0] }, { fn: 'pcilt_rows', args: [0x7ffffff0, 0, 1, 0] }], () => {}),
-    (e: unknown) => e instanceof KernelError && /wasm kernel failed in worker 0: RuntimeError/.test(e.message));
+  // A kernel that traps (its parameters point past the memory), on whichever thread takes it. The calling
+  // thread holds its first task until the worker has taken the other, so that the worker gets one.
+  const { QUEUE } = await import(new URL('../../dist/backends/wasm/pool.js', import.meta.url).href);
+  const table = () => new Int32Array((engine.pool as unknown as { queue: SharedArrayBuffer }).queue);
+  const bothTaken = () => {
+    const t0 = performance.now();
+    while ((Atomics.load(table(), QUEUE.RUN) & 255) < 2 && performance.now() - t0 < 2000);
+  };
+  const kernels = engine.kernels as Record<string, (...a: number[]) => void>;
+  const trap = [{ fn: 'pcilt_rows', args: [0x7ffffff0, 0, 1, 0] }, { fn: 'pcilt_rows', args: [0x7ffffff0, 0, 1, 0] }];
+  await assert.rejects(() => engine.pool.run(trap, (t: { fn: string; args: number[] }) => {
+    bothTaken();
+    kernels[t.fn](...t.args);
+  }), (e: unknown) => e instanceof KernelError && /wasm kernel failed (in worker \d+: RuntimeError: |on the calling thread: )memory access out of bounds/.test(e.message));
+  // Only the worker's task traps: the call names the worker.
+  await assert.rejects(() => engine.pool.run(trap, bothTaken), (e: unknown) => e instanceof KernelError && /wasm kernel failed in worker \d+: RuntimeError/.test(e.message));
 
-  // A worker that dies in the middle of a call: terminated before it can answer (its exit
-  // event is a macrotask, the call hands out its tasks in microtasks).
-  const pending = pciltConv2d(x, t, { padding: 1, backend: 'wasm', threads: 2 });
+  // A worker that dies in the middle of its task: the call fails naming it once the tasks still running are done.
+  const M = 256, K = 1024, N = 1024;
+  const a = engine.heap.alloc(M * K * 4), b = engine.heap.alloc(K * N * 4), c = engine.heap.alloc(M * N * 4);
+  const gemm = [0, 1].map((h) => ({ fn: 'sgemm', args: [a, b, c, M, N, K, 0, h * 128, (h + 1) * 128] }));
+  await assert.rejects(() => engine.pool.run(gemm, (t: { fn: string; args: number[] }) => {
+    bothTaken();
+    engine.pool.killWorker(0);
+    for (let r = 0; r < 20; r++) kernels[t.fn](...t.args);
+  }), (e: unknown) => e instanceof KernelError && /wasm worker \d+ exited/.test(e.message));
+  // One that dies before it takes anything leaves its share to the calling thread: the call succeeds.
   engine.pool.killWorker(0);
-  await assert.rejects(pending, (e: unknown) => e instanceof KernelError && /wasm worker 0 exited/.test(e.message));
+  await new Promise((r) => setTimeout(r, 100));
+  await engine.pool.run(gemm, (t: { fn: string; args: number[] }) => kernels[t.fn](...t.args));
+  for (const p of [a, b, c]) engine.heap.release(p);
 
   const again = await pciltConv2d(x, t, { padding: 1, backend: 'wasm', threads: 2 });
   assert.equal(firstDiff(again.data, good.data), -1);
+  assert.equal(engine.pool.size, size, 'the dead workers were replaced');
 });
 
 test('concurrent calls (PCILT, direct, whole graph layers) give the same results as one at a time', async () => {
