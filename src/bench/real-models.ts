@@ -107,7 +107,6 @@ export function realModels(torchvision = '.cache/torchvision'): RealModel[] {
       layers: UPSCALER_LAYERS,
       // The package's CommonJS build (its ES module build imports paths without extensions, which Node refuses).
       registerTfjs: async (tf: unknown) => (require('@upscalerjs/esrgan-legacy/gans') as { setup(tf: unknown): void }).setup(tf),
-
     } : undefined;
     if (existsSync(path)) out.push({ id: `esrgan-legacy ${d}`, source: '@upscalerjs', format: 'tfjs', path, size: 64, ...(custom ? { custom } : {}) });
   }

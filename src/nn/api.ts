@@ -402,7 +402,7 @@ export async function importModel(src: string | Uint8Array, opts: ImportOptions 
       graph = tfjsGraphToIr(artifacts);
     } else {
       const { tfjsLayersToIr } = await import('../formats/tfjs-layers.js');
-      graph = tfjsLayersToIr(artifacts, opts.customLayers);
+      graph = tfjsLayersToIr(artifacts, custom);
     }
     source = 'tfjs';
     layout = 'nhwc';

@@ -137,9 +137,11 @@ export class Pool {
 
   private async runNow(tasks: Task[], here: (t: Task) => void): Promise<void> {
     const n = tasks.length;
-    for (const t of tasks) {
-      if (!TASK_FNS.includes(t.fn) || t.args.length > QUEUE.MAX_ARGS) throw new KernelError(`no worker task '${t.fn}' with ${t.args.length} arguments`);
-    }
+    const fns = tasks.map((t) => {
+      const fn = TASK_FNS.indexOf(t.fn);
+      if (fn < 0 || t.args.length > QUEUE.MAX_ARGS) throw new KernelError(`no worker task '${t.fn}' with ${t.args.length} arguments`);
+      return fn;
+    });
     if (n <= 1) {
       try {
         if (n) here(tasks[0]);
@@ -148,12 +150,12 @@ export class Pool {
       }
       return;
     }
+    // ensure() makes the table with the first workers.
     await this.ensure(n - 1);
-    this.queue ??= new SharedArrayBuffer(QUEUE.BYTES);
-    const q = new Int32Array(this.queue), qf = new Float64Array(this.queue);
+    const q = new Int32Array(this.queue!), qf = new Float64Array(this.queue!);
     tasks.forEach((t, k) => {
       const at = QUEUE.TASKS_AT + k * QUEUE.TASK_BYTES;
-      q[at >> 2] = TASK_FNS.indexOf(t.fn);
+      q[at >> 2] = fns[k];
       q[(at >> 2) + 1] = t.args.length;
       qf.set(t.args, (at >> 3) + 2);
     });
