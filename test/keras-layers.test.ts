@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { importModel, tfjsLayersToIr, Session, UnsupportedModelError, type CustomLayer } from 'faster-cnn';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { importModel, loadModel, tfjsLayersToIr, Session, UnsupportedModelError, type CustomLayer } from 'faster-cnn';
+
+const run = promisify(execFile);
+const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 /**
  * A functional Keras model built with tfjs-layers, using the layers the importer gained, saved as
@@ -122,4 +128,23 @@ test('custom Keras layers: built from customLayers, they match tfjs running the 
   await assert.rejects(importModel(path, { customLayers: { ...customLayers, ChannelScale: ({ weight }) => (weight('beta'), '') } }), /layer scale has no weight beta/);
   await assert.rejects(importModel(path, { customLayers: { ...customLayers, ChannelScale: ({ config }) => (config.missing as { x: string }).x } }),
     (e: Error) => e instanceof UnsupportedModelError && /layer scale \(ChannelScale\): customLayers\.ChannelScale threw: Cannot read properties of undefined/.test(e.message));
+
+  // The CLI takes the same builders from a module (--custom-layers); the .fcnn it writes holds plain
+  // operators, so loading it needs no module.
+  const mod = join(dir, 'layers.mjs');
+  writeFileSync(mod, `export const customLayers = {
+  ChannelScale: ({ inputs: [v], weight, op, constant }) => op('Add', [op('Mul', [v, constant(weight('gamma'))]), constant(1)]),
+  PixelShuffle2x: ({ inputs: [v], op }) => op('Transpose', [op('DepthToSpace', [op('Transpose', [v], { perm: [0, 3, 1, 2] })], { blocksize: 2, mode: 'DCR' })], { perm: [0, 2, 3, 1] }),
+};\n`);
+  const fcnn = join(dir, 'model.fcnn');
+  await run(process.execPath, [cli, 'import', path, '--custom-layers', mod, '--out', fcnn]);
+  const fromFcnn = await (await loadModel(fcnn)).run({ image: { dtype: 'float32', shape: [2, 6, 5, 3], data: (await x0.data()) as Float32Array } });
+  assert.deepEqual(Object.values(fromFcnn)[0].data, y.data, 'the .fcnn imported by the CLI gives what importModel gives');
+  const inspected = JSON.parse((await run(process.execPath, [cli, 'inspect', path, '--custom-layers', mod, '--json'])).stdout);
+  assert.equal(inspected.ops.DepthToSpace, 1);
+  await assert.rejects(run(process.execPath, [cli, 'inspect', path]), /layer type ChannelScale/);
+  await assert.rejects(run(process.execPath, [cli, 'inspect', path, '--custom-layers', join(dir, 'none.mjs')]), /--custom-layers must be a JS module .*Cannot find module/);
+  const bad = join(dir, 'bad.mjs');
+  writeFileSync(bad, 'export const customLayers = { ChannelScale: 1 };\n');
+  await assert.rejects(run(process.execPath, [cli, 'import', path, '--custom-layers', bad, '--out', fcnn]), /--custom-layers must be a JS module .*its export is an object with ChannelScale/);
 });

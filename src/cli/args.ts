@@ -1,5 +1,8 @@
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ArgumentError } from '../errors.js';
+import type { CustomLayer } from '../formats/tfjs-layers.js';
 
 /** parseArgs with typed errors; numbers are checked here so commands get clean values. */
 export function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>) {
@@ -20,4 +23,27 @@ export function intFlag(name: string, value: unknown, fallback: number, min = 1,
 export function listFlag(name: string, value: unknown, fallback: number[], min: number, max: number): number[] {
   if (value === undefined) return fallback;
   return String(value).split(',').map((v) => intFlag(name, v, 0, min, max));
+}
+
+/**
+ * `--custom-layers FILE`: a JS module whose `customLayers` export (or default export) maps Keras class
+ * names to the functions importModel builds those layers with (ImportOptions.customLayers).
+ */
+export async function customLayersFlag(value: unknown): Promise<Record<string, CustomLayer> | undefined> {
+  if (value === undefined) return undefined;
+  const allowed = 'a JS module (.js, .mjs) exporting customLayers (or a default export): { KerasClassName: ({ inputs, config, weight, op, constant }) => outputName }';
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(pathToFileURL(resolve(String(value))).href);
+  } catch (e) {
+    throw new ArgumentError('--custom-layers', value, `${allowed} (${(e as Error).message})`);
+  }
+  const pick = (m: Record<string, unknown> | undefined) => m?.customLayers ?? m?.default;
+  // A CommonJS module arrives as the default export.
+  let layers = pick(mod);
+  if (layers && typeof layers === 'object' && 'customLayers' in layers) layers = (layers as Record<string, unknown>).customLayers;
+  const ok = layers !== null && typeof layers === 'object' && !Array.isArray(layers) && Object.keys(layers).length > 0
+    && Object.values(layers).every((f) => typeof f === 'function');
+  if (!ok) throw new ArgumentError('--custom-layers', value, `${allowed}; its export is ${layers === undefined ? 'missing' : typeof layers === 'object' ? `an object with ${Object.keys(layers ?? {}).join(', ') || 'no keys'}` : typeof layers}`);
+  return layers as Record<string, CustomLayer>;
 }

@@ -4,18 +4,18 @@ import { exportOnnx } from '../formats/onnx/export.js';
 import { writeOnnx } from '../formats/onnx/write-ir.js';
 import { writeQdq } from '../formats/onnx/write-qdq.js';
 import { importModel } from '../nn/api.js';
-import { parse } from './args.js';
+import { customLayersFlag, parse } from './args.js';
 
 /**
- * `faster-cnn export FILE --out FILE.onnx`: a trained network as ONNX in QDQ form; an imported
+ * `faster-cnn export FILE --out FILE.onnx [--custom-layers FILE.mjs]`: a trained network as ONNX in QDQ form; an imported
  * model (.fcnn, .onnx, model.json) as the graph it runs: float ONNX, or QDQ where it was imported
  * with activation bits and calibrated ranges.
  */
 export async function exportCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, { out: { type: 'string' } });
+  const { values, positionals } = parse(argv, { out: { type: 'string' }, 'custom-layers': { type: 'string' } });
   const file = positionals[0];
   if (!file || !values.out) throw new ArgumentError('arguments', positionals, 'a model file and --out FILE.onnx');
-  const model = await importModel(file);
+  const model = await importModel(file, { customLayers: await customLayersFlag(values['custom-layers']) });
   const g = model.graph;
   const bits = model.meta.activationBits, ranges = model.meta.ranges;
   const bytes = !g ? exportOnnx(model.net) : bits && ranges ? writeQdq(g, { bits, ranges, layers: model.meta.layers, biasCorrection: model.meta.biasCorrection }) : writeOnnx(g);

@@ -8,7 +8,7 @@ import { probing } from '../backends/auto.js';
 import { ensureCostModel } from '../kernels/wasm/calibrate.js';
 import { importModel, saveModel, type Model, type NodeProfile } from '../nn/api.js';
 import type { Tensor } from '../nn/tensor.js';
-import { intFlag, parse } from './args.js';
+import { customLayersFlag, intFlag, parse } from './args.js';
 
 /** Flags that override a model's stored preprocessing. */
 const PREPROCESS_FLAGS = {
@@ -86,11 +86,11 @@ export async function withMirror(path: string, p: Preprocess): Promise<[Tensor, 
 /** At most this many runs at import measure the layers whose kernels the cost model found close. */
 const MEASURING_RUNS = 60;
 
-/** `faster-cnn import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR [--calibration-method mse|minmax] [--levels uniform|fit|additive] [--ranges channel|tensor] [--refit DIR [--refit-layers pointwise|all]]]`. */
+/** `faster-cnn import MODEL --out FILE.fcnn [--custom-layers FILE.mjs] [--activation-bits B] [--calibrate DIR [--calibration-method mse|minmax] [--levels uniform|fit|additive] [--ranges channel|tensor] [--refit DIR [--refit-layers pointwise|all]]]`. */
 export async function importCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, {
     out: { type: 'string' }, 'activation-bits': { type: 'string' }, calibrate: { type: 'string' }, limit: { type: 'string' }, 'calibration-method': { type: 'string' }, levels: { type: 'string' }, ranges: { type: 'string' }, refit: { type: 'string' }, 'refit-layers': { type: 'string' },
-    'input-shape': { type: 'string', multiple: true }, ...PREPROCESS_FLAGS,
+    'input-shape': { type: 'string', multiple: true }, 'custom-layers': { type: 'string' }, ...PREPROCESS_FLAGS,
   });
   const src = positionals[0];
   if (!src || !values.out) throw new ArgumentError('arguments', positionals, 'a model (.onnx, model.json or a .js module) and --out FILE.fcnn');
@@ -102,7 +102,8 @@ export async function importCommand(argv: string[]): Promise<void> {
   const refitLayers = values['refit-layers'] === undefined ? undefined : String(values['refit-layers']);
   if (refitLayers !== undefined && values.refit === undefined) throw new ArgumentError('--refit-layers', refitLayers, 'used together with --refit');
   if (refitLayers !== undefined && refitLayers !== 'pointwise' && refitLayers !== 'all') throw new ArgumentError('--refit-layers', refitLayers, "'pointwise' (1 x 1 and dense layers) or 'all' (every convolution)");
-  const model = await importModel(src, { activationBits: bits, preprocessing: overrides, inputShapes: inputShapeFlags(values['input-shape']) });
+  const customLayers = await customLayersFlag(values['custom-layers']);
+  const model = await importModel(src, { activationBits: bits, preprocessing: overrides, inputShapes: inputShapeFlags(values['input-shape']), customLayers });
   let sample: Tensor | undefined;
   if (values.calibrate !== undefined) {
     const files = await imagesIn(String(values.calibrate), intFlag('limit', values.limit, 100, 1));
@@ -156,18 +157,18 @@ export async function importCommand(argv: string[]): Promise<void> {
     + `${bits ? `${bits}-bit activations, ${model.meta.ranges ? 'static ranges' : 'dynamic ranges'}` : 'float32'}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
-/** `faster-cnn run FILE IMAGE [--top K] [--json] [--profile] [--backend webgpu]`: one image through an imported model. */
+/** `faster-cnn run FILE IMAGE [--custom-layers FILE.mjs] [--top K] [--json] [--profile] [--backend webgpu]`: one image through an imported model. */
 export async function runCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, {
     top: { type: 'string' }, json: { type: 'boolean' }, profile: { type: 'boolean' }, 'activation-bits': { type: 'string' },
-    kernel: { type: 'string' }, threads: { type: 'string' }, backend: { type: 'string' }, ...PREPROCESS_FLAGS,
+    kernel: { type: 'string' }, threads: { type: 'string' }, backend: { type: 'string' }, 'custom-layers': { type: 'string' }, ...PREPROCESS_FLAGS,
   });
   if (values.backend !== undefined && values.backend !== 'webgpu') throw new ArgumentError('--backend', values.backend, "'webgpu' (absent: the CPU)");
   const [file, image] = positionals;
   if (!file || !image) throw new ArgumentError('arguments', positionals, 'a model file and an image (faster-cnn run FILE.fcnn IMAGE)');
   const kernel = values.kernel as 'auto' | 'pcilt' | 'direct' | undefined;
   if (kernel !== undefined && !['auto', 'pcilt', 'direct'].includes(kernel)) throw new ArgumentError('--kernel', kernel, 'auto, pcilt or direct');
-  const model: Model = await importModel(file);
+  const model: Model = await importModel(file, { customLayers: await customLayersFlag(values['custom-layers']) });
   if (!model.graph) throw new ArgumentError('FILE', file, 'an imported model (faster-cnn import); for MNIST models use predict');
   const pre = checkPreprocess({ ...model.meta.preprocessing, ...preprocessFlags(values) });
   const x = await imageTensor(image, pre);

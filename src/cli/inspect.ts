@@ -6,7 +6,7 @@ import { sizeOf, zeros, type Tensor } from '../ir/tensor.js';
 import { importModel } from '../nn/api.js';
 import type { NodeTiming } from '../runtime/session.js';
 import { inputShapeFlags } from './import.js';
-import { parse } from './args.js';
+import { customLayersFlag, parse } from './args.js';
 
 /** Multiply-accumulates of a node, from the shapes one run found. */
 function macs(op: string, ins: number[][], out: number[]): number {
@@ -16,12 +16,12 @@ function macs(op: string, ins: number[][], out: number[]): number {
   return 0;
 }
 
-/** `faster-cnn inspect FILE [--input-shape NAME=AxBxC] [--json]`: inputs, outputs, op histogram, parameters, MACs. */
+/** `faster-cnn inspect FILE [--input-shape NAME=AxBxC] [--custom-layers FILE.mjs] [--json]`: inputs, outputs, op histogram, parameters, MACs. */
 export async function inspectCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, 'input-shape': { type: 'string', multiple: true } });
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, 'input-shape': { type: 'string', multiple: true }, 'custom-layers': { type: 'string' } });
   const file = positionals[0];
   if (!file) throw new ArgumentError('FILE', file, 'a model: .onnx, model.json, a .js module or .fcnn');
-  const model = await importModel(file, { inputShapes: inputShapeFlags(values['input-shape']) });
+  const model = await importModel(file, { inputShapes: inputShapeFlags(values['input-shape']), customLayers: await customLayersFlag(values['custom-layers']) });
   const g = model.graph;
   if (!g) throw new ArgumentError('FILE', file, 'an imported model (MNIST models trained here have no graph to inspect)');
   const ops: Record<string, number> = {};

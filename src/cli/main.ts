@@ -46,7 +46,7 @@ Commands:
                             the network as ONNX (opset 13, QuantizeLinear/DequantizeLinear around Conv/Gemm)
   import MODEL --out FILE.fcnn [--activation-bits B] [--calibrate DIR] [--calibration-method mse|minmax]
          [--levels uniform|fit|additive] [--ranges channel|tensor] [--refit DIR [--refit-layers pointwise|all]] [--limit N]
-         [--input-shape NAME=1x3x224x224] [preprocessing flags]
+         [--input-shape NAME=1x3x224x224] [--custom-layers FILE.mjs] [preprocessing flags]
                             an ONNX model (any inputs and outputs, named sizes kept open unless pinned
                             with --input-shape), a TF.js model.json (layers or graph) or a JS module
                             exporting one, as a .fcnn graph; activations quantized to B bits (static
@@ -57,7 +57,10 @@ Commands:
                             --ranges channel: a range per channel of each layer input, folded into the
                             weights (opt-in; default: one per tensor); --refit DIR: refit the 1 x 1 and
                             dense layers' weights to their quantized inputs on the images in DIR and
-                            their mirror images (opt-in; over 50 images, may hold DIR of --calibrate))
+                            their mirror images (opt-in; over 50 images, may hold DIR of --calibrate));
+                            --custom-layers: a module exporting customLayers, the Keras layer classes a
+                            TF.js layers model's library registers itself, built from ONNX operators
+                            (also taken by run, inspect, export and tune)
   run FILE IMAGE [--top 5] [--json] [--profile] [--activation-bits B] [--kernel auto|pcilt|direct]
       [--threads N] [--backend webgpu] [preprocessing flags]
                             one PNG/JPEG through an imported model (.fcnn, .onnx, model.json) with its

@@ -4,17 +4,17 @@ import { scatterChart } from '../bench/svg.js';
 import { importModel, saveModel } from '../nn/api.js';
 import { widthCounts, type TunedPlan, type TuneResult } from '../passes/tune.js';
 import type { Tensor } from '../nn/tensor.js';
-import { listFlag, intFlag, parse } from './args.js';
+import { customLayersFlag, listFlag, intFlag, parse } from './args.js';
 import { imageTensor, imagesIn } from './import.js';
 
 /**
- * `faster-cnn tune MODEL --calibrate DIR [--budget X] [--agreement A] [--widths 8,6,4,3,2] [--latency measured|estimated]
+ * `faster-cnn tune MODEL --calibrate DIR [--custom-layers FILE.mjs] [--budget X] [--agreement A] [--widths 8,6,4,3,2] [--latency measured|estimated]
  * --out FILE.fcnn [--report FILE.svg]`: per-layer activation widths by measured speed and error.
  */
 export async function tuneCommand(argv: string[]): Promise<TuneResult> {
   const { values, positionals } = parse(argv, {
     calibrate: { type: 'string' }, budget: { type: 'string' }, agreement: { type: 'string' }, widths: { type: 'string' }, latency: { type: 'string' },
-    out: { type: 'string' }, report: { type: 'string' }, limit: { type: 'string' }, 'align-corners': { type: 'boolean' }, json: { type: 'boolean' },
+    out: { type: 'string' }, report: { type: 'string' }, limit: { type: 'string' }, 'align-corners': { type: 'boolean' }, json: { type: 'boolean' }, 'custom-layers': { type: 'string' },
   });
   const src = positionals[0];
   if (!src || !values.out || !values.calibrate) throw new ArgumentError('arguments', positionals, 'a model (.onnx, model.json, a .js module or .fcnn), --calibrate DIR and --out FILE.fcnn');
@@ -25,7 +25,8 @@ export async function tuneCommand(argv: string[]): Promise<TuneResult> {
   const latency = String(values.latency ?? 'measured');
   if (latency !== 'measured' && latency !== 'estimated') throw new ArgumentError('--latency', latency, "'measured' or 'estimated'");
   const widths = listFlag('widths', values.widths, [8, 6, 4, 3, 2], 1, 8);
-  const model = await importModel(src, { activationBits: 8, ...(values['align-corners'] ? { preprocessing: { alignCorners: true } } : {}) });
+  const customLayers = await customLayersFlag(values['custom-layers']);
+  const model = await importModel(src, { activationBits: 8, customLayers, ...(values['align-corners'] ? { preprocessing: { alignCorners: true } } : {}) });
   const files = await imagesIn(String(values.calibrate), intFlag('limit', values.limit, 16, 1));
   const xs: Tensor[] = [];
   for (const f of files) xs.push(await imageTensor(f, model.meta.preprocessing!));
