@@ -147,6 +147,13 @@ test('both direct kernels equal the reference on int8 weights and codes below 12
       const y = await wasmBackend.direct({ ...job, kernel });
       assert.equal(firstDiff(y, ref.data), -1, `${kernel} ${describeCase(c)}`);
     }
+    // Each kernel keeps its own layout of the same weights: a change in place shows in both, in either order.
+    w.data[r.int(0, w.data.length - 1)] += w.data[0] > 0 ? -1 : 1;
+    const ref2 = await conv2dDirect(x, w, { ...options(c), backend: 'js' });
+    for (const kernel of rep % 2 ? ['dot-i16', 'relaxed-dot-i8', 'dot-i16'] : ['relaxed-dot-i8', 'dot-i16', 'relaxed-dot-i8']) {
+      const y = await wasmBackend.direct({ ...job, kernel });
+      assert.equal(firstDiff(y, ref2.data), -1, `${kernel} after an in-place change ${describeCase(c)}`);
+    }
   }
 });
 

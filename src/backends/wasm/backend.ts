@@ -500,8 +500,12 @@ async function packGroups(e: Engine, call: Call, job: PciltJob, times?: CallTime
 }
 
 /** A weight array's layout in wasm memory, and its largest |weight| (bounds the relaxed kernel's int16 sums). */
-interface Layout { held: { engine: Engine; ptr: number }; key: string; hash: number; maxAbs: number }
-const layoutCache = new WeakMap<object, Layout>();
+interface Layout { held: { engine: Engine; ptr: number }; hash: number; maxAbs: number }
+/**
+ * Each weight array's layouts, by kernel layout (one per kernel that ran it: 'auto' trying the relaxed and the
+ * int16 kernel on a layer must not lay its weights out again at every switch).
+ */
+const layoutCache = new WeakMap<object, Map<string, Layout>>();
 const freeLayout = new FinalizationRegistry<{ engine: Engine; ptr: number }>(({ engine, ptr }) => engine.heap.release(ptr));
 
 /** A cheap fingerprint of the weights, so that an array changed in place is laid out again. */
@@ -529,12 +533,14 @@ export function freezeWeights(w: DirectJob['weight']): void {
  * per weight array (freed with it) and laid out again only when the array's contents or the
  * geometry change.
  */
-function weightLayout(e: Engine, weight: DirectJob['weight'], g: ConvGeometry, Kp: number, OgPad: number, taps: number, bytes: 1 | 2): number {
+function weightLayout(e: Engine, weight: DirectJob['weight'], g: ConvGeometry, Kp: number, OgPad: number, taps: number, bytes: 1 | 2): Layout {
   const key = `${g.groups},${g.O},${Kp},${OgPad},${taps},${bytes}`;
-  const hit = layoutCache.get(weight);
-  if (hit && hit.key === key && frozen.has(weight)) return hit.held.ptr;
+  let layouts = layoutCache.get(weight);
+  if (!layouts) layoutCache.set(weight, (layouts = new Map()));
+  const hit = layouts.get(key);
+  if (hit && frozen.has(weight)) return hit;
   const hash = fingerprint(weight);
-  if (hit && hit.key === key && hit.hash === hash) return hit.held.ptr;
+  if (hit && hit.hash === hash) return hit;
   const K = g.Cg * g.KH * g.KW;
   const count = g.groups * Kp * OgPad;
   const ptr = e.heap.alloc(count * bytes);
@@ -561,15 +567,15 @@ function weightLayout(e: Engine, weight: DirectJob['weight'], g: ConvGeometry, K
     // The registry holds the same object: it frees whichever layout is current.
     e.heap.release(hit.held.ptr);
     hit.held.ptr = ptr;
-    hit.key = key;
     hit.hash = hash;
     hit.maxAbs = maxAbs;
-  } else {
-    const held = { engine: e, ptr };
-    freeLayout.register(weight, held);
-    layoutCache.set(weight, { held, key, hash, maxAbs });
+    return hit;
   }
-  return ptr;
+  const held = { engine: e, ptr };
+  freeLayout.register(weight, held);
+  const made = { held, hash, maxAbs };
+  layouts.set(key, made);
+  return made;
 }
 
 function directSupport(job: DirectJob): string | null {
@@ -605,7 +611,7 @@ function int16Steps(maxW: number, bits: number): number {
  * as int16, else dot products of `taps` taps (4 int8 for the relaxed kernel, 2 int16), K padded
  * with zero weights to a multiple of them; laid out once per weight array and geometry.
  */
-function directLayout(e: Engine, job: DirectJob): { ptr: number; depthwise: boolean; relaxed: boolean; Kp: number; OgPad: number } {
+function directLayout(e: Engine, job: DirectJob): { ptr: number; maxAbs: number; depthwise: boolean; relaxed: boolean; Kp: number; OgPad: number } {
   const g = job.geometry;
   const OgPad = padTo8(g.Og), K = g.Cg * g.KH * g.KW;
   if (job.kernel !== undefined && !directKernels(e, job).includes(job.kernel)) {
@@ -614,12 +620,14 @@ function directLayout(e: Engine, job: DirectJob): { ptr: number; depthwise: bool
   if (g.Cg === 1 && g.Og === 1 && job.kernel === undefined) {
     // Depthwise: one input channel per output channel; the GEMM-shaped kernels would fill 8 lanes for 1.
     const Kp = K + (K & 1);
-    return { ptr: weightLayout(e, job.weight, g, Kp, 1, Kp, 2), depthwise: true, relaxed: false, Kp, OgPad };
+    const { held, maxAbs } = weightLayout(e, job.weight, g, Kp, 1, Kp, 2);
+    return { ptr: held.ptr, maxAbs, depthwise: true, relaxed: false, Kp, OgPad };
   }
   const relaxed = (job.kernel ?? directKernels(e, job)[0]) === 'relaxed-dot-i8';
   const taps = relaxed ? 4 : 2;
   const Kp = Math.ceil(K / taps) * taps;
-  return { ptr: weightLayout(e, job.weight, g, Kp, OgPad, taps, relaxed ? 1 : 2), depthwise: false, relaxed, Kp, OgPad };
+  const { held, maxAbs } = weightLayout(e, job.weight, g, Kp, OgPad, taps, relaxed ? 1 : 2);
+  return { ptr: held.ptr, maxAbs, depthwise: false, relaxed, Kp, OgPad };
 }
 
 /**
@@ -649,7 +657,7 @@ async function direct(job: DirectJob, mode: number = MODE.FULL, times?: CallTime
   }
   p[P.KP] = layout.Kp;
   p[P.MODE] = mode;
-  if (layout.relaxed) p[P.CHUNK] = int16Steps(layoutCache.get(job.weight)!.maxAbs, job.activationBits);
+  if (layout.relaxed) p[P.CHUNK] = int16Steps(layout.maxAbs, job.activationBits);
   const scratch = e.kernels.scratch_bytes(0, 0, layout.Kp, 0);
   if (times) times.setup += performance.now() - t0;
   return runRows(e, layout.relaxed ? 'direct8_rows' : 'direct_rows', call, job, scratch, times);
