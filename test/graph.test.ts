@@ -480,8 +480,9 @@ test('depthwise kernels (float and integer, SIMD and scalar paths) equal a naive
   const { conv2dDirect } = await import('faster-cnn');
   const r = rng(17);
   for (const stride of [1, 2, 3]) {
-    for (const [H, W] of [[19, 29], [5, 8], [12, 17], [9, 10], [6, 4]]) {
-      // Odd and even tap counts (the kernel pairs taps), rows narrower and wider than 8 pixels.
+    for (const [H, W] of [[19, 29], [5, 8], [12, 17], [9, 10], [6, 4], [7, 71]]) {
+      // Odd and even tap counts (the kernel pairs taps), rows narrower and wider than 8 and 16 pixels (several
+      // 16-pixel steps, then 4-pixel ones, then single pixels).
       const C = r.int(1, 9), KH = r.pick([1, 2, 3, 5]), KW = r.pick([2, 3, 5]), dil = r.int(1, 2);
       if (W + 3 < KW) continue;
       const c = { N: 2, C, H, W, O: C, KH, KW, groups: C, stride: [stride, stride] as [number, number], dilation: [dil, 1] as [number, number], padding: [1, 2, 0, 1] as [number, number, number, number] };

@@ -305,7 +305,7 @@ export async function depthwiseF32(x: Float32Array, w: Float32Array, bias: Float
     for (let kh = 0; kh < s.KH; kh++) for (let kw = 0; kw < s.KW; kw++) ko[kh * s.KW + kw] = kh * s.dh * Wp + kw * s.dw;
     const p = new Int32Array(b2, params, PARAM_COUNT).fill(0);
     p[P.N] = s.N; p[P.C] = s.C; p[P.HP] = Hp; p[P.WP] = Wp; p[P.OH] = s.OH; p[P.OW] = s.OW; p[P.IH] = s.H; p[P.IW] = s.W; p[P.PT] = s.pt; p[P.PL] = s.pl;
-    p[P.SH] = s.sh; p[P.SW] = s.sw; p[P.K] = K; p[P.IN] = staged.ptr; p[P.OUT] = out; p[P.KOFF] = koff; p[P.BIAS] = bp; p[P.W] = wp; p[P.ACT] = act;
+    p[P.SH] = s.sh; p[P.SW] = s.sw; p[P.K] = K; p[P.KH] = s.KH; p[P.KW] = s.KW; p[P.DW] = s.dw; p[P.IN] = staged.ptr; p[P.OUT] = out; p[P.KOFF] = koff; p[P.BIAS] = bp; p[P.W] = wp; p[P.ACT] = act;
     const tasks = scratch.map((sc, t) => ({ fn: 'depthwise_f32_planes', args: [params, Math.floor((planes * t) / T), Math.floor((planes * (t + 1)) / T), sc] }));
     await e.pool.run(tasks, (t) => e.kernels.depthwise_f32_planes(t.args[0], t.args[1], t.args[2], t.args[3]));
     kept = true;

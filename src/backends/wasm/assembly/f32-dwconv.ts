@@ -2,22 +2,24 @@
 
 import { actLo, actHi } from './f32-gemm-4x8-minmax';
 import { pad_input } from './pack';
-import { P_ACT, P_BIAS, P_C, P_HP, P_IH, P_IN, P_IW, P_K, P_KOFF, P_OH, P_OUT, P_OW, P_PL, P_PT, P_SH, P_SW, P_W, P_WP, prm } from './params';
+import { P_ACT, P_BIAS, P_C, P_DW, P_HP, P_IH, P_IN, P_IW, P_K, P_KH, P_KOFF, P_KW, P_OH, P_OUT, P_OW, P_PL, P_PT, P_SH, P_SW, P_W, P_WP, prm } from './params';
 
 /**
  * Float32 depthwise convolution, planes [p0, p1) of N x C (p = n * C + c) as one task: each input plane
  * (H x W at P_IN, unpadded) is zero-padded into this task's scratch (Hp x Wp floats and 16 of slack)
  * while it is in cache, then every output row of it computed from there. Weights w[C][K] f32, optional
- * bias; 8 pixels per step for stride 1, 4 for stride 2, scalar otherwise. koff counts f32 elements.
+ * bias; 16 pixels per step for stride 1 (3 x 3: 4), 4 for stride 2, scalar otherwise. koff counts f32 elements
+ * (row kh's taps are koff[kh * KW ..]).
  */
 export function depthwise_f32_planes(params: usize, p0: i32, p1: i32, scratch: usize): void {
   const C = prm(params, P_C), Hp = prm(params, P_HP), Wp = prm(params, P_WP), H = prm(params, P_IH), W = prm(params, P_IW);
   const OH = prm(params, P_OH), OW = prm(params, P_OW), sh = prm(params, P_SH), sw = prm(params, P_SW), K = prm(params, P_K);
   const koff = <usize>prm(params, P_KOFF), bias = <usize>prm(params, P_BIAS), act = prm(params, P_ACT);
   const flo = actLo(act), fhi = actHi(act), lo = f32x4.splat(flo), hi = f32x4.splat(fhi);
-  // Stride 1: 8 pixels a step, then 4; stride 2: 4, their inputs the even lanes of two vectors.
-  const vec8 = sw == 1 ? OW & ~7 : 0;
+  // Stride 1: 16 pixels a step, then 4 (3 x 3: 4); stride 2: 4, their inputs the even lanes of two vectors.
+  const vec16 = sw == 1 ? OW & ~15 : 0;
   const vec = sw == 1 || sw == 2 ? OW & ~3 : 0;
+  const KH = prm(params, P_KH), KW = prm(params, P_KW), dw = prm(params, P_DW);
   const planeBytes = (Hp * Wp + 16) << 2;
   for (let p = p0; p < p1; p++) {
     const c = p % C;
@@ -49,27 +51,50 @@ export function depthwise_f32_planes(params: usize, p0: i32, p1: i32, scratch: u
           a = f32x4.add(a, f32x4.mul(v128.load(px + o8), w8));
           v128.store(dst + (<usize>ow << 2), f32x4.pmin(f32x4.pmax(a, lo), hi));
         }
-      } else if (sw == 1) {
-        for (let ow = 0; ow < vec8; ow += 8) {
-          let a0 = f32x4.splat(b), a1 = a0;
-          const px = src + (<usize>ow << 2);
-          for (let k = 0; k < K; k++) {
-            const at = px + (<usize>load<i32>(koff + (<usize>k << 2)) << 2);
-            const wk = f32x4.splat(load<f32>(w + (<usize>k << 2)));
-            a0 = f32x4.add(a0, f32x4.mul(v128.load(at), wk));
-            a1 = f32x4.add(a1, f32x4.mul(v128.load(at, 16), wk));
-          }
-          v128.store(dst + (<usize>ow << 2), f32x4.pmin(f32x4.pmax(a0, lo), hi));
-          v128.store(dst + (<usize>ow << 2), f32x4.pmin(f32x4.pmax(a1, lo), hi), 16);
+      } else if (sw == 1 && dw == 1 && (KW == 5 || KW == 7)) {
+        // 5 or 7 taps a kernel row, side by side: as below, with the row's weights in registers.
+        for (let kh = 0; kh < KH; kh++) {
+          const at = src + (<usize>load<i32>(koff + (<usize>(kh * KW) << 2)) << 2), wr = w + (<usize>(kh * KW) << 2);
+          if (KW == 5) rowTaps5(at, dst, wr, vec16, vec, kh == 0, kh == KH - 1, b, lo, hi);
+          else rowTaps7(at, dst, wr, vec16, vec, kh == 0, kh == KH - 1, b, lo, hi);
         }
-        for (let ow = vec8; ow < vec; ow += 4) {
-          let a0 = f32x4.splat(b);
-          const px = src + (<usize>ow << 2);
-          for (let k = 0; k < K; k++) {
-            const at = px + (<usize>load<i32>(koff + (<usize>k << 2)) << 2);
-            a0 = f32x4.add(a0, f32x4.mul(v128.load(at), f32x4.splat(load<f32>(w + (<usize>k << 2)))));
+      } else if (sw == 1) {
+        // Any other window at stride 1, one kernel row at a time: the output row holds the sums so far
+        // (each added in the same order as tap by tap, so the same floats), 16 pixels a step (four
+        // independent sums: one sum over all K taps waits on its own adds); clamped after the last row.
+        for (let kh = 0; kh < KH; kh++) {
+          const ko = koff + (<usize>(kh * KW) << 2), wr = w + (<usize>(kh * KW) << 2);
+          const last = kh == KH - 1;
+          let ow = 0;
+          for (; ow < vec16; ow += 16) {
+            const px = src + (<usize>ow << 2), d = dst + (<usize>ow << 2);
+            let a0 = f32x4.splat(b), a1 = a0, a2 = a0, a3 = a0;
+            if (kh > 0) {
+              a0 = v128.load(d); a1 = v128.load(d, 16); a2 = v128.load(d, 32); a3 = v128.load(d, 48);
+            }
+            for (let kw = 0; kw < KW; kw++) {
+              const at = px + (<usize>load<i32>(ko + (<usize>kw << 2)) << 2);
+              const wk = v128.load32_splat(wr + (<usize>kw << 2));
+              a0 = f32x4.add(a0, f32x4.mul(v128.load(at), wk));
+              a1 = f32x4.add(a1, f32x4.mul(v128.load(at, 16), wk));
+              a2 = f32x4.add(a2, f32x4.mul(v128.load(at, 32), wk));
+              a3 = f32x4.add(a3, f32x4.mul(v128.load(at, 48), wk));
+            }
+            if (last) {
+              a0 = f32x4.pmin(f32x4.pmax(a0, lo), hi); a1 = f32x4.pmin(f32x4.pmax(a1, lo), hi);
+              a2 = f32x4.pmin(f32x4.pmax(a2, lo), hi); a3 = f32x4.pmin(f32x4.pmax(a3, lo), hi);
+            }
+            v128.store(d, a0); v128.store(d, a1, 16); v128.store(d, a2, 32); v128.store(d, a3, 48);
           }
-          v128.store(dst + (<usize>ow << 2), f32x4.pmin(f32x4.pmax(a0, lo), hi));
+          for (; ow < vec; ow += 4) {
+            const px = src + (<usize>ow << 2), d = dst + (<usize>ow << 2);
+            let a0 = kh > 0 ? v128.load(d) : f32x4.splat(b);
+            for (let kw = 0; kw < KW; kw++) {
+              const at = px + (<usize>load<i32>(ko + (<usize>kw << 2)) << 2);
+              a0 = f32x4.add(a0, f32x4.mul(v128.load(at), v128.load32_splat(wr + (<usize>kw << 2))));
+            }
+            v128.store(d, last ? f32x4.pmin(f32x4.pmax(a0, lo), hi) : a0);
+          }
         }
       } else if (K == 9) {
         // 3 x 3 at stride 2: the taps' offsets and weights in registers, each tap the even lanes of two vectors.
@@ -120,4 +145,72 @@ export function depthwise_f32_planes(params: usize, p0: i32, p1: i32, scratch: u
 // @ts-ignore: decorator
 @inline function evens(p: usize): v128 {
   return i32x4.shuffle(v128.load(p), v128.load(p, 16), 0, 2, 4, 6);
+}
+
+/** acc + x * w, the product rounded to float32 first (as the JS twin adds). */
+// @ts-ignore: decorator
+@inline function tap(acc: v128, x: v128, w: v128): v128 {
+  return f32x4.add(acc, f32x4.mul(x, w));
+}
+
+/** The sums so far of 4 outputs at d (or the bias, on the first kernel row). */
+// @ts-ignore: decorator
+@inline function sumsAt(d: usize, first: bool, b: f32): v128 {
+  return first ? f32x4.splat(b) : v128.load(d);
+}
+
+/** Stores 4 sums, clamped after the last kernel row. */
+// @ts-ignore: decorator
+@inline function putSums(d: usize, a: v128, last: bool, lo: v128, hi: v128): void {
+  v128.store(d, last ? f32x4.pmin(f32x4.pmax(a, lo), hi) : a);
+}
+
+/**
+ * One kernel row of 5 side-by-side taps (weights at wr) added to an output row at dst: input row at src,
+ * 16 pixels a step up to n16, then 4 up to n4.
+ */
+function rowTaps5(src: usize, dst: usize, wr: usize, n16: i32, n4: i32, first: bool, last: bool, b: f32, lo: v128, hi: v128): void {
+  const w0 = v128.load32_splat(wr), w1 = v128.load32_splat(wr, 4), w2 = v128.load32_splat(wr, 8), w3 = v128.load32_splat(wr, 12), w4 = v128.load32_splat(wr, 16);
+  let ow = 0;
+  for (; ow < n16; ow += 16) {
+    const px = src + (<usize>ow << 2), d = dst + (<usize>ow << 2);
+    for (let j: usize = 0; j < 64; j += 16) {
+      let a = sumsAt(d + j, first, b);
+      const q = px + j;
+      a = tap(a, v128.load(q), w0); a = tap(a, v128.load(q, 4), w1); a = tap(a, v128.load(q, 8), w2);
+      a = tap(a, v128.load(q, 12), w3); a = tap(a, v128.load(q, 16), w4);
+      putSums(d + j, a, last, lo, hi);
+    }
+  }
+  for (; ow < n4; ow += 4) {
+    const q = src + (<usize>ow << 2), d = dst + (<usize>ow << 2);
+    let a = sumsAt(d, first, b);
+    a = tap(a, v128.load(q), w0); a = tap(a, v128.load(q, 4), w1); a = tap(a, v128.load(q, 8), w2);
+    a = tap(a, v128.load(q, 12), w3); a = tap(a, v128.load(q, 16), w4);
+    putSums(d, a, last, lo, hi);
+  }
+}
+
+/** rowTaps5 for 7 taps. */
+function rowTaps7(src: usize, dst: usize, wr: usize, n16: i32, n4: i32, first: bool, last: bool, b: f32, lo: v128, hi: v128): void {
+  const w0 = v128.load32_splat(wr), w1 = v128.load32_splat(wr, 4), w2 = v128.load32_splat(wr, 8), w3 = v128.load32_splat(wr, 12);
+  const w4 = v128.load32_splat(wr, 16), w5 = v128.load32_splat(wr, 20), w6 = v128.load32_splat(wr, 24);
+  let ow = 0;
+  for (; ow < n16; ow += 16) {
+    const px = src + (<usize>ow << 2), d = dst + (<usize>ow << 2);
+    for (let j: usize = 0; j < 64; j += 16) {
+      let a = sumsAt(d + j, first, b);
+      const q = px + j;
+      a = tap(a, v128.load(q), w0); a = tap(a, v128.load(q, 4), w1); a = tap(a, v128.load(q, 8), w2); a = tap(a, v128.load(q, 12), w3);
+      a = tap(a, v128.load(q, 16), w4); a = tap(a, v128.load(q, 20), w5); a = tap(a, v128.load(q, 24), w6);
+      putSums(d + j, a, last, lo, hi);
+    }
+  }
+  for (; ow < n4; ow += 4) {
+    const q = src + (<usize>ow << 2), d = dst + (<usize>ow << 2);
+    let a = sumsAt(d, first, b);
+    a = tap(a, v128.load(q), w0); a = tap(a, v128.load(q, 4), w1); a = tap(a, v128.load(q, 8), w2); a = tap(a, v128.load(q, 12), w3);
+    a = tap(a, v128.load(q, 16), w4); a = tap(a, v128.load(q, 20), w5); a = tap(a, v128.load(q, 24), w6);
+    putSums(d, a, last, lo, hi);
+  }
 }
