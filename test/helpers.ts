@@ -114,7 +114,8 @@ export async function webgpuSkip(): Promise<string | false> {
 
 /**
  * A small CNN: a 3 x 3 stem, a 1 x 1 expansion with a fused ReLU, a depthwise 3 x 3 at stride 2 with a fused clip, a
- * grouped 3 x 3 (2 groups), a 1 x 1 projection without activation, global pooling and a dense head, random weights.
+ * grouped 3 x 3 (2 groups), a 1 x 1 projection from 32 channels without activation (wide enough for the refit's
+ * matrix products, as the grouped layer's windows are), global pooling and a dense head, random weights.
  * With refitLayers 'all' every layer but the edges (stem, head) is refitted, by default the 1 x 1 ones.
  */
 export function refitNet(seed: number): RuntimeGraph {
@@ -135,8 +136,8 @@ export function refitNet(seed: number): RuntimeGraph {
     ],
     consts: new Map([
       ['w0', t([16, 3, 3, 3], 0.5)], ['b0', t([16], 0.1)], ['w1', t([24, 16, 1, 1], 0.4)], ['b1', t([24], 0.1)],
-      ['w4', t([24, 1, 3, 3], 0.5)], ['b4', t([24], 0.1)], ['w5', t([16, 12, 3, 3], 0.2)],
-      ['w2', t([12, 16, 1, 1], 0.4)], ['w3', t([5, 12], 0.5)], ['b3', t([5], 0.1)],
+      ['w4', t([24, 1, 3, 3], 0.5)], ['b4', t([24], 0.1)], ['w5', t([32, 12, 3, 3], 0.2)],
+      ['w2', t([12, 32, 1, 1], 0.3)], ['w3', t([5, 12], 0.5)], ['b3', t([5], 0.1)],
     ]),
   };
 }

@@ -7,6 +7,7 @@ import { forEachWindow, windowOf } from '../ops/window.js';
 import { roundEven } from '../ops/unary.js';
 import { fusedActivation } from '../ops/conv.js';
 import { Session } from '../runtime/session.js';
+import { gemm } from '../nn/gemm.js';
 
 /**
  * Refitting layers to their quantized inputs (issue 19; docs/perf-notes.md sections 67, 69, 70).
@@ -84,6 +85,7 @@ export async function refit(g: Graph, feeds: Record<string, Tensor>[], nodes: No
     const { scale, zero } = activationQuant(range, bits), L = (1 << bits) - 1, s = Math.fround(scale);
     const A = new Float64Array(G * n1 * n1), R = new Float64Array(G * n1 * Og);
     const q = (v: number) => (Math.min(L, Math.max(0, roundEven(Math.fround(v / s)) + zero)) - zero) * s;
+    const largest = Math.max(zero, L - zero);
     // Under a fused ReLU or clip, an output the float layer has beyond a bound only needs to stay beyond it: its target
     // is the layer's own quantized output (before the refit) where that is beyond the bound too, else the bound.
     const act = fusedActivation(n), clipped = act.kind === 'relu' || act.kind === 'clip';
@@ -98,7 +100,9 @@ export async function refit(g: Graph, feeds: Record<string, Tensor>[], nodes: No
         const yd = y.data as Float32Array, pred = (await layer.run({ x: xq }, { threads, quant: own })).y.data as Float32Array;
         for (let i = 0; i < yd.length; i++) if (yd[i] <= lo) yd[i] = Math.min(pred[i], lo); else if (yd[i] >= hi) yd[i] = Math.max(pred[i], hi);
       }
-      if (accumulate(A, R, windows.of(xq.shape as number[]), xq, y, w.shape, G, q)) fitted++;
+      const ws = windows.of(xq.shape as number[]);
+      // Wide windows as two float32 products in wasm (exact: integer codes, sums kept below 2^24), narrow ones in JS.
+      if (CK >= GEMM_FROM ? await accumulateByGemm(A, R, ws, windows.identity, xq, y, w.shape, G, { s, zero, L }, largest, threads) : accumulate(A, R, ws, xq, y, w.shape, G, q)) fitted++;
     }
     const wd = w.data as Float32Array;
     const lambdas = Array.from({ length: G }, (_, gi) => {
@@ -175,6 +179,8 @@ type Windows = [number[], number[]][];
 class WindowCache {
   private key = '';
   private windows: Windows = [];
+  /** Every window is the one cell of its own output pixel (a 1 x 1 convolution at stride 1, no padding). */
+  identity = false;
 
   constructor(private readonly node: Node, private readonly wShape: number[]) {}
 
@@ -185,6 +191,8 @@ class WindowCache {
     this.windows = [];
     if (shape.length === 2) this.windows.push([[0], [0]]);
     else forEachWindow(windowOf(this.node, shape, this.wShape.slice(2)), (_, cells, taps) => this.windows.push([cells, taps]));
+    this.identity = shape.length === 4 && this.windows.length === shape[2] * shape[3]
+      && this.windows.every(([cells, taps], p) => cells.length === 1 && cells[0] === p && taps[0] === 0);
     return this.windows;
   }
 }
@@ -201,26 +209,103 @@ function accumulate(A: Float64Array, R: Float64Array, windows: Windows, x: Tenso
   if (Cg * K * O !== sizeOf(wShape) || y.shape[0] !== N || y.shape[1] !== O) return false;
   const S = xd.length / (N * C), P = windows.length;
   if (yd.length !== N * O * P) return false;
-  const xq = Float64Array.from(xd, q), row = new Float64Array(n1), out = new Float64Array(Og);
+  const xq = Float64Array.from(xd, q), out = new Float64Array(Og);
+  // The window's nonzero entries (codes after a ReLU are mostly zero): only their products are added (a zero product
+  // would add nothing), nnz^2 / 2 of them rather than nnz x n1 / 2. Index order, so each entry of A gets the same sums.
+  const at = new Int32Array(n1), val = new Float64Array(n1);
   for (let n = 0; n < N; n++) {
     for (let gi = 0; gi < G; gi++) {
       const Ag = gi * n1 * n1, Rg = gi * n1 * Og;
       for (let p = 0; p < P; p++) {
         const [cells, taps] = windows[p];
-        row.fill(0);
+        let nnz = 0;
         for (let c = 0; c < Cg; c++) {
           const xo = (n * C + gi * Cg + c) * S;
-          for (let t = 0; t < cells.length; t++) row[c * K + taps[t]] = xq[xo + cells[t]];
+          // A window's taps come in increasing order, so the entries c * K + tap do too.
+          for (let t = 0; t < cells.length; t++) {
+            const v = xq[xo + cells[t]];
+            if (v !== 0) {
+              at[nnz] = c * K + taps[t];
+              val[nnz++] = v;
+            }
+          }
         }
-        row[CK] = 1;
+        at[nnz] = CK;
+        val[nnz++] = 1;
         for (let o = 0; o < Og; o++) out[o] = yd[(n * O + gi * Og + o) * P + p];
-        for (let i = 0; i < n1; i++) {
-          const a = row[i];
-          if (a === 0) continue;
+        for (let u = 0; u < nnz; u++) {
+          const a = val[u], i = at[u];
           const ai = Ag + i * n1;
-          for (let j = i; j < n1; j++) A[ai + j] += a * row[j];
+          for (let v = u; v < nnz; v++) A[ai + at[v]] += a * val[v];
           const ri = Rg + i * Og;
           for (let o = 0; o < Og; o++) R[ri + o] += a * out[o];
+        }
+      }
+    }
+  }
+  return true;
+}
+
+/** From this many weights per output (a window's cells), accumulateByGemm does the sums. */
+const GEMM_FROM = 32;
+
+/**
+ * accumulate's sums as matrix products: per group, the windows' codes less the zero point (integers, and a last
+ * column of ones) as X [P x n1], A += s^2 X^T X (s and 1 on the last row and column) and R += s X^T y. X^T X runs in
+ * float32 in wasm (nn/gemm.ts) on runs of pixels short enough that no sum reaches 2^24, so it is exact; X^T y is
+ * float32 too (within float tolerance of accumulate's float64). For 960 channels at 7 x 7, accumulate streams all of
+ * A (7 MB) once per pixel.
+ */
+async function accumulateByGemm(A: Float64Array, R: Float64Array, windows: Windows, identity: boolean, x: Tensor, y: Tensor, wShape: number[], G: number,
+  quant: { s: number; zero: number; L: number }, largest: number, threads?: number): Promise<boolean> {
+  const { s, zero, L } = quant;
+  const xd = x.data as Float32Array, yd = y.data as Float32Array, [N, C] = x.shape as number[], O = wShape[0], Og = O / G, Cg = C / G;
+  const dense = x.shape.length === 2, K = dense ? 1 : wShape[2] * wShape[3], CK = Cg * K, n1 = CK + 1;
+  if (Cg * K * O !== sizeOf(wShape) || y.shape[0] !== N || y.shape[1] !== O) return false;
+  const S = xd.length / (N * C), P = windows.length;
+  if (yd.length !== N * O * P) return false;
+  // Pixels per product: each entry of X^T X adds at most `largest^2` per pixel.
+  const run = Math.max(1, Math.min(P, Math.floor(2 ** 24 / Math.max(1, largest * largest))));
+  // Codes less the zero point, as q computes them (roundEven inlined: this runs over every input of every layer).
+  const codes = new Float32Array(xd.length);
+  for (let i = 0; i < xd.length; i++) {
+    const v = Math.fround(xd[i] / s);
+    let r = Math.round(v);
+    if (r - v === 0.5 && r % 2 !== 0) r -= 1;
+    codes[i] = (r + zero < 0 ? 0 : r + zero > L ? L : r + zero) - zero;
+  }
+  const X = new Float32Array(run * n1), gram = new Float32Array(n1 * n1), cross = new Float32Array(n1 * Og), Y = new Float32Array(Og * run);
+  for (let n = 0; n < N; n++) {
+    for (let gi = 0; gi < G; gi++) {
+      const Ag = gi * n1 * n1, Rg = gi * n1 * Og;
+      for (let p0 = 0; p0 < P; p0 += run) {
+        const len = Math.min(run, P - p0);
+        if (identity) {
+          // A 1 x 1 layer: X is the planes transposed.
+          for (let c = 0; c < Cg; c++) {
+            const xo = (n * C + gi * Cg + c) * S + p0;
+            for (let p = 0; p < len; p++) X[p * n1 + c] = codes[xo + p];
+          }
+          for (let p = 0; p < len; p++) X[p * n1 + CK] = 1;
+        } else {
+          X.fill(0);
+          for (let p = 0; p < len; p++) {
+            const [cells, taps] = windows[p0 + p], row = p * n1;
+            for (let c = 0; c < Cg; c++) {
+              const xo = (n * C + gi * Cg + c) * S;
+              for (let t = 0; t < cells.length; t++) X[row + c * K + taps[t]] = codes[xo + cells[t]];
+            }
+            X[row + CK] = 1;
+          }
+        }
+        for (let o = 0; o < Og; o++) Y.set(yd.subarray((n * O + gi * Og + o) * P + p0, (n * O + gi * Og + o) * P + p0 + len), o * len);
+        // X is stored [len][n1]: X^T X and X^T y with A transposed; y stored [Og][len]: B transposed.
+        await gemm(X, X, gram, n1, n1, len, { transA: true, threads });
+        await gemm(X, Y, cross, n1, Og, len, { transA: true, transB: true, threads });
+        for (let i = 0; i < n1; i++) {
+          const si = i < CK ? s : 1;
+          for (let j = i; j < n1; j++) A[Ag + i * n1 + j] += gram[i * n1 + j] * si * (j < CK ? s : 1);
+          for (let o = 0; o < Og; o++) R[Rg + i * Og + o] += cross[i * Og + o] * si;
         }
       }
     }
