@@ -274,7 +274,7 @@ async function accumulateByGemm(A: Float64Array, R: Float64Array, windows: Windo
     if (r - v === 0.5 && r % 2 !== 0) r -= 1;
     codes[i] = (r + zero < 0 ? 0 : r + zero > L ? L : r + zero) - zero;
   }
-  const X = new Float32Array(run * n1), gram = new Float32Array(n1 * n1), cross = new Float32Array(n1 * Og), Y = new Float32Array(Og * run);
+  const X = new Float32Array(run * n1), gram = new Float32Array(n1 * n1), Y = new Float32Array(Og * run);
   for (let n = 0; n < N; n++) {
     for (let gi = 0; gi < G; gi++) {
       const Ag = gi * n1 * n1, Rg = gi * n1 * Og;
@@ -301,11 +301,23 @@ async function accumulateByGemm(A: Float64Array, R: Float64Array, windows: Windo
         for (let o = 0; o < Og; o++) Y.set(yd.subarray((n * O + gi * Og + o) * P + p0, (n * O + gi * Og + o) * P + p0 + len), o * len);
         // X is stored [len][n1]: X^T X and X^T y with A transposed; y stored [Og][len]: B transposed.
         await gemm(X, X, gram, n1, n1, len, { transA: true, threads });
-        await gemm(X, Y, cross, n1, Og, len, { transA: true, transB: true, threads });
+        // X^T y in float64 (in float32 its rounding moved the refitted weights: docs/perf-notes.md section 75), a column of X
+        // at a time (contiguous), columns of zeros skipped.
+        const col = new Float64Array(len);
+        for (let i = 0; i < n1; i++) {
+          let any = false;
+          for (let p = 0; p < len; p++) if ((col[p] = X[p * n1 + i]) !== 0) any = true;
+          if (!any) continue;
+          const ri = Rg + i * Og, si = i < CK ? s : 1;
+          for (let o = 0; o < Og; o++) {
+            let sum = 0;
+            for (let p = 0, yo = o * len; p < len; p++) sum += col[p] * Y[yo + p];
+            R[ri + o] += sum * si;
+          }
+        }
         for (let i = 0; i < n1; i++) {
           const si = i < CK ? s : 1;
           for (let j = i; j < n1; j++) A[Ag + i * n1 + j] += gram[i * n1 + j] * si * (j < CK ? s : 1);
-          for (let o = 0; o < Og; o++) R[Rg + i * Og + o] += cross[i * Og + o] * si;
         }
       }
     }
