@@ -302,16 +302,23 @@ async function accumulateByGemm(A: Float64Array, R: Float64Array, windows: Windo
         // X is stored [len][n1]: X^T X and X^T y with A transposed; y stored [Og][len]: B transposed.
         await gemm(X, X, gram, n1, n1, len, { transA: true, threads });
         // X^T y in float64 (in float32 its rounding moved the refitted weights: docs/perf-notes.md section 75), a column of X
-        // at a time (contiguous), columns of zeros skipped.
-        const col = new Float64Array(len);
+        // at a time.
+        const at = new Int32Array(len), val = new Float64Array(len);
         for (let i = 0; i < n1; i++) {
-          let any = false;
-          for (let p = 0; p < len; p++) if ((col[p] = X[p * n1 + i]) !== 0) any = true;
-          if (!any) continue;
+          // The column's nonzero entries (codes after a ReLU are mostly zero; a zero adds nothing to the sums).
+          let nnz = 0;
+          for (let p = 0; p < len; p++) {
+            const v = X[p * n1 + i];
+            if (v !== 0) {
+              at[nnz] = p;
+              val[nnz++] = v;
+            }
+          }
+          if (!nnz) continue;
           const ri = Rg + i * Og, si = i < CK ? s : 1;
           for (let o = 0; o < Og; o++) {
             let sum = 0;
-            for (let p = 0, yo = o * len; p < len; p++) sum += col[p] * Y[yo + p];
+            for (let k = 0, yo = o * len; k < nnz; k++) sum += val[k] * Y[yo + at[k]];
             R[ri + o] += sum * si;
           }
         }
