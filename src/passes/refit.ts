@@ -10,7 +10,7 @@ import { Session } from '../runtime/session.js';
 import { gemm } from '../nn/gemm.js';
 
 /**
- * Refitting layers to their quantized inputs (issue 19; docs/perf-notes.md sections 67, 69, 70).
+ * Refitting layers to their quantized inputs (issue 19; docs/perf-notes.md sections 67, 69, 70, 75).
  *
  * Bias correction removes the mean of a layer's output error; a refit removes its linear part. For each
  * layer given (calibration passes the pointwise ones, or with refitLayers 'all' every convolution and dense
@@ -101,7 +101,7 @@ export async function refit(g: Graph, feeds: Record<string, Tensor>[], nodes: No
         for (let i = 0; i < yd.length; i++) if (yd[i] <= lo) yd[i] = Math.min(pred[i], lo); else if (yd[i] >= hi) yd[i] = Math.max(pred[i], hi);
       }
       const ws = windows.of(xq.shape as number[]);
-      // Wide windows as two float32 products in wasm (exact: integer codes, sums kept below 2^24), narrow ones in JS.
+      // Wide windows as a matrix product in wasm (exact: integer codes, sums kept below 2^24), narrow ones in JS.
       if (CK >= GEMM_FROM ? await accumulateByGemm(A, R, ws, windows.identity, xq, y, w.shape, G, { s, zero, L }, largest, threads) : accumulate(A, R, ws, xq, y, w.shape, G, q)) fitted++;
     }
     const wd = w.data as Float32Array;
@@ -252,9 +252,9 @@ const GEMM_FROM = 32;
 /**
  * accumulate's sums as matrix products: per group, the windows' codes less the zero point (integers, and a last
  * column of ones) as X [P x n1], A += s^2 X^T X (s and 1 on the last row and column) and R += s X^T y. X^T X runs in
- * float32 in wasm (nn/gemm.ts) on runs of pixels short enough that no sum reaches 2^24, so it is exact; X^T y is
- * float32 too (within float tolerance of accumulate's float64). For 960 channels at 7 x 7, accumulate streams all of
- * A (7 MB) once per pixel.
+ * float32 in wasm (nn/gemm.ts) on runs of pixels short enough that no sum reaches 2^24, so it is exact; X^T y stays in
+ * float64 (float32's rounding changed the refitted weights, docs/perf-notes.md section 75). For 960 channels at 7 x 7,
+ * accumulate streams all of A (7 MB) once per pixel.
  */
 async function accumulateByGemm(A: Float64Array, R: Float64Array, windows: Windows, identity: boolean, x: Tensor, y: Tensor, wShape: number[], G: number,
   quant: { s: number; zero: number; L: number }, largest: number, threads?: number): Promise<boolean> {
@@ -299,7 +299,7 @@ async function accumulateByGemm(A: Float64Array, R: Float64Array, windows: Windo
           }
         }
         for (let o = 0; o < Og; o++) Y.set(yd.subarray((n * O + gi * Og + o) * P + p0, (n * O + gi * Og + o) * P + p0 + len), o * len);
-        // X is stored [len][n1]: X^T X and X^T y with A transposed; y stored [Og][len]: B transposed.
+        // X is stored [len][n1]: X^T X with A transposed. y as [Og][len].
         await gemm(X, X, gram, n1, n1, len, { transA: true, threads });
         // X^T y in float64 (in float32 its rounding moved the refitted weights: docs/perf-notes.md section 75), a column of X
         // at a time.
