@@ -8,15 +8,15 @@ import { P_ACT, P_BIAS, P_C, P_DW, P_HP, P_IH, P_IN, P_IW, P_K, P_KH, P_KOFF, P_
  * Float32 depthwise convolution, planes [p0, p1) of N x C (p = n * C + c) as one task: each input plane
  * (H x W at P_IN, unpadded) is zero-padded into this task's scratch (Hp x Wp floats and 16 of slack)
  * while it is in cache, then every output row of it computed from there. Weights w[C][K] f32, optional
- * bias; 16 pixels per step for stride 1 (3 x 3: 4), 4 for stride 2, scalar otherwise. koff counts f32 elements
- * (row kh's taps are koff[kh * KW ..]).
+ * bias. Stride 1 takes 4 pixels a step (3 x 3, and 5 or 7 taps a row) or 16, stride 2 takes 4, and other strides
+ * one at a time. koff counts f32 elements (row kh's taps are koff[kh * KW ..]).
  */
 export function depthwise_f32_planes(params: usize, p0: i32, p1: i32, scratch: usize): void {
   const C = prm(params, P_C), Hp = prm(params, P_HP), Wp = prm(params, P_WP), H = prm(params, P_IH), W = prm(params, P_IW);
   const OH = prm(params, P_OH), OW = prm(params, P_OW), sh = prm(params, P_SH), sw = prm(params, P_SW), K = prm(params, P_K);
   const koff = <usize>prm(params, P_KOFF), bias = <usize>prm(params, P_BIAS), act = prm(params, P_ACT);
   const flo = actLo(act), fhi = actHi(act), lo = f32x4.splat(flo), hi = f32x4.splat(fhi);
-  // Stride 1: 16 pixels a step, then 4 (3 x 3: 4); stride 2: 4, their inputs the even lanes of two vectors.
+  // Stride 1: 16 pixels a step, then 4 (3 x 3, 5 and 7 taps a row: 4); stride 2: 4, their inputs the even lanes of two vectors.
   const vec16 = sw == 1 ? OW & ~15 : 0;
   const vec = sw == 1 || sw == 2 ? OW & ~3 : 0;
   const KH = prm(params, P_KH), KW = prm(params, P_KW), dw = prm(params, P_DW);
@@ -55,8 +55,7 @@ export function depthwise_f32_planes(params: usize, p0: i32, p1: i32, scratch: u
         // 5 or 7 taps a kernel row, side by side: as below, with the row's weights in registers.
         for (let kh = 0; kh < KH; kh++) {
           const at = src + (<usize>load<i32>(koff + (<usize>(kh * KW) << 2)) << 2), wr = w + (<usize>(kh * KW) << 2);
-          if (KW == 5) rowTaps5(at, dst, wr, vec16, vec, kh == 0, kh == KH - 1, b, lo, hi);
-          else rowTaps7(at, dst, wr, vec16, vec, kh == 0, kh == KH - 1, b, lo, hi);
+          rowTaps(at, dst, wr, vec, KW == 7, kh == 0, kh == KH - 1, b, lo, hi);
         }
       } else if (sw == 1) {
         // Any other window at stride 1, one kernel row at a time: the output row holds the sums so far
@@ -153,64 +152,22 @@ export function depthwise_f32_planes(params: usize, p0: i32, p1: i32, scratch: u
   return f32x4.add(acc, f32x4.mul(x, w));
 }
 
-/** The sums so far of 4 outputs at d (or the bias, on the first kernel row). */
-// @ts-ignore: decorator
-@inline function sumsAt(d: usize, first: bool, b: f32): v128 {
-  return first ? f32x4.splat(b) : v128.load(d);
-}
-
-/** Stores 4 sums, clamped after the last kernel row. */
-// @ts-ignore: decorator
-@inline function putSums(d: usize, a: v128, last: bool, lo: v128, hi: v128): void {
-  v128.store(d, last ? f32x4.pmin(f32x4.pmax(a, lo), hi) : a);
-}
-
 /**
- * One kernel row of 5 side-by-side taps (weights at wr) added to an output row at dst: input row at src,
- * 16 pixels a step up to n16, then 4 up to n4.
+ * One kernel row of 5 side-by-side taps (7 with `seven`; weights at wr) added to an output row at dst, input row at
+ * src, 4 pixels a step up to n4.
  */
-function rowTaps5(src: usize, dst: usize, wr: usize, n16: i32, n4: i32, first: bool, last: bool, b: f32, lo: v128, hi: v128): void {
-  const w0 = v128.load32_splat(wr), w1 = v128.load32_splat(wr, 4), w2 = v128.load32_splat(wr, 8), w3 = v128.load32_splat(wr, 12), w4 = v128.load32_splat(wr, 16);
-  let ow = 0;
-  for (; ow < n16; ow += 16) {
-    const px = src + (<usize>ow << 2), d = dst + (<usize>ow << 2);
-    for (let j: usize = 0; j < 64; j += 16) {
-      let a = sumsAt(d + j, first, b);
-      const q = px + j;
-      a = tap(a, v128.load(q), w0); a = tap(a, v128.load(q, 4), w1); a = tap(a, v128.load(q, 8), w2);
-      a = tap(a, v128.load(q, 12), w3); a = tap(a, v128.load(q, 16), w4);
-      putSums(d + j, a, last, lo, hi);
-    }
-  }
-  for (; ow < n4; ow += 4) {
+function rowTaps(src: usize, dst: usize, wr: usize, n4: i32, seven: bool, first: bool, last: bool, b: f32, lo: v128, hi: v128): void {
+  const w0 = v128.load32_splat(wr), w1 = v128.load32_splat(wr, 4), w2 = v128.load32_splat(wr, 8), w3 = v128.load32_splat(wr, 12);
+  const w4 = v128.load32_splat(wr, 16), w5 = seven ? v128.load32_splat(wr, 20) : w4, w6 = seven ? v128.load32_splat(wr, 24) : w4;
+  for (let ow = 0; ow < n4; ow += 4) {
     const q = src + (<usize>ow << 2), d = dst + (<usize>ow << 2);
-    let a = sumsAt(d, first, b);
+    let a = first ? f32x4.splat(b) : v128.load(d);
     a = tap(a, v128.load(q), w0); a = tap(a, v128.load(q, 4), w1); a = tap(a, v128.load(q, 8), w2);
     a = tap(a, v128.load(q, 12), w3); a = tap(a, v128.load(q, 16), w4);
-    putSums(d, a, last, lo, hi);
-  }
-}
-
-/** rowTaps5 for 7 taps. */
-function rowTaps7(src: usize, dst: usize, wr: usize, n16: i32, n4: i32, first: bool, last: bool, b: f32, lo: v128, hi: v128): void {
-  const w0 = v128.load32_splat(wr), w1 = v128.load32_splat(wr, 4), w2 = v128.load32_splat(wr, 8), w3 = v128.load32_splat(wr, 12);
-  const w4 = v128.load32_splat(wr, 16), w5 = v128.load32_splat(wr, 20), w6 = v128.load32_splat(wr, 24);
-  let ow = 0;
-  for (; ow < n16; ow += 16) {
-    const px = src + (<usize>ow << 2), d = dst + (<usize>ow << 2);
-    for (let j: usize = 0; j < 64; j += 16) {
-      let a = sumsAt(d + j, first, b);
-      const q = px + j;
-      a = tap(a, v128.load(q), w0); a = tap(a, v128.load(q, 4), w1); a = tap(a, v128.load(q, 8), w2); a = tap(a, v128.load(q, 12), w3);
-      a = tap(a, v128.load(q, 16), w4); a = tap(a, v128.load(q, 20), w5); a = tap(a, v128.load(q, 24), w6);
-      putSums(d + j, a, last, lo, hi);
+    if (seven) {
+      a = tap(a, v128.load(q, 20), w5);
+      a = tap(a, v128.load(q, 24), w6);
     }
-  }
-  for (; ow < n4; ow += 4) {
-    const q = src + (<usize>ow << 2), d = dst + (<usize>ow << 2);
-    let a = sumsAt(d, first, b);
-    a = tap(a, v128.load(q), w0); a = tap(a, v128.load(q, 4), w1); a = tap(a, v128.load(q, 8), w2); a = tap(a, v128.load(q, 12), w3);
-    a = tap(a, v128.load(q, 16), w4); a = tap(a, v128.load(q, 20), w5); a = tap(a, v128.load(q, 24), w6);
-    putSums(d, a, last, lo, hi);
+    v128.store(d, last ? f32x4.pmin(f32x4.pmax(a, lo), hi) : a);
   }
 }
