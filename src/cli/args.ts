@@ -38,10 +38,9 @@ export async function customLayersFlag(value: unknown): Promise<Record<string, C
   } catch (e) {
     throw new ArgumentError('--custom-layers', value, `${allowed} (${(e as Error).message})`);
   }
-  const pick = (m: Record<string, unknown> | undefined) => m?.customLayers ?? m?.default;
-  // A CommonJS module arrives as the default export.
-  let layers = pick(mod);
-  if (layers && typeof layers === 'object' && 'customLayers' in layers) layers = (layers as Record<string, unknown>).customLayers;
+  const exported = mod.customLayers ?? mod.default;
+  // A CommonJS module arrives as the default export, its customLayers inside.
+  const layers = (exported as { customLayers?: unknown } | undefined)?.customLayers ?? exported;
   const ok = layers !== null && typeof layers === 'object' && !Array.isArray(layers) && Object.keys(layers).length > 0
     && Object.values(layers).every((f) => typeof f === 'function');
   if (!ok) throw new ArgumentError('--custom-layers', value, `${allowed}; its export is ${layers === undefined ? 'missing' : typeof layers === 'object' ? `an object with ${Object.keys(layers ?? {}).join(', ') || 'no keys'}` : typeof layers}`);

@@ -84,8 +84,8 @@ export async function refit(g: Graph, feeds: Record<string, Tensor>[], nodes: No
     const layer = alone(g, n, false);
     const { scale, zero } = activationQuant(range, bits), L = (1 << bits) - 1, s = Math.fround(scale);
     const A = new Float64Array(G * n1 * n1), R = new Float64Array(G * n1 * Og);
-    const q = (v: number) => (Math.min(L, Math.max(0, roundEven(Math.fround(v / s)) + zero)) - zero) * s;
-    const largest = Math.max(zero, L - zero);
+    // A value's code less the zero point (an integer), and the value that stands for.
+    const code = (v: number) => Math.min(L, Math.max(0, roundEven(Math.fround(v / s)) + zero)) - zero, q = (v: number) => code(v) * s;
     // Under a fused ReLU or clip, an output the float layer has beyond a bound only needs to stay beyond it: its target
     // is the layer's own quantized output (before the refit) where that is beyond the bound too, else the bound.
     const act = fusedActivation(n), clipped = act.kind === 'relu' || act.kind === 'clip';
@@ -102,7 +102,7 @@ export async function refit(g: Graph, feeds: Record<string, Tensor>[], nodes: No
       }
       const ws = windows.of(xq.shape as number[]);
       // Wide windows as a matrix product in wasm (exact: integer codes, sums kept below 2^24), narrow ones in JS.
-      if (CK >= GEMM_FROM ? await accumulateByGemm(A, R, ws, windows.identity, xq, y, w.shape, G, { s, zero, L }, largest, threads) : accumulate(A, R, ws, xq, y, w.shape, G, q)) fitted++;
+      if (CK >= GEMM_FROM ? await accumulateByGemm(A, R, ws, windows.identity, xq, y, w.shape, G, code, s, threads) : accumulate(A, R, ws, xq, y, w.shape, G, q)) fitted++;
     }
     const wd = w.data as Float32Array;
     const lambdas = Array.from({ length: G }, (_, gi) => {
@@ -257,24 +257,19 @@ const GEMM_FROM = 32;
  * accumulate streams all of A (7 MB) once per pixel.
  */
 async function accumulateByGemm(A: Float64Array, R: Float64Array, windows: Windows, identity: boolean, x: Tensor, y: Tensor, wShape: number[], G: number,
-  quant: { s: number; zero: number; L: number }, largest: number, threads?: number): Promise<boolean> {
-  const { s, zero, L } = quant;
+  code: (v: number) => number, s: number, threads?: number): Promise<boolean> {
   const xd = x.data as Float32Array, yd = y.data as Float32Array, [N, C] = x.shape as number[], O = wShape[0], Og = O / G, Cg = C / G;
   const dense = x.shape.length === 2, K = dense ? 1 : wShape[2] * wShape[3], CK = Cg * K, n1 = CK + 1;
   if (Cg * K * O !== sizeOf(wShape) || y.shape[0] !== N || y.shape[1] !== O) return false;
   const S = xd.length / (N * C), P = windows.length;
   if (yd.length !== N * O * P) return false;
+  const codes = new Float32Array(xd.length);
+  let largest = 0;
+  for (let i = 0; i < xd.length; i++) largest = Math.max(largest, Math.abs((codes[i] = code(xd[i]))));
   // Pixels per product: each entry of X^T X adds at most `largest^2` per pixel.
   const run = Math.max(1, Math.min(P, Math.floor(2 ** 24 / Math.max(1, largest * largest))));
-  // Codes less the zero point, as q computes them (roundEven inlined: this runs over every input of every layer).
-  const codes = new Float32Array(xd.length);
-  for (let i = 0; i < xd.length; i++) {
-    const v = Math.fround(xd[i] / s);
-    let r = Math.round(v);
-    if (r - v === 0.5 && r % 2 !== 0) r -= 1;
-    codes[i] = (r + zero < 0 ? 0 : r + zero > L ? L : r + zero) - zero;
-  }
   const X = new Float32Array(run * n1), gram = new Float32Array(n1 * n1), Y = new Float32Array(Og * run);
+  const at = new Int32Array(run), val = new Float64Array(run);
   for (let n = 0; n < N; n++) {
     for (let gi = 0; gi < G; gi++) {
       const Ag = gi * n1 * n1, Rg = gi * n1 * Og;
@@ -303,7 +298,6 @@ async function accumulateByGemm(A: Float64Array, R: Float64Array, windows: Windo
         await gemm(X, X, gram, n1, n1, len, { transA: true, threads });
         // X^T y in float64 (in float32 its rounding moved the refitted weights: docs/perf-notes.md section 75), a column of X
         // at a time.
-        const at = new Int32Array(len), val = new Float64Array(len);
         for (let i = 0; i < n1; i++) {
           // The column's nonzero entries (codes after a ReLU are mostly zero; a zero adds nothing to the sums).
           let nnz = 0;

@@ -530,8 +530,8 @@ export function freezeWeights(w: DirectJob['weight']): void {
 /**
  * Weights as w[group][tap group][channel][taps] (one dot product covers `taps` taps of a channel;
  * the depthwise kernel takes taps = Kp, i.e. w[O][Kp]), as int8 or int16, in wasm memory; kept
- * per weight array (freed with it) and laid out again only when the array's contents or the
- * geometry change.
+ * per weight array and layout (freed with the array) and laid out again only when the array's
+ * contents change.
  */
 function weightLayout(e: Engine, weight: DirectJob['weight'], g: ConvGeometry, Kp: number, OgPad: number, taps: number, bytes: 1 | 2): Layout {
   const key = `${g.groups},${g.O},${Kp},${OgPad},${taps},${bytes}`;
