@@ -132,6 +132,34 @@ test('kernel pcilt/pcilt_grouped_rows: channel-grouped table rows laid out from 
   assert.ok(grouped >= 6, `${grouped} layouts regrouped`);
 });
 
+test('kernel pack/layout_direct_weights: direct kernels\' weight layouts equal their JS twin bit for bit, with the same largest |w|', async () => {
+  const { layWeights } = await import(new URL('../../dist/backends/wasm/backend.js', import.meta.url).href);
+  const e = await getEngine();
+  const r = rng(515);
+  // O, Cg, KH, KW, groups, source type, taps (0: the depthwise form, taps = Kp), layout bytes
+  const cases: [number, number, number, number, number, 8 | 16 | 32, number, 1 | 2][] = [
+    [1, 1, 1, 1, 1, 8, 4, 1], [13, 9, 3, 3, 1, 8, 4, 1], [13, 9, 3, 3, 1, 8, 2, 2], [24, 5, 1, 3, 3, 16, 2, 2], [7, 1, 3, 3, 7, 8, 0, 2],
+    [32, 1, 5, 5, 32, 16, 0, 2], [10, 128, 1, 1, 1, 32, 2, 2], [128, 3136, 1, 1, 1, 8, 4, 1], [6, 4, 3, 3, 2, 32, 4, 1], [9, 3, 7, 7, 1, 16, 2, 2],
+  ];
+  for (const [O, Cg, KH, KW, groups, type, taps0, bytes] of cases) {
+    const top = bytes === 1 ? 127 : type === 8 ? 127 : 32767;
+    const values = Array.from({ length: O * Cg * KH * KW }, () => r.int(-top, top));
+    const weight = type === 8 ? Int8Array.from(values) : type === 16 ? Int16Array.from(values) : Int32Array.from(values);
+    const g = convGeometry([1, Cg * groups, KH + 2, KW + 2], [O, Cg, KH, KW], { groups });
+    const K = Cg * KH * KW, taps = taps0 || K + (K & 1), Kp = Math.ceil(K / taps) * taps, OgPad = taps0 ? Math.ceil(g.Og / 8) * 8 : 1;
+    const what = `O ${O} Cg ${Cg} ${KH}x${KW} groups ${groups} int${type} taps ${taps} bytes ${bytes}`;
+    const a = layWeights(e, weight, g, Kp, OgPad, taps, bytes, 'js'), b = layWeights(e, weight, g, Kp, OgPad, taps, bytes, 'wasm');
+    try {
+      assert.equal(b.maxAbs, a.maxAbs, what);
+      const n = groups * Kp * OgPad * bytes;
+      assert.equal(firstDiff(new Uint8Array(e.memory.buffer, b.ptr, n), new Uint8Array(e.memory.buffer, a.ptr, n)), -1, what);
+    } finally {
+      e.heap.release(a.ptr);
+      e.heap.release(b.ptr);
+    }
+  }
+});
+
 test('kernel x32-hash-fnv4: the fingerprint of 32-bit words equals its JS twin at every length, tails included', async () => {
   const { fnv4Start, fnv4Words, fnv4WordsJs, fnv4End } = await import(new URL('../../dist/kernels/wasm/hash.js', import.meta.url).href);
   const e = await getEngine();

@@ -221,11 +221,15 @@ export async function prepareLayers(graph: Graph, q: QuantOptions): Promise<numb
     const [O, Cg, KH, KW] = iw.weight.shape;
     const dil = node.op === 'Conv' ? attrInts(node, 'dilations', [1, 1])! : [1, 1];
     const g = convGeometry([1, Cg * groups, (KH - 1) * dil[0] + 1, (KW - 1) * dil[1] + 1], [O, Cg, KH, KW], { groups, dilation: [dil[0], dil[1]] });
-    await prepareDirect({ input: new Uint8Array(0), weight: iw.weight.data, geometry: g, activationBits: bits, integer: true });
-    // A dense layer's work is known from its weights (at batch 1): where the kernel its first call will take
-    // (saved with the model, or predicted) is the look-up one, its tables and rows are made now too. (MNIST's
-    // 128 x 3136 layer at 1 bit: 23 ms of its model's first call, against 0.8 ms a run.)
-    if (node.op === 'Gemm' && expectedKernel(iw, bits, convGeometry([1, Cg, 1, 1], [O, Cg, 1, 1]))?.startsWith('wasm-pcilt')) await preparePcilt(tablesOf(iw, bits), 1);
+    // A dense layer's work is known from its weights (at batch 1): the kernel its first call will take (saved
+    // with the model, or predicted) gets its weights laid out or its tables and rows made now. (MNIST's 128 x
+    // 3136 layer at 1 bit: 23 ms of its model's first call for its tables, against 0.8 ms a run; 6 ms at 4 bits
+    // for the layout of a direct kernel other than the default.) A convolution's work depends on its input's
+    // size: the default direct kernel's layout.
+    const expected = node.op === 'Gemm' ? expectedKernel(iw, bits, convGeometry([1, Cg, 1, 1], [O, Cg, 1, 1]))?.replace(/-1t$/, '') : undefined;
+    const kernel = expected?.startsWith('wasm-direct-') ? expected.slice('wasm-direct-'.length) : undefined;
+    await prepareDirect({ input: new Uint8Array(0), weight: iw.weight.data, geometry: g, activationBits: bits, integer: true, kernel });
+    if (expected === 'wasm-pcilt') await preparePcilt(tablesOf(iw, bits), 1);
   }
   return n;
 }

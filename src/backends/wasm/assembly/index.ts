@@ -7,7 +7,7 @@ export { pcilt_rows, pcilt_grouped_rows, scratch_bytes } from './pcilt-bitserial
 export { direct_rows } from './qconv-u8s8-i32dot-4x8';
 export { direct8_rows } from './qconv-u8s8-i16relaxeddot-4x8';
 export { depthwise_rows } from './qdwconv-u8s8';
-export { pad_input, pack_groups, quantize_pad, quantize_levels_pad, quantize_pad_channels, quantize_weights, range_f32 } from './pack';
+export { pad_input, pack_groups, quantize_pad, quantize_levels_pad, quantize_pad_channels, quantize_weights, range_f32, layout_direct_weights } from './pack';
 export { sgemm, sgemm_bias, sgemm_conv, matmul_batched_f32, sgemm_bias_act, conv_groups_f32, pack_conv_panels, pack_panels, transpose_f32 } from './f32-gemm-4x8-minmax';
 export { depthwise_f32_planes } from './f32-dwconv';
 export { conv_direct_f32 } from './f32-conv-direct-4x8-minmax';

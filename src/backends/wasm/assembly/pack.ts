@@ -244,3 +244,31 @@ export function quantize_weights(src: usize, dst: usize, O: i32, K: i32, top: i3
   }
   return maxAbsSum;
 }
+
+/**
+ * A direct kernel's weights w[O][K] (int8, int16 or int32 at src: srcBytes 1, 2 or 4) laid out as
+ * w[group][tap group][channel][taps] (int8 or int16 at dst: dstBytes 1 or 2; count values, zero where
+ * no weight lands): tap k of channel o goes to tap group k / taps, slot k % taps. Returns the largest
+ * |w|. The twin of backend.ts layWeights 'js'.
+ */
+export function layout_direct_weights(src: usize, srcBytes: i32, dst: usize, dstBytes: i32, count: i32, O: i32, Og: i32, K: i32, groupsOfTaps: i32, OgPad: i32, taps: i32): i32 {
+  memory.fill(dst, 0, <usize>count * <usize>dstBytes);
+  let maxAbs = 0;
+  for (let o = 0; o < O; o++) {
+    const gi = o / Og, oo = o % Og;
+    const from = <usize>o * <usize>K;
+    for (let k0 = 0; k0 < K; k0 += taps) {
+      const to = <usize>(((gi * groupsOfTaps + k0 / taps) * OgPad + oo) * taps);
+      const n = min(taps, K - k0);
+      for (let t = 0; t < n; t++) {
+        const i = from + <usize>(k0 + t), j = to + <usize>t;
+        const v: i32 = srcBytes == 1 ? <i32>load<i8>(src + i) : srcBytes == 2 ? <i32>load<i16>(src + (i << 1)) : load<i32>(src + (i << 2));
+        if (dstBytes == 1) store<i8>(dst + j, <i8>v);
+        else store<i16>(dst + (j << 1), <i16>v);
+        const a = v < 0 ? -v : v;
+        if (a > maxAbs) maxAbs = a;
+      }
+    }
+  }
+  return maxAbs;
+}
