@@ -7,6 +7,7 @@ import './wasm/resize.js';
 import './wasm/softmax-layernorm.js';
 import './wasm/transpose.js';
 import './wasm/concat.js';
+import './wasm/reduce.js';
 import './js/elementwise.js';
 import './js/reduce.js';
 import './js/movement.js';

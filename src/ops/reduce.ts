@@ -24,6 +24,22 @@ function axesOf(ins: Inputs, node: Node, r: number): number[] {
 }
 
 /**
+ * A float32 reduction whose axes are one contiguous run, as x[outer][R][inner] (R the reduced cells), and
+ * its output shape; undefined for any other (the fast kernels' test: never throws, the op reports errors).
+ */
+export function contiguousRun(ins: Inputs, node: Node): { outer: number; R: number; inner: number; shape: number[] } | undefined {
+  const x = ins[0];
+  if (x?.dtype !== 'float32' || (ins[1] && ins[1].dtype !== 'int64' && ins[1].dtype !== 'int32') || sizeOf(x.shape) === 0) return undefined;
+  const r = x.shape.length, given = ins[1] ? ints(ins[1]) : attrInts(node, 'axes');
+  if ((!given || given.length === 0) && attrInt(node, 'noop_with_empty_axes', 0)) return undefined;
+  const axes = !given || given.length === 0 ? Array.from({ length: r }, (_, i) => i) : [...new Set(given.map((a) => (a < 0 ? a + r : a)))].sort((a, b) => a - b);
+  if (!axes.every((a, i) => a >= 0 && a < r && (i === 0 || a === axes[i - 1] + 1))) return undefined;
+  const a0 = axes[0], a1 = axes[axes.length - 1] + 1;
+  const shape = attrInt(node, 'keepdims', 1) ? x.shape.map((d, i) => (i >= a0 && i < a1 ? 1 : d)) : x.shape.filter((_, i) => i < a0 || i >= a1);
+  return { outer: sizeOf(x.shape.slice(0, a0)), R: sizeOf(x.shape.slice(a0, a1)), inner: sizeOf(x.shape.slice(a1)), shape };
+}
+
+/**
  * Calls f(outIndex, inputIndex) for every input element, mapping it to the output cell it
  * reduces into; returns the output's shape with and without the reduced axes.
  */

@@ -19,6 +19,7 @@ export interface KernelExports {
   layout_direct_weights(src: number, srcBytes: number, dst: number, dstBytes: number, count: number, O: number, Og: number, K: number, groupsOfTaps: number, OgPad: number, taps: number): number;
   pack_groups(src: number, dst: number, u0: number, u1: number, C: number, HW: number, G: number, ib: number, planes: number, bitSerial: number): void;
   pool_f32(src: number, dst: number, p0: number, p1: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number, sh: number, sw: number, pt: number, pl: number, mode: number): void;
+  sum_middle_f32(src: number, dst: number, outer: number, R: number, inner: number, divisor: number): void;
   resize_axis_f32(src: number, dst: number, outer: number, lenIn: number, inner: number, lenOut: number, taps: number): void;
   /** Returns the OR of the bytes copied. */
   pad_input(src: number, dst: number, planes: number, H: number, W: number, Hp: number, Wp: number, padT: number, padL: number, dstBytes: number): number;

@@ -1,21 +1,12 @@
-import { ints, sizeOf, zeros } from '../../ir/tensor.js';
-import { attrFloat, attrInt, attrInts, registerKernel } from '../../ops/registry.js';
-import type { Node } from '../../ir/graph.js';
-import type { Inputs } from '../../ops/registry.js';
+import { sizeOf, zeros } from '../../ir/tensor.js';
+import { attrFloat, registerKernel, type Inputs } from '../../ops/registry.js';
+import { contiguousRun } from '../../ops/reduce.js';
 import { inferenceBatchNorm, lastAxisLayerNorm } from '../../ops/normalization.js';
 
 /**
  * Float32 reductions whose axes are one contiguous run (outer x reduced x inner), and the
  * per-channel ops (GlobalAveragePool, BatchNormalization) as plain loops over planes.
  */
-
-function axesOf(ins: Inputs, node: Node, r: number): number[] | undefined {
-  const given = ins[1] ? ints(ins[1]) : attrInts(node, 'axes');
-  if (!given || !given.length) return attrInt(node, 'noop_with_empty_axes', 0) ? undefined : Array.from({ length: r }, (_, i) => i);
-  return [...new Set(given.map((a) => (a < 0 ? a + r : a)))].sort((a, b) => a - b);
-}
-
-const contiguous = (axes: number[]) => axes.every((a, i) => i === 0 || a === axes[i - 1] + 1);
 
 /** The reduction of xd[b, e) in float64, in order (as the strided loop below adds), before the op's finish. */
 function reduceRun(op: string, xd: Float32Array, b: number, e: number): number {
@@ -30,17 +21,9 @@ function reduceRun(op: string, xd: Float32Array, b: number, e: number): number {
 for (const op of ['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceSumSquare', 'ReduceL2']) {
   registerKernel({
     op, backend: 'js', variant: 'f32-contiguous',
-    supports: (ins, node) => {
-      const x = ins[0];
-      if (x?.dtype !== 'float32' || (ins[1] && ins[1].dtype !== 'int64' && ins[1].dtype !== 'int32')) return false;
-      const axes = axesOf(ins, node, x.shape.length);
-      return !!axes && axes.length > 0 && axes.every((a) => a >= 0 && a < x.shape.length) && contiguous(axes) && sizeOf(x.shape) > 0;
-    },
+    supports: (ins, node) => contiguousRun(ins, node) !== undefined,
     async run(ins, node) {
-      const x = ins[0]!, axes = axesOf(ins, node, x.shape.length)!;
-      const a0 = axes[0], a1 = axes[axes.length - 1] + 1;
-      const outer = sizeOf(x.shape.slice(0, a0)), R = sizeOf(x.shape.slice(a0, a1)), inner = sizeOf(x.shape.slice(a1));
-      const shape = attrInt(node, 'keepdims', 1) ? x.shape.map((d, i) => (i >= a0 && i < a1 ? 1 : d)) : x.shape.filter((_, i) => i < a0 || i >= a1);
+      const x = ins[0]!, { outer, R, inner, shape } = contiguousRun(ins, node)!;
       const y = zeros('float32', shape), xd = x.data as Float32Array, yd = y.data as Float32Array;
       const finish = (v: number) => (op === 'ReduceMean' ? v / R : op === 'ReduceL2' ? Math.sqrt(v) : v);
       if (inner === 1) {

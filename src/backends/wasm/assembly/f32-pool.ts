@@ -53,6 +53,47 @@ export function pool_f32(src: usize, dst: usize, p0: i32, p1: i32, H: i32, W: i3
   }
 }
 
+/**
+ * Sums over the middle axis of x[outer][R][inner] at src, divided by `divisor` (R for a mean, 1 for a sum),
+ * in float32: y[o][i] = (sum over r of x[o][r][i]) / divisor at dst. With inner 1 (a global average pool, a
+ * mean over the trailing axes) each run of R adds in 16 lanes, then across them; wider, whole rows of
+ * vectors add into y. The twins are the TypeScript reductions (src/ops/reduce.ts, src/ops/pool.ts), which
+ * add in float64: within float tolerance of them.
+ */
+export function sum_middle_f32(src: usize, dst: usize, outer: i32, R: i32, inner: i32, divisor: f32): void {
+  const div = f32x4.splat(divisor);
+  for (let o = 0; o < outer; o++) {
+    const x = src + (<usize>o * <usize>R * <usize>inner << 2), y = dst + (<usize>o * <usize>inner << 2);
+    if (inner == 1) {
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      let r = 0;
+      for (; r + 16 <= R; r += 16) {
+        const at = x + (<usize>r << 2);
+        a0 = f32x4.add(a0, v128.load(at));
+        a1 = f32x4.add(a1, v128.load(at, 16));
+        a2 = f32x4.add(a2, v128.load(at, 32));
+        a3 = f32x4.add(a3, v128.load(at, 48));
+      }
+      for (; r + 4 <= R; r += 4) a0 = f32x4.add(a0, v128.load(x + (<usize>r << 2)));
+      const a = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
+      let s = (f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1)) + (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3));
+      for (; r < R; r++) s += load<f32>(x + (<usize>r << 2));
+      store<f32>(y, s / divisor);
+      continue;
+    }
+    memory.fill(y, 0, <usize>inner << 2);
+    for (let r = 0; r < R; r++) {
+      const row = x + (<usize>r * <usize>inner << 2);
+      let i = 0;
+      for (; i + 4 <= inner; i += 4) v128.store(y + (<usize>i << 2), f32x4.add(v128.load(y + (<usize>i << 2)), v128.load(row + (<usize>i << 2))));
+      for (; i < inner; i++) store<f32>(y + (<usize>i << 2), load<f32>(y + (<usize>i << 2)) + load<f32>(row + (<usize>i << 2)));
+    }
+    let i = 0;
+    for (; i + 4 <= inner; i += 4) v128.store(y + (<usize>i << 2), f32x4.div(v128.load(y + (<usize>i << 2)), div));
+    for (; i < inner; i++) store<f32>(y + (<usize>i << 2), load<f32>(y + (<usize>i << 2)) / divisor);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Float32 elementwise ops for the graph runtime (src/kernels/wasm/eltwise.ts; the TypeScript ops in
 // src/ops are their reference). exp is Cephes' expf: range reduction by ln 2, a degree-5

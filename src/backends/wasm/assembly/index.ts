@@ -11,7 +11,7 @@ export { pad_input, pack_groups, quantize_pad, quantize_levels_pad, quantize_pad
 export { sgemm, sgemm_bias, sgemm_conv, matmul_batched_f32, sgemm_bias_act, conv_groups_f32, pack_conv_panels, pack_panels, transpose_f32 } from './f32-gemm-4x8-minmax';
 export { depthwise_f32_planes } from './f32-dwconv';
 export { conv_direct_f32 } from './f32-conv-direct-4x8-minmax';
-export { pool_f32 } from './f32-pool';
+export { pool_f32, sum_middle_f32 } from './f32-pool';
 export { resize_axis_f32 } from './f32-resize';
 export { unary_f32, binary_f32, affine_planes_f32 } from './f32-vunary-vbinary';
 export { softmax_rows_f32, layernorm_rows_f32 } from './f32-softmax-layernorm-rows';
