@@ -36,7 +36,7 @@ const shape = (r: Rng, rank: number, max = 6) => Array.from({ length: rank }, ()
  * Cases per fast kernel (op and variant): each builds a node and its inputs. Every registered
  * kernel must have one (checked below), so a new kernel cannot land without its twin test.
  */
-export const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' | 'outputs'>; ins: RuntimeTensor[]; tol?: number; opset?: number }> = {
+export const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' | 'outputs'>; ins: RuntimeTensor[]; outputs?: number; tol?: number; opset?: number }> = {
   unary: (r) => {
     const op = UNARY[unaryTurn++ % UNARY.length];
     const x = randomTensor(r, 'float32', shape(r, r.int(1, 4)));
@@ -237,6 +237,27 @@ export const CASES: Record<string, (r: Rng) => { node: Omit<RuntimeNode, 'name' 
     // Parts of any size along the axis, 0 included.
     const ins = Array.from({ length: k }, () => randomTensor(r, r.pick(['float32', 'float32', 'int64'] as DType[]) === 'int64' && k === 1 ? 'int64' : 'float32', s.map((d, i) => (i === axis ? r.int(0, 4) : d))));
     return { node: { op: 'Concat', inputs: ins.map((_, i) => `i${i}`), attrs: { axis: r.next() < 0.5 ? axis : axis - s.length } }, ins, tol: 0 };
+  },
+  Split: (r) => {
+    const s = shape(r, r.int(1, 4), 6), axis = r.int(0, s.length - 1), n = r.int(1, 3);
+    // Sizes given (some 0), or equal parts (num_outputs may leave the last one smaller).
+    const cuts = Array.from({ length: n - 1 }, () => r.int(0, s[axis])).sort((a, b) => a - b);
+    const sizes = [...cuts, s[axis]].map((c, i, a) => c - (i ? a[i - 1] : 0));
+    const given = r.next() < 0.6;
+    return {
+      node: { op: 'Split', inputs: given ? ['x', 's'] : ['x'], attrs: { axis: r.next() < 0.5 ? axis : axis - s.length, ...(given ? {} : { num_outputs: n }) } },
+      ins: [randomTensor(r, r.pick(['float32', 'int64', 'uint8'] as DType[]), s), ...(given ? [fromNumbers('int64', [n], sizes)] : [])], outputs: n, tol: 0,
+    };
+  },
+  NonMaxSuppression: (r) => {
+    const B = r.int(1, 2), C = r.int(1, 3), N = r.int(0, 30);
+    // Boxes on a small grid, so that overlaps and equal scores (kept in index order) occur; corners in either order.
+    const boxes = fromNumbers('float32', [B, N, 4], Array.from({ length: B * N * 4 }, () => r.int(0, 8) / 2));
+    const scores = fromNumbers('float32', [B, C, N], Array.from({ length: B * C * N }, () => r.int(0, 10) / 10));
+    return {
+      node: { op: 'NonMaxSuppression', inputs: ['b', 's', 'm', 'i', 't'], attrs: { center_point_box: r.int(0, 1) } },
+      ins: [boxes, scores, fromNumbers('int64', [1], [r.int(0, 12)]), fromNumbers('float32', [1], [r.pick([0, 0.3, 0.5, 0.7])]), fromNumbers('float32', [1], [r.pick([0, 0.25, 0.5])])], tol: 0,
+    };
   },
   Pad: (r) => {
     const s = shape(r, r.int(1, 4), 5);

@@ -17,8 +17,8 @@ const require = createRequire(import.meta.url);
  * A node run by the reference op and by every registered fast kernel that says it applies,
  * each kernel called twice (its first call and a later one).
  */
-async function everyKernel(node: Omit<RuntimeNode, 'name' | 'outputs'>, ins: RuntimeTensor[], opset = 18) {
-  const n: RuntimeNode = { ...node, name: 'n', outputs: ['y'] };
+async function everyKernel(node: Omit<RuntimeNode, 'name' | 'outputs'>, ins: RuntimeTensor[], opset = 18, outputs = 1) {
+  const n: RuntimeNode = { ...node, name: 'n', outputs: Array.from({ length: outputs }, (_, j) => `y${j}`) };
   const ctx = { opset };
   let ref: RuntimeTensor[];
   try {
@@ -47,7 +47,7 @@ test('every fast kernel equals its reference twin on generated cases, first call
   for (let i = 0; i < 700; i++) {
     const fam = Object.keys(CASES)[i % Object.keys(CASES).length];
     const c = CASES[fam](r);
-    const all = await everyKernel(c.node, c.ins, c.opset);
+    const all = await everyKernel(c.node, c.ins, c.opset, c.outputs);
     if (!all) continue;
     for (const { kernel, first, again } of all.runs) {
       hit.add(`${c.node.op}:${kernel}`);

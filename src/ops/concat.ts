@@ -1,5 +1,6 @@
 import { ints, sizeOf, zeros } from '../ir/tensor.js';
-import { attrInt, attrInts, axisOf, defineOp, fail, need } from './registry.js';
+import type { Node } from '../ir/graph.js';
+import { attrInt, attrInts, axisOf, defineOp, fail, need, type Inputs } from './registry.js';
 import { take } from './take.js';
 
 defineOp({
@@ -29,20 +30,27 @@ defineOp({
   },
 });
 
+/** The sizes Split cuts axis `axis` (of D) into: from its second input or attribute, else equal parts; or why it cannot. */
+export function splitParts(ins: Inputs, node: Node, D: number): number[] | string {
+  const n = node.outputs.length;
+  let parts = ins[1] ? ints(ins[1]) : attrInts(node, 'split');
+  if (!parts) {
+    // Equal parts; with num_outputs (opset 18) the last may be smaller.
+    const k = Math.ceil(D / n);
+    if (node.attrs.num_outputs === undefined && D % n !== 0) return `axis of ${D} does not split into ${n} equal parts`;
+    parts = Array.from({ length: n }, (_, i) => Math.max(0, Math.min(k, D - i * k)));
+  }
+  if (parts.length !== n || parts.some((p) => p < 0) || parts.reduce((a, b) => a + b, 0) !== D) return `split [${parts}] does not cut ${D} into ${n} parts`;
+  return parts;
+}
+
 defineOp({
   op: 'Split', inputs: [1, 2],
   run(ins, node) {
     const x = need(ins, 0, node), r = x.shape.length;
     const axis = axisOf(node, attrInt(node, 'axis', 0), r), D = x.shape[axis];
-    const n = node.outputs.length;
-    let parts = ins[1] ? ints(ins[1]) : attrInts(node, 'split');
-    if (!parts) {
-      // Equal parts; with num_outputs (opset 18) the last may be smaller.
-      const k = Math.ceil(D / n);
-      if (node.attrs.num_outputs === undefined && D % n !== 0) fail(node, `axis of ${D} does not split into ${n} equal parts`);
-      parts = Array.from({ length: n }, (_, i) => Math.max(0, Math.min(k, D - i * k)));
-    }
-    if (parts.length !== n || parts.some((p) => p < 0) || parts.reduce((a, b) => a + b, 0) !== D) fail(node, `split [${parts}] does not cut ${D} into ${n} parts`);
+    const parts = splitParts(ins, node, D);
+    if (typeof parts === 'string') fail(node, parts);
     const outer = sizeOf(x.shape.slice(0, axis)), inner = sizeOf(x.shape.slice(axis + 1));
     let at = 0;
     return parts.map((p) => {

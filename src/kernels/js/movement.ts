@@ -1,11 +1,12 @@
 import { ints, numbers, sizeOf, stridesOf, zeros, type Tensor } from '../../ir/tensor.js';
 import { attrInt, attrStr, axisOf, indexIn, registerKernel } from '../../ops/registry.js';
 import { mergedAxes, permOf, sliceByInputs, sliceOf } from '../strided.js';
+import { splitParts } from '../../ops/concat.js';
 
 /**
  * Data movement as row copies and strided loops (the reference computes a flat index per
  * element): Transpose with its innermost output axis as a strided run, constant Pad as row
- * copies, Gather as block copies. Any dtype, int64 included (typed arrays copy their own elements).
+ * copies, Gather and Split as block copies. Any dtype, int64 included (typed arrays copy their own elements).
  */
 
 /** A strided view of x copied out: output shape `shape`, element (c0..cr) at offset + sum c_a * strides[a]; the last axis as one run. */
@@ -119,5 +120,26 @@ registerKernel({
       }
     }
     return [y];
+  },
+});
+
+/** Split as one block copy per output and outer position, where the reference lists every element's offset. */
+registerKernel({
+  op: 'Split', backend: 'js', variant: 'blocks',
+  supports: (ins, node) => {
+    const x = ins[0], r = x?.shape.length ?? 0, a = attrInt(node, 'axis', 0);
+    return !!x && a >= -r && a < r && typeof splitParts(ins, node, x.shape[a < 0 ? a + r : a]) !== 'string';
+  },
+  async run(ins, node) {
+    const x = ins[0]!, axis = axisOf(node, attrInt(node, 'axis', 0), x.shape.length), D = x.shape[axis];
+    const parts = splitParts(ins, node, D) as number[];
+    const outer = sizeOf(x.shape.slice(0, axis)), inner = sizeOf(x.shape.slice(axis + 1)), src = x.data as Float32Array;
+    let at = 0;
+    return parts.map((p) => {
+      const y = zeros(x.dtype, x.shape.map((d, i) => (i === axis ? p : d))), dst = y.data as Float32Array, len = p * inner;
+      for (let o = 0; o < outer; o++) dst.set(src.subarray((o * D + at) * inner, (o * D + at) * inner + len), o * len);
+      at += p;
+      return y;
+    });
   },
 });
