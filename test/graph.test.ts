@@ -181,6 +181,38 @@ test('the passes fold batch norm, per-channel Mul/Add, zero pads and ReLU6 into 
   for (let i = 0; i < a.out.data.length; i++) assert.ok(Math.abs((a.out.data as Float32Array)[i] - (b.out.data as Float32Array)[i]) < 1e-4);
 });
 
+test('hard swish written out op by op, x * clip(x + 3, 0, 6) / 6 and (x * 1/6) * clip(x + 3, 0, 6), becomes the Conv\'s activation', async () => {
+  const r = rng(21);
+  const f = (shape: number[], scale = 1, offset = 0) => ({ dtype: 'float32' as const, shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r.next() * scale + offset) });
+  const scalar = (v: number) => ({ dtype: 'float32' as const, shape: [], data: Float32Array.of(v) });
+  const g: RuntimeGraph = {
+    inputs: [{ name: 'in', dtype: 'float32', shape: [1, 3, 6, 5] }], outputs: [{ name: 'out', dtype: 'float32', shape: null }], opset: 13,
+    consts: new Map<string, RuntimeTensor>([['w', f([4, 3, 3, 3], 2, -1)], ['w2', f([4, 4, 1, 1], 2, -1)], ['three', scalar(3)], ['zero', scalar(0)], ['six', scalar(6)], ['sixth', scalar(1 / 6)]]),
+    nodes: [
+      // ONNX exports: x * clip(x + 3, 0, 6), then / 6.
+      { op: 'Conv', name: 'c1', inputs: ['in', 'w'], outputs: ['x'], attrs: { pads: [1, 1, 1, 1] } },
+      { op: 'Add', name: 'a1', inputs: ['x', 'three'], outputs: ['x3'], attrs: {} },
+      { op: 'Clip', name: 'k1', inputs: ['x3', 'zero', 'six'], outputs: ['r6'], attrs: {} },
+      { op: 'Mul', name: 'm1', inputs: ['x', 'r6'], outputs: ['xr'], attrs: {} },
+      { op: 'Div', name: 'd1', inputs: ['xr', 'six'], outputs: ['h1'], attrs: {} },
+      // TF graphs (MediaPipe): (1/6 * x) * clip(3 + x, 0, 6).
+      { op: 'Conv', name: 'c2', inputs: ['h1', 'w2'], outputs: ['y'], attrs: {} },
+      { op: 'Mul', name: 's2', inputs: ['sixth', 'y'], outputs: ['ys'], attrs: {} },
+      { op: 'Add', name: 'a2', inputs: ['three', 'y'], outputs: ['y3'], attrs: {} },
+      { op: 'Clip', name: 'k2', inputs: ['y3', 'zero', 'six'], outputs: ['q6'], attrs: {} },
+      { op: 'Mul', name: 'm2', inputs: ['ys', 'q6'], outputs: ['out'], attrs: {} },
+    ],
+  };
+  const o = await optimizeGraph(g);
+  assert.deepEqual(o.nodes.map((n) => `${n.op}/${n.attrs._act ?? ''}`), ['Conv/hardswish', 'Conv/hardswish']);
+  const x = { in: f([1, 3, 6, 5], 4, -2) };
+  for (const backend of ['ref', undefined] as const) {
+    const a = await new Session(g).run(x, { backend }), b = await new Session(o).run(x, { backend });
+    const ad = a.out.data as Float32Array, bd = b.out.data as Float32Array;
+    for (let i = 0; i < ad.length; i++) assert.ok(Math.abs(ad[i] - bd[i]) <= 1e-5 * (1 + Math.abs(ad[i])), `backend ${backend ?? 'default'} [${i}] ${bd[i]} vs ${ad[i]}`);
+  }
+});
+
 test("PReLU written out as tfjs-converter writes it becomes one PRelu with bit-identical outputs, the converter's own Relu-fused form too", async () => {
   const r = rng(12);
   const f = (shape: number[], scale = 1, offset = 0) => ({ dtype: 'float32' as const, shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r.next() * scale + offset) });

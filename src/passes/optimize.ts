@@ -283,8 +283,15 @@ function foldChannelAffine(nodes: Node[], consts: Map<string, Tensor>, g: Graph)
   return nodes;
 }
 
+/** A Clip to [0, 6] (from its inputs, or its attributes before opset 11). */
+function hardSwishClip(clip: Node, consts: Map<string, Tensor>): boolean {
+  const lo = clip.inputs[1] ? scalarOf(consts, clip.inputs[1]) : clip.attrs.min as number | undefined;
+  const hi = clip.inputs[2] ? scalarOf(consts, clip.inputs[2]) : clip.attrs.max as number | undefined;
+  return lo === 0 && hi === 6;
+}
+
 /**
- * Swish-like activations written out op by op: x * clip(x + 3, 0, 6) / 6 and x * HardSigmoid(x)
+ * Swish-like activations written out op by op: x * clip(x + 3, 0, 6) / 6, (x / 6) * clip(x + 3, 0, 6) and x * HardSigmoid(x)
  * (1/6, 1/2) become HardSwish; x * sigmoid(x) after a Conv becomes the Conv's `_act` 'silu'.
  */
 function swishPatterns(nodes: Node[], consts: Map<string, Tensor>, g: Graph): Node[] {
@@ -292,6 +299,8 @@ function swishPatterns(nodes: Node[], consts: Map<string, Tensor>, g: Graph): No
     const p = new Map(nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
     const r = readers({ ...g, nodes }), s = sweep();
     const single = (t: string) => (r.get(t) ?? []).length;
+    // add computes x + 3.
+    const plusThree = (add: Node | undefined, x: string) => add?.op === 'Add' && (add.inputs[0] === x ? scalarOf(consts, add.inputs[1]) : add.inputs[1] === x ? scalarOf(consts, add.inputs[0]) : undefined) === 3;
     for (const mul of nodes) {
       if ((mul.op !== 'Mul' && mul.op !== 'Div') || !s.free(mul)) continue;
       // y = (x * clip(x + 3, 0, 6)) / 6, or * (1/6)
@@ -301,10 +310,7 @@ function swishPatterns(nodes: Node[], consts: Map<string, Tensor>, g: Graph): No
         for (const k of [0, 1]) {
           const clip = p.get(inner.inputs[k]), x = inner.inputs[1 - k];
           const add = clip?.op === 'Clip' ? p.get(clip.inputs[0]) : undefined;
-          const lo = clip && (clip.inputs[1] ? scalarOf(consts, clip.inputs[1]) : clip.attrs.min as number | undefined);
-          const hi = clip && (clip.inputs[2] ? scalarOf(consts, clip.inputs[2]) : clip.attrs.max as number | undefined);
-          const three = add?.op === 'Add' ? (add.inputs[0] === x ? scalarOf(consts, add.inputs[1]) : add.inputs[1] === x ? scalarOf(consts, add.inputs[0]) : undefined) : undefined;
-          if (lo === 0 && hi === 6 && three === 3 && single(clip!.outputs[0]) === 1 && single(add!.outputs[0]) === 1 && s.free(inner, clip, add)) {
+          if (clip?.op === 'Clip' && hardSwishClip(clip, consts) && plusThree(add, x) && single(clip!.outputs[0]) === 1 && single(add!.outputs[0]) === 1 && s.free(inner, clip, add)) {
             s.take(mul, { op: 'HardSwish', name: mul.name, inputs: [x], outputs: mul.outputs, attrs: {} });
             for (const n of [inner, clip!, add!]) s.take(n, null);
             break;
@@ -313,6 +319,18 @@ function swishPatterns(nodes: Node[], consts: Map<string, Tensor>, g: Graph): No
         if (!s.free(mul)) continue;
       }
       if (mul.op !== 'Mul') continue;
+      // y = (x * (1/6)) * clip(x + 3, 0, 6), as TF graphs (MediaPipe's MobileNetV3) write it
+      for (const k of [0, 1]) {
+        const clip = p.get(mul.inputs[k]), scaled = p.get(mul.inputs[1 - k]);
+        if (clip?.op !== 'Clip' || scaled?.op !== 'Mul' || !hardSwishClip(clip, consts)) continue;
+        const j = scalarOf(consts, scaled.inputs[0]) !== undefined ? 0 : 1, x = scaled.inputs[1 - j], sixth = scalarOf(consts, scaled.inputs[j]);
+        const add = p.get(clip.inputs[0]);
+        if (sixth === undefined || Math.abs(sixth - 1 / 6) >= 1e-6 || !plusThree(add, x) || single(clip.outputs[0]) !== 1 || single(scaled.outputs[0]) !== 1 || single(add!.outputs[0]) !== 1 || !s.free(scaled, clip, add!)) continue;
+        s.take(mul, { op: 'HardSwish', name: mul.name, inputs: [x], outputs: mul.outputs, attrs: {} });
+        for (const n of [scaled, clip, add!]) s.take(n, null);
+        break;
+      }
+      if (!s.free(mul)) continue;
       for (const k of [0, 1]) {
         const gate = p.get(mul.inputs[k]), x = mul.inputs[1 - k];
         if (!gate || gate.inputs[0] !== x || single(gate.outputs[0]) !== 1) continue;
