@@ -181,13 +181,13 @@ test('the passes fold batch norm, per-channel Mul/Add, zero pads and ReLU6 into 
   for (let i = 0; i < a.out.data.length; i++) assert.ok(Math.abs((a.out.data as Float32Array)[i] - (b.out.data as Float32Array)[i]) < 1e-4);
 });
 
-test('hard swish written out op by op, x * clip(x + 3, 0, 6) / 6 and (x * 1/6) * clip(x + 3, 0, 6), becomes the Conv\'s activation', async () => {
+test('hard swish written out op by op, x * clip(x + 3, 0, 6) / 6 and (x * c) * clip(x + 3, 0, 6), becomes the Conv\'s activation (times 6c where c is not 1/6)', async () => {
   const r = rng(21);
   const f = (shape: number[], scale = 1, offset = 0) => ({ dtype: 'float32' as const, shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r.next() * scale + offset) });
   const scalar = (v: number) => ({ dtype: 'float32' as const, shape: [], data: Float32Array.of(v) });
   const g: RuntimeGraph = {
     inputs: [{ name: 'in', dtype: 'float32', shape: [1, 3, 6, 5] }], outputs: [{ name: 'out', dtype: 'float32', shape: null }], opset: 13,
-    consts: new Map<string, RuntimeTensor>([['w', f([4, 3, 3, 3], 2, -1)], ['w2', f([4, 4, 1, 1], 2, -1)], ['three', scalar(3)], ['zero', scalar(0)], ['six', scalar(6)], ['sixth', scalar(1 / 6)]]),
+    consts: new Map<string, RuntimeTensor>([['w', f([4, 3, 3, 3], 2, -1)], ['w2', f([4, 4, 1, 1], 2, -1)], ['three', scalar(3)], ['zero', scalar(0)], ['six', scalar(6)], ['sixth', scalar(1 / 6)], ['sixth16', scalar(0.1666259765625)]]),
     nodes: [
       // ONNX exports: x * clip(x + 3, 0, 6), then / 6.
       { op: 'Conv', name: 'c1', inputs: ['in', 'w'], outputs: ['x'], attrs: { pads: [1, 1, 1, 1] } },
@@ -200,11 +200,17 @@ test('hard swish written out op by op, x * clip(x + 3, 0, 6) / 6 and (x * 1/6) *
       { op: 'Mul', name: 's2', inputs: ['sixth', 'y'], outputs: ['ys'], attrs: {} },
       { op: 'Add', name: 'a2', inputs: ['three', 'y'], outputs: ['y3'], attrs: {} },
       { op: 'Clip', name: 'k2', inputs: ['y3', 'zero', 'six'], outputs: ['q6'], attrs: {} },
-      { op: 'Mul', name: 'm2', inputs: ['ys', 'q6'], outputs: ['out'], attrs: {} },
+      { op: 'Mul', name: 'm2', inputs: ['ys', 'q6'], outputs: ['z'], attrs: {} },
+      // MediaPipe's float16 1/6: 6c * HardSwish.
+      { op: 'Conv', name: 'c3', inputs: ['z', 'w2'], outputs: ['u'], attrs: {} },
+      { op: 'Mul', name: 's3', inputs: ['u', 'sixth16'], outputs: ['us'], attrs: {} },
+      { op: 'Add', name: 'a3', inputs: ['u', 'three'], outputs: ['u3'], attrs: {} },
+      { op: 'Clip', name: 'k3', inputs: ['u3', 'zero', 'six'], outputs: ['p6'], attrs: {} },
+      { op: 'Mul', name: 'm3', inputs: ['p6', 'us'], outputs: ['out'], attrs: {} },
     ],
   };
   const o = await optimizeGraph(g);
-  assert.deepEqual(o.nodes.map((n) => `${n.op}/${n.attrs._act ?? ''}`), ['Conv/hardswish', 'Conv/hardswish']);
+  assert.deepEqual(o.nodes.map((n) => `${n.op}/${n.attrs._act ?? ''}`), ['Conv/hardswish', 'Conv/hardswish', 'Conv/hardswish', 'Mul/']);
   const x = { in: f([1, 3, 6, 5], 4, -2) };
   for (const backend of ['ref', undefined] as const) {
     const a = await new Session(g).run(x, { backend }), b = await new Session(o).run(x, { backend });

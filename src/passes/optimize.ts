@@ -319,14 +319,20 @@ function swishPatterns(nodes: Node[], consts: Map<string, Tensor>, g: Graph): No
         if (!s.free(mul)) continue;
       }
       if (mul.op !== 'Mul') continue;
-      // y = (x * (1/6)) * clip(x + 3, 0, 6), as TF graphs (MediaPipe's MobileNetV3) write it
+      // y = (x * c) * clip(x + 3, 0, 6) = 6c HardSwish(x), as TF graphs write it: c 1/6, or MediaPipe's
+      // float16 0.16663 (then a Mul by 6c follows).
       for (const k of [0, 1]) {
         const clip = p.get(mul.inputs[k]), scaled = p.get(mul.inputs[1 - k]);
         if (clip?.op !== 'Clip' || scaled?.op !== 'Mul' || !hardSwishClip(clip, consts)) continue;
-        const j = scalarOf(consts, scaled.inputs[0]) !== undefined ? 0 : 1, x = scaled.inputs[1 - j], sixth = scalarOf(consts, scaled.inputs[j]);
+        const j = scalarOf(consts, scaled.inputs[0]) !== undefined ? 0 : 1, x = scaled.inputs[1 - j], c = scalarOf(consts, scaled.inputs[j]);
         const add = p.get(clip.inputs[0]);
-        if (sixth === undefined || Math.abs(sixth - 1 / 6) >= 1e-6 || !plusThree(add, x) || single(clip.outputs[0]) !== 1 || single(scaled.outputs[0]) !== 1 || single(add!.outputs[0]) !== 1 || !s.free(scaled, clip, add!)) continue;
-        s.take(mul, { op: 'HardSwish', name: mul.name, inputs: [x], outputs: mul.outputs, attrs: {} });
+        if (c === undefined || !plusThree(add, x) || single(clip.outputs[0]) !== 1 || single(scaled.outputs[0]) !== 1 || single(add!.outputs[0]) !== 1 || !s.free(scaled, clip, add!)) continue;
+        if (Math.abs(6 * c - 1) < 1e-6) s.take(mul, { op: 'HardSwish', name: mul.name, inputs: [x], outputs: mul.outputs, attrs: {} });
+        else {
+          const h = `${mul.name}:hardswish`, factor = `${mul.name}:6c`;
+          consts.set(factor, { dtype: 'float32', shape: [], data: Float32Array.of(6 * c) });
+          s.take(mul, [{ op: 'HardSwish', name: h, inputs: [x], outputs: [h], attrs: {} }, { op: 'Mul', name: mul.name, inputs: [h, factor], outputs: mul.outputs, attrs: {} }]);
+        }
         for (const n of [scaled, clip, add!]) s.take(n, null);
         break;
       }
