@@ -1,5 +1,6 @@
 import { fromNumbers, numbers } from '../ir/tensor.js';
-import { attrInt, defineOp, fail, need } from './registry.js';
+import type { Node } from '../ir/graph.js';
+import { attrInt, defineOp, fail, need, type Inputs } from './registry.js';
 
 /** Intersection over union of two boxes, each [y1, x1, y2, x2] (corners in any order) or [cx, cy, w, h]. */
 function iou(b: ArrayLike<number>, i: number, j: number, center: boolean): number {
@@ -13,16 +14,23 @@ function iou(b: ArrayLike<number>, i: number, j: number, center: boolean): numbe
   return union > 0 ? inter / union : 0;
 }
 
+/** The boxes kept per class at most, the IoU above which a box is dropped, the score a box must exceed, and the box format. */
+export function nmsSettings(ins: Inputs, node: Node): { maxOut: number; iouMax: number; minScore: number; center: boolean } {
+  return {
+    maxOut: ins[2] && ins[2].data.length ? numbers(ins[2])[0] : 0,
+    iouMax: ins[3] && ins[3].data.length ? numbers(ins[3])[0] : 0,
+    minScore: ins[4] && ins[4].data.length ? numbers(ins[4])[0] : -Infinity,
+    center: attrInt(node, 'center_point_box', 0) === 1,
+  };
+}
+
 defineOp({
   op: 'NonMaxSuppression', inputs: [2, 5],
   run(ins, node) {
     const boxes = need(ins, 0, node), scores = need(ins, 1, node);
     const [B, N] = boxes.shape, [B2, C, N2] = scores.shape;
     if (boxes.shape.length !== 3 || boxes.shape[2] !== 4 || B2 !== B || N2 !== N) fail(node, `boxes [${boxes.shape}] and scores [${scores.shape}] do not match`);
-    const maxOut = ins[2] && ins[2].data.length ? numbers(ins[2])[0] : 0;
-    const iouMax = ins[3] && ins[3].data.length ? numbers(ins[3])[0] : 0;
-    const minScore = ins[4] && ins[4].data.length ? numbers(ins[4])[0] : -Infinity;
-    const center = attrInt(node, 'center_point_box', 0) === 1;
+    const { maxOut, iouMax, minScore, center } = nmsSettings(ins, node);
     const bv = numbers(boxes), sv = numbers(scores);
     const picked: number[] = [];
     for (let b = 0; b < B; b++) {

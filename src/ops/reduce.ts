@@ -16,11 +16,14 @@ const REDUCE: Record<string, [number, (acc: number, v: number) => number, (acc: 
   ReduceLogSumExp: [0, (a, v) => a + Math.exp(v), (a) => Math.log(a)],
 };
 
-/** Reduced axes (sorted, non-negative): from the input (ReduceSum 13+, all 18+) or the attribute. */
-function axesOf(ins: Inputs, node: Node, r: number): number[] {
+/**
+ * Reduced axes (sorted, non-negative): from the input (ReduceSum 13+, all 18+) or the attribute. An axis out of
+ * range fails the node, or with `check` false stays out of range for the caller to refuse.
+ */
+function axesOf(ins: Inputs, node: Node, r: number, check = true): number[] {
   const given = ins[1] ? ints(ins[1]) : attrInts(node, 'axes');
   if (!given || given.length === 0) return attrInt(node, 'noop_with_empty_axes', 0) === 1 ? [] : Array.from({ length: r }, (_, i) => i);
-  return [...new Set(given.map((a) => axisOf(node, a, r, 'axes')))].sort((a, b) => a - b);
+  return [...new Set(given.map((a) => (check ? axisOf(node, a, r, 'axes') : a < 0 ? a + r : a)))].sort((a, b) => a - b);
 }
 
 /**
@@ -30,10 +33,8 @@ function axesOf(ins: Inputs, node: Node, r: number): number[] {
 export function contiguousRun(ins: Inputs, node: Node): { outer: number; R: number; inner: number; shape: number[] } | undefined {
   const x = ins[0];
   if (x?.dtype !== 'float32' || (ins[1] && ins[1].dtype !== 'int64' && ins[1].dtype !== 'int32') || sizeOf(x.shape) === 0) return undefined;
-  const r = x.shape.length, given = ins[1] ? ints(ins[1]) : attrInts(node, 'axes');
-  if ((!given || given.length === 0) && attrInt(node, 'noop_with_empty_axes', 0)) return undefined;
-  const axes = !given || given.length === 0 ? Array.from({ length: r }, (_, i) => i) : [...new Set(given.map((a) => (a < 0 ? a + r : a)))].sort((a, b) => a - b);
-  if (!axes.every((a, i) => a >= 0 && a < r && (i === 0 || a === axes[i - 1] + 1))) return undefined;
+  const r = x.shape.length, axes = axesOf(ins, node, r, false);
+  if (axes.length === 0 || !axes.every((a, i) => a >= 0 && a < r && (i === 0 || a === axes[i - 1] + 1))) return undefined;
   const a0 = axes[0], a1 = axes[axes.length - 1] + 1;
   const shape = attrInt(node, 'keepdims', 1) ? x.shape.map((d, i) => (i >= a0 && i < a1 ? 1 : d)) : x.shape.filter((_, i) => i < a0 || i >= a1);
   return { outer: sizeOf(x.shape.slice(0, a0)), R: sizeOf(x.shape.slice(a0, a1)), inner: sizeOf(x.shape.slice(a1)), shape };

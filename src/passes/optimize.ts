@@ -291,8 +291,8 @@ function hardSwishClip(clip: Node, consts: Map<string, Tensor>): boolean {
 }
 
 /**
- * Swish-like activations written out op by op: x * clip(x + 3, 0, 6) / 6, (x / 6) * clip(x + 3, 0, 6) and x * HardSigmoid(x)
- * (1/6, 1/2) become HardSwish; x * sigmoid(x) after a Conv becomes the Conv's `_act` 'silu'.
+ * Swish-like activations written out op by op: x * clip(x + 3, 0, 6) / 6 and x * HardSigmoid(x) (1/6, 1/2) become
+ * HardSwish, (x * c) * clip(x + 3, 0, 6) becomes HardSwish times 6c; x * sigmoid(x) after a Conv becomes the Conv's `_act` 'silu'.
  */
 function swishPatterns(nodes: Node[], consts: Map<string, Tensor>, g: Graph): Node[] {
   for (let changed = true; changed;) {

@@ -1,6 +1,7 @@
 import { fromNumbers, numbers, sizeOf } from '../../ir/tensor.js';
 import { attrInt, registerKernel } from '../../ops/registry.js';
 import { broadcastRuns, broadcastShapes } from '../../ops/broadcast.js';
+import { nmsSettings } from '../../ops/nms.js';
 import { zeros } from '../../ir/tensor.js';
 
 /**
@@ -119,10 +120,7 @@ registerKernel({
   },
   async run(ins, node) {
     const boxes = ins[0]!, scores = ins[1]!, [B, N] = boxes.shape, C = scores.shape[1];
-    const maxOut = ins[2] && ins[2].data.length ? numbers(ins[2])[0] : 0;
-    const iouMax = ins[3] && ins[3].data.length ? numbers(ins[3])[0] : 0;
-    const minScore = ins[4] && ins[4].data.length ? numbers(ins[4])[0] : -Infinity;
-    const center = attrInt(node, 'center_point_box', 0) === 1;
+    const { maxOut, iouMax, minScore, center } = nmsSettings(ins, node);
     const bv = boxes.data as Float32Array, sv = scores.data as Float32Array;
     const y1 = new Float64Array(N), x1 = new Float64Array(N), y2 = new Float64Array(N), x2 = new Float64Array(N), area = new Float64Array(N);
     const kept = new Int32Array(Math.max(0, Math.min(N, maxOut))), heap = new Int32Array(N);
